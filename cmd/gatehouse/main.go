@@ -1,0 +1,116 @@
+// Command gatehouse is the one binary: the daemon (serve), key tools (keys),
+// protocol clients (client), store administration (admin) and benchmarks
+// (bench).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+type command struct {
+	summary string
+	run     func(args []string) error
+}
+
+var commands = map[string]command{
+	"serve":   {"run the daemon", runServe},
+	"keys":    {"create and list keys: keys <service> …", func(a []string) error { return dispatch("keys", keysCmds, a) }},
+	"client":  {"talk to a service: client <service> …", func(a []string) error { return dispatch("client", clientCmds, a) }},
+	"admin":   {"inspect and manage stored state: admin <service> …", func(a []string) error { return dispatch("admin", adminCmds, a) }},
+	"bench":   {"measure the services: bench <service|all>", func(a []string) error { return runBench(a) }},
+	"version": {"print the version", func([]string) error { fmt.Println("gatehouse", version); return nil }},
+}
+
+// Per-service subcommands, filled from each service's cmd file (init).
+var (
+	keysCmds   = map[string]command{}
+	clientCmds = map[string]command{}
+	adminCmds  = map[string]command{}
+)
+
+// errUsage marks an error whose usage text was already printed.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr, "gatehouse", commands)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n", args[0])
+		usage(stderr, "gatehouse", commands)
+		return 2
+	}
+	if err := c.run(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "gatehouse %s: %v\n", args[0], err)
+		}
+		return 1
+	}
+	return 0
+}
+
+func dispatch(group string, cmds map[string]command, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		usage(os.Stderr, "gatehouse "+group, cmds)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "gatehouse %s: unknown service %q\n\n", group, args[0])
+		usage(os.Stderr, "gatehouse "+group, cmds)
+		return errUsage
+	}
+	return c.run(args[1:])
+}
+
+func usage(w io.Writer, prefix string, cmds map[string]command) {
+	fmt.Fprintf(w, "usage: %s <command> [flags]\n\ncommands:\n", prefix)
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags and examples.\n", prefix)
+}
+
+// newFlagSet returns a FlagSet whose -h prints the usage line, the flags and
+// the examples.
+func newFlagSet(name, synopsis string, examples ...string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+		if len(examples) > 0 {
+			fmt.Fprintf(w, "\nexamples:\n  %s\n", strings.Join(examples, "\n  "))
+		}
+	}
+	return fs
+}

@@ -1,0 +1,391 @@
+// Package config is the daemon's one configuration: defaults, then an
+// optional TOML file, then GATEHOUSE_* environment variables, then flags.
+// Every key has a working default, so an empty config runs every service on
+// 127.0.0.1 at its historical port.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Duration is a time.Duration written as "30s", "5m" in TOML and env.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// D is shorthand for building a Duration.
+func D(d time.Duration) Duration { return Duration{d} }
+
+// Common holds what every service has: whether it runs, where, and its
+// limits. It is flattened into each service's section.
+type Common struct {
+	Enabled          bool     `toml:"enabled"`
+	Listen           string   `toml:"listen"` // host:port; empty means <host>:<default port>
+	MaxConns         int      `toml:"max_conns"`
+	IdleTimeout      Duration `toml:"idle_timeout"`
+	WriteTimeout     Duration `toml:"write_timeout"`
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+
+	defaultPort int
+}
+
+// DefaultPort is the service's historical port.
+func (c Common) DefaultPort() int { return c.defaultPort }
+
+func common(port int) Common {
+	return Common{
+		Enabled:          true,
+		Listen:           "",
+		MaxConns:         1024,
+		IdleTimeout:      D(2 * time.Minute),
+		WriteTimeout:     D(30 * time.Second),
+		HandshakeTimeout: D(10 * time.Second),
+	}.withPort(port)
+}
+
+func (c Common) withPort(p int) Common { c.defaultPort = p; return c }
+
+// Config is the whole configuration.
+type Config struct {
+	Host         string   `toml:"host"` // address the default listeners bind
+	DataDir      string   `toml:"data"`
+	DrainTimeout Duration `toml:"drain_timeout"`
+	Admin        Admin    `toml:"admin"`
+	Log          Log      `toml:"log"`
+	Store        Store    `toml:"store"`
+	Blob         Blob     `toml:"blob"`
+	Services     Services `toml:"services"`
+}
+
+type Admin struct {
+	Enabled bool   `toml:"enabled"`
+	Listen  string `toml:"listen"` // empty means <host>:9090
+}
+
+type Log struct {
+	Level      string `toml:"level"`  // debug, info, warn, error
+	Format     string `toml:"format"` // text or json
+	File       string `toml:"file"`   // optional file sink, relative to the data dir
+	MaxSizeMB  int    `toml:"max_size_mb"`
+	MaxAgeDays int    `toml:"max_age_days"`
+	MaxBackups int    `toml:"max_backups"`
+}
+
+type Store struct {
+	// DSN: empty means <data>/gatehouse.db (SQLite); postgres://… selects PostgreSQL.
+	DSN string `toml:"dsn"`
+}
+
+type Blob struct {
+	// URL: empty means <data>/blobs on local disk; s3://bucket/prefix selects S3.
+	URL string `toml:"url"`
+}
+
+// Services has one section per service, in the daemon's canonical order.
+type Services struct {
+	Cloudreport Cloudreport `toml:"cloudreport"`
+	Backup      Backup      `toml:"backup"`
+	Clock       Clock       `toml:"clock"`
+	E2EEFTP     E2EEFTP     `toml:"e2eeftp"`
+	ZMQCmd      ZMQCmd      `toml:"zmqcmd"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() *Config {
+	return &Config{
+		Host:         "127.0.0.1",
+		DataDir:      "./gatehouse-data",
+		DrainTimeout: D(10 * time.Second),
+		Admin:        Admin{Enabled: true},
+		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10},
+		Services: Services{
+			Cloudreport: defaultCloudreport(),
+			Backup:      defaultBackup(),
+			Clock:       defaultClock(),
+			E2EEFTP:     defaultE2EEFTP(),
+			ZMQCmd:      defaultZMQCmd(),
+		},
+	}
+}
+
+// ServiceCommon returns the Common section of the named service.
+func (c *Config) ServiceCommon(name string) (*Common, bool) {
+	v := reflect.ValueOf(&c.Services).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if tagName(t.Field(i)) == name {
+			return v.Field(i).FieldByName("Common").Addr().Interface().(*Common), true
+		}
+	}
+	return nil, false
+}
+
+// ServiceNames lists the services in canonical order.
+func ServiceNames() []string {
+	t := reflect.TypeOf(Services{})
+	out := make([]string, t.NumField())
+	for i := range out {
+		out[i] = tagName(t.Field(i))
+	}
+	return out
+}
+
+// ListenAddr is the address service name binds.
+func (c *Config) ListenAddr(name string) string {
+	sc, ok := c.ServiceCommon(name)
+	if !ok {
+		return ""
+	}
+	if sc.Listen != "" {
+		return sc.Listen
+	}
+	return net.JoinHostPort(c.Host, strconv.Itoa(sc.defaultPort))
+}
+
+// AdminAddr is the admin HTTP listener's address.
+func (c *Config) AdminAddr() string {
+	if c.Admin.Listen != "" {
+		return c.Admin.Listen
+	}
+	return net.JoinHostPort(c.Host, "9090")
+}
+
+// LoadFile merges the TOML file at path over c. Unknown keys are an error
+// that names every one of them by its full path.
+func (c *Config) LoadFile(path string) error {
+	md, err := toml.DecodeFile(path, c)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return fmt.Errorf("config %s: unknown key(s): %s", path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// EnvPrefix starts every environment variable the config reads.
+const EnvPrefix = "GATEHOUSE_"
+
+// LoadEnv applies GATEHOUSE_<PATH> variables, where PATH is the key path in
+// upper case with "_" for "." (GATEHOUSE_SERVICES_BACKUP_LISTEN). Unknown
+// GATEHOUSE_ variables are an error, except GATEHOUSE_TEST_* (tests') and the
+// names in ignore.
+func (c *Config) LoadEnv(environ []string) error {
+	keys := map[string]string{}
+	for _, k := range Keys() {
+		keys[EnvPrefix+strings.ToUpper(strings.NewReplacer(".", "_").Replace(k))] = k
+	}
+	var errs []error
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || strings.HasPrefix(name, EnvPrefix+"TEST_") || envIgnored[name] {
+			continue
+		}
+		key, ok := keys[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("environment: unknown variable %s", name))
+			continue
+		}
+		if err := c.Set(key, val); err != nil {
+			errs = append(errs, fmt.Errorf("environment %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// envIgnored are GATEHOUSE_ variables read elsewhere (credentials).
+var envIgnored = map[string]bool{
+	"GATEHOUSE_S3_ENDPOINT": true, "GATEHOUSE_S3_ACCESS_KEY": true, "GATEHOUSE_S3_SECRET_KEY": true,
+	"GATEHOUSE_S3_REGION": true, "GATEHOUSE_S3_INSECURE": true,
+}
+
+// Keys lists every settable key path ("services.backup.listen").
+func Keys() []string {
+	var out []string
+	walk(reflect.TypeOf(Config{}), "", func(path string, _ reflect.Type) { out = append(out, path) })
+	sort.Strings(out)
+	return out
+}
+
+func walk(t reflect.Type, prefix string, fn func(string, reflect.Type)) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			walk(f.Type, prefix, fn)
+			continue
+		}
+		p := tagName(f)
+		if prefix != "" {
+			p = prefix + "." + p
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) {
+			walk(f.Type, p, fn)
+			continue
+		}
+		fn(p, f.Type)
+	}
+}
+
+// Set assigns one key from its text form, e.g. Set("services.clock.max_conns", "64").
+func (c *Config) Set(key, val string) error {
+	v := reflect.ValueOf(c).Elem()
+	parts := strings.Split(key, ".")
+	for i, part := range parts {
+		f, ok := field(v, part)
+		if !ok {
+			return fmt.Errorf("unknown key %s", strings.Join(parts[:i+1], "."))
+		}
+		v = f
+	}
+	if v.Kind() == reflect.Struct && v.Type() != reflect.TypeOf(Duration{}) {
+		return fmt.Errorf("key %s is a section, not a value", key)
+	}
+	if u, ok := v.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
+		if err := u.UnmarshalText([]byte(val)); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(val)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("%s: want true or false, got %q", key, val)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(val, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: want a whole number, got %q", key, val)
+		}
+		v.SetInt(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return fmt.Errorf("%s: want a number, got %q", key, val)
+		}
+		v.SetFloat(n)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("%s: cannot be set from text", key)
+		}
+		var items []string
+		for _, s := range strings.Split(val, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+	default:
+		return fmt.Errorf("%s: cannot be set from text", key)
+	}
+	return nil
+}
+
+func field(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if fv, ok := field(v.Field(i), name); ok {
+				return fv, true
+			}
+			continue
+		}
+		if tagName(f) == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func tagName(f reflect.StructField) string {
+	if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag != "" {
+		return tag
+	}
+	return strings.ToLower(f.Name)
+}
+
+// Validate checks what decoding cannot: addresses, levels, limits.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, name := range ServiceNames() {
+		sc, _ := c.ServiceCommon(name)
+		if !sc.Enabled {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(c.ListenAddr(name)); err != nil {
+			errs = append(errs, fmt.Errorf("services.%s.listen: %w", name, err))
+		}
+		if sc.MaxConns < 0 {
+			errs = append(errs, fmt.Errorf("services.%s.max_conns: must be 0 (no limit) or more", name))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: want debug, info, warn or error, got %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Load builds the effective config: defaults, the file at path (if not
+// empty), then the environment.
+func Load(path string) (*Config, error) {
+	c := Default()
+	if path != "" {
+		if err := c.LoadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.LoadEnv(os.Environ()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// WriteTOML prints the effective configuration.
+func WriteTOML(w io.Writer, c *Config) error {
+	return toml.NewEncoder(w).Encode(c)
+}

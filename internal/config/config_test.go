@@ -1,0 +1,83 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsListenOnHistoricalPorts(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"cloudreport": "127.0.0.1:8080", "backup": "127.0.0.1:1357", "clock": "127.0.0.1:7777",
+		"e2eeftp": "127.0.0.1:5001", "zmqcmd": "127.0.0.1:5555",
+	}
+	for name, addr := range want {
+		if got := c.ListenAddr(name); got != addr {
+			t.Errorf("%s listens on %s, want %s", name, got, addr)
+		}
+	}
+	if c.AdminAddr() != "127.0.0.1:9090" {
+		t.Errorf("admin on %s", c.AdminAddr())
+	}
+	c.Host = "0.0.0.0"
+	if got := c.ListenAddr("clock"); got != "0.0.0.0:7777" {
+		t.Errorf("host not applied: %s", got)
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "g.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestUnknownKeysNamedByPath(t *testing.T) {
+	p := writeFile(t, "[services.backup]\nlisten = \"127.0.0.1:1256\"\ntypo = 1\n[log]\ncolour = \"red\"\n")
+	err := Default().LoadFile(p)
+	if err == nil {
+		t.Fatal("unknown keys accepted")
+	}
+	for _, k := range []string{"services.backup.typo", "log.colour"} {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("error %q does not name %s", err, k)
+		}
+	}
+}
+
+func TestPrecedenceFileThenEnv(t *testing.T) {
+	p := writeFile(t, "host = \"0.0.0.0\"\n[services.clock]\nmax_conns = 7\nidle_timeout = \"3s\"\nenabled = false\n")
+	c := Default()
+	if err := c.LoadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if c.Services.Clock.MaxConns != 7 || c.Services.Clock.IdleTimeout.Duration != 3*time.Second || c.Services.Clock.Enabled {
+		t.Fatalf("file not applied: %+v", c.Services.Clock.Common)
+	}
+	if c.Services.Backup.MaxConns != 1024 {
+		t.Fatalf("untouched default changed: %d", c.Services.Backup.MaxConns)
+	}
+	err := c.LoadEnv([]string{"GATEHOUSE_SERVICES_CLOCK_MAX_CONNS=9", "GATEHOUSE_HOST=127.0.0.2", "PATH=/bin", "GATEHOUSE_TEST_PG=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Services.Clock.MaxConns != 9 || c.Host != "127.0.0.2" {
+		t.Fatalf("env not applied: %d %s", c.Services.Clock.MaxConns, c.Host)
+	}
+	if err := c.LoadEnv([]string{"GATEHOUSE_SERVICES_CLOCK_MAXCONNS=1"}); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_SERVICES_CLOCK_MAXCONNS") {
+		t.Fatalf("unknown env var not reported: %v", err)
+	}
+	if err := c.Set("services.clock.max_conns", "x"); err == nil {
+		t.Fatal("bad number accepted")
+	}
+	if err := c.Set("services.nope.listen", "x"); err == nil || !strings.Contains(err.Error(), "services.nope") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}

@@ -1,0 +1,210 @@
+// Package daemon assembles Gatehouse: logger, store, blobs, metrics, the
+// admin HTTP listener and every enabled service on netsvc.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gatehouse/internal/blob"
+	"gatehouse/internal/config"
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/store"
+)
+
+// Daemon is a running Gatehouse.
+type Daemon struct {
+	cfg      *config.Config
+	Log      *slog.Logger
+	Store    *store.DB
+	Blob     blob.Store
+	Server   *netsvc.Server
+	Registry *prometheus.Registry
+	admin    *http.Server
+	adminLn  net.Listener
+	cleanups []func()
+}
+
+// OpenStore opens the metadata store the config names (used by admin
+// commands too).
+func OpenStore(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+	dsn := cfg.Store.DSN
+	if dsn == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, err
+		}
+		dsn = filepath.Join(cfg.DataDir, "gatehouse.db")
+	}
+	return store.Open(ctx, dsn)
+}
+
+// OpenBlob opens the blob store the config names.
+func OpenBlob(ctx context.Context, cfg *config.Config) (blob.Store, error) {
+	u := cfg.Blob.URL
+	switch {
+	case u == "":
+		return blob.OpenLocal(filepath.Join(cfg.DataDir, "blobs"))
+	case strings.HasPrefix(u, "file://"):
+		return blob.OpenLocal(strings.TrimPrefix(u, "file://"))
+	case strings.HasPrefix(u, "s3://"):
+		return openS3(ctx, u)
+	}
+	return nil, fmt.Errorf("blob.url: unsupported %q (want empty, file://DIR or s3://bucket/prefix)", u)
+}
+
+// openS3 is replaced when the S3 backend is built in.
+var openS3 = func(ctx context.Context, u string) (blob.Store, error) {
+	return nil, errors.New("blob.url: s3 storage is not available in this build")
+}
+
+// Start opens everything and starts the listeners. Nothing is left running
+// when it returns an error.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	d = &Daemon{cfg: cfg, Log: log, Registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			d.closeResources()
+		}
+	}()
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if d.Store, err = OpenStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if d.Blob, err = OpenBlob(ctx, cfg); err != nil {
+		return nil, err
+	}
+	d.Server = netsvc.New(log, netsvc.NewMetrics(d.Registry))
+	var svcs []netsvc.Service
+	for _, name := range config.ServiceNames() {
+		sc, _ := cfg.ServiceCommon(name)
+		if !sc.Enabled {
+			continue
+		}
+		f, ok := factory(name)
+		if !ok {
+			return nil, fmt.Errorf("service %s is enabled but not built into this binary", name)
+		}
+		deps := &Deps{Config: cfg, Store: d.Store, Blob: blob.Prefixed(d.Blob, name), Log: log.With("service", name), Registry: d.Registry, name: name}
+		h, cleanup, err := f(deps)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", name, err)
+		}
+		if cleanup != nil {
+			d.cleanups = append(d.cleanups, cleanup)
+		}
+		svcs = append(svcs, netsvc.Service{
+			Name: name, Addr: cfg.ListenAddr(name), Handler: h,
+			Limits: netsvc.Limits{
+				MaxConns:         sc.MaxConns,
+				IdleTimeout:      sc.IdleTimeout.Duration,
+				WriteTimeout:     sc.WriteTimeout.Duration,
+				HandshakeTimeout: sc.HandshakeTimeout.Duration,
+			},
+		})
+	}
+	if cfg.Admin.Enabled {
+		if d.adminLn, err = net.Listen("tcp", cfg.AdminAddr()); err != nil {
+			return nil, fmt.Errorf("admin HTTP cannot listen on %s: %w", cfg.AdminAddr(), err)
+		}
+	}
+	if err = d.Server.Listen(svcs...); err != nil {
+		return nil, err
+	}
+	d.Server.Start()
+	if d.adminLn != nil {
+		d.admin = &http.Server{Handler: d.adminMux(), ReadHeaderTimeout: 5 * time.Second}
+		log.Info("admin listening", "addr", d.adminLn.Addr().String(), "paths", "/healthz /metrics")
+		go d.admin.Serve(d.adminLn)
+	}
+	return d, nil
+}
+
+// AdminAddr is the admin listener's bound address (nil when disabled).
+func (d *Daemon) AdminAddr() net.Addr {
+	if d.adminLn == nil {
+		return nil
+	}
+	return d.adminLn.Addr()
+}
+
+func (d *Daemon) adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		h := d.Server.Healthy()
+		names := make([]string, 0, len(h))
+		for n := range h {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		ok := true
+		var b strings.Builder
+		for _, n := range names {
+			state := "ok"
+			if !h[n] {
+				state, ok = "down", false
+			}
+			fmt.Fprintf(&b, "%s %s\n", n, state)
+		}
+		if err := d.Store.PingContext(r.Context()); err != nil {
+			ok = false
+			fmt.Fprintf(&b, "store down\n")
+		}
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		io.WriteString(w, b.String())
+	})
+	return mux
+}
+
+// Shutdown drains the services for at most the config's drain timeout, then
+// closes everything.
+func (d *Daemon) Shutdown() error {
+	d.Log.Info("shutting down: draining connections", "drain_timeout", d.cfg.DrainTimeout.Duration)
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout.Duration)
+	defer cancel()
+	err := d.Server.Shutdown(ctx)
+	if d.admin != nil {
+		d.admin.Shutdown(ctx)
+	}
+	d.closeResources()
+	d.Log.Info("stopped")
+	return err
+}
+
+func (d *Daemon) closeResources() {
+	for i := len(d.cleanups) - 1; i >= 0; i-- {
+		d.cleanups[i]()
+	}
+	d.cleanups = nil
+	if d.adminLn != nil && d.admin == nil {
+		d.adminLn.Close()
+	}
+	if d.Blob != nil {
+		d.Blob.Close()
+	}
+	if d.Store != nil {
+		d.Store.Close()
+	}
+}

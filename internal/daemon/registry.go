@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gatehouse/internal/blob"
+	"gatehouse/internal/config"
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/store"
+)
+
+// Deps is what a service gets from the daemon. A service uses only the
+// shared parts named here, never another service.
+type Deps struct {
+	Config   *config.Config
+	Store    *store.DB
+	Blob     blob.Store // names are already scoped to the service ("<name>/…" underneath)
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	name     string
+}
+
+// Dir returns the service's own folder in the data directory
+// (<data>/<service>), creating it 0750.
+func (d *Deps) Dir() (string, error) {
+	p := filepath.Join(d.Config.DataDir, d.name)
+	if err := os.MkdirAll(p, 0o750); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// Factory builds a service's handler from the daemon's shared parts. The
+// returned io.Closer-like cleanup (may be nil) runs after the listeners have
+// drained.
+type Factory func(d *Deps) (h netsvc.Handler, cleanup func(), err error)
+
+var (
+	regMu     sync.Mutex
+	factories = map[string]Factory{}
+)
+
+// Register adds a service's factory; each service's svc_<name>.go calls it
+// from init. The name must be one of config.ServiceNames().
+func Register(name string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := factories[name]; dup {
+		panic(fmt.Sprintf("daemon: service %s registered twice", name))
+	}
+	factories[name] = f
+}
+
+func factory(name string) (Factory, bool) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	f, ok := factories[name]
+	return f, ok
+}

@@ -1,0 +1,68 @@
+// Package logging builds the daemon's one slog.Logger: text or JSON to
+// stderr, optionally also to a rotated file (timberjack).
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/DeRuina/timberjack"
+
+	"gatehouse/internal/config"
+)
+
+// New returns the logger for cfg and a closer for its file sink. file paths
+// are relative to dataDir.
+func New(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.Level))); err != nil {
+		return nil, nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redact}
+	var w io.Writer = stderr
+	var closer io.Closer = io.NopCloser(nil)
+	if cfg.File != "" {
+		p := cfg.File
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dataDir, p)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			return nil, nil, err
+		}
+		tj := &timberjack.Logger{
+			Filename:   p,
+			MaxSize:    cfg.MaxSizeMB,
+			MaxAge:     cfg.MaxAgeDays,
+			MaxBackups: cfg.MaxBackups,
+		}
+		w = io.MultiWriter(stderr, tj)
+		closer = tj
+	}
+	var h slog.Handler
+	if cfg.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(h), closer, nil
+}
+
+// Secret wraps a value that must never reach a log line; it prints as
+// "[redacted]" whatever handler formats it.
+type Secret []byte
+
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+func (Secret) String() string       { return "[redacted]" }
+
+// secretKeys are attribute names whose values are always redacted.
+var secretKeys = map[string]bool{"key": true, "aes_key": true, "password": true, "secret": true, "private_key": true, "shared_key": true}
+
+func redact(_ []string, a slog.Attr) slog.Attr {
+	if secretKeys[strings.ToLower(a.Key)] {
+		return slog.String(a.Key, "[redacted]")
+	}
+	return a
+}

@@ -1,0 +1,31 @@
+// Package netsvctest serves a Handler on a loopback port for tests, through
+// the same netsvc runtime the daemon uses.
+package netsvctest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"gatehouse/internal/netsvc"
+)
+
+// DefaultLimits are generous limits for protocol tests.
+var DefaultLimits = netsvc.Limits{MaxConns: 256, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, HandshakeTimeout: 5 * time.Second}
+
+// Start serves h as service name on 127.0.0.1:0 and returns the server and
+// its address; the server is shut down (2 s drain) when t ends.
+func Start(t testing.TB, name string, h netsvc.Handler, l netsvc.Limits) (*netsvc.Server, string) {
+	t.Helper()
+	srv := netsvc.New(nil, nil)
+	if err := srv.Listen(netsvc.Service{Name: name, Addr: "127.0.0.1:0", Handler: h, Limits: l}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, srv.Addr(name).String()
+}

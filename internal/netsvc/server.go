@@ -1,0 +1,261 @@
+// Package netsvc owns every listener of the daemon: accept loops, connection
+// limits, deadlines, per-connection logging and metrics, panic recovery and
+// graceful shutdown. A protocol implements Handler and never touches a
+// listener, the way a net/http Handler never does.
+package netsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler serves one accepted connection. ctx is cancelled when the daemon
+// starts to shut down; the handler should finish the request at hand and
+// return. Returning ends the connection (netsvc closes it). An error is
+// logged at debug level: protocol errors are normal traffic.
+type Handler interface {
+	ServeConn(ctx context.Context, c *Conn) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, c *Conn) error
+
+func (f HandlerFunc) ServeConn(ctx context.Context, c *Conn) error { return f(ctx, c) }
+
+// Limits bound one service's connections. Zero means "no limit" for each.
+type Limits struct {
+	MaxConns         int           // connections served at once; the excess is closed at once
+	IdleTimeout      time.Duration // longest wait in one Read
+	WriteTimeout     time.Duration // longest wait in one Write
+	HandshakeTimeout time.Duration // total time allowed between StartHandshake and EndHandshake
+}
+
+// Service is one protocol on one address.
+type Service struct {
+	Name    string
+	Addr    string // host:port; port 0 picks a free one
+	Handler Handler
+	Limits  Limits
+}
+
+var errDraining = errors.New("netsvc: server is shutting down")
+
+var connSeq atomic.Uint64
+
+type svcState struct {
+	Service
+	name   string
+	ln     net.Listener
+	m      *Metrics
+	active atomic.Int64
+	mu     sync.Mutex
+	conns  map[*Conn]struct{}
+	up     atomic.Bool
+}
+
+// Server runs a set of services.
+type Server struct {
+	log     *slog.Logger
+	m       *Metrics
+	ctx     context.Context
+	cancel  context.CancelFunc
+	svcs    []*svcState
+	loops   sync.WaitGroup
+	handles sync.WaitGroup
+}
+
+// New returns a Server that logs to log and feeds m (NewMetrics(nil) when nil).
+func New(log *slog.Logger, m *Metrics) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{log: log, m: m, ctx: ctx, cancel: cancel}
+}
+
+// Listen binds every service's address, or none: if one bind fails the ones
+// already bound are closed and the error names the service and address.
+func (s *Server) Listen(svcs ...Service) error {
+	var bound []*svcState
+	for _, sv := range svcs {
+		ln, err := net.Listen("tcp", sv.Addr)
+		if err != nil {
+			for _, b := range bound {
+				b.ln.Close()
+			}
+			return fmt.Errorf("service %s cannot listen on %s: %w", sv.Name, sv.Addr, err)
+		}
+		bound = append(bound, &svcState{Service: sv, name: sv.Name, ln: ln, m: s.m, conns: map[*Conn]struct{}{}})
+	}
+	s.svcs = append(s.svcs, bound...)
+	return nil
+}
+
+// Addr returns the bound address of the named service, or nil.
+func (s *Server) Addr(name string) net.Addr {
+	for _, sv := range s.svcs {
+		if sv.name == name {
+			return sv.ln.Addr()
+		}
+	}
+	return nil
+}
+
+// Start runs the accept loops and logs one line per service.
+func (s *Server) Start() {
+	for _, sv := range s.svcs {
+		sv.up.Store(true)
+		s.log.Info("service listening", "service", sv.name, "addr", sv.ln.Addr().String(),
+			"max_conns", sv.Limits.MaxConns)
+		s.loops.Add(1)
+		go s.acceptLoop(sv)
+	}
+}
+
+// Healthy reports, per service, whether it is accepting connections.
+func (s *Server) Healthy() map[string]bool {
+	h := make(map[string]bool, len(s.svcs))
+	for _, sv := range s.svcs {
+		h[sv.name] = sv.up.Load()
+	}
+	return h
+}
+
+// Active returns how many connections the named service serves now.
+func (s *Server) Active(name string) int64 {
+	for _, sv := range s.svcs {
+		if sv.name == name {
+			return sv.active.Load()
+		}
+	}
+	return 0
+}
+
+func (s *Server) acceptLoop(sv *svcState) {
+	defer s.loops.Done()
+	defer sv.up.Store(false)
+	var backoff time.Duration
+	for {
+		nc, err := sv.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failure (EMFILE and the like): back off, never spin.
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+			} else if backoff < time.Second {
+				backoff *= 2
+			}
+			s.log.Warn("accept failed", "service", sv.name, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		sv.m.accepted.WithLabelValues(sv.name).Inc()
+		if max := sv.Limits.MaxConns; max > 0 && sv.active.Load() >= int64(max) {
+			sv.m.rejected.WithLabelValues(sv.name, "limit").Inc()
+			s.log.Warn("connection limit reached, closing new connection", "service", sv.name,
+				"remote", nc.RemoteAddr().String(), "max_conns", max)
+			if tc, ok := nc.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			nc.Close()
+			continue
+		}
+		sv.active.Add(1)
+		sv.m.active.WithLabelValues(sv.name).Inc()
+		id := connSeq.Add(1)
+		c := &Conn{
+			Conn:   nc,
+			id:     id,
+			svc:    sv,
+			limits: sv.Limits,
+			log:    s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
+		}
+		sv.mu.Lock()
+		sv.conns[c] = struct{}{}
+		draining := s.ctx.Err() != nil
+		sv.mu.Unlock()
+		if draining {
+			c.beginDrain()
+		}
+		s.handles.Add(1)
+		go s.serve(sv, c)
+	}
+}
+
+func (s *Server) serve(sv *svcState, c *Conn) {
+	defer s.handles.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			sv.m.panics.WithLabelValues(sv.name).Inc()
+			c.log.Error("handler panic; connection closed", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		c.Conn.Close()
+		sv.mu.Lock()
+		delete(sv.conns, c)
+		sv.mu.Unlock()
+		sv.active.Add(-1)
+		sv.m.active.WithLabelValues(sv.name).Dec()
+		c.log.Debug("connection closed", "bytes_in", c.in.Load(), "bytes_out", c.out.Load())
+	}()
+	c.log.Debug("connection accepted")
+	ctx := context.WithValue(s.ctx, ctxKey{}, c)
+	if err := sv.Handler.ServeConn(ctx, c); err != nil {
+		c.log.Debug("session ended", "err", err)
+	}
+}
+
+// Shutdown stops accepting, cancels the handlers' context, lets sessions
+// finish until ctx is done, then closes whatever is still open. It returns
+// ctx.Err() when connections had to be cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
+	for _, sv := range s.svcs {
+		sv.up.Store(false)
+		sv.ln.Close()
+	}
+	s.loops.Wait()
+	for _, sv := range s.svcs {
+		sv.mu.Lock()
+		for c := range sv.conns {
+			c.beginDrain()
+		}
+		sv.mu.Unlock()
+	}
+	done := make(chan struct{})
+	go func() { s.handles.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, sv := range s.svcs {
+		sv.mu.Lock()
+		n := len(sv.conns)
+		for c := range sv.conns {
+			c.Conn.Close()
+		}
+		sv.mu.Unlock()
+		if n > 0 {
+			s.log.Warn("drain timeout: connections closed", "service", sv.name, "count", n)
+		}
+	}
+	<-done
+	return ctx.Err()
+}

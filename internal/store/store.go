@@ -1,0 +1,97 @@
+// Package store keeps the daemon's metadata in SQL: SQLite (modernc, pure Go)
+// embedded by default, PostgreSQL (pgx) when several daemons share state.
+// Queries are written once with $N placeholders and run on both engines;
+// only the DDL in migrations/<engine>/ differs.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// Engine names the SQL engine behind a DB.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// ErrNotFound is returned (wrapped) when a looked-up row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned (wrapped) when a unique value is already taken.
+var ErrConflict = errors.New("store: already exists")
+
+// DB is the metadata database.
+type DB struct {
+	*sql.DB
+	Engine Engine
+}
+
+// Open opens the database named by dsn and runs the migrations. A dsn that
+// starts with postgres:// or postgresql:// selects PostgreSQL; anything else
+// is a SQLite file path (":memory:" is not supported: use a temp file).
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var db *DB
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		sdb, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		sdb.SetMaxOpenConns(16)
+		db = &DB{DB: sdb, Engine: Postgres}
+	} else {
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		sdb, err := sql.Open("sqlite", "file:"+path+q)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		sdb.SetMaxOpenConns(8)
+		db = &DB{DB: sdb, Engine: SQLite}
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: cannot open %s database: %w", db.Engine, err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Tx runs fn in one transaction (BEGIN IMMEDIATE on SQLite), committing when
+// fn returns nil and rolling back otherwise.
+func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint failure on
+// either engine.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505") ||
+		strings.Contains(s, "constraint failed: PRIMARY KEY") || strings.Contains(s, "duplicate key value")
+}
