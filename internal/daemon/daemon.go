@@ -71,19 +71,36 @@ var openS3 = func(ctx context.Context, u string) (blob.Store, error) {
 	return nil, errors.New("blob.url: s3 storage is not available in this build")
 }
 
-// Start opens everything and starts the listeners. Nothing is left running
-// when it returns an error.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, err error) {
+// Start opens everything and starts the listeners of every enabled service.
+// Nothing is left running when it returns an error.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var specs []svcSpec
+	for _, name := range config.ServiceNames() {
+		sc, _ := cfg.ServiceCommon(name)
+		if sc.Enabled {
+			specs = append(specs, svcSpec{name: name, addr: cfg.ListenAddr(name), common: *sc})
+		}
+	}
+	return startServices(ctx, cfg, log, specs)
+}
+
+type svcSpec struct {
+	name, addr string
+	common     config.Common
+}
+
+func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, specs []svcSpec) (d *Daemon, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	d = &Daemon{cfg: cfg, Log: log, Registry: prometheus.NewRegistry()}
+	cleanupOnErr := d // d itself is nil on the error returns
 	defer func() {
 		if err != nil {
-			d.closeResources()
+			cleanupOnErr.closeResources()
 		}
 	}()
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -95,25 +112,22 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon
 	}
 	d.Server = netsvc.New(log, netsvc.NewMetrics(d.Registry))
 	var svcs []netsvc.Service
-	for _, name := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(name)
-		if !sc.Enabled {
-			continue
-		}
-		f, ok := factory(name)
+	for _, sp := range specs {
+		f, ok := factory(sp.name)
 		if !ok {
-			return nil, fmt.Errorf("service %s is enabled but not built into this binary", name)
+			return nil, fmt.Errorf("service %s is enabled but not built into this binary", sp.name)
 		}
-		deps := &Deps{Config: cfg, Store: d.Store, Blob: blob.Prefixed(d.Blob, name), Log: log.With("service", name), Registry: d.Registry, name: name}
+		deps := &Deps{Config: cfg, Store: d.Store, Blob: blob.Prefixed(d.Blob, sp.name), Log: log.With("service", sp.name), Registry: d.Registry, name: sp.name}
 		h, cleanup, err := f(deps)
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", name, err)
+			return nil, fmt.Errorf("service %s: %w", sp.name, err)
 		}
 		if cleanup != nil {
 			d.cleanups = append(d.cleanups, cleanup)
 		}
+		sc := sp.common
 		svcs = append(svcs, netsvc.Service{
-			Name: name, Addr: cfg.ListenAddr(name), Handler: h,
+			Name: sp.name, Addr: sp.addr, Handler: h,
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,
 				IdleTimeout:      sc.IdleTimeout.Duration,
