@@ -1,0 +1,90 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/storetest"
+)
+
+func TestCloudreportRegistry(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		created := time.Date(2026, 2, 28, 23, 30, 5, 0, time.UTC)
+		exp := time.Date(2027, 2, 28, 0, 0, 0, 0, time.UTC)
+		c := store.CloudreportClient{ID: "00003e3b", Name: "Firm Ltd", Expires: exp, Enabled: true, Created: created}
+		if err := db.CloudreportAddClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CloudreportAddClient(ctx, c); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate add: %v, want ErrConflict", err)
+		}
+		got, err := db.CloudreportClient(ctx, "00003e3b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "Firm Ltd" || !got.Enabled || !got.Expires.Equal(exp) || !got.Created.Equal(created) {
+			t.Fatalf("got %+v", got)
+		}
+		if _, err := db.CloudreportClient(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing: %v", err)
+		}
+		if err := db.CloudreportSetEnabled(ctx, "00003e3b", false); err != nil {
+			t.Fatal(err)
+		}
+		newExp := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+		if err := db.CloudreportSetExpiry(ctx, "00003e3b", newExp); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = db.CloudreportClient(ctx, "00003e3b")
+		if got.Enabled || !got.Expires.Equal(newExp) {
+			t.Fatalf("after update %+v", got)
+		}
+		if err := db.CloudreportSetEnabled(ctx, "nope", true); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("enable missing: %v", err)
+		}
+		if err := db.CloudreportSetExpiry(ctx, "nope", newExp); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expiry missing: %v", err)
+		}
+		if err := db.CloudreportAddClient(ctx, store.CloudreportClient{ID: "0000aaaa", Name: "B", Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.CloudreportListClients(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].ID != "00003e3b" || list[1].ID != "0000aaaa" || list[1].Enabled {
+			t.Fatalf("list %+v", list)
+		}
+	})
+}
+
+func TestCloudreportErrors(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for i, cid := range []string{"a", "b", "a"} {
+			e := store.CloudreportError{ClientID: cid, Peer: "127.0.0.1", Text: strings.Repeat("x", i+1), Data: "d"}
+			if err := db.CloudreportAddError(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, err := db.CloudreportErrors(ctx, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 3 || all[0].Text != "xxx" || all[2].Text != "x" {
+			t.Fatalf("all %+v", all)
+		}
+		a, err := db.CloudreportErrors(ctx, "a", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != 1 || a[0].ClientID != "a" || a[0].Text != "xxx" || a[0].Data != "d" || a[0].Created.IsZero() {
+			t.Fatalf("a %+v", a)
+		}
+	})
+}
