@@ -1,10 +1,51 @@
 package config
 
+import "time"
+
 // Backup configures the backup service ([services.backup]).
 type Backup struct {
 	Common
+	// MaxFileSize bounds one upload's ciphertext in bytes. The wire's u32
+	// allows 4 GiB; the check runs before a byte of the file is read.
+	MaxFileSize int64 `toml:"max_file_size"`
+	// MinUploadRate is the slowest an upload may arrive, in bytes/s: an
+	// upload of N bytes must finish within handshake_timeout + N/rate. The
+	// original restarted a 3 s timer on every chunk, so a trickle could hold
+	// it forever.
+	MinUploadRate int64 `toml:"min_upload_rate"`
+	// EncryptAtRest stores the ciphertext as received instead of the
+	// plaintext (the original's --encrypt mode). The AES key needed to read
+	// it is kept, sealed, with the file's row.
+	EncryptAtRest bool `toml:"encrypt_at_rest"`
+	// AllowKeyReplace lets a 1026 for a client that already has a public key
+	// install a different one (and rotate its AES key), as the original did
+	// for anyone who knew the client id. Off by default; re-sending the same
+	// key is always accepted.
+	AllowKeyReplace bool `toml:"allow_key_replace"`
+	// PortInfo reads the port from port.info (<data>/port.info, else
+	// ./port.info) when listen is not set, like the original server.
+	PortInfo bool `toml:"port_info"`
+	// PaddingFailureLimit is how many uploads with bad PKCS#7 padding one
+	// client may send per hour before its uploads are refused for the rest
+	// of the hour: a distinguishable padding error is a decryption oracle.
+	PaddingFailureLimit int `toml:"padding_failure_limit"`
+	// TestCRCOffByOne reproduces the original's --debug fault: every 2103
+	// carries CRC+1, so every client upload ends in 1031. Fault injection
+	// for client tests only; never enable it in production.
+	TestCRCOffByOne bool `toml:"test_crc_off_by_one"`
 }
 
 func defaultBackup() Backup {
-	return Backup{Common: common(1357)}
+	b := Backup{
+		Common:              common(1357),
+		MaxFileSize:         2 << 30,
+		MinUploadRate:       64 << 10,
+		PortInfo:            true,
+		PaddingFailureLimit: 5,
+	}
+	// One request per connection: the whole exchange apart from a file's
+	// body must fit in the handshake deadline; reads inside a body wait at
+	// most this long each.
+	b.IdleTimeout = D(30 * time.Second)
+	return b
 }
