@@ -63,3 +63,9 @@ func factory(name string) (Factory, bool) {
 	f, ok := factories[name]
 	return f, ok
 }
+
+// Registered reports whether the named service is built into this binary.
+func Registered(name string) bool {
+	_, ok := factory(name)
+	return ok
+}
