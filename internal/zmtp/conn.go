@@ -1,0 +1,197 @@
+package zmtp
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+)
+
+// Options describe our side of a connection.
+type Options struct {
+	// SocketType is what we announce in READY ("ROUTER", "REQ", …).
+	SocketType string
+	// Identity is announced when not nil (libzmq always sends one, empty).
+	Identity []byte
+	// Accept lists the peer socket types we talk to; empty accepts any.
+	Accept []string
+	Limits Limits
+}
+
+// Conn is one ZMTP connection after the handshake. It is not safe for
+// concurrent use: one goroutine reads and writes (PONG replies are written
+// from inside ReadMessage).
+type Conn struct {
+	rw   io.ReadWriter
+	r    *bufio.Reader
+	lim  Limits
+	wbuf []byte
+
+	// Peer is the peer's greeting; PeerType and PeerIdentity come from its
+	// READY metadata.
+	Peer         Greeting
+	PeerType     string
+	PeerIdentity []byte
+}
+
+// Handshake exchanges greetings and READY commands on rw. The caller bounds
+// its duration (netsvc.Conn.StartHandshake, or a deadline on a client
+// socket).
+func Handshake(rw io.ReadWriter, o Options) (*Conn, error) {
+	c := &Conn{rw: rw, r: bufio.NewReaderSize(rw, 4096), lim: o.Limits}
+	if _, err := rw.Write(AppendGreeting(nil)); err != nil {
+		return nil, fmt.Errorf("write greeting: %w", err)
+	}
+	var g [GreetingSize]byte
+	if _, err := io.ReadFull(c.r, g[:]); err != nil {
+		return nil, fmt.Errorf("read greeting: %w", noEOF(err))
+	}
+	peer, err := ParseGreeting(g[:])
+	if err != nil {
+		return nil, err
+	}
+	c.Peer = peer
+	props := []Property{{Name: "Socket-Type", Value: []byte(o.SocketType)}}
+	if o.Identity != nil {
+		props = append(props, Property{Name: "Identity", Value: o.Identity})
+	}
+	if _, err := rw.Write(AppendReady(nil, props...)); err != nil {
+		return nil, fmt.Errorf("write ready: %w", err)
+	}
+	flags, body, err := ReadFrame(c.r, maxCommand, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read ready: %w", err)
+	}
+	if flags&FlagCommand == 0 {
+		return nil, protoErr("expected READY, got a message frame")
+	}
+	name, data, err := ParseCommand(body)
+	if err != nil {
+		return nil, err
+	}
+	if name == "ERROR" {
+		return nil, protoErr("peer refused the handshake: %q", errorReason(data))
+	}
+	if name != "READY" {
+		return nil, protoErr("expected READY, got %q", name)
+	}
+	md, err := ParseMetadata(data)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := Lookup(md, "Socket-Type")
+	if !ok {
+		return nil, protoErr("READY without Socket-Type")
+	}
+	c.PeerType = string(st)
+	if id, ok := Lookup(md, "Identity"); ok {
+		if len(id) > 255 {
+			return nil, protoErr("identity of %d bytes", len(id))
+		}
+		c.PeerIdentity = append([]byte(nil), id...)
+	}
+	if len(o.Accept) > 0 && !contains(o.Accept, c.PeerType) {
+		// RFC 37: tell the peer why before closing.
+		_, _ = rw.Write(AppendCommand(nil, "ERROR", errorData("invalid socket type")))
+		return nil, protoErr("peer socket type %q not accepted by %s", c.PeerType, o.SocketType)
+	}
+	return c, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func errorData(reason string) []byte {
+	if len(reason) > 255 {
+		reason = reason[:255]
+	}
+	return append([]byte{byte(len(reason))}, reason...)
+}
+
+func errorReason(data []byte) string {
+	if len(data) == 0 || int(data[0]) > len(data)-1 {
+		return ""
+	}
+	return string(data[1 : 1+int(data[0])])
+}
+
+// ReadMessage reads the next message (all its frames). PING commands are
+// answered with PONG and other commands are skipped, as RFC 37 asks; an
+// ERROR command ends the connection. Frames and their count are bounded by
+// the Limits; on ErrTooLarge the connection must be closed.
+func (c *Conn) ReadMessage() ([][]byte, error) {
+	var msg [][]byte
+	// Commands between messages are bounded too: a peer that only pings
+	// still has to wait for our PONG writes, and each read is under the
+	// caller's idle deadline.
+	for {
+		flags, body, err := ReadFrame(c.r, c.lim.frame(), nil)
+		if err != nil {
+			if len(msg) > 0 {
+				err = noEOF(err)
+			}
+			return nil, err
+		}
+		if flags&FlagCommand != 0 {
+			if err := c.command(body); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(msg) >= c.lim.frames() {
+			return nil, fmt.Errorf("%w: more than %d frames in one message", ErrTooLarge, c.lim.frames())
+		}
+		msg = append(msg, body)
+		if flags&FlagMore == 0 {
+			return msg, nil
+		}
+	}
+}
+
+func (c *Conn) command(body []byte) error {
+	name, data, err := ParseCommand(body)
+	if err != nil {
+		return err
+	}
+	switch name {
+	case "PING":
+		if len(data) < 2 {
+			return protoErr("short PING")
+		}
+		ctx := data[2:]
+		if len(ctx) > maxPingContext {
+			ctx = ctx[:maxPingContext]
+		}
+		_, err := c.rw.Write(AppendCommand(nil, "PONG", ctx))
+		return err
+	case "ERROR":
+		return protoErr("peer sent ERROR: %q", errorReason(data))
+	}
+	return nil
+}
+
+// WriteMessage writes frames as one message in a single Write.
+func (c *Conn) WriteMessage(frames ...[]byte) error {
+	if len(frames) == 0 {
+		return protoErr("empty message")
+	}
+	b := c.wbuf[:0]
+	for i, f := range frames {
+		var flags byte
+		if i < len(frames)-1 {
+			flags = FlagMore
+		}
+		b = AppendFrame(b, flags, f)
+	}
+	c.wbuf = b
+	if cap(c.wbuf) > 1<<20 {
+		c.wbuf = nil // do not pin a large buffer after one big reply
+	}
+	_, err := c.rw.Write(b)
+	return err
+}
