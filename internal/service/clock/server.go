@@ -1,0 +1,240 @@
+package clock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/netsvc"
+)
+
+// Options configure a Server. The zero value serves the original's
+// behaviour (random TEMP) with crypto/rand exponents and the local clock.
+type Options struct {
+	Temp TempSource // nil means RandomTemp
+	// AllowWeakClientKeys accepts client keys that force shift 0 or 1
+	// (see IsWeakPeerKey); by default such connections are closed.
+	AllowWeakClientKeys bool
+	Rand                io.Reader        // source of DH exponents; nil means crypto/rand
+	Now                 func() time.Time // nil means time.Now (local zone, as the original)
+}
+
+// OptionsFromConfig builds Options from the [services.clock] section and
+// checks them; a "file" source must give a reading now, so a wrong path
+// fails at start-up rather than on the first TEMP.
+func OptionsFromConfig(c config.Clock) (Options, error) {
+	o := Options{AllowWeakClientKeys: c.AllowWeakClientKeys}
+	switch c.TempSource {
+	case "", "random":
+		o.Temp = RandomTemp{}
+	case "fixed":
+		o.Temp = FixedTemp(c.TempFixed)
+	case "file":
+		if c.TempFile == "" {
+			return o, errors.New("clock: temp_source = \"file\" needs temp_file")
+		}
+		if c.TempFileScale == 0 || math.IsNaN(c.TempFileScale) || math.IsInf(c.TempFileScale, 0) {
+			return o, errors.New("clock: temp_file_scale must be a non-zero number")
+		}
+		ft := FileTemp{Path: c.TempFile, Scale: c.TempFileScale}
+		if _, err := ft.Celsius(); err != nil {
+			return o, fmt.Errorf("clock: %w", err)
+		}
+		o.Temp = ft
+	default:
+		return o, fmt.Errorf("%w, got %q", errTempSource, c.TempSource)
+	}
+	return o, nil
+}
+
+// Server is the clock service's netsvc.Handler.
+type Server struct {
+	temp      TempSource
+	allowWeak bool
+	rand      io.Reader
+	now       func() time.Time
+}
+
+var _ netsvc.Handler = (*Server)(nil)
+
+// NewServer returns a Server with o's settings.
+func NewServer(o Options) *Server {
+	s := &Server{temp: o.Temp, allowWeak: o.AllowWeakClientKeys, rand: o.Rand, now: o.Now}
+	if s.temp == nil {
+		s.temp = RandomTemp{}
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// conn is what a session needs from its connection; *netsvc.Conn has it,
+// and the fuzz test drives the same code through an in-memory one.
+type conn interface {
+	io.ReadWriter
+	StartHandshake()
+	EndHandshake()
+	HandshakeFailed(reason string)
+	Request(cmd string) (done func(status string))
+	Log() *slog.Logger
+}
+
+var _ conn = (*netsvc.Conn)(nil)
+
+// ServeConn runs one session: key exchange, then one request per read.
+func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
+	return s.serve(ctx, c)
+}
+
+// maxExponentDraws bounds the re-draws that avoid a weak shift. For any
+// client key that is not weak, at most half of all exponents are bad, so 64
+// failures in a row happen with probability below 2^-64.
+const maxExponentDraws = 64
+
+func (s *Server) serve(ctx context.Context, c conn) error {
+	var in [MaxMessage]byte
+	// The original client sends its key at once, so the key read runs under
+	// the (short) handshake deadline, not the generous idle one.
+	c.StartHandshake()
+	n, err := c.Read(in[:])
+	if n == 0 {
+		if err == nil || errors.Is(err, io.EOF) {
+			// A bare connect-and-close (port scan, health check): the
+			// original lost a worker thread for each; here it is nothing.
+			return nil
+		}
+		c.HandshakeFailed("no client key")
+		return fmt.Errorf("read client key: %w", err)
+	}
+	done := c.Request("KEY")
+	k, err := s.keyExchange(c, in[:n])
+	if err != nil {
+		done("error")
+		return err
+	}
+	done("ok")
+	c.EndHandshake()
+
+	var plain, out [MaxMessage]byte
+	for ctx.Err() == nil {
+		n, err := c.Read(in[:])
+		if n > 0 {
+			if herr := s.request(c, in[:n], k, plain[:0], out[:0]); herr != nil {
+				return herr
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// keyExchange parses the client key, picks our exponent and sends our
+// public key in one Write. It returns the shared key.
+func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
+	a, err := ParseKey(msg)
+	if err != nil {
+		c.HandshakeFailed("malformed client key")
+		return 0, err
+	}
+	if IsWeakPeerKey(a) && !s.allowWeak {
+		c.HandshakeFailed("client key forces shift 0 or 1")
+		return 0, ErrWeakKey
+	}
+	var b, k int
+	for i := 0; ; i++ {
+		if b, err = randExponent(s.rand); err != nil {
+			return 0, fmt.Errorf("draw exponent: %w", err)
+		}
+		k = SharedKey(a, b)
+		// Re-drawing is invisible to the client, which only computes B^a;
+		// it removes the original's accidental plaintext sessions.
+		if !IsWeakShift(k) {
+			break
+		}
+		if i+1 >= maxExponentDraws {
+			if s.allowWeak {
+				break
+			}
+			c.HandshakeFailed("no exponent avoids shift 0 or 1")
+			return 0, ErrWeakKey
+		}
+	}
+	if _, err := c.Write(FormatKey(PublicKey(b))); err != nil {
+		return 0, fmt.Errorf("send server key: %w", err)
+	}
+	return k, nil
+}
+
+// randExponent draws uniformly from 0..1000, the original's range (any
+// exponent works for the client; the range only keeps B's distribution
+// familiar).
+func randExponent(r io.Reader) (int, error) {
+	const n = 1001
+	const limit = 65536 - 65536%n
+	var b [2]byte
+	for range 64 {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, err
+		}
+		if v := int(binary.BigEndian.Uint16(b[:])); v < limit {
+			return v % n, nil
+		}
+	}
+	return 0, errors.New("random source is not uniform")
+}
+
+// request answers one read. A non-nil error ends the session.
+func (s *Server) request(c conn, msg []byte, k int, plain, out []byte) error {
+	plain = Decrypt(plain, msg, k)
+	cmd, err := ParseCommand(plain)
+	if err != nil {
+		c.Request("INVALID")("error")
+		return err
+	}
+	done := c.Request(cmd.String())
+	var resp string
+	switch cmd {
+	case CmdUnknown:
+		// The original answers with nothing and keeps reading; a reply
+		// of any kind would be read by an old client as the next answer.
+		done("unknown")
+		return nil
+	case CmdTime:
+		resp = FormatTime(s.now())
+	case CmdDate:
+		resp = FormatDate(s.now())
+	case CmdTemp:
+		t, err := s.temp.Celsius()
+		if err != nil {
+			// Silence would hang the original client forever, and a
+			// made-up value would be a lie; closing makes it fail visibly.
+			c.Log().Warn("temperature unavailable; closing session", "err", err)
+			done("error")
+			return err
+		}
+		resp = FormatTemp(t)
+	}
+	out = Encrypt(out, []byte(resp), k)
+	if _, err := c.Write(out); err != nil {
+		done("error")
+		return fmt.Errorf("send %s response: %w", cmd, err)
+	}
+	done("ok")
+	return nil
+}

@@ -1,0 +1,624 @@
+package clock
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/netsvc/netsvctest"
+)
+
+func start(t *testing.T, o Options, l netsvc.Limits) (*netsvc.Server, string) {
+	t.Helper()
+	return netsvctest.Start(t, "clock", NewServer(o), l)
+}
+
+func dialRaw(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// exchange writes msg in one Write and returns what one Read brings back.
+func exchange(t *testing.T, c net.Conn, msg []byte) []byte {
+	t.Helper()
+	if _, err := c.Write(msg); err != nil {
+		t.Fatalf("write % x: %v", msg, err)
+	}
+	return readOne(t, c)
+}
+
+func readOne(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, MaxMessage)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return buf[:n]
+}
+
+// expectSilence checks that nothing arrives for d.
+func expectSilence(t *testing.T, c net.Conn, d time.Duration) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, MaxMessage)
+	n, err := c.Read(buf)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("expected silence, got % x, %v", buf[:n], err)
+	}
+}
+
+// expectClosed checks the server closed the connection without sending.
+func expectClosed(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, MaxMessage)
+	n, err := c.Read(buf)
+	var ne net.Error
+	if n != 0 || err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("expected close, got % x, %v", buf[:n], err)
+	}
+}
+
+// waitActive polls until the service serves want connections.
+func waitActive(t *testing.T, srv *netsvc.Server, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Active("clock") != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("active connections = %d, want %d", srv.Active("clock"), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Worked example A (spec §3.4), replayed byte for byte: client key 137,
+// server exponent 19 (key 35), K=189.
+func TestWorkedExampleA(t *testing.T) {
+	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
+	_, addr := start(t, Options{Rand: newExponents(19), Now: func() time.Time { return now }, Temp: FixedTemp(-44)},
+		netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	steps := []struct{ send, want string }{
+		{"31 33 37", "33 35"},
+		{"11 06 0a 02", "ee ee f7 f2 ee f7 ed f3 eb ed f6 ed f5 f5 ed"},
+		{"01 fe 11 02", "ef ed ef f3 ea ee ee ea ef ef"},
+		{"11 02 0a 0d", "ea f1 f1 7f 6d 00"},
+	}
+	for _, s := range steps {
+		if got := exchange(t, c, unhex(t, s.send)); !bytes.Equal(got, unhex(t, s.want)) {
+			t.Fatalf("sent %s, got % x, want %s", s.send, got, s.want)
+		}
+	}
+}
+
+// Worked example B (spec §3.5): a=5, b=7, K=211. The exponent source first
+// offers 0 and 32, which give shift 1 and 0 for key 169 and must be
+// re-drawn without the client noticing.
+func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
+	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
+	_, addr := start(t, Options{Rand: newExponents(0, 32, 7), Now: func() time.Time { return now }, Temp: FixedTemp(6)},
+		netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	steps := []struct{ send, want string }{
+		{"31 36 39", "31 34 36"},
+		{"27 1c 20 18", "03 03 0d 03 05 0d 04 0c 01 04 0c 0b 04 03 0c"},
+		{"17 14 27 18", "05 03 05 07 00 04 03 00 05 06"},
+		{"27 18 20 23", "09 95 83 16"},
+	}
+	for _, s := range steps {
+		if got := exchange(t, c, unhex(t, s.send)); !bytes.Equal(got, unhex(t, s.want)) {
+			t.Fatalf("sent %s, got % x, want %s", s.send, got, s.want)
+		}
+	}
+}
+
+func TestMicrosecondZeroTimeIs8Bytes(t *testing.T) {
+	now := time.Date(2024, 10, 23, 0, 2, 19, 0, time.Local)
+	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	if got := exchange(t, c, []byte("169")); string(got) != "146" {
+		t.Fatalf("server key %q", got)
+	}
+	if got := exchange(t, c, unhex(t, "27 1c 20 18")); !bytes.Equal(got, unhex(t, "03 03 0d 03 05 0d 04 0c")) {
+		t.Fatalf("TIME at microsecond 0 = % x", got)
+	}
+}
+
+var timeRE = regexp.MustCompile(`^\d\d:\d\d:\d\d(\.\d{6})?$`)
+
+// A full session per command with the Go client and the real clock.
+func TestFullSessionEachCommand(t *testing.T) {
+	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	ctx := context.Background()
+	for _, cmd := range []Command{CmdTime, CmdDate, CmdTemp} {
+		t.Run(cmd.String(), func(t *testing.T) {
+			s, err := Dial(ctx, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if IsWeakShift(s.Key()) {
+				t.Fatalf("session runs with weak key %d", s.Key())
+			}
+			before := time.Now()
+			got, err := s.Do(cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := time.Now()
+			switch cmd {
+			case CmdTime:
+				if !timeRE.MatchString(got) {
+					t.Fatalf("TIME = %q", got)
+				}
+				lo, hi := FormatTime(before.Truncate(time.Second)), FormatTime(after)
+				if got < lo[:8] || got > hi {
+					// Midnight wrap aside, the answer lies between the two.
+					if before.Day() == after.Day() {
+						t.Fatalf("TIME %q not within [%s, %s]", got, lo, hi)
+					}
+				}
+			case CmdDate:
+				if got != FormatDate(before) && got != FormatDate(after) {
+					t.Fatalf("DATE = %q, today is %s", got, FormatDate(after))
+				}
+			case CmdTemp:
+				v, ok := bytes.CutSuffix([]byte(got), []byte("°C"))
+				n, err := strconv.Atoi(string(v))
+				if !ok || err != nil || n < -50 || n > 50 {
+					t.Fatalf("TEMP = %q", got)
+				}
+			}
+		})
+	}
+}
+
+// Many requests on one session; random TEMP covers the range ends.
+func TestManyRequestsOneSession(t *testing.T) {
+	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	s, err := Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seen := map[string]bool{}
+	for i := range 300 {
+		r, err := s.Do([]Command{CmdTime, CmdDate, CmdTemp}[i%3])
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if i%3 == 2 {
+			seen[r] = true
+		}
+	}
+	if len(seen) < 20 {
+		t.Fatalf("only %d distinct random temperatures in 100 draws", len(seen))
+	}
+}
+
+// The original accepts case and whitespace variants (strip + upper).
+func TestLenientCommands(t *testing.T) {
+	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
+	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }, Temp: FixedTemp(6)},
+		netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	if got := exchange(t, c, []byte(" 169\n")); string(got) != "146" {
+		t.Fatalf("server key %q", got)
+	}
+	for in, want := range map[string]string{"time": "11:51:06.090880", " date\n": "2026-11-22", "Temp\r\n": "6°C",
+		"tıme": "11:51:06.090880"} {
+		got := Decrypt(nil, exchange(t, c, Encrypt(nil, []byte(in), 211)), 211)
+		if string(got) != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Unknown, split and merged requests get no reply and leave the session
+// usable, exactly as the original (spec §2, §3.2, §8.3).
+func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
+	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
+	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	if got := exchange(t, c, []byte("169")); string(got) != "146" {
+		t.Fatalf("server key %q", got)
+	}
+	e := func(s string) []byte { return Encrypt(nil, []byte(s), 211) }
+	for _, frag := range []string{"HELO", "TIMETIME", "TI", "ME", "TIME TIME"} {
+		if _, err := c.Write(e(frag)); err != nil {
+			t.Fatal(err)
+		}
+		expectSilence(t, c, 150*time.Millisecond)
+	}
+	if got := exchange(t, c, e("DATE")); string(Decrypt(nil, got, 211)) != "2026-11-22" {
+		t.Fatalf("DATE after silence = %q", Decrypt(nil, got, 211))
+	}
+}
+
+// A client key split across reads: the first read is the whole key, as in
+// the original. "16" then "9" makes the server use key 16 (K=241 with
+// exponent 7), and the stray "9" is an unknown request; "1" then "69" uses
+// key 1, which is weak and closes the connection.
+func TestSplitClientKey(t *testing.T) {
+	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
+	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	c.Write([]byte("16"))
+	if got := readOne(t, c); string(got) != "146" {
+		t.Fatalf("server key %q", got)
+	}
+	k := SharedKey(146, 48) // 11^48 = 16
+	if k != SharedKey(16, 7) || k != 241 {
+		t.Fatalf("K = %d", k)
+	}
+	c.Write([]byte("9"))
+	expectSilence(t, c, 150*time.Millisecond)
+	if got := Decrypt(nil, exchange(t, c, Encrypt(nil, []byte("TIME"), k)), k); string(got) != "11:51:06.090880" {
+		t.Fatalf("TIME = %q", got)
+	}
+
+	c2 := dialRaw(t, addr)
+	c2.Write([]byte("1"))
+	time.Sleep(100 * time.Millisecond)
+	c2.Write([]byte("69"))
+	expectClosed(t, c2)
+}
+
+// Shift 0 and 1 are never used by default: keys 0, 1 and 256 (mod 257)
+// would force them, so the connection is closed before any reply.
+func TestWeakClientKeysRefused(t *testing.T) {
+	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	for _, key := range []string{"0", "1", "256", "257", "-1", "513", "0000", "-256"} {
+		c := dialRaw(t, addr)
+		c.Write([]byte(key))
+		expectClosed(t, c)
+	}
+	waitActive(t, srv, 0)
+	// Any other key, even outside the subgroup, gets a non-weak session.
+	for _, key := range []int{2, 3, 16, 128, 255, 169} {
+		c := dialRaw(t, addr)
+		b, err := ParseKey(exchange(t, c, FormatKey(key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The client does not know our exponent; find K from B by the
+		// 64-entry table (B is in the subgroup).
+		e := -1
+		for x := range 64 {
+			if PublicKey(x) == b {
+				e = x
+			}
+		}
+		if e < 0 {
+			t.Fatalf("server key %d not in the subgroup", b)
+		}
+		if k := SharedKey(key, e); IsWeakShift(k) {
+			t.Fatalf("client key %d: weak K %d", key, k)
+		}
+	}
+}
+
+// The original behaviour stays reachable behind an explicit opt-in: key 0
+// gives a plaintext session (spec §9 live-server check).
+func TestAllowWeakClientKeys(t *testing.T) {
+	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
+	_, addr := start(t, Options{AllowWeakClientKeys: true, Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	if _, err := ParseKey(exchange(t, c, []byte("0"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := exchange(t, c, []byte("TIME")); string(got) != "11:51:06.090880" {
+		t.Fatalf("plaintext TIME = %q", got)
+	}
+}
+
+// Garbage keys and invalid UTF-8 close that connection only.
+func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	ctx := context.Background()
+	good, err := Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	for _, key := range []string{"abc", "\xff\xfe", "1_", "16.5", "GET / HTTP/1.0\r\n\r\n"} {
+		c := dialRaw(t, addr)
+		c.Write([]byte(key))
+		expectClosed(t, c)
+		if _, err := good.Time(); err != nil {
+			t.Fatalf("after garbage key %q: %v", key, err)
+		}
+	}
+	// Invalid UTF-8 after decryption.
+	c := dialRaw(t, addr)
+	b, _ := ParseKey(exchange(t, c, []byte("169")))
+	e := 0
+	for x := range 64 {
+		if PublicKey(x) == b {
+			e = x
+		}
+	}
+	k := SharedKey(169, e)
+	c.Write(Encrypt(nil, []byte{0xff, 'T', 'I', 'M', 'E'}, k))
+	expectClosed(t, c)
+	if _, err := good.Date(); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, srv, 1)
+	fresh, err := Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := fresh.Temp(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// 40 idle connections (20 silent, 20 after the key exchange) do not stop a
+// 41st client: the original, with 32 pool threads, never served it. The
+// limit in force is the core's MaxConns; the 42nd connection is over it and
+// is closed at once, and closing an idle one makes room again.
+func TestFortyIdleThenFortyFirst(t *testing.T) {
+	l := netsvctest.DefaultLimits
+	l.MaxConns = 41
+	l.HandshakeTimeout = 20 * time.Second
+	srv, addr := start(t, Options{}, l)
+	var idle []net.Conn
+	for i := range 40 {
+		c := dialRaw(t, addr)
+		if i%2 == 1 {
+			if _, err := ParseKey(exchange(t, c, []byte("169"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		idle = append(idle, c)
+	}
+	waitActive(t, srv, 40)
+	ctx := context.Background()
+	start := time.Now()
+	s, err := Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Time(); err != nil || !timeRE.MatchString(got) {
+		t.Fatalf("41st client: %q, %v", got, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("41st client took %v", d)
+	}
+	waitActive(t, srv, 41)
+
+	// netsvc resets a connection over the limit right after accept, so the
+	// reset may already be seen by connect itself.
+	if over, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+		over.Write([]byte("169"))
+		expectClosed(t, over)
+		over.Close()
+	}
+	waitActive(t, srv, 41)
+
+	idle[0].Close()
+	waitActive(t, srv, 40)
+	s2, err := Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Date(); err != nil {
+		t.Fatal(err)
+	}
+	// The earlier session is still fine.
+	if _, err := s.Temp(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// 100 bare connect-and-close probes (32 killed the original for good) leave
+// no trace: every slot is freed and the next client is served.
+func TestHundredProbesThenClient(t *testing.T) {
+	l := netsvctest.DefaultLimits
+	l.MaxConns = 32
+	srv, addr := start(t, Options{}, l)
+	for range 100 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	waitActive(t, srv, 0)
+	s, err := Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Time(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Concurrent sessions share nothing; run under -race.
+func TestConcurrentSessions(t *testing.T) {
+	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			s, err := Dial(context.Background(), addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			for range 50 {
+				if r, err := s.Time(); err != nil || !timeRE.MatchString(r) {
+					errs <- errors.Join(err, errors.New("bad TIME "+r))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// A silent connection is dropped at the handshake deadline, an idle session
+// at the idle deadline: neither holds a slot forever.
+func TestDeadlines(t *testing.T) {
+	l := netsvctest.DefaultLimits
+	l.HandshakeTimeout = 300 * time.Millisecond
+	l.IdleTimeout = 600 * time.Millisecond
+	srv, addr := start(t, Options{}, l)
+	silent := dialRaw(t, addr)
+	s, err := Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitActive(t, srv, 2)
+	t0 := time.Now()
+	expectClosed(t, silent)
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Fatalf("silent connection closed after %v", d)
+	}
+	// The session survives the handshake deadline because it is past it.
+	if _, err := s.Time(); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, srv, 0)
+	if _, err := s.Time(); err == nil {
+		t.Fatal("idle session still answered after the idle deadline")
+	}
+}
+
+// Shutdown closes an idle session at once instead of hanging the way the
+// original did with a client connected.
+func TestShutdownWithIdleSession(t *testing.T) {
+	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	s, err := Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Time(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+	if _, err := s.Time(); err == nil {
+		t.Fatal("session answered after shutdown")
+	}
+}
+
+func TestTempSources(t *testing.T) {
+	dir := t.TempDir()
+	zone := filepath.Join(dir, "temp")
+	if err := os.WriteFile(zone, []byte("45678\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default().Services.Clock
+	if cfg.TempSource != "random" {
+		t.Fatalf("default temp_source %q", cfg.TempSource)
+	}
+	cfg.TempSource, cfg.TempFile = "file", zone
+	o, err := OptionsFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := start(t, o, netsvctest.DefaultLimits)
+	s, err := Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Temp(); err != nil || got != "46°C" {
+		t.Fatalf("file TEMP = %q, %v", got, err)
+	}
+	os.WriteFile(zone, []byte("-12.4"), 0o600)
+	cfg.TempFileScale = 1
+	o2, err := OptionsFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := o2.Temp.Celsius(); err != nil || v != -12 {
+		t.Fatalf("scale 1: %d, %v", v, err)
+	}
+	// A sensor that disappears closes the session rather than inventing a value.
+	os.Remove(zone)
+	if got, err := s.Temp(); err == nil {
+		t.Fatalf("TEMP without sensor = %q", got)
+	}
+
+	cfg.TempSource, cfg.TempFixed = "fixed", 21
+	o3, err := OptionsFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := o3.Temp.Celsius(); v != 21 {
+		t.Fatalf("fixed = %d", v)
+	}
+
+	for name, mut := range map[string]func(*config.Clock){
+		"missing file": func(c *config.Clock) { c.TempSource, c.TempFile = "file", filepath.Join(dir, "nope") },
+		"empty path":   func(c *config.Clock) { c.TempSource, c.TempFile = "file", "" },
+		"zero scale":   func(c *config.Clock) { c.TempSource, c.TempFile, c.TempFileScale = "file", zone, 0 },
+		"bad source":   func(c *config.Clock) { c.TempSource = "sensor" },
+	} {
+		c := config.Default().Services.Clock
+		mut(&c)
+		if _, err := OptionsFromConfig(c); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for _, body := range []string{"", "hot", "1e9", "NaN", string(bytes.Repeat([]byte("1"), 100))} {
+		os.WriteFile(zone, []byte(body), 0o600)
+		if v, err := (FileTemp{Path: zone, Scale: 1}).Celsius(); err == nil {
+			t.Errorf("file %q read as %d", body, v)
+		}
+	}
+}
+
+// The server never writes more than it was asked for: a client that sends
+// a key and then reads must see exactly one key and nothing else.
+func TestNothingBeforeKey(t *testing.T) {
+	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	expectSilence(t, c, 200*time.Millisecond)
+	got := exchange(t, c, []byte("169"))
+	if _, err := ParseKey(got); err != nil || len(got) > 3 {
+		t.Fatalf("server key %q", got)
+	}
+	expectSilence(t, c, 100*time.Millisecond)
+	_ = io.EOF
+}
