@@ -1,0 +1,490 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+)
+
+// Environment variables read by S3OptionsFromEnv. Credentials come only from
+// the environment so they never appear in a config file or in -check-config
+// output.
+const (
+	EnvS3Endpoint  = "GATEHOUSE_S3_ENDPOINT"
+	EnvS3AccessKey = "GATEHOUSE_S3_ACCESS_KEY"
+	EnvS3SecretKey = "GATEHOUSE_S3_SECRET_KEY"
+	EnvS3Region    = "GATEHOUSE_S3_REGION"
+	EnvS3Insecure  = "GATEHOUSE_S3_INSECURE"
+)
+
+const (
+	// S3MinPartSize is S3's smallest allowed non-final multipart part.
+	S3MinPartSize = 5 << 20
+	// S3DefaultPartSize bounds the memory one Writer holds.
+	S3DefaultPartSize = 16 << 20
+	// s3MaxPartSize keeps a single buffered part well below S3's 5 GiB
+	// limit; nobody needs a Writer to pin more memory than this.
+	s3MaxPartSize = 512 << 20
+	// s3MaxParts is S3's limit on parts per upload; with the default part
+	// size that is ~156 GiB per blob.
+	s3MaxParts = 10000
+	// s3MaxList bounds what List accumulates in memory.
+	s3MaxList = 1 << 22
+	// s3CleanupTimeout bounds best-effort aborts that run after the caller's
+	// context may already be cancelled.
+	s3CleanupTimeout = 30 * time.Second
+	// S3DefaultSweepAge is how old an unfinished multipart upload must be
+	// before OpenS3 aborts it. Generous, because other daemons sharing the
+	// bucket may be in the middle of a slow upload.
+	S3DefaultSweepAge = 24 * time.Hour
+)
+
+// S3Options locate and authenticate an S3-compatible endpoint.
+type S3Options struct {
+	// Endpoint is host[:port], optionally with an http:// or https:// scheme
+	// (which then decides Insecure). Empty means s3.amazonaws.com.
+	Endpoint string
+	// AccessKey and SecretKey; both empty means anonymous requests.
+	AccessKey string
+	SecretKey string
+	// Region; empty lets the client discover the bucket's region.
+	Region string
+	// Insecure selects plain http.
+	Insecure bool
+	// PartSize is how much a Writer buffers before sending a part (0 means
+	// S3DefaultPartSize; at least S3MinPartSize).
+	PartSize int64
+	// SweepAge: OpenS3 aborts unfinished multipart uploads under the prefix
+	// initiated longer ago than this (0 means S3DefaultSweepAge, negative
+	// disables the sweep). Errors of the sweep are ignored.
+	SweepAge time.Duration
+	// MaxRetries per request (0 means the client's default).
+	MaxRetries int
+	// Transport overrides the HTTP transport (nil means the client's default).
+	Transport http.RoundTripper
+}
+
+// S3OptionsFromEnv reads the GATEHOUSE_S3_* variables.
+func S3OptionsFromEnv() S3Options {
+	ins, _ := strconv.ParseBool(os.Getenv(EnvS3Insecure))
+	return S3Options{
+		Endpoint:  os.Getenv(EnvS3Endpoint),
+		AccessKey: os.Getenv(EnvS3AccessKey),
+		SecretKey: os.Getenv(EnvS3SecretKey),
+		Region:    os.Getenv(EnvS3Region),
+		Insecure:  ins,
+	}
+}
+
+// S3 stores blobs as objects "<prefix><name>" in one bucket. A Writer
+// buffers at most one part in memory; the object becomes visible only when
+// Commit completes the multipart upload (or, for a blob smaller than one
+// part, sends it in one PUT of its real size), which is the S3 counterpart
+// of Local's atomic rename.
+type S3 struct {
+	client   *minio.Client
+	core     *minio.Core
+	bucket   string
+	prefix   string // "" or ends in "/"
+	partSize int64
+}
+
+// ParseS3URL splits "s3://bucket/prefix" into the bucket and a key prefix
+// that is empty or ends in "/".
+func ParseS3URL(raw string) (bucket, prefix string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("blob: s3 url: %w", err)
+	}
+	if u.Scheme != "s3" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", "", fmt.Errorf("blob: s3 url %q: want s3://bucket/prefix", raw)
+	}
+	bucket = u.Host
+	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
+		return "", "", fmt.Errorf("blob: s3 url %q: bucket: %w", raw, err)
+	}
+	p := strings.Trim(u.Path, "/")
+	if p != "" {
+		if !ValidName(p) {
+			return "", "", fmt.Errorf("%w: s3 url prefix %q", ErrBadName, p)
+		}
+		p += "/"
+	}
+	return bucket, p, nil
+}
+
+// OpenS3 connects to the bucket named by rawURL ("s3://bucket/prefix") and
+// checks that it exists; it does not create buckets.
+func OpenS3(ctx context.Context, rawURL string, opts S3Options) (*S3, error) {
+	bucket, prefix, err := ParseS3URL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	part := opts.PartSize
+	switch {
+	case part == 0:
+		part = S3DefaultPartSize
+	case part < S3MinPartSize || part > s3MaxPartSize:
+		return nil, fmt.Errorf("blob: s3 part size %d outside [%d, %d]", part, S3MinPartSize, s3MaxPartSize)
+	}
+	endpoint, secure := opts.Endpoint, !opts.Insecure
+	switch {
+	case endpoint == "":
+		endpoint = "s3.amazonaws.com"
+	case strings.HasPrefix(endpoint, "http://"):
+		endpoint, secure = strings.TrimPrefix(endpoint, "http://"), false
+	case strings.HasPrefix(endpoint, "https://"):
+		endpoint, secure = strings.TrimPrefix(endpoint, "https://"), true
+	}
+	endpoint = strings.TrimSuffix(endpoint, "/")
+	mo := &minio.Options{
+		Creds:      credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, ""),
+		Secure:     secure,
+		Region:     opts.Region,
+		Transport:  opts.Transport,
+		MaxRetries: opts.MaxRetries,
+	}
+	core, err := minio.NewCore(endpoint, mo)
+	if err != nil {
+		return nil, fmt.Errorf("blob: s3 endpoint %q: %w", endpoint, err)
+	}
+	ok, err := core.BucketExists(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("blob: s3 bucket %q at %s: %w", bucket, endpoint, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("blob: s3 bucket %q does not exist at %s", bucket, endpoint)
+	}
+	s := &S3{client: core.Client, core: core, bucket: bucket, prefix: prefix, partSize: part}
+	if opts.SweepAge >= 0 {
+		age := opts.SweepAge
+		if age == 0 {
+			age = S3DefaultSweepAge
+		}
+		// Best effort: a key without ListMultipartUploads permission must not
+		// keep the daemon from starting; the bucket lifecycle rule in
+		// docs/storage.md is the primary cleanup.
+		sctx, cancel := context.WithTimeout(ctx, s3CleanupTimeout)
+		s.SweepUploads(sctx, time.Now().Add(-age))
+		cancel()
+	}
+	return s, nil
+}
+
+// Bucket and Prefix name where the store keeps its objects.
+func (s *S3) Bucket() string { return s.bucket }
+func (s *S3) Prefix() string { return s.prefix }
+
+// PartSize is the per-Writer memory bound.
+func (s *S3) PartSize() int64 { return s.partSize }
+
+func (s *S3) Close() error { return nil }
+
+func (s *S3) key(name string) (string, error) {
+	if !ValidName(name) {
+		return "", fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	return s.prefix + name, nil
+}
+
+// mapS3Err turns S3's "no such key" into ErrNotExist and wraps the rest.
+func mapS3Err(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var er minio.ErrorResponse
+	if errors.As(err, &er) && (er.Code == minio.NoSuchKey || er.Code == "NotFound") {
+		return fmt.Errorf("%w: %s", ErrNotExist, name)
+	}
+	return fmt.Errorf("blob: s3: %w", err)
+}
+
+func (s *S3) Create(ctx context.Context, name string) (Writer, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return nil, err
+	}
+	return &s3Writer{s: s, ctx: ctx, key: key, name: name}, nil
+}
+
+func (s *S3) Open(ctx context.Context, name string) (io.ReadCloser, Info, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, Info{}, mapS3Err(name, err)
+	}
+	return rc, Info{Name: name, Size: oi.Size, ModTime: oi.LastModified}, nil
+}
+
+func (s *S3) Stat(ctx context.Context, name string) (Info, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return Info{}, err
+	}
+	oi, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return Info{}, mapS3Err(name, err)
+	}
+	return Info{Name: name, Size: oi.Size, ModTime: oi.LastModified}, nil
+}
+
+// Remove reports ErrNotExist for a missing blob like Local does; S3's
+// DELETE alone would succeed silently.
+func (s *S3) Remove(ctx context.Context, name string) error {
+	key, err := s.key(name)
+	if err != nil {
+		return err
+	}
+	if _, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); err != nil {
+		return mapS3Err(name, err)
+	}
+	return mapS3Err(name, s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}))
+}
+
+// List skips keys that are not valid blob names (folder markers, objects
+// written by other tools), so everything it returns can be opened.
+func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
+	if err := checkListPrefix(prefix); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the lister goroutine when we return early
+	var out []Info
+	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		if oi.Err != nil {
+			return nil, fmt.Errorf("blob: s3 list: %w", oi.Err)
+		}
+		name, ok := strings.CutPrefix(oi.Key, s.prefix)
+		if !ok || !ValidName(name) || !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		if len(out) >= s3MaxList {
+			return nil, fmt.Errorf("blob: s3 list %q: more than %d blobs", prefix, s3MaxList)
+		}
+		out = append(out, Info{Name: name, Size: oi.Size, ModTime: oi.LastModified})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("blob: s3 list: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// checkListPrefix applies Local's rule: the folder part of a prefix must be
+// a valid name, and no prefix may carry control characters or backslashes.
+func checkListPrefix(prefix string) error {
+	if strings.ContainsRune(prefix, '\\') || strings.HasPrefix(prefix, "/") || len(prefix) > 1024 {
+		return fmt.Errorf("%w: %q", ErrBadName, prefix)
+	}
+	for _, r := range prefix {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: %q", ErrBadName, prefix)
+		}
+	}
+	if i := strings.LastIndex(prefix, "/"); i > 0 && !ValidName(prefix[:i]) {
+		return fmt.Errorf("%w: %q", ErrBadName, prefix)
+	}
+	return nil
+}
+
+// SweepUploads aborts unfinished multipart uploads under the store's prefix
+// that were initiated before cutoff, returning how many it aborted. Parts of
+// such uploads are invisible but billed until aborted.
+func (s *S3) SweepUploads(ctx context.Context, cutoff time.Time) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := 0
+	var firstErr error
+	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, s.prefix, true) {
+		if u.Err != nil {
+			return n, fmt.Errorf("blob: s3 list uploads: %w", u.Err)
+		}
+		if !u.Initiated.Before(cutoff) {
+			continue
+		}
+		if err := s.core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("blob: s3 abort upload of %s: %w", u.Key, err)
+			}
+			continue
+		}
+		n++
+	}
+	return n, firstErr
+}
+
+var errWriterDone = errors.New("blob: writer already finished")
+
+// s3Writer buffers up to one part. The first full part starts a multipart
+// upload; Commit sends the rest and completes it, Abort aborts it. Nothing
+// is visible under the key before CompleteMultipartUpload (or the single
+// PutObject) succeeds.
+type s3Writer struct {
+	s         *S3
+	ctx       context.Context
+	key, name string
+	buf       []byte
+	uploadID  string
+	parts     []minio.CompletePart
+	size      int64
+	err       error // sticky: after a failed part the upload is gone
+	done      bool
+}
+
+func (w *s3Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errWriterDone
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	written := 0
+	for len(p) > 0 {
+		room := int(w.s.partSize) - len(w.buf)
+		chunk := p[:min(room, len(p))]
+		w.grow(len(chunk))
+		w.buf = append(w.buf, chunk...)
+		p = p[len(chunk):]
+		written += len(chunk)
+		w.size += int64(len(chunk))
+		if int64(len(w.buf)) == w.s.partSize {
+			if err := w.flushPart(); err != nil {
+				w.fail(err)
+				return written, w.err
+			}
+		}
+	}
+	return written, nil
+}
+
+// grow makes room for n more bytes without ever letting the buffer's
+// capacity exceed one part (append's doubling could overshoot it).
+func (w *s3Writer) grow(n int) {
+	need := len(w.buf) + n
+	if need <= cap(w.buf) {
+		return
+	}
+	c := max(need, 2*cap(w.buf), 64<<10)
+	c = min(c, int(w.s.partSize))
+	nb := make([]byte, len(w.buf), c)
+	copy(nb, w.buf)
+	w.buf = nb
+}
+
+func (w *s3Writer) flushPart() error {
+	if len(w.parts) >= s3MaxParts {
+		return fmt.Errorf("blob: s3 %s: more than %d parts of %d bytes", w.name, s3MaxParts, w.s.partSize)
+	}
+	if w.uploadID == "" {
+		id, err := w.s.core.NewMultipartUpload(w.ctx, w.s.bucket, w.key, minio.PutObjectOptions{})
+		if err != nil {
+			return fmt.Errorf("blob: s3 start upload of %s: %w", w.name, err)
+		}
+		w.uploadID = id
+	}
+	num := len(w.parts) + 1
+	op, err := w.s.core.PutObjectPart(w.ctx, w.s.bucket, w.key, w.uploadID, num,
+		bytes.NewReader(w.buf), int64(len(w.buf)),
+		minio.PutObjectPartOptions{Sha256Hex: sha256Hex(w.buf), DisableContentSha256: true})
+	if err != nil {
+		return fmt.Errorf("blob: s3 part %d of %s: %w", num, w.name, err)
+	}
+	w.parts = append(w.parts, minio.CompletePart{
+		PartNumber: num, ETag: op.ETag,
+		ChecksumCRC32: op.ChecksumCRC32, ChecksumCRC32C: op.ChecksumCRC32C,
+		ChecksumSHA1: op.ChecksumSHA1, ChecksumSHA256: op.ChecksumSHA256,
+		ChecksumCRC64NVME: op.ChecksumCRC64NVME,
+	})
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// sha256Hex is the signed payload hash of a buffered part. Sending it
+// instead of minio's default aws-chunked streaming signature keeps the
+// request a plain body of known length that every S3-compatible server
+// decodes the same way (gofakes3 stores aws-chunked part bodies verbatim),
+// while the server still verifies the content against the signed hash.
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// fail records err and drops the upload so no parts linger.
+func (w *s3Writer) fail(err error) {
+	w.err = err
+	w.abortUpload()
+	w.buf = nil
+}
+
+func (w *s3Writer) abortUpload() {
+	if w.uploadID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), s3CleanupTimeout)
+	defer cancel()
+	// An abort that fails leaves invisible parts for SweepUploads or the
+	// bucket's lifecycle rule; the blob itself never appears.
+	w.s.core.AbortMultipartUpload(ctx, w.s.bucket, w.key, w.uploadID)
+	w.uploadID = ""
+}
+
+func (w *s3Writer) Commit() error {
+	if w.done {
+		return errWriterDone
+	}
+	w.done = true
+	if w.err != nil {
+		return w.err
+	}
+	defer func() { w.buf = nil }()
+	if w.uploadID == "" {
+		// Smaller than one part: one PUT carrying the real size.
+		_, err := w.s.core.PutObject(w.ctx, w.s.bucket, w.key, bytes.NewReader(w.buf), int64(len(w.buf)),
+			"", sha256Hex(w.buf), minio.PutObjectOptions{DisableContentSha256: true})
+		if err != nil {
+			return fmt.Errorf("blob: s3 put %s: %w", w.name, err)
+		}
+		return nil
+	}
+	if len(w.buf) > 0 {
+		if err := w.flushPart(); err != nil {
+			w.fail(err)
+			return err
+		}
+	}
+	if _, err := w.s.core.CompleteMultipartUpload(w.ctx, w.s.bucket, w.key, w.uploadID, w.parts, minio.PutObjectOptions{}); err != nil {
+		err = fmt.Errorf("blob: s3 complete %s: %w", w.name, err)
+		w.fail(err)
+		return err
+	}
+	w.uploadID = ""
+	return nil
+}
+
+func (w *s3Writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.abortUpload()
+	w.buf = nil
+	return nil
+}
