@@ -1,0 +1,319 @@
+package e2eeftp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// Client speaks the original client's wire: one connection and handshake
+// per operation. It is safe for concurrent use (each call has its own
+// connection).
+type Client struct {
+	Addr      string             // host:port, e.g. "127.0.0.1:5001"
+	Identity  ed25519.PrivateKey // client_id.key
+	ServerKey ed25519.PublicKey  // known_server.pub
+	// Timeout bounds the dial and each read or write (0: 30 s). A context
+	// deadline bounds the whole operation.
+	Timeout time.Duration
+	// MaxGet bounds the body a GET accepts, in bytes (0: no bound beyond int64).
+	MaxGet int64
+
+	randEph, randIV io.Reader // nil: crypto/rand
+}
+
+// LoadClient reads client_id.key and known_server.pub, as the stock client does.
+func LoadClient(addr, identityPath, serverKeyPath string) (*Client, error) {
+	id, _, err := LoadPrivateKey(identityPath)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := LoadPublicKey(serverKeyPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Addr: addr, Identity: id, ServerKey: sk}, nil
+}
+
+// StatusError is a reply other than the expected success.
+type StatusError struct {
+	Code int
+	Text string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("e2eeftp: server replied %d|%s", e.Code, e.Text)
+}
+
+// ErrServerIdentity: the server's hello does not carry known_server.pub or
+// its signature does not verify.
+var ErrServerIdentity = errors.New("e2eeftp: server identity verification failed")
+
+// Session is one handshaken connection, for callers that want the raw
+// protocol (tests, harnesses). Close it when done.
+type Session struct {
+	Conn net.Conn
+	R    *bufio.Reader
+	Keys Keys
+	stop func() bool
+}
+
+// Dial connects and runs the handshake.
+func (c *Client) Dial(ctx context.Context) (*Session, error) {
+	to := c.Timeout
+	if to <= 0 {
+		to = 30 * time.Second
+	}
+	d := net.Dialer{Timeout: to}
+	raw, err := d.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("e2eeftp: %w", err)
+	}
+	conn := &idleConn{Conn: raw, to: to}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.hard = dl
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	s := &Session{Conn: conn, R: bufio.NewReaderSize(conn, chunk), stop: stop}
+	if err := c.handshake(s); err != nil {
+		s.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (c *Client) handshake(s *Session) error {
+	re := c.randEph
+	if re == nil {
+		re = rand.Reader
+	}
+	eph, err := newEphemeral(re)
+	if err != nil {
+		return err
+	}
+	h := NewHello(c.Identity, eph.PublicKey())
+	if _, err := s.Conn.Write(h.Marshal()); err != nil {
+		return fmt.Errorf("e2eeftp: sending hello: %w", err)
+	}
+	sh, err := ReadHello(s.R)
+	if err != nil {
+		// A refused client sees the connection close with zero bytes.
+		return fmt.Errorf("e2eeftp: handshake refused or broken: %w", err)
+	}
+	if !bytes.Equal(sh.Identity[:], c.ServerKey) {
+		return fmt.Errorf("%w: mismatched public key", ErrServerIdentity)
+	}
+	if !sh.Verify() {
+		return fmt.Errorf("%w: invalid signature", ErrServerIdentity)
+	}
+	s.Keys, err = SessionKeys(eph, sh.Ephemeral)
+	return err
+}
+
+// Close ends the session.
+func (s *Session) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	return s.Conn.Close()
+}
+
+// ReadStatus reads one status line ("code|text\n", at most 4 KiB).
+func (s *Session) ReadStatus() (code int, text string, err error) {
+	line, err := ReadLine(s.R, MaxHeaderLine)
+	if err != nil {
+		return 0, "", fmt.Errorf("e2eeftp: reading status: %w", err)
+	}
+	return ParseStatus(line)
+}
+
+// readBodyLen reads a "200|<n>" status and returns n.
+func (s *Session) readBodyLen() (int64, error) {
+	code, text, err := s.ReadStatus()
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, &StatusError{code, text}
+	}
+	n, err := ParseSize(text)
+	if err != nil {
+		return 0, fmt.Errorf("e2eeftp: bad length in status %q", text)
+	}
+	return n, nil
+}
+
+// Send uploads size bytes read from r as name. It returns nil on
+// "226|Transfer Complete" and a *StatusError otherwise.
+func (c *Client) Send(ctx context.Context, name string, r io.Reader, size int64) error {
+	if !ValidName(name) {
+		return fmt.Errorf("e2eeftp: invalid remote name %q", name)
+	}
+	s, err := c.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ri := c.randIV
+	if ri == nil {
+		ri = rand.Reader
+	}
+	iv := make([]byte, 16)
+	if _, err := io.ReadFull(ri, iv); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(s.Conn, chunk+64)
+	fmt.Fprintf(bw, "SEND|%s|%d\n", name, BlobLen(size))
+	if err := c.wrapCtx(ctx, s.Keys.Seal(bw, r, size, iv)); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return c.wrapCtx(ctx, err)
+	}
+	code, text, err := s.ReadStatus()
+	if err != nil {
+		return c.wrapCtx(ctx, err)
+	}
+	if code != 226 {
+		return &StatusError{code, text}
+	}
+	return nil
+}
+
+// Get downloads name into w and returns the plaintext size. w receives
+// data before the body's tag is checked: on error, discard what it got.
+func (c *Client) Get(ctx context.Context, name string, w io.Writer) (int64, error) {
+	s, err := c.Dial(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if _, err := io.WriteString(s.Conn, "GET|"+name+"\n"); err != nil {
+		return 0, c.wrapCtx(ctx, err)
+	}
+	n, err := s.readBodyLen()
+	if err != nil {
+		return 0, c.wrapCtx(ctx, err)
+	}
+	if c.MaxGet > 0 && n > BlobLen(c.MaxGet) {
+		return 0, fmt.Errorf("e2eeftp: GET body of %d bytes exceeds the limit", n)
+	}
+	got, err := s.Keys.Open(w, s.R, n)
+	return got, c.wrapCtx(ctx, err)
+}
+
+// maxListBody bounds LIST and HLIST bodies the client accepts.
+const maxListBody = 64 << 20
+
+func (c *Client) textCommand(ctx context.Context, line string) ([]string, error) {
+	s, err := c.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if _, err := io.WriteString(s.Conn, line); err != nil {
+		return nil, c.wrapCtx(ctx, err)
+	}
+	n, err := s.readBodyLen()
+	if err != nil {
+		return nil, c.wrapCtx(ctx, err)
+	}
+	if n > maxListBody {
+		return nil, fmt.Errorf("e2eeftp: listing of %d bytes is too large", n)
+	}
+	if n == 0 {
+		return []string{}, nil
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.R, b); err != nil {
+		return nil, c.wrapCtx(ctx, fmt.Errorf("e2eeftp: reading listing: %w", err))
+	}
+	return strings.Split(string(b), "\n"), nil
+}
+
+// List returns the server's file names.
+func (c *Client) List(ctx context.Context) ([]string, error) {
+	return c.textCommand(ctx, "LIST\n")
+}
+
+// HList returns the commands the server supports.
+func (c *Client) HList(ctx context.Context) ([]string, error) {
+	return c.textCommand(ctx, "HLIST\n")
+}
+
+// Delete removes name on the server.
+func (c *Client) Delete(ctx context.Context, name string) error {
+	s, err := c.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := io.WriteString(s.Conn, "DELETE|"+name+"\n"); err != nil {
+		return c.wrapCtx(ctx, err)
+	}
+	code, text, err := s.ReadStatus()
+	if err != nil {
+		return c.wrapCtx(ctx, err)
+	}
+	if code != 200 {
+		return &StatusError{code, text}
+	}
+	return nil
+}
+
+func (c *Client) wrapCtx(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+// idleConn bounds every Read and Write by an idle timeout, and by a hard
+// deadline when the context has one.
+type idleConn struct {
+	net.Conn
+	to   time.Duration
+	hard time.Time
+}
+
+func (c *idleConn) deadline() time.Time {
+	d := time.Now().Add(c.to)
+	if !c.hard.IsZero() && c.hard.Before(d) {
+		return c.hard
+	}
+	return d
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(c.deadline()); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(c.deadline()); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// statusCode is the status code in err, or 0.
+func statusCode(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}

@@ -1,0 +1,388 @@
+package e2eeftp
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"unicode/utf8"
+
+	"gatehouse/internal/blob"
+	"gatehouse/internal/netsvc"
+)
+
+// Options tune a Server. The zero value is the original's behaviour plus
+// Gatehouse's safety limits.
+type Options struct {
+	// MaxFileSize bounds a SEND's plaintext in bytes (0: 4 GiB). A SEND
+	// whose declared body is larger is refused before reading it.
+	MaxFileSize int64
+	// PerClientFolders keeps each client identity's files apart
+	// ("clients/<hex key>/"); false is the original's one shared folder.
+	PerClientFolders bool
+	// DisableDelete removes DELETE (answered "400|Invalid Command", and left
+	// out of HLIST).
+	DisableDelete bool
+	// ReplayCacheSize is how many client ephemeral keys are remembered to
+	// refuse replayed hellos (0: 262144; negative: off).
+	ReplayCacheSize int
+	// Log receives server-wide warnings (nil: discarded).
+	Log *slog.Logger
+}
+
+// DefaultMaxFileSize is Options.MaxFileSize's default.
+const DefaultMaxFileSize = 4 << 30
+
+// DefaultReplayCacheSize is Options.ReplayCacheSize's default.
+const DefaultReplayCacheSize = 1 << 18
+
+// Server is the e2eeftp netsvc.Handler.
+type Server struct {
+	id     ed25519.PrivateKey
+	auth   KeySet
+	store  blob.Store
+	opt    Options
+	replay *replayCache
+	log    *slog.Logger
+
+	// randEph and randIV feed the ephemeral keys and IVs; tests fix them to
+	// reproduce the spec's transcripts.
+	randEph, randIV io.Reader
+}
+
+// NewServer serves files from store (already scoped to the service) to the
+// clients in auth, as the identity id.
+func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options) *Server {
+	if opt.MaxFileSize <= 0 {
+		opt.MaxFileSize = DefaultMaxFileSize
+	}
+	if opt.ReplayCacheSize == 0 {
+		opt.ReplayCacheSize = DefaultReplayCacheSize
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{id: id, auth: auth, store: store, opt: opt, replay: newReplayCache(opt.ReplayCacheSize),
+		log: log, randEph: rand.Reader, randIV: rand.Reader}
+}
+
+// ReplayState returns the replay cache for saving across a restart.
+func (s *Server) ReplayState() []byte { return s.replay.MarshalBinary() }
+
+// LoadReplayState restores what ReplayState returned.
+func (s *Server) LoadReplayState(b []byte) { s.replay.load(b) }
+
+const sharedFolder = "received/"
+
+func (s *Server) folder(client [32]byte) string {
+	if s.opt.PerClientFolders {
+		return "clients/" + hex.EncodeToString(client[:]) + "/"
+	}
+	return sharedFolder
+}
+
+// Commands is HLIST's body: the command names in the original's order.
+func (s *Server) Commands() []string {
+	if s.opt.DisableDelete {
+		return []string{"SEND", "GET", "LIST", "HLIST"}
+	}
+	return []string{"SEND", "GET", "LIST", "DELETE", "HLIST"}
+}
+
+// session is one authenticated connection.
+type session struct {
+	s      *Server
+	c      *netsvc.Conn
+	r      *bufio.Reader
+	keys   Keys
+	client [32]byte
+	log    *slog.Logger
+}
+
+// ServeConn runs one connection: handshake, one command, close.
+func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
+	// The handshake deadline covers the hello AND the header line, so a
+	// peer cannot hold a connection by trickling either.
+	c.StartHandshake()
+	r := bufio.NewReaderSize(c, chunk)
+	sess, err := s.handshake(c, r)
+	if err != nil {
+		c.HandshakeFailed(err.Error())
+		return nil // close, nothing sent
+	}
+	line, err := ReadLine(r, MaxHeaderLine)
+	c.EndHandshake()
+	if errors.Is(err, io.EOF) {
+		return nil // the original also returns silently on an empty header
+	}
+	if errors.Is(err, ErrLineTooLong) {
+		done := c.Request("INVALID")
+		sess.reply(StatusMalformed)
+		done("400")
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("e2eeftp: reading header: %w", err)
+	}
+	req, err := ParseRequest(line)
+	if err != nil {
+		done := c.Request("INVALID")
+		sess.reply(StatusMalformed)
+		done("400")
+		return nil
+	}
+	cmd := req.Command
+	known := false
+	for _, k := range s.Commands() {
+		known = known || k == cmd
+	}
+	if !known {
+		done := c.Request("INVALID")
+		sess.log.Info("invalid command", "command", cmd)
+		sess.reply(StatusInvalidCommand)
+		done("400")
+		return nil
+	}
+	done := c.Request(cmd)
+	status := sess.dispatch(ctx, req)
+	done(status)
+	return nil
+}
+
+func (s *Server) handshake(c *netsvc.Conn, r *bufio.Reader) (*session, error) {
+	h, err := ReadHello(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.auth.Contains(h.Identity) {
+		return nil, errors.New("unauthorised client identity " + hex.EncodeToString(h.Identity[:8]))
+	}
+	if !h.Verify() {
+		return nil, ErrBadSignature
+	}
+	eph, err := newEphemeral(s.randEph)
+	if err != nil {
+		return nil, err
+	}
+	// Unlike the original, the peer key is checked before our hello goes
+	// out, so a failing handshake never sees a byte from us.
+	keys, err := SessionKeys(eph, h.Ephemeral)
+	if err != nil {
+		return nil, err
+	}
+	if !s.replay.fresh(h.Ephemeral) {
+		return nil, errors.New("replayed client hello")
+	}
+	out := NewHello(s.id, eph.PublicKey())
+	if _, err := c.Write(out.Marshal()); err != nil {
+		return nil, fmt.Errorf("writing server hello: %w", err)
+	}
+	return &session{s: s, c: c, r: r, keys: keys, client: h.Identity,
+		log: c.Log().With("client", hex.EncodeToString(h.Identity[:8]))}, nil
+}
+
+func newEphemeral(r io.Reader) (*ecdh.PrivateKey, error) {
+	var b [32]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return nil, fmt.Errorf("e2eeftp: random: %w", err)
+	}
+	return ecdh.X25519().NewPrivateKey(b[:])
+}
+
+// reply writes one status line; a failed write only ends the connection.
+func (ss *session) reply(line string) bool {
+	if _, err := io.WriteString(ss.c, line); err != nil {
+		ss.log.Debug("writing reply", "err", err)
+		return false
+	}
+	return true
+}
+
+// dispatch runs one known command and returns its metrics status.
+func (ss *session) dispatch(ctx context.Context, req Request) string {
+	f := req.Fields
+	switch req.Command {
+	case "SEND":
+		if len(f) < 2 {
+			ss.reply(StatusMalformed)
+			return "400"
+		}
+		size, err := ParseSize(f[1])
+		if err != nil {
+			ss.reply(StatusMalformed)
+			return "400"
+		}
+		return ss.send(ctx, f[0], size)
+	case "GET":
+		if len(f) < 1 {
+			ss.reply(StatusMalformed)
+			return "400"
+		}
+		return ss.get(ctx, f[0])
+	case "DELETE":
+		if len(f) < 1 {
+			ss.reply(StatusMalformed)
+			return "400"
+		}
+		return ss.delete(ctx, f[0])
+	case "LIST":
+		return ss.list(ctx)
+	case "HLIST":
+		body := strings.Join(ss.s.Commands(), "\n")
+		ss.reply(StatusOK(int64(len(body))) + body)
+		return "ok"
+	}
+	ss.reply(StatusInvalidCommand)
+	return "400"
+}
+
+func (ss *session) send(ctx context.Context, name string, size int64) string {
+	if size > BlobLen(ss.s.opt.MaxFileSize) {
+		// Too big to drain: answer and close; the client may see a reset.
+		ss.log.Info("SEND refused: too large", "name", name, "size", size)
+		ss.reply(StatusMalformed)
+		return "400"
+	}
+	if !ValidName(name) {
+		// Drain the body first so the stock client, which writes it all
+		// before reading, gets the answer instead of a reset.
+		ss.log.Warn("SEND refused: bad file name", "name", name)
+		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
+			return "close"
+		}
+		ss.reply(StatusMalformed)
+		return "400"
+	}
+	w, err := ss.s.store.Create(ctx, ss.s.folder(ss.client)+name)
+	if err != nil {
+		ss.log.Error("SEND: cannot create blob", "name", name, "err", err)
+		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
+			return "close"
+		}
+		ss.reply(StatusDecryptionFailed)
+		return "500"
+	}
+	defer w.Abort()
+	n, err := ss.keys.Open(w, ss.r, size)
+	var werr *WriteError
+	switch {
+	case errors.Is(err, ErrDecrypt):
+		ss.log.Warn("SEND: body failed verification; nothing stored", "name", name, "size", size)
+		ss.reply(StatusDecryptionFailed)
+		return "500"
+	case errors.As(err, &werr):
+		ss.log.Error("SEND: storing failed", "name", name, "err", werr.Err)
+		ss.reply(StatusDecryptionFailed)
+		return "500"
+	case err != nil:
+		// Short body: the original closed without a reply too.
+		ss.log.Info("SEND: body cut short", "name", name, "err", err)
+		return "close"
+	}
+	if err := w.Commit(); err != nil {
+		ss.log.Error("SEND: commit failed", "name", name, "err", err)
+		ss.reply(StatusDecryptionFailed)
+		return "500"
+	}
+	ss.log.Info("transfer complete", "name", name, "bytes", n)
+	ss.reply(StatusTransferComplete)
+	return "ok"
+}
+
+func (ss *session) get(ctx context.Context, name string) string {
+	if name == "" {
+		// The original opened its folder itself and failed reading it.
+		ss.reply(StatusServerReadError)
+		return "500"
+	}
+	if !ValidName(name) {
+		ss.log.Warn("GET refused: bad file name", "name", name)
+		ss.reply(StatusNotFoundName(name))
+		return "404"
+	}
+	rc, info, err := ss.s.store.Open(ctx, ss.s.folder(ss.client)+name)
+	if errors.Is(err, blob.ErrNotExist) {
+		ss.reply(StatusNotFoundName(name))
+		return "404"
+	}
+	if err != nil {
+		ss.log.Error("GET: open failed", "name", name, "err", err)
+		ss.reply(StatusServerReadError)
+		return "500"
+	}
+	defer rc.Close()
+	iv := make([]byte, 16)
+	if _, err := io.ReadFull(ss.s.randIV, iv); err != nil {
+		ss.reply(StatusServerReadError)
+		return "500"
+	}
+	bw := bufio.NewWriterSize(ss.c, chunk+64)
+	bw.WriteString(StatusOK(BlobLen(info.Size)))
+	if err := ss.keys.Seal(bw, rc, info.Size, iv); err != nil {
+		// The header promised the length already; all we can do is close.
+		ss.log.Error("GET: sending failed", "name", name, "err", err)
+		return "close"
+	}
+	if err := bw.Flush(); err != nil {
+		ss.log.Info("GET: sending failed", "name", name, "err", err)
+		return "close"
+	}
+	ss.log.Info("file sent", "name", name, "bytes", info.Size)
+	return "ok"
+}
+
+func (ss *session) delete(ctx context.Context, name string) string {
+	if ss.s.opt.DisableDelete {
+		ss.reply(StatusInvalidCommand)
+		return "400"
+	}
+	if !ValidName(name) {
+		ss.log.Warn("DELETE refused: bad file name", "name", name)
+		ss.reply(StatusNotFound)
+		return "404"
+	}
+	err := ss.s.store.Remove(ctx, ss.s.folder(ss.client)+name)
+	if errors.Is(err, blob.ErrNotExist) {
+		ss.reply(StatusNotFound)
+		return "404"
+	}
+	if err != nil {
+		// As in the original, a filesystem error ends the connection unanswered.
+		ss.log.Error("DELETE failed", "name", name, "err", err)
+		return "close"
+	}
+	ss.log.Info("file deleted", "name", name)
+	ss.reply(StatusFileDeleted)
+	return "ok"
+}
+
+// list sends the folder's names. The header carries the body's length in
+// BYTES; the original counted characters, which desynchronised its own
+// client on non-ASCII names (identical for ASCII).
+func (ss *session) list(ctx context.Context) string {
+	folder := ss.s.folder(ss.client)
+	infos, err := ss.s.store.List(ctx, folder)
+	if err != nil {
+		ss.log.Error("LIST failed", "err", err)
+		return "close"
+	}
+	names := make([]string, 0, len(infos))
+	for _, in := range infos {
+		n := strings.TrimPrefix(in.Name, folder)
+		if n == in.Name || !ValidName(n) || !utf8.ValidString(n) {
+			continue
+		}
+		names = append(names, n)
+	}
+	body := strings.Join(names, "\n")
+	ss.reply(StatusOK(int64(len(body))) + body)
+	return "ok"
+}
