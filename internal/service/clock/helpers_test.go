@@ -1,7 +1,9 @@
 package clock
 
 import (
+	"crypto/rand"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 )
@@ -36,3 +38,5 @@ func (x *exponents) Read(p []byte) (int, error) {
 }
 
 func newExponents(v ...uint16) *exponents { return &exponents{vals: v} }
+
+func nil2rand() io.Reader { return rand.Reader }

@@ -160,7 +160,7 @@ func TestParseKeyLikePythonInt(t *testing.T) {
 	for in, want := range map[string]int{
 		"169": 169, " 169\n": 169, "+169": 169, "1_6_9": 169, "0169": 169, "١٦٩": 169, "-88": 169,
 		"0": 0, "257": 0, "256": 256, "-1": 256, "514": 0, "\x1c35\x1f": 35, "\u3000137\u00a0": 137,
-		"𝟏𝟔𝟗": 169, // MATHEMATICAL BOLD DIGITS, the longest run of Nd characters
+		"𝟏𝟔𝟗":   169, // MATHEMATICAL BOLD DIGITS, the longest run of Nd characters
 		"٠٠٠٠١": 1,
 	} {
 		got, err := ParseKey([]byte(in))
@@ -187,7 +187,7 @@ func TestParseCommand(t *testing.T) {
 		"TIME": CmdTime, "DATE": CmdDate, "TEMP": CmdTemp, "time": CmdTime, "Date": CmdDate,
 		" date\n": CmdDate, "Temp\r\n": CmdTemp, "tıme": CmdTime, "\x1ctime\x1f": CmdTime,
 		"\u2003TEMP\u3000": CmdTemp,
-		"HELO": CmdUnknown, "TIMETIME": CmdUnknown, "TI": CmdUnknown, "ME": CmdUnknown, "": CmdUnknown,
+		"HELO":             CmdUnknown, "TIMETIME": CmdUnknown, "TI": CmdUnknown, "ME": CmdUnknown, "": CmdUnknown,
 		"T IME": CmdUnknown, "TIME\x00": CmdUnknown, "TİME": CmdUnknown, "ＴＩＭＥ": CmdUnknown,
 	} {
 		got, err := ParseCommand([]byte(in))
