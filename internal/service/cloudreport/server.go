@@ -518,7 +518,8 @@ var errTooLarge = errors.New("cloudreport: update too large")
 func (s *Server) readUpdate(name string) ([]byte, error) {
 	f, err := s.updates.Open(name)
 	if err != nil {
-		return nil, err
+		// A link out of the folder fails here like a missing file.
+		return nil, fs.ErrNotExist
 	}
 	defer f.Close()
 	st, err := f.Stat()

@@ -542,10 +542,24 @@ func (c *DelphiCodec) Decrypt(data string) ([]byte, error) {
 	if len(pt) >= 2 && pt[0]&0x0f == 8 && (int(pt[0])<<8|int(pt[1]))%31 == 0 {
 		return inflate(pt, c.maxInflate)
 	}
-	if len(pt) > c.maxInflate {
+	if len(pt) > c.maxInflate || !plausibleText(pt) {
 		return nil, ErrDecrypt
 	}
 	return pt, nil
+}
+
+// plausibleText accepts a raw (uncompressed) payload only when it looks like
+// KEY=value text, so a wrong key still reads as a decryption failure.
+func plausibleText(b []byte) bool {
+	if !bytes.Contains(b, []byte("=")) {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 && c != '\r' && c != '\n' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- Replies ----
