@@ -1,0 +1,228 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gatehouse/internal/blob"
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/netsvc/netsvctest"
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/storetest"
+)
+
+// env is one backup server on a loopback port with its store, blobs and a
+// log buffer.
+type env struct {
+	t     testing.TB
+	srv   *Server
+	addr  string
+	db    *store.DB
+	blobs blob.Store
+	reg   *prometheus.Registry
+	logMu sync.Mutex
+	logs  bytes.Buffer
+}
+
+func (e *env) Write(p []byte) (int, error) {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	return e.logs.Write(p)
+}
+
+func (e *env) logText() string {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	return e.logs.String()
+}
+
+func newEnv(t testing.TB, opt Options) *env {
+	return newEnvLimits(t, opt, netsvctest.DefaultLimits)
+}
+
+func newEnvLimits(t testing.TB, opt Options, lim netsvc.Limits) *env {
+	t.Helper()
+	e := &env{t: t, db: storetest.SQLite(t), reg: prometheus.NewRegistry()}
+	local, err := blob.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	e.blobs = blob.Prefixed(local, "backup")
+	master := make([]byte, 32)
+	rand.Read(master)
+	if e.srv, err = New(e.db, e.blobs, master, opt); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ns := netsvc.New(log, netsvc.NewMetrics(e.reg))
+	if err := ns.Listen(netsvc.Service{Name: "backup", Addr: "127.0.0.1:0", Handler: e.srv, Limits: lim}); err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ns.Shutdown(ctx)
+		if n := e.counter("gatehouse_panics_total"); n != 0 {
+			t.Errorf("%v handler panics", n)
+		}
+	})
+	e.addr = ns.Addr("backup").String()
+	return e
+}
+
+// counter sums a counter family from the registry.
+func (e *env) counter(name string) float64 {
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+var (
+	keyOnce sync.Once
+	testKey *rsa.PrivateKey
+)
+
+// sharedKey is one RSA-1024 e=17 key for the whole test binary: generating
+// one per client would dominate the run time.
+func sharedKey(t testing.TB) *rsa.PrivateKey {
+	keyOnce.Do(func() {
+		k, err := GenerateLegacyKey(nil)
+		if err != nil {
+			panic(err)
+		}
+		testKey = k
+	})
+	return testKey
+}
+
+func (e *env) client(name string) *Client {
+	return &Client{Addr: e.addr, Name: name, Key: sharedKey(e.t), Timeout: 10 * time.Second, RetryDelay: 10 * time.Millisecond}
+}
+
+// newClient registers and exchanges keys.
+func (e *env) newClient(name string) *Client {
+	e.t.Helper()
+	c := e.client(name)
+	ctx := context.Background()
+	if err := c.Register(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.ExchangeKeys(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// raw sends bytes on a fresh connection and reads one response; ok is
+// false when the server closed without answering.
+func raw(t testing.TB, addr string, msg []byte) (h ResponseHeader, payload []byte, ok bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write(msg); err != nil {
+		return h, nil, false
+	}
+	h, payload, err = readResponse(conn)
+	if err != nil {
+		return h, nil, false
+	}
+	// One request per connection: the server closes after answering (a
+	// reset when pipelined bytes were left unread, as the original).
+	var one [1]byte
+	if n, err := conn.Read(one[:]); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("after the response: n=%d err=%v, want the connection closed", n, err)
+	}
+	return h, payload, true
+}
+
+func request(id ClientID, code uint16, payload []byte) []byte {
+	b := AppendRequestHeader(nil, RequestHeader{ClientID: id, Version: 1, Code: code, PayloadSize: uint32(len(payload))})
+	return append(b, payload...)
+}
+
+func nameField(t testing.TB, s string) []byte {
+	f, err := NameField(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f[:]
+}
+
+func fileRequest(id ClientID, name []byte, ct []byte) []byte {
+	p := make([]byte, 4, 4+len(name)+len(ct))
+	p[0], p[1], p[2], p[3] = byte(len(ct)), byte(len(ct)>>8), byte(len(ct)>>16), byte(len(ct)>>24)
+	p = append(p, name...)
+	p = append(p, ct...)
+	return request(id, CodeFile, p)
+}
+
+func unhexT(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// readBlob returns a stored blob's bytes.
+func (e *env) readBlob(name string) ([]byte, error) {
+	rc, _, err := e.blobs.Open(context.Background(), name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// putClient stores a client with a known AES key, as if it had done its
+// key exchange, so the spec's captured frames can be replayed.
+func (e *env) putClient(id ClientID, name string, aesKey []byte) {
+	e.t.Helper()
+	ctx := context.Background()
+	if err := e.db.BackupRegister(ctx, id.String(), name, time.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+	der, _ := (&Client{Key: sharedKey(e.t)}).PublicKeyDER()
+	sealed, err := e.srv.seal.seal(aesKey, id.String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.BackupSetKeys(ctx, id.String(), der, sealed, nil, time.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+type randReader struct{}
+
+func (randReader) Read(p []byte) (int, error) { return rand.Read(p) }

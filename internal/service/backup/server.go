@@ -1,0 +1,574 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"gatehouse/internal/blob"
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/store"
+)
+
+// Options are the server's knobs; zero values get the defaults below.
+type Options struct {
+	// MaxFileSize bounds the bytes after the 1028 file header (default 2 GiB).
+	MaxFileSize int64
+	// MinUploadRate in bytes/s sets an upload's overall deadline (default 64 KiB/s).
+	MinUploadRate int64
+	// EncryptAtRest stores ciphertext instead of plaintext.
+	EncryptAtRest bool
+	// AllowKeyReplace lets a 1026 install a different public key.
+	AllowKeyReplace bool
+	// PaddingFailureLimit is the bad-padding uploads a client may send per
+	// hour (default 5; negative means no limit).
+	PaddingFailureLimit int
+	// CRCOffByOne is the original's --debug fault injection (CRC+1).
+	CRCOffByOne bool
+	// Now is the clock (tests); time.Now by default.
+	Now func() time.Time
+}
+
+const (
+	// smallLimit bounds every payload but a file's: the largest legitimate
+	// one is a 1026 with an RSA-4096 key (255 + 550 bytes).
+	smallLimit = 4096
+	// chunkSize is how much of an upload is read, decrypted and written at
+	// once; memory per upload stays at this whatever the file size.
+	chunkSize    = 128 << 10
+	failWindow   = time.Hour
+	maxFailTrack = 10000
+)
+
+// Server serves the backup protocol. It is safe for concurrent use: each
+// connection is one request, and all shared state lives in the store.
+type Server struct {
+	db    *store.DB
+	blobs blob.Store
+	seal  *sealer
+	opt   Options
+
+	mu    sync.Mutex
+	fails map[string]*failCount // bad-padding uploads per client id
+}
+
+type failCount struct {
+	n     int
+	since time.Time
+}
+
+// New returns a Server that keeps metadata in db and files in blobs (a store
+// already scoped to the service). masterKey (32 bytes) seals the clients'
+// AES keys in the store.
+func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server, error) {
+	if db == nil || blobs == nil {
+		return nil, errors.New("backup: store and blob store are required")
+	}
+	sl, err := newSealer(masterKey)
+	if err != nil {
+		return nil, err
+	}
+	if opt.MaxFileSize <= 0 {
+		opt.MaxFileSize = 2 << 30
+	}
+	if opt.MaxFileSize > 1<<32-1-FileHeaderSize {
+		opt.MaxFileSize = 1<<32 - 1 - FileHeaderSize
+	}
+	if opt.MinUploadRate <= 0 {
+		opt.MinUploadRate = 64 << 10
+	}
+	if opt.PaddingFailureLimit == 0 {
+		opt.PaddingFailureLimit = 5
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, fails: map[string]*failCount{}}, nil
+}
+
+// bufPool holds one upload's ciphertext and plaintext chunk buffers.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 2*chunkSize); return &b }}
+
+// errNoReply ends a connection without a response, as the original did for
+// framing errors: there is nothing sensible to answer.
+var errNoReply = errors.New("backup: no reply")
+
+// ServeConn reads exactly one request, answers it and returns (closing the
+// connection), like the original server. Header and small payloads must
+// arrive within the handshake deadline; a file body within its own
+// size-based deadline.
+func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
+	c.StartHandshake()
+	var hb [RequestHeaderSize]byte
+	if _, err := io.ReadFull(c, hb[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("backup: request header: %w", err)
+	}
+	h, _ := ParseRequestHeader(hb[:])
+	done := c.Request(CodeName(h.Code))
+	code, payload, err := s.handle(ctx, c, h)
+	if code == 0 {
+		done("closed")
+		if err == nil {
+			err = errNoReply
+		}
+		return err
+	}
+	if _, werr := c.Write(Response(code, payload)); werr != nil {
+		done("error")
+		return fmt.Errorf("backup: write response: %w", werr)
+	}
+	done(strconv.Itoa(int(code)))
+	return err
+}
+
+func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader) (uint16, []byte, error) {
+	if h.Code == CodeFile {
+		return s.handleFile(ctx, c, h)
+	}
+	if h.PayloadSize > smallLimit {
+		c.Log().Info("request refused: payload too large", "code", h.Code, "size", h.PayloadSize)
+		return 0, nil, fmt.Errorf("backup: %d-byte payload for code %d", h.PayloadSize, h.Code)
+	}
+	p := make([]byte, h.PayloadSize)
+	if _, err := io.ReadFull(c, p); err != nil {
+		return 0, nil, fmt.Errorf("backup: payload: %w", err)
+	}
+	c.EndHandshake()
+	if len(p) == 0 {
+		// The original dropped these silently; an explicit error is what
+		// every client here would make of the silence anyway.
+		return RespError, nil, nil
+	}
+	switch h.Code {
+	case CodeRegister:
+		return s.register(ctx, c, p)
+	case CodePublicKey:
+		return s.publicKey(ctx, c, h.ClientID, p)
+	case CodeReconnect:
+		return s.reconnect(ctx, c, h.ClientID, p)
+	case CodeCRCOK, CodeCRCRetry, CodeCRCFail:
+		return s.crcStatus(ctx, c, h, p)
+	}
+	c.Log().Info("unknown request code", "code", h.Code)
+	return RespError, nil, nil
+}
+
+func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16, []byte, error) {
+	name, err := ParseName(p)
+	if err != nil {
+		c.Log().Info("register refused", "err", err)
+		return RespError, nil, nil
+	}
+	for range 3 {
+		var id ClientID
+		if _, err := rand.Read(id[:]); err != nil {
+			return RespError, nil, err
+		}
+		id[6] = id[6]&0x0f | 0x40 // UUID version 4
+		id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+		err = s.db.BackupRegister(ctx, id.String(), name, s.opt.Now())
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			c.Log().Error("register failed", "err", err)
+			return RespError, nil, err
+		}
+		c.Log().Info("client registered", "client", id.String(), "name", name)
+		return RespRegistered, id[:], nil
+	}
+	return RespError, nil, errors.New("backup: could not draw a free client id")
+}
+
+func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+	if len(p) <= NameSize {
+		c.Log().Info("public key refused: no key in payload", "client", id.String())
+		return RespError, nil, nil
+	}
+	name, err := ParseName(p[:NameSize])
+	if err != nil {
+		c.Log().Info("public key refused", "client", id.String(), "err", err)
+		return RespError, nil, nil
+	}
+	der := p[NameSize:]
+	pub, err := ParsePublicKey(der)
+	if err != nil {
+		c.Log().Info("public key refused", "client", id.String(), "err", err)
+		return RespError, nil, nil
+	}
+	cl, err := s.db.BackupClient(ctx, id.String())
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			c.Log().Error("public key: store", "err", err)
+		} else {
+			c.Log().Info("public key refused: unknown client", "client", id.String())
+		}
+		return RespError, nil, nil
+	}
+	if name != cl.Name {
+		// The original accepted any name for a known id, so anyone who saw
+		// an id could take the account over.
+		c.Log().Warn("public key refused: name does not match the registered one", "client", id.String())
+		return RespError, nil, nil
+	}
+	var aesKey []byte
+	if cl.PublicKey != nil && bytes.Equal(cl.PublicKey, der) {
+		// A retry of an exchange whose answer was lost: same key, same AES key.
+		if aesKey, err = s.seal.open(cl.AESKey, cl.ID); err != nil {
+			c.Log().Error("public key: stored AES key unusable", "client", cl.ID, "err", err)
+			return RespError, nil, nil
+		}
+		_ = s.db.BackupTouch(ctx, cl.ID, s.opt.Now())
+	} else {
+		if cl.PublicKey != nil && !s.opt.AllowKeyReplace {
+			c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
+			return RespError, nil, nil
+		}
+		aesKey = make([]byte, AESKeySize)
+		if _, err := rand.Read(aesKey); err != nil {
+			return RespError, nil, err
+		}
+		sealed, err := s.seal.seal(aesKey, cl.ID)
+		if err != nil {
+			return RespError, nil, err
+		}
+		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.opt.Now()); err != nil {
+			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
+			return RespError, nil, nil
+		}
+		if cl.PublicKey != nil {
+			c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
+		}
+	}
+	wrapped, err := WrapKey(rand.Reader, pub, aesKey)
+	if err != nil {
+		return RespError, nil, err
+	}
+	c.Log().Info("key exchanged", "client", cl.ID, "rsa_bits", pub.N.BitLen())
+	return RespAESKey, append(id[:], wrapped...), nil
+}
+
+func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+	name, err := ParseName(p[:min(len(p), NameSize)])
+	if err != nil {
+		c.Log().Info("reconnect denied", "client", id.String(), "err", err)
+		return RespReconnectDenied, nil, nil
+	}
+	cl, err := s.db.BackupClient(ctx, id.String())
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			c.Log().Error("reconnect: store", "err", err)
+			return RespError, nil, nil
+		}
+		c.Log().Info("reconnect denied: unknown client", "client", id.String())
+		return RespReconnectDenied, nil, nil
+	}
+	if !cl.HasKeys() || cl.Name != name {
+		c.Log().Info("reconnect denied", "client", cl.ID, "has_keys", cl.HasKeys(), "name_matches", cl.Name == name)
+		return RespReconnectDenied, nil, nil
+	}
+	pub, err := ParsePublicKey(cl.PublicKey)
+	if err != nil {
+		c.Log().Error("reconnect: stored public key unusable", "client", cl.ID, "err", err)
+		return RespError, nil, nil
+	}
+	aesKey, err := s.seal.open(cl.AESKey, cl.ID)
+	if err != nil {
+		c.Log().Error("reconnect: stored AES key unusable", "client", cl.ID, "err", err)
+		return RespError, nil, nil
+	}
+	wrapped, err := WrapKey(rand.Reader, pub, aesKey)
+	if err != nil {
+		return RespError, nil, err
+	}
+	_ = s.db.BackupTouch(ctx, cl.ID, s.opt.Now())
+	c.Log().Info("client reconnected", "client", cl.ID)
+	return RespReconnected, append(id[:], wrapped...), nil
+}
+
+// crcStatus records the client's verdict. The answer is always 2104, as
+// the original's, whether or not anything matched: the client does
+// nothing with it.
+func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader, p []byte) (uint16, []byte, error) {
+	name, err := ParseName(p[:min(len(p), NameSize)])
+	var stored string
+	if err == nil {
+		stored, err = StoredFileName(name)
+	}
+	if err != nil {
+		c.Log().Info("crc status ignored: bad file name", "code", h.Code, "err", err)
+		return RespAck, nil, nil
+	}
+	id := h.ClientID.String()
+	now := s.opt.Now()
+	switch h.Code {
+	case CodeCRCOK:
+		ok, err := s.db.BackupSetFileStatus(ctx, id, stored, store.BackupReceived, store.BackupVerified, now)
+		if err != nil {
+			c.Log().Error("crc ok: store", "err", err)
+		}
+		c.Log().Info("file verified by client", "client", id, "file", stored, "recorded", ok)
+	case CodeCRCRetry:
+		c.Log().Info("client will retry upload", "client", id, "file", stored)
+	case CodeCRCFail:
+		ok, err := s.db.BackupSetFileStatus(ctx, id, stored, store.BackupReceived, store.BackupFailed, now)
+		if err != nil {
+			c.Log().Error("crc fail: store", "err", err)
+		}
+		if ok {
+			if err := s.blobs.Remove(ctx, blobName(id, stored)); err != nil && !errors.Is(err, blob.ErrNotExist) {
+				c.Log().Error("crc fail: removing blob", "err", err)
+			}
+		}
+		c.Log().Warn("client gave up on upload", "client", id, "file", stored, "discarded", ok)
+	}
+	return RespAck, nil, nil
+}
+
+func blobName(clientID, file string) string { return clientID + "/" + file }
+
+// errTooSlow ends an upload that does not meet the minimum rate.
+var errTooSlow = errors.New("backup: upload slower than min_upload_rate")
+
+// deadlineReader fails once its deadline has passed; each Read itself is
+// bounded by the connection's idle timeout, so an upload ends at most one
+// idle timeout after its deadline however the peer trickles.
+type deadlineReader struct {
+	r        io.Reader
+	deadline time.Time
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if time.Now().After(d.deadline) {
+		return 0, errTooSlow
+	}
+	return d.r.Read(p)
+}
+
+// handleFile streams a 1028: the ciphertext is CRC-checked and decrypted
+// chunk by chunk into a blob that appears only when complete and padded
+// correctly. 2103 is sent only for a stored file; anything else gets 2107
+// after the rest of the payload was read, so the client sees the answer
+// instead of a reset.
+func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader) (uint16, []byte, error) {
+	log := c.Log()
+	total := int64(h.PayloadSize)
+	if total < FileHeaderSize {
+		if _, err := io.CopyN(io.Discard, c, total); err != nil {
+			return 0, nil, err
+		}
+		log.Info("file refused: payload shorter than the file header", "size", total)
+		return RespError, nil, nil
+	}
+	var fhb [FileHeaderSize]byte
+	if _, err := io.ReadFull(c, fhb[:]); err != nil {
+		return 0, nil, fmt.Errorf("backup: file header: %w", err)
+	}
+	fh, _ := ParseFileHeader(fhb[:])
+	avail := total - FileHeaderSize
+	if avail > s.opt.MaxFileSize {
+		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.opt.MaxFileSize)
+		return RespError, nil, fmt.Errorf("backup: %d-byte upload over the limit", avail)
+	}
+	hs := c.Limits().HandshakeTimeout
+	if hs <= 0 {
+		hs = 10 * time.Second
+	}
+	body := &deadlineReader{r: c, deadline: time.Now().Add(hs + time.Duration(float64(avail)/float64(s.opt.MinUploadRate)*float64(time.Second)))}
+	c.EndHandshake()
+	refuse := func(why string, args ...any) (uint16, []byte, error) {
+		if _, err := io.CopyN(io.Discard, body, avail); err != nil {
+			return 0, nil, err
+		}
+		log.Info("file refused: "+why, args...)
+		return RespError, nil, nil
+	}
+	size := int64(fh.ContentSize)
+	if size > avail {
+		return refuse("content_size larger than the payload", "content_size", size, "payload", avail)
+	}
+	if size == 0 || size%aes.BlockSize != 0 {
+		return refuse("ciphertext is not whole AES blocks", "size", size)
+	}
+	name, err := ParseName(fh.Name[:])
+	var stored string
+	if err == nil {
+		stored, err = StoredFileName(name)
+	}
+	if err != nil {
+		return refuse("bad file name", "err", err)
+	}
+	id := h.ClientID.String()
+	cl, err := s.db.BackupClient(ctx, id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			log.Error("file: store", "err", err)
+		}
+		return refuse("unknown client", "client", id)
+	}
+	if !cl.HasKeys() {
+		return refuse("client has no key yet", "client", id)
+	}
+	if s.lockedOut(id) {
+		return refuse("client locked out after repeated bad padding", "client", id)
+	}
+	aesKey, err := s.seal.open(cl.AESKey, cl.ID)
+	if err != nil {
+		return refuse("stored AES key unusable", "client", id, "err", err)
+	}
+	block, err := aes.NewCipher(aesKey)
+	if err != nil {
+		return refuse("AES key", "err", err)
+	}
+	path := blobName(id, stored)
+	w, err := s.blobs.Create(ctx, path)
+	if err != nil {
+		log.Error("file: blob create", "err", err)
+		return refuse("blob store", "client", id)
+	}
+	defer w.Abort()
+
+	n, crc, err := s.stream(body, w, cipher.NewCBCDecrypter(block, zeroIV[:]), size)
+	if err != nil {
+		if errors.Is(err, errBadPadding) {
+			if _, err := io.CopyN(io.Discard, body, avail-size); err != nil {
+				return 0, nil, err
+			}
+			s.recordPaddingFailure(id)
+			log.Warn("file refused: bad padding (wrong key or tampered data)", "client", id, "file", stored)
+			return RespError, nil, nil
+		}
+		if errors.Is(err, errBlobWrite) {
+			log.Error("file: blob write", "err", err)
+			return 0, nil, err
+		}
+		return 0, nil, err
+	}
+	if _, err := io.CopyN(io.Discard, body, avail-size); err != nil {
+		return 0, nil, err
+	}
+	if err := w.Commit(); err != nil {
+		log.Error("file: blob commit", "err", err)
+		return RespError, nil, nil
+	}
+	rec := store.BackupFile{ClientID: id, FileName: stored, Path: path, Size: n, CRC: crc, UploadedAt: s.opt.Now()}
+	if s.opt.EncryptAtRest {
+		rec.AtRestKey = cl.AESKey
+	}
+	if err := s.db.BackupPutFile(ctx, rec); err != nil {
+		log.Error("file: store", "err", err)
+		_ = s.blobs.Remove(context.WithoutCancel(ctx), path)
+		return RespError, nil, nil
+	}
+	reported := crc
+	if s.opt.CRCOffByOne {
+		reported++ // fault injection, see Options
+	}
+	log.Info("file stored", "client", id, "file", stored, "ciphertext", size, "stored_bytes", n, "at_rest", s.opt.EncryptAtRest)
+	return RespFileCRC, FileResponse{ClientID: h.ClientID, Size: uint32(size), Name: fh.Name, CRC: reported}.Marshal(), nil
+}
+
+var (
+	errBadPadding = errors.New("backup: bad padding")
+	errBlobWrite  = errors.New("backup: blob write")
+)
+
+// stream copies size ciphertext bytes from r, returning the bytes written
+// to w and the CRC of the ciphertext. The last plaintext block is held
+// back until the end, where its padding decides how much of it is data.
+func (s *Server) stream(r io.Reader, w io.Writer, dec cipher.BlockMode, size int64) (int64, uint32, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf, pt := (*bp)[:chunkSize], (*bp)[chunkSize:]
+	var last [aes.BlockSize]byte
+	haveLast := false
+	var crc uint32
+	var written int64
+	for left := size; left > 0; {
+		n := int(min(int64(len(buf)), left))
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			return 0, 0, fmt.Errorf("backup: file body: %w", err)
+		}
+		left -= int64(n)
+		crc = crc32.Update(crc, crc32.IEEETable, buf[:n])
+		if s.opt.EncryptAtRest {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return 0, 0, fmt.Errorf("%w: %w", errBlobWrite, err)
+			}
+			written += int64(n)
+		}
+		dec.CryptBlocks(pt[:n], buf[:n])
+		if !s.opt.EncryptAtRest {
+			if haveLast {
+				if _, err := w.Write(last[:]); err != nil {
+					return 0, 0, fmt.Errorf("%w: %w", errBlobWrite, err)
+				}
+				written += aes.BlockSize
+			}
+			if _, err := w.Write(pt[:n-aes.BlockSize]); err != nil {
+				return 0, 0, fmt.Errorf("%w: %w", errBlobWrite, err)
+			}
+			written += int64(n - aes.BlockSize)
+		}
+		copy(last[:], pt[n-aes.BlockSize:n])
+		haveLast = true
+	}
+	keep, err := PKCS7Unpad(last[:])
+	if err != nil {
+		return 0, 0, errBadPadding
+	}
+	if !s.opt.EncryptAtRest && keep > 0 {
+		if _, err := w.Write(last[:keep]); err != nil {
+			return 0, 0, fmt.Errorf("%w: %w", errBlobWrite, err)
+		}
+		written += int64(keep)
+	}
+	return written, crc, nil
+}
+
+func (s *Server) lockedOut(id string) bool {
+	if s.opt.PaddingFailureLimit < 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fails[id]
+	if f == nil {
+		return false
+	}
+	if time.Since(f.since) > failWindow {
+		delete(s.fails, id)
+		return false
+	}
+	return f.n >= s.opt.PaddingFailureLimit
+}
+
+func (s *Server) recordPaddingFailure(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fails[id]
+	if f == nil || time.Since(f.since) > failWindow {
+		if len(s.fails) >= maxFailTrack {
+			for k, v := range s.fails {
+				if time.Since(v.since) > failWindow {
+					delete(s.fails, k)
+				}
+			}
+		}
+		f = &failCount{since: time.Now()}
+		s.fails[id] = f
+	}
+	f.n++
+}
