@@ -511,5 +511,9 @@ func BenchmarkS3Upload(b *testing.B) {
 		if err := w.Commit(); err != nil {
 			b.Fatal(err)
 		}
+		// Keep the in-memory server from accumulating old versions.
+		if err := s.Remove(b.Context(), "obj"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
