@@ -3,8 +3,47 @@ package config
 // Cloudreport configures the cloudreport service ([services.cloudreport]).
 type Cloudreport struct {
 	Common
+	// Dialect is "seed" (the Python port's wire, the contract) or "delphi"
+	// (experimental: Indy replies, HST host part, DCPcrypt CFB-8).
+	Dialect string `toml:"dialect"`
+	// ServerKey is the KEY announced in INIT.
+	ServerKey string `toml:"server_key"`
+	// DelphiHash is the digest the delphi dialect keys Rijndael with: sha1 or md5.
+	DelphiHash string `toml:"delphi_hash"`
+	// DelphiZlib compresses delphi payloads before encryption.
+	DelphiZlib bool `toml:"delphi_zlib"`
+	// MaxLine bounds a request line (bytes, without LF).
+	MaxLine int `toml:"max_line"`
+	// MaxInflate bounds what one DATA payload may inflate to.
+	MaxInflate int `toml:"max_inflate"`
+	// MaxAuthFailures closes a connection after this many failed decrypts
+	// or unknown/disabled clients.
+	MaxAuthFailures int `toml:"max_auth_failures"`
+	// MaxErrorReports is how many ERRL reports one connection may store.
+	MaxErrorReports int `toml:"max_error_reports"`
+	// MaxDownload is the largest update file DWNL serves.
+	MaxDownload int64 `toml:"max_download"`
+	// UpdateVersion and UpdateBuild are the VER and BUILD VERS reports.
+	UpdateVersion string `toml:"update_version"`
+	UpdateBuild   int    `toml:"update_build"`
+	// CompatInitDuplicate restores the seed's "Client ID n already
+	// connected" rejection keyed by INIT ID (off: it rejects at random).
+	CompatInitDuplicate bool `toml:"compat_init_duplicate"`
 }
 
 func defaultCloudreport() Cloudreport {
-	return Cloudreport{Common: common(8080)}
+	return Cloudreport{
+		Common:          common(8080),
+		Dialect:         "seed",
+		ServerKey:       "D5F2",
+		DelphiHash:      "sha1",
+		DelphiZlib:      true,
+		MaxLine:         64 << 10,
+		MaxInflate:      1 << 20,
+		MaxAuthFailures: 3,
+		MaxErrorReports: 32,
+		MaxDownload:     16 << 20,
+		UpdateVersion:   "1.0.0",
+		UpdateBuild:     100,
+	}
 }
