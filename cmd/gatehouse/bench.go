@@ -1,7 +1,125 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gatehouse/internal/bench"
+)
 
 func runBench(args []string) error {
-	return errors.New("bench: not implemented yet")
+	fs := newFlagSet("bench", "gatehouse bench [flags] <service|sftp|idle|all> …",
+		"gatehouse bench all                        # everything, ~3 s per figure, 1 GiB transfers",
+		"gatehouse bench -quick all                 # smoke run: 0.5 s per figure, 16 MiB, 500 idle conns",
+		"gatehouse bench -d 10s -clients 1,8,32 clock zmqcmd",
+		"gatehouse bench -size 256MiB e2eeftp       # e2eeftp and the sftp peer on a 256 MiB file",
+		"gatehouse bench -json -out /tmp/r idle     # 10,000 idle clock sessions, JSON on stdout")
+	out := fs.String("out", "./bench-results", "folder for results.json, results.txt and chart.svg (a time-stamped subfolder per run)")
+	dur := fs.Duration("d", 0, "duration of each request/response figure and baseline (default 3s, -quick 500ms)")
+	clients := fs.String("clients", "1,8", "comma-separated client counts for request/response figures")
+	size := fs.String("size", "", "transfer file size, e.g. 1GiB, 64MiB, 1000000 (default 1GiB, -quick 16MiB)")
+	idle := fs.Int("idle", 0, "idle clock connections to open (default 10000, -quick 500)")
+	quick := fs.Bool("quick", false, "fast smoke run with small sizes")
+	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the table")
+	cipher := fs.String("sftp-cipher", "", "cipher for the sftp peer (sftp -c); empty is OpenSSH's default")
+	scratch := fs.String("scratch", "", "parent of the throw-away data directory (default the system temp dir)")
+	exe := fs.String("exe", "", "gatehouse binary to run as the daemon (default this binary)")
+	timeout := fs.Duration("timeout", 60*time.Minute, "stop the whole run after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	targets, err := bench.Resolve(fs.Args())
+	if err != nil {
+		fs.Usage()
+		return err
+	}
+	o := bench.Options{Targets: targets, Quick: *quick, SFTPCiph: *cipher, Log: os.Stderr,
+		Duration: bench.DefaultDuration, Size: bench.DefaultSize, IdleConns: bench.DefaultIdleConns}
+	if *quick {
+		o.Duration, o.Size, o.IdleConns = bench.QuickDuration, bench.QuickSize, bench.QuickIdleConns
+	}
+	if *dur > 0 {
+		o.Duration = *dur
+	}
+	if *size != "" {
+		if o.Size, err = parseSize(*size); err != nil {
+			return fmt.Errorf("-size: %w", err)
+		}
+	}
+	if *idle > 0 {
+		o.IdleConns = *idle
+	}
+	for _, c := range strings.Split(*clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 || n > 1024 {
+			return fmt.Errorf("-clients: want counts between 1 and 1024, got %q", c)
+		}
+		o.Clients = append(o.Clients, n)
+	}
+	if o.Exe = *exe; o.Exe == "" {
+		if o.Exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("cannot find this binary to run the daemon (use -exe): %w", err)
+		}
+	}
+	if o.Scratch, err = os.MkdirTemp(*scratch, "gatehouse-bench-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(o.Scratch)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	r, runErr := bench.Run(ctx, o)
+	if r == nil {
+		return runErr
+	}
+	if *asJSON {
+		err = r.WriteJSON(os.Stdout)
+	} else {
+		fmt.Println()
+		err = r.WriteTable(os.Stdout)
+	}
+	if err != nil {
+		return err
+	}
+	dir, err := bench.WriteResults(r, *out)
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: results in %s (results.json, results.txt, chart.svg)\n", dir)
+	if runErr != nil {
+		return fmt.Errorf("run stopped early: %w", runErr)
+	}
+	return nil
+}
+
+// parseSize reads 1GiB, 64MiB, 512KiB, 1GB, 10MB or a plain byte count.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suf); ok {
+			s, mult = strings.TrimSpace(v), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	if n <= 0 || n > (64<<30)/mult {
+		return 0, errors.New("size must be between 1 byte and 64 GiB")
+	}
+	return n * mult, nil
 }

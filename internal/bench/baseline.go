@@ -1,0 +1,244 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Names of the baseline figures other figures are compared with.
+const (
+	BaseTCP        = "tcp stream"
+	BaseAES128Enc  = "aes-128-cbc encrypt"
+	BaseAES128Dec  = "aes-128-cbc decrypt"
+	BaseAES256Seal = "aes-256-cbc+hmac-sha256 seal"
+	BaseAES256Open = "aes-256-cbc+hmac-sha256 open"
+)
+
+// EchoName is the name of the echo baseline at n clients.
+func EchoName(n int) string {
+	return fmt.Sprintf("tcp echo round trip ×%d", n)
+}
+
+// echoSize is the request and reply size of the echo baseline: small, like
+// the request/response services' messages.
+const echoSize = 64
+
+// EchoServer is a raw Go TCP echo server on a loopback port: the cheapest
+// possible request/response server, so the limit for the real ones.
+type EchoServer struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// StartEcho listens on 127.0.0.1:0 and echoes fixed 64-byte messages.
+func StartEcho() (*EchoServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &EchoServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() {
+					s.mu.Lock()
+					delete(s.conns, c)
+					s.mu.Unlock()
+					c.Close()
+				}()
+				var buf [echoSize]byte
+				for {
+					if _, err := io.ReadFull(c, buf[:]); err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *EchoServer) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the listener and every connection and waits for them.
+func (s *EchoServer) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// EchoOpener returns clients of the echo server at addr.
+func EchoOpener(addr string) Opener {
+	return func(ctx context.Context, i int) (Op, func(), error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		req := bytes.Repeat([]byte{byte('a' + i%26)}, echoSize)
+		var resp [echoSize]byte
+		op := func() error {
+			if _, err := c.Write(req); err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(c, resp[:]); err != nil {
+				return err
+			}
+			if !bytes.Equal(resp[:], req) {
+				return errors.New("echo: reply differs from request")
+			}
+			return nil
+		}
+		return op, func() { c.Close() }, nil
+	}
+}
+
+// EchoBaseline measures the echo round-trip rate at the given client count.
+func EchoBaseline(ctx context.Context, clients int, dur time.Duration) (Figure, error) {
+	s, err := StartEcho()
+	if err != nil {
+		return Figure{}, err
+	}
+	defer s.Close()
+	r, err := ClosedLoop(ctx, clients, dur, EchoOpener(s.Addr()))
+	f := loadFigure(SectionBaseline, EchoName(clients), "", r)
+	f.Note = "64 B request, 64 B reply, in-process Go server"
+	return f, err
+}
+
+// streamChunk is the write size of the stream and cipher baselines.
+const streamChunk = 64 << 10
+
+// TCPStreamBaseline measures one loopback connection carrying 64 KiB
+// writes to a reader that discards them.
+func TCPStreamBaseline(ctx context.Context, dur time.Duration) (Figure, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Figure{}, err
+	}
+	defer ln.Close()
+	type result struct {
+		n   int64
+		d   time.Duration
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		t0 := time.Now()
+		n, err := io.Copy(io.Discard, c)
+		got <- result{n, time.Since(t0), err}
+	}()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		return Figure{}, err
+	}
+	buf := make([]byte, streamChunk)
+	end := time.Now().Add(dur)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		if _, err := c.Write(buf); err != nil {
+			c.Close()
+			return Figure{}, err
+		}
+	}
+	c.Close()
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(grace):
+		return Figure{}, errors.New("tcp stream: reader did not finish")
+	}
+	if r.err != nil {
+		return Figure{}, r.err
+	}
+	return Figure{Section: SectionBaseline, Name: BaseTCP, Clients: 1, Bytes: r.n, Seconds: r.d.Seconds(),
+		MBps: float64(r.n) / r.d.Seconds() / 1e6, Note: "one connection, 64 KiB writes, reader discards"}, nil
+}
+
+// cipherLoop runs fn over a 64 KiB buffer for dur and reports MB/s.
+func cipherLoop(ctx context.Context, name, note string, dur time.Duration, fn func(buf []byte)) Figure {
+	buf := make([]byte, streamChunk)
+	var n int64
+	t0 := time.Now()
+	for time.Since(t0) < dur && ctx.Err() == nil {
+		fn(buf)
+		n += int64(len(buf))
+	}
+	el := time.Since(t0)
+	return Figure{Section: SectionBaseline, Name: name, Bytes: n, Seconds: el.Seconds(),
+		MBps: float64(n) / el.Seconds() / 1e6, Note: note}
+}
+
+// CipherBaselines measures, on one core in this process, the ciphers the
+// transfer services spend their CPU on: AES-128-CBC (backup) and
+// AES-256-CBC with HMAC-SHA256 (e2eeftp), in both directions.
+func CipherBaselines(ctx context.Context, dur time.Duration) []Figure {
+	k16 := bytes.Repeat([]byte{7}, 16)
+	k32 := bytes.Repeat([]byte{9}, 32)
+	mk := bytes.Repeat([]byte{3}, 32)
+	iv := make([]byte, aes.BlockSize)
+	b128, _ := aes.NewCipher(k16)
+	b256, _ := aes.NewCipher(k32)
+	mac := hmac.New(sha256.New, mk)
+	var tag []byte
+	figs := []Figure{
+		cipherLoop(ctx, BaseAES128Enc, "one core, 64 KiB blocks (serial by construction)", dur, func(b []byte) {
+			cipher.NewCBCEncrypter(b128, iv).CryptBlocks(b, b)
+		}),
+		cipherLoop(ctx, BaseAES128Dec, "one core, 64 KiB blocks", dur, func(b []byte) {
+			cipher.NewCBCDecrypter(b128, iv).CryptBlocks(b, b)
+		}),
+		cipherLoop(ctx, BaseAES256Seal, "one core: CBC encrypt then HMAC over the ciphertext", dur, func(b []byte) {
+			cipher.NewCBCEncrypter(b256, iv).CryptBlocks(b, b)
+			mac.Reset()
+			mac.Write(b)
+			tag = mac.Sum(tag[:0])
+		}),
+		cipherLoop(ctx, BaseAES256Open, "one core: HMAC verify then CBC decrypt", dur, func(b []byte) {
+			mac.Reset()
+			mac.Write(b)
+			tag = mac.Sum(tag[:0])
+			cipher.NewCBCDecrypter(b256, iv).CryptBlocks(b, b)
+		}),
+	}
+	_ = tag
+	return figs
+}

@@ -1,0 +1,204 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"gatehouse/internal/config"
+)
+
+// Daemon is `gatehouse serve` running as a child process with one service
+// enabled, on loopback, with a throw-away data directory. Running it apart
+// from the load generator is what makes its CPU and RSS measurable.
+type Daemon struct {
+	Service   string
+	Addr      string // the service's listen address
+	AdminAddr string
+	DataDir   string
+	cmd       *exec.Cmd
+	logPath   string
+	exited    chan struct{}
+	waitErr   error
+}
+
+// startTimeout bounds how long the daemon may take to become healthy.
+const startTimeout = 20 * time.Second
+
+// FreePort returns a loopback address with a port that was free a moment
+// ago (the daemon binds it right after; a collision shows as a start error).
+func FreePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// StartDaemon runs exe serve with only service enabled. sets are extra
+// -set key=value pairs (e.g. "services.clock.max_conns=0").
+func StartDaemon(ctx context.Context, exe, service, dataDir string, sets ...string) (*Daemon, error) {
+	if exe == "" {
+		return nil, errors.New("bench: no gatehouse binary to run")
+	}
+	addr, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "-data", dataDir, "-host", "127.0.0.1", "-log-level", "warn",
+		"-set", "admin.listen=" + admin, "-set", "services." + service + ".listen=" + addr}
+	for _, n := range config.ServiceNames() {
+		if n != service {
+			args = append(args, "-set", "services."+n+".enabled=false")
+		}
+	}
+	for _, s := range sets {
+		args = append(args, "-set", s)
+	}
+	d := &Daemon{Service: service, Addr: addr, AdminAddr: admin, DataDir: dataDir,
+		logPath: filepath.Join(dataDir, "daemon.log"), exited: make(chan struct{})}
+	logf, err := os.Create(d.logPath)
+	if err != nil {
+		return nil, err
+	}
+	d.cmd = exec.Command(exe, args...)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	// The child must not inherit settings meant for another daemon.
+	env := os.Environ()[:0:0]
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, config.EnvPrefix) {
+			env = append(env, kv)
+		}
+	}
+	d.cmd.Env = env
+	if err := d.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s serve: %w", exe, err)
+	}
+	go func() {
+		d.waitErr = d.cmd.Wait()
+		logf.Close()
+		close(d.exited)
+	}()
+	if err := d.waitHealthy(ctx); err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("%s daemon: %w; log: %s", service, err, d.LogTail(600))
+	}
+	return d, nil
+}
+
+func (d *Daemon) waitHealthy(ctx context.Context) error {
+	cl := &http.Client{Timeout: time.Second}
+	end := time.Now().Add(startTimeout)
+	for time.Now().Before(end) {
+		select {
+		case <-d.exited:
+			return fmt.Errorf("exited during start-up (%v)", d.waitErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		resp, err := cl.Get("http://" + d.AdminAddr + "/healthz")
+		if err != nil {
+			continue
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+	}
+	return errors.New("not healthy within " + startTimeout.String())
+}
+
+// PID is the daemon's process id.
+func (d *Daemon) PID() int { return d.cmd.Process.Pid }
+
+// Sample reads the daemon's CPU and memory.
+func (d *Daemon) Sample() (ProcSample, error) { return ReadProc(d.PID()) }
+
+// LogTail returns the last n bytes of the daemon's output.
+func (d *Daemon) LogTail(n int64) string {
+	f, err := os.Open(d.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		f.Seek(st.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, n))
+	return strings.TrimSpace(string(b))
+}
+
+// Stop sends SIGTERM, waits up to 15 s for the drain, then kills.
+func (d *Daemon) Stop() error {
+	select {
+	case <-d.exited:
+		return nil
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return nil
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+		return errors.New("daemon did not stop within 15 s; killed")
+	}
+}
+
+// Meter measures the daemon over one figure: CPU used and peak RSS.
+type Meter struct {
+	d     *Daemon
+	start ProcSample
+}
+
+// Measure resets the daemon's peak-RSS counter and takes a first reading.
+func (d *Daemon) Measure() (*Meter, error) {
+	if err := ResetPeak(d.PID()); err != nil {
+		return nil, fmt.Errorf("reset peak RSS: %w", err)
+	}
+	s, err := d.Sample()
+	if err != nil {
+		return nil, err
+	}
+	return &Meter{d: d, start: s}, nil
+}
+
+// Done takes the second reading and fills the server columns of f:
+// CPU seconds, CPU per request or per MiB, and peak RSS.
+func (m *Meter) Done(f *Figure) error {
+	s, err := m.d.Sample()
+	if err != nil {
+		return err
+	}
+	cpu := s.CPU - m.start.CPU
+	f.ServerCPUSec = cpu.Seconds()
+	if f.Ops > 0 && f.Bytes == 0 {
+		f.CPUPerReqUs = float64(cpu.Microseconds()) / float64(f.Ops)
+	}
+	if f.Bytes > 0 {
+		f.CPUPerMiBms = float64(cpu.Milliseconds()) / (float64(f.Bytes) / (1 << 20))
+	}
+	f.PeakRSSMiB = float64(s.PeakKiB) / 1024
+	return nil
+}

@@ -1,0 +1,296 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Sections a Figure belongs to, in the order the table prints them.
+const (
+	SectionBaseline = "baseline"
+	SectionService  = "service"
+	SectionPeer     = "peer"
+	SectionScale    = "scale"
+)
+
+// Figure is one line of the result table. Zero fields were not measured
+// for this kind of figure and print as "-".
+type Figure struct {
+	Section string `json:"section"`
+	Name    string `json:"name"`              // e.g. "clock TIME", "tcp echo round trip"
+	Service string `json:"service,omitempty"` // daemon service measured, "" for baselines
+	Clients int    `json:"clients,omitempty"`
+	// Kind is "rr" (request/response), "upload", "download" or "idle"; it
+	// decides which target applies.
+	Kind string `json:"kind,omitempty"`
+
+	Ops     int64   `json:"ops,omitempty"`
+	Errors  int64   `json:"errors,omitempty"`
+	Bytes   int64   `json:"bytes,omitempty"`
+	Seconds float64 `json:"seconds,omitempty"`
+
+	ReqPerSec float64 `json:"req_per_sec,omitempty"`
+	P50ms     float64 `json:"p50_ms,omitempty"`
+	P99ms     float64 `json:"p99_ms,omitempty"`
+	MBps      float64 `json:"mb_per_sec,omitempty"` // 10^6 bytes per second, as go test prints
+
+	ServerCPUSec  float64 `json:"server_cpu_sec,omitempty"`
+	CPUPerReqUs   float64 `json:"server_cpu_us_per_req,omitempty"`
+	CPUPerMiBms   float64 `json:"server_cpu_ms_per_mib,omitempty"`
+	PeakRSSMiB    float64 `json:"server_peak_rss_mib,omitempty"`
+	RSSPerConnKiB float64 `json:"server_rss_kib_per_conn,omitempty"`
+
+	// Limit names the baseline figure this one is compared with; Ratio is
+	// this figure's rate divided by the limit's (req/s or MB/s).
+	Limit string  `json:"limit,omitempty"`
+	Ratio float64 `json:"ratio,omitempty"`
+	// Target is the issue's goal in words; Met says whether this run reached it
+	// (nil when there is no target or nothing was measured).
+	Target string `json:"target,omitempty"`
+	Met    *bool  `json:"target_met,omitempty"`
+
+	// Note explains a skip ("not available", "skipped: …") or adds context.
+	Note string `json:"note,omitempty"`
+}
+
+// Skipped reports whether the figure carries no measurement.
+func (f Figure) Skipped() bool { return f.Ops == 0 && f.Bytes == 0 && f.Seconds == 0 }
+
+// rate is the figure's throughput in its own unit: MB/s for transfers,
+// req/s otherwise.
+func (f Figure) rate() float64 {
+	if f.MBps > 0 {
+		return f.MBps
+	}
+	return f.ReqPerSec
+}
+
+// Host describes the machine a report was taken on.
+type Host struct {
+	GoVersion string  `json:"go_version"`
+	OS        string  `json:"os"`
+	CPUs      int     `json:"cpus"`
+	CPUModel  string  `json:"cpu_model,omitempty"`
+	LoadAvg   string  `json:"loadavg_at_start,omitempty"`
+	NoFile    uint64  `json:"rlimit_nofile,omitempty"`
+	MemGiB    float64 `json:"mem_gib,omitempty"`
+}
+
+// Report is the whole result of one run.
+type Report struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Host     Host      `json:"host"`
+	Settings Settings  `json:"settings"`
+	Figures  []Figure  `json:"figures"`
+}
+
+// Settings are the options that shaped the figures.
+type Settings struct {
+	Services  []string `json:"services"`
+	Duration  string   `json:"duration_per_figure"`
+	Clients   []int    `json:"clients"`
+	SizeBytes int64    `json:"transfer_size_bytes"`
+	IdleConns int      `json:"idle_conns"`
+	Quick     bool     `json:"quick"`
+}
+
+// Baseline returns the named baseline figure.
+func (r *Report) Baseline(name string) (Figure, bool) {
+	for _, f := range r.Figures {
+		if f.Section == SectionBaseline && f.Name == name {
+			return f, true
+		}
+	}
+	return Figure{}, false
+}
+
+// applyRatios fills Ratio for every figure that names a measured limit.
+func (r *Report) applyRatios() {
+	for i := range r.Figures {
+		f := &r.Figures[i]
+		if f.Limit == "" || f.Skipped() {
+			continue
+		}
+		b, ok := r.Baseline(f.Limit)
+		if !ok || b.rate() <= 0 {
+			continue
+		}
+		f.Ratio = f.rate() / b.rate()
+	}
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func dash(v float64, format string) string {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+// WriteTable prints the human-readable table.
+func (r *Report) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "gatehouse bench  %s  %s, %d CPU, %s  load %s\n", r.Started.Format(time.RFC3339),
+		r.Host.OS, r.Host.CPUs, r.Host.GoVersion, r.Host.LoadAvg)
+	if r.Host.CPUModel != "" {
+		fmt.Fprintf(w, "cpu: %s\n", r.Host.CPUModel)
+	}
+	fmt.Fprintf(w, "per figure: %s, transfer size %s\n\n", r.Settings.Duration, humanBytes(r.Settings.SizeBytes))
+	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
+	for _, f := range r.Figures {
+		ratio := "-"
+		if f.Ratio > 0 {
+			ratio = fmt.Sprintf("%.0f%% of %s", f.Ratio*100, f.Limit)
+		}
+		target := "-"
+		if f.Target != "" {
+			target = f.Target
+			if f.Met != nil {
+				if *f.Met {
+					target += " MET"
+				} else {
+					target += " MISSED"
+				}
+			}
+		}
+		clients := "-"
+		if f.Clients > 0 {
+			clients = fmt.Sprint(f.Clients)
+		}
+		note := f.Note
+		if f.Errors > 0 {
+			note = strings.TrimSpace(fmt.Sprintf("%d errors; %s", f.Errors, note))
+		}
+		if f.RSSPerConnKiB > 0 {
+			note = strings.TrimSpace(fmt.Sprintf("%.1f KiB/conn; %s", f.RSSPerConnKiB, note))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			f.Section, f.Name, clients,
+			dash(f.ReqPerSec, "%.0f"), dash(f.P50ms, "%.3f"), dash(f.P99ms, "%.3f"),
+			dash(f.MBps, "%.1f"), dash(f.ServerCPUSec, "%.2fs"), dash(f.CPUPerReqUs, "%.1f"),
+			dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, target, note)
+	}
+	return tw.Flush()
+}
+
+// WriteSVG draws one horizontal bar per measured service/peer figure: its
+// rate as a percentage of its limit, with the target marked. Baselines are
+// listed underneath with their absolute values. Standard library only.
+func (r *Report) WriteSVG(w io.Writer) error {
+	type bar struct {
+		label, value string
+		pct          float64 // ratio * 100
+		target       float64 // percent, 0 when none
+		met          *bool
+	}
+	var bars []bar
+	var base []string
+	for _, f := range r.Figures {
+		switch {
+		case f.Section == SectionBaseline:
+			v := fmt.Sprintf("%.0f req/s", f.ReqPerSec)
+			if f.MBps > 0 {
+				v = fmt.Sprintf("%.0f MB/s", f.MBps)
+			}
+			base = append(base, fmt.Sprintf("%s: %s", f.Name, v))
+		case f.Ratio > 0:
+			v := fmt.Sprintf("%.0f req/s", f.ReqPerSec)
+			if f.MBps > 0 {
+				v = fmt.Sprintf("%.1f MB/s", f.MBps)
+			}
+			label := f.Name
+			if f.Clients > 0 {
+				label = fmt.Sprintf("%s ×%d", f.Name, f.Clients)
+			}
+			bars = append(bars, bar{label: label, value: fmt.Sprintf("%s = %.0f%% of %s", v, f.Ratio*100, f.Limit),
+				pct: f.Ratio * 100, target: targetPercent(f.Target), met: f.Met})
+		}
+	}
+	const (
+		left, barW, rowH, top = 230, 520, 26, 60
+	)
+	maxPct := 100.0
+	for _, b := range bars {
+		maxPct = math.Max(maxPct, b.pct)
+	}
+	maxPct = math.Ceil(maxPct/25) * 25
+	scale := func(p float64) float64 { return float64(left) + p/maxPct*barW }
+	height := top + len(bars)*rowH + 40 + len(base)*18 + 20
+	width := left + barW + 330
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
+	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(w, `<text x="10" y="20" font-size="15" font-weight="bold">gatehouse bench — each figure as %% of its in-run limit</text>`+"\n")
+	fmt.Fprintf(w, `<text x="10" y="38" fill="#555">%s · %s · %d CPU · %s · load %s</text>`+"\n",
+		html.EscapeString(r.Started.Format(time.RFC3339)), html.EscapeString(r.Host.OS), r.Host.CPUs,
+		html.EscapeString(r.Host.GoVersion), html.EscapeString(r.Host.LoadAvg))
+	for p := 0.0; p <= maxPct; p += 25 {
+		x := scale(p)
+		fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", x, top-6, x, top+len(bars)*rowH)
+		fmt.Fprintf(w, `<text x="%.1f" y="%d" text-anchor="middle" fill="#777">%.0f%%</text>`+"\n", x, top-9, p)
+	}
+	for i, b := range bars {
+		y := top + i*rowH
+		color := "#4a7bd0"
+		if b.met != nil && !*b.met {
+			color = "#d0664a"
+		} else if b.met != nil {
+			color = "#3f9a5a"
+		}
+		fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+15, html.EscapeString(b.label))
+		fmt.Fprintf(w, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y+3, scale(b.pct)-float64(left), rowH-8, color)
+		if b.target > 0 {
+			x := scale(b.target)
+			fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black" stroke-width="2" stroke-dasharray="3,2"/>`+"\n", x, y+1, x, y+rowH-3)
+		}
+		fmt.Fprintf(w, `<text x="%d" y="%d" fill="#333">%s</text>`+"\n", left+barW+8, y+15, html.EscapeString(b.value))
+	}
+	y := top + len(bars)*rowH + 30
+	fmt.Fprintf(w, `<text x="10" y="%d" font-weight="bold">Limits measured in the same run (dashed line: target; green met, red missed)</text>`+"\n", y)
+	for i, s := range base {
+		fmt.Fprintf(w, `<text x="20" y="%d">%s</text>`+"\n", y+18*(i+1), html.EscapeString(s))
+	}
+	_, err := fmt.Fprintln(w, "</svg>")
+	return err
+}
+
+// targetPercent pulls the percentage out of targets like "≥ 70% of echo".
+func targetPercent(t string) float64 {
+	i := strings.IndexByte(t, '%')
+	if i <= 0 {
+		return 0
+	}
+	j := i
+	for j > 0 && (t[j-1] >= '0' && t[j-1] <= '9' || t[j-1] == '.') {
+		j--
+	}
+	var v float64
+	if _, err := fmt.Sscanf(t[j:i], "%g", &v); err != nil {
+		return 0
+	}
+	return v
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

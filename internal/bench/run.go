@@ -1,0 +1,378 @@
+// Package bench measures Gatehouse's services against the machine's own
+// limits: every figure is taken next to a baseline measured in the same run
+// (raw loopback TCP echo and stream, in-process AES), and printed as a ratio
+// to it, so numbers from a noisy shared box still mean something.
+//
+// The daemon runs as a child process (`gatehouse serve`, one service, a
+// throw-away data directory, loopback ports) so its CPU time and peak RSS
+// can be read from /proc; the load comes from the services' own Go clients
+// in this process. Everything is bounded in time and count.
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/internal/config"
+)
+
+// Extra targets beside the services.
+const (
+	TargetSFTP = "sftp" // OpenSSH sftp peer for the transfer services
+	TargetIdle = "idle" // 10,000 idle clock connections
+)
+
+// Options shape a run.
+type Options struct {
+	Targets   []string      // service names, "sftp", "idle"; see Resolve
+	Exe       string        // gatehouse binary run as the daemon child
+	Scratch   string        // throw-away directory (data dirs, transfer files)
+	Duration  time.Duration // per request/response figure
+	Clients   []int         // client counts for request/response figures
+	Size      int64         // transfer file size
+	IdleConns int           // idle connections to open
+	SFTPCiph  string        // sftp -c cipher; "" is OpenSSH's default
+	Quick     bool
+	Log       io.Writer // progress lines; nil discards
+}
+
+// Defaults for a full run and for -quick.
+const (
+	DefaultDuration  = 3 * time.Second
+	DefaultSize      = 1 << 30
+	DefaultIdleConns = 10000
+	QuickDuration    = 500 * time.Millisecond
+	QuickSize        = 16 << 20
+	QuickIdleConns   = 500
+)
+
+// Resolve expands "all" and the implied extras: a transfer service brings
+// the sftp peer, clock brings the idle-connection test.
+func Resolve(args []string) ([]string, error) {
+	known := append(config.ServiceNames(), TargetSFTP, TargetIdle)
+	var out []string
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, a := range args {
+		switch {
+		case a == "all":
+			for _, n := range known {
+				add(n)
+			}
+		case slices.Contains(known, a):
+			add(a)
+			switch a {
+			case "e2eeftp", "backup":
+				add(TargetSFTP)
+			case "clock":
+				add(TargetIdle)
+			}
+		default:
+			return nil, fmt.Errorf("unknown service %q (want one of %s or all)", a, strings.Join(known, ", "))
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("name a service or all")
+	}
+	// Canonical order: services first, then the peer, then the scale test.
+	sort.SliceStable(out, func(i, j int) bool { return slices.Index(known, out[i]) < slices.Index(known, out[j]) })
+	return out, nil
+}
+
+// Env is what a service driver gets.
+type Env struct {
+	Opts    Options
+	Scratch string // this driver's own scratch folder
+
+	sh *shared
+}
+
+// shared is what the drivers of one run have in common.
+type shared struct {
+	logMu   sync.Mutex
+	srcOnce sync.Once
+	src     sourceFile
+}
+
+// Logf prints one progress line.
+func (e *Env) Logf(format string, args ...any) {
+	if e.Opts.Log == nil {
+		return
+	}
+	e.sh.logMu.Lock()
+	defer e.sh.logMu.Unlock()
+	fmt.Fprintf(e.Opts.Log, "bench: "+format+"\n", args...)
+}
+
+// StartDaemon runs the daemon child for service in a fresh data folder.
+func (e *Env) StartDaemon(ctx context.Context, service string, sets ...string) (*Daemon, error) {
+	dir, err := os.MkdirTemp(e.Scratch, "data-")
+	if err != nil {
+		return nil, err
+	}
+	return StartDaemon(ctx, e.Opts.Exe, service, dir, sets...)
+}
+
+type sourceFile struct {
+	path string
+	sum  [32]byte
+	err  error
+}
+
+// Source returns the path and SHA-256 of a file of Opts.Size random bytes,
+// shared by every transfer figure of the run (made once).
+func (e *Env) Source() (string, [32]byte, error) {
+	sh := e.sh
+	sh.srcOnce.Do(func() {
+		sh.src.path = filepath.Join(e.Opts.Scratch, "transfer.bin")
+		e.Logf("writing a %s random transfer file", humanBytes(e.Opts.Size))
+		sh.src.sum, sh.src.err = writeRandom(sh.src.path, e.Opts.Size)
+	})
+	return sh.src.path, sh.src.sum, sh.src.err
+}
+
+func writeRandom(path string, size int64) ([32]byte, error) {
+	var sum [32]byte
+	f, err := os.Create(path)
+	if err != nil {
+		return sum, err
+	}
+	var seed [32]byte
+	copy(seed[:], fmt.Sprint(time.Now().UnixNano()))
+	rng := rand.NewChaCha8(seed)
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		n := int(min(int64(len(buf)), left))
+		rng.Read(buf[:n])
+		h.Write(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			f.Close()
+			return sum, err
+		}
+		left -= int64(n)
+	}
+	if err := f.Close(); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// FileSHA256 hashes a file (to check a transfer arrived intact).
+func FileSHA256(path string) ([32]byte, error) {
+	var sum [32]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// Driver measures one target and returns its figures. A driver returns an
+// error only when it could measure nothing; partial trouble goes into a
+// figure's Note.
+type Driver func(ctx context.Context, e *Env) ([]Figure, error)
+
+var (
+	driversMu sync.Mutex
+	drivers   = map[string]Driver{}
+)
+
+// Register adds the driver of a target (a service name, "sftp", "idle").
+func Register(name string, d Driver) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	drivers[name] = d
+}
+
+func driver(name string) (Driver, bool) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	d, ok := drivers[name]
+	return d, ok
+}
+
+// Run takes the baselines, then every target's figures, and fills in the
+// ratios and targets.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Duration <= 0 {
+		o.Duration = DefaultDuration
+	}
+	if len(o.Clients) == 0 {
+		o.Clients = []int{1, 8}
+	}
+	if o.Size <= 0 {
+		o.Size = DefaultSize
+	}
+	if o.IdleConns <= 0 {
+		o.IdleConns = DefaultIdleConns
+	}
+	if o.Scratch == "" {
+		return nil, errors.New("bench: no scratch directory")
+	}
+	r := &Report{Started: time.Now(), Host: HostInfo(), Settings: Settings{
+		Services: o.Targets, Duration: o.Duration.String(), Clients: o.Clients,
+		SizeBytes: o.Size, IdleConns: o.IdleConns, Quick: o.Quick}}
+	env := &Env{Opts: o, Scratch: o.Scratch, sh: &shared{}}
+
+	env.Logf("baselines: echo round trip, tcp stream, ciphers (%s each)", o.Duration)
+	for _, n := range o.Clients {
+		f, err := EchoBaseline(ctx, n, o.Duration)
+		if err != nil {
+			return nil, fmt.Errorf("echo baseline: %w", err)
+		}
+		r.Figures = append(r.Figures, f)
+	}
+	f, err := TCPStreamBaseline(ctx, o.Duration)
+	if err != nil {
+		return nil, fmt.Errorf("tcp stream baseline: %w", err)
+	}
+	r.Figures = append(r.Figures, f)
+	r.Figures = append(r.Figures, CipherBaselines(ctx, o.Duration)...)
+
+	for _, t := range o.Targets {
+		if ctx.Err() != nil {
+			break
+		}
+		d, ok := driver(t)
+		if !ok {
+			r.Figures = append(r.Figures, Figure{Section: sectionOf(t), Name: t, Service: t,
+				Note: "not available: no driver (the service's Go client was not there when the harness was built)"})
+			continue
+		}
+		sub := &Env{Opts: o, Scratch: filepath.Join(o.Scratch, t), sh: env.sh}
+		if err := os.MkdirAll(sub.Scratch, 0o750); err != nil {
+			return nil, err
+		}
+		env.Logf("%s …", t)
+		figs, err := d(ctx, sub)
+		if err != nil {
+			figs = append(figs, Figure{Section: sectionOf(t), Name: t, Service: t, Note: "failed: " + err.Error()})
+			env.Logf("%s: %v", t, err)
+		}
+		r.Figures = append(r.Figures, figs...)
+		os.RemoveAll(sub.Scratch)
+	}
+	r.applyRatios()
+	applyTargets(r, o)
+	r.Finished = time.Now()
+	return r, ctx.Err()
+}
+
+func sectionOf(target string) string {
+	switch target {
+	case TargetSFTP:
+		return SectionPeer
+	case TargetIdle:
+		return SectionScale
+	}
+	return SectionService
+}
+
+// The issue's targets.
+const (
+	rrTarget       = 0.70 // of the echo round-trip rate at the same client count
+	transferTarget = 0.80 // of the in-process cipher bound
+	transferRSSMiB = 64
+	idleKiBPerConn = 32
+)
+
+// applyTargets sets Target and Met on each figure the issue sets a goal for.
+func applyTargets(r *Report, o Options) {
+	maxClients := slices.Max(o.Clients)
+	sftp := map[string]float64{}
+	for _, f := range r.Figures {
+		if f.Section == SectionPeer && f.MBps > 0 {
+			sftp[f.Kind] = f.MBps
+		}
+	}
+	for i := range r.Figures {
+		f := &r.Figures[i]
+		if f.Skipped() {
+			continue
+		}
+		switch f.Kind {
+		case "rr":
+			if f.Clients == maxClients && f.Ratio > 0 {
+				f.Target = fmt.Sprintf("≥ %.0f%% of echo", rrTarget*100)
+				met := f.Ratio >= rrTarget
+				f.Met = &met
+			}
+		case "upload", "download":
+			if f.Section != SectionService {
+				continue
+			}
+			f.Target = fmt.Sprintf("≥ %.0f%% of cipher, > sftp, RSS < %d MiB", transferTarget*100, transferRSSMiB)
+			met := f.Ratio >= transferTarget && f.PeakRSSMiB > 0 && f.PeakRSSMiB < transferRSSMiB
+			if s, ok := sftp[f.Kind]; ok {
+				met = met && f.MBps > s
+				f.Note = strings.TrimSpace(fmt.Sprintf("%s %.2f× sftp %s", f.Note, f.MBps/s, f.Kind))
+			} else {
+				met = false
+				f.Note = strings.TrimSpace(f.Note + " (no sftp figure to compare)")
+			}
+			f.Met = &met
+		case "idle":
+			f.Target = fmt.Sprintf("%d conns at < %d KiB each", o.IdleConns, idleKiBPerConn)
+			met := f.Ops >= int64(o.IdleConns) && f.RSSPerConnKiB > 0 && f.RSSPerConnKiB < idleKiBPerConn &&
+				f.Errors == 0
+			f.Met = &met
+		}
+	}
+}
+
+// WriteResults writes results.json, results.txt and chart.svg into a new
+// time-stamped folder under dir and returns the folder.
+func WriteResults(r *Report, dir string) (string, error) {
+	out := filepath.Join(dir, r.Started.Format("20060102-150405"))
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	for name, write := range map[string]func(io.Writer) error{
+		"results.json": r.WriteJSON, "results.txt": r.WriteTable, "chart.svg": r.WriteSVG,
+	} {
+		if err := writeFileAtomic(filepath.Join(out, name), write); err != nil {
+			return "", err
+		}
+	}
+	return out, nil
+}
+
+// writeFileAtomic writes through a temporary file and renames it, so a
+// crash never leaves half a result file.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
