@@ -1,10 +1,27 @@
 package config
 
-// E2EEFTP configures the e2eeftp service ([services.e2eeftp]).
+// E2EEFTP configures the e2eeftp service ([services.e2eeftp]). Its keys
+// (server_id.key, known_server.pub, authorized_clients.pub) live in
+// <data>/e2eeftp/; files live in the blob store under e2eeftp/.
 type E2EEFTP struct {
 	Common
+	// MaxFileSize bounds one SEND's plaintext, in bytes.
+	MaxFileSize int64 `toml:"max_file_size"`
+	// PerClientFolders gives every client identity its own folder; false is
+	// the original's single shared folder.
+	PerClientFolders bool `toml:"per_client_folders"`
+	// AllowDelete keeps the DELETE command (false: refused as unknown).
+	AllowDelete bool `toml:"allow_delete"`
+	// ReplayCacheSize is how many client hellos are remembered to refuse
+	// replays (0 turns the defence off).
+	ReplayCacheSize int `toml:"replay_cache_size"`
 }
 
 func defaultE2EEFTP() E2EEFTP {
-	return E2EEFTP{Common: common(5001)}
+	return E2EEFTP{
+		Common:          common(5001),
+		MaxFileSize:     4 << 30,
+		AllowDelete:     true,
+		ReplayCacheSize: 1 << 18,
+	}
 }

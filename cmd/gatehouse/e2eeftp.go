@@ -1,0 +1,446 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gatehouse/internal/progress"
+	"gatehouse/internal/service/e2eeftp"
+)
+
+func init() {
+	keysCmds["e2eeftp"] = command{"server identity and client keys: init | add-client | list", runE2EKeys}
+	clientCmds["e2eeftp"] = command{"encrypted file transfer: send | get | list | delete | help", runE2EClient}
+}
+
+// e2eOut is where commands print results (tests replace it).
+var e2eOut io.Writer = os.Stdout
+
+type subcommand struct {
+	summary string
+	run     func(args []string) error
+}
+
+func runSub(prefix string, subs map[string]subcommand, order []string, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		subUsage(os.Stderr, prefix, subs, order)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	s, ok := subs[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "%s: unknown command %q\n\n", prefix, args[0])
+		subUsage(os.Stderr, prefix, subs, order)
+		return errUsage
+	}
+	return s.run(args[1:])
+}
+
+func subUsage(w io.Writer, prefix string, subs map[string]subcommand, order []string) {
+	fmt.Fprintf(w, "usage: %s <command> [flags]\n\ncommands:\n", prefix)
+	for _, n := range order {
+		fmt.Fprintf(w, "  %-12s %s\n", n, subs[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags and examples.\n", prefix)
+}
+
+// ---- gatehouse keys e2eeftp ----
+
+func runE2EKeys(args []string) error {
+	subs := map[string]subcommand{
+		"init":       {"create the server identity (server_id.key, known_server.pub)", e2eKeysInit},
+		"add-client": {"create a client key pair in the original's files and authorise it", e2eKeysAddClient},
+		"list":       {"show the server key and the authorised clients", e2eKeysList},
+	}
+	return runSub("gatehouse keys e2eeftp", subs, []string{"init", "add-client", "list"}, args)
+}
+
+func e2eKeyDir(load func() (cfgDataDir string, err error)) (e2eeftp.KeyDir, error) {
+	d, err := load()
+	if err != nil {
+		return "", err
+	}
+	return e2eeftp.KeyDir(filepath.Join(d, "e2eeftp")), nil
+}
+
+func dataDirLoader(fs *flag.FlagSet) func() (string, error) {
+	load := configFlags(fs)
+	return func() (string, error) {
+		cfg, err := load()
+		if err != nil {
+			return "", err
+		}
+		return cfg.DataDir, nil
+	}
+}
+
+func e2eKeysInit(args []string) error {
+	fs := newFlagSet("init", "gatehouse keys e2eeftp init [-force] [-data DIR] [-config FILE]",
+		"gatehouse keys e2eeftp init -data /var/lib/gatehouse",
+		"gatehouse keys e2eeftp init -force            # replace the identity: every client needs the new known_server.pub")
+	load := dataDirLoader(fs)
+	force := fs.Bool("force", false, "replace an existing server identity")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kd, err := e2eKeyDir(load)
+	if err != nil {
+		return err
+	}
+	priv, err := kd.Init(*force)
+	if errors.Is(err, e2eeftp.ErrKeyExists) {
+		return fmt.Errorf("%w (use -force to replace it)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e2eOut, "created %s (private, 0600)\ncreated %s (give this file to every client)\nserver key %s\n",
+		kd.ServerKey(), kd.KnownServer(), e2eeftp.AuthorizedLine(priv.Public().(ed25519.PublicKey)))
+	return nil
+}
+
+func e2eKeysAddClient(args []string) error {
+	fs := newFlagSet("add-client", "gatehouse keys e2eeftp add-client (-out DIR | -pub BASE64) [-comment TEXT] [-data DIR]",
+		"gatehouse keys e2eeftp add-client -out ./alice -comment alice   # writes alice/client_id.key and alice/known_server.pub",
+		"gatehouse keys e2eeftp add-client -pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA= -comment bob")
+	load := dataDirLoader(fs)
+	out := fs.String("out", "", "folder for the new client's client_id.key and known_server.pub")
+	pub := fs.String("pub", "", "authorise an existing client key (base64 of the raw 32 bytes, as in authorized_clients.pub)")
+	comment := fs.String("comment", "", "note written above the key in authorized_clients.pub")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*out == "") == (*pub == "") || fs.NArg() != 0 {
+		fs.Usage()
+		return errors.New("add-client: give exactly one of -out or -pub")
+	}
+	kd, err := e2eKeyDir(load)
+	if err != nil {
+		return err
+	}
+	var key ed25519.PublicKey
+	if *pub != "" {
+		raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(*pub))
+		if err != nil || len(raw) != ed25519.PublicKeySize {
+			return errors.New("add-client: -pub is not base64 of a 32-byte Ed25519 key")
+		}
+		key = raw
+	} else {
+		serverPub, err := e2eeftp.LoadPublicKey(kd.KnownServer())
+		if err != nil {
+			return fmt.Errorf("add-client: no server identity yet (run 'gatehouse keys e2eeftp init'): %w", err)
+		}
+		priv, err := e2eeftp.ClientFiles(*out, serverPub)
+		if err != nil {
+			return err
+		}
+		key = priv.Public().(ed25519.PublicKey)
+		fmt.Fprintf(e2eOut, "created %s (private, 0600) and %s\n",
+			filepath.Join(*out, e2eeftp.ClientKeyFile), filepath.Join(*out, e2eeftp.KnownServerFile))
+	}
+	added, err := kd.Authorize(key, *comment)
+	if err != nil {
+		return err
+	}
+	if added {
+		fmt.Fprintf(e2eOut, "authorised %s in %s (takes effect at the next connection)\n", e2eeftp.AuthorizedLine(key), kd.Authorized())
+	} else {
+		fmt.Fprintf(e2eOut, "%s was already authorised\n", e2eeftp.AuthorizedLine(key))
+	}
+	return nil
+}
+
+func e2eKeysList(args []string) error {
+	fs := newFlagSet("list", "gatehouse keys e2eeftp list [-data DIR]",
+		"gatehouse keys e2eeftp list -data /var/lib/gatehouse")
+	load := dataDirLoader(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kd, err := e2eKeyDir(load)
+	if err != nil {
+		return err
+	}
+	priv, insecure, err := e2eeftp.LoadPrivateKey(kd.ServerKey())
+	if err != nil {
+		return fmt.Errorf("no server identity (run 'gatehouse keys e2eeftp init'): %w", err)
+	}
+	fmt.Fprintf(e2eOut, "server %s  (%s)\n", e2eeftp.AuthorizedLine(priv.Public().(ed25519.PublicKey)), kd.ServerKey())
+	if insecure {
+		fmt.Fprintf(e2eOut, "warning: %s is readable by group or others; chmod 600 it\n", kd.ServerKey())
+	}
+	f, err := os.Open(kd.Authorized())
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(e2eOut, "no authorised clients (%s does not exist)\n", kd.Authorized())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	entries, bad := e2eeftp.ParseAuthorized(io.LimitReader(f, 4<<20))
+	fmt.Fprintf(e2eOut, "%d authorised client(s) in %s\n", len(entries), kd.Authorized())
+	for _, e := range entries {
+		c := ""
+		if e.Comment != "" {
+			c = "  # " + e.Comment
+		}
+		fmt.Fprintf(e2eOut, "  %s%s\n", base64.StdEncoding.EncodeToString(e.Key[:]), c)
+	}
+	for _, b := range bad {
+		fmt.Fprintf(e2eOut, "  skipped %s\n", b)
+	}
+	return nil
+}
+
+// ---- gatehouse client e2eeftp ----
+
+func runE2EClient(args []string) error {
+	subs := map[string]subcommand{
+		"send":   {"upload a file: send [flags] FILE [REMOTE_NAME]", e2eSend},
+		"get":    {"download a file: get [flags] NAME", e2eGet},
+		"list":   {"list the server's files", e2eList},
+		"delete": {"delete a file on the server: delete [flags] NAME", e2eDelete},
+		"help":   {"show this help and the commands the server supports (HLIST)", nil},
+	}
+	order := []string{"send", "get", "list", "delete", "help"}
+	subs["help"] = subcommand{subs["help"].summary, func(a []string) error { return e2eHelp(subs, order, a) }}
+	return runSub("gatehouse client e2eeftp", subs, order, args)
+}
+
+type e2eClientFlags struct {
+	addr, key, server *string
+	timeout           *time.Duration
+	quiet             *bool
+}
+
+func e2eFlags(fs *flag.FlagSet) e2eClientFlags {
+	return e2eClientFlags{
+		addr:    fs.String("addr", "127.0.0.1:5001", "server host:port (the upstream console script used port 2121)"),
+		key:     fs.String("key", e2eeftp.ClientKeyFile, "client identity (PEM PKCS#8 Ed25519), as the original client"),
+		server:  fs.String("server-key", e2eeftp.KnownServerFile, "the server's public key (PEM)"),
+		timeout: fs.Duration("timeout", 30*time.Second, "longest wait for any network read or write"),
+		quiet:   fs.Bool("q", false, "no progress bar"),
+	}
+}
+
+func (f e2eClientFlags) client() (*e2eeftp.Client, error) {
+	c, err := e2eeftp.LoadClient(*f.addr, *f.key, *f.server)
+	if err != nil {
+		return nil, err
+	}
+	c.Timeout = *f.timeout
+	return c, nil
+}
+
+func (f e2eClientFlags) bar(label string, total int64) *progress.Bar {
+	if *f.quiet {
+		return progress.New(nil, label, total)
+	}
+	return progress.New(os.Stderr, label, total)
+}
+
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+func e2eSend(args []string) error {
+	fs := newFlagSet("send", "gatehouse client e2eeftp send [flags] FILE [REMOTE_NAME]",
+		"gatehouse client e2eeftp send report.pdf",
+		"gatehouse client e2eeftp send -addr files.example:5001 -key alice/client_id.key -server-key alice/known_server.pub ./big.iso disk.iso")
+	f := e2eFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		fs.Usage()
+		return errors.New("send: want FILE [REMOTE_NAME]")
+	}
+	path := fs.Arg(0)
+	name := filepath.Base(path) // the original sent the base name
+	if fs.NArg() == 2 {
+		name = fs.Arg(1)
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("send: %s is not a regular file", path)
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	bar := f.bar("send "+name, st.Size())
+	start := time.Now()
+	err = c.Send(ctx, name, io.TeeReader(file, bar), st.Size())
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e2eOut, "226 Transfer Complete: %s (%s in %s)\n", name, progress.Size(st.Size()), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func e2eGet(args []string) error {
+	fs := newFlagSet("get", "gatehouse client e2eeftp get [flags] [-o FILE] NAME",
+		"gatehouse client e2eeftp get report.pdf              # writes downloaded_report.pdf, as the original client",
+		"gatehouse client e2eeftp get -o - notes.txt | less   # to stdout",
+		"gatehouse client e2eeftp get -o /tmp/disk.iso disk.iso")
+	f := e2eFlags(fs)
+	out := fs.String("o", "", "output file ('-' for stdout; default downloaded_NAME)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("get: want NAME")
+	}
+	name := fs.Arg(0)
+	if !e2eeftp.ValidName(name) {
+		return fmt.Errorf("get: invalid remote name %q", name)
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	if *out == "-" {
+		// Stdout cannot be taken back: the tag is only checked at the end,
+		// so buffer nothing and report failure loudly.
+		bar := f.bar("get "+name, 0)
+		_, err := c.Get(ctx, name, io.MultiWriter(os.Stdout, bar))
+		bar.Done()
+		if err != nil {
+			return fmt.Errorf("%w (output on stdout is incomplete or unverified: discard it)", err)
+		}
+		return nil
+	}
+	dest := *out
+	if dest == "" {
+		dest = "downloaded_" + name
+	}
+	// Write to a temp file beside dest and rename only once the tag verifies.
+	tmp, err := os.CreateTemp(filepath.Dir(dest), ".e2eeftp-get-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bar := f.bar("get "+name, 0)
+	start := time.Now()
+	n, err := c.Get(ctx, name, io.MultiWriter(tmp, bar))
+	bar.Done()
+	if err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return err
+	}
+	fmt.Fprintf(e2eOut, "200 saved %s (%s in %s)\n", dest, progress.Size(n), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func e2eList(args []string) error {
+	fs := newFlagSet("list", "gatehouse client e2eeftp list [flags]",
+		"gatehouse client e2eeftp list",
+		"gatehouse client e2eeftp list -addr 127.0.0.1:2121")
+	f := e2eFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	names, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		fmt.Fprintln(e2eOut, n)
+	}
+	return nil
+}
+
+func e2eDelete(args []string) error {
+	fs := newFlagSet("delete", "gatehouse client e2eeftp delete [flags] NAME",
+		"gatehouse client e2eeftp delete old-report.pdf")
+	f := e2eFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("delete: want NAME")
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	if err := c.Delete(ctx, fs.Arg(0)); err != nil {
+		return err
+	}
+	fmt.Fprintf(e2eOut, "200 File deleted: %s\n", fs.Arg(0))
+	return nil
+}
+
+func e2eHelp(subs map[string]subcommand, order []string, args []string) error {
+	fs := newFlagSet("help", "gatehouse client e2eeftp help [flags]",
+		"gatehouse client e2eeftp help",
+		"gatehouse client e2eeftp help -addr 127.0.0.1:2121   # also asks that server (HLIST)")
+	f := e2eFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	subUsage(e2eOut, "gatehouse client e2eeftp", subs, order)
+	c, err := f.client()
+	if err != nil {
+		fmt.Fprintf(e2eOut, "\n(not asking the server: %v)\n", err)
+		return nil
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	cmds, err := c.HList(ctx)
+	if err != nil {
+		fmt.Fprintf(e2eOut, "\n(server %s did not answer HLIST: %v)\n", *f.addr, err)
+		return nil
+	}
+	fmt.Fprintf(e2eOut, "\nserver %s supports: %s\n", *f.addr, strings.Join(cmds, " "))
+	return nil
+}
