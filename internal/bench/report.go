@@ -50,6 +50,10 @@ type Figure struct {
 	// this figure's rate divided by the limit's (req/s or MB/s).
 	Limit string  `json:"limit,omitempty"`
 	Ratio float64 `json:"ratio,omitempty"`
+	// LimitRate is the limit's rate measured right before this figure (a
+	// paired run, so a busy neighbour hurts both alike); 0 means the ratio
+	// uses the run's baseline section instead.
+	LimitRate float64 `json:"limit_rate,omitempty"`
 	// Target is the issue's goal in words; Met says whether this run reached it
 	// (nil when there is no target or nothing was measured).
 	Target string `json:"target,omitempty"`
@@ -116,6 +120,10 @@ func (r *Report) applyRatios() {
 	for i := range r.Figures {
 		f := &r.Figures[i]
 		if f.Limit == "" || f.Skipped() {
+			continue
+		}
+		if f.LimitRate > 0 {
+			f.Ratio = f.rate() / f.LimitRate
 			continue
 		}
 		b, ok := r.Baseline(f.Limit)

@@ -120,11 +120,17 @@ func (e *Env) Logf(format string, args ...any) {
 
 // StartDaemon runs the daemon child for service in a fresh data folder.
 func (e *Env) StartDaemon(ctx context.Context, service string, sets ...string) (*Daemon, error) {
-	dir, err := os.MkdirTemp(e.Scratch, "data-")
+	dir, err := e.NewDataDir()
 	if err != nil {
 		return nil, err
 	}
 	return StartDaemon(ctx, e.Opts.Exe, service, dir, sets...)
+}
+
+// NewDataDir makes a fresh data folder, for drivers that put keys in it
+// before the daemon starts (then StartDaemon(ctx, e.Opts.Exe, …, dir)).
+func (e *Env) NewDataDir() (string, error) {
+	return os.MkdirTemp(e.Scratch, "data-")
 }
 
 type sourceFile struct {
@@ -375,4 +381,68 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// MeasureRR takes name's request/response figures on d at every client
+// count. Each is preceded by an echo run at the same count and duration,
+// which becomes its limit.
+func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener) ([]Figure, error) {
+	var figs []Figure
+	for _, n := range e.Opts.Clients {
+		echo, err := EchoBaseline(ctx, n, e.Opts.Duration)
+		if err != nil {
+			return figs, err
+		}
+		e.Logf("%s ×%d for %s", name, n, e.Opts.Duration)
+		m, err := d.Measure()
+		if err != nil {
+			return figs, err
+		}
+		r, err := ClosedLoop(ctx, n, e.Opts.Duration, open)
+		if err != nil && r.Ops == 0 {
+			return figs, fmt.Errorf("%s ×%d: %w", name, n, err)
+		}
+		f := loadFigure(SectionService, name, d.Service, r)
+		f.Kind, f.Limit, f.LimitRate = "rr", EchoName(n), echo.ReqPerSec
+		if err := m.Done(&f); err != nil {
+			return figs, err
+		}
+		figs = append(figs, f)
+	}
+	return figs, nil
+}
+
+// MeasureTransfer times one transfer of Opts.Size bytes by fn on d, right
+// after a run of the limit cipher baseline (its paired limit). fn returns
+// an error when the transfer failed or its content did not check out.
+func (e *Env) MeasureTransfer(ctx context.Context, d *Daemon, name, kind, limit string, fn func(ctx context.Context) error) (Figure, error) {
+	lim, err := CipherBaseline(ctx, limit, min(e.Opts.Duration, time.Second))
+	if err != nil {
+		return Figure{}, err
+	}
+	e.Logf("%s: %s of %s", name, kind, humanBytes(e.Opts.Size))
+	m, err := d.Measure()
+	if err != nil {
+		return Figure{}, err
+	}
+	t0 := time.Now()
+	err = fn(ctx)
+	el := time.Since(t0)
+	f := Figure{Section: SectionService, Name: name, Service: d.Service, Kind: kind, Clients: 1,
+		Ops: 1, Bytes: e.Opts.Size, Seconds: el.Seconds(), MBps: float64(e.Opts.Size) / el.Seconds() / 1e6,
+		Limit: limit, LimitRate: lim.MBps}
+	if err != nil {
+		return Figure{Section: SectionService, Name: name, Service: d.Service, Kind: kind,
+			Note: "failed: " + err.Error()}, nil
+	}
+	if err := m.Done(&f); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// TransferTimeout is a generous bound for one transfer of size bytes
+// (10 MB/s would be far below anything seen on loopback).
+func TransferTimeout(size int64) time.Duration {
+	return 60*time.Second + time.Duration(size/10e6)*time.Second
 }

@@ -48,25 +48,7 @@ func benchClock(ctx context.Context, e *Env) ([]Figure, error) {
 		return nil, err
 	}
 	defer d.Stop()
-	var figs []Figure
-	for _, n := range e.Opts.Clients {
-		e.Logf("clock TIME ×%d for %s", n, e.Opts.Duration)
-		m, err := d.Measure()
-		if err != nil {
-			return figs, err
-		}
-		r, err := ClosedLoop(ctx, n, e.Opts.Duration, clockOpener(d.Addr))
-		if err != nil && r.Ops == 0 {
-			return figs, err
-		}
-		f := loadFigure(SectionService, "clock TIME", "clock", r)
-		f.Kind, f.Limit = "rr", EchoName(n)
-		if err := m.Done(&f); err != nil {
-			return figs, err
-		}
-		figs = append(figs, f)
-	}
-	return figs, nil
+	return e.MeasureRR(ctx, d, "clock TIME", clockOpener(d.Addr))
 }
 
 // idleOpenWindow bounds how long opening the idle connections may take.

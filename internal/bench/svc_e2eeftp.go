@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"gatehouse/internal/service/e2eeftp"
+)
+
+func init() { Register("e2eeftp", benchE2EEFTP) }
+
+// benchE2EEFTP measures LIST (one connection and handshake per request,
+// as the protocol has it), then SEND and GET of the run's transfer file.
+func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
+	dir, err := e.NewDataDir()
+	if err != nil {
+		return nil, err
+	}
+	// The daemon's key folder, prepared as `gatehouse keys e2eeftp` would:
+	// a server identity and one authorized client.
+	kd := e2eeftp.KeyDir(filepath.Join(dir, "e2eeftp"))
+	srvKey, err := kd.Init(false)
+	if err != nil {
+		return nil, err
+	}
+	pub, cliKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := kd.Authorize(pub, "gatehouse bench"); err != nil {
+		return nil, err
+	}
+	d, err := StartDaemon(ctx, e.Opts.Exe, "e2eeftp", dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Stop()
+	newClient := func() *e2eeftp.Client {
+		return &e2eeftp.Client{Addr: d.Addr, Identity: cliKey,
+			ServerKey: srvKey.Public().(ed25519.PublicKey), Timeout: 30 * time.Second}
+	}
+	// One small file so LIST has something to return.
+	small := bytes.Repeat([]byte("gatehouse\n"), 10)
+	if err := newClient().Send(ctx, "small.txt", bytes.NewReader(small), int64(len(small))); err != nil {
+		return nil, fmt.Errorf("e2eeftp: seed file: %w", err)
+	}
+	figs, err := e.MeasureRR(ctx, d, "e2eeftp LIST", func(ctx context.Context, i int) (Op, func(), error) {
+		c := newClient()
+		c.Timeout = clockTimeout
+		op := func() error {
+			names, err := c.List(ctx)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(names, "small.txt") {
+				return fmt.Errorf("e2eeftp: LIST %q lacks small.txt", names)
+			}
+			return nil
+		}
+		return op, func() {}, nil
+	})
+	for i := range figs {
+		figs[i].Note = "new connection + X25519/Ed25519 handshake per request (the protocol's rule)"
+	}
+	if err != nil {
+		return figs, err
+	}
+
+	src, sum, err := e.Source()
+	if err != nil {
+		return figs, err
+	}
+	size := e.Opts.Size
+	const name = "bench.bin"
+	up, err := e.MeasureTransfer(ctx, d, "e2eeftp SEND", "upload", BaseAES256Seal, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, TransferTimeout(size))
+		defer cancel()
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return newClient().Send(ctx, name, f, size)
+	})
+	if err != nil {
+		return figs, err
+	}
+	figs = append(figs, up)
+	if up.Bytes == 0 {
+		return figs, nil
+	}
+	dst := filepath.Join(e.Scratch, "e2eeftp-get.bin")
+	defer os.Remove(dst)
+	down, err := e.MeasureTransfer(ctx, d, "e2eeftp GET", "download", BaseAES256Seal, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, TransferTimeout(size))
+		defer cancel()
+		f, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		c := newClient()
+		c.MaxGet = size
+		n, err := c.Get(ctx, name, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil && n != size {
+			err = fmt.Errorf("e2eeftp: GET returned %d bytes, want %d", n, size)
+		}
+		return err
+	})
+	if err != nil {
+		return figs, err
+	}
+	if down.Bytes > 0 {
+		if got, err := FileSHA256(dst); err != nil || got != sum {
+			down.Errors++
+			down.Note = "CONTENT MISMATCH after GET"
+		}
+	}
+	figs = append(figs, down)
+	return figs, nil
+}
