@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gatehouse/internal/crypto"
+	"gatehouse/internal/daemon"
+	"gatehouse/internal/service/cloudreport"
+	"gatehouse/internal/store"
+)
+
+func init() {
+	clientCmds["cloudreport"] = command{
+		summary: "run INIT, INFO, PING, VERS, DWNL and ERRL against a Cloud Report server",
+		run:     func(a []string) error { return runCloudreportClient(a, os.Stdout) },
+	}
+	adminCmds["cloudreport"] = command{
+		summary: "client registry and error reports: add|list|enable|disable|set-expiry|errors",
+		run:     func(a []string) error { return runCloudreportAdmin(a, os.Stdout) },
+	}
+}
+
+func runCloudreportClient(args []string, out io.Writer) error {
+	fs := newFlagSet("client cloudreport",
+		"gatehouse client cloudreport [-addr HOST:PORT] -id N -object ID [-dialect seed|delphi] [-hst NAME] [-download NAME -out FILE] [-errl TEXT]",
+		"gatehouse client cloudreport -id 2 -object 00003e3b",
+		"gatehouse client cloudreport -addr 10.0.0.5:8080 -id 9 -object 00003e3b -download app.zip -out /tmp/app.zip",
+		"gatehouse client cloudreport -dialect delphi -hst DLUKAREV -id 2 -object 00003e3b -errl ''")
+	addr := fs.String("addr", "127.0.0.1:8080", "server address")
+	id := fs.Int("id", 1, "INIT ID: the crypto dictionary index 1..10")
+	object := fs.String("object", "", "registry client id sent in INFO (ID=…); required")
+	dialectName := fs.String("dialect", "seed", "seed or delphi (experimental)")
+	hst := fs.String("hst", "", "host name sent as HST= (delphi: part of the key); default the local host name")
+	hashName := fs.String("delphi-hash", "sha1", "delphi dialect: sha1 or md5")
+	noZlib := fs.Bool("delphi-no-zlib", false, "delphi dialect: payloads without zlib")
+	download := fs.String("download", "", "file to ask DWNL for (default: DWNL without F=)")
+	outFile := fs.String("out", "", "write the downloaded file here (atomically)")
+	errl := fs.String("errl", "[Info]gatehouse client check", "text of the ERRL report; empty skips ERRL")
+	timeout := fs.Duration("timeout", 10*time.Second, "limit for connecting and for each request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *object == "" {
+		fs.Usage()
+		return errors.New("-object is required (the client id registered with 'gatehouse admin cloudreport add')")
+	}
+	if *outFile != "" && *download == "" {
+		return errors.New("-out needs -download")
+	}
+	dialect, err := cloudreport.ParseDialect(*dialectName)
+	if err != nil {
+		return err
+	}
+	hash, err := crypto.ParseHash(*hashName)
+	if err != nil {
+		return err
+	}
+	if *hst == "" {
+		if h, err := os.Hostname(); err == nil {
+			*hst = strings.ToUpper(strings.SplitN(h, ".", 2)[0])
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	c, err := cloudreport.Dial(ctx, *addr, cloudreport.ClientOptions{
+		Dialect: dialect, HST: *hst, DelphiHash: hash, DelphiZlib: !*noZlib, Timeout: *timeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	ir, err := c.Init(*id)
+	if err != nil {
+		return fmt.Errorf("INIT: %w", err)
+	}
+	fmt.Fprintf(out, "INIT  KEY=%s LEN=%d\n", ir.Key, ir.Len)
+	info, err := c.Info(cloudreport.Fields{{Key: "ID", Value: *object}, {Key: "HS", Value: *hst}})
+	if err != nil {
+		return fmt.Errorf("INFO: %w", err)
+	}
+	printFields(out, "INFO", info)
+	start := time.Now()
+	if err := c.Ping(); err != nil {
+		return fmt.Errorf("PING: %w", err)
+	}
+	fmt.Fprintf(out, "PING  ok (%s)\n", time.Since(start).Round(time.Microsecond))
+	vers, err := c.Vers()
+	if err != nil {
+		return fmt.Errorf("VERS: %w", err)
+	}
+	printFields(out, "VERS", vers)
+	f, content, err := c.Download(*download)
+	if err != nil {
+		return fmt.Errorf("DWNL: %w", err)
+	}
+	shown := make(cloudreport.Fields, 0, len(f))
+	for _, kv := range f {
+		if kv.Key == "FILE" {
+			kv.Value = fmt.Sprintf("<%d bytes of base64>", len(kv.Value))
+		}
+		shown = append(shown, kv)
+	}
+	printFields(out, "DWNL", shown)
+	if *download != "" && content == nil {
+		st, _ := f.Get("STATUS")
+		return fmt.Errorf("DWNL %s: status %s", *download, st)
+	}
+	if *outFile != "" {
+		if err := writeFileAtomic(*outFile, content); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "      wrote %d bytes to %s\n", len(content), *outFile)
+	}
+	if *errl != "" {
+		if err := c.ReportError(*errl); err != nil {
+			return fmt.Errorf("ERRL: %w", err)
+		}
+		fmt.Fprintln(out, "ERRL  ok")
+	}
+	return nil
+}
+
+func printFields(out io.Writer, cmd string, f cloudreport.Fields) {
+	fmt.Fprintf(out, "%-5s ok\n", cmd)
+	for _, kv := range f {
+		fmt.Fprintf(out, "      %s=%s\n", kv.Key, kv.Value)
+	}
+}
+
+// writeFileAtomic writes through a temp file in the same folder, so the
+// destination is either absent or complete.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+const crAdminUsage = `usage: gatehouse admin cloudreport <command> [flags]
+
+commands:
+  add         register a client:   add -id ID -name NAME [-expires YYYY-MM-DD] [-disabled]
+  list        list the registered clients
+  enable      enable a client:     enable ID
+  disable     disable a client:    disable ID
+  set-expiry  change the expiry:   set-expiry ID YYYY-MM-DD
+  errors      error reports (ERRL): errors [-client ID] [-limit N]
+
+Every command takes -config/-data/-host/-set to find the daemon's store.
+Run 'gatehouse admin cloudreport <command> -h' for flags and examples.
+`
+
+func runCloudreportAdmin(args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, crAdminUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "add":
+		return crAdd(rest, out)
+	case "list":
+		return crList(rest, out)
+	case "enable", "disable":
+		return crSetEnabled(sub, rest, out)
+	case "set-expiry":
+		return crSetExpiry(rest, out)
+	case "errors":
+		return crErrors(rest, out)
+	}
+	fmt.Fprintf(os.Stderr, "gatehouse admin cloudreport: unknown command %q\n\n%s", sub, crAdminUsage)
+	return errUsage
+}
+
+// crOpen parses the flags and opens the daemon's store.
+func crOpen(fs *flag.FlagSet, args []string) (*store.DB, error) {
+	load := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	cfg, err := load()
+	if err != nil {
+		return nil, err
+	}
+	return daemon.OpenStore(context.Background(), cfg)
+}
+
+func parseDate(s string) (time.Time, error) {
+	t, err := time.Parse(store.CloudreportDateLayout, s)
+	if err != nil {
+		return t, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+	}
+	return t, nil
+}
+
+func crAdd(args []string, out io.Writer) error {
+	fs := newFlagSet("admin cloudreport add",
+		"gatehouse admin cloudreport add -id ID -name NAME [-expires YYYY-MM-DD] [-disabled] [-data DIR]",
+		"gatehouse admin cloudreport add -id 00003e3b -name 'Firm Ltd'            # expires in one year",
+		"gatehouse admin cloudreport add -id 0000abcd -name Shop -expires 2027-12-31 -data /var/lib/gatehouse")
+	id := fs.String("id", "", "client id the client sends in INFO (ID=…), 1..64 of [A-Za-z0-9._-]")
+	name := fs.String("name", "", "client (object) name")
+	expires := fs.String("expires", "", "expiry date YYYY-MM-DD (default: one year from today)")
+	disabled := fs.Bool("disabled", false, "register the client disabled")
+	db, err := crOpen(fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if !cloudreport.ValidClientID(*id) {
+		return fmt.Errorf("-id %q: want 1..64 characters of [A-Za-z0-9._-]", *id)
+	}
+	if strings.TrimSpace(*name) == "" {
+		return errors.New("-name is required")
+	}
+	now := time.Now()
+	exp := cloudreport.AddYears(time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), 1)
+	if *expires != "" {
+		if exp, err = parseDate(*expires); err != nil {
+			return err
+		}
+	}
+	c := store.CloudreportClient{ID: *id, Name: *name, Expires: exp, Enabled: !*disabled, Created: now}
+	if err := db.CloudreportAddClient(context.Background(), c); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("client %s is already registered", *id)
+		}
+		return err
+	}
+	fmt.Fprintf(out, "added client %s (%s), expires %s, %s\n", c.ID, c.Name, exp.Format(store.CloudreportDateLayout), enabledText(c.Enabled))
+	return nil
+}
+
+func enabledText(b bool) string {
+	if b {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+func crList(args []string, out io.Writer) error {
+	fs := newFlagSet("admin cloudreport list", "gatehouse admin cloudreport list [-data DIR]",
+		"gatehouse admin cloudreport list -data /var/lib/gatehouse")
+	db, err := crOpen(fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	list, err := db.CloudreportListClients(context.Background())
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(out, "no clients registered (add one with 'gatehouse admin cloudreport add')")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tEXPIRES\tSTATE\tCREATED")
+	today := time.Now().Format(store.CloudreportDateLayout)
+	for _, c := range list {
+		state := enabledText(c.Enabled)
+		if exp := c.Expires.Format(store.CloudreportDateLayout); exp < today {
+			state += ", expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Expires.Format(store.CloudreportDateLayout), state,
+			c.Created.Local().Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+// oneArg takes the single positional argument (flags come first).
+func oneArg(fs *flag.FlagSet, what string) ([]string, error) {
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("missing %s", what)
+	}
+	return fs.Args(), nil
+}
+
+func crSetEnabled(sub string, args []string, out io.Writer) error {
+	fs := newFlagSet("admin cloudreport "+sub, "gatehouse admin cloudreport "+sub+" [-data DIR] ID",
+		"gatehouse admin cloudreport "+sub+" 00003e3b")
+	db, err := crOpen(fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := oneArg(fs, "client ID")
+	if err != nil {
+		return err
+	}
+	if len(a) != 1 {
+		return fmt.Errorf("want one client ID, got %d arguments", len(a))
+	}
+	if err := db.CloudreportSetEnabled(context.Background(), a[0], sub == "enable"); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no client %s", a[0])
+		}
+		return err
+	}
+	fmt.Fprintf(out, "client %s %sd\n", a[0], sub)
+	return nil
+}
+
+func crSetExpiry(args []string, out io.Writer) error {
+	fs := newFlagSet("admin cloudreport set-expiry", "gatehouse admin cloudreport set-expiry [-data DIR] ID YYYY-MM-DD",
+		"gatehouse admin cloudreport set-expiry 00003e3b 2028-02-29")
+	db, err := crOpen(fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := oneArg(fs, "client ID and date")
+	if err != nil {
+		return err
+	}
+	if len(a) != 2 {
+		fs.Usage()
+		return fmt.Errorf("want a client ID and a date, got %d arguments", len(a))
+	}
+	exp, err := parseDate(a[1])
+	if err != nil {
+		return err
+	}
+	if err := db.CloudreportSetExpiry(context.Background(), a[0], exp); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no client %s", a[0])
+		}
+		return err
+	}
+	fmt.Fprintf(out, "client %s expires %s\n", a[0], exp.Format(store.CloudreportDateLayout))
+	return nil
+}
+
+func crErrors(args []string, out io.Writer) error {
+	fs := newFlagSet("admin cloudreport errors", "gatehouse admin cloudreport errors [-client ID] [-limit N] [-data DIR]",
+		"gatehouse admin cloudreport errors                  # newest 50 reports",
+		"gatehouse admin cloudreport errors -client 00003e3b -limit 10")
+	client := fs.String("client", "", "only this client id (\"init:N\" for reports sent before INFO)")
+	limit := fs.Int("limit", 50, "newest N reports")
+	db, err := crOpen(fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *limit <= 0 || *limit > 100000 {
+		return fmt.Errorf("-limit %d: want 1..100000", *limit)
+	}
+	list, err := db.CloudreportErrors(context.Background(), *client, *limit)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(out, "no error reports")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tCLIENT\tPEER\tTEXT")
+	for _, e := range list {
+		text := fmt.Sprintf("%q", e.Text)
+		if e.Data != "" {
+			text += fmt.Sprintf(" data=%q", e.Data)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Created.Local().Format("2006-01-02 15:04:05"), e.ClientID, e.Peer, text)
+	}
+	return tw.Flush()
+}
