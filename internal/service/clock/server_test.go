@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -620,5 +619,4 @@ func TestNothingBeforeKey(t *testing.T) {
 		t.Fatalf("server key %q", got)
 	}
 	expectSilence(t, c, 100*time.Millisecond)
-	_ = io.EOF
 }
