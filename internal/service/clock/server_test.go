@@ -277,9 +277,7 @@ func TestSplitClientKey(t *testing.T) {
 
 	c2 := dialRaw(t, addr)
 	c2.Write([]byte("1"))
-	time.Sleep(100 * time.Millisecond)
-	c2.Write([]byte("69"))
-	expectClosed(t, c2)
+	expectClosed(t, c2) // before the rest of the key could even be sent
 }
 
 // Shift 0 and 1 are never used by default: keys 0, 1 and 256 (mod 257)
@@ -490,7 +488,7 @@ func TestConcurrentSessions(t *testing.T) {
 func TestDeadlines(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
-	l.IdleTimeout = 600 * time.Millisecond
+	l.IdleTimeout = 1500 * time.Millisecond
 	srv, addr := start(t, Options{}, l)
 	silent := dialRaw(t, addr)
 	s, err := Dial(context.Background(), addr)
