@@ -48,6 +48,8 @@ const (
 	// s3CleanupTimeout bounds best-effort aborts that run after the caller's
 	// context may already be cancelled.
 	s3CleanupTimeout = 30 * time.Second
+	// S3DefaultRequestTimeout allows a 16 MiB part at ~30 KB/s.
+	S3DefaultRequestTimeout = 10 * time.Minute
 	// S3DefaultSweepAge is how old an unfinished multipart upload must be
 	// before OpenS3 aborts it. Generous, because other daemons sharing the
 	// bucket may be in the middle of a slow upload.
@@ -73,6 +75,9 @@ type S3Options struct {
 	// initiated longer ago than this (0 means S3DefaultSweepAge, negative
 	// disables the sweep). Errors of the sweep are ignored.
 	SweepAge time.Duration
+	// RequestTimeout bounds each request of a Writer (one part, the
+	// complete, the single PUT); 0 means S3DefaultRequestTimeout.
+	RequestTimeout time.Duration
 	// MaxRetries per request (0 means the client's default).
 	MaxRetries int
 	// Transport overrides the HTTP transport (nil means the client's default).
@@ -97,11 +102,12 @@ func S3OptionsFromEnv() S3Options {
 // part, sends it in one PUT of its real size), which is the S3 counterpart
 // of Local's atomic rename.
 type S3 struct {
-	client   *minio.Client
-	core     *minio.Core
-	bucket   string
-	prefix   string // "" or ends in "/"
-	partSize int64
+	client     *minio.Client
+	core       *minio.Core
+	bucket     string
+	prefix     string // "" or ends in "/"
+	partSize   int64
+	reqTimeout time.Duration
 }
 
 // ParseS3URL splits "s3://bucket/prefix" into the bucket and a key prefix
@@ -170,7 +176,10 @@ func OpenS3(ctx context.Context, rawURL string, opts S3Options) (*S3, error) {
 	if !ok {
 		return nil, fmt.Errorf("blob: s3 bucket %q does not exist at %s", bucket, endpoint)
 	}
-	s := &S3{client: core.Client, core: core, bucket: bucket, prefix: prefix, partSize: part}
+	s := &S3{client: core.Client, core: core, bucket: bucket, prefix: prefix, partSize: part, reqTimeout: opts.RequestTimeout}
+	if s.reqTimeout <= 0 {
+		s.reqTimeout = S3DefaultRequestTimeout
+	}
 	if opts.SweepAge >= 0 {
 		age := opts.SweepAge
 		if age == 0 {
@@ -219,7 +228,11 @@ func (s *S3) Create(ctx context.Context, name string) (Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &s3Writer{s: s, ctx: ctx, key: key, name: name}, nil
+	// Detached from cancellation on purpose: a daemon that starts shutting
+	// down still lets the current request finish (as Local does, which
+	// ignores ctx), so an upload in flight must not fail because the
+	// connection's context ended. Each request gets its own deadline instead.
+	return &s3Writer{s: s, ctx: context.WithoutCancel(ctx), key: key, name: name}, nil
 }
 
 func (s *S3) Open(ctx context.Context, name string) (io.ReadCloser, Info, error) {
@@ -394,14 +407,18 @@ func (w *s3Writer) flushPart() error {
 		return fmt.Errorf("blob: s3 %s: more than %d parts of %d bytes", w.name, s3MaxParts, w.s.partSize)
 	}
 	if w.uploadID == "" {
-		id, err := w.s.core.NewMultipartUpload(w.ctx, w.s.bucket, w.key, minio.PutObjectOptions{})
+		ctx, cancel := w.reqCtx()
+		id, err := w.s.core.NewMultipartUpload(ctx, w.s.bucket, w.key, minio.PutObjectOptions{})
+		cancel()
 		if err != nil {
 			return fmt.Errorf("blob: s3 start upload of %s: %w", w.name, err)
 		}
 		w.uploadID = id
 	}
 	num := len(w.parts) + 1
-	op, err := w.s.core.PutObjectPart(w.ctx, w.s.bucket, w.key, w.uploadID, num,
+	ctx, cancel := w.reqCtx()
+	defer cancel()
+	op, err := w.s.core.PutObjectPart(ctx, w.s.bucket, w.key, w.uploadID, num,
 		bytes.NewReader(w.buf), int64(len(w.buf)),
 		minio.PutObjectPartOptions{Sha256Hex: sha256Hex(w.buf), DisableContentSha256: true})
 	if err != nil {
@@ -415,6 +432,10 @@ func (w *s3Writer) flushPart() error {
 	})
 	w.buf = w.buf[:0]
 	return nil
+}
+
+func (w *s3Writer) reqCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(w.ctx, w.s.reqTimeout)
 }
 
 // sha256Hex is the signed payload hash of a buffered part. Sending it
@@ -438,7 +459,7 @@ func (w *s3Writer) abortUpload() {
 	if w.uploadID == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), s3CleanupTimeout)
+	ctx, cancel := context.WithTimeout(w.ctx, s3CleanupTimeout)
 	defer cancel()
 	// An abort that fails leaves invisible parts for SweepUploads or the
 	// bucket's lifecycle rule; the blob itself never appears.
@@ -457,7 +478,9 @@ func (w *s3Writer) Commit() error {
 	defer func() { w.buf = nil }()
 	if w.uploadID == "" {
 		// Smaller than one part: one PUT carrying the real size.
-		_, err := w.s.core.PutObject(w.ctx, w.s.bucket, w.key, bytes.NewReader(w.buf), int64(len(w.buf)),
+		ctx, cancel := w.reqCtx()
+		defer cancel()
+		_, err := w.s.core.PutObject(ctx, w.s.bucket, w.key, bytes.NewReader(w.buf), int64(len(w.buf)),
 			"", sha256Hex(w.buf), minio.PutObjectOptions{DisableContentSha256: true})
 		if err != nil {
 			return fmt.Errorf("blob: s3 put %s: %w", w.name, err)
@@ -470,7 +493,9 @@ func (w *s3Writer) Commit() error {
 			return err
 		}
 	}
-	if _, err := w.s.core.CompleteMultipartUpload(w.ctx, w.s.bucket, w.key, w.uploadID, w.parts, minio.PutObjectOptions{}); err != nil {
+	ctx, cancel := w.reqCtx()
+	defer cancel()
+	if _, err := w.s.core.CompleteMultipartUpload(ctx, w.s.bucket, w.key, w.uploadID, w.parts, minio.PutObjectOptions{}); err != nil {
 		err = fmt.Errorf("blob: s3 complete %s: %w", w.name, err)
 		w.fail(err)
 		return err

@@ -2,6 +2,8 @@ package blob
 
 import (
 	"net/http/httptest"
+	"path"
+	"strings"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -58,4 +60,58 @@ func TestS3WriterMemoryIsBoundedByPartSize(t *testing.T) {
 	if w.buf != nil {
 		t.Fatal("committed writer still pins its buffer")
 	}
+}
+
+// FuzzParseS3URL: no input panics, and an accepted URL always yields a
+// valid bucket and a prefix that keeps every valid name below it.
+func FuzzParseS3URL(f *testing.F) {
+	for _, s := range []string{
+		"s3://bkt", "s3://bkt/", "s3://acme-gatehouse/prod", "s3://my.bucket/a/b/", "s3://bkt/../x",
+		"s3://bkt/a//b", "s3://BKT/x", "s3://user:pw@bkt/x", "s3://bkt/x?y=z", "s3://bkt/%2e%2e/x",
+		"s3://bkt/a%00b", "s3:///x", "file:///tmp", "s3://bkt/.tmp-x", "s3://bkt/a\\b",
+	} {
+		f.Add(s, "alice/file.txt")
+	}
+	f.Fuzz(func(t *testing.T, raw, name string) {
+		bucket, prefix, err := ParseS3URL(raw)
+		if err != nil {
+			return
+		}
+		if len(bucket) < 3 || len(bucket) > 63 || strings.ContainsAny(bucket, "/\\ \x00") {
+			t.Fatalf("%q: accepted bucket %q", raw, bucket)
+		}
+		if prefix != "" && (!strings.HasSuffix(prefix, "/") || !ValidName(strings.TrimSuffix(prefix, "/"))) {
+			t.Fatalf("%q: accepted prefix %q", raw, prefix)
+		}
+		if ValidName(name) {
+			key := prefix + name
+			if path.Clean(key) != key || !strings.HasPrefix(key, prefix) || strings.HasPrefix(key, "/") {
+				t.Fatalf("name %q under prefix %q gives key %q", name, prefix, key)
+			}
+		}
+	})
+}
+
+// FuzzListPrefix: an accepted List prefix never names anything outside
+// the store: its folder part is a valid name and it has no control bytes.
+func FuzzListPrefix(f *testing.F) {
+	for _, s := range []string{"", "a/", "a", "a/sub/", "../", "a/../", "a\\b/", "x\x00/", "/abs", "a//", ".tmp-/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, prefix string) {
+		if checkListPrefix(prefix) != nil {
+			return
+		}
+		if strings.HasPrefix(prefix, "/") || strings.ContainsRune(prefix, '\\') {
+			t.Fatalf("accepted %q", prefix)
+		}
+		for _, r := range prefix {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("accepted control byte in %q", prefix)
+			}
+		}
+		if i := strings.LastIndex(prefix, "/"); i > 0 && !ValidName(prefix[:i]) {
+			t.Fatalf("accepted folder %q", prefix[:i])
+		}
+	})
 }

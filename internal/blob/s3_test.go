@@ -48,9 +48,9 @@ func newFakeS3(t *testing.T) *fakeS3 {
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.observe(r)
 		f.mu.Lock()
-		fail := f.fail != nil && f.fail(r)
+		failFn := f.fail
 		f.mu.Unlock()
-		if fail {
+		if failFn != nil && failFn(r) {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusInternalServerError)
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`)
@@ -399,24 +399,82 @@ func TestS3ListSkipsForeignKeys(t *testing.T) {
 	}
 }
 
-func TestS3Cancelled(t *testing.T) {
+// Cancelling the context given to Create does not fail an upload in
+// flight (a daemon that begins shutting down lets requests finish, and
+// Local ignores ctx too); reads and lists do honour their context.
+func TestS3WriterOutlivesCreateContext(t *testing.T) {
 	f := newFakeS3(t)
 	s := f.open(t, "s3://"+f.newBucket())
-	ctx, cancel := context.WithCancel(t.Context())
-	w, err := s.Create(ctx, "c")
+	for _, size := range []int64{4, blob.S3MinPartSize + 3} {
+		ctx, cancel := context.WithCancel(t.Context())
+		w, err := s.Create(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := blobtest.Fill(w, 5, size/2); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := blobtest.Fill(w, 6, size-size/2); err != nil {
+			t.Fatalf("write after cancel: %v", err)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatalf("commit after cancel: %v", err)
+		}
+		if st, err := s.Stat(t.Context(), "c"); err != nil || st.Size != size {
+			t.Fatalf("after commit: %+v %v", st, err)
+		}
+		if _, err := s.List(ctx, ""); err == nil {
+			t.Fatal("list with a cancelled context succeeded")
+		}
+		if _, _, err := s.Open(ctx, "c"); err == nil {
+			t.Fatal("open with a cancelled context succeeded")
+		}
+	}
+}
+
+// A part the server never answers fails within RequestTimeout, and the
+// upload is aborted rather than left behind.
+func TestS3StuckPartTimesOut(t *testing.T) {
+	f := newFakeS3(t)
+	bucket := f.newBucket()
+	opts := f.opts()
+	opts.RequestTimeout = 300 * time.Millisecond
+	s, err := blob.OpenS3(t.Context(), "s3://"+bucket, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write([]byte("data"))
-	cancel()
+	release := make(chan struct{})
+	defer close(release)
+	f.setFail(func(r *http.Request) bool {
+		if r.URL.Query().Get("partNumber") == "1" {
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+			return true
+		}
+		return false
+	})
+	w, err := s.Create(t.Context(), "stuck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := blobtest.Fill(w, 8, blob.S3MinPartSize+1); err == nil {
+		t.Fatal("write of a stuck part succeeded")
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("stuck part took %v to fail", d)
+	}
 	if err := w.Commit(); err == nil {
-		t.Fatal("commit with a cancelled context succeeded")
+		t.Fatal("commit after a stuck part succeeded")
 	}
-	if _, err := s.Stat(t.Context(), "c"); !errors.Is(err, blob.ErrNotExist) {
-		t.Fatalf("blob visible after cancelled commit: %v", err)
+	if got := f.incomplete(t, bucket); got != 0 {
+		t.Fatalf("stuck upload left %d multipart uploads", got)
 	}
-	if _, err := s.List(ctx, ""); err == nil {
-		t.Fatal("list with a cancelled context succeeded")
+	if _, err := s.Stat(t.Context(), "stuck"); !errors.Is(err, blob.ErrNotExist) {
+		t.Fatalf("stuck blob visible: %v", err)
 	}
 }
 

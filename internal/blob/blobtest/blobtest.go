@@ -6,6 +6,7 @@ package blobtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		{"AbortLeavesNothing", testAbortLeavesNothing},
 		{"AbortMultiPart", testAbortMultiPart},
 		{"WriterFinishRules", testWriterFinishRules},
+		{"CommitAfterCreateContextEnds", testCommitAfterContextEnds},
 		{"OverwriteIsAtomic", testOverwriteIsAtomic},
 		{"ConcurrentWritersSameName", testConcurrentWriters},
 		{"List", testList},
@@ -254,6 +256,28 @@ func testWriterFinishRules(t *testing.T, s blob.Store) {
 	}
 	if got, _ := Get(t, s, "rules"); string(got) != "x" {
 		t.Fatalf("content %q after commit/abort/write, want x", got)
+	}
+}
+
+// Services pass their connection's context to Create; shutdown cancels it
+// while the current request is allowed to finish, so Commit must still work.
+func testCommitAfterContextEnds(t *testing.T, s blob.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	w, err := s.Create(ctx, "ctx/late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	w.Write([]byte("first half "))
+	cancel()
+	if _, err := w.Write([]byte("second half")); err != nil {
+		t.Fatalf("write after cancel: %v", err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatalf("commit after cancel: %v", err)
+	}
+	if got, _ := Get(t, s, "ctx/late"); string(got) != "first half second half" {
+		t.Fatalf("content %q", got)
 	}
 }
 
