@@ -31,6 +31,9 @@ type Daemon struct {
 	waitErr   error
 }
 
+// ErrNotBuilt is a service the gatehouse binary does not contain yet.
+var ErrNotBuilt = errors.New("not available")
+
 // startTimeout bounds how long the daemon may take to become healthy.
 const startTimeout = 20 * time.Second
 
@@ -99,7 +102,11 @@ func StartDaemon(ctx context.Context, exe, service, dataDir string, sets ...stri
 	}()
 	if err := d.waitHealthy(ctx); err != nil {
 		d.Stop()
-		return nil, fmt.Errorf("%s daemon: %w; log: %s", service, err, d.LogTail(600))
+		tail := d.LogTail(600)
+		if strings.Contains(tail, "not built into this binary") {
+			return nil, fmt.Errorf("%w: %s is not registered with the daemon", ErrNotBuilt, service)
+		}
+		return nil, fmt.Errorf("%s daemon: %w; log: %s", service, err, tail)
 	}
 	return d, nil
 }

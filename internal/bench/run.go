@@ -274,7 +274,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		env.Logf("%s …", t)
 		figs, err := d(ctx, sub)
 		if err != nil {
-			figs = append(figs, Figure{Section: sectionOf(t), Name: t, Service: t, Note: "failed: " + err.Error()})
+			note := "failed: " + err.Error()
+			if errors.Is(err, ErrNotBuilt) {
+				note = err.Error()
+			}
+			figs = append(figs, Figure{Section: sectionOf(t), Name: t, Service: t, Note: note})
 			env.Logf("%s: %v", t, err)
 		}
 		r.Figures = append(r.Figures, figs...)

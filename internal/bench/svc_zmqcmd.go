@@ -1,0 +1,50 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+
+	"gatehouse/internal/service/zmqcmd"
+)
+
+func init() { Register("zmqcmd", benchZMQCmd) }
+
+// zmqExpr is the original's benchmark request (spec §9.1).
+const (
+	zmqExpr   = "(6 + 4) * 8"
+	zmqResult = "80"
+)
+
+// benchZMQCmd measures compute requests over persistent REQ connections,
+// the original's method.
+func benchZMQCmd(ctx context.Context, e *Env) ([]Figure, error) {
+	d, err := e.StartDaemon(ctx, "zmqcmd")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Stop()
+	figs, err := e.MeasureRR(ctx, d, "zmqcmd compute", func(ctx context.Context, i int) (Op, func(), error) {
+		c, err := zmqcmd.Dial(ctx, d.Addr, clockTimeout)
+		if err != nil {
+			return nil, nil, err
+		}
+		op := func() error {
+			r, err := c.Compute(ctx, zmqExpr)
+			if err != nil {
+				return err
+			}
+			if err := r.Err(); err != nil {
+				return err
+			}
+			if got, _ := r.ResultString(); got != zmqResult {
+				return fmt.Errorf("zmqcmd: %s gave %q, want %s", zmqExpr, got, zmqResult)
+			}
+			return nil
+		}
+		return op, func() { c.Close() }, nil
+	})
+	for i := range figs {
+		figs[i].Note = "persistent ZMTP REQ connection per client, " + zmqExpr
+	}
+	return figs, err
+}
