@@ -1,0 +1,361 @@
+package zmqcmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/zmtp"
+)
+
+// Config is the service's behaviour; internal/config maps the TOML keys.
+type Config struct {
+	Allow          []string      // os command names clients may run
+	CommandTimeout time.Duration // per os command; the process group is killed after it
+	MaxOutput      int           // bytes of stdout kept per command
+	MaxProcs       int           // os commands running at once, daemon-wide
+	CommandPath    []string      // directories searched for command binaries
+	FailOnExitCode bool          // non-zero exit → error reply instead of the original's success
+	PingHosts      []string      // when not empty, the only hosts ping may target
+	Compute        Limits        // compute evaluation limits
+	MaxFrame       int           // bytes per ZMTP frame
+	MaxFrames      int           // frames per ZMTP message
+}
+
+// DefaultConfig matches config.defaultZMQCmd.
+func DefaultConfig() Config {
+	return Config{
+		Allow:          []string{"ping", "echo", "date", "uptime"},
+		CommandTimeout: 10 * time.Second,
+		MaxOutput:      64 << 10,
+		MaxProcs:       8,
+		CommandPath:    []string{"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"},
+		Compute:        DefaultLimits,
+		MaxFrame:       256 << 10,
+		MaxFrames:      8,
+	}
+}
+
+// Server serves the zmqcmd protocol; it implements netsvc.Handler.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	procs chan struct{}
+}
+
+var _ netsvc.Handler = (*Server)(nil)
+
+// New checks cfg and returns a Server. log is used only for messages that
+// do not belong to a connection.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, name := range cfg.Allow {
+		if _, ok := commandSpecs[name]; !ok {
+			return nil, fmt.Errorf("zmqcmd: allow: command %q has no argument validator (supported: %s)",
+				name, strings.Join(SupportedCommands(), ", "))
+		}
+	}
+	switch {
+	case cfg.CommandTimeout <= 0:
+		return nil, errors.New("zmqcmd: command_timeout must be positive")
+	case cfg.MaxOutput <= 0:
+		return nil, errors.New("zmqcmd: max_output must be positive")
+	case cfg.MaxProcs <= 0:
+		return nil, errors.New("zmqcmd: max_procs must be positive")
+	case cfg.MaxFrame < 1024:
+		return nil, errors.New("zmqcmd: max_frame must be at least 1024")
+	case cfg.MaxFrames < 2:
+		return nil, errors.New("zmqcmd: max_frames must be at least 2")
+	case cfg.Compute.MaxExpression <= 0 || cfg.Compute.MaxNodes <= 0 || cfg.Compute.MaxDepth <= 0 ||
+		cfg.Compute.MaxBits < 14400 || cfg.Compute.MaxItems <= 0:
+		return nil, errors.New("zmqcmd: compute limits must be positive (max_bits ≥ 14400)")
+	}
+	return &Server{cfg: cfg, log: log, procs: make(chan struct{}, cfg.MaxProcs)}, nil
+}
+
+// ServeConn runs one ZMTP connection: handshake as a ROUTER, then one
+// reply per request, in order. Each connection has its own goroutine, so a
+// slow os command on one connection never delays another's compute.
+func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
+	c.StartHandshake()
+	zc, err := zmtp.Handshake(c, zmtp.Options{
+		SocketType: "ROUTER",
+		Identity:   []byte{},
+		Accept:     []string{"REQ", "DEALER"},
+		Limits:     zmtp.Limits{MaxFrame: s.cfg.MaxFrame, MaxFrames: s.cfg.MaxFrames},
+	})
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			c.HandshakeFailed(handshakeReason(err))
+		}
+		return fmt.Errorf("handshake: %w", err)
+	}
+	c.EndHandshake()
+	log := c.Log().With("peer_type", zc.PeerType)
+	log.Debug("zmtp ready", "zmtp", fmt.Sprintf("%d.%d", zc.Peer.Major, zc.Peer.Minor))
+	var buf []byte
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		msg, err := zc.ReadMessage()
+		if err != nil {
+			if errors.Is(err, zmtp.ErrProtocol) {
+				log.Info("closing connection on protocol error", "err", err)
+			}
+			if errors.Is(err, io.EOF) || isClosed(err) {
+				return nil
+			}
+			return err
+		}
+		env, body := splitEnvelope(msg)
+		buf = s.handle(ctx, c, log, buf[:0], body)
+		frames := make([][]byte, 0, len(env)+1)
+		frames = append(append(frames, env...), buf)
+		if err := zc.WriteMessage(frames...); err != nil {
+			return fmt.Errorf("write reply: %w", err)
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not keep a big reply's buffer for the connection's life
+		}
+	}
+}
+
+func isClosed(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || errors.As(err, &ne) && ne.Timeout()
+}
+
+func handshakeReason(err error) string {
+	switch {
+	case errors.Is(err, zmtp.ErrProtocol):
+		return "zmtp protocol"
+	case isClosed(err):
+		return "timeout"
+	}
+	return "io"
+}
+
+// splitEnvelope separates ROUTER routing frames from the request body: all
+// frames up to and including the first empty delimiter form the envelope
+// and are echoed back (REQ, DEALER with delimiter, proxies); without a
+// delimiter the whole message is the body and the reply has no envelope
+// (bare DEALER, spec §1.3 item 2).
+func splitEnvelope(msg [][]byte) (env, body [][]byte) {
+	for i, f := range msg {
+		if len(f) == 0 {
+			return msg[:i+1], msg[i+1:]
+		}
+	}
+	return nil, msg
+}
+
+// handle answers one request body, appending the reply to buf. Every
+// request is wrapped in c.Request so metrics and graceful shutdown see it.
+func (s *Server) handle(ctx context.Context, c *netsvc.Conn, log *slog.Logger, buf []byte, body [][]byte) []byte {
+	if len(body) != 1 {
+		done := c.Request("invalid")
+		defer done("error")
+		msg := msgMultipart
+		if len(body) == 0 {
+			msg = msgInvalidJSON
+		}
+		log.Info("request refused", "reason", msg, "frames", len(body))
+		r := AppendError(buf, msg)
+		return r
+	}
+	req, err := DecodeRequest(body[0])
+	if err != nil {
+		done := c.Request("invalid")
+		defer done("error")
+		log.Info("request refused", "reason", err.Error(), "bytes", len(body[0]))
+		r := AppendError(buf, err.Error())
+		return r
+	}
+	kind, _ := jsonString(req.CommandType)
+	if req.CommandType == nil {
+		done := c.Request("invalid")
+		defer done("error")
+		log.Info("request refused", "reason", "missing command_type")
+		r := AppendError(buf, msgMissingPrefix+"command_type")
+		return r
+	}
+	switch kind {
+	case "compute":
+		done := c.Request("compute")
+		if req.Expression == nil {
+			done("error")
+			log.Info("compute refused", "reason", "missing expression")
+			r := AppendError(buf, msgMissingPrefix+"expression")
+			return r
+		}
+		start := time.Now()
+		r, result, err := computeReply(buf, req.Expression, s.cfg.Compute)
+		expr, _ := jsonString(req.Expression)
+		if err != nil {
+			kind := "runtime"
+			if e, ok := err.(*evalError); ok {
+				kind = e.kind
+			}
+			log.Info("compute", "expression", shortForLog(expr, 200), "status", "error",
+				"error_kind", kind, "message", shortForLog(errMessage(err), 200), "duration", time.Since(start))
+			done("error")
+			return r
+		}
+		log.Info("compute", "expression", shortForLog(expr, 200), "status", "success",
+			"result", shortForLog(result, 200), "duration", time.Since(start))
+		done("ok")
+		return r
+	case "os":
+		done := c.Request("os")
+		r, status := s.osCommand(ctx, log, buf, req)
+		done(status)
+		return r
+	}
+	done := c.Request("invalid")
+	defer done("error")
+	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
+	r := AppendError(buf, msgInvalidType)
+	return r
+}
+
+// parameters turns the raw "parameters" value into strings the way the
+// original's ' '.join(parameters) did: a list of strings, or a string
+// iterated by character; a missing value counts as [] (spec §1.3 item 3).
+func parameters(raw json.RawMessage) ([]string, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	switch raw[0] {
+	case '"':
+		s, _ := jsonString(raw)
+		var out []string
+		for _, r := range s {
+			out = append(out, string(r))
+		}
+		return out, nil
+	case '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, refuse("%s", msgInvalidJSON)
+		}
+		out := make([]string, 0, len(items))
+		for i, it := range items {
+			s, ok := jsonString(it)
+			if !ok {
+				return nil, refuse("sequence item %d: expected str instance, %s found", i, jsonPyType(it))
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	case '{':
+		return nil, refuse("parameters must be a list of strings")
+	}
+	return nil, refuse("can only join an iterable")
+}
+
+// jsonPyType names the Python type json.loads gives raw.
+func jsonPyType(raw json.RawMessage) string {
+	switch raw[0] {
+	case '[':
+		return "list"
+	case '{':
+		return "dict"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "NoneType"
+	case '"':
+		return "str"
+	}
+	if strings.ContainsAny(string(raw), ".eE") {
+		return "float"
+	}
+	return "int"
+}
+
+func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, req *Request) ([]byte, string) {
+	if req.CommandName == nil {
+		log.Info("os refused", "reason", "missing command_name")
+		return AppendError(buf, msgMissingPrefix+"command_name"), "error"
+	}
+	name, ok := jsonString(req.CommandName)
+	if !ok {
+		log.Info("os refused", "reason", "command_name is not a string")
+		return AppendError(buf, "command_name must be a string"), "error"
+	}
+	params, err := parameters(req.Parameters)
+	if err != nil {
+		log.Info("os refused", "command", shortForLog(name, 64), "reason", err.Error())
+		return AppendError(buf, err.Error()), "error"
+	}
+	spec, known := commandSpecs[name]
+	if !known || !contains(s.cfg.Allow, name) {
+		log.Info("os refused", "command", shortForLog(name, 64), "reason", "not allowed")
+		return AppendError(buf, "Command not allowed: "+shortForLog(name, 64)), "error"
+	}
+	logArgs := shortForLog(strings.Join(params, " "), 200)
+	if spec.builtin != nil {
+		out := spec.builtin(params)
+		if len(out) > s.cfg.MaxOutput {
+			out = out[:s.cfg.MaxOutput] + truncMarker
+		}
+		log.Info("os command", "command", name, "args", logArgs, "status", "success", "builtin", true)
+		return AppendStringResult(buf, out), "ok"
+	}
+	argv, err := spec.argv(s, params)
+	if err != nil {
+		log.Info("os refused", "command", name, "args", logArgs, "reason", err.Error())
+		return AppendError(buf, err.Error()), "error"
+	}
+	path, found := s.lookPath(name)
+	if !found {
+		log.Warn("os command not installed", "command", name)
+		return AppendError(buf, "Command not available: "+name), "error"
+	}
+	// A bounded number of processes run at once; a client waits at most
+	// the command timeout for a slot.
+	wait := time.NewTimer(s.cfg.CommandTimeout)
+	defer wait.Stop()
+	select {
+	case s.procs <- struct{}{}:
+	case <-wait.C:
+		log.Warn("os refused", "command", name, "reason", "too many commands running")
+		return AppendError(buf, "Server busy, try again later"), "busy"
+	}
+	start := time.Now()
+	// Shutdown lets a running command finish within its own timeout.
+	res, err := s.run(context.WithoutCancel(ctx), path, argv)
+	<-s.procs
+	dur := time.Since(start)
+	if err != nil {
+		log.Warn("os command failed to start", "command", name, "err", err)
+		return AppendError(buf, "Command could not be started"), "error"
+	}
+	if res.timedOut {
+		log.Info("os command", "command", name, "args", logArgs, "status", "timeout", "duration", dur)
+		return AppendError(buf, fmt.Sprintf("Command timed out after %s", s.cfg.CommandTimeout)), "timeout"
+	}
+	out := normalizeOutput(res.stdout)
+	if res.dropped > 0 {
+		out += truncMarker
+	}
+	log.Info("os command", "command", name, "args", logArgs, "exit_code", res.exitCode,
+		"stdout_bytes", len(res.stdout)+int(res.dropped), "stdout", shortForLog(out, 200),
+		"stderr", shortForLog(res.stderr, 200), "duration", dur)
+	if res.exitCode != 0 && s.cfg.FailOnExitCode {
+		return AppendError(buf, fmt.Sprintf("Command failed with exit code %d", res.exitCode)), "error"
+	}
+	return AppendStringResult(buf, out), "ok"
+}
+
+const truncMarker = "\n[output truncated]\n"
