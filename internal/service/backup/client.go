@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -402,4 +405,62 @@ func (c *Client) UploadOnce(ctx context.Context, name string, r io.Reader, size 
 		return local, 0, err
 	}
 	return local, fr.CRC, nil
+}
+
+// Files the original client keeps in its working folder.
+const (
+	TransferInfoFile = "transfer.info"
+	MeInfoFile       = "me.info"
+	PrivKeyFile      = "priv.key"
+)
+
+// Login readies c for uploads from the identity kept in dir, like the
+// original client: with me.info and priv.key it reconnects (1027) under the
+// stored id and name; otherwise it registers (1025), writes me.info and
+// priv.key, and exchanges keys (1026). When the server denies the
+// reconnect, both files are removed as the original does, and (unlike the
+// original, which exits there) a fresh registration follows at once.
+func (c *Client) Login(ctx context.Context, dir string) (registered bool, err error) {
+	mePath, keyPath := filepath.Join(dir, MeInfoFile), filepath.Join(dir, PrivKeyFile)
+	me, err := ReadMeInfo(mePath)
+	switch {
+	case err == nil:
+		k, kerr := ReadPrivateKey(keyPath)
+		if kerr != nil {
+			return false, fmt.Errorf("backup: %s exists but %s cannot be used: %w", MeInfoFile, PrivKeyFile, kerr)
+		}
+		c.Name, c.ID, c.Key = me.Name, me.ID, k
+		err := c.Reconnect(ctx)
+		if err == nil {
+			return false, nil
+		}
+		var re *ResponseError
+		if !errors.Is(err, ErrReconnectDenied) && !(errors.As(err, &re) && re.Response == RespError) {
+			return false, err
+		}
+		os.Remove(mePath)
+		os.Remove(keyPath)
+		c.Key = nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, err
+	}
+	if err := c.Register(ctx); err != nil {
+		return false, err
+	}
+	if c.Key == nil {
+		if c.Key, err = GenerateLegacyKey(nil); err != nil {
+			return false, err
+		}
+	}
+	der, err := c.PublicKeyDER()
+	if err != nil {
+		return false, err
+	}
+	if err := WritePrivateKey(keyPath, c.Key); err != nil {
+		return false, err
+	}
+	if err := WriteMeInfo(mePath, MeInfo{Name: c.Name, ID: c.ID, PublicKey: der}); err != nil {
+		return false, err
+	}
+	return true, c.ExchangeKeys(ctx)
 }

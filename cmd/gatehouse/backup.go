@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gatehouse/internal/daemon"
+	"gatehouse/internal/progress"
+	"gatehouse/internal/service/backup"
+)
+
+func init() {
+	clientCmds["backup"] = command{
+		summary: "back files up to the encrypted backup service (stands in for the original C++ client)",
+		run: func(args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			return runBackupClient(ctx, args, os.Stdout, os.Stderr)
+		},
+	}
+	adminCmds["backup"] = command{
+		summary: "list backup clients or files: admin backup clients|files",
+		run:     func(args []string) error { return runBackupAdmin(context.Background(), args, os.Stdout) },
+	}
+}
+
+// backupList collects a repeatable flag.
+type backupList []string
+
+func (l *backupList) String() string     { return strings.Join(*l, ",") }
+func (l *backupList) Set(v string) error { *l = append(*l, v); return nil }
+
+// progressThreshold: smaller files finish before a bar would be useful.
+const backupProgressThreshold = 4 << 20
+
+func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("client backup", "gatehouse client backup [--server HOST:PORT] [--name NAME] [--file PATH …] [--dir DIR]",
+		"gatehouse client backup --name alice --file notes.txt                 # 127.0.0.1:1357",
+		"gatehouse client backup --server 10.0.0.5:1357 --name alice --file a.txt --file b.pdf",
+		"gatehouse client backup --dir ~/backup-client    # server, name and files from transfer.info there",
+		"",
+		"The client keeps the original client's files in --dir: transfer.info (server, name, files),",
+		"me.info and priv.key (its identity). With me.info present it reconnects instead of registering.")
+	flags.SetOutput(stderr)
+	server := flags.String("server", "", "server address (default: transfer.info line 1, else 127.0.0.1:1357)")
+	name := flags.String("name", "", "client name for a new registration (default: transfer.info line 2)")
+	var files backupList
+	flags.Var(&files, "file", "file to back up (repeatable; default: the files listed in transfer.info)")
+	dir := flags.String("dir", ".", "folder holding transfer.info, me.info and priv.key")
+	timeout := flags.Duration("timeout", 30*time.Second, "limit for each read or write")
+	quiet := flags.Bool("quiet", false, "no progress bar")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if flags.NArg() > 0 {
+		flags.Usage()
+		return fmt.Errorf("unexpected argument %q (use --file)", flags.Arg(0))
+	}
+	ti, err := backup.ReadTransferInfo(filepath.Join(*dir, backup.TransferInfoFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	addr := firstNonEmpty(*server, ti.Addr, "127.0.0.1:1357")
+	cname := firstNonEmpty(*name, ti.Name)
+	if len(files) == 0 {
+		files = ti.Files
+	}
+	if cname == "" {
+		if _, err := os.Stat(filepath.Join(*dir, backup.MeInfoFile)); err != nil {
+			flags.Usage()
+			return errors.New("--name is required for a first registration (or a transfer.info)")
+		}
+	}
+	if len(cname) > backup.MaxClientName {
+		return fmt.Errorf("--name is %d bytes; the protocol's clients allow %d", len(cname), backup.MaxClientName)
+	}
+	if len(files) == 0 {
+		flags.Usage()
+		return errors.New("nothing to back up: give --file or list files in transfer.info")
+	}
+	c := &backup.Client{Addr: addr, Name: cname, Timeout: *timeout}
+	var bars []*progress.Bar
+	if !*quiet {
+		c.Progress = func(label string, total int64) io.Writer {
+			if total < backupProgressThreshold {
+				return io.Discard
+			}
+			b := progress.New(stderr, filepath.Base(label), total)
+			bars = append(bars, b)
+			return b
+		}
+	}
+	registered, err := c.Login(ctx, *dir)
+	if err != nil {
+		return fmt.Errorf("login to %s: %w", addr, err)
+	}
+	if registered {
+		fmt.Fprintf(stdout, "registered as %q, id %s (identity saved in %s)\n", c.Name, c.ID, filepath.Join(*dir, backup.MeInfoFile))
+	} else {
+		fmt.Fprintf(stdout, "reconnected as %q, id %s\n", c.Name, c.ID)
+	}
+	var failed []string
+	for _, path := range files {
+		err := backupOne(ctx, c, path, stdout)
+		for _, b := range bars {
+			b.Done()
+		}
+		bars = bars[:0]
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", path, err)
+			failed = append(failed, path)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d file(s) not backed up: %s", len(failed), len(files), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func backupOne(ctx context.Context, c *backup.Client, path string, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return errors.New("not a regular file")
+	}
+	res, err := c.Upload(ctx, path, f, st.Size())
+	if err != nil {
+		return err
+	}
+	rate := float64(st.Size()) / res.Elapsed.Seconds()
+	fmt.Fprintf(stdout, "backed up %s: %s, CRC %08x, verified after %d attempt(s), %s/s\n",
+		path, progress.Size(st.Size()), res.CRC, res.Attempts, progress.Size(int64(rate)))
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func runBackupAdmin(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("admin backup", "gatehouse admin backup clients|files [--client ID] [-config FILE] [-data DIR] [-set key=value …]",
+		"gatehouse admin backup clients                 # every registered client",
+		"gatehouse admin backup files                   # every stored file, with its status",
+		"gatehouse admin backup files --client 1f93925f-86d8-432a-ad42-d24db9eb1a27",
+		"gatehouse admin backup clients -data /var/lib/gatehouse")
+	load := configFlags(fs)
+	client := fs.String("client", "", "files: only this client's (dashed UUID)")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Usage()
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
+		return errors.New("want clients or files")
+	}
+	what := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if what != "clients" && what != "files" {
+		fs.Usage()
+		return fmt.Errorf("unknown listing %q: want clients or files", what)
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	db, err := daemon.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	if what == "clients" {
+		cls, err := db.BackupClients(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "ID\tNAME\tKEY\tREGISTERED\tLAST SEEN")
+		for _, c := range cls {
+			key := "none"
+			if c.HasKeys() {
+				key = fmt.Sprintf("%d-byte RSA", len(c.PublicKey))
+			}
+			fmt.Fprintf(tw, "%s\t%q\t%s\t%s\t%s\n", c.ID, c.Name, key, c.CreatedAt.Format(time.RFC3339), c.LastSeen.Format(time.RFC3339))
+		}
+		return nil
+	}
+	if *client != "" {
+		id, err := backup.ParseClientID(*client)
+		if err != nil {
+			return err
+		}
+		*client = id.String()
+	}
+	files, err := db.BackupFiles(ctx, *client)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "CLIENT\tFILE\tSIZE\tCRC\tSTATUS\tATTEMPTS\tAT REST\tUPLOADED")
+	for _, f := range files {
+		rest := "plain"
+		if f.AtRestKey != nil {
+			rest = "cipher"
+		}
+		fmt.Fprintf(tw, "%s\t%q\t%d\t%08x\t%s\t%d\t%s\t%s\n", f.ClientID, f.FileName, f.Size, f.CRC, f.Status, f.Attempts, rest, f.UploadedAt.Format(time.RFC3339))
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/daemon"
+	"gatehouse/internal/service/backup"
+)
+
+// startBackupDaemon runs the daemon in-process with only the backup
+// service, on a free loopback port.
+func startBackupDaemon(t *testing.T) (addr, dataDir string) {
+	t.Helper()
+	dataDir = t.TempDir()
+	cfg := config.Default()
+	cfg.Services.Backup.Listen = "127.0.0.1:0"
+	cfg.DataDir = dataDir
+	cfg.Admin.Enabled = false
+	for _, n := range config.ServiceNames() {
+		sc, _ := cfg.ServiceCommon(n)
+		sc.Enabled = n == "backup"
+	}
+	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Shutdown() })
+	return d.Server.Addr("backup").String(), dataDir
+}
+
+func TestBackupClientAndAdmin(t *testing.T) {
+	addr, data := startBackupDaemon(t)
+	ctx := context.Background()
+	work := t.TempDir()
+	small := filepath.Join(work, "small.txt")
+	os.WriteFile(small, []byte("hello backup\n"), 0o644)
+	big := filepath.Join(work, "big.bin")
+	bigData := make([]byte, 5<<20)
+	rand.Read(bigData)
+	os.WriteFile(big, bigData, 0o644)
+
+	var out, errb bytes.Buffer
+	err := runBackupClient(ctx, []string{"--server", addr, "--name", "alice", "--dir", work, "--file", small, "--file", big}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "registered as \"alice\"") || strings.Count(out.String(), "backed up") != 2 {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if !strings.Contains(errb.String(), "big.bin") {
+		t.Errorf("no progress line for the large file: %q", errb.String())
+	}
+	me, err := backup.ReadMeInfo(filepath.Join(work, backup.MeInfoFile))
+	if err != nil || me.Name != "alice" || len(me.PublicKey) != backup.LegacyKeySize {
+		t.Fatalf("me.info %+v %v", me, err)
+	}
+	if st, err := os.Stat(filepath.Join(work, backup.PrivKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("priv.key: %v", err)
+	}
+
+	// Second run: transfer.info supplies everything, me.info makes it a reconnect.
+	if err := backup.WriteTransferInfo(filepath.Join(work, backup.TransferInfoFile),
+		backup.TransferInfo{Addr: addr, Name: "ignored", Files: []string{small}}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runBackupClient(ctx, []string{"--dir", work, "--quiet"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "reconnected as \"alice\", id "+me.ID.String()) {
+		t.Fatalf("output:\n%s", out.String())
+	}
+
+	out.Reset()
+	if err := runBackupAdmin(ctx, []string{"clients", "-data", data}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), me.ID.String()) || !strings.Contains(out.String(), "160-byte RSA") {
+		t.Fatalf("clients:\n%s", out.String())
+	}
+	out.Reset()
+	if err := runBackupAdmin(ctx, []string{"files", "-data", data, "--client", me.ID.String()}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\"small.txt\"", "\"big.bin\"", "verified", "5242880"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("files listing lacks %s:\n%s", want, out.String())
+		}
+	}
+	stored, err := os.ReadFile(filepath.Join(data, "blobs", "backup", me.ID.String(), "big.bin"))
+	if err != nil || !bytes.Equal(stored, bigData) {
+		t.Fatalf("stored big.bin: %d bytes %v", len(stored), err)
+	}
+}
+
+func TestBackupClientErrors(t *testing.T) {
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	work := t.TempDir()
+	if err := runBackupClient(ctx, []string{"--dir", work, "--file", "x"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "--name") {
+		t.Errorf("no name: %v", err)
+	}
+	if err := runBackupClient(ctx, []string{"--dir", work, "--name", "a"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "nothing to back up") {
+		t.Errorf("no files: %v", err)
+	}
+	// Nobody listens on port 1 of the loopback.
+	if err := runBackupClient(ctx, []string{"--dir", work, "--name", "a", "--file", "x", "--server", "127.0.0.1:1", "--timeout", "1s"}, &out, &errb); err == nil {
+		t.Error("unreachable server: no error")
+	}
+	if err := runBackupAdmin(ctx, []string{"nonsense", "-data", work}, &out); err == nil {
+		t.Error("unknown listing accepted")
+	}
+	errb.Reset()
+	err := runBackupClient(ctx, []string{"-h"}, &out, &errb)
+	if err == nil || !strings.Contains(errb.String(), "examples:") {
+		t.Errorf("-h: %v %q", err, errb.String())
+	}
+}

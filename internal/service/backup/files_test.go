@@ -1,0 +1,164 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/netsvc/netsvctest"
+)
+
+func TestPortInfo(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	for body, want := range map[string]int{"1234": 1234, " 1357\n": 1357, "0": 0, "65535": 65535} {
+		if got, err := ReadPortInfo(write("p", body)); err != nil || got != want {
+			t.Errorf("%q: %d %v", body, got, err)
+		}
+	}
+	for _, body := range []string{"", "abc", "-1", "65536", "12 34", strings.Repeat("1", 100)} {
+		if got, err := ReadPortInfo(write("p", body)); err == nil {
+			t.Errorf("%q accepted as %d", body, got)
+		}
+	}
+	missing := filepath.Join(dir, "none")
+	if _, _, found, err := FindPortInfo(missing); found || err != nil {
+		t.Errorf("missing file: %v %v", found, err)
+	}
+	second := write("second", "4321")
+	if port, from, found, err := FindPortInfo(missing, second); !found || err != nil || port != 4321 || from != second {
+		t.Errorf("second candidate: %d %s %v %v", port, from, found, err)
+	}
+	bad := write("bad", "x")
+	if _, _, found, err := FindPortInfo(bad, second); !found || err == nil {
+		t.Error("an unusable first file must be reported, not skipped")
+	}
+}
+
+// The port.info listener serves the same handler on its own runtime.
+func TestServeExtra(t *testing.T) {
+	e := newEnv(t, Options{})
+	bound, stop, err := ServeExtra(slog.New(slog.DiscardHandler), e.srv, "127.0.0.1:0", netsvctest.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client("extra")
+	c.Addr = bound
+	if err := c.Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stop(ctx)
+	if err := c.Register(context.Background()); err == nil {
+		t.Fatal("still serving after stop")
+	}
+}
+
+func TestMasterKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "master.key")
+	k1, err := LoadOrCreateMasterKey(p)
+	if err != nil || len(k1) != 32 {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(p)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	k2, err := LoadOrCreateMasterKey(p)
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Fatal("key not reloaded")
+	}
+	os.WriteFile(p, []byte("short"), 0o600)
+	if _, err := LoadOrCreateMasterKey(p); err == nil {
+		t.Fatal("short key accepted")
+	}
+}
+
+func TestClientFiles(t *testing.T) {
+	dir := t.TempDir()
+	ti := TransferInfo{Addr: "127.0.0.1:1234", Name: "Michael Jackson", Files: []string{"makefile", "client.cpp"}}
+	p := filepath.Join(dir, TransferInfoFile)
+	if err := WriteTransferInfo(p, ti); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadTransferInfo(p)
+	if err != nil || got.Addr != ti.Addr || got.Name != ti.Name || strings.Join(got.Files, ",") != "makefile,client.cpp" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	os.WriteFile(p, []byte("127.0.0.1:1357\r\n\r\n\r\na.txt\r\n"), 0o644)
+	if got, err := ReadTransferInfo(p); err != nil || got.Name != "DefaultName" || len(got.Files) != 1 {
+		t.Fatalf("defaults: %+v %v", got, err)
+	}
+	os.WriteFile(p, []byte("127.0.0.1:1357\n"+strings.Repeat("n", 150)+"\n"), 0o644)
+	if got, _ := ReadTransferInfo(p); len(got.Name) != MaxClientName {
+		t.Fatalf("name not cut: %d", len(got.Name))
+	}
+	for _, bad := range []string{"", "localhost:1\nx\n", "127.0.0.1:0\nx\n", "127.0.0.1\nx\n"} {
+		os.WriteFile(p, []byte(bad), 0o644)
+		if _, err := ReadTransferInfo(p); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+
+	k := sharedKey(t)
+	der, _ := (&Client{Key: k}).PublicKeyDER()
+	me := MeInfo{Name: "Michael Jackson", ID: ClientID(unhexT(t, "1f93925f86d8432aad42d24db9eb1a27")), PublicKey: der}
+	mp := filepath.Join(dir, MeInfoFile)
+	if err := WriteMeInfo(mp, me); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(mp)
+	lines := strings.Split(string(raw), "\n")
+	if lines[1] != "1f93925f-86d8-432a-ad42-d24db9eb1a27" || len(lines[2]) != 72 {
+		t.Fatalf("me.info layout:\n%s", raw)
+	}
+	back, err := ReadMeInfo(mp)
+	if err != nil || back.Name != me.Name || back.ID != me.ID || !bytes.Equal(back.PublicKey, der) {
+		t.Fatalf("%+v %v", back, err)
+	}
+	kp := filepath.Join(dir, PrivKeyFile)
+	if err := WritePrivateKey(kp, k); err != nil {
+		t.Fatal(err)
+	}
+	k2, err := ReadPrivateKey(kp)
+	if err != nil || !k2.Equal(k) {
+		t.Fatalf("priv.key: %v", err)
+	}
+}
+
+// Login: first run registers and writes the identity, second reconnects,
+// and a server that forgot the client makes it start over.
+func TestLogin(t *testing.T) {
+	e := newEnv(t, Options{})
+	dir := t.TempDir()
+	c := &Client{Addr: e.addr, Name: "kim", Key: sharedKey(t), RetryDelay: time.Millisecond}
+	reg, err := c.Login(ctx, dir)
+	if err != nil || !reg || len(c.AESKey) != 16 {
+		t.Fatalf("first login: %v %v", reg, err)
+	}
+	again := &Client{Addr: e.addr, RetryDelay: time.Millisecond}
+	reg, err = again.Login(ctx, dir)
+	if err != nil || reg || again.ID != c.ID || !bytes.Equal(again.AESKey, c.AESKey) || again.Name != "kim" {
+		t.Fatalf("second login: %v %v", reg, err)
+	}
+	other := newEnv(t, Options{})
+	lost := &Client{Addr: other.addr, RetryDelay: time.Millisecond}
+	reg, err = lost.Login(ctx, dir)
+	if err != nil || !reg || lost.ID == c.ID {
+		t.Fatalf("login after 2106: %v %v", reg, err)
+	}
+	me, _ := ReadMeInfo(filepath.Join(dir, MeInfoFile))
+	if me.ID != lost.ID {
+		t.Fatal("me.info not rewritten")
+	}
+}
