@@ -45,6 +45,10 @@ type Options struct {
 	MaxDownload     int64 // largest file DWNL serves (default 16 MiB)
 	MaxListed       int   // files VERS lists (default 256)
 
+	// RegistryCacheTTL keeps enabled clients in memory this long, so a
+	// disable takes effect within it (default 1 s; negative: no cache).
+	RegistryCacheTTL time.Duration
+
 	UpdatesDir    string // folder VERS lists and DWNL serves ("" = no updates)
 	UpdateVersion string // VER in VERS (default "1.0.0")
 	UpdateBuild   int    // BUILD in VERS (default 100)
@@ -93,6 +97,9 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.RegistryCacheTTL == 0 {
+		o.RegistryCacheTTL = time.Second
+	}
 	if o.Location == nil {
 		o.Location = time.Local
 	}
@@ -103,6 +110,9 @@ type Server struct {
 	opt     Options
 	reg     Registry
 	updates *os.Root // nil when there is no updates folder
+
+	cacheMu sync.Mutex
+	cache   map[string]cachedClient
 
 	mu       sync.Mutex
 	byInit   map[string]*session // compat duplicate check, keyed by INIT ID text
@@ -121,7 +131,7 @@ func NewServer(reg Registry, opt Options) (*Server, error) {
 	if !ValidServerKey(opt.ServerKey) {
 		return nil, fmt.Errorf("cloudreport: server key %q must be 1..16 characters of [0-9A-Za-z]", opt.ServerKey)
 	}
-	s := &Server{opt: opt, reg: reg, byInit: map[string]*session{}, byClient: map[string]*session{}}
+	s := &Server{opt: opt, reg: reg, byInit: map[string]*session{}, byClient: map[string]*session{}, cache: map[string]cachedClient{}}
 	if opt.UpdatesDir != "" {
 		if err := os.MkdirAll(opt.UpdatesDir, 0o750); err != nil {
 			return nil, fmt.Errorf("cloudreport: updates folder: %w", err)
@@ -362,7 +372,7 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 	if !ValidClientID(id) {
 		return errorReply(o.Dialect, failNotFound, ""), "error", ss.authFailed("no valid client id")
 	}
-	cl, err := ss.s.reg.CloudreportClient(ctx, id)
+	cl, err := ss.s.lookup(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !cl.Enabled) {
 		// Unknown and disabled look the same on the wire; the log tells.
 		ss.c.Log().Info("INFO refused", "client", id, "known", err == nil)
@@ -389,6 +399,41 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 	ss.clientID = cl.ID
 	ss.c.Log().Debug("INFO", "client", cl.ID)
 	return dataReply(o.Dialect, out), "ok", false
+}
+
+type cachedClient struct {
+	c       store.CloudreportClient
+	expires time.Time
+}
+
+const maxCached = 10000
+
+// lookup reads a client from the registry through a short cache of enabled
+// clients: a lookup was a third of an INFO round trip.
+func (s *Server) lookup(ctx context.Context, id string) (store.CloudreportClient, error) {
+	ttl := s.opt.RegistryCacheTTL
+	if ttl > 0 {
+		s.cacheMu.Lock()
+		e, ok := s.cache[id]
+		s.cacheMu.Unlock()
+		if ok && time.Now().Before(e.expires) {
+			return e.c, nil
+		}
+	}
+	c, err := s.reg.CloudreportClient(ctx, id)
+	if ttl > 0 {
+		s.cacheMu.Lock()
+		if err == nil && c.Enabled {
+			if len(s.cache) >= maxCached {
+				clear(s.cache)
+			}
+			s.cache[id] = cachedClient{c, time.Now().Add(ttl)}
+		} else {
+			delete(s.cache, id)
+		}
+		s.cacheMu.Unlock()
+	}
+	return c, err
 }
 
 // updateFile is one entry of the updates folder.

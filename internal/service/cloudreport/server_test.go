@@ -321,6 +321,23 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 	}
 }
 
+// A disable reaches live traffic within the registry cache TTL.
+func TestDisableTakesEffect(t *testing.T) {
+	e := start(t, Options{RegistryCacheTTL: 100 * time.Millisecond}, netsvctest.DefaultLimits)
+	e.register(t, "00003e3b", true)
+	r := dialRaw(t, e.addr)
+	r.send("INIT ID=2\r\n")
+	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
+	infoOK(t, r, 2, "00003e3b")
+	if err := e.db.CloudreportSetEnabled(context.Background(), "00003e3b", false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	d, _ := NewSeedCodec(SeedKey("D5F2", 2, "127.0.0.1"), 0).Encrypt([]byte("TT=Test\r\nID=00003e3b"))
+	r.send("INFO DATA=" + d + "\r\n")
+	r.expect("ERROR Error object not found\r\n")
+}
+
 // Flaw §8.1: every decrypt failure gives the same bytes (no padding oracle
 // in the replies), and a connection gets MaxAuthFailures tries.
 func TestDecryptFailuresAreUniformAndLimited(t *testing.T) {

@@ -3,12 +3,14 @@ package cloudreport
 import (
 	"bufio"
 	"bytes"
+	"compress/zlib"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -416,5 +418,27 @@ func TestReadLine(t *testing.T) {
 	br = bufio.NewReaderSize(strings.NewReader(strings.Repeat("x", 5000)), 16)
 	if _, err := readLine(br, 100); !errors.Is(err, errLineTooLong) {
 		t.Fatalf("long line without LF: %v", err)
+	}
+}
+
+// Our zlib stream keeps the seed's 78 DA header and is a valid RFC 1950
+// stream for the standard decoder, compressed or not.
+func TestDeflateStream(t *testing.T) {
+	for _, p := range [][]byte{nil, []byte("TT=Test"), bytes.Repeat([]byte("TT=Test\r\n"), 5000)} {
+		z := deflate(p)
+		if z[0] != 0x78 || z[1] != 0xda {
+			t.Fatalf("header %x", z[:2])
+		}
+		r, err := zlib.NewReader(bytes.NewReader(z))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(back, p) {
+			t.Fatalf("inflate: %v", err)
+		}
+		if len(p) > 1000 && len(z) > len(p)/10 {
+			t.Fatalf("%d bytes compressed to %d", len(p), len(z))
+		}
 	}
 }
