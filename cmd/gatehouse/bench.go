@@ -26,6 +26,7 @@ func runBench(args []string) error {
 	clients := fs.String("clients", "1,8", "comma-separated client counts for request/response figures")
 	size := fs.String("size", "", "transfer file size, e.g. 1GiB, 64MiB, 1000000 (default 1GiB, -quick 16MiB)")
 	idle := fs.Int("idle", 0, "idle clock connections to open (default 10000, -quick 500)")
+	rounds := fs.Int("rounds", 1, "rounds of echo-then-service per request/response figure, interleaved; rates are totals, p50/p99 the median round's")
 	quick := fs.Bool("quick", false, "fast smoke run with small sizes")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the table")
 	cipher := fs.String("sftp-cipher", "", "cipher for the sftp peer (sftp -c); empty is OpenSSH's default")
@@ -40,7 +41,10 @@ func runBench(args []string) error {
 		fs.Usage()
 		return err
 	}
-	o := bench.Options{Targets: targets, Quick: *quick, SFTPCiph: *cipher, Log: os.Stderr,
+	if *rounds < 1 || *rounds > 20 {
+		return errors.New("-rounds: want 1 to 20")
+	}
+	o := bench.Options{Targets: targets, Quick: *quick, Rounds: *rounds, SFTPCiph: *cipher, Log: os.Stderr,
 		Duration: bench.DefaultDuration, Size: bench.DefaultSize, IdleConns: bench.DefaultIdleConns}
 	if *quick {
 		o.Duration, o.Size, o.IdleConns = bench.QuickDuration, bench.QuickSize, bench.QuickIdleConns

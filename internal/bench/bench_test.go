@@ -184,23 +184,19 @@ func TestResolve(t *testing.T) {
 // a target that is not available.
 func TestRunAndWriters(t *testing.T) {
 	Register("test-echo", func(ctx context.Context, e *Env) ([]Figure, error) {
-		var figs []Figure
-		for _, n := range e.Opts.Clients {
-			f, err := EchoBaseline(ctx, n, e.Opts.Duration)
-			if err != nil {
-				return nil, err
-			}
-			f.Section, f.Name, f.Service, f.Kind, f.Limit = SectionService, "test echo", "test-echo", "rr", EchoName(n)
-			figs = append(figs, f)
+		s, err := StartEcho()
+		if err != nil {
+			return nil, err
 		}
-		return figs, nil
+		defer s.Close()
+		return e.MeasureRR(ctx, nil, "test echo", EchoOpener(s.Addr()))
 	})
 	t.Cleanup(func() { driversMu.Lock(); delete(drivers, "test-echo"); driversMu.Unlock() })
 	dir := t.TempDir()
 	var log bytes.Buffer
 	r, err := Run(context.Background(), Options{
 		Targets: []string{"test-echo", "no-such-service"}, Scratch: dir, Duration: 100 * time.Millisecond,
-		Clients: []int{1, 2}, Size: 1 << 20, IdleConns: 10, Log: &log,
+		Clients: []int{1, 2}, Size: 1 << 20, IdleConns: 10, Rounds: 2, Log: &log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +206,12 @@ func TestRunAndWriters(t *testing.T) {
 		switch f.Name {
 		case "test echo":
 			svc++
-			if f.Ratio <= 0 || f.Limit != EchoName(f.Clients) {
+			if f.Ratio <= 0 || f.LimitRate <= 0 || f.Limit != EchoName(f.Clients) {
 				t.Fatalf("service figure without ratio: %+v", f)
+			}
+			// Two rounds of 100 ms each.
+			if f.Seconds < 0.2 || f.Seconds > 3 || f.Errors != 0 {
+				t.Fatalf("two rounds took %v s: %+v", f.Seconds, f)
 			}
 			if f.Clients == 2 && (f.Met == nil || f.Target == "") {
 				t.Fatalf("figure at the top client count has no target: %+v", f)

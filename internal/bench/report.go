@@ -102,6 +102,7 @@ type Settings struct {
 	Clients   []int    `json:"clients"`
 	SizeBytes int64    `json:"transfer_size_bytes"`
 	IdleConns int      `json:"idle_conns"`
+	Rounds    int      `json:"rounds"`
 	Quick     bool     `json:"quick"`
 }
 
@@ -155,7 +156,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Host.CPUModel != "" {
 		fmt.Fprintf(w, "cpu: %s\n", r.Host.CPUModel)
 	}
-	fmt.Fprintf(w, "per figure: %s, transfer size %s\n\n", r.Settings.Duration, humanBytes(r.Settings.SizeBytes))
+	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
+		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
 	for _, f := range r.Figures {

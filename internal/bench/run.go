@@ -43,6 +43,7 @@ type Options struct {
 	Size      int64         // transfer file size
 	IdleConns int           // idle connections to open
 	SFTPCiph  string        // sftp -c cipher; "" is OpenSSH's default
+	Rounds    int           // interleaved echo/service rounds per figure (default 1)
 	Quick     bool
 	Log       io.Writer // progress lines; nil discards
 }
@@ -239,7 +240,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r := &Report{Started: time.Now(), Host: HostInfo(), Settings: Settings{
 		Services: o.Targets, Duration: o.Duration.String(), Clients: o.Clients,
-		SizeBytes: o.Size, IdleConns: o.IdleConns, Quick: o.Quick}}
+		SizeBytes: o.Size, IdleConns: o.IdleConns, Rounds: max(o.Rounds, 1), Quick: o.Quick}}
 	env := &Env{Opts: o, Scratch: o.Scratch, sh: &shared{}}
 
 	env.Logf("baselines: echo round trip, tcp stream, ciphers (%s each)", o.Duration)
@@ -388,28 +389,57 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 }
 
 // MeasureRR takes name's request/response figures on d at every client
-// count. Each is preceded by an echo run at the same count and duration,
-// which becomes its limit.
+// count. Each round runs the echo baseline and then the service at the same
+// count and duration, Opts.Rounds times interleaved, so a busy neighbour
+// slows both alike; the echo totals become the figure's limit.
 func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener) ([]Figure, error) {
+	rounds := max(e.Opts.Rounds, 1)
 	var figs []Figure
 	for _, n := range e.Opts.Clients {
-		echo, err := EchoBaseline(ctx, n, e.Opts.Duration)
-		if err != nil {
-			return figs, err
+		e.Logf("%s ×%d: %d round(s) of echo then service, %s each", name, n, rounds, e.Opts.Duration)
+		// The daemon is idle while the in-process echo runs, so its CPU
+		// over all rounds belongs to the service's requests. A nil d (tests)
+		// measures the client side only.
+		var m *Meter
+		svc := ""
+		if d != nil {
+			var err error
+			if m, err = d.Measure(); err != nil {
+				return figs, err
+			}
+			svc = d.Service
 		}
-		e.Logf("%s ×%d for %s", name, n, e.Opts.Duration)
-		m, err := d.Measure()
-		if err != nil {
-			return figs, err
+		var echoOps, ops, errs int64
+		var echoEl, el time.Duration
+		var p50s, p99s []time.Duration
+		var firstErr error
+		for range rounds {
+			echo, err := EchoBaseline(ctx, n, e.Opts.Duration)
+			if err != nil {
+				return figs, err
+			}
+			echoOps += echo.Ops
+			echoEl += time.Duration(echo.Seconds * float64(time.Second))
+			r, err := ClosedLoop(ctx, n, e.Opts.Duration, open)
+			if err != nil && r.Ops == 0 {
+				return figs, fmt.Errorf("%s ×%d: %w", name, n, err)
+			}
+			ops, errs, el = ops+r.Ops, errs+r.Errors, el+r.Elapsed
+			p50s, p99s = append(p50s, r.P50), append(p99s, r.P99)
+			if firstErr == nil {
+				firstErr = r.FirstErr
+			}
 		}
-		r, err := ClosedLoop(ctx, n, e.Opts.Duration, open)
-		if err != nil && r.Ops == 0 {
-			return figs, fmt.Errorf("%s ×%d: %w", name, n, err)
-		}
-		f := loadFigure(SectionService, name, d.Service, r)
-		f.Kind, f.Limit, f.LimitRate = "rr", EchoName(n), echo.ReqPerSec
-		if err := m.Done(&f); err != nil {
-			return figs, err
+		p50, _ := percentiles(p50s)
+		p99, _ := percentiles(p99s)
+		f := loadFigure(SectionService, name, svc, LoadResult{Clients: n, Ops: ops, Errors: errs,
+			Elapsed: el, P50: p50, P99: p99, FirstErr: firstErr})
+		f.Kind, f.Limit = "rr", EchoName(n)
+		f.LimitRate = float64(echoOps) / echoEl.Seconds()
+		if m != nil {
+			if err := m.Done(&f); err != nil {
+				return figs, err
+			}
 		}
 		figs = append(figs, f)
 	}
