@@ -37,7 +37,7 @@ func (r repeatReader) Read(p []byte) (int, error) {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string // the local blob root
 	local  *blob.Local
 	store  blob.Store // scoped like the daemon's ("e2eeftp/")
@@ -53,7 +53,7 @@ func newFixture(t *testing.T, opt Options) *fixture {
 	return newFixtureLimits(t, opt, netsvctest.DefaultLimits)
 }
 
-func newFixtureLimits(t *testing.T, opt Options, l netsvc.Limits) *fixture {
+func newFixtureLimits(t testing.TB, opt Options, l netsvc.Limits) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	var err error
@@ -70,6 +70,11 @@ func newFixtureLimits(t *testing.T, opt Options, l netsvc.Limits) *fixture {
 	_, f.addr = netsvctest.Start(t, "e2eeftp", f.srv, l)
 	f.client = &Client{Addr: f.addr, Identity: f.cliID, ServerKey: f.srvID.Public().(ed25519.PublicKey), Timeout: 20 * time.Second}
 	return f
+}
+
+// newFixtureB serves benchmarks: no practical size limit.
+func newFixtureB(b *testing.B) *fixture {
+	return newFixtureLimits(b, Options{MaxFileSize: 1 << 40}, netsvctest.DefaultLimits)
 }
 
 func pubArray(k ed25519.PrivateKey) (a [32]byte) {
@@ -99,7 +104,7 @@ func (f *fixture) has(name string) bool {
 // server's hello, then sends rest(keys) (rest may be nil), half-closes if
 // asked, and reads until EOF. It returns the server hello and everything
 // after it.
-func exchange(t *testing.T, addr string, hello []byte, eph *ecdh.PrivateKey, rest func(Keys) []byte, halfClose bool) (sh, resp []byte) {
+func exchange(t testing.TB, addr string, hello []byte, eph *ecdh.PrivateKey, rest func(Keys) []byte, halfClose bool) (sh, resp []byte) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -140,7 +145,7 @@ func exchange(t *testing.T, addr string, hello []byte, eph *ecdh.PrivateKey, res
 }
 
 // freshHello makes a hello with a new random ephemeral key.
-func freshHello(t *testing.T, id ed25519.PrivateKey) ([]byte, *ecdh.PrivateKey) {
+func freshHello(t testing.TB, id ed25519.PrivateKey) ([]byte, *ecdh.PrivateKey) {
 	t.Helper()
 	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {

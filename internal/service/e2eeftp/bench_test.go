@@ -1,0 +1,128 @@
+package e2eeftp
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// benchBytes is the transfer size: 1 GiB unless E2EEFTP_BENCH_BYTES says.
+func benchBytes(b *testing.B) int64 {
+	if s := os.Getenv("E2EEFTP_BENCH_BYTES"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			b.Fatalf("E2EEFTP_BENCH_BYTES=%q", s)
+		}
+		return n
+	}
+	return 1 << 30
+}
+
+// patternReader yields n bytes cycling over a random 1 MiB block, so the
+// source costs nothing next to the cipher.
+type patternReader struct {
+	block []byte
+	off   int
+	left  int64
+}
+
+func newPattern(n int64) *patternReader {
+	p := &patternReader{block: make([]byte, 1<<20), left: n}
+	rand.Read(p.block)
+	return p
+}
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.left {
+		b = b[:p.left]
+	}
+	n := copy(b, p.block[p.off:])
+	p.off = (p.off + n) % len(p.block)
+	p.left -= int64(n)
+	return n, nil
+}
+
+// resetPeakRSS and peakRSS use Linux's per-process high-water mark. Client
+// and server share this process, so the figure bounds the server's.
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func peakRSS() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkSend uploads benchBytes over loopback through the Go client and
+// the real server (streaming decrypt, temp blob, fsync, rename). Run with
+// -benchtime=1x for one 1 GiB transfer.
+func BenchmarkSend(b *testing.B) {
+	n := benchBytes(b)
+	f := newFixtureB(b)
+	b.SetBytes(n)
+	resetPeakRSS()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := f.client.Send(context.Background(), "bench.bin", newPattern(n), n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+}
+
+// BenchmarkGet downloads benchBytes (streaming encrypt from disk) into
+// io.Discard through the Go client.
+func BenchmarkGet(b *testing.B) {
+	n := benchBytes(b)
+	f := newFixtureB(b)
+	if err := f.client.Send(context.Background(), "bench.bin", newPattern(n), n); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	resetPeakRSS()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got, err := f.client.Get(context.Background(), "bench.bin", io.Discard)
+		if err != nil || got != n {
+			b.Fatalf("got %d: %v", got, err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+}
+
+// BenchmarkList is one full connection (handshake + LIST of 10 names), the
+// spec §10.1 workload.
+func BenchmarkList(b *testing.B) {
+	f := newFixtureB(b)
+	for i := 0; i < 10; i++ {
+		w, _ := f.store.Create(context.Background(), sharedFolder+"file0"+strconv.Itoa(i)+".txt")
+		w.Write(make([]byte, 100))
+		w.Commit()
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		names, err := f.client.List(context.Background())
+		if err != nil || len(names) != 10 {
+			b.Fatalf("%d %v", len(names), err)
+		}
+	}
+}
