@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Local stores blobs as files under one directory, opened as an os.Root so
@@ -206,7 +207,7 @@ func mapErr(name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return fmt.Errorf("%w: %s", ErrNotExist, name)
 	}
 	return fmt.Errorf("blob: %w", err)

@@ -110,6 +110,16 @@ func applyOne(ctx context.Context, conn *sql.Conn, m migration) error {
 	if err != nil {
 		return fmt.Errorf("store: migration %s: %w", m.name, err)
 	}
+	// Another process may have applied it since we listed: on SQLite the
+	// immediate transaction is the lock, so look again inside it.
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = $1", m.version).Scan(&n); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("store: migration %s: %w", m.name, err)
+	}
+	if n > 0 {
+		return tx.Rollback()
+	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		tx.Rollback()
 		return fmt.Errorf("store: migration %s: %w", m.name, err)

@@ -42,3 +42,24 @@ func TestUniqueViolationDetected(t *testing.T) {
 		}
 	})
 }
+
+func TestConcurrentOpenOfNewSQLiteFileMigratesOnce(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		path := t.TempDir() + "/meta.db"
+		errs := make(chan error, 4)
+		for i := 0; i < 4; i++ {
+			go func() {
+				db, err := store.Open(context.Background(), path)
+				if err == nil {
+					db.Close()
+				}
+				errs <- err
+			}()
+		}
+		for i := 0; i < 4; i++ {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: concurrent open: %v", round, err)
+			}
+		}
+	}
+}
