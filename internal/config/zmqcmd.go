@@ -1,10 +1,45 @@
 package config
 
+import "time"
+
 // ZMQCmd configures the zmqcmd service ([services.zmqcmd]).
 type ZMQCmd struct {
 	Common
+	// Allow lists the os commands clients may run; each needs a built-in
+	// argument validator (ping, echo, date, uptime, uname, hostname).
+	Allow []string `toml:"allow"`
+	// CommandTimeout bounds one os command; its process group is killed.
+	CommandTimeout Duration `toml:"command_timeout"`
+	// MaxOutput is the stdout kept per command, in bytes (then truncated).
+	MaxOutput int `toml:"max_output"`
+	// MaxProcs is how many os commands run at once across all clients.
+	MaxProcs int `toml:"max_procs"`
+	// CommandPath are the only directories searched for command binaries.
+	CommandPath []string `toml:"command_path"`
+	// FailOnExitCode answers a non-zero exit with an error reply; the
+	// original always answered "success" (false keeps that).
+	FailOnExitCode bool `toml:"fail_on_exit_code"`
+	// PingHosts, when not empty, are the only hosts ping may target.
+	PingHosts []string `toml:"ping_hosts"`
+	// ComputeTimeout bounds one compute evaluation.
+	ComputeTimeout Duration `toml:"compute_timeout"`
+	// MaxExpression is the longest compute expression, in bytes.
+	MaxExpression int `toml:"max_expression"`
+	// MaxFrame is the largest ZMTP frame accepted, in bytes; a larger one
+	// closes the connection before anything is allocated.
+	MaxFrame int `toml:"max_frame"`
 }
 
 func defaultZMQCmd() ZMQCmd {
-	return ZMQCmd{Common: common(5555)}
+	return ZMQCmd{
+		Common:         common(5555),
+		Allow:          []string{"ping", "echo", "date", "uptime"},
+		CommandTimeout: D(10 * time.Second),
+		MaxOutput:      64 << 10,
+		MaxProcs:       8,
+		CommandPath:    []string{"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"},
+		ComputeTimeout: D(time.Second),
+		MaxExpression:  1024,
+		MaxFrame:       256 << 10,
+	}
 }

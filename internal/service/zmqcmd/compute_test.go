@@ -44,9 +44,9 @@ func loadComputeVectors(t testing.TB) []computeVector {
 // CPython on purpose (docs/zmqcmd.md lists them).
 var deliberateDeviations = map[string]string{
 	// Complex results: the original sent no reply at all.
-	"(-8) ** (1/3)":  `{"status": "error", "message": "Complex numbers are not supported"}`,
-	"(-4) ** 0.5":    `{"status": "error", "message": "Complex numbers are not supported"}`,
-	"(-1) ** 0.5":    `{"status": "error", "message": "Complex numbers are not supported"}`,
+	"(-8) ** (1/3)": `{"status": "error", "message": "Complex numbers are not supported"}`,
+	"(-4) ** 0.5":   `{"status": "error", "message": "Complex numbers are not supported"}`,
+	"(-1) ** 0.5":   `{"status": "error", "message": "Complex numbers are not supported"}`,
 }
 
 // TestComputeMatchesCPython compares our reply bytes with CPython 3.11's
