@@ -421,7 +421,13 @@ func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener
 			echoOps += echo.Ops
 			echoEl += time.Duration(echo.Seconds * float64(time.Second))
 			r, err := ClosedLoop(ctx, n, e.Opts.Duration, open)
-			if err != nil && r.Ops == 0 {
+			if r.Ops == 0 {
+				if err == nil {
+					err = r.FirstErr
+				}
+				if err == nil {
+					err = errors.New("no request completed")
+				}
 				return figs, fmt.Errorf("%s ×%d: %w", name, n, err)
 			}
 			ops, errs, el = ops+r.Ops, errs+r.Errors, el+r.Elapsed

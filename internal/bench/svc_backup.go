@@ -41,7 +41,7 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 		return func() error { return c.Reconnect(ctx) }, func() {}, nil
 	})
 	for i := range figs {
-		figs[i].Note = "new connection per request; the client's RSA-1024 unwrap is part of each request"
+		figs[i].Note = joinNote("new connection per request; the client's RSA-1024 unwrap is part of each request", figs[i].Note)
 	}
 	if err != nil {
 		return figs, err

@@ -77,7 +77,7 @@ func benchCloudreport(ctx context.Context, e *Env) ([]Figure, error) {
 	}
 	more, err := e.MeasureRR(ctx, d, "cloudreport INFO", open(true))
 	for i := range more {
-		more[i].Note = "decrypt, registry lookup (SQLite), encrypt per request"
+		more[i].Note = joinNote("decrypt, registry lookup (SQLite), encrypt per request", more[i].Note)
 	}
 	return append(figs, more...), err
 }

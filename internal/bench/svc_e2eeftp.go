@@ -67,7 +67,7 @@ func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
 		return op, func() {}, nil
 	})
 	for i := range figs {
-		figs[i].Note = "new connection + X25519/Ed25519 handshake per request (the protocol's rule)"
+		figs[i].Note = joinNote("new connection + X25519/Ed25519 handshake per request (the protocol's rule)", figs[i].Note)
 	}
 	if err != nil {
 		return figs, err

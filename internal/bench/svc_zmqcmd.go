@@ -9,10 +9,11 @@ import (
 
 func init() { Register("zmqcmd", benchZMQCmd) }
 
-// zmqExpr is the original's benchmark request (spec §9.1).
+// zmqExpr is the original's benchmark request and zmqReply its exact
+// reply (spec §9.1).
 const (
-	zmqExpr   = "(6 + 4) * 8"
-	zmqResult = "80"
+	zmqExpr  = "(6 + 4) * 8"
+	zmqReply = `{"status": "success", "result": 80}`
 )
 
 // benchZMQCmd measures compute requests over persistent REQ connections,
@@ -36,15 +37,15 @@ func benchZMQCmd(ctx context.Context, e *Env) ([]Figure, error) {
 			if err := r.Err(); err != nil {
 				return err
 			}
-			if got, _ := r.ResultString(); got != zmqResult {
-				return fmt.Errorf("zmqcmd: %s gave %q, want %s", zmqExpr, got, zmqResult)
+			if string(r.Raw) != zmqReply {
+				return fmt.Errorf("zmqcmd: %s gave %q, want %q", zmqExpr, r.Raw, zmqReply)
 			}
 			return nil
 		}
 		return op, func() { c.Close() }, nil
 	})
 	for i := range figs {
-		figs[i].Note = "persistent ZMTP REQ connection per client, " + zmqExpr
+		figs[i].Note = joinNote("persistent ZMTP REQ connection per client, "+zmqExpr, figs[i].Note)
 	}
 	return figs, err
 }
