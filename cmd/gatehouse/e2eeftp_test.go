@@ -74,6 +74,7 @@ func startE2EServe(t *testing.T, data string) string {
 }
 
 func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	data := filepath.Join(root, "data")
 	alice := filepath.Join(root, "alice")
@@ -165,6 +166,7 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 }
 
 func TestE2EEFTPHelpHasExamples(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"keys", "e2eeftp", "init", "-h"}, {"keys", "e2eeftp", "add-client", "-h"}, {"keys", "e2eeftp", "list", "-h"},
 		{"client", "e2eeftp", "send", "-h"}, {"client", "e2eeftp", "get", "-h"}, {"client", "e2eeftp", "list", "-h"},
