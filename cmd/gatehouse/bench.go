@@ -32,9 +32,15 @@ func runBench(args []string) error {
 	cipher := fs.String("sftp-cipher", "", "cipher for the sftp peer (sftp -c); empty is OpenSSH's default")
 	scratch := fs.String("scratch", "", "parent of the throw-away data directory (default the system temp dir)")
 	exe := fs.String("exe", "", "gatehouse binary to run as the daemon (default this binary)")
+	serveEcho := fs.Bool("serve-echo", false, "internal: run the echo limit server for a parent bench (stops when stdin closes)")
 	timeout := fs.Duration("timeout", 60*time.Minute, "stop the whole run after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *serveEcho {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return bench.ServeEcho(ctx, os.Stdout, os.Stdin)
 	}
 	targets, err := bench.Resolve(fs.Args())
 	if err != nil {
@@ -72,6 +78,7 @@ func runBench(args []string) error {
 			return fmt.Errorf("cannot find this binary to run the daemon (use -exe): %w", err)
 		}
 	}
+	o.EchoExe = o.Exe
 	if o.Scratch, err = os.MkdirTemp(*scratch, "gatehouse-bench-"); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/aes"
@@ -11,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
+	"strings"
 	"sync"
 	"time"
 )
@@ -273,4 +276,111 @@ func CipherBaselines(ctx context.Context, dur time.Duration) []Figure {
 		figs = append(figs, cipherLoop(ctx, c.name, c.note, dur, c.setup()))
 	}
 	return figs
+}
+
+// ServeEcho runs the echo server for `gatehouse bench -serve-echo`: it
+// prints "ECHO <addr>" on w and serves until ctx ends or stdin (the
+// parent's pipe) closes, so it never outlives the harness.
+func ServeEcho(ctx context.Context, w io.Writer, stdin io.Reader) error {
+	s, err := StartEcho()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := fmt.Fprintf(w, "ECHO %s\n", s.Addr()); err != nil {
+		return err
+	}
+	gone := make(chan struct{})
+	go func() { io.Copy(io.Discard, stdin); close(gone) }()
+	select {
+	case <-ctx.Done():
+	case <-gone:
+	}
+	return nil
+}
+
+// echoProc is the echo server in a child process, so the limit is
+// measured with the server in its own Go runtime, exactly like the daemon.
+type echoProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addr  string
+}
+
+func startEchoProc(ctx context.Context, exe string) (*echoProc, error) {
+	cmd := exec.Command(exe, "bench", "-serve-echo")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start echo server: %w", err)
+	}
+	p := &echoProc{cmd: cmd, stdin: stdin}
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(io.LimitReader(out, 4096))
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case l := <-line:
+		addr, ok := strings.CutPrefix(l, "ECHO ")
+		if !ok {
+			p.stop()
+			return nil, fmt.Errorf("echo server said %q", l)
+		}
+		p.addr = addr
+		return p, nil
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+	}
+	p.stop()
+	return nil, errors.New("echo server did not start within 10 s")
+}
+
+func (p *echoProc) stop() {
+	p.stdin.Close()
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// EchoBaselineExe is EchoBaseline with the server run as `exe bench
+// -serve-echo`; with exe "" it runs in this process.
+func EchoBaselineExe(ctx context.Context, exe string, clients int, dur time.Duration) (Figure, error) {
+	if exe == "" {
+		return EchoBaseline(ctx, clients, dur)
+	}
+	p, err := startEchoProc(ctx, exe)
+	if err != nil {
+		return Figure{}, err
+	}
+	defer p.stop()
+	pid := p.cmd.Process.Pid
+	before, perr := ReadProc(pid)
+	r, err := ClosedLoop(ctx, clients, dur, EchoOpener(p.addr))
+	f := loadFigure(SectionBaseline, EchoName(clients), "", r)
+	f.Note = "64 B request, 64 B reply, Go server in a child process like the daemon"
+	if after, aerr := ReadProc(pid); perr == nil && aerr == nil {
+		cpu := after.CPU - before.CPU
+		f.ServerCPUSec = cpu.Seconds()
+		if r.Ops > 0 {
+			f.CPUPerReqUs = float64(cpu.Microseconds()) / float64(r.Ops)
+		}
+		f.PeakRSSMiB = float64(after.PeakKiB) / 1024
+	}
+	return f, err
 }

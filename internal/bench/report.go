@@ -54,6 +54,9 @@ type Figure struct {
 	// paired run, so a busy neighbour hurts both alike); 0 means the ratio
 	// uses the run's baseline section instead.
 	LimitRate float64 `json:"limit_rate,omitempty"`
+	// LimitCPUPerReqUs is the echo server's CPU per request in the same
+	// rounds: CPU/req divided by it is a load-independent cost ratio.
+	LimitCPUPerReqUs float64 `json:"limit_server_cpu_us_per_req,omitempty"`
 	// Target is the issue's goal in words; Met says whether this run reached it
 	// (nil when there is no target or nothing was measured).
 	Target string `json:"target,omitempty"`
@@ -159,7 +162,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
+	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×echo\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
 	for _, f := range r.Figures {
 		ratio := "-"
 		if f.Ratio > 0 {
@@ -187,11 +190,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if f.RSSPerConnKiB > 0 {
 			note = strings.TrimSpace(fmt.Sprintf("%.1f KiB/conn; %s", f.RSSPerConnKiB, note))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		cpuX := 0.0
+		if f.LimitCPUPerReqUs > 0 {
+			cpuX = f.CPUPerReqUs / f.LimitCPUPerReqUs
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			f.Section, f.Name, clients,
 			dash(f.ReqPerSec, "%.0f"), dash(f.P50ms, "%.3f"), dash(f.P99ms, "%.3f"),
 			dash(f.MBps, "%.1f"), dash(f.ServerCPUSec, "%.2fs"), dash(f.CPUPerReqUs, "%.1f"),
-			dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, target, note)
+			dash(cpuX, "%.1f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, target, note)
 	}
 	return tw.Flush()
 }

@@ -37,6 +37,7 @@ const (
 type Options struct {
 	Targets   []string      // service names, "sftp", "idle"; see Resolve
 	Exe       string        // gatehouse binary run as the daemon child
+	EchoExe   string        // binary whose `bench -serve-echo` runs the echo limit; "" in-process
 	Scratch   string        // throw-away directory (data dirs, transfer files)
 	Duration  time.Duration // per request/response figure
 	Clients   []int         // client counts for request/response figures
@@ -245,7 +246,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	env.Logf("baselines: echo round trip, tcp stream, ciphers (%s each)", o.Duration)
 	for _, n := range o.Clients {
-		f, err := EchoBaseline(ctx, n, o.Duration)
+		f, err := EchoBaselineExe(ctx, o.EchoExe, n, o.Duration)
 		if err != nil {
 			return nil, fmt.Errorf("echo baseline: %w", err)
 		}
@@ -411,14 +412,16 @@ func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener
 		}
 		var echoOps, ops, errs int64
 		var echoEl, el time.Duration
+		var echoCPU float64
 		var p50s, p99s []time.Duration
 		var firstErr error
 		for range rounds {
-			echo, err := EchoBaseline(ctx, n, e.Opts.Duration)
+			echo, err := EchoBaselineExe(ctx, e.Opts.EchoExe, n, e.Opts.Duration)
 			if err != nil {
 				return figs, err
 			}
 			echoOps += echo.Ops
+			echoCPU += echo.ServerCPUSec
 			echoEl += time.Duration(echo.Seconds * float64(time.Second))
 			r, err := ClosedLoop(ctx, n, e.Opts.Duration, open)
 			if r.Ops == 0 {
@@ -442,6 +445,9 @@ func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener
 			Elapsed: el, P50: p50, P99: p99, FirstErr: firstErr})
 		f.Kind, f.Limit = "rr", EchoName(n)
 		f.LimitRate = float64(echoOps) / echoEl.Seconds()
+		if echoCPU > 0 && echoOps > 0 {
+			f.LimitCPUPerReqUs = echoCPU * 1e6 / float64(echoOps)
+		}
 		if m != nil {
 			if err := m.Done(&f); err != nil {
 				return figs, err
