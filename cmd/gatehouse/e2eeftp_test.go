@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,8 +40,8 @@ func e2eRun(t *testing.T, dir string, args ...string) (string, string, bool) {
 }
 
 // startE2EServe runs `gatehouse serve` with only e2eeftp enabled and
-// returns its address.
-func startE2EServe(t *testing.T, data string) string {
+// returns its address and process.
+func startE2EServe(t *testing.T, data string) (string, *exec.Cmd) {
 	t.Helper()
 	args := []string{"serve", "-data", data, "-set", "admin.enabled=false", "-set", "services.e2eeftp.listen=127.0.0.1:0"}
 	for _, n := range config.ServiceNames() {
@@ -66,11 +67,11 @@ func startE2EServe(t *testing.T, data string) string {
 				for sc.Scan() {
 				}
 			}()
-			return m[1]
+			return m[1], cmd
 		}
 	}
 	t.Fatalf("e2eeftp did not start:\n%s", log.String())
-	return ""
+	return "", nil
 }
 
 func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
@@ -102,7 +103,7 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 		t.Fatalf("list: %s", out)
 	}
 
-	addr := startE2EServe(t, data)
+	addr, serve := startE2EServe(t, data)
 	payload := make([]byte, 200<<10)
 	rand.Read(payload)
 	if err := os.WriteFile(filepath.Join(alice, "report.bin"), payload, 0o644); err != nil {
@@ -162,6 +163,23 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(carol, "client_id.key"), []byte(strings.Repeat("x", 10)), 0o600)
 	if _, _, ok := e2eRun(t, carol, "client", "e2eeftp", "list", "-addr", addr); ok {
 		t.Fatal("carol with a bad key file succeeded")
+	}
+
+	// A clean stop saves the replay cache (one 8-byte entry per accepted hello).
+	serve.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("serve exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+	st, err = os.Stat(filepath.Join(data, "e2eeftp", "replay.cache"))
+	if err != nil || st.Size() < 8*9 || st.Size()%8 != 0 {
+		t.Fatalf("replay.cache: %v %v", err, st)
 	}
 }
 
