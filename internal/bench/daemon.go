@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/daemon"
 )
 
 // Daemon is `gatehouse serve` running as a child process with one service
@@ -29,6 +31,7 @@ type Daemon struct {
 	logPath   string
 	exited    chan struct{}
 	waitErr   error
+	inproc    *daemon.Daemon // set by StartInProcess instead of cmd
 }
 
 // ErrNotBuilt is a service the gatehouse binary does not contain yet.
@@ -65,14 +68,8 @@ func StartDaemon(ctx context.Context, exe, service, dataDir string, sets ...stri
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "-data", dataDir, "-host", "127.0.0.1", "-log-level", "warn",
-		"-set", "admin.listen=" + admin, "-set", "services." + service + ".listen=" + addr}
-	for _, n := range config.ServiceNames() {
-		if n != service {
-			args = append(args, "-set", "services."+n+".enabled=false")
-		}
-	}
-	for _, s := range sets {
+	args := []string{"serve", "-data", dataDir, "-host", "127.0.0.1", "-log-level", "warn"}
+	for _, s := range daemonSets(service, addr, admin, sets) {
 		args = append(args, "-set", s)
 	}
 	d := &Daemon{Service: service, Addr: addr, AdminAddr: admin, DataDir: dataDir,
@@ -135,8 +132,13 @@ func (d *Daemon) waitHealthy(ctx context.Context) error {
 	return errors.New("not healthy within " + startTimeout.String())
 }
 
-// PID is the daemon's process id.
-func (d *Daemon) PID() int { return d.cmd.Process.Pid }
+// PID is the daemon's process id (this process when it runs in-process).
+func (d *Daemon) PID() int {
+	if d.inproc != nil {
+		return os.Getpid()
+	}
+	return d.cmd.Process.Pid
+}
 
 // Sample reads the daemon's CPU and memory.
 func (d *Daemon) Sample() (ProcSample, error) { return ReadProc(d.PID()) }
@@ -157,6 +159,9 @@ func (d *Daemon) LogTail(n int64) string {
 
 // Stop sends SIGTERM, waits up to 15 s for the drain, then kills.
 func (d *Daemon) Stop() error {
+	if d.inproc != nil {
+		return d.inproc.Shutdown()
+	}
 	select {
 	case <-d.exited:
 		return nil
@@ -208,4 +213,45 @@ func (m *Meter) Done(f *Figure) error {
 	}
 	f.PeakRSSMiB = float64(s.PeakKiB) / 1024
 	return nil
+}
+
+// daemonSets are the -set pairs that run service alone on addr.
+func daemonSets(service, addr, admin string, extra []string) []string {
+	sets := []string{"admin.listen=" + admin, "services." + service + ".listen=" + addr}
+	for _, n := range config.ServiceNames() {
+		if n != service {
+			sets = append(sets, "services."+n+".enabled=false")
+		}
+	}
+	return append(sets, extra...)
+}
+
+// StartInProcess runs the daemon inside this process, with the same
+// configuration StartDaemon would give the child: for CPU profiles taken
+// with `go test -cpuprofile` (client and server then share the profile;
+// focus on ServeConn to see the server). Its CPU and RSS readings are this
+// whole process's.
+func StartInProcess(ctx context.Context, service, dataDir string, sets ...string) (*Daemon, error) {
+	addr, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.Admin.Enabled = false
+	for _, kv := range daemonSets(service, addr, "127.0.0.1:0", sets) {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := cfg.Set(k, v); err != nil {
+			return nil, err
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dd, err := daemon.Start(ctx, cfg, log)
+	if err != nil {
+		if strings.Contains(err.Error(), "not built into this binary") {
+			return nil, fmt.Errorf("%w: %s is not registered with the daemon", ErrNotBuilt, service)
+		}
+		return nil, err
+	}
+	return &Daemon{Service: service, Addr: addr, DataDir: dataDir, inproc: dd}, nil
 }

@@ -45,6 +45,7 @@ type Options struct {
 	IdleConns int           // idle connections to open
 	SFTPCiph  string        // sftp -c cipher; "" is OpenSSH's default
 	Rounds    int           // interleaved echo/service rounds per figure (default 1)
+	InProcess bool          // run the daemon in this process (for CPU profiles), not as a child
 	Quick     bool
 	Log       io.Writer // progress lines; nil discards
 }
@@ -126,11 +127,21 @@ func (e *Env) StartDaemon(ctx context.Context, service string, sets ...string) (
 	if err != nil {
 		return nil, err
 	}
+	return e.StartDaemonAt(ctx, service, dir, sets...)
+}
+
+// StartDaemonAt runs the daemon for service on a data folder the driver
+// prepared (keys, registry rows). With Opts.InProcess it runs inside this
+// process (profiling) instead of as a child.
+func (e *Env) StartDaemonAt(ctx context.Context, service, dir string, sets ...string) (*Daemon, error) {
+	if e.Opts.InProcess {
+		return StartInProcess(ctx, service, dir, sets...)
+	}
 	return StartDaemon(ctx, e.Opts.Exe, service, dir, sets...)
 }
 
 // NewDataDir makes a fresh data folder, for drivers that put keys in it
-// before the daemon starts (then StartDaemon(ctx, e.Opts.Exe, …, dir)).
+// before the daemon starts (then StartDaemonAt).
 func (e *Env) NewDataDir() (string, error) {
 	return os.MkdirTemp(e.Scratch, "data-")
 }

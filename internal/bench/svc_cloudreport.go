@@ -39,7 +39,7 @@ func benchCloudreport(ctx context.Context, e *Env) ([]Figure, error) {
 		}
 	}
 	db.Close()
-	d, err := StartDaemon(ctx, e.Opts.Exe, "cloudreport", dir,
+	d, err := e.StartDaemonAt(ctx, "cloudreport", dir,
 		fmt.Sprintf("services.cloudreport.max_conns=%d", maxC+16))
 	if err != nil {
 		return nil, err

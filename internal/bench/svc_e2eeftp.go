@@ -37,7 +37,7 @@ func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
 	if _, err := kd.Authorize(pub, "gatehouse bench"); err != nil {
 		return nil, err
 	}
-	d, err := StartDaemon(ctx, e.Opts.Exe, "e2eeftp", dir)
+	d, err := e.StartDaemonAt(ctx, "e2eeftp", dir)
 	if err != nil {
 		return nil, err
 	}
