@@ -635,7 +635,7 @@ func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, string, b
 	if err := ss.s.reg.CloudreportAddError(ctx, e); err != nil {
 		ss.c.Log().Error("ERRL: cannot store report", "client", who, "err", err)
 	}
-	ss.c.Log().Info("ERRL", "client", who, "text", fmt.Sprintf("%q", truncate([]byte(r.Rest), 200)))
+	ss.c.Log().Info("ERRL", "client", who, "text", Latin1ToUTF8(truncate([]byte(r.Rest), 200)))
 	return okReply(o.Dialect), "ok", false
 }
 
