@@ -1,0 +1,144 @@
+package backup
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/blob"
+)
+
+// Real frames from the spec's worked session (§3.8) and vectors (§9.1).
+func seedFrames(t testing.TB) [][]byte {
+	name := "4d69636861656c204a61636b736f6e" + strings.Repeat("00", 240)
+	hello := "68656c6c6f2e747874" + strings.Repeat("00", 246)
+	return [][]byte{
+		unhexT(t, strings.Repeat("00", 16)+"01"+"0104"+"ff000000"+name),
+		unhexT(t, "1f93925f86d8432aad42d24db9eb1a27"+"01"+"0304"+"ff000000"+name),
+		unhexT(t, "1f93925f86d8432aad42d24db9eb1a27"+"01"+"0404"+"23010000"+"20000000"+hello+
+			"aa9b7044c629d21cc4823098ddbc4008c2918e229e3d86787f9fd0b6f9a40eed"),
+		unhexT(t, "1f93925f86d8432aad42d24db9eb1a27"+"01"+"0504"+"ff000000"+hello),
+		unhexT(t, "0123456789abcdef0123456789abcdef"+"01"+"0404"+"23010000"+"20000000"+hello+
+			"5a6398b9e05a0a2186b510bda6d8f6c119e2da2922c0bc8cf2aa3ce7df18b66b"),
+	}
+}
+
+func FuzzRequestHeader(f *testing.F) {
+	for _, fr := range seedFrames(f) {
+		f.Add(fr[:RequestHeaderSize])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseRequestHeader(b)
+		if len(b) != RequestHeaderSize {
+			if err == nil {
+				t.Fatal("wrong length accepted")
+			}
+			return
+		}
+		if err != nil || !bytes.Equal(AppendRequestHeader(nil, h), b) {
+			t.Fatalf("round trip of %x: %+v %v", b, h, err)
+		}
+	})
+}
+
+func FuzzParseName(f *testing.F) {
+	for _, fr := range seedFrames(f) {
+		f.Add(fr[RequestHeaderSize:min(len(fr), RequestHeaderSize+NameSize)])
+	}
+	f.Add([]byte("../evil.txt\x00"))
+	f.Add([]byte("a\x00b\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseName(b)
+		if err != nil {
+			return
+		}
+		if s == "" || strings.ContainsRune(s, 0) || len(s) >= NameSize {
+			t.Fatalf("%x parsed as %q", b, s)
+		}
+		fld, err := NameField(s)
+		if err != nil {
+			t.Fatalf("%q does not re-encode: %v", s, err)
+		}
+		if s2, err := ParseName(fld[:]); err != nil || s2 != s {
+			t.Fatalf("round trip %q -> %q %v", s, s2, err)
+		}
+		if base, err := StoredFileName(s); err == nil {
+			if strings.ContainsAny(base, "/\\") || base == ".." || base == "." || !blob.ValidName("c/"+base) {
+				t.Fatalf("%q stored as unsafe %q", s, base)
+			}
+		}
+	})
+}
+
+// FuzzFilePayload drives the 1028 payload decoder (file header, streaming
+// CRC, decryption and padding check) with a fixed key.
+func FuzzFilePayload(f *testing.F) {
+	for _, fr := range seedFrames(f) {
+		if len(fr) > RequestHeaderSize+FileHeaderSize {
+			f.Add(fr[RequestHeaderSize:])
+		}
+	}
+	f.Add(make([]byte, FileHeaderSize+16))
+	key := unhexT(f, "6642814857a998085a3c35ae871bd38b")
+	block, _ := aes.NewCipher(key)
+	s := &Server{opt: Options{}}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if len(p) < FileHeaderSize {
+			return
+		}
+		fh, err := ParseFileHeader(p[:FileHeaderSize])
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := p[FileHeaderSize:]
+		size := int64(fh.ContentSize)
+		if size > int64(len(body)) || size == 0 || size%16 != 0 {
+			return
+		}
+		var out bytes.Buffer
+		n, crc, err := s.stream(bytes.NewReader(body), &out, cipher.NewCBCDecrypter(block, zeroIV[:]), size)
+		want, werr := DecryptFile(key, body[:size])
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("stream %v, whole %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if crc != CRC(body[:size]) || n != int64(len(want)) || !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("stream disagrees: n=%d crc=%08x", n, crc)
+		}
+	})
+}
+
+// FuzzServer sends arbitrary bytes to a live server: it must never panic
+// (the env counts recovered panics) and any answer is a well-formed,
+// version-3 frame with a protocol response code.
+func FuzzServer(f *testing.F) {
+	for _, fr := range seedFrames(f) {
+		f.Add(fr)
+	}
+	f.Add(make([]byte, 10))
+	f.Add(append(AppendRequestHeader(nil, RequestHeader{Code: CodePublicKey, PayloadSize: 300}), make([]byte, 300)...))
+	e := newEnv(f, Options{MaxFileSize: 1 << 16})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		conn.Write(msg)
+		conn.(*net.TCPConn).CloseWrite()
+		h, p, err := readResponse(conn)
+		if err != nil {
+			return
+		}
+		if h.Version != ServerVersion || h.Code < RespRegistered || h.Code > RespError || int(h.PayloadSize) != len(p) {
+			t.Fatalf("bad frame %+v for %x", h, msg)
+		}
+	})
+}
