@@ -57,6 +57,10 @@ type Figure struct {
 	// LimitCPUPerReqUs is the echo server's CPU per request in the same
 	// rounds: CPU/req divided by it is a load-independent cost ratio.
 	LimitCPUPerReqUs float64 `json:"limit_server_cpu_us_per_req,omitempty"`
+	// LimitCPUPerMiBms is the limit cipher's CPU per MiB on one core: the
+	// server's CPU/MiB divided by it says how much it spends beyond the
+	// cipher, independent of load.
+	LimitCPUPerMiBms float64 `json:"limit_cpu_ms_per_mib,omitempty"`
 	// Target is the issue's goal in words; Met says whether this run reached it
 	// (nil when there is no target or nothing was measured).
 	Target string `json:"target,omitempty"`
@@ -162,7 +166,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×echo\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
+	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
 	for _, f := range r.Figures {
 		ratio := "-"
 		if f.Ratio > 0 {
@@ -191,8 +195,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 			note = strings.TrimSpace(fmt.Sprintf("%.1f KiB/conn; %s", f.RSSPerConnKiB, note))
 		}
 		cpuX := 0.0
-		if f.LimitCPUPerReqUs > 0 {
+		switch {
+		case f.LimitCPUPerReqUs > 0:
 			cpuX = f.CPUPerReqUs / f.LimitCPUPerReqUs
+		case f.LimitCPUPerMiBms > 0 && f.Section != SectionBaseline:
+			cpuX = f.CPUPerMiBms / f.LimitCPUPerMiBms
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			f.Section, f.Name, clients,

@@ -487,7 +487,7 @@ func (e *Env) MeasureTransfer(ctx context.Context, d *Daemon, name, kind, limit 
 	el := time.Since(t0)
 	f := Figure{Section: SectionService, Name: name, Service: d.Service, Kind: kind, Clients: 1,
 		Ops: 1, Bytes: e.Opts.Size, Seconds: el.Seconds(), MBps: float64(e.Opts.Size) / el.Seconds() / 1e6,
-		Limit: limit, LimitRate: lim.MBps}
+		Limit: limit, LimitRate: lim.MBps, LimitCPUPerMiBms: lim.CPUPerMiBms}
 	if err != nil {
 		return Figure{Section: SectionService, Name: name, Service: d.Service, Kind: kind,
 			Note: "failed: " + err.Error()}, nil

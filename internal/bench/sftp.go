@@ -116,6 +116,7 @@ func StartSSHD(ctx context.Context, dir string) (*SSHD, error) {
 		"KbdInteractiveAuthentication no",
 		"PermitRootLogin prohibit-password",
 		"UsePAM no",
+		"UseDNS no",
 		"X11Forwarding no",
 		"PrintMotd no",
 		"Subsystem sftp internal-sftp",
@@ -180,7 +181,7 @@ func (s *SSHD) SFTP(ctx context.Context, batch, cipher string, timeout time.Dura
 	_, port, _ := net.SplitHostPort(s.Addr)
 	args := []string{"-v", "-F", "/dev/null", "-b", bf.Name(), "-P", port, "-i", s.KeyPath,
 		"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-		"-o", "UserKnownHostsFile=/dev/null"}
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "GSSAPIAuthentication=no"}
 	if cipher != "" {
 		args = append(args, "-c", cipher)
 	}
@@ -226,8 +227,7 @@ func benchSFTP(ctx context.Context, e *Env) ([]Figure, error) {
 	}
 	defer s.Stop()
 	size := e.Opts.Size
-	// Generous: 10 MB/s would already be far below anything seen here.
-	timeout := 60*time.Second + time.Duration(size/10e6)*time.Second
+	timeout := TransferTimeout(size)
 	up := filepath.Join(e.Scratch, "sftp-uploaded.bin")
 	down := filepath.Join(e.Scratch, "sftp-downloaded.bin")
 
