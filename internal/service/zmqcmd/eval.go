@@ -91,6 +91,9 @@ func (e *evaluator) eval(n *node) (any, error) {
 			}
 			items = append(items, v)
 		}
+		if weightOf(items, e.lim.MaxItems) > e.lim.MaxItems {
+			return nil, errTooLarge
+		}
 		switch n.kind {
 		case nTuple:
 			return pyTuple(items), nil
@@ -131,6 +134,9 @@ func (e *evaluator) eval(n *node) (any, error) {
 				d.keys = append(d.keys, k)
 				d.vals = append(d.vals, v)
 			}
+		}
+		if weightOf(d.keys, e.lim.MaxItems)+weightOf(d.vals, e.lim.MaxItems) > e.lim.MaxItems {
+			return nil, errTooLarge
 		}
 		return d, nil
 	case nUnary:
@@ -322,7 +328,7 @@ func (e *evaluator) binop(op string, a, b any) (any, error) {
 			if !ok {
 				return nil, pyErrf("can only concatenate list (not \"%s\") to list", typeName(b))
 			}
-			if len(x)+len(y) > e.lim.MaxItems {
+			if weightOf(x, e.lim.MaxItems)+weightOf(y, e.lim.MaxItems) > e.lim.MaxItems {
 				return nil, errTooLarge
 			}
 			return append(append(pyList{}, x...), y...), nil
@@ -331,7 +337,7 @@ func (e *evaluator) binop(op string, a, b any) (any, error) {
 			if !ok {
 				return nil, pyErrf("can only concatenate tuple (not \"%s\") to tuple", typeName(b))
 			}
-			if len(x)+len(y) > e.lim.MaxItems {
+			if weightOf(x, e.lim.MaxItems)+weightOf(y, e.lim.MaxItems) > e.lim.MaxItems {
 				return nil, errTooLarge
 			}
 			return append(append(pyTuple{}, x...), y...), nil
@@ -377,7 +383,7 @@ func (e *evaluator) repeat(seq any, n *big.Int) (any, error) {
 		}
 		return strings.Repeat(x, count), nil
 	case pyTuple:
-		if len(x)*count > e.lim.MaxItems {
+		if weightOf(x, e.lim.MaxItems)*count > e.lim.MaxItems {
 			return nil, errTooLarge
 		}
 		out := make(pyTuple, 0, len(x)*count)
@@ -386,7 +392,7 @@ func (e *evaluator) repeat(seq any, n *big.Int) (any, error) {
 		}
 		return out, nil
 	case pyList:
-		if len(x)*count > e.lim.MaxItems {
+		if weightOf(x, e.lim.MaxItems)*count > e.lim.MaxItems {
 			return nil, errTooLarge
 		}
 		out := make(pyList, 0, len(x)*count)
@@ -396,6 +402,37 @@ func (e *evaluator) repeat(seq any, n *big.Int) (any, error) {
 		return out, nil
 	}
 	return nil, errSyntax
+}
+
+// weight is the size of a value counted through nested containers (and
+// strings by 16-byte units). Containers can share items (x*100 repeats one
+// list), so length alone would let (([0]*100)*100)*100 reach 10^6 elements
+// for json.dumps to walk; every container built is kept under MaxItems by
+// weight, which bounds every later walk (equality, repr, encoding).
+func weight(v any, limit int) int {
+	switch x := v.(type) {
+	case string:
+		return 1 + len(x)/16
+	case pyTuple:
+		return 1 + weightOf(x, limit)
+	case pyList:
+		return 1 + weightOf(x, limit)
+	case *pyDict:
+		return 1 + weightOf(x.keys, limit) + weightOf(x.vals, limit)
+	}
+	return 1
+}
+
+// weightOf sums item weights, stopping once over limit.
+func weightOf(items []any, limit int) int {
+	w := 0
+	for _, it := range items {
+		w += weight(it, limit-w)
+		if w > limit {
+			return w
+		}
+	}
+	return w
 }
 
 func (e *evaluator) shift(op string, a, n *big.Int) (any, error) {

@@ -118,7 +118,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 			return err
 		}
 		env, body := splitEnvelope(msg)
-		buf = s.handle(ctx, c, log, buf[:0], body)
+		buf = s.handle(ctx, c.Request, log, buf[:0], body)
 		frames := make([][]byte, 0, len(env)+1)
 		frames = append(append(frames, env...), buf)
 		if err := zc.WriteMessage(frames...); err != nil {
@@ -161,9 +161,9 @@ func splitEnvelope(msg [][]byte) (env, body [][]byte) {
 
 // handle answers one request body, appending the reply to buf. Every
 // request is wrapped in c.Request so metrics and graceful shutdown see it.
-func (s *Server) handle(ctx context.Context, c *netsvc.Conn, log *slog.Logger, buf []byte, body [][]byte) []byte {
+func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string), log *slog.Logger, buf []byte, body [][]byte) []byte {
 	if len(body) != 1 {
-		done := c.Request("invalid")
+		done := begin("invalid")
 		defer done("error")
 		msg := msgMultipart
 		if len(body) == 0 {
@@ -175,7 +175,7 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, log *slog.Logger, b
 	}
 	req, err := DecodeRequest(body[0])
 	if err != nil {
-		done := c.Request("invalid")
+		done := begin("invalid")
 		defer done("error")
 		log.Info("request refused", "reason", err.Error(), "bytes", len(body[0]))
 		r := AppendError(buf, err.Error())
@@ -183,7 +183,7 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, log *slog.Logger, b
 	}
 	kind, _ := jsonString(req.CommandType)
 	if req.CommandType == nil {
-		done := c.Request("invalid")
+		done := begin("invalid")
 		defer done("error")
 		log.Info("request refused", "reason", "missing command_type")
 		r := AppendError(buf, msgMissingPrefix+"command_type")
@@ -191,7 +191,7 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, log *slog.Logger, b
 	}
 	switch kind {
 	case "compute":
-		done := c.Request("compute")
+		done := begin("compute")
 		if req.Expression == nil {
 			done("error")
 			log.Info("compute refused", "reason", "missing expression")
@@ -216,12 +216,12 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, log *slog.Logger, b
 		done("ok")
 		return r
 	case "os":
-		done := c.Request("os")
+		done := begin("os")
 		r, status := s.osCommand(ctx, log, buf, req)
 		done(status)
 		return r
 	}
-	done := c.Request("invalid")
+	done := begin("invalid")
 	defer done("error")
 	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
