@@ -73,3 +73,35 @@ func TestComputeMatchesCPython(t *testing.T) {
 
 var _ = strings.Repeat
 var _ = time.Second
+
+// TestComputeLimits: every fix for the original's unbounded evaluation
+// answers fast with a clear error.
+func TestComputeLimits(t *testing.T) {
+	cases := map[string]string{
+		"9**9**9":                       "Exceeds the limit (4300 digits)",
+		"1<<10**9":                      "Exceeds the limit (4300 digits)",
+		"(([0]*100)*100)*100":           "Result too large",
+		"[[[0]*1000]*1000]":             "Result too large",
+		"'a'*10**9":                     "Result too large",
+		"-" + strings.Repeat("-", 1000): "maximum recursion depth exceeded during compilation",
+		strings.Repeat("(", 201) + "1" + strings.Repeat(")", 201): "Invalid expression syntax",
+		"pow(3, 10**5000, 7)":           "Exceeds the limit (4300 digits)",
+		"__import__('os').system('id')": "Invalid variable name in expression",
+		"1 @ 2":                         "unsupported operand type(s) for @",
+	}
+	for expr, want := range cases {
+		start := time.Now()
+		_, err := Evaluate(expr, DefaultLimits)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%.40q: %v, want %q", expr, err, want)
+		}
+		if d := time.Since(start); d > 200*time.Millisecond {
+			t.Errorf("%.40q took %v", expr, d)
+		}
+	}
+	lim := DefaultLimits
+	lim.Timeout = time.Nanosecond
+	if _, err := Evaluate("max([1]*9000)", lim); err != errTimeout {
+		t.Errorf("deadline not enforced: %v", err)
+	}
+}

@@ -53,14 +53,18 @@ func Evaluate(src string, lim Limits) (any, error) {
 
 type evaluator struct {
 	lim      Limits
-	deadline time.Time
-	steps    int
+	deadline  time.Time
+	steps     int
+	nextCheck int
 }
 
 func (e *evaluator) step(n int) error {
 	e.steps += n
-	if !e.deadline.IsZero() && e.steps&63 == 0 && time.Now().After(e.deadline) {
-		return errTimeout
+	if e.steps >= e.nextCheck && !e.deadline.IsZero() {
+		e.nextCheck = e.steps + 64
+		if time.Now().After(e.deadline) {
+			return errTimeout
+		}
 	}
 	return nil
 }
