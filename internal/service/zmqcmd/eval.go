@@ -52,7 +52,7 @@ func Evaluate(src string, lim Limits) (any, error) {
 }
 
 type evaluator struct {
-	lim      Limits
+	lim       Limits
 	deadline  time.Time
 	steps     int
 	nextCheck int
