@@ -117,7 +117,8 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 		if !ok {
 			return nil, fmt.Errorf("service %s is enabled but not built into this binary", sp.name)
 		}
-		deps := &Deps{Config: cfg, Store: d.Store, Blob: blob.Prefixed(d.Blob, sp.name), Log: log.With("service", sp.name), Registry: d.Registry, name: sp.name}
+		deps := &Deps{Config: cfg, Store: d.Store, Blob: blob.Prefixed(d.Blob, sp.name), Log: log.With("service", sp.name),
+			Registry: d.Registry, Listen: sp.addr, ListenFromConfig: sp.common.Listen != "", name: sp.name}
 		h, cleanup, err := f(deps)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", sp.name, err)
@@ -127,7 +128,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 		}
 		sc := sp.common
 		svcs = append(svcs, netsvc.Service{
-			Name: sp.name, Addr: sp.addr, Handler: h,
+			Name: sp.name, Addr: deps.Listen, Handler: h,
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,
 				IdleTimeout:      sc.IdleTimeout.Duration,

@@ -23,7 +23,12 @@ type Deps struct {
 	Blob     blob.Store // names are already scoped to the service ("<name>/…" underneath)
 	Log      *slog.Logger
 	Registry prometheus.Registerer
-	name     string
+	// Listen is the address the daemon will bind for the service. A factory
+	// may change it, e.g. to honour a legacy port file, but should only do
+	// so when ListenFromConfig is false: an operator's explicit address wins.
+	Listen           string
+	ListenFromConfig bool
+	name             string
 }
 
 // Dir returns the service's own folder in the data directory

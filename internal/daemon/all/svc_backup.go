@@ -1,11 +1,9 @@
 package all
 
 import (
-	"context"
 	"net"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/netsvc"
@@ -41,35 +39,20 @@ func init() {
 			return nil, nil, err
 		}
 		d.Log.Info("backup service ready", "max_file_size", cfg.MaxFileSize, "encrypt_at_rest", cfg.EncryptAtRest)
-		if cfg.Listen != "" || !cfg.PortInfo {
+		if d.ListenFromConfig || !cfg.PortInfo {
 			return srv, nil, nil
 		}
-		// The original read its port from port.info. The daemon has already
-		// chosen this service's address (the default port) before calling
-		// here, so the port.info port gets a listener of its own.
+		// The original read its port from port.info (fallback 1357); an
+		// explicit services.backup.listen wins over it.
 		port, from, found, err := backup.FindPortInfo(filepath.Join(d.Config.DataDir, "port.info"), "port.info")
 		switch {
 		case !found:
-			return srv, nil, nil
 		case err != nil:
-			d.Log.Warn("port.info unusable; serving only the default port", "file", from, "err", err, "port", cfg.DefaultPort())
-			return srv, nil, nil
-		case port == cfg.DefaultPort():
-			return srv, nil, nil
+			d.Log.Warn("port.info unusable; using the default port", "file", from, "err", err, "port", cfg.DefaultPort())
+		default:
+			d.Listen = net.JoinHostPort(d.Config.Host, strconv.Itoa(port))
+			d.Log.Info("port taken from port.info", "file", from, "port", port)
 		}
-		addr := net.JoinHostPort(d.Config.Host, strconv.Itoa(port))
-		bound, stop, err := backup.ServeExtra(d.Log, srv, addr, netsvc.Limits{
-			MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout.Duration,
-			WriteTimeout: cfg.WriteTimeout.Duration, HandshakeTimeout: cfg.HandshakeTimeout.Duration,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		d.Log.Info("backup also listening on the port.info port", "file", from, "addr", bound)
-		return srv, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), d.Config.DrainTimeout.Duration+time.Second)
-			defer cancel()
-			stop(ctx)
-		}, nil
+		return srv, nil, nil
 	})
 }

@@ -3,7 +3,6 @@ package backup
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -11,14 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"gatehouse/internal/netsvc"
 )
 
 // ReadPortInfo reads a port.info file the way the original server did: the
@@ -253,17 +249,4 @@ func ReadPrivateKey(path string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("backup: %s: %w", path, err)
 	}
 	return rk, nil
-}
-
-// ServeExtra serves h on addr with its own netsvc runtime, for the
-// port.info address: the daemon binds each service's configured address
-// before the service's factory runs, so a port read by the factory needs a
-// listener of its own. stop drains it (within ctx) and closes it.
-func ServeExtra(log *slog.Logger, h netsvc.Handler, addr string, lim netsvc.Limits) (bound string, stop func(ctx context.Context), err error) {
-	srv := netsvc.New(log, nil)
-	if err := srv.Listen(netsvc.Service{Name: "backup", Addr: addr, Handler: h, Limits: lim}); err != nil {
-		return "", nil, err
-	}
-	srv.Start()
-	return srv.Addr("backup").String(), func(ctx context.Context) { srv.Shutdown(ctx) }, nil
 }

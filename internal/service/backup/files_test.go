@@ -2,15 +2,11 @@ package backup
 
 import (
 	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"gatehouse/internal/netsvc/netsvctest"
 )
 
 func TestPortInfo(t *testing.T) {
@@ -41,26 +37,6 @@ func TestPortInfo(t *testing.T) {
 	bad := write("bad", "x")
 	if _, _, found, err := FindPortInfo(bad, second); !found || err == nil {
 		t.Error("an unusable first file must be reported, not skipped")
-	}
-}
-
-// The port.info listener serves the same handler on its own runtime.
-func TestServeExtra(t *testing.T) {
-	e := newEnv(t, Options{})
-	bound, stop, err := ServeExtra(slog.New(slog.DiscardHandler), e.srv, "127.0.0.1:0", netsvctest.DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := e.client("extra")
-	c.Addr = bound
-	if err := c.Register(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	stop(ctx)
-	if err := c.Register(context.Background()); err == nil {
-		t.Fatal("still serving after stop")
 	}
 }
 
