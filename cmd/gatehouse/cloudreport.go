@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"gatehouse/internal/crypto"
 	"gatehouse/internal/daemon"
+	"gatehouse/internal/fsutil"
 	"gatehouse/internal/service/cloudreport"
 	"gatehouse/internal/store"
 )
@@ -116,7 +116,7 @@ func runCloudreportClient(args []string, out io.Writer) error {
 		return fmt.Errorf("DWNL %s: status %s", *download, st)
 	}
 	if *outFile != "" {
-		if err := writeFileAtomic(*outFile, content); err != nil {
+		if err := fsutil.WriteFileAtomic(*outFile, content, 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "      wrote %d bytes to %s\n", len(content), *outFile)
@@ -135,28 +135,6 @@ func printFields(out io.Writer, cmd string, f cloudreport.Fields) {
 	for _, kv := range f {
 		fmt.Fprintf(out, "      %s=%s\n", kv.Key, kv.Value)
 	}
-}
-
-// writeFileAtomic writes through a temp file in the same folder, so the
-// destination is either absent or complete.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 const crAdminUsage = `usage: gatehouse admin cloudreport <command> [flags]

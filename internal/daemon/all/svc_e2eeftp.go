@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"gatehouse/internal/daemon"
+	"gatehouse/internal/fsutil"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/service/e2eeftp"
 )
@@ -54,7 +55,7 @@ func init() {
 			srv.LoadReplayState(b)
 		}
 		cleanup := func() {
-			if err := e2eeftp.WriteFileAtomic(statePath, srv.ReplayState(), 0o600); err != nil {
+			if err := fsutil.WriteFileAtomic(statePath, srv.ReplayState(), 0o600); err != nil {
 				d.Log.Warn("saving the replay cache failed", "err", err)
 			}
 		}

@@ -12,9 +12,10 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gatehouse/internal/fsutil"
 )
 
 // ReadPortInfo reads a port.info file the way the original server did: the
@@ -67,35 +68,10 @@ func LoadOrCreateMasterKey(path string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, key, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, key, 0o600); err != nil {
 		return nil, fmt.Errorf("backup: master key: %w", err)
 	}
 	return key, nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // The original C++ client's files (spec §7.1), so the Go client can stand
@@ -152,7 +128,7 @@ func WriteTransferInfo(path string, ti TransferInfo) error {
 	for _, f := range ti.Files {
 		fmt.Fprintln(&b, f)
 	}
-	return writeFileAtomic(path, b.Bytes(), 0o644)
+	return fsutil.WriteFileAtomic(path, b.Bytes(), 0o644)
 }
 
 // MeInfo is me.info: the client's name, its id, and its public key.
@@ -182,7 +158,7 @@ func unbase64Lines(lines []string) ([]byte, error) {
 
 // WriteMeInfo writes me.info: name, dashed lowercase id, base64 public key.
 func WriteMeInfo(path string, m MeInfo) error {
-	return writeFileAtomic(path, []byte(m.Name+"\n"+m.ID.String()+"\n"+base64Lines(m.PublicKey)), 0o644)
+	return fsutil.WriteFileAtomic(path, []byte(m.Name+"\n"+m.ID.String()+"\n"+base64Lines(m.PublicKey)), 0o644)
 }
 
 // ReadMeInfo reads me.info.
@@ -221,7 +197,7 @@ func WritePrivateKey(path string, k *rsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, []byte(base64Lines(der)), 0o600)
+	return fsutil.WriteFileAtomic(path, []byte(base64Lines(der)), 0o600)
 }
 
 // ReadPrivateKey reads priv.key (PKCS#8, or PKCS#1 for leniency).

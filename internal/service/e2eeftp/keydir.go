@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"gatehouse/internal/fsutil"
 )
 
 // KeyDir is the server's key folder (<data>/e2eeftp): server_id.key,
@@ -53,10 +55,10 @@ func (d KeyDir) writeServer(priv ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(d.ServerKey(), pemPriv, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(d.ServerKey(), pemPriv, 0o600); err != nil {
 		return err
 	}
-	return WriteFileAtomic(d.KnownServer(), pemPub, 0o644)
+	return fsutil.WriteFileAtomic(d.KnownServer(), pemPub, 0o644)
 }
 
 // LoadOrInit loads the server identity, creating it when missing as the
@@ -78,7 +80,7 @@ func (d KeyDir) LoadOrInit() (priv ed25519.PrivateKey, created, insecure bool, e
 		if err != nil {
 			return nil, false, false, err
 		}
-		if err := WriteFileAtomic(d.KnownServer(), pemPub, 0o644); err != nil {
+		if err := fsutil.WriteFileAtomic(d.KnownServer(), pemPub, 0o644); err != nil {
 			return nil, false, false, err
 		}
 	}
@@ -119,7 +121,7 @@ func (d KeyDir) Authorize(pub ed25519.PublicKey, comment string) (added bool, er
 		b.WriteString("# " + comment + "\n")
 	}
 	b.WriteString(AuthorizedLine(pub) + "\n")
-	return true, WriteFileAtomic(d.Authorized(), b.Bytes(), 0o644)
+	return true, fsutil.WriteFileAtomic(d.Authorized(), b.Bytes(), 0o644)
 }
 
 // ClientFiles writes a new client identity into dir in the original
@@ -145,10 +147,10 @@ func ClientFiles(dir string, serverPub ed25519.PublicKey) (ed25519.PrivateKey, e
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(keyPath, pemPriv, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(keyPath, pemPriv, 0o600); err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, KnownServerFile), pemPub, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, KnownServerFile), pemPub, 0o644); err != nil {
 		return nil, err
 	}
 	return priv, nil

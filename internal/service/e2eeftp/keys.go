@@ -257,33 +257,3 @@ func (a *AuthorizedKeys) refresh() {
 	}
 	a.keys, a.loaded, a.size, a.mtime, a.checked = keys, true, st.Size(), st.ModTime(), now
 }
-
-// WriteFileAtomic writes b to path with perm via a temp file and rename,
-// so a reader (the server re-reading authorized_clients.pub) never sees a
-// half-written file.
-func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, perm); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
-}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"gatehouse/internal/blob"
+	"gatehouse/internal/fsutil"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 )
@@ -523,7 +524,7 @@ func TestAuthorizedFileReloadsWithoutRestart(t *testing.T) {
 		t.Fatal("no file: client accepted")
 	}
 	line := AuthorizedLine(cliID.Public().(ed25519.PublicKey))
-	if err := WriteFileAtomic(path, []byte("# test\nnot base64!\n"+line+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte("# test\nnot base64!\n"+line+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.List(ctx); err != nil {
@@ -534,7 +535,7 @@ func TestAuthorizedFileReloadsWithoutRestart(t *testing.T) {
 		t.Errorf("warnings %q", warned)
 	}
 	mu.Unlock()
-	if err := WriteFileAtomic(path, []byte("# revoked\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte("# revoked\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.List(ctx); err == nil {
