@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/bench"
+)
+
+func TestBenchParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1GiB": 1 << 30, "64MiB": 64 << 20, "512 KiB": 512 << 10,
+		"10MB": 10e6, "1000": 1000, "7B": 7} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1MiB", "1TiB", "65GiB", "lots"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestBenchUsageAndBadArgs(t *testing.T) {
+	out, err := exec.Command(binPath, "bench", "-h").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "examples:") || !strings.Contains(string(out), "-quick") {
+		t.Fatalf("bench -h: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"bench"}, {"bench", "nosuch"}, {"bench", "-clients", "0", "clock"},
+		{"bench", "-size", "huge", "clock"}, {"bench", "-rounds", "99", "clock"}} {
+		if out, err := exec.Command(binPath, args...).CombinedOutput(); err == nil {
+			t.Errorf("%v succeeded:\n%s", args, out)
+		}
+	}
+}
+
+// A real, tiny run through the built binary: the daemon child, the echo
+// child, the clock driver and the idle test, JSON on stdout and the three
+// result files on disk.
+func TestBenchQuickClockRun(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(binPath, "bench", "-quick", "-d", "200ms", "-idle", "50", "-json", "-out", out, "clock")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var r bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	var clock, idle int
+	for _, f := range r.Figures {
+		switch f.Name {
+		case "clock TIME":
+			clock++
+			if f.Ops == 0 || f.Errors != 0 || f.Ratio <= 0 || f.ServerCPUSec < 0 || f.PeakRSSMiB <= 0 {
+				t.Errorf("clock figure: %+v", f)
+			}
+		case "clock idle sessions":
+			idle++
+			if f.Ops != 50 || f.RSSPerConnKiB <= 0 || !strings.Contains(f.Note, "new client was served") {
+				t.Errorf("idle figure: %+v", f)
+			}
+		}
+	}
+	if clock != 2 || idle != 1 {
+		t.Fatalf("want 2 clock figures and 1 idle figure, got %d and %d:\n%s", clock, idle, stdout.String())
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "*"))
+	if len(dirs) != 1 {
+		t.Fatalf("result folders: %v", dirs)
+	}
+	for _, name := range []string{"results.json", "results.txt", "chart.svg"} {
+		if st, err := os.Stat(filepath.Join(dirs[0], name)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
