@@ -26,10 +26,10 @@ func init() {
 		}
 		if created {
 			d.Log.Warn("created a new server identity; give known_server.pub to the clients",
-				"key", kd.ServerKey(), "public", kd.KnownServer())
+				"key_file", kd.ServerKey(), "public", kd.KnownServer())
 		}
 		if insecure {
-			d.Log.Warn("server_id.key is readable or writable by group or others; chmod 600 it", "key", kd.ServerKey())
+			d.Log.Warn("server_id.key is readable or writable by group or others; chmod 600 it", "key_file", kd.ServerKey())
 		}
 		auth := e2eeftp.NewAuthorizedKeys(kd.Authorized(), d.Log.Warn)
 		if _, err := os.Stat(kd.Authorized()); errors.Is(err, fs.ErrNotExist) {
