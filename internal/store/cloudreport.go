@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,13 @@ type CloudreportError struct {
 	Data     string
 }
 
+// cloudreportText makes text from the wire storable on both engines:
+// PostgreSQL refuses NUL and invalid UTF-8 in TEXT (the report would be
+// lost), so both become U+FFFD.
+func cloudreportText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
 func boolInt(b bool) int {
 	if b {
 		return 1
@@ -45,7 +53,7 @@ func (db *DB) CloudreportAddClient(ctx context.Context, c CloudreportClient) err
 	}
 	_, err := db.ExecContext(ctx,
 		"INSERT INTO cloudreport_clients (id, name, expires, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
-		c.ID, c.Name, c.Expires.Format(CloudreportDateLayout), boolInt(c.Enabled), TimeText(c.Created))
+		c.ID, cloudreportText(c.Name), c.Expires.Format(CloudreportDateLayout), boolInt(c.Enabled), TimeText(c.Created))
 	if IsUniqueViolation(err) {
 		return fmt.Errorf("cloudreport client %q: %w", c.ID, ErrConflict)
 	}
@@ -140,7 +148,7 @@ func (db *DB) CloudreportAddError(ctx context.Context, e CloudreportError) error
 	}
 	_, err := db.ExecContext(ctx,
 		"INSERT INTO cloudreport_errors (client_id, peer, created_at, text, data) VALUES ($1, $2, $3, $4, $5)",
-		e.ClientID, e.Peer, TimeText(e.Created), e.Text, e.Data)
+		cloudreportText(e.ClientID), cloudreportText(e.Peer), TimeText(e.Created), cloudreportText(e.Text), cloudreportText(e.Data))
 	if err != nil {
 		return fmt.Errorf("store: cloudreport add error: %w", err)
 	}

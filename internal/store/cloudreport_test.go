@@ -88,3 +88,22 @@ func TestCloudreportErrors(t *testing.T) {
 		}
 	})
 }
+
+// ERRL text comes off the wire: a NUL byte (which PostgreSQL refuses in
+// TEXT) or invalid UTF-8 must not lose the report on either engine.
+func TestCloudreportErrorsHostileText(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := store.CloudreportError{ClientID: "init:1", Peer: "127.0.0.1", Text: "bad\x00nul \xff end", Data: "A=\x00"}
+		if err := db.CloudreportAddError(ctx, e); err != nil {
+			t.Fatalf("report with NUL lost: %v", err)
+		}
+		got, err := db.CloudreportErrors(ctx, "init:1", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Text != "bad\ufffdnul \ufffd end" || got[0].Data != "A=\ufffd" {
+			t.Fatalf("stored %+v", got)
+		}
+	})
+}
