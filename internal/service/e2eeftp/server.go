@@ -152,7 +152,10 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		return nil
 	}
 	done := c.Request(cmd)
-	status := sess.dispatch(ctx, req)
+	// ctx is cancelled as soon as shutdown begins, but a started request
+	// must finish: a network store (S3) would otherwise cut a GET's body
+	// mid-stream after its 200 line went out.
+	status := sess.dispatch(context.WithoutCancel(ctx), req)
 	done(status)
 	return nil
 }

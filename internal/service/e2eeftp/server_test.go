@@ -729,3 +729,97 @@ func TestConcurrentSendGet(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// ctxStore makes every opened reader fail once the request's context is
+// cancelled, as a network store (S3) does. Its first Read waits for release.
+type ctxStore struct {
+	blob.Store
+	once    sync.Once
+	opened  chan struct{}
+	release chan struct{}
+}
+
+type ctxReader struct {
+	ctx     context.Context
+	rc      io.ReadCloser
+	release chan struct{}
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	<-r.release
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.rc.Read(p)
+}
+
+func (r *ctxReader) Close() error { return r.rc.Close() }
+
+func (s *ctxStore) Open(ctx context.Context, name string) (io.ReadCloser, blob.Info, error) {
+	rc, info, err := s.Store.Open(ctx, name)
+	if err != nil {
+		return nil, info, err
+	}
+	s.once.Do(func() { close(s.opened) })
+	return &ctxReader{ctx: ctx, rc: rc, release: s.release}, info, nil
+}
+
+// TestShutdownLetsGetFinish: shutdown cancels the handlers' context, but a
+// GET whose 200 line is out must still deliver its whole body.
+func TestShutdownLetsGetFinish(t *testing.T) {
+	f := newFixture(t, Options{})
+	data := bytes.Repeat([]byte("0123456789abcdef"), 20000)
+	f.put("big.bin", string(data))
+	cs := &ctxStore{Store: f.store, opened: make(chan struct{}), release: make(chan struct{})}
+	srv := netsvc.New(nil, nil)
+	if err := srv.Listen(netsvc.Service{Name: "e2eeftp", Addr: "127.0.0.1:0",
+		Handler: NewServer(f.srvID, f.auth, cs, Options{}), Limits: netsvctest.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	addr := srv.Addr("e2eeftp").String()
+	c := *f.client
+	c.Addr = addr
+	type result struct {
+		n   int64
+		sum [32]byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		var buf bytes.Buffer
+		n, err := c.Get(context.Background(), "big.bin", &buf)
+		got <- result{n, sha256.Sum256(buf.Bytes()), err}
+	}()
+	select {
+	case <-cs.opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("GET never opened the file")
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- srv.Shutdown(ctx)
+	}()
+	// Shutdown cancels the context before it closes the listener.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(cs.release)
+	r := <-got
+	if r.err != nil || r.n != int64(len(data)) || r.sum != sha256.Sum256(data) {
+		t.Fatalf("GET during shutdown: n=%d err=%v", r.n, r.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
