@@ -482,9 +482,11 @@ func (e *Env) MeasureTransfer(ctx context.Context, d *Daemon, name, kind, limit 
 	if err != nil {
 		return Figure{}, err
 	}
+	self0, serr := ReadProc(os.Getpid())
 	t0 := time.Now()
 	err = fn(ctx)
 	el := time.Since(t0)
+	self1, serr2 := ReadProc(os.Getpid())
 	f := Figure{Section: SectionService, Name: name, Service: d.Service, Kind: kind, Clients: 1,
 		Ops: 1, Bytes: e.Opts.Size, Seconds: el.Seconds(), MBps: float64(e.Opts.Size) / el.Seconds() / 1e6,
 		Limit: limit, LimitRate: lim.MBps, LimitCPUPerMiBms: lim.CPUPerMiBms}
@@ -494,6 +496,12 @@ func (e *Env) MeasureTransfer(ctx context.Context, d *Daemon, name, kind, limit 
 	}
 	if err := m.Done(&f); err != nil {
 		return f, err
+	}
+	if serr == nil && serr2 == nil && !e.Opts.InProcess {
+		// The harness process is the client: its CPU next to the server's
+		// and the wall time shows whether either side was saturated.
+		f.Note = joinNote(fmt.Sprintf("client CPU %.2fs, server CPU %.2fs, wall %.2fs",
+			(self1.CPU-self0.CPU).Seconds(), f.ServerCPUSec, el.Seconds()), f.Note)
 	}
 	return f, nil
 }

@@ -75,7 +75,7 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 		return figs, err
 	}
 	if up.Bytes > 0 {
-		up.Note = fmt.Sprintf("CRC verified by the server, %d attempt(s)", res.Attempts)
+		up.Note = joinNote(up.Note, fmt.Sprintf("CRC verified by the server, %d attempt(s)", res.Attempts))
 	}
 	return append(figs, up), nil
 }

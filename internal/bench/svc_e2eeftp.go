@@ -122,7 +122,7 @@ func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
 	if down.Bytes > 0 {
 		if got, err := FileSHA256(dst); err != nil || got != sum {
 			down.Errors++
-			down.Note = "CONTENT MISMATCH after GET"
+			down.Note = joinNote(down.Note, "CONTENT MISMATCH after GET")
 		}
 	}
 	figs = append(figs, down)
