@@ -33,5 +33,10 @@ func defaultClock() Clock {
 	// A person may leave the menu client idle for a while; the original had
 	// no limit at all, so stay generous.
 	c.IdleTimeout = D(10 * time.Minute)
+	// Idle sessions may last that long, so the common 1024 would let 1024
+	// idle connections lock everyone else out for 10 minutes: the original's
+	// 32-thread failure, only larger. An idle session costs about 8 KiB
+	// (goroutine stack and buffers), so 16384 of them stay near 130 MiB.
+	c.MaxConns = 16384
 	return c
 }
