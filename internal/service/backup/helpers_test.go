@@ -33,6 +33,7 @@ type env struct {
 	db    *store.DB
 	blobs blob.Store
 	reg   *prometheus.Registry
+	ns    *netsvc.Server
 	logMu sync.Mutex
 	logs  bytes.Buffer
 }
@@ -73,6 +74,7 @@ func newEnvLimits(t testing.TB, opt Options, lim netsvc.Limits) *env {
 		t.Fatal(err)
 	}
 	ns.Start()
+	e.ns = ns
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

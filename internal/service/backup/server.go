@@ -117,7 +117,11 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	}
 	h, _ := ParseRequestHeader(hb[:])
 	done := c.Request(CodeName(h.Code))
-	code, payload, err := s.handle(ctx, c, h)
+	// ctx is cancelled as soon as a drain begins, but a request that has
+	// started is let finish (an upload may still be streaming): its store
+	// and blob calls must not fail for that. The connection's deadlines
+	// still bound it.
+	code, payload, err := s.handle(context.WithoutCancel(ctx), c, h)
 	if code == 0 {
 		done("closed")
 		if err == nil {

@@ -666,3 +666,60 @@ func TestConcurrentUploads(t *testing.T) {
 		}
 	}
 }
+
+// Graceful shutdown lets the request at hand finish: an upload whose body
+// is still arriving when the drain begins is stored and answered 2103, not
+// failed because the handler's context was cancelled.
+func TestShutdownFinishesUpload(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newClient("drain")
+	data := bytes.Repeat([]byte("drain me "), 1000)
+	ct, _ := EncryptFile(c.AESKey, data)
+	msg := fileRequest(c.ID, nameField(t, "d.txt"), ct)
+	base := e.counter("gatehouse_bytes_received_total")
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	half := RequestHeaderSize + FileHeaderSize + len(ct)/2
+	if _, err := conn.Write(msg[:half]); err != nil {
+		t.Fatal(err)
+	}
+	// Let the server look the client up and start streaming the body.
+	deadline := time.Now().Add(5 * time.Second)
+	for e.counter("gatehouse_bytes_received_total") < base+float64(half) {
+		if time.Now().After(deadline) {
+			t.Fatal("server never read the first half")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- e.ns.Shutdown(sctx)
+	}()
+	time.Sleep(100 * time.Millisecond) // the handlers' context is cancelled by now
+	if _, err := conn.Write(msg[half:]); err != nil {
+		t.Fatal(err)
+	}
+	h, p, err := readResponse(conn)
+	if err != nil || h.Code != RespFileCRC {
+		t.Fatalf("upload during drain: %+v %v", h, err)
+	}
+	if fr, _ := ParseFileResponse(p); fr.CRC != CRC(ct) {
+		t.Fatalf("CRC %08x, want %08x", fr.CRC, CRC(ct))
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	got, err := e.readBlob(c.ID.String() + "/d.txt")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, %v", len(got), err)
+	}
+	if f, err := e.db.BackupFile(ctx, c.ID.String(), "d.txt"); err != nil || f.Status != store.BackupReceived {
+		t.Fatalf("row %+v %v", f, err)
+	}
+}
