@@ -103,6 +103,12 @@ func (c *Client) readIndy() (code string, text []string, err error) {
 			return "", nil, err
 		}
 		if i == 0 {
+			// A seed-dialect server's "ERROR text" is no Indy end marker: a
+			// real Indy client would wait for its read timeout. Report it at
+			// once so a dialect mismatch reads as the server's error.
+			if rest, ok := strings.CutPrefix(l, "ERROR "); ok {
+				return "ERROR", []string{rest}, nil
+			}
 			code = strings.TrimSpace(l[:min(3, len(l))])
 		}
 		if len(l) > 4 {

@@ -699,3 +699,27 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	r.expectClosed()
 }
+
+// A delphi-dialect client against a seed server gets the server's "ERROR"
+// reply as an error at once, not a read timeout (the line is no Indy end
+// marker).
+func TestDelphiClientSeesSeedError(t *testing.T) {
+	e := start(t, Options{}, netsvctest.DefaultLimits)
+	c, err := Dial(context.Background(), e.addr, ClientOptions{Dialect: Delphi, HST: "WS-17", Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Init(2); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err = c.Info(Fields{{"ID", "00003e3b"}})
+	var re *ReplyError
+	if !errors.As(err, &re) || re.Code != "ERROR" || re.Text != "Failed to decrypt data" {
+		t.Fatalf("INFO: %v", err)
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Fatalf("error took %s", d)
+	}
+}
