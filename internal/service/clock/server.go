@@ -35,6 +35,9 @@ func OptionsFromConfig(c config.Clock) (Options, error) {
 	case "", "random":
 		o.Temp = RandomTemp{}
 	case "fixed":
+		if c.TempFixed < minCelsius || c.TempFixed > maxCelsius {
+			return o, fmt.Errorf("clock: temp_fixed = %d is outside %d..%d", c.TempFixed, minCelsius, maxCelsius)
+		}
 		o.Temp = FixedTemp(c.TempFixed)
 	case "file":
 		if c.TempFile == "" {

@@ -591,6 +591,10 @@ func TestTempSources(t *testing.T) {
 		"empty path":   func(c *config.Clock) { c.TempSource, c.TempFile = "file", "" },
 		"zero scale":   func(c *config.Clock) { c.TempSource, c.TempFile, c.TempFileScale = "file", zone, 0 },
 		"bad source":   func(c *config.Clock) { c.TempSource = "sensor" },
+		// The Go client refuses a TEMP reply this long; a typo must not
+		// start a server whose every TEMP fails.
+		"fixed too hot":  func(c *config.Clock) { c.TempSource, c.TempFixed = "fixed", 1_000_000_000_000 },
+		"fixed too cold": func(c *config.Clock) { c.TempSource, c.TempFixed = "fixed", -274 },
 	} {
 		c := config.Default().Services.Clock
 		mut(&c)

@@ -37,6 +37,14 @@ type FileTemp struct {
 	Scale float64
 }
 
+// Readings outside this range are a broken sensor, a wrong scale or a
+// typo, and would print as nonsense in the client (ours refuses a TEMP reply
+// longer than maxTempResponse bytes).
+const (
+	minCelsius = -273
+	maxCelsius = 2000
+)
+
 // maxTempFile bounds what is read from the file: a reading is one number.
 const maxTempFile = 64
 
@@ -58,9 +66,7 @@ func (f FileTemp) Celsius() (int, error) {
 		return 0, fmt.Errorf("temperature file %s: %w", f.Path, err)
 	}
 	c := math.Round(v * f.Scale)
-	// Anything outside this range is a broken sensor or a wrong scale, and
-	// would print as nonsense in the client.
-	if math.IsNaN(c) || c < -273 || c > 2000 {
+	if math.IsNaN(c) || c < minCelsius || c > maxCelsius {
 		return 0, fmt.Errorf("temperature file %s: reading %v°C out of range", f.Path, c)
 	}
 	return int(c), nil
