@@ -230,6 +230,15 @@ func (r *Report) WriteSVG(w io.Writer) error {
 				v = fmt.Sprintf("%.0f MB/s", f.MBps)
 			}
 			base = append(base, fmt.Sprintf("%s: %s", f.Name, v))
+		case f.Kind == "idle" && !f.Skipped():
+			met := ""
+			if f.Met != nil && *f.Met {
+				met = " (target met)"
+			} else if f.Met != nil {
+				met = " (target MISSED)"
+			}
+			base = append(base, fmt.Sprintf("%s: %d reached, %.1f KiB of server RSS each%s",
+				f.Name, f.Ops, f.RSSPerConnKiB, met))
 		case f.Ratio > 0:
 			v := fmt.Sprintf("%.0f req/s", f.ReqPerSec)
 			if f.MBps > 0 {
@@ -253,7 +262,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	maxPct = math.Ceil(maxPct/25) * 25
 	scale := func(p float64) float64 { return float64(left) + p/maxPct*barW }
 	height := top + len(bars)*rowH + 40 + len(base)*18 + 20
-	width := left + barW + 330
+	width := left + barW + 430
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(w, `<text x="10" y="20" font-size="15" font-weight="bold">gatehouse bench — each figure as %% of its in-run limit</text>`+"\n")
@@ -282,7 +291,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		fmt.Fprintf(w, `<text x="%d" y="%d" fill="#333">%s</text>`+"\n", left+barW+8, y+15, html.EscapeString(b.value))
 	}
 	y := top + len(bars)*rowH + 30
-	fmt.Fprintf(w, `<text x="10" y="%d" font-weight="bold">Limits measured in the same run (dashed line: target; green met, red missed)</text>`+"\n", y)
+	fmt.Fprintf(w, `<text x="10" y="%d" font-weight="bold">Limits measured in this run (each ratio uses the limit run paired with it; dashed line: target; green met, red missed)</text>`+"\n", y)
 	for i, s := range base {
 		fmt.Fprintf(w, `<text x="20" y="%d">%s</text>`+"\n", y+18*(i+1), html.EscapeString(s))
 	}
