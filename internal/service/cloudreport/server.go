@@ -268,6 +268,11 @@ func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status 
 	if r.Cmd == "INIT" {
 		return ss.handleInit(r)
 	}
+	// The seed checks initialization before it looks at the command, so
+	// an unknown command before INIT is "not initialized" too.
+	if !ss.initialized {
+		return errorReply(d, failNotInit, ""), "error", false
+	}
 	known := false
 	switch r.Cmd {
 	case "PING", "INFO", "VERS", "DWNL", "ERRL":
@@ -278,9 +283,6 @@ func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status 
 	if !known {
 		ss.c.Log().Debug("unknown command", "cmd", r.Cmd)
 		return errorReply(d, failUnknown, r.Cmd), "error", false
-	}
-	if !ss.initialized {
-		return errorReply(d, failNotInit, ""), "error", false
 	}
 	switch r.Cmd {
 	case "PING":

@@ -230,6 +230,9 @@ func TestWorkedExampleSession(t *testing.T) {
 func TestRequestReplyTable(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
+	// The seed checks initialization before the command name (§3.1).
+	r.send("FOO\r\nGREQ\r\nERRL x\r\n")
+	r.expect(strings.Repeat("ERROR Client not initialized. Send INIT command first.\r\n", 3))
 	r.send("INIT\r\n")
 	r.expect("ERROR Invalid INIT command format. Use: INIT ID=x\r\n")
 	r.send("INIT X=1\n")
