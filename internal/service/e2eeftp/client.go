@@ -173,12 +173,22 @@ func (c *Client) Send(ctx context.Context, name string, r io.Reader, size int64)
 	if _, err := io.ReadFull(ri, iv); err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(s.Conn, chunk+64)
+	ew := &errWriter{w: s.Conn}
+	bw := bufio.NewWriterSize(ew, chunk+64)
 	fmt.Fprintf(bw, "SEND|%s|%d\n", name, BlobLen(size))
-	if err := c.wrapCtx(ctx, s.Keys.Seal(bw, r, size, iv)); err != nil {
-		return err
+	err = s.Keys.Seal(bw, r, size, iv)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
+	if err != nil {
+		// A server that refuses the upload (too large, say) answers at once
+		// and closes, so our writes fail with a reset; its status line is
+		// then the useful error, if it is still readable.
+		if ew.err != nil && ctx.Err() == nil {
+			if se := s.lateStatus(); se != nil {
+				return se
+			}
+		}
 		return c.wrapCtx(ctx, err)
 	}
 	code, text, err := s.ReadStatus()
@@ -191,9 +201,42 @@ func (c *Client) Send(ctx context.Context, name string, r io.Reader, size int64)
 	return nil
 }
 
+// errWriter remembers the first error of the connection's writes, to tell
+// them from errors of the caller's reader.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// lateStatus reads a status line the server sent before it stopped
+// reading, waiting at most a second; nil if there is none.
+func (s *Session) lateStatus() *StatusError {
+	if ic, ok := s.Conn.(*idleConn); ok {
+		if d := time.Now().Add(time.Second); ic.hard.IsZero() || d.Before(ic.hard) {
+			ic.hard = d
+		}
+	}
+	code, text, err := s.ReadStatus()
+	if err != nil {
+		return nil
+	}
+	return &StatusError{code, text}
+}
+
 // Get downloads name into w and returns the plaintext size. w receives
 // data before the body's tag is checked: on error, discard what it got.
 func (c *Client) Get(ctx context.Context, name string, w io.Writer) (int64, error) {
+	if !ValidName(name) {
+		return 0, fmt.Errorf("e2eeftp: invalid remote name %q", name)
+	}
 	s, err := c.Dial(ctx)
 	if err != nil {
 		return 0, err
@@ -254,6 +297,9 @@ func (c *Client) HList(ctx context.Context) ([]string, error) {
 
 // Delete removes name on the server.
 func (c *Client) Delete(ctx context.Context, name string) error {
+	if !ValidName(name) {
+		return fmt.Errorf("e2eeftp: invalid remote name %q", name)
+	}
 	s, err := c.Dial(ctx)
 	if err != nil {
 		return err

@@ -597,8 +597,16 @@ func TestMaxFileSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := f.client.Send(context.Background(), "big", bytes.NewReader(make([]byte, 200)), 200)
-	if err == nil || f.has("big") {
+	if statusCode(err) != 400 || f.has("big") {
 		t.Fatalf("oversized send: %v", err)
+	}
+	// Far more than the socket buffers hold: the server answers and closes
+	// while the client is still writing; the client reports the answer,
+	// not the reset.
+	const huge = 16 << 20
+	err = f.client.Send(context.Background(), "huge", io.LimitReader(repeatReader('x'), huge), huge)
+	if statusCode(err) != 400 || f.has("huge") {
+		t.Fatalf("oversized streaming send: %v", err)
 	}
 }
 
@@ -821,5 +829,24 @@ func TestShutdownLetsGetFinish(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// TestClientRefusesUnsendableNames: a name with '|' or a newline would be
+// split or cut by the server into another request; the client refuses it
+// without connecting.
+func TestClientRefusesUnsendableNames(t *testing.T) {
+	c := &Client{Addr: "127.0.0.1:1", Identity: ed25519.NewKeyFromSeed(clientSeed), Timeout: time.Second}
+	ctx := context.Background()
+	for _, name := range []string{"x|y", "a\nDELETE|b", "", "../k"} {
+		if err := c.Send(ctx, name, strings.NewReader("z"), 1); err == nil || !strings.Contains(err.Error(), "invalid remote name") {
+			t.Errorf("send %q: %v", name, err)
+		}
+		if _, err := c.Get(ctx, name, io.Discard); err == nil || !strings.Contains(err.Error(), "invalid remote name") {
+			t.Errorf("get %q: %v", name, err)
+		}
+		if err := c.Delete(ctx, name); err == nil || !strings.Contains(err.Error(), "invalid remote name") {
+			t.Errorf("delete %q: %v", name, err)
+		}
 	}
 }

@@ -413,7 +413,7 @@ func ParseSize(s string) (int64, error) {
 }
 
 // ValidName reports whether a file name from the wire may be stored: one
-// path component, no '/', '\\', NUL or other control character, not "."
+// path component, no '/', '\\', '|', NUL or other control character, not "."
 // or "..", not empty, at most MaxNameLen bytes, valid UTF-8, and not the
 // blob store's reserved temp prefix. The original joined any name to its
 // folder, so "../server_id.key" reached the server's key.
@@ -423,7 +423,9 @@ func ValidName(name string) bool {
 		return false
 	}
 	for _, r := range name {
-		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+		// '|' never arrives (it splits the line); refusing it keeps the
+		// client from sending a line the server would split differently.
+		if r == '/' || r == '\\' || r == '|' || r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
 			return false
 		}
 	}
