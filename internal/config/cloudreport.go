@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // Cloudreport configures the cloudreport service ([services.cloudreport]).
 type Cloudreport struct {
 	Common
@@ -32,8 +34,12 @@ type Cloudreport struct {
 }
 
 func defaultCloudreport() Cloudreport {
+	c := common(8080)
+	// The seed dropped a connection after 300 s without a request; clients
+	// that ping less often than the common 2 min must keep working.
+	c.IdleTimeout = D(5 * time.Minute)
 	return Cloudreport{
-		Common:          common(8080),
+		Common:          c,
 		Dialect:         "seed",
 		ServerKey:       "D5F2",
 		DelphiHash:      "sha1",
