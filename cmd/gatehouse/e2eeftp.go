@@ -108,6 +108,11 @@ func e2eKeysInit(args []string) error {
 	}
 	fmt.Fprintf(e2eOut, "created %s (private, 0600)\ncreated %s (give this file to every client)\nserver key %s\n",
 		kd.ServerKey(), kd.KnownServer(), e2eeftp.AuthorizedLine(priv.Public().(ed25519.PublicKey)))
+	if *force {
+		// The daemon loads its identity once, at start (the original re-read
+		// it per connection).
+		fmt.Fprintln(e2eOut, "restart a running daemon (gatehouse serve) so that it uses the new identity")
+	}
 	return nil
 }
 
@@ -239,7 +244,7 @@ func e2eFlags(fs *flag.FlagSet) e2eClientFlags {
 func (f e2eClientFlags) client() (*e2eeftp.Client, error) {
 	c, err := e2eeftp.LoadClient(*f.addr, *f.key, *f.server)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (point -key and -server-key at this client's key files; 'gatehouse keys e2eeftp add-client -out DIR' creates them)", err)
 	}
 	c.Timeout = *f.timeout
 	return c, nil

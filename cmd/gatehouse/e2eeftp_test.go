@@ -91,6 +91,15 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 	if _, errs, ok := e2eRun(t, root, "keys", "e2eeftp", "init", "-data", data); ok || !strings.Contains(errs, "-force") {
 		t.Fatalf("second init must refuse: %s", errs)
 	}
+	out, errs, ok = e2eRun(t, root, "keys", "e2eeftp", "init", "-force", "-data", data)
+	if !ok || !strings.Contains(out, "restart a running daemon") {
+		t.Fatalf("init -force: %s %s", out, errs)
+	}
+	// Without key files the client says which flags and command help.
+	if _, errs, ok := e2eRun(t, root, "client", "e2eeftp", "list", "-addr", "127.0.0.1:1"); ok ||
+		!strings.Contains(errs, "client_id.key") || !strings.Contains(errs, "-key") || !strings.Contains(errs, "add-client") {
+		t.Fatalf("list without keys: %s", errs)
+	}
 	out, errs, ok = e2eRun(t, root, "keys", "e2eeftp", "add-client", "-data", data, "-out", alice, "-comment", "alice")
 	if !ok || !strings.Contains(out, "authorised") {
 		t.Fatalf("add-client: %s %s", out, errs)
