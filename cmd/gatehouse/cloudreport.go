@@ -176,11 +176,17 @@ func runCloudreportAdmin(args []string, out io.Writer) error {
 	return errUsage
 }
 
-// crOpen parses the flags and opens the daemon's store.
-func crOpen(fs *flag.FlagSet, args []string) (*store.DB, error) {
+// crOpen parses the flags, runs check (argument errors must not create a
+// data directory as a side effect) and opens the daemon's store.
+func crOpen(fs *flag.FlagSet, args []string, check func() error) (*store.DB, error) {
 	load := configFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	cfg, err := load()
 	if err != nil {
@@ -206,24 +212,24 @@ func crAdd(args []string, out io.Writer) error {
 	name := fs.String("name", "", "client (object) name")
 	expires := fs.String("expires", "", "expiry date YYYY-MM-DD (default: one year from today)")
 	disabled := fs.Bool("disabled", false, "register the client disabled")
-	db, err := crOpen(fs, args)
+	now := time.Now()
+	exp := cloudreport.AddYears(time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), 1)
+	db, err := crOpen(fs, args, func() (err error) {
+		if !cloudreport.ValidClientID(*id) {
+			return fmt.Errorf("-id %q: want 1..64 characters of [A-Za-z0-9._-]", *id)
+		}
+		if strings.TrimSpace(*name) == "" {
+			return errors.New("-name is required")
+		}
+		if *expires != "" {
+			exp, err = parseDate(*expires)
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if !cloudreport.ValidClientID(*id) {
-		return fmt.Errorf("-id %q: want 1..64 characters of [A-Za-z0-9._-]", *id)
-	}
-	if strings.TrimSpace(*name) == "" {
-		return errors.New("-name is required")
-	}
-	now := time.Now()
-	exp := cloudreport.AddYears(time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), 1)
-	if *expires != "" {
-		if exp, err = parseDate(*expires); err != nil {
-			return err
-		}
-	}
 	c := store.CloudreportClient{ID: *id, Name: *name, Expires: exp, Enabled: !*disabled, Created: now}
 	if err := db.CloudreportAddClient(context.Background(), c); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -245,7 +251,7 @@ func enabledText(b bool) string {
 func crList(args []string, out io.Writer) error {
 	fs := newFlagSet("admin cloudreport list", "gatehouse admin cloudreport list [-data DIR]",
 		"gatehouse admin cloudreport list -data /var/lib/gatehouse")
-	db, err := crOpen(fs, args)
+	db, err := crOpen(fs, args, nil)
 	if err != nil {
 		return err
 	}
@@ -284,18 +290,17 @@ func oneArg(fs *flag.FlagSet, what string) ([]string, error) {
 func crSetEnabled(sub string, args []string, out io.Writer) error {
 	fs := newFlagSet("admin cloudreport "+sub, "gatehouse admin cloudreport "+sub+" [-data DIR] ID",
 		"gatehouse admin cloudreport "+sub+" 00003e3b")
-	db, err := crOpen(fs, args)
+	var a []string
+	db, err := crOpen(fs, args, func() (err error) {
+		if a, err = oneArg(fs, "client ID"); err == nil && len(a) != 1 {
+			err = fmt.Errorf("want one client ID, got %d arguments", len(a))
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	a, err := oneArg(fs, "client ID")
-	if err != nil {
-		return err
-	}
-	if len(a) != 1 {
-		return fmt.Errorf("want one client ID, got %d arguments", len(a))
-	}
 	if err := db.CloudreportSetEnabled(context.Background(), a[0], sub == "enable"); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no client %s", a[0])
@@ -309,23 +314,23 @@ func crSetEnabled(sub string, args []string, out io.Writer) error {
 func crSetExpiry(args []string, out io.Writer) error {
 	fs := newFlagSet("admin cloudreport set-expiry", "gatehouse admin cloudreport set-expiry [-data DIR] ID YYYY-MM-DD",
 		"gatehouse admin cloudreport set-expiry 00003e3b 2028-02-29")
-	db, err := crOpen(fs, args)
+	var a []string
+	var exp time.Time
+	db, err := crOpen(fs, args, func() (err error) {
+		if a, err = oneArg(fs, "client ID and date"); err != nil {
+			return err
+		}
+		if len(a) != 2 {
+			fs.Usage()
+			return fmt.Errorf("want a client ID and a date, got %d arguments", len(a))
+		}
+		exp, err = parseDate(a[1])
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	a, err := oneArg(fs, "client ID and date")
-	if err != nil {
-		return err
-	}
-	if len(a) != 2 {
-		fs.Usage()
-		return fmt.Errorf("want a client ID and a date, got %d arguments", len(a))
-	}
-	exp, err := parseDate(a[1])
-	if err != nil {
-		return err
-	}
 	if err := db.CloudreportSetExpiry(context.Background(), a[0], exp); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no client %s", a[0])
@@ -342,14 +347,16 @@ func crErrors(args []string, out io.Writer) error {
 		"gatehouse admin cloudreport errors -client 00003e3b -limit 10")
 	client := fs.String("client", "", "only this client id (\"init:N\" for reports sent before INFO)")
 	limit := fs.Int("limit", 50, "newest N reports")
-	db, err := crOpen(fs, args)
+	db, err := crOpen(fs, args, func() error {
+		if *limit <= 0 || *limit > 100000 {
+			return fmt.Errorf("-limit %d: want 1..100000", *limit)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if *limit <= 0 || *limit > 100000 {
-		return fmt.Errorf("-limit %d: want 1..100000", *limit)
-	}
 	list, err := db.CloudreportErrors(context.Background(), *client, *limit)
 	if err != nil {
 		return err

@@ -138,3 +138,26 @@ func TestCloudreportIdleDefaultMatchesSeed(t *testing.T) {
 		t.Fatalf("default idle_timeout %s is below the seed's 300 s", d)
 	}
 }
+
+// Argument errors are reported before the store is opened, so a typo does
+// not leave a fresh data directory behind.
+func TestCloudreportAdminBadArgsCreateNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for _, args := range [][]string{
+		{"add", "-data", data, "-id", "bad id", "-name", "x"},
+		{"add", "-data", data, "-id", "00003e3b"},
+		{"add", "-data", data, "-id", "00003e3b", "-name", "x", "-expires", "2027-02-30"},
+		{"enable", "-data", data},
+		{"disable", "-data", data, "a", "b"},
+		{"set-expiry", "-data", data, "00003e3b"},
+		{"set-expiry", "-data", data, "00003e3b", "tomorrow"},
+		{"errors", "-data", data, "-limit", "0"},
+	} {
+		if _, err := crRun(t, crAdmin, args...); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+		if _, err := os.Stat(data); err == nil {
+			t.Fatalf("%q created %s", args, data)
+		}
+	}
+}
