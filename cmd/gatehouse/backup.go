@@ -71,8 +71,18 @@ func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	addr := firstNonEmpty(*server, ti.Addr, "127.0.0.1:1357")
 	cname := firstNonEmpty(*name, ti.Name)
+	// Where each file is read from; the name sent stays as given, as the
+	// original client sent the path written in transfer.info.
+	open := map[string]string{}
 	if len(files) == 0 {
 		files = ti.Files
+		for _, f := range files {
+			// The original client runs in its transfer.info's folder, so
+			// relative paths listed there are relative to --dir.
+			if !filepath.IsAbs(f) {
+				open[f] = filepath.Join(*dir, f)
+			}
+		}
 	}
 	if cname == "" {
 		if _, err := os.Stat(filepath.Join(*dir, backup.MeInfoFile)); err != nil {
@@ -86,6 +96,19 @@ func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Write
 	if len(files) == 0 {
 		flags.Usage()
 		return errors.New("nothing to back up: give --file or list files in transfer.info")
+	}
+	// Checked before logging in: a mistyped path must not leave a new
+	// identity behind (me.info, priv.key and a client on the server).
+	usable := 0
+	for _, f := range files {
+		if err := backupCheckFile(firstNonEmpty(open[f], f)); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", f, err)
+			continue
+		}
+		usable++
+	}
+	if usable == 0 {
+		return fmt.Errorf("nothing to back up: none of the %d file(s) is a readable regular file", len(files))
 	}
 	c := &backup.Client{Addr: addr, Name: cname, Timeout: *timeout}
 	var bars []*progress.Bar
@@ -110,7 +133,7 @@ func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	var failed []string
 	for _, path := range files {
-		err := backupOne(ctx, c, path, stdout)
+		err := backupOne(ctx, c, path, firstNonEmpty(open[path], path), stdout)
 		for _, b := range bars {
 			b.Done()
 		}
@@ -129,8 +152,25 @@ func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Write
 	return nil
 }
 
-func backupOne(ctx context.Context, c *backup.Client, path string, stdout io.Writer) error {
+func backupCheckFile(path string) error {
 	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return errors.New("not a regular file")
+	}
+	return nil
+}
+
+// backupOne uploads the file at from under the name path.
+func backupOne(ctx context.Context, c *backup.Client, path, from string, stdout io.Writer) error {
+	f, err := os.Open(from)
 	if err != nil {
 		return err
 	}

@@ -111,9 +111,14 @@ func TestBackupClientErrors(t *testing.T) {
 	if err := runBackupClient(ctx, []string{"--dir", work, "--name", "a"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "nothing to back up") {
 		t.Errorf("no files: %v", err)
 	}
-	// Nobody listens on port 1 of the loopback.
-	if err := runBackupClient(ctx, []string{"--dir", work, "--name", "a", "--file", "x", "--server", "127.0.0.1:1", "--timeout", "1s"}, &out, &errb); err == nil {
-		t.Error("unreachable server: no error")
+	// Nobody listens on port 1 of the loopback (a real file, so the client
+	// gets as far as connecting).
+	real := filepath.Join(work, "real.txt")
+	if err := os.WriteFile(real, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runBackupClient(ctx, []string{"--dir", work, "--name", "a", "--file", real, "--server", "127.0.0.1:1", "--timeout", "1s"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "login to 127.0.0.1:1") {
+		t.Errorf("unreachable server: %v", err)
 	}
 	if err := runBackupAdmin(ctx, []string{"nonsense", "-data", work}, &out); err == nil {
 		t.Error("unknown listing accepted")
@@ -122,5 +127,61 @@ func TestBackupClientErrors(t *testing.T) {
 	err := runBackupClient(ctx, []string{"-h"}, &out, &errb)
 	if err == nil || !strings.Contains(errb.String(), "examples:") {
 		t.Errorf("-h: %v %q", err, errb.String())
+	}
+}
+
+// The C++ client runs in the folder of its transfer.info, so relative paths
+// listed there are relative to --dir, not to the caller's working folder.
+func TestBackupClientTransferInfoRelativeToDir(t *testing.T) {
+	addr, data := startBackupDaemon(t)
+	ctx := context.Background()
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "rel.txt"), []byte("relative to transfer.info\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.WriteTransferInfo(filepath.Join(work, backup.TransferInfoFile),
+		backup.TransferInfo{Addr: addr, Name: "rel", Files: []string{"rel.txt"}}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := runBackupClient(ctx, []string{"--dir", work, "--quiet"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "backed up rel.txt") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	me, err := backup.ReadMeInfo(filepath.Join(work, backup.MeInfoFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := os.ReadFile(filepath.Join(data, "blobs", "backup", me.ID.String(), "rel.txt"))
+	if err != nil || string(stored) != "relative to transfer.info\n" {
+		t.Fatalf("stored %q %v", stored, err)
+	}
+}
+
+// Nothing readable to back up: fail before registering, so a typo does not
+// leave a new identity (me.info, priv.key, a server-side client) behind.
+func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
+	addr, data := startBackupDaemon(t)
+	ctx := context.Background()
+	work := t.TempDir()
+	var out, errb bytes.Buffer
+	err := runBackupClient(ctx, []string{"--server", addr, "--name", "typo", "--dir", work, "--file", filepath.Join(work, "nope.txt"), "--file", work}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "nothing to back up") {
+		t.Fatalf("err %v", err)
+	}
+	if !strings.Contains(errb.String(), "nope.txt") || !strings.Contains(errb.String(), "not a regular file") {
+		t.Errorf("stderr %q", errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(work, backup.MeInfoFile)); err == nil {
+		t.Error("me.info written although nothing could be backed up")
+	}
+	out.Reset()
+	if err := runBackupAdmin(ctx, []string{"clients", "-data", data}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "typo") {
+		t.Errorf("client registered:\n%s", out.String())
 	}
 }
