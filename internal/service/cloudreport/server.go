@@ -14,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -311,13 +312,15 @@ func (ss *session) handleInit(r Request) ([]byte, string, bool) {
 	case errors.Is(err, ErrInitFormat):
 		return errorReply(o.Dialect, failInitFormat, ""), "error", false
 	case err != nil:
-		return errorReply(o.Dialect, failInitID, ""), "error", false
+		// The delphi reply names the ID as sent ("501 Invalid client ID: x").
+		raw := strings.SplitN(r.Tokens[0], "=", 3)[1]
+		return errorReply(o.Dialect, failInitID, shortArg(raw)), "error", false
 	}
 	var key string
 	keyLen := KeyLen(a.Index)
 	if o.Dialect == Delphi {
 		if a.Index == 0 {
-			return errorReply(o.Dialect, failInitID, a.Text), "error", false
+			return errorReply(o.Dialect, failInitID, shortArg(a.Text)), "error", false
 		}
 		if a.HST == "" {
 			return errorReply(o.Dialect, failHostEmpty, ""), "error", false
@@ -348,6 +351,15 @@ func (ss *session) handleInit(r Request) ([]byte, string, bool) {
 	// The key itself is never logged (the seed logged it at INFO level).
 	ss.c.Log().Debug("INIT", "id", a.Text, "len", keyLen)
 	return initReply(o.ServerKey, keyLen), "ok", false
+}
+
+// shortArg bounds wire text echoed in an error reply (an INIT ID may have
+// thousands of digits).
+func shortArg(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
 }
 
 // authFailed counts a failed decrypt or unknown client and says whether the
@@ -534,7 +546,7 @@ func (ss *session) handleDwnl(r Request) ([]byte, string, bool) {
 	// The wire name is checked before it comes near the filesystem, and
 	// os.Root keeps even a symlink inside the folder.
 	if !ValidUpdateName(name) {
-		ss.c.Log().Info("DWNL refused: invalid file name", "name", fmt.Sprintf("%q", name))
+		ss.c.Log().Info("DWNL refused: invalid file name", "name", fmt.Sprintf("%q", shortArg(name)))
 		return errorReply(o.Dialect, failBadName, ""), "error", false
 	}
 	if len(files) == 0 {

@@ -643,6 +643,8 @@ func TestDelphiDialect(t *testing.T) {
 		r.expect("501 Hostname is empty\r\n")
 		r.send("INIT ID=12 HST=DLUKAREV\r\n")
 		r.expect("501 Invalid client ID: 12\r\n")
+		r.send("INIT ID=x HST=DLUKAREV\r\nINIT ID=" + strings.Repeat("7", 40) + " HST=DLUKAREV\r\n")
+		r.expect("501 Invalid client ID: x\r\n501 Invalid client ID: " + strings.Repeat("7", 32) + "...\r\n")
 		r.send("INIT ID=2 DT=250411 TM=142807 HST=DLUKAREV ATP=EBOCloudReportApp.exe AVR=6.0.0.0\r\n")
 		r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
 		codec, _ := NewDelphiCodec("D5F2FDLV", h, true, 0)
