@@ -23,6 +23,8 @@ type Cloudreport struct {
 	MaxAuthFailures int `toml:"max_auth_failures"`
 	// MaxErrorReports is how many ERRL reports one connection may store.
 	MaxErrorReports int `toml:"max_error_reports"`
+	// MaxStoredReports caps the stored ERRL reports; older ones are pruned.
+	MaxStoredReports int `toml:"max_stored_reports"`
 	// MaxDownload is the largest update file DWNL serves.
 	MaxDownload int64 `toml:"max_download"`
 	// UpdateVersion and UpdateBuild are the VER and BUILD VERS reports.
@@ -39,17 +41,18 @@ func defaultCloudreport() Cloudreport {
 	// that ping less often than the common 2 min must keep working.
 	c.IdleTimeout = D(5 * time.Minute)
 	return Cloudreport{
-		Common:          c,
-		Dialect:         "seed",
-		ServerKey:       "D5F2",
-		DelphiHash:      "sha1",
-		DelphiZlib:      true,
-		MaxLine:         64 << 10,
-		MaxInflate:      1 << 20,
-		MaxAuthFailures: 3,
-		MaxErrorReports: 32,
-		MaxDownload:     16 << 20,
-		UpdateVersion:   "1.0.0",
-		UpdateBuild:     100,
+		Common:           c,
+		Dialect:          "seed",
+		ServerKey:        "D5F2",
+		DelphiHash:       "sha1",
+		DelphiZlib:       true,
+		MaxLine:          64 << 10,
+		MaxInflate:       1 << 20,
+		MaxAuthFailures:  3,
+		MaxErrorReports:  32,
+		MaxStoredReports: 100000,
+		MaxDownload:      16 << 20,
+		UpdateVersion:    "1.0.0",
+		UpdateBuild:      100,
 	}
 }

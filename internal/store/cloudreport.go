@@ -189,3 +189,22 @@ func (db *DB) CloudreportErrors(ctx context.Context, clientID string, limit int)
 	}
 	return out, rows.Err()
 }
+
+// CloudreportPruneErrors deletes all but the newest keep reports and says
+// how many went: clients may report without authenticating, so the table
+// needs a ceiling.
+func (db *DB) CloudreportPruneErrors(ctx context.Context, keep int) (int64, error) {
+	if keep < 0 {
+		keep = 0
+	}
+	res, err := db.ExecContext(ctx,
+		"DELETE FROM cloudreport_errors WHERE id <= (SELECT id FROM cloudreport_errors ORDER BY id DESC LIMIT 1 OFFSET $1)", keep)
+	if err != nil {
+		return 0, fmt.Errorf("store: cloudreport prune errors: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: cloudreport prune errors: %w", err)
+	}
+	return n, nil
+}

@@ -107,3 +107,27 @@ func TestCloudreportErrorsHostileText(t *testing.T) {
 		}
 	})
 }
+
+func TestCloudreportPruneErrors(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if n, err := db.CloudreportPruneErrors(ctx, 3); err != nil || n != 0 {
+			t.Fatalf("empty table: %d %v", n, err)
+		}
+		for i := range 5 {
+			if err := db.CloudreportAddError(ctx, store.CloudreportError{ClientID: "a", Peer: "p", Text: strings.Repeat("x", i+1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := db.CloudreportPruneErrors(ctx, 5); err != nil || n != 0 {
+			t.Fatalf("at the ceiling: %d %v", n, err)
+		}
+		if n, err := db.CloudreportPruneErrors(ctx, 2); err != nil || n != 3 {
+			t.Fatalf("prune to 2: %d %v", n, err)
+		}
+		left, err := db.CloudreportErrors(ctx, "", 0)
+		if err != nil || len(left) != 2 || left[0].Text != "xxxxx" || left[1].Text != "xxxx" {
+			t.Fatalf("left %+v %v", left, err)
+		}
+	})
+}

@@ -33,6 +33,7 @@ func init() {
 			MaxInflate:          cfg.MaxInflate,
 			MaxAuthFailures:     cfg.MaxAuthFailures,
 			MaxErrorReports:     cfg.MaxErrorReports,
+			MaxStoredReports:    cfg.MaxStoredReports,
 			MaxDownload:         cfg.MaxDownload,
 			UpdatesDir:          filepath.Join(dir, "updates"),
 			UpdateVersion:       cfg.UpdateVersion,

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lcrypto "gatehouse/internal/crypto"
@@ -28,6 +29,7 @@ import (
 type Registry interface {
 	CloudreportClient(ctx context.Context, id string) (store.CloudreportClient, error)
 	CloudreportAddError(ctx context.Context, e store.CloudreportError) error
+	CloudreportPruneErrors(ctx context.Context, keep int) (int64, error)
 }
 
 var _ Registry = (*store.DB)(nil)
@@ -45,6 +47,9 @@ type Options struct {
 	MaxErrorReports int   // ERRL reports stored per connection (default 32)
 	MaxDownload     int64 // largest file DWNL serves (default 16 MiB)
 	MaxListed       int   // files VERS lists (default 256)
+	// MaxStoredReports caps the ERRL table: anyone may INIT and report, so
+	// older reports are pruned past it (default 100000).
+	MaxStoredReports int
 
 	// RegistryCacheTTL keeps enabled clients in memory this long, so a
 	// disable takes effect within it (default 1 s; negative: no cache).
@@ -83,6 +88,9 @@ func (o *Options) setDefaults() {
 	if o.MaxErrorReports <= 0 {
 		o.MaxErrorReports = 32
 	}
+	if o.MaxStoredReports <= 0 {
+		o.MaxStoredReports = 100000
+	}
 	if o.MaxDownload <= 0 {
 		o.MaxDownload = 16 << 20
 	}
@@ -114,6 +122,8 @@ type Server struct {
 
 	cacheMu sync.Mutex
 	cache   map[string]cachedClient
+
+	stored atomic.Int64 // ERRL reports stored since start, paces pruning
 
 	mu       sync.Mutex
 	byInit   map[string]*session // compat duplicate check, keyed by INIT ID text
@@ -648,9 +658,26 @@ func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, string, b
 	}
 	if err := ss.s.reg.CloudreportAddError(ctx, e); err != nil {
 		ss.c.Log().Error("ERRL: cannot store report", "client", who, "err", err)
+	} else {
+		ss.s.pruneReports(ctx, ss.c)
 	}
 	ss.c.Log().Info("ERRL", "client", who, "text", Latin1ToUTF8(truncate([]byte(r.Rest), 200)))
 	return okReply(o.Dialect), "ok", false
+}
+
+// pruneReports keeps the ERRL table under MaxStoredReports, checking every
+// so many inserts so the cost stays off most requests.
+func (s *Server) pruneReports(ctx context.Context, c *netsvc.Conn) {
+	every := int64(max(1, min(256, s.opt.MaxStoredReports/8)))
+	if s.stored.Add(1)%every != 0 {
+		return
+	}
+	n, err := s.reg.CloudreportPruneErrors(ctx, s.opt.MaxStoredReports)
+	if err != nil {
+		c.Log().Error("ERRL: cannot prune old reports", "err", err)
+	} else if n > 0 {
+		c.Log().Info("ERRL: pruned old reports", "deleted", n, "kept", s.opt.MaxStoredReports)
+	}
 }
 
 // claimInit registers ss under an INIT ID for the compat duplicate check.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -726,5 +727,27 @@ func TestDelphiClientSeesSeedError(t *testing.T) {
 	}
 	if d := time.Since(began); d > 2*time.Second {
 		t.Fatalf("error took %s", d)
+	}
+}
+
+// Anyone may INIT and report, so the stored reports have a ceiling; the
+// newest are kept.
+func TestStoredReportsBounded(t *testing.T) {
+	e := start(t, Options{MaxStoredReports: 4}, netsvctest.DefaultLimits)
+	for c := range 3 {
+		r := dialRaw(t, e.addr)
+		r.send("INIT ID=1\r\n")
+		r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
+		for i := range 4 {
+			r.send("ERRL r" + strconv.Itoa(c*4+i) + "\r\n")
+			r.expect("200 OK\r\n")
+		}
+	}
+	errs, err := e.db.CloudreportErrors(context.Background(), "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 4 || errs[0].Text != "r11" || errs[3].Text != "r8" {
+		t.Fatalf("stored %+v", errs)
 	}
 }
