@@ -117,6 +117,12 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 			// original lost a worker thread for each; here it is nothing.
 			return nil
 		}
+		if ctx.Err() != nil {
+			// Shutdown ended the wait: the client did nothing wrong, so
+			// this is no handshake failure (it would raise an alarm for
+			// every connected-but-silent client at each restart).
+			return nil
+		}
 		c.HandshakeFailed("no client key")
 		return fmt.Errorf("read client key: %w", err)
 	}

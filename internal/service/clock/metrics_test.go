@@ -1,0 +1,105 @@
+package clock
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/netsvc/netsvctest"
+)
+
+// startWithMetrics serves a Server through netsvc with its metrics in reg.
+func startWithMetrics(t *testing.T, o Options, l netsvc.Limits) (*netsvc.Server, string, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	srv := netsvc.New(nil, netsvc.NewMetrics(reg))
+	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: NewServer(o), Limits: l}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, srv.Addr("clock").String(), reg
+}
+
+// counter sums the samples of the named metric whose labels include want.
+func counter(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if have[k] != v {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// Each request feeds the per-command counters; bad keys count as failed
+// handshakes, but a silent client cut off by shutdown does not.
+func TestMetrics(t *testing.T) {
+	srv, addr, reg := startWithMetrics(t, Options{Rand: newExponents(7)}, netsvctest.DefaultLimits)
+	c := dialRaw(t, addr)
+	if got := exchange(t, c, []byte("169")); string(got) != "146" {
+		t.Fatalf("server key %q", got)
+	}
+	exchange(t, c, Encrypt(nil, []byte("TIME"), 211))
+	c.Write(Encrypt(nil, []byte("HELO"), 211))
+	expectSilence(t, c, 100*time.Millisecond) // else DATE may join HELO in one read
+	exchange(t, c, Encrypt(nil, []byte("DATE"), 211))
+
+	bad := dialRaw(t, addr)
+	bad.Write([]byte("abc"))
+	expectClosed(t, bad)
+
+	silent := dialRaw(t, addr)
+	waitActive(t, srv, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	// No check of Shutdown's error: netsvc's Conn.Read can, rarely, set its
+	// own deadline just after beginDrain set "now", and then the drain
+	// deadline cuts the silent connection instead. Either way it must not
+	// count as a failed handshake.
+	srv.Shutdown(ctx)
+	expectClosed(t, silent)
+
+	for _, v := range []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{map[string]string{"command": "KEY", "status": "ok"}, 1},
+		{map[string]string{"command": "KEY", "status": "error"}, 1},
+		{map[string]string{"command": "TIME", "status": "ok"}, 1},
+		{map[string]string{"command": "DATE", "status": "ok"}, 1},
+		{map[string]string{"command": "UNKNOWN", "status": "unknown"}, 1},
+	} {
+		if got := counter(t, reg, "gatehouse_requests_total", v.labels); got != v.want {
+			t.Errorf("requests %v = %v, want %v", v.labels, got, v.want)
+		}
+	}
+	if got := counter(t, reg, "gatehouse_handshake_failures_total", nil); got != 1 {
+		t.Errorf("handshake failures = %v, want 1 (the garbage key only)", got)
+	}
+}
