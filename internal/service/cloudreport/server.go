@@ -50,6 +50,10 @@ type Options struct {
 	// MaxStoredReports caps the ERRL table: anyone may INIT and report, so
 	// older reports are pruned past it (default 100000).
 	MaxStoredReports int
+	// MaxConcurrentDownloads bounds the DWNL replies being built or sent
+	// at once: each holds several copies of the file (base64, zlib,
+	// ciphertext) until written (default 4).
+	MaxConcurrentDownloads int
 
 	// RegistryCacheTTL keeps enabled clients in memory this long, so a
 	// disable takes effect within it (default 1 s; negative: no cache).
@@ -91,6 +95,9 @@ func (o *Options) setDefaults() {
 	if o.MaxStoredReports <= 0 {
 		o.MaxStoredReports = 100000
 	}
+	if o.MaxConcurrentDownloads <= 0 {
+		o.MaxConcurrentDownloads = 4
+	}
 	if o.MaxDownload <= 0 {
 		o.MaxDownload = 16 << 20
 	}
@@ -123,7 +130,8 @@ type Server struct {
 	cacheMu sync.Mutex
 	cache   map[string]cachedClient
 
-	stored atomic.Int64 // ERRL reports stored since start, paces pruning
+	stored atomic.Int64  // ERRL reports stored since start, paces pruning
+	dlSem  chan struct{} // DWNL replies in flight
 
 	mu       sync.Mutex
 	byInit   map[string]*session // compat duplicate check, keyed by INIT ID text
@@ -142,7 +150,8 @@ func NewServer(reg Registry, opt Options) (*Server, error) {
 	if !ValidServerKey(opt.ServerKey) {
 		return nil, fmt.Errorf("cloudreport: server key %q must be 1..16 characters of [0-9A-Za-z]", opt.ServerKey)
 	}
-	s := &Server{opt: opt, reg: reg, byInit: map[string]*session{}, byClient: map[string]*session{}, cache: map[string]cachedClient{}}
+	s := &Server{opt: opt, reg: reg, byInit: map[string]*session{}, byClient: map[string]*session{}, cache: map[string]cachedClient{},
+		dlSem: make(chan struct{}, opt.MaxConcurrentDownloads)}
 	if opt.UpdatesDir != "" {
 		if err := os.MkdirAll(opt.UpdatesDir, 0o750); err != nil {
 			return nil, fmt.Errorf("cloudreport: updates folder: %w", err)
@@ -191,6 +200,10 @@ type session struct {
 
 	failures int
 	reports  int
+
+	// afterWrite, when set, runs once the current reply is written (or
+	// failed to be): it frees a download slot.
+	afterWrite func()
 }
 
 var errLineTooLong = errors.New("cloudreport: request line too long")
@@ -254,6 +267,10 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		if len(reply) > 0 {
 			_, werr = c.Write(reply)
 		}
+		if ss.afterWrite != nil {
+			ss.afterWrite()
+			ss.afterWrite = nil
+		}
 		done(status)
 		if werr != nil {
 			return werr
@@ -303,7 +320,7 @@ func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status 
 	case "VERS":
 		return ss.handleVers()
 	case "DWNL":
-		return ss.handleDwnl(r)
+		return ss.handleDwnl(ctx, r)
 	case "ERRL":
 		return ss.handleErrl(ctx, r)
 	case "GREQ":
@@ -536,7 +553,7 @@ func (ss *session) handleVers() ([]byte, string, bool) {
 
 var noFiles = Fields{{"TT", "Test"}, {"STATUS", "NOFILES"}, {"MESSAGE", "No files available for download"}}
 
-func (ss *session) handleDwnl(r Request) ([]byte, string, bool) {
+func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, bool) {
 	o := &ss.s.opt
 	if ss.clientID == "" {
 		return errorReply(o.Dialect, failNotAuth, ""), "error", false
@@ -561,6 +578,14 @@ func (ss *session) handleDwnl(r Request) ([]byte, string, bool) {
 	}
 	if len(files) == 0 {
 		return ss.encryptReply(noFiles, failDwnl)
+	}
+	// The slot is held until the reply is written, so a slow reader
+	// counts against it too.
+	select {
+	case ss.s.dlSem <- struct{}{}:
+		ss.afterWrite = func() { <-ss.s.dlSem }
+	case <-ctx.Done():
+		return errorReply(o.Dialect, failDwnl, ""), "error", false
 	}
 	content, err := ss.s.readUpdate(name)
 	switch {

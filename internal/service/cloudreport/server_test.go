@@ -751,3 +751,38 @@ func TestStoredReportsBounded(t *testing.T) {
 		t.Fatalf("stored %+v", errs)
 	}
 }
+
+// DWNL replies hold several copies of a file until written, so only
+// MaxConcurrentDownloads are built at once; a slot is freed after the
+// reply is written.
+func TestDownloadsBounded(t *testing.T) {
+	e := start(t, Options{MaxConcurrentDownloads: 1}, netsvctest.DefaultLimits)
+	e.register(t, "00003e3b", true)
+	os.WriteFile(filepath.Join(e.dir, "updates", "app.zip"), []byte("new version"), 0o600)
+	r := dialRaw(t, e.addr)
+	r.send("INIT ID=2\r\n")
+	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
+	infoOK(t, r, 2, "00003e3b")
+	key := SeedKey("D5F2", 2, "127.0.0.1")
+	for range 2 { // the second one only works when the first freed its slot
+		r.send("DWNL F=app.zip\r\n")
+		if st, _ := decrypt(t, key, r.data()).Get("STATUS"); st != "OK" {
+			t.Fatalf("STATUS %q", st)
+		}
+	}
+	e.srv.dlSem <- struct{}{} // another download in flight
+	r.send("DWNL F=app.zip\r\n")
+	r.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if b, err := r.br.ReadByte(); err == nil {
+		t.Fatalf("DWNL answered (%q) while no slot was free", b)
+	}
+	<-e.srv.dlSem
+	if st, _ := decrypt(t, key, r.data()).Get("STATUS"); st != "OK" {
+		t.Fatalf("STATUS %q after the slot freed", st)
+	}
+	// Names that never reach the file take no slot.
+	e.srv.dlSem <- struct{}{}
+	r.send("DWNL F=../x\r\n")
+	r.expect("ERROR Invalid file name\r\n")
+	<-e.srv.dlSem
+}
