@@ -27,6 +27,8 @@ type Cloudreport struct {
 	MaxStoredReports int `toml:"max_stored_reports"`
 	// MaxDownload is the largest update file DWNL serves.
 	MaxDownload int64 `toml:"max_download"`
+	// MaxConcurrentDownloads bounds the DWNL replies in memory at once.
+	MaxConcurrentDownloads int `toml:"max_concurrent_downloads"`
 	// UpdateVersion and UpdateBuild are the VER and BUILD VERS reports.
 	UpdateVersion string `toml:"update_version"`
 	UpdateBuild   int    `toml:"update_build"`
@@ -41,18 +43,19 @@ func defaultCloudreport() Cloudreport {
 	// that ping less often than the common 2 min must keep working.
 	c.IdleTimeout = D(5 * time.Minute)
 	return Cloudreport{
-		Common:           c,
-		Dialect:          "seed",
-		ServerKey:        "D5F2",
-		DelphiHash:       "sha1",
-		DelphiZlib:       true,
-		MaxLine:          64 << 10,
-		MaxInflate:       1 << 20,
-		MaxAuthFailures:  3,
-		MaxErrorReports:  32,
-		MaxStoredReports: 100000,
-		MaxDownload:      16 << 20,
-		UpdateVersion:    "1.0.0",
-		UpdateBuild:      100,
+		Common:                 c,
+		Dialect:                "seed",
+		ServerKey:              "D5F2",
+		DelphiHash:             "sha1",
+		DelphiZlib:             true,
+		MaxLine:                64 << 10,
+		MaxInflate:             1 << 20,
+		MaxAuthFailures:        3,
+		MaxErrorReports:        32,
+		MaxStoredReports:       100000,
+		MaxDownload:            16 << 20,
+		MaxConcurrentDownloads: 4,
+		UpdateVersion:          "1.0.0",
+		UpdateBuild:            100,
 	}
 }

@@ -25,20 +25,21 @@ func init() {
 			return nil, nil, err
 		}
 		srv, err := cloudreport.NewServer(d.Store, cloudreport.Options{
-			Dialect:             dialect,
-			ServerKey:           cfg.ServerKey,
-			DelphiHash:          hash,
-			DelphiZlib:          cfg.DelphiZlib,
-			MaxLine:             cfg.MaxLine,
-			MaxInflate:          cfg.MaxInflate,
-			MaxAuthFailures:     cfg.MaxAuthFailures,
-			MaxErrorReports:     cfg.MaxErrorReports,
-			MaxStoredReports:    cfg.MaxStoredReports,
-			MaxDownload:         cfg.MaxDownload,
-			UpdatesDir:          filepath.Join(dir, "updates"),
-			UpdateVersion:       cfg.UpdateVersion,
-			UpdateBuild:         cfg.UpdateBuild,
-			CompatInitDuplicate: cfg.CompatInitDuplicate,
+			Dialect:                dialect,
+			ServerKey:              cfg.ServerKey,
+			DelphiHash:             hash,
+			DelphiZlib:             cfg.DelphiZlib,
+			MaxLine:                cfg.MaxLine,
+			MaxInflate:             cfg.MaxInflate,
+			MaxAuthFailures:        cfg.MaxAuthFailures,
+			MaxErrorReports:        cfg.MaxErrorReports,
+			MaxStoredReports:       cfg.MaxStoredReports,
+			MaxDownload:            cfg.MaxDownload,
+			MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+			UpdatesDir:             filepath.Join(dir, "updates"),
+			UpdateVersion:          cfg.UpdateVersion,
+			UpdateBuild:            cfg.UpdateBuild,
+			CompatInitDuplicate:    cfg.CompatInitDuplicate,
 		})
 		if err != nil {
 			return nil, nil, err
