@@ -313,3 +313,59 @@ func TestTargets(t *testing.T) {
 		t.Fatal("targetPercent")
 	}
 }
+
+// The sftp peer either runs (sshd installed: a real 1 MiB put and get,
+// content checked) or says exactly what to install; never silently nothing.
+func TestSFTPPeer(t *testing.T) {
+	dir := t.TempDir()
+	e := &Env{Opts: Options{Size: 1 << 20, Scratch: dir}, Scratch: filepath.Join(dir, "sftp"), sh: &shared{}}
+	if err := os.MkdirAll(e.Scratch, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	figs, err := benchSFTP(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ferr := FindSSHD(); ferr != nil {
+		if len(figs) != 1 || !strings.Contains(figs[0].Note, "skipped") || !strings.Contains(figs[0].Note, "apt-get install") {
+			t.Fatalf("without sshd: %+v", figs)
+		}
+		return
+	}
+	if len(figs) != 2 {
+		t.Fatalf("want put and get, got %+v", figs)
+	}
+	for _, f := range figs {
+		if f.Bytes != 1<<20 || f.MBps <= 0 || f.Errors != 0 || !strings.Contains(f.Note, "cipher ") {
+			t.Fatalf("%s: %+v", f.Name, f)
+		}
+	}
+	if tree := Tree(os.Getpid()); len(tree) != 1 {
+		t.Fatalf("processes left behind: %v", tree)
+	}
+}
+
+func TestFindSSHDSaysWhatToInstall(t *testing.T) {
+	old := sshdPaths
+	sshdPaths = []string{filepath.Join(t.TempDir(), "no-sshd")}
+	t.Cleanup(func() { sshdPaths = old })
+	t.Setenv("PATH", t.TempDir())
+	_, _, _, err := FindSSHD()
+	if err == nil || !strings.Contains(err.Error(), "apt-get install openssh-server") {
+		t.Fatalf("err = %v", err)
+	}
+	e := &Env{Opts: Options{Size: 1 << 20, Scratch: t.TempDir()}, sh: &shared{}}
+	figs, err := benchSFTP(context.Background(), e)
+	if err != nil || len(figs) != 1 || !strings.HasPrefix(figs[0].Note, "skipped: sshd not found") || !figs[0].Skipped() {
+		t.Fatalf("figs %+v err %v", figs, err)
+	}
+}
+
+func TestStartDaemonErrors(t *testing.T) {
+	if _, err := StartDaemon(context.Background(), "", "clock", t.TempDir()); err == nil {
+		t.Fatal("no binary accepted")
+	}
+	if _, err := StartDaemon(context.Background(), filepath.Join(t.TempDir(), "missing"), "clock", t.TempDir()); err == nil {
+		t.Fatal("missing binary accepted")
+	}
+}
