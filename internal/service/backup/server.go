@@ -571,6 +571,17 @@ func (s *Server) recordPaddingFailure(id string) {
 				}
 			}
 		}
+		if len(s.fails) >= maxFailTrack {
+			// Still full of live records (many clients failing at once):
+			// drop the one nearest to expiry rather than grow without bound.
+			var oldest string
+			for k, v := range s.fails {
+				if oldest == "" || v.since.Before(s.fails[oldest].since) {
+					oldest = k
+				}
+			}
+			delete(s.fails, oldest)
+		}
 		f = &failCount{since: time.Now()}
 		s.fails[id] = f
 	}

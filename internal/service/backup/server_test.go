@@ -723,3 +723,18 @@ func TestShutdownFinishesUpload(t *testing.T) {
 		t.Fatalf("row %+v %v", f, err)
 	}
 }
+
+// The bad-padding table is bounded even when every record in it is live.
+func TestPaddingFailureTableBounded(t *testing.T) {
+	s := &Server{opt: Options{PaddingFailureLimit: 1}, fails: map[string]*failCount{}}
+	for i := range maxFailTrack + 50 {
+		s.recordPaddingFailure(fmt.Sprintf("client-%05d", i))
+	}
+	if n := len(s.fails); n > maxFailTrack {
+		t.Fatalf("%d records, want at most %d", n, maxFailTrack)
+	}
+	// The newest failure is kept and still locks its client out.
+	if !s.lockedOut(fmt.Sprintf("client-%05d", maxFailTrack+49)) {
+		t.Fatal("latest failing client not locked out")
+	}
+}
