@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -600,6 +601,24 @@ func TestTempSources(t *testing.T) {
 		mut(&c)
 		if _, err := OptionsFromConfig(c); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A FIFO or a device would block the read (and the daemon's start-up
+	// or shutdown) forever; it is refused at once.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, dir} {
+		errc := make(chan error, 1)
+		go func() { _, err := (FileTemp{Path: p, Scale: 1}).Celsius(); errc <- err }()
+		select {
+		case err := <-errc:
+			if err == nil {
+				t.Errorf("%s read as a temperature", p)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("reading %s blocked", p)
 		}
 	}
 	for _, body := range []string{"", "hot", "1e9", "NaN", string(bytes.Repeat([]byte("1"), 100))} {

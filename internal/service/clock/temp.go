@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // TempSource gives TEMP readings in whole degrees Celsius.
@@ -49,11 +50,16 @@ const (
 const maxTempFile = 64
 
 func (f FileTemp) Celsius() (int, error) {
-	fh, err := os.Open(f.Path)
+	// O_NONBLOCK: opening a FIFO (or a device) by mistake must not block
+	// the daemon's start-up or a session forever; such files are refused.
+	fh, err := os.OpenFile(f.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, fmt.Errorf("temperature file: %w", err)
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("temperature file %s: not a regular file", f.Path)
+	}
 	b, err := io.ReadAll(io.LimitReader(fh, maxTempFile+1))
 	if err != nil {
 		return 0, fmt.Errorf("temperature file %s: %w", f.Path, err)
