@@ -138,3 +138,50 @@ func TestLogin(t *testing.T) {
 		t.Fatal("me.info not rewritten")
 	}
 }
+
+// A server-side failure (here: the store is gone) must not look like a
+// refusal: both the C++ client and Login delete me.info and priv.key on a
+// 2106 or 2107 to 1027, which would orphan the client's backups. The server
+// closes without an answer instead, and the client keeps its identity.
+func TestLoginKeepsIdentityOnServerFailure(t *testing.T) {
+	e := newEnv(t, Options{})
+	dir := t.TempDir()
+	c := &Client{Addr: e.addr, Name: "lena", Key: sharedKey(t), RetryDelay: time.Millisecond}
+	if _, err := c.Login(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	e.db.Close()
+	h, _, ok := raw(t, e.addr, request(c.ID, CodeReconnect, nameField(t, "lena")))
+	if ok {
+		t.Errorf("1027 with the store down answered %d", h.Code)
+	}
+	again := &Client{Addr: e.addr, RetryDelay: time.Millisecond, Attempts: 2}
+	if _, err := again.Login(ctx, dir); err == nil {
+		t.Fatal("login succeeded with the store down")
+	}
+	me, err := ReadMeInfo(filepath.Join(dir, MeInfoFile))
+	if err != nil || me.ID != c.ID {
+		t.Fatalf("me.info lost: %+v %v", me, err)
+	}
+	if _, err := ReadPrivateKey(filepath.Join(dir, PrivKeyFile)); err != nil {
+		t.Fatalf("priv.key lost: %v", err)
+	}
+	// Register and key exchange fail the same way: no answer, so the
+	// original client retries instead of acting on a refusal.
+	for what, msg := range map[string][]byte{
+		"1025": request(ClientID{}, CodeRegister, nameField(t, "new")),
+		"1026": request(c.ID, CodePublicKey, append(nameField(t, "lena"), mustDER(t)...)),
+	} {
+		if h, _, ok := raw(t, e.addr, msg); ok {
+			t.Errorf("%s with the store down answered %d", what, h.Code)
+		}
+	}
+}
+
+func mustDER(t *testing.T) []byte {
+	der, err := (&Client{Key: sharedKey(t)}).PublicKeyDER()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}

@@ -187,8 +187,10 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 			continue
 		}
 		if err != nil {
+			// No answer, as for a network error: the C++ client retries,
+			// where a 2107 would crash it (spec §7.4).
 			c.Log().Error("register failed", "err", err)
-			return RespError, nil, err
+			return 0, nil, err
 		}
 		c.Log().Info("client registered", "client", id.String(), "name", name)
 		return RespRegistered, id[:], nil
@@ -215,10 +217,12 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 	cl, err := s.db.BackupClient(ctx, id.String())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
+			// A failure of ours is not a refusal: no answer, the client
+			// retries the request.
 			c.Log().Error("public key: store", "err", err)
-		} else {
-			c.Log().Info("public key refused: unknown client", "client", id.String())
+			return 0, nil, err
 		}
+		c.Log().Info("public key refused: unknown client", "client", id.String())
 		return RespError, nil, nil
 	}
 	if name != cl.Name {
@@ -249,6 +253,10 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			return RespError, nil, err
 		}
 		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.opt.Now()); err != nil {
+			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+				c.Log().Error("public key: store", "client", cl.ID, "err", err)
+				return 0, nil, err
+			}
 			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
 			return RespError, nil, nil
 		}
@@ -273,8 +281,11 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 	cl, err := s.db.BackupClient(ctx, id.String())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
+			// Both the C++ client and Login forget their identity on a
+			// 2106 or 2107 here; a failure of ours must not make them do
+			// that, so no answer (they retry, then give up keeping it).
 			c.Log().Error("reconnect: store", "err", err)
-			return RespError, nil, nil
+			return 0, nil, err
 		}
 		c.Log().Info("reconnect denied: unknown client", "client", id.String())
 		return RespReconnectDenied, nil, nil
