@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"time"
 	"unicode/utf8"
 )
@@ -188,6 +189,12 @@ func (s *Session) Do(cmd Command) (string, error) {
 			if !utf8.Valid(s.buf) {
 				return "", fmt.Errorf("clock: %s response is not utf-8", cmd)
 			}
+			// Length alone is not enough: a TIME split right after its
+			// 8th byte looks whole, and its ".ffffff" tail would then be
+			// taken for the start of the next reply ("…°C" ends a TEMP).
+			if !responseRE[cmd].Match(s.buf) {
+				return "", fmt.Errorf("clock: malformed %s response %q", cmd, s.buf)
+			}
 			return string(s.buf), nil
 		}
 		if err != nil {
@@ -197,6 +204,14 @@ func (s *Session) Do(cmd Command) (string, error) {
 			return "", fmt.Errorf("clock: read %s response: %w", cmd, err)
 		}
 	}
+}
+
+// responseRE is the shape of each reply: str(datetime.time),
+// date.isoformat() and an integer with "°C".
+var responseRE = map[Command]*regexp.Regexp{
+	CmdTime: regexp.MustCompile(`^\d\d:\d\d:\d\d(\.\d{6})?$`),
+	CmdDate: regexp.MustCompile(`^\d{4}-\d\d-\d\d$`),
+	CmdTemp: regexp.MustCompile(`^-?\d+°C$`),
 }
 
 // maxTempResponse is far more than any "-273°C".

@@ -163,6 +163,9 @@ func TestClientRejectsBadResponses(t *testing.T) {
 		"bad time":      "11:51:06:090880",
 		"long temp":     "123456789012345678°C",
 		"invalid utf8":  "2026-11-2\xff",
+		"bad date":      "2026/11/22",
+		// The tail of a TIME split after its 8th byte, then the TEMP.
+		"stray temp": ".090880-44°C",
 	} {
 		t.Run(name, func(t *testing.T) {
 			addr, _ := fakeServer(t, func(c net.Conn) {
@@ -184,7 +187,7 @@ func TestClientRejectsBadResponses(t *testing.T) {
 			switch name {
 			case "bad time":
 				do = s.Time
-			case "long temp":
+			case "long temp", "stray temp":
 				do = s.Temp
 			default:
 				do = s.Date

@@ -50,6 +50,9 @@ func FuzzClientResponse(f *testing.F) {
 			return
 		}
 		b := []byte(got)
+		if !responseRE[cmd].Match(b) {
+			t.Fatalf("accepted malformed %v %q", cmd, got)
+		}
 		if !utf8.Valid(b) || !bytes.HasPrefix(Decrypt(nil, reply, k), b) {
 			t.Fatalf("accepted %q from % x", got, reply)
 		}
