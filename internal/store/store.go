@@ -49,7 +49,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db = &DB{DB: sdb, Engine: Postgres}
 	} else {
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		// busy_timeout first: the journal_mode switch of a new file needs a
+		// lock that concurrent openers must wait for, not fail on.
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		sdb, err := sql.Open("sqlite", "file:"+path+q)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
