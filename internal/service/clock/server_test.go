@@ -291,8 +291,8 @@ func TestWeakClientKeysRefused(t *testing.T) {
 		expectClosed(t, c)
 	}
 	waitActive(t, srv, 0)
-	// Any other key, even outside the subgroup, gets a non-weak session.
-	for _, key := range []int{2, 3, 16, 128, 255, 169} {
+	// Any other key in the subgroup gets a non-weak session.
+	for _, key := range []int{2, 16, 128, 255, 169} {
 		c := dialRaw(t, addr)
 		b, err := ParseKey(exchange(t, c, FormatKey(key)))
 		if err != nil {
@@ -312,6 +312,19 @@ func TestWeakClientKeysRefused(t *testing.T) {
 		if k := SharedKey(key, e); IsWeakShift(k) {
 			t.Fatalf("client key %d: weak K %d", key, k)
 		}
+	}
+
+	// Outside the subgroup the exponent mod 64 does not fix K, so the
+	// table above cannot tell it (it once flagged key 3 wrongly); use known
+	// exponents instead. 3 generates the whole group: 3^128 = 256 (shift 0)
+	// must be re-drawn, 3^5 = 243 is fine, and B = 11^5 = 169.
+	_, addr3 := start(t, Options{Rand: newExponents(128, 5)}, netsvctest.DefaultLimits)
+	c := dialRaw(t, addr3)
+	if got := exchange(t, c, []byte("3")); string(got) != "169" {
+		t.Fatalf("client key 3: server key %q, want 169 (exponent 128 gives shift 0)", got)
+	}
+	if SharedKey(3, 128) != 256 || SharedKey(3, 5) != 243 {
+		t.Fatal("3^128 or 3^5 mod 257 wrong")
 	}
 }
 
