@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
@@ -59,7 +60,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		sdb.SetMaxOpenConns(8)
 		db = &DB{DB: sdb, Engine: SQLite}
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: cannot open %s database: %w", db.Engine, err)
 	}
@@ -68,6 +69,27 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// ping opens the first connection. On a new SQLite file the switch to WAL
+// can fail with SQLITE_BUSY at once (the busy handler does not cover it)
+// while another process or goroutine opens the same file, so that case is
+// retried for a while.
+func (db *DB) ping(ctx context.Context) error {
+	deadline := time.Now().Add(15 * time.Second)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || db.Engine != SQLite || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 // Tx runs fn in one transaction (BEGIN IMMEDIATE on SQLite), committing when
