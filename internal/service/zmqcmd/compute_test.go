@@ -78,11 +78,17 @@ var _ = time.Second
 // answers fast with a clear error.
 func TestComputeLimits(t *testing.T) {
 	cases := map[string]string{
-		"9**9**9":                       "Exceeds the limit (4300 digits)",
-		"1<<10**9":                      "Exceeds the limit (4300 digits)",
-		"(([0]*100)*100)*100":           "Result too large",
-		"[[[0]*1000]*1000]":             "Result too large",
-		"'a'*10**9":                     "Result too large",
+		"9**9**9":             "Exceeds the limit (4300 digits)",
+		"1<<10**9":            "Exceeds the limit (4300 digits)",
+		"(([0]*100)*100)*100": "Result too large",
+		"[[[0]*1000]*1000]":   "Result too large",
+		"'a'*10**9":           "Result too large",
+		// One shared 4,300-digit int repeated: a 38 MB reply before weights
+		// counted integer digits.
+		"[10**4299]*9000":               "Result too large",
+		"(2**14000,)*9000":              "Result too large",
+		"{1: [10**4299]*4000}":          "Result too large",
+		"[[10**4299]*90]*90":            "Result too large",
 		"-" + strings.Repeat("-", 1000): "maximum recursion depth exceeded during compilation",
 		strings.Repeat("(", 201) + "1" + strings.Repeat(")", 201): "Invalid expression syntax",
 		"pow(3, 10**5000, 7)":           "Exceeds the limit (4300 digits)",

@@ -409,14 +409,20 @@ func (e *evaluator) repeat(seq any, n *big.Int) (any, error) {
 }
 
 // weight is the size of a value counted through nested containers (and
-// strings by 16-byte units). Containers can share items (x*100 repeats one
-// list), so length alone would let (([0]*100)*100)*100 reach 10^6 elements
-// for json.dumps to walk; every container built is kept under MaxItems by
-// weight, which bounds every later walk (equality, repr, encoding).
+// strings and integers by 16 bytes of text). Containers can share items
+// (x*100 repeats one list), so length alone would let
+// (([0]*100)*100)*100 reach 10^6 elements for json.dumps to walk; every
+// container built is kept under MaxItems by weight, which bounds every
+// later walk (equality, repr, encoding) and the reply's size. Integers
+// count by their decimal length (≈ bits/53 units of 16 digits): otherwise
+// [10**4299]*9000 shares one big int 9000 times and a 30-byte request
+// costs a 38 MB reply.
 func weight(v any, limit int) int {
 	switch x := v.(type) {
 	case string:
 		return 1 + len(x)/16
+	case *big.Int:
+		return 1 + x.BitLen()/53
 	case pyTuple:
 		return 1 + weightOf(x, limit)
 	case pyList:

@@ -27,7 +27,7 @@ func exprSeeds(f *testing.F) []string {
 		}
 	}
 	return append(out, "9**9**9", "-"+strings.Repeat("-", 900)+"1", strings.Repeat("[", 300), "'a'*10**9", "1<<10**9",
-		"pow(3, 10**4000, 10**4000+1)", "max([1]*10000)", "round(1e308, -308)", "((1,)*100)*100")
+		"pow(3, 10**4000, 10**4000+1)", "max([1]*10000)", "[10**4299]*9000", "round(1e308, -308)", "((1,)*100)*100")
 }
 
 // FuzzEvaluate: the evaluator never panics, never takes long, never returns
@@ -64,6 +64,10 @@ func FuzzEvaluate(f *testing.F) {
 				t.Fatalf("%q: encode: %v", src, err)
 			}
 			return
+		}
+		// A short expression must never buy a huge reply (weights bound it).
+		if len(enc) > 1<<20 {
+			t.Fatalf("%q: result of %d bytes", src, len(enc))
 		}
 		if r, err := ParseReply(AppendSuccess(nil, enc)); err != nil || r.Status != "success" {
 			t.Fatalf("%q: reply does not parse: %v", src, err)
