@@ -80,11 +80,10 @@ func (c *Conn) Request(cmd string) (done func(status string)) {
 			c.svc.m.latency.WithLabelValues(c.svc.name, cmd).Observe(time.Since(start).Seconds())
 			c.mu.Lock()
 			c.busy = false
-			draining := c.draining
-			c.mu.Unlock()
-			if draining {
+			if c.draining {
 				_ = c.Conn.SetReadDeadline(time.Now())
 			}
+			c.mu.Unlock()
 		})
 	}
 }
@@ -101,15 +100,16 @@ func (c *Conn) Draining() bool {
 // pending Read ended at once.
 func (c *Conn) beginDrain() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.draining = true
-	busy := c.busy
-	c.mu.Unlock()
-	if !busy {
+	if !c.busy {
 		_ = c.Conn.SetReadDeadline(time.Now())
 	}
 }
 
 func (c *Conn) Read(p []byte) (int, error) {
+	// The deadline is set under the lock so a drain that starts now either
+	// is seen here or overrides this deadline afterwards, never before it.
 	c.mu.Lock()
 	if c.draining && !c.busy {
 		c.mu.Unlock()
@@ -122,8 +122,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if !c.handshakeEnd.IsZero() && (dl.IsZero() || c.handshakeEnd.Before(dl)) {
 		dl = c.handshakeEnd
 	}
+	err := c.Conn.SetReadDeadline(dl)
 	c.mu.Unlock()
-	if err := c.Conn.SetReadDeadline(dl); err != nil {
+	if err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
