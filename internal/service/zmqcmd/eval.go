@@ -316,6 +316,13 @@ func (e *evaluator) binop(op string, a, b any) (any, error) {
 		return floatOp(op, x, y)
 	}
 	switch op {
+	case "|":
+		// Python 3.9+ dict union: a copy of a updated by b.
+		x, ok1 := a.(*pyDict)
+		y, ok2 := b.(*pyDict)
+		if ok1 && ok2 {
+			return e.dictUnion(x, y)
+		}
 	case "+":
 		switch x := a.(type) {
 		case string:
@@ -362,6 +369,31 @@ func (e *evaluator) binop(op string, a, b any) (any, error) {
 		}
 	}
 	return nil, unsupported(op, a, b)
+}
+
+func (e *evaluator) dictUnion(x, y *pyDict) (any, error) {
+	if weightOf(x.keys, e.lim.MaxItems)+weightOf(x.vals, e.lim.MaxItems)+
+		weightOf(y.keys, e.lim.MaxItems)+weightOf(y.vals, e.lim.MaxItems) > e.lim.MaxItems {
+		return nil, errTooLarge
+	}
+	d := &pyDict{keys: append([]any(nil), x.keys...), vals: append([]any(nil), x.vals...)}
+	for i, k := range y.keys {
+		if err := e.step(len(d.keys)); err != nil {
+			return nil, err
+		}
+		replaced := false
+		for j, kk := range d.keys {
+			if pyEqual(kk, k) {
+				d.vals[j], replaced = y.vals[i], true
+				break
+			}
+		}
+		if !replaced {
+			d.keys = append(d.keys, k)
+			d.vals = append(d.vals, y.vals[i])
+		}
+	}
+	return d, nil
 }
 
 func isSeq(v any) bool {
@@ -909,6 +941,10 @@ func (e *evaluator) index(n *node) (any, error) {
 	}
 	i, ok := asInt(k)
 	if !ok {
+		if _, ok := v.(string); ok {
+			// CPython 3.11's str wording differs from list and tuple.
+			return nil, pyErrf("string indices must be integers, not '%s'", typeName(k))
+		}
 		return nil, pyErrf("%s indices must be integers or slices, not %s", typeName(v), typeName(k))
 	}
 	idx := int64(-1)
