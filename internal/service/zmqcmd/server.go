@@ -78,6 +78,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	case cfg.Compute.MaxExpression <= 0 || cfg.Compute.MaxNodes <= 0 || cfg.Compute.MaxDepth <= 0 ||
 		cfg.Compute.MaxBits < 14400 || cfg.Compute.MaxItems <= 0:
 		return nil, errors.New("zmqcmd: compute limits must be positive (max_bits ≥ 14400)")
+	case cfg.Compute.Timeout <= 0:
+		// Evaluate treats 0 as "no deadline": never let configuration do that.
+		return nil, errors.New("zmqcmd: compute_timeout must be positive")
 	}
 	return &Server{cfg: cfg, log: log, procs: make(chan struct{}, cfg.MaxProcs)}, nil
 }

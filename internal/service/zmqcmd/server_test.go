@@ -449,6 +449,20 @@ func TestOSOptionalCommands(t *testing.T) {
 	}
 }
 
+// TestConfigRefusesUnboundedCompute: compute_timeout = 0 would silently
+// turn the evaluation deadline off.
+func TestConfigRefusesUnboundedCompute(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Compute.Timeout = 0
+	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "compute_timeout") {
+		t.Fatalf("compute_timeout 0 accepted: %v", err)
+	}
+	cfg.Compute.Timeout = -time.Second
+	if _, err := New(cfg, nil); err == nil {
+		t.Fatal("negative compute_timeout accepted")
+	}
+}
+
 // TestSlowOSDoesNotDelayCompute: while one client's os command runs for
 // seconds, other clients' computes are answered at once (the original's
 // round-robin made every fifth request wait, spec §4.1).
