@@ -365,6 +365,11 @@ func lexString(s string, raw bool) (string, int, error) {
 			}
 			b.WriteRune(rune(v))
 			i += n
+		case 'N':
+			// \N{NAME} needs the Unicode name table, which the standard
+			// library lacks; keeping the backslash (the unknown-escape rule)
+			// would silently answer a different string than Python.
+			return "", 0, pyErrf("\\N{...} escapes are not supported")
 		default:
 			// Unknown escapes keep the backslash (Python, with a warning).
 			b.WriteByte('\\')
