@@ -36,6 +36,20 @@ if mode == "suite":
     r = send_command({"command_type": "compute", "expression": "(8 + 2) * 4"})
     assert r["status"] == "success" and r["result"] == 40, r
     print("ok test_process_math_command")
+    r = send_command({"command_type": "os", "command_name": "echo", "parameters": ["Hello, World!"]})
+    assert r["status"] == "success" and "Hello, World!" in r["result"], r
+    print("ok test_process_os_command")
+    # Where the original killed a worker (spec §2: REQ with an extra frame),
+    # a real libzmq REQ must get an error reply and keep its socket usable.
+    with zmq.Context() as ctx:
+        with sock(ctx, zmq.REQ) as s:
+            s.send_multipart([json.dumps({"command_type": "compute", "expression": "1+1"}).encode(), b"extra"])
+            r = s.recv_json()
+            assert r == {"status": "error", "message": "Multipart requests are not supported"}, r
+            s.send_json({"command_type": "compute", "expression": "1+1"})
+            r = s.recv_json()
+            assert r == {"status": "success", "result": 2}, r
+    print("ok multipart answered, socket still usable")
     sys.exit(0)
 
 ctx = zmq.Context()
