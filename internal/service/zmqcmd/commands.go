@@ -197,6 +197,22 @@ func pingArgs(s *Server, args []string) ([]string, error) {
 	if count == "" {
 		count = "4"
 	}
+	// Refuse what can only end in "Command timed out": ping sends its last
+	// probe (count-1)·interval after the first, and -w is a hard deadline.
+	n, _ := strconv.Atoi(count)
+	every := 1.0
+	if interval != "" {
+		every, _ = strconv.ParseFloat(interval, 64)
+	}
+	limit := s.cfg.CommandTimeout.Seconds()
+	if float64(n-1)*every >= limit {
+		return nil, refuse("Options -c %d and -i %s run longer than the command timeout of %s", n, strconv.FormatFloat(every, 'f', -1, 64), s.cfg.CommandTimeout)
+	}
+	if deadline != "" {
+		if d, _ := strconv.Atoi(deadline); float64(d) >= limit {
+			return nil, refuse("Option -w must be shorter than the command timeout of %s", s.cfg.CommandTimeout)
+		}
+	}
 	out := []string{"-c", count}
 	if interval != "" {
 		out = append(out, "-i", interval)

@@ -353,6 +353,13 @@ func TestOSPing(t *testing.T) {
 		{[]string{"-c", "1"}, `{"status": "error", "message": "A host is required"}`},
 		{[]string{"-i", "0.01", "127.0.0.1"}, `{"status": "error", "message": "Option -i must be a number from 0.2 to 10"}`},
 		{[]string{"$(id)"}, `{"status": "error", "message": "Invalid host: $(id)"}`},
+		// Valid options whose run can only end at the 10 s command timeout
+		// are refused up front instead of answering "timed out" 10 s later.
+		{[]string{"-c", "10", "-i", "2", "127.0.0.1"}, `{"status": "error", "message": "Options -c 10 and -i 2 run longer than the command timeout of 10s"}`},
+		{[]string{"-c", "10", "-i", "1.5", "127.0.0.1"}, `{"status": "error", "message": "Options -c 10 and -i 1.5 run longer than the command timeout of 10s"}`},
+		{[]string{"-w", "10", "127.0.0.1"}, `{"status": "error", "message": "Option -w must be shorter than the command timeout of 10s"}`},
+		{[]string{"-c", "5", "-i", "2", "-w", "9", "127.0.0.1"}, `{"status": "success", "result": "ping -c 5 -i 2 -w 9 127.0.0.1\n"}`},
+		{[]string{"-c", "10", "127.0.0.1"}, `{"status": "success", "result": "ping -c 10 127.0.0.1\n"}`},
 	}
 	for _, tc := range cases {
 		got, err := c.RoundTrip(context.Background(), OSRequest("ping", tc.params))
@@ -392,14 +399,14 @@ func TestOSTimeoutAndOutputCap(t *testing.T) {
 	fakeBin(t, dir, "ping", `case "$*" in *127.0.0.2*) head -c 100000 /dev/zero | tr '\0' 'x'; printf 'a\r\nb\377';; *) sleep 30 & sleep 30;; esac`)
 	c := dial(t, startServer(t, cfg))
 	start := time.Now()
-	got, err := c.RoundTrip(context.Background(), OSRequest("ping", []string{"127.0.0.1"}))
+	got, err := c.RoundTrip(context.Background(), OSRequest("ping", []string{"-c", "1", "127.0.0.1"}))
 	if err != nil || string(got) != `{"status": "error", "message": "Command timed out after 300ms"}` {
 		t.Fatalf("timeout: %s %v", got, err)
 	}
 	if d := time.Since(start); d > 2500*time.Millisecond {
 		t.Fatalf("timeout took %v", d)
 	}
-	r, err := c.OS(context.Background(), "ping", []string{"127.0.0.2"})
+	r, err := c.OS(context.Background(), "ping", []string{"-c", "1", "127.0.0.2"})
 	if err != nil {
 		t.Fatal(err)
 	}
