@@ -555,3 +555,44 @@ func TestClientCancel(t *testing.T) {
 		t.Fatal("client usable after a lost reply")
 	}
 }
+
+// TestShutdownFinishesInFlightRequest: when the daemon drains, an os
+// command already running still gets its reply, an idle connection is
+// closed at once, and Shutdown returns within the drain time.
+func TestShutdownFinishesInFlightRequest(t *testing.T) {
+	cfg, dir := osConfig(t)
+	fakeBin(t, dir, "ping", `sleep 1; echo finished`)
+	srv := netsvc.New(slog.New(slog.DiscardHandler), nil)
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(netsvc.Service{Name: "zmqcmd", Addr: "127.0.0.1:0", Handler: s, Limits: netsvctest.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	addr := srv.Addr("zmqcmd").String()
+	idle := dial(t, addr)
+	if r, err := idle.Compute(context.Background(), "1+1"); err != nil || string(r.Result) != "2" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	busy := dial(t, addr)
+	replied := make(chan []byte, 1)
+	go func() {
+		got, _ := busy.RoundTrip(context.Background(), OSRequest("ping", []string{"-c", "1", "127.0.0.1"}))
+		replied <- got
+	}()
+	time.Sleep(300 * time.Millisecond) // the command is running
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v after %v", err, time.Since(start))
+	}
+	if got := <-replied; string(got) != `{"status": "success", "result": "finished\n"}` {
+		t.Fatalf("in-flight reply: %q", got)
+	}
+	if _, err := idle.Compute(context.Background(), "1+1"); err == nil {
+		t.Fatal("idle connection still served after shutdown")
+	}
+}
