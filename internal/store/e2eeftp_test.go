@@ -1,0 +1,101 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/storetest"
+)
+
+func e2eeftpKey(i byte) []byte {
+	k := make([]byte, 32)
+	k[0], k[31] = i, 0xa5
+	return k
+}
+
+func TestE2EEFTPReplayRecord(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 4, 12, 10, 0, 0, 0, time.UTC)
+		fresh, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(1), now)
+		if err != nil || !fresh {
+			t.Fatalf("first record: fresh=%v err=%v", fresh, err)
+		}
+		fresh, err = db.E2EEFTPReplayRecord(ctx, e2eeftpKey(1), now.Add(time.Hour))
+		if err != nil || fresh {
+			t.Fatalf("repeat: fresh=%v err=%v", fresh, err)
+		}
+		fresh, err = db.E2EEFTPReplayRecord(ctx, e2eeftpKey(2), now)
+		if err != nil || !fresh {
+			t.Fatalf("other key: fresh=%v err=%v", fresh, err)
+		}
+		if _, err := db.E2EEFTPReplayRecord(ctx, make([]byte, 31), now); err == nil {
+			t.Fatal("31-byte key accepted")
+		}
+		if n, err := db.E2EEFTPReplayCount(ctx); err != nil || n != 2 {
+			t.Fatalf("count %d %v", n, err)
+		}
+	})
+}
+
+func TestE2EEFTPReplayPrune(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		base := time.Date(2026, 4, 12, 10, 0, 0, 0, time.UTC)
+		// Whole seconds next to fractions: a layout that drops trailing
+		// zeros would sort "…:00Z" after "…:00.5Z" and prune the wrong rows.
+		at := []time.Time{base, base.Add(500 * time.Millisecond), base.Add(time.Second), base.Add(48 * time.Hour)}
+		for i, ts := range at {
+			if fresh, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(byte(i)), ts); err != nil || !fresh {
+				t.Fatalf("record %d: %v %v", i, fresh, err)
+			}
+		}
+		n, err := db.E2EEFTPReplayPrune(ctx, base.Add(time.Second))
+		if err != nil || n != 2 {
+			t.Fatalf("pruned %d %v, want the two rows before the cutoff", n, err)
+		}
+		// The pruned keys are forgotten; the others are still refused.
+		for i, want := range []bool{true, true, false, false} {
+			fresh, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(byte(i)), base.Add(72*time.Hour))
+			if err != nil || fresh != want {
+				t.Fatalf("key %d after prune: fresh=%v want %v (%v)", i, fresh, want, err)
+			}
+		}
+		// A cutoff in another zone means the same instant: keys 2 (+1 s) and
+		// 3 (+48 h) go, keys 0 and 1 (re-recorded at +72 h) stay.
+		n, err = db.E2EEFTPReplayPrune(ctx, base.Add(49*time.Hour).In(time.FixedZone("x", 5*3600)))
+		if err != nil || n != 2 {
+			t.Fatalf("zoned prune: %d %v", n, err)
+		}
+	})
+}
+
+// Two daemons racing on the same key: exactly one wins.
+func TestE2EEFTPReplayRace(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fresh, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(7), time.Now())
+				if err != nil {
+					t.Error(err)
+				}
+				if fresh {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d winners, want 1", wins.Load())
+		}
+	})
+}
