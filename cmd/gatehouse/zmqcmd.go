@@ -42,6 +42,11 @@ func runZMQCmdClient(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *timeout <= 0 {
+		// A zero context timeout would fail every dial with a bare
+		// "context deadline exceeded".
+		return fmt.Errorf("-timeout must be positive, got %v", *timeout)
+	}
 	rest := fs.Args()
 	if len(rest) < 2 && !(len(rest) == 1 && rest[0] == "os") {
 		fs.Usage()

@@ -35,6 +35,7 @@ func TestZMQCmdClientCLI(t *testing.T) {
 		{[]string{"-addr", addr, "raw", `{"command_type": "foo"}`}, "", "server: Invalid command type"},
 		{[]string{"-addr", addr, "bogus", "x"}, "", "unknown request type"},
 		{[]string{"-addr", addr}, "", "want: os"},
+		{[]string{"-addr", addr, "-timeout", "0", "compute", "1"}, "", "-timeout must be positive"},
 	}
 	for _, tc := range cases {
 		var out, errb bytes.Buffer
