@@ -3,6 +3,7 @@ package zmqcmd
 import (
 	"math"
 	"math/big"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -1256,6 +1257,10 @@ func parseIntString(s string) (any, error) {
 	return i, nil
 }
 
+// floatStrRe is the decimal part of float()'s string grammar (ASCII digits
+// only; Python also accepts other Unicode decimal digits).
+var floatStrRe = regexp.MustCompile(`^(?:[0-9](?:_?[0-9])*)?(?:\.(?:[0-9](?:_?[0-9])*)?)?(?:[eE][+-]?[0-9](?:_?[0-9])*)?$`)
+
 func toFloat(v any) (any, error) {
 	switch x := v.(type) {
 	case float64:
@@ -1277,20 +1282,17 @@ func toFloat(v any) (any, error) {
 			}
 		}
 		body := strings.TrimLeft(t, "+-")
-		if signs <= 1 && body != "" && (body[0] >= '0' && body[0] <= '9' || body[0] == '.') {
-			tok, n, err := lexNumber(body)
-			if err == nil && n == len(body) {
-				var f float64
-				if tok.kind == tFloat {
-					f = tok.f
-				} else if f, err = intToFloat(tok.i); err != nil {
-					f = math.Inf(1)
-				}
-				if neg {
-					f = -f
-				}
-				return f, nil
+		// float() has its own grammar, not the literal one: leading zeros
+		// are fine ("007"), prefixes are not ("0x10"), and the mantissa
+		// needs a digit (".", ".e5" are errors).
+		if signs <= 1 && floatStrRe.MatchString(body) && strings.ContainsAny(strings.SplitN(strings.ToLower(body), "e", 2)[0], "0123456789") {
+			// ParseFloat rounds correctly and gives ±Inf on overflow, as
+			// Python does.
+			f, _ := strconv.ParseFloat(strings.ReplaceAll(body, "_", ""), 64)
+			if neg {
+				f = -f
 			}
+			return f, nil
 		}
 		return nil, pyErrf("could not convert string to float: %s", pyStrRepr(x))
 	}

@@ -97,6 +97,16 @@ func lex(src string) ([]token, error) {
 			// String prefixes: only raw strings are supported; bytes and
 			// f-strings have no JSON form or would evaluate code.
 			if j < len(src) && (src[j] == '\'' || src[j] == '"') {
+				if strings.EqualFold(name, "u") {
+					// u'' is an ordinary string in Python 3.
+					s, n, err := lexString(src[j:], false)
+					if err != nil {
+						return nil, err
+					}
+					toks = append(toks, token{kind: tStr, s: s})
+					i = j + n
+					continue
+				}
 				if strings.EqualFold(name, "r") {
 					s, n, err := lexString(src[j:], true)
 					if err != nil {
