@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/store"
 )
 
 // e2eRun runs the built binary in dir and returns stdout, stderr, and
@@ -112,6 +114,12 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 		t.Fatalf("list: %s", out)
 	}
 
+	// The file-based replay cache of older versions is obsolete: the
+	// daemon removes it (the store's replay log replaces it).
+	obsolete := filepath.Join(data, "e2eeftp", "replay.cache")
+	if err := os.WriteFile(obsolete, make([]byte, 16), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addr, serve := startE2EServe(t, data)
 	payload := make([]byte, 200<<10)
 	rand.Read(payload)
@@ -174,7 +182,7 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 		t.Fatal("carol with a bad key file succeeded")
 	}
 
-	// A clean stop saves the replay cache (one 8-byte entry per accepted hello).
+	// Every accepted hello is in the store's replay log.
 	serve.Process.Signal(syscall.SIGTERM)
 	exited := make(chan error, 1)
 	go func() { exited <- serve.Wait() }()
@@ -186,9 +194,16 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop on SIGTERM")
 	}
-	st, err = os.Stat(filepath.Join(data, "e2eeftp", "replay.cache"))
-	if err != nil || st.Size() < 8*9 || st.Size()%8 != 0 {
-		t.Fatalf("replay.cache: %v %v", err, st)
+	if _, err := os.Stat(obsolete); !os.IsNotExist(err) {
+		t.Fatalf("obsolete replay.cache still there: %v", err)
+	}
+	db, err := store.Open(context.Background(), filepath.Join(data, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n, err := db.E2EEFTPReplayCount(context.Background()); err != nil || n < 9 {
+		t.Fatalf("replay log holds %d keys (%v), want one per accepted hello (>= 9)", n, err)
 	}
 }
 

@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // E2EEFTP configures the e2eeftp service ([services.e2eeftp]). Its keys
 // (server_id.key, known_server.pub, authorized_clients.pub) live in
 // <data>/e2eeftp/; files live in the blob store under e2eeftp/.
@@ -12,16 +14,23 @@ type E2EEFTP struct {
 	PerClientFolders bool `toml:"per_client_folders"`
 	// AllowDelete keeps the DELETE command (false: refused as unknown).
 	AllowDelete bool `toml:"allow_delete"`
-	// ReplayCacheSize is how many client hellos are remembered to refuse
-	// replays (0 turns the defence off).
+	// ReplayCacheSize is how many client hellos the in-memory front of the
+	// replay defence remembers (0 turns the whole defence off).
 	ReplayCacheSize int `toml:"replay_cache_size"`
+	// ReplayWindow is how long accepted client ephemeral keys stay in the
+	// shared store's replay log (at least 1h).
+	ReplayWindow Duration `toml:"replay_window"`
+	// ReplayPruneInterval is how often expired keys are deleted.
+	ReplayPruneInterval Duration `toml:"replay_prune_interval"`
 }
 
 func defaultE2EEFTP() E2EEFTP {
 	return E2EEFTP{
-		Common:          common(5001),
-		MaxFileSize:     4 << 30,
-		AllowDelete:     true,
-		ReplayCacheSize: 1 << 18,
+		Common:              common(5001),
+		MaxFileSize:         4 << 30,
+		AllowDelete:         true,
+		ReplayCacheSize:     1 << 18,
+		ReplayWindow:        D(30 * 24 * time.Hour),
+		ReplayPruneInterval: D(10 * time.Minute),
 	}
 }

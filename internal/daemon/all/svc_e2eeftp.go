@@ -1,13 +1,15 @@
 package all
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"gatehouse/internal/daemon"
-	"gatehouse/internal/fsutil"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/service/e2eeftp"
 )
@@ -41,24 +43,31 @@ func init() {
 			replay = -1
 			d.Log.Warn("replay_cache_size is 0: recorded client hellos can be replayed")
 		}
+		// Shorter windows would let clock skew between daemons sharing the
+		// store, or a slow prune, matter; see replay.go for what it buys.
+		if cfg.ReplayWindow.Duration < time.Hour {
+			return nil, nil, fmt.Errorf("e2eeftp: replay_window %v is below the 1h minimum", cfg.ReplayWindow.Duration)
+		}
 		srv := e2eeftp.NewServer(id, auth, d.Blob, e2eeftp.Options{
 			MaxFileSize:      cfg.MaxFileSize,
 			PerClientFolders: cfg.PerClientFolders,
 			DisableDelete:    !cfg.AllowDelete,
 			ReplayCacheSize:  replay,
+			ReplayStore:      d.Store,
+			ReplayWindow:     cfg.ReplayWindow.Duration,
 			Log:              d.Log,
 		})
-		// The replay cache outlives a restart; a crash loses only the
-		// hellos seen since the last clean stop.
-		statePath := filepath.Join(dir, "replay.cache")
-		if b, err := os.ReadFile(statePath); err == nil {
-			srv.LoadReplayState(b)
+		// Left by an older version; the store's log replaces it.
+		if err := os.Remove(filepath.Join(dir, "replay.cache")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.Log.Warn("removing the obsolete replay.cache failed", "err", err)
 		}
-		cleanup := func() {
-			if err := fsutil.WriteFileAtomic(statePath, srv.ReplayState(), 0o600); err != nil {
-				d.Log.Warn("saving the replay cache failed", "err", err)
-			}
-		}
+		ctx, stop := context.WithCancel(context.Background())
+		pruned := make(chan struct{})
+		go func() {
+			defer close(pruned)
+			srv.RunReplayPruner(ctx, cfg.ReplayPruneInterval.Duration)
+		}()
+		cleanup := func() { stop(); <-pruned }
 		d.Log.Info("e2eeftp service ready", "keys", dir, "authorized_clients", auth.Len(),
 			"per_client_folders", cfg.PerClientFolders, "max_file_size", cfg.MaxFileSize)
 		return srv, cleanup, nil

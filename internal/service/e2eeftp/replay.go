@@ -1,22 +1,89 @@
 package e2eeftp
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
+	"time"
+
+	"gatehouse/internal/store"
 )
 
-// replayCache remembers the ephemeral keys of accepted client hellos. A
-// hello signs only the client's own ephemeral key, so in the original a
-// recorded hello could be replayed at any later time to LIST or DELETE
-// (spec §8.1). Stock clients draw a fresh key per connection, so a repeat
-// is always a replay.
+// A client hello signs only the client's own ephemeral key, so in the
+// original a recorded hello could be replayed at any later time to LIST or
+// DELETE (spec §8.1). Stock clients draw a fresh key per connection, so a
+// repeated key is always a replay. The defence records every accepted
+// ephemeral key in the store, which all daemons sharing the database see,
+// and which is committed before our hello goes out (a crash forgets
+// nothing); keys older than the window are pruned.
 //
-// It holds the last size keys (FIFO), as 64-bit prefixes of their SHA-256:
-// 8 bytes a slot plus the map. A false alarm needs a 64-bit collision among
-// size entries, about size/2^64. Only hellos that passed authorisation and
-// signature checks are inserted, so an unauthenticated peer cannot flush
-// the cache.
+// What the window buys, precisely: a hello is refused if the same ephemeral
+// key was accepted by any daemon within the last window (plus up to one
+// prune interval). Nothing in a hello says when it was made, so a hello
+// recorded and replayed more than a window after its first use is accepted
+// again; so is a hello the attacker captured and used first while keeping
+// it from the real server. The window therefore bounds how long a captured
+// hello stays useless, not how old a usable one can be; that is why it is
+// long (default 30 days) and why clock skew between daemons, which only
+// moves the prune cutoff by the skew, is irrelevant at that scale.
+
+// DefaultReplayWindow is Options.ReplayWindow's default.
+const DefaultReplayWindow = 30 * 24 * time.Hour
+
+// replayGuard is the store-backed log with a small in-memory front cache.
+// The front cache answers repeats of recent hellos without a round trip and
+// is the whole defence when there is no store (tests, embedding).
+type replayGuard struct {
+	front  *replayCache
+	db     *store.DB
+	window time.Duration
+	now    func() time.Time
+}
+
+var errReplay = errors.New("replayed client hello")
+
+// check records eph and returns errReplay if it was seen before, or a
+// store error (the caller refuses the hello: failing open would turn a
+// database outage into a replay window).
+func (g *replayGuard) check(ctx context.Context, eph [32]byte) error {
+	if g == nil {
+		return nil
+	}
+	if g.front.has(eph) {
+		return errReplay
+	}
+	if g.db != nil {
+		fresh, err := g.db.E2EEFTPReplayRecord(ctx, eph[:], g.now())
+		if err != nil {
+			return fmt.Errorf("replay log: %w", err)
+		}
+		if !fresh {
+			g.front.fresh(eph)
+			return errReplay
+		}
+	}
+	if !g.front.fresh(eph) {
+		return errReplay // a concurrent twin won without a store
+	}
+	return nil
+}
+
+// prune deletes the stored keys older than the window.
+func (g *replayGuard) prune(ctx context.Context) (int64, error) {
+	if g == nil || g.db == nil {
+		return 0, nil
+	}
+	return g.db.E2EEFTPReplayPrune(ctx, g.now().Add(-g.window))
+}
+
+// replayCache remembers the last size ephemeral keys (FIFO) as 64-bit
+// prefixes of their SHA-256: 8 bytes a slot plus the map. A false alarm
+// needs a 64-bit collision among size entries, about size/2^64. Only
+// hellos that passed authorisation and signature checks are inserted, so
+// an unauthenticated peer cannot flush the cache.
 type replayCache struct {
 	mu   sync.Mutex
 	seen map[uint64]struct{}
@@ -32,21 +99,32 @@ func newReplayCache(size int) *replayCache {
 	return &replayCache{seen: make(map[uint64]struct{}, min(size, 1<<16)), ring: make([]uint64, size)}
 }
 
+func replayKey(eph [32]byte) uint64 {
+	sum := sha256.Sum256(eph[:])
+	return binary.LittleEndian.Uint64(sum[:8])
+}
+
+// has reports whether eph is remembered.
+func (c *replayCache) has(eph [32]byte) bool {
+	if c == nil {
+		return false
+	}
+	k := replayKey(eph)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.seen[k]
+	return ok
+}
+
 // fresh records eph and reports whether it was not seen before. A nil
 // cache (disabled) accepts everything.
 func (c *replayCache) fresh(eph [32]byte) bool {
 	if c == nil {
 		return true
 	}
-	sum := sha256.Sum256(eph[:])
-	k := binary.LittleEndian.Uint64(sum[:8])
+	k := replayKey(eph)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.insert(k)
-}
-
-// insert adds k unless present; c.mu is held.
-func (c *replayCache) insert(k uint64) bool {
 	if _, dup := c.seen[k]; dup {
 		return false
 	}
@@ -60,38 +138,4 @@ func (c *replayCache) insert(k uint64) bool {
 		c.next, c.full = 0, true
 	}
 	return true
-}
-
-// MarshalBinary returns the remembered keys, oldest first, 8 bytes each,
-// so the daemon can keep the cache across a restart.
-func (c *replayCache) MarshalBinary() []byte {
-	if c == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []byte
-	emit := func(ks []uint64) {
-		for _, k := range ks {
-			out = binary.LittleEndian.AppendUint64(out, k)
-		}
-	}
-	if c.full {
-		emit(c.ring[c.next:])
-	}
-	emit(c.ring[:c.next])
-	return out
-}
-
-// load adds keys saved by MarshalBinary (a trailing partial entry is
-// ignored; only the newest len(ring) entries are kept).
-func (c *replayCache) load(b []byte) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for ; len(b) >= 8; b = b[8:] {
-		c.insert(binary.LittleEndian.Uint64(b))
-	}
 }

@@ -12,10 +12,12 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/store"
 )
 
 // Options tune a Server. The zero value is the original's behaviour plus
@@ -30,9 +32,16 @@ type Options struct {
 	// DisableDelete removes DELETE (answered "400|Invalid Command", and left
 	// out of HLIST).
 	DisableDelete bool
-	// ReplayCacheSize is how many client ephemeral keys are remembered to
-	// refuse replayed hellos (0: 262144; negative: off).
+	// ReplayCacheSize is how many client ephemeral keys the in-memory
+	// front of the replay defence remembers (0: 262144; negative: the
+	// defence is off, store included).
 	ReplayCacheSize int
+	// ReplayStore, when set, records every accepted client ephemeral key
+	// so that all daemons sharing it refuse a replayed hello, across
+	// crashes (nil: memory only).
+	ReplayStore *store.DB
+	// ReplayWindow is how long stored keys are kept (0: 30 days).
+	ReplayWindow time.Duration
 	// Log receives server-wide warnings (nil: discarded).
 	Log *slog.Logger
 }
@@ -49,7 +58,7 @@ type Server struct {
 	auth   KeySet
 	store  blob.Store
 	opt    Options
-	replay *replayCache
+	replay *replayGuard
 	log    *slog.Logger
 
 	// randEph and randIV feed the ephemeral keys and IVs; tests fix them to
@@ -66,19 +75,46 @@ func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options
 	if opt.ReplayCacheSize == 0 {
 		opt.ReplayCacheSize = DefaultReplayCacheSize
 	}
+	if opt.ReplayWindow <= 0 {
+		opt.ReplayWindow = DefaultReplayWindow
+	}
 	log := opt.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{id: id, auth: auth, store: store, opt: opt, replay: newReplayCache(opt.ReplayCacheSize),
+	var replay *replayGuard
+	if opt.ReplayCacheSize > 0 {
+		replay = &replayGuard{front: newReplayCache(opt.ReplayCacheSize), db: opt.ReplayStore,
+			window: opt.ReplayWindow, now: time.Now}
+	}
+	return &Server{id: id, auth: auth, store: store, opt: opt, replay: replay,
 		log: log, randEph: rand.Reader, randIV: rand.Reader}
 }
 
-// ReplayState returns the replay cache for saving across a restart.
-func (s *Server) ReplayState() []byte { return s.replay.MarshalBinary() }
+// PruneReplay deletes the stored client ephemeral keys older than the
+// replay window and returns how many went.
+func (s *Server) PruneReplay(ctx context.Context) (int64, error) { return s.replay.prune(ctx) }
 
-// LoadReplayState restores what ReplayState returned.
-func (s *Server) LoadReplayState(b []byte) { s.replay.load(b) }
+// RunReplayPruner prunes at once and then every interval until ctx ends.
+func (s *Server) RunReplayPruner(ctx context.Context, every time.Duration) {
+	if s.replay == nil || s.replay.db == nil || every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.PruneReplay(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning the replay log failed", "err", err)
+		} else if n > 0 {
+			s.log.Debug("pruned the replay log", "keys", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 const sharedFolder = "received/"
 
@@ -113,7 +149,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	// peer cannot hold a connection by trickling either.
 	c.StartHandshake()
 	r := bufio.NewReaderSize(c, chunk)
-	sess, err := s.handshake(c, r)
+	sess, err := s.handshake(ctx, c, r)
 	if err != nil {
 		c.HandshakeFailed(err.Error())
 		return nil // close, nothing sent
@@ -160,7 +196,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	return nil
 }
 
-func (s *Server) handshake(c *netsvc.Conn, r *bufio.Reader) (*session, error) {
+func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader) (*session, error) {
 	h, err := ReadHello(r)
 	if err != nil {
 		return nil, err
@@ -181,8 +217,11 @@ func (s *Server) handshake(c *netsvc.Conn, r *bufio.Reader) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !s.replay.fresh(h.Ephemeral) {
-		return nil, errors.New("replayed client hello")
+	if err := s.replay.check(ctx, h.Ephemeral); err != nil {
+		if !errors.Is(err, errReplay) {
+			c.Log().Error("refusing the hello: replay log unavailable", "err", err)
+		}
+		return nil, err
 	}
 	out := NewHello(s.id, eph.PublicKey())
 	if _, err := c.Write(out.Marshal()); err != nil {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ import (
 	"gatehouse/internal/fsutil"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/storetest"
 )
 
 // repeatReader yields one byte for ever (fixed randomness for transcripts).
@@ -432,12 +435,83 @@ func TestReplayedHelloRefused(t *testing.T) {
 	if !f.has("victim.txt") {
 		t.Fatal("victim deleted")
 	}
-	// The cache survives a restart through ReplayState.
-	s2 := NewServer(f.srvID, f.auth, f.store, Options{})
-	s2.LoadReplayState(f.srv.ReplayState())
+}
+
+// A hello used on one daemon is refused by another sharing the store, and
+// by a restarted one (fresh memory, as after a crash): the log is the
+// store, committed before the first server hello went out.
+func TestReplayRefusedAcrossServersSharingStore(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, Options{ReplayStore: db})
+		f.put("victim.txt", "v")
+		hello, eph := freshHello(t, f.cliID)
+		del := func(Keys) []byte { return []byte("DELETE|victim.txt\n") }
+		sh, resp := exchange(t, f.addr, hello, eph, func(Keys) []byte { return []byte("LIST\n") }, false)
+		if len(sh) != HelloLen || string(resp) != "200|10\nvictim.txt" {
+			t.Fatalf("first use on A: %d %q", len(sh), resp)
+		}
+		b := NewServer(f.srvID, f.auth, f.store, Options{ReplayStore: db})
+		_, addrB := netsvctest.Start(t, "e2eeftp", b, netsvctest.DefaultLimits)
+		sh, resp = exchange(t, addrB, hello, eph, del, false)
+		nothingSent(t, "replay on B", sh, resp)
+		if !f.has("victim.txt") {
+			t.Fatal("victim deleted through B")
+		}
+		// B still serves fresh hellos, and a hello first used on B is
+		// refused on A.
+		h2, eph2 := freshHello(t, f.cliID)
+		sh, resp = exchange(t, addrB, h2, eph2, func(Keys) []byte { return []byte("HLIST\n") }, false)
+		if len(sh) != HelloLen || !strings.HasPrefix(string(resp), "200|26\n") {
+			t.Fatalf("fresh hello on B: %d %q", len(sh), resp)
+		}
+		sh, resp = exchange(t, f.addr, h2, eph2, del, false)
+		nothingSent(t, "B's hello replayed on A", sh, resp)
+		if n, err := db.E2EEFTPReplayCount(context.Background()); err != nil || n != 2 {
+			t.Fatalf("stored keys: %d %v", n, err)
+		}
+	})
+}
+
+// The prune forgets keys older than the window only.
+func TestReplayPrune(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := newFixture(t, Options{ReplayStore: db, ReplayWindow: time.Hour})
+	var clock atomic.Int64 // read by the handlers' goroutines
+	clock.Store(time.Date(2026, 4, 12, 10, 0, 0, 0, time.UTC).UnixNano())
+	f.srv.replay.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	old, ephOld := freshHello(t, f.cliID)
+	list := func(Keys) []byte { return []byte("LIST\n") }
+	if sh, _ := exchange(t, f.addr, old, ephOld, list, false); len(sh) != HelloLen {
+		t.Fatal("first hello refused")
+	}
+	clock.Add(int64(50 * time.Minute))
+	recent, ephRecent := freshHello(t, f.cliID)
+	if sh, _ := exchange(t, f.addr, recent, ephRecent, list, false); len(sh) != HelloLen {
+		t.Fatal("second hello refused")
+	}
+	clock.Add(int64(20 * time.Minute)) // old is 70 min old, recent 20
+	if n, err := f.srv.PruneReplay(context.Background()); err != nil || n != 1 {
+		t.Fatalf("pruned %d %v, want 1", n, err)
+	}
+	// A fresh server (no front cache) now accepts the expired key only.
+	s2 := NewServer(f.srvID, f.auth, f.store, Options{ReplayStore: db, ReplayWindow: time.Hour})
 	_, addr2 := netsvctest.Start(t, "e2eeftp", s2, netsvctest.DefaultLimits)
-	sh, resp = exchange(t, addr2, hello, nil, nil, false)
-	nothingSent(t, "replay after restart", sh, resp)
+	sh, resp := exchange(t, addr2, recent, nil, nil, false)
+	nothingSent(t, "recent key after prune", sh, resp)
+	if sh, _ := exchange(t, addr2, old, ephOld, list, false); len(sh) != HelloLen {
+		t.Fatal("expired key still refused after the prune")
+	}
+}
+
+// A store that cannot record the hello refuses it: failing open would
+// let an outage reopen the replay hole.
+func TestReplayStoreDownRefuses(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := newFixture(t, Options{ReplayStore: db})
+	db.Close()
+	h, eph := freshHello(t, f.cliID)
+	sh, resp := exchange(t, f.addr, h, eph, func(Keys) []byte { return []byte("LIST\n") }, false)
+	nothingSent(t, "store down", sh, resp)
 }
 
 func TestReplayCacheBounded(t *testing.T) {
@@ -448,21 +522,16 @@ func TestReplayCacheBounded(t *testing.T) {
 			t.Fatal("fresh key refused")
 		}
 	}
-	if c.fresh(k(1)) {
+	if c.fresh(k(1)) || !c.has(k(1)) {
 		t.Fatal("repeat accepted")
 	}
 	c.fresh(k(3)) // evicts 0
-	if len(c.seen) != 3 || !c.fresh(k(0)) {
+	if len(c.seen) != 3 || c.has(k(0)) || !c.fresh(k(0)) {
 		t.Fatalf("eviction: %d entries", len(c.seen))
 	}
 	var nilCache *replayCache
-	if !nilCache.fresh(k(0)) || !nilCache.fresh(k(0)) {
+	if !nilCache.fresh(k(0)) || !nilCache.fresh(k(0)) || nilCache.has(k(0)) {
 		t.Fatal("disabled cache refused")
-	}
-	d := newReplayCache(2)
-	d.load(c.MarshalBinary())
-	if d.fresh(k(0)) || d.fresh(k(3)) || !d.fresh(k(2)) {
-		t.Fatal("load kept the wrong entries")
 	}
 }
 
