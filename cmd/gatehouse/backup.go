@@ -261,13 +261,20 @@ func runBackupAdmin(ctx context.Context, args []string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(tw, "CLIENT\tFILE\tSIZE\tCRC\tSTATUS\tATTEMPTS\tAT REST\tUPLOADED")
+	// PENDING is a re-upload of a verified file awaiting the client's 1029;
+	// until then SIZE, CRC and UPLOADED describe the verified copy.
+	fmt.Fprintln(tw, "CLIENT\tFILE\tSIZE\tCRC\tSTATUS\tATTEMPTS\tAT REST\tUPLOADED\tPENDING")
 	for _, f := range files {
 		rest := "plain"
 		if f.AtRestKey != nil {
 			rest = "cipher"
 		}
-		fmt.Fprintf(tw, "%s\t%q\t%d\t%08x\t%s\t%d\t%s\t%s\n", f.ClientID, f.FileName, f.Size, f.CRC, f.Status, f.Attempts, rest, f.UploadedAt.Format(time.RFC3339))
+		pending := "-"
+		if p := f.Pending; p != nil {
+			pending = fmt.Sprintf("%d bytes, crc %08x, %s", p.Size, p.CRC, p.UploadedAt.Format(time.RFC3339))
+		}
+		fmt.Fprintf(tw, "%s\t%q\t%d\t%08x\t%s\t%d\t%s\t%s\t%s\n", f.ClientID, f.FileName, f.Size, f.CRC, f.Status, f.Attempts, rest,
+			f.UploadedAt.Format(time.RFC3339), pending)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -95,9 +96,51 @@ func TestBackupClientAndAdmin(t *testing.T) {
 			t.Fatalf("files listing lacks %s:\n%s", want, out.String())
 		}
 	}
-	stored, err := os.ReadFile(filepath.Join(data, "blobs", "backup", me.ID.String(), "big.bin"))
+	// Each upload has its own blob; only the verified copy is left.
+	copies, _ := filepath.Glob(filepath.Join(data, "blobs", "backup", "files", me.ID.String(), "big.bin", "*"))
+	if len(copies) != 1 {
+		t.Fatalf("big.bin blobs %v, want one", copies)
+	}
+	stored, err := os.ReadFile(copies[0])
 	if err != nil || !bytes.Equal(stored, bigData) {
 		t.Fatalf("stored big.bin: %d bytes %v", len(stored), err)
+	}
+
+	// A re-upload waiting for its 1029 shows as pending beside the
+	// verified copy, and is gone after its 1031.
+	key, err := backup.ReadPrivateKey(filepath.Join(work, backup.PrivKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &backup.Client{Addr: addr, Name: me.Name, ID: me.ID, Key: key}
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	newer := []byte("hello backup, second edition\n")
+	if _, _, err := c.UploadOnce(ctx, small, bytes.NewReader(newer), int64(len(newer))); err != nil {
+		t.Fatal(err)
+	}
+	smallLine := func() string {
+		out.Reset()
+		if err := runBackupAdmin(ctx, []string{"files", "-data", data}, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.Contains(l, "\"small.txt\"") {
+				return l
+			}
+		}
+		t.Fatalf("no small.txt in\n%s", out.String())
+		return ""
+	}
+	if l := smallLine(); !strings.Contains(l, " 13 ") || !strings.Contains(l, "verified") || !strings.Contains(l, fmt.Sprintf("%d bytes, crc ", len(newer))) {
+		t.Fatalf("pending re-upload not listed:\n%s", out.String())
+	}
+	if err := c.SendStatus(ctx, backup.CodeCRCFail, small); err != nil {
+		t.Fatal(err)
+	}
+	if l := smallLine(); !strings.Contains(l, " 13 ") || !strings.Contains(l, "verified") || !strings.HasSuffix(strings.TrimSpace(l), " -") {
+		t.Fatalf("after the 1031:\n%s", out.String())
 	}
 }
 
@@ -154,7 +197,11 @@ func TestBackupClientTransferInfoRelativeToDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := os.ReadFile(filepath.Join(data, "blobs", "backup", me.ID.String(), "rel.txt"))
+	copies, _ := filepath.Glob(filepath.Join(data, "blobs", "backup", "files", me.ID.String(), "rel.txt", "*"))
+	if len(copies) != 1 {
+		t.Fatalf("rel.txt blobs %v, want one", copies)
+	}
+	stored, err := os.ReadFile(copies[0])
 	if err != nil || string(stored) != "relative to transfer.info\n" {
 		t.Fatalf("stored %q %v", stored, err)
 	}

@@ -10,7 +10,9 @@ import (
 
 // Backup file states: an upload is "received" once stored and answered with
 // its CRC, "verified" after the client's 1029, "failed" after its 1031 (the
-// blob is then removed; the row stays for audit).
+// blob is then removed; the row stays for audit). A new upload of a verified
+// file does not touch the verified copy: it waits in the row's pending
+// columns until its 1029 swaps it in or its 1031 discards it.
 const (
 	BackupReceived = "received"
 	BackupVerified = "verified"
@@ -30,7 +32,9 @@ type BackupClient struct {
 // HasKeys reports whether the client completed its key exchange.
 func (c BackupClient) HasKeys() bool { return len(c.PublicKey) > 0 && len(c.AESKey) > 0 }
 
-// BackupFile is one stored upload of one client.
+// BackupFile is one file of one client: its current copy (the verified one
+// when there is one, else the latest upload) and, for a verified file, a
+// newer upload awaiting the client's confirmation.
 type BackupFile struct {
 	ClientID   string
 	FileName   string // the name in the client's folder
@@ -43,6 +47,18 @@ type BackupFile struct {
 	Attempts   int
 	UploadedAt time.Time
 	UpdatedAt  time.Time
+	// Pending is a re-upload of a verified file that the client has not
+	// confirmed yet; nil when there is none. Ignored by BackupPutFile.
+	Pending *BackupUpload
+}
+
+// BackupUpload is one stored upload waiting for its 1029.
+type BackupUpload struct {
+	Path       string
+	Size       int64
+	CRC        uint32
+	AtRestKey  []byte
+	UploadedAt time.Time
 }
 
 // BackupRegister adds a client. A taken id is ErrConflict.
@@ -144,39 +160,189 @@ func (db *DB) BackupTouch(ctx context.Context, id string, now time.Time) error {
 	return nil
 }
 
-// BackupPutFile records an upload that was just stored (status received,
-// attempts counting every upload of that name) and the client's last_seen,
-// in one transaction.
-func (db *DB) BackupPutFile(ctx context.Context, f BackupFile) error {
-	now := TimeText(f.UploadedAt)
-	return db.Tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO backup_files
-			(client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, 1, $8, $8)
-			ON CONFLICT (client_id, file_name) DO UPDATE SET
-				path = excluded.path, size = excluded.size, crc = excluded.crc,
-				at_rest_key = excluded.at_rest_key, verified = FALSE, status = excluded.status,
-				attempts = backup_files.attempts + 1, uploaded_at = excluded.uploaded_at,
-				updated_at = excluded.updated_at`,
-			f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, BackupReceived, now)
-		if err != nil {
-			return fmt.Errorf("store: backup put file: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE backup_clients SET last_seen = $2 WHERE id = $1`, f.ClientID, now); err != nil {
-			return fmt.Errorf("store: backup put file: %w", err)
-		}
-		return nil
-	})
+// backupCASTries bounds the compare-and-swap loops below. Each retry means
+// another request changed the same row meanwhile (PostgreSQL; SQLite's
+// immediate transactions serialise them), so a handful always suffices.
+const backupCASTries = 16
+
+var errBackupRetry = errors.New("store: backup row changed meanwhile")
+
+type backupFileState struct {
+	status  string
+	path    string
+	pending sql.NullString
+	gen     int64
 }
 
-const backupFileCols = `client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at`
+// backupState reads what the row-changing functions decide on; found is
+// false when the client has no such file.
+func backupState(ctx context.Context, tx *sql.Tx, clientID, fileName string) (st backupFileState, found bool, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT status, path, pending_path, gen FROM backup_files
+		WHERE client_id = $1 AND file_name = $2`, clientID, fileName).Scan(&st.status, &st.path, &st.pending, &st.gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, false, nil
+	}
+	return st, err == nil, err
+}
+
+// backupCAS runs fn in a transaction until it does not ask for a retry.
+func (db *DB) backupCAS(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	for range backupCASTries {
+		err := db.Tx(ctx, fn)
+		if !errors.Is(err, errBackupRetry) {
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("store: %s: %w", what, err)
+			}
+			return err
+		}
+	}
+	return fmt.Errorf("store: %s: %w", what, errBackupRetry)
+}
+
+// affectedOne turns an update that matched no row (its gen moved on) into
+// errBackupRetry.
+func affectedOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return errBackupRetry
+	}
+	return nil
+}
+
+// BackupPutFile records an upload that was just stored under the blob
+// f.Path (which must be unique to this upload) and the client's last_seen.
+// A new file, or one not verified yet, takes the upload as its current copy
+// (status received); a verified file keeps its copy and holds the upload as
+// pending. displaced is the blob no row refers to any more (the upload this
+// one superseded), for the caller to remove; "" when there is none.
+func (db *DB) BackupPutFile(ctx context.Context, f BackupFile) (displaced string, err error) {
+	now := TimeText(f.UploadedAt)
+	err = db.backupCAS(ctx, "backup put file", func(tx *sql.Tx) error {
+		displaced = ""
+		st, found, err := backupState(ctx, tx, f.ClientID, f.FileName)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !found:
+			err = affectedOne(tx.ExecContext(ctx, `INSERT INTO backup_files
+				(client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, 1, $8, $8)
+				ON CONFLICT (client_id, file_name) DO NOTHING`,
+				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, BackupReceived, now))
+		case st.status == BackupVerified:
+			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET
+				pending_path = $3, pending_size = $4, pending_crc = $5, pending_at_rest_key = $6,
+				pending_uploaded_at = $7, attempts = attempts + 1, updated_at = $7, gen = gen + 1
+				WHERE client_id = $1 AND file_name = $2 AND gen = $8`,
+				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, now, st.gen))
+			displaced = st.pending.String
+		default:
+			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET
+				path = $3, size = $4, crc = $5, at_rest_key = $6, verified = FALSE, status = $7,
+				attempts = attempts + 1, uploaded_at = $8, updated_at = $8, gen = gen + 1,
+				pending_path = NULL, pending_size = NULL, pending_crc = NULL, pending_at_rest_key = NULL,
+				pending_uploaded_at = NULL
+				WHERE client_id = $1 AND file_name = $2 AND gen = $9`,
+				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, BackupReceived, now, st.gen))
+			displaced = st.path
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE backup_clients SET last_seen = $2 WHERE id = $1`, f.ClientID, now)
+		return err
+	})
+	if displaced == f.Path {
+		displaced = ""
+	}
+	return displaced, err
+}
+
+// BackupConfirmFile applies a client's 1029: a received upload becomes
+// verified; a pending re-upload of a verified file replaces its copy
+// (displaced names the old copy's blob, for the caller to remove). changed
+// is false when there was nothing to confirm.
+func (db *DB) BackupConfirmFile(ctx context.Context, clientID, fileName string, now time.Time) (changed bool, displaced string, err error) {
+	err = db.backupCAS(ctx, "backup confirm file", func(tx *sql.Tx) error {
+		changed, displaced = false, ""
+		st, found, err := backupState(ctx, tx, clientID, fileName)
+		if err != nil || !found {
+			return err
+		}
+		switch {
+		case st.status == BackupReceived:
+			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET status = $3, verified = TRUE,
+				updated_at = $4, gen = gen + 1 WHERE client_id = $1 AND file_name = $2 AND gen = $5`,
+				clientID, fileName, BackupVerified, TimeText(now), st.gen))
+		case st.status == BackupVerified && st.pending.Valid:
+			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET
+				path = pending_path, size = pending_size, crc = pending_crc, at_rest_key = pending_at_rest_key,
+				uploaded_at = pending_uploaded_at, pending_path = NULL, pending_size = NULL, pending_crc = NULL,
+				pending_at_rest_key = NULL, pending_uploaded_at = NULL, updated_at = $3, gen = gen + 1
+				WHERE client_id = $1 AND file_name = $2 AND gen = $4`,
+				clientID, fileName, TimeText(now), st.gen))
+			displaced = st.path
+		default:
+			return nil
+		}
+		changed = err == nil
+		return err
+	})
+	return changed, displaced, err
+}
+
+// BackupFailFile applies a client's 1031: a received upload becomes failed,
+// a pending re-upload is dropped (the verified copy stays). displaced names
+// the blob of the upload given up on, for the caller to remove. changed is
+// false when there was nothing to give up.
+func (db *DB) BackupFailFile(ctx context.Context, clientID, fileName string, now time.Time) (changed bool, displaced string, err error) {
+	err = db.backupCAS(ctx, "backup fail file", func(tx *sql.Tx) error {
+		changed, displaced = false, ""
+		st, found, err := backupState(ctx, tx, clientID, fileName)
+		if err != nil || !found {
+			return err
+		}
+		switch {
+		case st.status == BackupReceived:
+			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET status = $3, verified = FALSE,
+				updated_at = $4, gen = gen + 1 WHERE client_id = $1 AND file_name = $2 AND gen = $5`,
+				clientID, fileName, BackupFailed, TimeText(now), st.gen))
+			displaced = st.path
+		case st.status == BackupVerified && st.pending.Valid:
+			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET
+				pending_path = NULL, pending_size = NULL, pending_crc = NULL, pending_at_rest_key = NULL,
+				pending_uploaded_at = NULL, updated_at = $3, gen = gen + 1
+				WHERE client_id = $1 AND file_name = $2 AND gen = $4`,
+				clientID, fileName, TimeText(now), st.gen))
+			displaced = st.pending.String
+		default:
+			return nil
+		}
+		changed = err == nil
+		return err
+	})
+	return changed, displaced, err
+}
+
+const backupFileCols = `client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at,
+	pending_path, pending_size, pending_crc, pending_at_rest_key, pending_uploaded_at`
 
 func scanBackupFile(sc interface{ Scan(...any) error }) (BackupFile, error) {
 	var f BackupFile
 	var crc int64
 	var up, upd string
+	var pPath, pUp sql.NullString
+	var pSize, pCRC sql.NullInt64
+	var pKey []byte
 	if err := sc.Scan(&f.ClientID, &f.FileName, &f.Path, &f.Size, &crc, &f.AtRestKey, &f.Verified, &f.Status,
-		&f.Attempts, &up, &upd); err != nil {
+		&f.Attempts, &up, &upd, &pPath, &pSize, &pCRC, &pKey, &pUp); err != nil {
 		return f, err
 	}
 	f.CRC = uint32(crc)
@@ -184,8 +350,17 @@ func scanBackupFile(sc interface{ Scan(...any) error }) (BackupFile, error) {
 	if f.UploadedAt, err = ParseTime(up); err != nil {
 		return f, err
 	}
-	f.UpdatedAt, err = ParseTime(upd)
-	return f, err
+	if f.UpdatedAt, err = ParseTime(upd); err != nil {
+		return f, err
+	}
+	if pPath.Valid {
+		p := &BackupUpload{Path: pPath.String, Size: pSize.Int64, CRC: uint32(pCRC.Int64), AtRestKey: pKey}
+		if p.UploadedAt, err = ParseTime(pUp.String); err != nil {
+			return f, err
+		}
+		f.Pending = p
+	}
+	return f, nil
 }
 
 // BackupFile returns one client's file, or ErrNotFound.
@@ -226,19 +401,59 @@ func (db *DB) BackupFiles(ctx context.Context, clientID string) ([]BackupFile, e
 	return out, rows.Err()
 }
 
-// BackupSetFileStatus moves a file from status from to status to (verified
-// exactly when to is BackupVerified) and reports whether it did: a file in
-// another state, or none at all, is left alone.
-func (db *DB) BackupSetFileStatus(ctx context.Context, clientID, fileName, from, to string, now time.Time) (bool, error) {
-	res, err := db.ExecContext(ctx, `UPDATE backup_files SET status = $4, verified = $5, updated_at = $6
-		WHERE client_id = $1 AND file_name = $2 AND status = $3`,
-		clientID, fileName, from, to, to == BackupVerified, TimeText(now))
-	if err != nil {
-		return false, fmt.Errorf("store: backup file status: %w", err)
+// BackupPaddingFailure counts one bad-padding upload of a client and
+// returns its count in the current window (which starts at the first
+// failure and lasts window). A now before the window's start (another
+// daemon's clock a little behind) counts in it rather than resetting it. The count lives in the store so every daemon
+// sharing it sees the same one.
+func (db *DB) BackupPaddingFailure(ctx context.Context, clientID string, now time.Time, window time.Duration) (int, error) {
+	var n int
+	err := db.backupCAS(ctx, "backup padding failure", func(tx *sql.Tx) error {
+		var failures int
+		var since string
+		err := tx.QueryRowContext(ctx, `SELECT failures, since FROM backup_padding_failures WHERE client_id = $1`,
+			clientID).Scan(&failures, &since)
+		if errors.Is(err, sql.ErrNoRows) {
+			n = 1
+			return affectedOne(tx.ExecContext(ctx, `INSERT INTO backup_padding_failures (client_id, failures, since)
+				VALUES ($1, 1, $2) ON CONFLICT (client_id) DO NOTHING`, clientID, TimeText(now)))
+		}
+		if err != nil {
+			return err
+		}
+		start, err := ParseTime(since)
+		if err != nil {
+			return err
+		}
+		newSince := since
+		if n = failures + 1; now.Sub(start) > window {
+			n, newSince = 1, TimeText(now)
+		}
+		return affectedOne(tx.ExecContext(ctx, `UPDATE backup_padding_failures SET failures = $2, since = $3
+			WHERE client_id = $1 AND failures = $4 AND since = $5`, clientID, n, newSince, failures, since))
+	})
+	return n, err
+}
+
+// BackupPaddingFailures returns a client's bad-padding uploads in its
+// current window, 0 once that window has passed.
+func (db *DB) BackupPaddingFailures(ctx context.Context, clientID string, now time.Time, window time.Duration) (int, error) {
+	var failures int
+	var since string
+	err := db.QueryRowContext(ctx, `SELECT failures, since FROM backup_padding_failures WHERE client_id = $1`,
+		clientID).Scan(&failures, &since)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("store: backup file status: %w", err)
+		return 0, fmt.Errorf("store: backup padding failures: %w", err)
 	}
-	return n == 1, nil
+	start, err := ParseTime(since)
+	if err != nil {
+		return 0, fmt.Errorf("store: backup padding failures: %w", err)
+	}
+	if now.Sub(start) > window {
+		return 0, nil
+	}
+	return failures, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,43 +55,89 @@ func TestBackupStore(t *testing.T) {
 			t.Fatalf("keys %+v", c)
 		}
 
-		f := store.BackupFile{ClientID: a, FileName: "hello.txt", Path: a + "/hello.txt", Size: 22, CRC: 0xffffffff,
+		f := store.BackupFile{ClientID: a, FileName: "hello.txt", Path: a + "/hello.txt/1", Size: 22, CRC: 0xffffffff,
 			UploadedAt: now.Add(time.Minute)}
-		if err := db.BackupPutFile(ctx, f); err != nil {
-			t.Fatal(err)
+		if d, err := db.BackupPutFile(ctx, f); err != nil || d != "" {
+			t.Fatal(d, err)
 		}
 		got, err := db.BackupFile(ctx, a, "hello.txt")
-		if err != nil || got.CRC != 0xffffffff || got.Status != store.BackupReceived || got.Verified || got.Attempts != 1 || got.Size != 22 {
+		if err != nil || got.CRC != 0xffffffff || got.Status != store.BackupReceived || got.Verified || got.Attempts != 1 ||
+			got.Size != 22 || got.Pending != nil {
 			t.Fatalf("file %+v %v", got, err)
 		}
 		c, _ = db.BackupClient(ctx, a)
 		if !c.LastSeen.Equal(now.Add(time.Minute)) {
 			t.Fatalf("last_seen not updated: %v", c.LastSeen)
 		}
-		ok, err := db.BackupSetFileStatus(ctx, a, "hello.txt", store.BackupReceived, store.BackupVerified, now)
-		if err != nil || !ok {
-			t.Fatalf("verify: %v %v", ok, err)
-		}
 		// The other client cannot touch a's file.
-		ok, _ = db.BackupSetFileStatus(ctx, b, "hello.txt", store.BackupReceived, store.BackupFailed, now)
-		if ok {
+		if ok, _, _ := db.BackupFailFile(ctx, b, "hello.txt", now); ok {
 			t.Fatal("client b changed client a's file")
+		}
+		ok, d, err := db.BackupConfirmFile(ctx, a, "hello.txt", now)
+		if err != nil || !ok || d != "" {
+			t.Fatalf("verify: %v %q %v", ok, d, err)
 		}
 		got, _ = db.BackupFile(ctx, a, "hello.txt")
 		if !got.Verified || got.Status != store.BackupVerified {
 			t.Fatalf("after verify %+v", got)
 		}
-		// A re-upload resets verification and counts the attempt.
-		f.AtRestKey = []byte("k")
-		if err := db.BackupPutFile(ctx, f); err != nil {
-			t.Fatal(err)
+		// A second 1029 has nothing left to confirm.
+		if ok, _, _ := db.BackupConfirmFile(ctx, a, "hello.txt", now); ok {
+			t.Fatal("verified twice")
+		}
+		// A re-upload of a verified file waits beside the verified copy.
+		f2 := f
+		f2.Path, f2.Size, f2.CRC, f2.AtRestKey, f2.UploadedAt = a+"/hello.txt/2", 40, 7, []byte("k"), now.Add(2*time.Minute)
+		if d, err := db.BackupPutFile(ctx, f2); err != nil || d != "" {
+			t.Fatal(d, err)
 		}
 		got, _ = db.BackupFile(ctx, a, "hello.txt")
-		if got.Verified || got.Attempts != 2 || string(got.AtRestKey) != "k" {
-			t.Fatalf("after re-upload %+v", got)
+		if !got.Verified || got.Path != f.Path || got.Size != 22 || got.Attempts != 2 || got.Pending == nil ||
+			got.Pending.Path != f2.Path || got.Pending.Size != 40 || got.Pending.CRC != 7 ||
+			string(got.Pending.AtRestKey) != "k" || !got.Pending.UploadedAt.Equal(f2.UploadedAt) {
+			t.Fatalf("after re-upload %+v %+v", got, got.Pending)
 		}
-		if err := db.BackupPutFile(ctx, store.BackupFile{ClientID: b, FileName: "hello.txt", Path: b + "/hello.txt", UploadedAt: now}); err != nil {
+		// A newer re-upload displaces the pending one, not the verified copy.
+		f3 := f2
+		f3.Path, f3.CRC = a+"/hello.txt/3", 9
+		if d, err := db.BackupPutFile(ctx, f3); err != nil || d != f2.Path {
+			t.Fatalf("displaced %q %v", d, err)
+		}
+		// 1031 drops the pending upload; the verified copy stays.
+		ok, d, err = db.BackupFailFile(ctx, a, "hello.txt", now)
+		if err != nil || !ok || d != f3.Path {
+			t.Fatalf("fail: %v %q %v", ok, d, err)
+		}
+		got, _ = db.BackupFile(ctx, a, "hello.txt")
+		if !got.Verified || got.Status != store.BackupVerified || got.Path != f.Path || got.Pending != nil {
+			t.Fatalf("after failed re-upload %+v", got)
+		}
+		// 1029 swaps a pending upload in and hands back the old copy.
+		if _, err := db.BackupPutFile(ctx, f2); err != nil {
 			t.Fatal(err)
+		}
+		ok, d, err = db.BackupConfirmFile(ctx, a, "hello.txt", now.Add(time.Hour))
+		if err != nil || !ok || d != f.Path {
+			t.Fatalf("confirm re-upload: %v %q %v", ok, d, err)
+		}
+		got, _ = db.BackupFile(ctx, a, "hello.txt")
+		if !got.Verified || got.Path != f2.Path || got.Size != 40 || got.CRC != 7 || string(got.AtRestKey) != "k" ||
+			!got.UploadedAt.Equal(f2.UploadedAt) || got.Pending != nil || got.Attempts != 4 {
+			t.Fatalf("after confirmed re-upload %+v", got)
+		}
+		if _, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: b, FileName: "hello.txt", Path: b + "/hello.txt", UploadedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		// An unverified upload is replaced by the next one, which returns it.
+		if d, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: b, FileName: "hello.txt", Path: b + "/hello.txt/2", UploadedAt: now}); err != nil || d != b+"/hello.txt" {
+			t.Fatalf("displaced %q %v", d, err)
+		}
+		ok, d, err = db.BackupFailFile(ctx, b, "hello.txt", now)
+		if err != nil || !ok || d != b+"/hello.txt/2" {
+			t.Fatalf("fail: %v %q %v", ok, d, err)
+		}
+		if got, _ := db.BackupFile(ctx, b, "hello.txt"); got.Status != store.BackupFailed || got.Verified {
+			t.Fatalf("after 1031 %+v", got)
 		}
 		all, err := db.BackupFiles(ctx, "")
 		if err != nil || len(all) != 2 {
@@ -105,6 +153,147 @@ func TestBackupStore(t *testing.T) {
 		}
 		if err := db.BackupTouch(ctx, "nope", now); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("touch missing: %v", err)
+		}
+	})
+}
+
+// Uploads of one name racing each other (one client, or several daemons on
+// PostgreSQL): every blob but the one the row names is handed back exactly
+// once, so the row and the blobs kept always describe the same upload.
+func TestBackupPutFileRace(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		const a = "1f93925f-86d8-432a-ad42-d24db9eb1a27"
+		if err := db.BackupRegister(ctx, a, "racer", now); err != nil {
+			t.Fatal(err)
+		}
+		for _, verifiedFirst := range []bool{false, true} {
+			name := fmt.Sprintf("f-%v", verifiedFirst)
+			created, displaced := map[string]bool{}, map[string]bool{}
+			if verifiedFirst {
+				if _, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: a, FileName: name, Path: name + "/v", UploadedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+				if ok, _, err := db.BackupConfirmFile(ctx, a, name, now); !ok || err != nil {
+					t.Fatal(ok, err)
+				}
+			}
+			const n = 8
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p := fmt.Sprintf("%s/%d", name, i)
+					d, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: a, FileName: name, Path: p, Size: int64(i), CRC: uint32(i), UploadedAt: now})
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					created[p] = true
+					if d != "" {
+						if displaced[d] {
+							t.Errorf("%s handed back twice", d)
+						}
+						displaced[d] = true
+					}
+				}()
+			}
+			wg.Wait()
+			got, err := db.BackupFile(ctx, a, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := got.Path
+			if verifiedFirst {
+				if got.Path != name+"/v" || got.Pending == nil {
+					t.Fatalf("verified copy not kept: %+v", got)
+				}
+				live = got.Pending.Path
+			}
+			var kept []string
+			for p := range created {
+				if !displaced[p] {
+					kept = append(kept, p)
+				}
+			}
+			if len(kept) != 1 || kept[0] != live {
+				t.Fatalf("blobs not handed back: %v, row names %q", kept, live)
+			}
+			want := live[len(name)+1:]
+			size := got.Size
+			if verifiedFirst {
+				size = got.Pending.Size
+			}
+			if fmt.Sprint(size) != want || got.Attempts != n+btoi(verifiedFirst) {
+				t.Fatalf("row mixes uploads: %+v (path %q)", got, live)
+			}
+		}
+	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The bad-padding count is kept in the store, so daemons sharing it agree;
+// it restarts after the window.
+func TestBackupPaddingFailures(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		const a, b = "1f93925f-86d8-432a-ad42-d24db9eb1a27", "00000000-0000-4000-8000-000000000001"
+		for _, id := range []string{a, b} {
+			if err := db.BackupRegister(ctx, id, "x", now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := db.BackupPaddingFailures(ctx, a, now, time.Hour); n != 0 || err != nil {
+			t.Fatal(n, err)
+		}
+		for i := 1; i <= 3; i++ {
+			n, err := db.BackupPaddingFailure(ctx, a, now.Add(time.Duration(i)*time.Minute), time.Hour)
+			if err != nil || n != i {
+				t.Fatalf("failure %d: %d %v", i, n, err)
+			}
+		}
+		// A clock slightly behind counts in the window instead of resetting it.
+		if n, err := db.BackupPaddingFailure(ctx, a, now.Add(-time.Second), time.Hour); n != 4 || err != nil {
+			t.Fatal(n, err)
+		}
+		if n, _ := db.BackupPaddingFailures(ctx, a, now.Add(30*time.Minute), time.Hour); n != 4 {
+			t.Fatalf("count %d", n)
+		}
+		if n, _ := db.BackupPaddingFailures(ctx, b, now, time.Hour); n != 0 {
+			t.Fatalf("other client %d", n)
+		}
+		if n, _ := db.BackupPaddingFailures(ctx, a, now.Add(62*time.Minute), time.Hour); n != 0 {
+			t.Fatalf("after the window %d", n)
+		}
+		if n, err := db.BackupPaddingFailure(ctx, a, now.Add(2*time.Hour), time.Hour); n != 1 || err != nil {
+			t.Fatalf("new window %d %v", n, err)
+		}
+		// Concurrent failures (several daemons) are all counted.
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := db.BackupPaddingFailure(ctx, b, now, time.Hour); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n, _ := db.BackupPaddingFailures(ctx, b, now, time.Hour); n != 10 {
+			t.Fatalf("concurrent failures counted %d, want 10", n)
 		}
 	})
 }

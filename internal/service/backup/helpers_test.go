@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,15 +28,16 @@ import (
 // env is one backup server on a loopback port with its store, blobs and a
 // log buffer.
 type env struct {
-	t     testing.TB
-	srv   *Server
-	addr  string
-	db    *store.DB
-	blobs blob.Store
-	reg   *prometheus.Registry
-	ns    *netsvc.Server
-	logMu sync.Mutex
-	logs  bytes.Buffer
+	t      testing.TB
+	srv    *Server
+	addr   string
+	db     *store.DB
+	blobs  blob.Store
+	master []byte
+	reg    *prometheus.Registry
+	ns     *netsvc.Server
+	logMu  sync.Mutex
+	logs   bytes.Buffer
 }
 
 func (e *env) Write(p []byte) (int, error) {
@@ -63,9 +65,24 @@ func newEnvLimits(t testing.TB, opt Options, lim netsvc.Limits) *env {
 	}
 	t.Cleanup(func() { local.Close() })
 	e.blobs = blob.Prefixed(local, "backup")
-	master := make([]byte, 32)
-	rand.Read(master)
-	if e.srv, err = New(e.db, e.blobs, master, opt); err != nil {
+	e.master = make([]byte, 32)
+	rand.Read(e.master)
+	return e.serve(opt, lim)
+}
+
+// sibling is a second server (another daemon, in effect) on its own port,
+// sharing e's store, blobs and master key.
+func (e *env) sibling(opt Options) *env {
+	e.t.Helper()
+	s := &env{t: e.t, db: e.db, blobs: e.blobs, master: e.master, reg: prometheus.NewRegistry()}
+	return s.serve(opt, netsvctest.DefaultLimits)
+}
+
+func (e *env) serve(opt Options, lim netsvc.Limits) *env {
+	t := e.t
+	t.Helper()
+	var err error
+	if e.srv, err = New(e.db, e.blobs, e.master, opt); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -202,14 +219,38 @@ func unhexT(t testing.TB, s string) []byte {
 	return b
 }
 
-// readBlob returns a stored blob's bytes.
+// readBlob returns a stored blob's bytes. "<client-uuid>/<file>" names a
+// client's file: the blob its row names as the current copy is read.
 func (e *env) readBlob(name string) ([]byte, error) {
+	if cid, file, ok := strings.Cut(name, "/"); ok {
+		if _, err := ParseClientID(cid); err == nil {
+			f, err := e.db.BackupFile(context.Background(), cid, file)
+			if err != nil {
+				return nil, err
+			}
+			name = f.Path
+		}
+	}
 	rc, _, err := e.blobs.Open(context.Background(), name)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// blobNames lists every committed blob.
+func (e *env) blobNames() []string {
+	e.t.Helper()
+	all, err := e.blobs.List(context.Background(), "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var names []string
+	for _, b := range all {
+		names = append(names, b.Name)
+	}
+	return names
 }
 
 // putClient stores a client with a known AES key, as if it had done its

@@ -59,6 +59,10 @@ type Server struct {
 
 	mu    sync.Mutex
 	fails map[string]*failCount // bad-padding uploads per client id
+
+	// afterCommit, when set (tests), runs between an upload's blob commit
+	// and its row write: the window two racing uploads of one name meet in.
+	afterCommit func()
 }
 
 type failCount struct {
@@ -330,29 +334,47 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 	now := s.opt.Now()
 	switch h.Code {
 	case CodeCRCOK:
-		ok, err := s.db.BackupSetFileStatus(ctx, id, stored, store.BackupReceived, store.BackupVerified, now)
+		ok, displaced, err := s.db.BackupConfirmFile(ctx, id, stored, now)
 		if err != nil {
 			c.Log().Error("crc ok: store", "err", err)
 		}
-		c.Log().Info("file verified by client", "client", id, "file", stored, "recorded", ok)
+		s.removeBlob(ctx, c, displaced)
+		c.Log().Info("file verified by client", "client", id, "file", stored, "recorded", ok, "replaced_copy", displaced != "")
 	case CodeCRCRetry:
 		c.Log().Info("client will retry upload", "client", id, "file", stored)
 	case CodeCRCFail:
-		ok, err := s.db.BackupSetFileStatus(ctx, id, stored, store.BackupReceived, store.BackupFailed, now)
+		ok, displaced, err := s.db.BackupFailFile(ctx, id, stored, now)
 		if err != nil {
 			c.Log().Error("crc fail: store", "err", err)
 		}
-		if ok {
-			if err := s.blobs.Remove(ctx, blobName(id, stored)); err != nil && !errors.Is(err, blob.ErrNotExist) {
-				c.Log().Error("crc fail: removing blob", "err", err)
-			}
-		}
+		s.removeBlob(ctx, c, displaced)
 		c.Log().Warn("client gave up on upload", "client", id, "file", stored, "discarded", ok)
 	}
 	return RespAck, nil, nil
 }
 
-func blobName(clientID, file string) string { return clientID + "/" + file }
+// uploadBlobName gives every upload its own blob, so a new upload never
+// overwrites the copy a row describes (the verified one stays until the
+// client confirms the new one), and two uploads of one name racing each
+// other cannot leave the row describing one and the blob holding the other.
+// The "files/" folder keeps these apart from the "<client>/<file>" blobs of
+// rows written before.
+func uploadBlobName(clientID, file string, now time.Time) string {
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("files/%s/%s/%s-%x", clientID, file, now.UTC().Format("20060102T150405.000000000Z"), r)
+}
+
+// removeBlob deletes a blob the store no longer refers to. A failure only
+// leaves an orphan behind, so it is logged, not returned.
+func (s *Server) removeBlob(ctx context.Context, c *netsvc.Conn, name string) {
+	if name == "" {
+		return
+	}
+	if err := s.blobs.Remove(ctx, name); err != nil && !errors.Is(err, blob.ErrNotExist) {
+		c.Log().Error("removing superseded blob", "blob", name, "err", err)
+	}
+}
 
 // errTooSlow ends an upload that does not meet the minimum rate.
 var errTooSlow = errors.New("backup: upload slower than min_upload_rate")
@@ -447,7 +469,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	if err != nil {
 		return refuse("AES key", "err", err)
 	}
-	path := blobName(id, stored)
+	path := uploadBlobName(id, stored, s.opt.Now())
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
 		log.Error("file: blob create", "err", err)
@@ -478,15 +500,20 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		log.Error("file: blob commit", "err", err)
 		return RespError, nil, nil
 	}
+	if s.afterCommit != nil {
+		s.afterCommit()
+	}
 	rec := store.BackupFile{ClientID: id, FileName: stored, Path: path, Size: n, CRC: crc, UploadedAt: s.opt.Now()}
 	if s.opt.EncryptAtRest {
 		rec.AtRestKey = cl.AESKey
 	}
-	if err := s.db.BackupPutFile(ctx, rec); err != nil {
+	displaced, err := s.db.BackupPutFile(ctx, rec)
+	if err != nil {
 		log.Error("file: store", "err", err)
-		_ = s.blobs.Remove(context.WithoutCancel(ctx), path)
+		_ = s.blobs.Remove(ctx, path)
 		return RespError, nil, nil
 	}
+	s.removeBlob(ctx, c, displaced)
 	reported := crc
 	if s.opt.CRCOffByOne {
 		reported++ // fault injection, see Options
