@@ -44,9 +44,8 @@ const (
 	smallLimit = 4096
 	// chunkSize is how much of an upload is read, decrypted and written at
 	// once; memory per upload stays at this whatever the file size.
-	chunkSize    = 128 << 10
-	failWindow   = time.Hour
-	maxFailTrack = 10000
+	chunkSize  = 128 << 10
+	failWindow = time.Hour
 )
 
 // Server serves the backup protocol. It is safe for concurrent use: each
@@ -57,17 +56,9 @@ type Server struct {
 	seal  *sealer
 	opt   Options
 
-	mu    sync.Mutex
-	fails map[string]*failCount // bad-padding uploads per client id
-
 	// afterCommit, when set (tests), runs between an upload's blob commit
 	// and its row write: the window two racing uploads of one name meet in.
 	afterCommit func()
-}
-
-type failCount struct {
-	n     int
-	since time.Time
 }
 
 // New returns a Server that keeps metadata in db and files in blobs (a store
@@ -96,7 +87,7 @@ func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, fails: map[string]*failCount{}}, nil
+	return &Server{db: db, blobs: blobs, seal: sl, opt: opt}, nil
 }
 
 // bufPool holds one upload's ciphertext and plaintext chunk buffers.
@@ -458,7 +449,13 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	if !cl.HasKeys() {
 		return refuse("client has no key yet", "client", id)
 	}
-	if s.lockedOut(id) {
+	if locked, err := s.lockedOut(ctx, id); locked || err != nil {
+		if err != nil {
+			// Unsure whether the client is locked out: refuse rather than
+			// hand a possible attacker one more padding answer.
+			log.Error("file: store", "err", err)
+			return refuse("lockout state unavailable", "client", id)
+		}
 		return refuse("client locked out after repeated bad padding", "client", id)
 	}
 	aesKey, err := s.seal.open(cl.AESKey, cl.ID)
@@ -483,7 +480,9 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 			if _, err := io.CopyN(io.Discard, body, avail-size); err != nil {
 				return 0, nil, err
 			}
-			s.recordPaddingFailure(id)
+			if err := s.recordPaddingFailure(ctx, id); err != nil {
+				log.Error("file: store", "err", err)
+			}
 			log.Warn("file refused: bad padding (wrong key or tampered data)", "client", id, "file", stored)
 			return RespError, nil, nil
 		}
@@ -580,48 +579,21 @@ func (s *Server) stream(r io.Reader, w io.Writer, dec cipher.BlockMode, size int
 	return written, crc, nil
 }
 
-func (s *Server) lockedOut(id string) bool {
+// lockedOut reports whether the client sent too many bad-padding uploads
+// in the current window. The count lives in the store, so a client cannot
+// escape it by spreading its attempts over the daemons that share it.
+func (s *Server) lockedOut(ctx context.Context, id string) (bool, error) {
 	if s.opt.PaddingFailureLimit < 0 {
-		return false
+		return false, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.fails[id]
-	if f == nil {
-		return false
-	}
-	if time.Since(f.since) > failWindow {
-		delete(s.fails, id)
-		return false
-	}
-	return f.n >= s.opt.PaddingFailureLimit
+	n, err := s.db.BackupPaddingFailures(ctx, id, s.opt.Now(), failWindow)
+	return n >= s.opt.PaddingFailureLimit, err
 }
 
-func (s *Server) recordPaddingFailure(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.fails[id]
-	if f == nil || time.Since(f.since) > failWindow {
-		if len(s.fails) >= maxFailTrack {
-			for k, v := range s.fails {
-				if time.Since(v.since) > failWindow {
-					delete(s.fails, k)
-				}
-			}
-		}
-		if len(s.fails) >= maxFailTrack {
-			// Still full of live records (many clients failing at once):
-			// drop the one nearest to expiry rather than grow without bound.
-			var oldest string
-			for k, v := range s.fails {
-				if oldest == "" || v.since.Before(s.fails[oldest].since) {
-					oldest = k
-				}
-			}
-			delete(s.fails, oldest)
-		}
-		f = &failCount{since: time.Now()}
-		s.fails[id] = f
+func (s *Server) recordPaddingFailure(ctx context.Context, id string) error {
+	if s.opt.PaddingFailureLimit < 0 {
+		return nil
 	}
-	f.n++
+	_, err := s.db.BackupPaddingFailure(ctx, id, s.opt.Now(), failWindow)
+	return err
 }

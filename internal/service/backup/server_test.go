@@ -724,17 +724,38 @@ func TestShutdownFinishesUpload(t *testing.T) {
 	}
 }
 
-// The bad-padding table is bounded even when every record in it is live.
-func TestPaddingFailureTableBounded(t *testing.T) {
-	s := &Server{opt: Options{PaddingFailureLimit: 1}, fails: map[string]*failCount{}}
-	for i := range maxFailTrack + 50 {
-		s.recordPaddingFailure(fmt.Sprintf("client-%05d", i))
+// The bad-padding count is shared through the store: a client locked out by
+// one daemon is locked out by every daemon on the same store, until the
+// window passes.
+func TestPaddingLockoutSharedAcrossDaemons(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newEnv(t, Options{PaddingFailureLimit: 2, Now: clock})
+	other := e.sibling(Options{PaddingFailureLimit: 2, Now: clock})
+	c := e.newClient("spread")
+	bad := make([]byte, 32)
+	for i, addr := range []string{e.addr, other.addr} {
+		for {
+			rand.Read(bad)
+			if _, err := DecryptFile(c.AESKey, bad); err != nil {
+				break
+			}
+		}
+		if h, _, _ := raw(t, addr, fileRequest(c.ID, nameField(t, "f"), bad)); h.Code != RespError {
+			t.Fatalf("bad padding %d answered %d", i, h.Code)
+		}
 	}
-	if n := len(s.fails); n > maxFailTrack {
-		t.Fatalf("%d records, want at most %d", n, maxFailTrack)
+	good, _ := EncryptFile(c.AESKey, []byte("fine"))
+	for _, addr := range []string{e.addr, other.addr} {
+		if h, _, _ := raw(t, addr, fileRequest(c.ID, nameField(t, "f"), good)); h.Code != RespError {
+			t.Fatalf("client locked out through two daemons answered %d", h.Code)
+		}
 	}
-	// The newest failure is kept and still locks its client out.
-	if !s.lockedOut(fmt.Sprintf("client-%05d", maxFailTrack+49)) {
-		t.Fatal("latest failing client not locked out")
+	mu.Lock()
+	now = now.Add(failWindow + time.Minute)
+	mu.Unlock()
+	if h, _, _ := raw(t, other.addr, fileRequest(c.ID, nameField(t, "f"), good)); h.Code != RespFileCRC {
+		t.Fatalf("after the window answered %d", h.Code)
 	}
 }
