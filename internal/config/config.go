@@ -45,6 +45,9 @@ type Common struct {
 	IdleTimeout      Duration `toml:"idle_timeout"`
 	WriteTimeout     Duration `toml:"write_timeout"`
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// MessageTimeout bounds one request's arrival once its first byte came
+	// (services with multi-read requests use it).
+	MessageTimeout Duration `toml:"message_timeout"`
 
 	defaultPort int
 }
@@ -60,6 +63,7 @@ func common(port int) Common {
 		IdleTimeout:      D(2 * time.Minute),
 		WriteTimeout:     D(30 * time.Second),
 		HandshakeTimeout: D(10 * time.Second),
+		MessageTimeout:   D(30 * time.Second),
 	}.withPort(port)
 }
 

@@ -134,6 +134,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 				IdleTimeout:      sc.IdleTimeout.Duration,
 				WriteTimeout:     sc.WriteTimeout.Duration,
 				HandshakeTimeout: sc.HandshakeTimeout.Duration,
+				MessageTimeout:   sc.MessageTimeout.Duration,
 			},
 		})
 	}

@@ -22,7 +22,7 @@ type Conn struct {
 	in, out atomic.Int64
 
 	mu           sync.Mutex
-	handshakeEnd time.Time // zero when no handshake is running
+	readBy       time.Time // absolute bound on Reads (handshake, message); zero when none
 	busy         bool      // a request is being served
 	draining     bool      // shutdown has begun
 }
@@ -42,19 +42,27 @@ func (c *Conn) BytesOut() int64 { return c.out.Load() }
 
 // StartHandshake bounds every following Read by one absolute deadline,
 // HandshakeTimeout from now, until EndHandshake is called.
-func (c *Conn) StartHandshake() {
-	c.mu.Lock()
-	if c.limits.HandshakeTimeout > 0 {
-		c.handshakeEnd = time.Now().Add(c.limits.HandshakeTimeout)
-	}
-	c.mu.Unlock()
-}
+func (c *Conn) StartHandshake() { c.bound(c.limits.HandshakeTimeout) }
 
 // EndHandshake returns Reads to the idle deadline.
-func (c *Conn) EndHandshake() {
+func (c *Conn) EndHandshake() { c.bound(0) }
+
+// StartMessage bounds the rest of one request's bytes by MessageTimeout from
+// now, so a peer that trickles a byte just inside the idle timeout cannot
+// hold a half-sent request forever. Call it when a request's first byte has
+// arrived, and EndMessage when the request is complete.
+func (c *Conn) StartMessage() { c.bound(c.limits.MessageTimeout) }
+
+// EndMessage returns Reads to the idle deadline.
+func (c *Conn) EndMessage() { c.bound(0) }
+
+func (c *Conn) bound(d time.Duration) {
 	c.mu.Lock()
-	c.handshakeEnd = time.Time{}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.readBy = time.Time{}
+	if d > 0 {
+		c.readBy = time.Now().Add(d)
+	}
 }
 
 // HandshakeFailed counts a failed handshake (bad key, bad signature, …).
@@ -119,8 +127,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.limits.IdleTimeout > 0 {
 		dl = time.Now().Add(c.limits.IdleTimeout)
 	}
-	if !c.handshakeEnd.IsZero() && (dl.IsZero() || c.handshakeEnd.Before(dl)) {
-		dl = c.handshakeEnd
+	if !c.readBy.IsZero() && (dl.IsZero() || c.readBy.Before(dl)) {
+		dl = c.readBy
 	}
 	err := c.Conn.SetReadDeadline(dl)
 	c.mu.Unlock()

@@ -35,6 +35,7 @@ type Limits struct {
 	IdleTimeout      time.Duration // longest wait in one Read
 	WriteTimeout     time.Duration // longest wait in one Write
 	HandshakeTimeout time.Duration // total time allowed between StartHandshake and EndHandshake
+	MessageTimeout   time.Duration // total time allowed between StartMessage and EndMessage
 }
 
 // Service is one protocol on one address.

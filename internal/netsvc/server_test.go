@@ -193,6 +193,40 @@ func TestHandshakeDeadlineBoundsSlowPeer(t *testing.T) {
 	}
 }
 
+func TestMessageDeadlineBoundsTricklingRequest(t *testing.T) {
+	s := New(nil, nil)
+	h := HandlerFunc(func(ctx context.Context, c *Conn) error {
+		buf := make([]byte, 1)
+		if _, err := c.Read(buf); err != nil { // the request's first byte
+			return err
+		}
+		c.StartMessage()
+		defer c.EndMessage()
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return err
+			}
+		}
+	})
+	if err := s.Listen(Service{Name: "msg", Addr: "127.0.0.1:0", Handler: h, Limits: Limits{IdleTimeout: time.Second, MessageTimeout: 300 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Shutdown(context.Background())
+	c := dial(t, s.Addr("msg").String())
+	start := time.Now()
+	for i := 0; i < 40; i++ {
+		if _, err := c.Write([]byte{'x'}); err != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	expectClosed(t, c, 3*time.Second)
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("trickling request kept the connection open for %v", el)
+	}
+}
+
 func TestPanicEndsOnlyThatConnection(t *testing.T) {
 	s, _, addr := start(t, Limits{IdleTimeout: 5 * time.Second})
 	other := dial(t, addr)

@@ -15,6 +15,10 @@ type Options struct {
 	// Accept lists the peer socket types we talk to; empty accepts any.
 	Accept []string
 	Limits Limits
+	// MessageStarted, when set, is called by ReadMessage as soon as the
+	// first byte of the next message is available, so the caller can bound
+	// the rest of the message in time (netsvc.Conn.StartMessage).
+	MessageStarted func()
 }
 
 // Conn is one ZMTP connection after the handshake. It is not safe for
@@ -25,6 +29,8 @@ type Conn struct {
 	r    *bufio.Reader
 	lim  Limits
 	wbuf []byte
+
+	msgStarted func()
 
 	// Peer is the peer's greeting; PeerType and PeerIdentity come from its
 	// READY metadata.
@@ -37,7 +43,7 @@ type Conn struct {
 // its duration (netsvc.Conn.StartHandshake, or a deadline on a client
 // socket).
 func Handshake(rw io.ReadWriter, o Options) (*Conn, error) {
-	c := &Conn{rw: rw, r: bufio.NewReaderSize(rw, 4096), lim: o.Limits}
+	c := &Conn{rw: rw, r: bufio.NewReaderSize(rw, 4096), lim: o.Limits, msgStarted: o.MessageStarted}
 	if _, err := rw.Write(AppendGreeting(nil)); err != nil {
 		return nil, fmt.Errorf("write greeting: %w", err)
 	}
@@ -125,6 +131,12 @@ func errorReason(data []byte) string {
 // ERROR command ends the connection. Frames and their count are bounded by
 // the Limits; on ErrTooLarge the connection must be closed.
 func (c *Conn) ReadMessage() ([][]byte, error) {
+	if c.msgStarted != nil {
+		if _, err := c.r.Peek(1); err != nil {
+			return nil, err
+		}
+		c.msgStarted()
+	}
 	var msg [][]byte
 	// Commands between messages are bounded too: a peer that only pings
 	// still has to wait for our PONG writes, and each read is under the

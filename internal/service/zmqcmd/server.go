@@ -95,6 +95,10 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		Identity:   []byte{},
 		Accept:     []string{"REQ", "DEALER"},
 		Limits:     zmtp.Limits{MaxFrame: s.cfg.MaxFrame, MaxFrames: s.cfg.MaxFrames},
+		// Once a request starts, all of it must arrive within the message
+		// timeout: a peer trickling bytes cannot hold a connection and its
+		// buffers for ever.
+		MessageStarted: c.StartMessage,
 	})
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
@@ -111,6 +115,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 			return nil
 		}
 		msg, err := zc.ReadMessage()
+		c.EndMessage()
 		if err != nil {
 			if errors.Is(err, zmtp.ErrProtocol) {
 				log.Info("closing connection on protocol error", "err", err)

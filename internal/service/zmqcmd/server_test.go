@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -594,5 +595,50 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 	}
 	if _, err := idle.Compute(context.Background(), "1+1"); err == nil {
 		t.Fatal("idle connection still served after shutdown")
+	}
+}
+
+// TestTricklingRequestIsCutAtMessageTimeout: a peer that sends a request
+// one byte at a time, each just inside the idle timeout, is closed once the
+// request has taken longer than the message timeout.
+func TestTricklingRequestIsCutAtMessageTimeout(t *testing.T) {
+	s, _ := New(DefaultConfig(), nil)
+	lim := netsvctest.DefaultLimits
+	lim.IdleTimeout = time.Second
+	lim.MessageTimeout = 300 * time.Millisecond
+	_, addr := netsvctest.Start(t, "zmqcmd", s, lim)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := zmtp.Handshake(nc, zmtp.Options{SocketType: "REQ", Identity: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	req := zmtp.AppendFrame(zmtp.AppendFrame(nil, zmtp.FlagMore, nil), 0, ComputeRequest("1+1"))
+	start := time.Now()
+	closed := false
+	for _, b := range req {
+		if _, err := nc.Write([]byte{b}); err != nil {
+			closed = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		if time.Since(start) > 3*time.Second {
+			break
+		}
+	}
+	if !closed {
+		nc.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := nc.Read(make([]byte, 1))
+		var ne net.Error
+		closed = err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	if !closed {
+		t.Fatalf("trickling peer still connected after %v", time.Since(start))
+	}
+	if el := time.Since(start); el > 2500*time.Millisecond {
+		t.Fatalf("trickling peer held the connection for %v", el)
 	}
 }
