@@ -21,10 +21,10 @@ type Conn struct {
 	limits  Limits
 	in, out atomic.Int64
 
-	mu           sync.Mutex
-	readBy       time.Time // absolute bound on Reads (handshake, message); zero when none
-	busy         bool      // a request is being served
-	draining     bool      // shutdown has begun
+	mu       sync.Mutex
+	readBy   time.Time // absolute bound on Reads (handshake, message); zero when none
+	busy     bool      // a request is being served
+	draining bool      // shutdown has begun
 }
 
 // ID is the connection's number, unique within the daemon's lifetime.
