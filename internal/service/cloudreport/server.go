@@ -250,7 +250,17 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	c.StartHandshake()
 	br := bufio.NewReaderSize(c, 4096)
 	for ctx.Err() == nil {
+		if ss.initialized {
+			// After INIT: once a line starts, all of it must arrive within
+			// the message timeout (before INIT the handshake bound holds).
+			if _, err := br.Peek(1); err == nil {
+				c.StartMessage()
+			}
+		}
 		line, err := readLine(br, s.opt.MaxLine)
+		if ss.initialized {
+			c.EndMessage()
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil

@@ -604,6 +604,30 @@ func TestHandshakeTimeout(t *testing.T) {
 	r.expect("PONG\r\n")
 }
 
+// After INIT, a line that trickles in one byte at a time, each inside the
+// idle timeout, is cut at the message timeout.
+func TestTricklingLineCutAtMessageTimeout(t *testing.T) {
+	lim := netsvctest.DefaultLimits
+	lim.IdleTimeout = time.Second
+	lim.MessageTimeout = 300 * time.Millisecond
+	e := start(t, Options{}, lim)
+	r := dialRaw(t, e.addr)
+	r.send("INIT ID=1\r\n")
+	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
+	began := time.Now()
+	for i := 0; i < 30; i++ {
+		r.c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := r.c.Write([]byte("P")); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.expectClosed()
+	if d := time.Since(began); d > 2500*time.Millisecond {
+		t.Fatalf("trickling line held the connection for %s", d)
+	}
+}
+
 // The Go client against the server, seed dialect, every command.
 func TestClientSeed(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
