@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +252,19 @@ func (e *env) blobNames() []string {
 		names = append(names, b.Name)
 	}
 	return names
+}
+
+// waitBlobs waits (boundedly) until the committed blobs are exactly want:
+// superseded blobs are deleted just after the answer that superseded them.
+func (e *env) waitBlobs(want ...string) {
+	e.t.Helper()
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if got = e.blobNames(); slices.Equal(got, want) {
+			return
+		}
+	}
+	e.t.Fatalf("blobs %v, want %v", got, want)
 }
 
 // putClient stores a client with a known AES key, as if it had done its

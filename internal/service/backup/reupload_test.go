@@ -2,7 +2,6 @@ package backup
 
 import (
 	"bytes"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,9 +40,7 @@ func TestFailedReuploadKeepsVerifiedCopy(t *testing.T) {
 	if got, err := e.readBlob(after.Path); err != nil || !bytes.Equal(got, v1) {
 		t.Fatalf("verified copy: %d bytes %v", len(got), err)
 	}
-	if got := e.blobNames(); !slices.Equal(got, blobsBefore) {
-		t.Fatalf("blobs %v, want only the verified copy %v", got, blobsBefore)
-	}
+	e.waitBlobs(blobsBefore...)
 }
 
 // While a re-upload waits for its 1029 the verified copy is what the row
@@ -82,9 +79,7 @@ func TestConfirmedReuploadReplacesCopy(t *testing.T) {
 	if got, _ := e.readBlob(c.ID.String() + "/f.bin"); !bytes.Equal(got, v2) {
 		t.Fatal("the confirmed copy is not the new upload")
 	}
-	if got := e.blobNames(); !slices.Equal(got, []string{now.Path}) {
-		t.Fatalf("blobs %v, want only %s", got, now.Path)
-	}
+	e.waitBlobs(now.Path)
 }
 
 // One client uploading the same name twice at once, the first upload's
@@ -139,9 +134,7 @@ func TestConcurrentUploadsOfOneName(t *testing.T) {
 	if f.CRC != CRC(ct) || f.Size != int64(len(got)) || (f.CRC != crcA && f.CRC != crcB) {
 		t.Fatalf("row (crc %08x, %d bytes) does not describe its blob (crc %08x, %d bytes)", f.CRC, f.Size, CRC(ct), len(got))
 	}
-	if names := e.blobNames(); !slices.Equal(names, []string{f.Path}) {
-		t.Fatalf("blobs %v, want only %s", names, f.Path)
-	}
+	e.waitBlobs(f.Path)
 }
 
 var errMismatch = errorString("crc mismatch")
