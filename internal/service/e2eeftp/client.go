@@ -82,7 +82,7 @@ func (c *Client) Dial(ctx context.Context) (*Session, error) {
 		conn.hard = dl
 	}
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	s := &Session{Conn: conn, R: bufio.NewReaderSize(conn, chunk), stop: stop}
+	s := &Session{Conn: conn, R: bufio.NewReaderSize(conn, readerSize), stop: stop}
 	if err := c.handshake(s); err != nil {
 		s.Close()
 		if ctx.Err() != nil {
@@ -174,13 +174,8 @@ func (c *Client) Send(ctx context.Context, name string, r io.Reader, size int64)
 		return err
 	}
 	ew := &errWriter{w: s.Conn}
-	bw := bufio.NewWriterSize(ew, chunk+64)
-	fmt.Fprintf(bw, "SEND|%s|%d\n", name, BlobLen(size))
-	err = s.Keys.Seal(bw, r, size, iv)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
+	header := fmt.Appendf(nil, "SEND|%s|%d\n", name, BlobLen(size))
+	if err := s.Keys.seal(ew, header, r, size, iv); err != nil {
 		// A server that refuses the upload (too large, say) answers at once
 		// and closes, so our writes fail with a reset; its status line is
 		// then the useful error, if it is still readable.

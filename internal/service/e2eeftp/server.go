@@ -148,7 +148,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	// The handshake deadline covers the hello AND the header line, so a
 	// peer cannot hold a connection by trickling either.
 	c.StartHandshake()
-	r := bufio.NewReaderSize(c, chunk)
+	r := bufio.NewReaderSize(c, readerSize)
 	sess, err := s.handshake(ctx, c, r)
 	if err != nil {
 		c.HandshakeFailed(err.Error())
@@ -366,15 +366,9 @@ func (ss *session) get(ctx context.Context, name string) string {
 		ss.reply(StatusServerReadError)
 		return "500"
 	}
-	bw := bufio.NewWriterSize(ss.c, chunk+64)
-	bw.WriteString(StatusOK(BlobLen(info.Size)))
-	if err := ss.keys.Seal(bw, rc, info.Size, iv); err != nil {
-		// The header promised the length already; all we can do is close.
+	if err := ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), rc, info.Size, iv); err != nil {
+		// The header may be out already; all we can do is close.
 		ss.log.Error("GET: sending failed", "name", name, "err", err)
-		return "close"
-	}
-	if err := bw.Flush(); err != nil {
-		ss.log.Info("GET: sending failed", "name", name, "err", err)
 		return "close"
 	}
 	ss.log.Info("file sent", "name", name, "bytes", info.Size)

@@ -24,6 +24,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -174,14 +175,38 @@ func ValidBlobLen(l int64) bool {
 // PlainLenMax is the largest plaintext that a body of blobLen bytes can hold.
 func PlainLenMax(blobLen int64) int64 { return blobLen - blobOverhead - 1 }
 
-// chunk is the streaming unit; a multiple of the block size.
-const chunk = 64 << 10
+// chunk is the streaming unit, a multiple of the block size. At 256 KiB a
+// GiB costs 4096 reads, writes and deadline updates on each side instead of
+// 16384 at 64 KiB; on this sandboxed kernel every system call is dear, and
+// larger chunks stopped paying (measured: docs/performance.md).
+const chunk = 256 << 10
+
+// sealHeadroom is the room in a transfer buffer for a prefix (a header or
+// status line, at most MaxHeaderLine), the IV, the padding and the tag, so
+// that each chunk goes out in one Write.
+const sealHeadroom = MaxHeaderLine + 2*aes.BlockSize + sha256.Size
+
+// bufPool recycles transfer buffers: a fresh 260 KiB slice per transfer
+// would be zeroed and page-faulted in every time.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, chunk+sealHeadroom); return &b }}
+
+// readerSize is the buffered reader in front of a connection: enough for
+// the hello and a header line; body reads larger than it bypass it.
+const readerSize = 4096
 
 // Seal writes the body for the next n bytes of r to w: IV, CBC ciphertext,
 // HMAC-SHA256(IV‖ciphertext). Memory use is constant. Exactly BlobLen(n)
 // bytes are written unless an error is returned; a short r is
 // io.ErrUnexpectedEOF, and w then holds a truncated body.
 func (k *Keys) Seal(w io.Writer, r io.Reader, n int64, iv []byte) error {
+	return k.seal(w, nil, r, n, iv)
+}
+
+// seal is Seal with prefix (a header or status line) written first. Each
+// Write carries one chunk: the prefix and IV go out with the first one,
+// the padding and tag with the last, so a small body is a single Write
+// (one system call, one TCP segment train) and nothing is copied twice.
+func (k *Keys) seal(w io.Writer, prefix []byte, r io.Reader, n int64, iv []byte) error {
 	if len(iv) != aes.BlockSize || n < 0 {
 		return errors.New("e2eeftp: seal: bad iv or size")
 	}
@@ -192,38 +217,47 @@ func (k *Keys) Seal(w io.Writer, r io.Reader, n int64, iv []byte) error {
 	enc := cipher.NewCBCEncrypter(block, iv)
 	mac := hmac.New(sha256.New, k.MAC[:])
 	mac.Write(iv)
-	if _, err := w.Write(iv); err != nil {
-		return err
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	if len(prefix) > MaxHeaderLine {
+		if _, err := w.Write(prefix); err != nil {
+			return err
+		}
+		prefix = nil
 	}
-	buf := make([]byte, chunk+aes.BlockSize)
-	for left := n; ; {
-		m := min(int64(chunk), left)
-		if _, err := io.ReadFull(r, buf[:m]); err != nil {
+	off := copy(buf, prefix)
+	off += copy(buf[off:], iv)
+	for left := n; ; off = 0 {
+		m := int(min(int64(chunk), left))
+		end := off + m
+		if _, err := io.ReadFull(r, buf[off:end]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return err
 		}
-		left -= m
-		out := buf[:m]
+		left -= int64(m)
 		if left == 0 {
-			pad := aes.BlockSize - int(m)%aes.BlockSize
-			out = buf[:int(m)+pad]
-			for i := int(m); i < len(out); i++ {
-				out[i] = byte(pad)
+			pad := aes.BlockSize - m%aes.BlockSize
+			for i := end; i < end+pad; i++ {
+				buf[i] = byte(pad)
 			}
+			end += pad
 		}
-		enc.CryptBlocks(out, out)
-		mac.Write(out)
-		if _, err := w.Write(out); err != nil {
+		ct := buf[off:end]
+		enc.CryptBlocks(ct, ct)
+		mac.Write(ct)
+		if left == 0 {
+			end = len(mac.Sum(buf[:end]))
+		}
+		if _, err := w.Write(buf[:end]); err != nil {
 			return err
 		}
 		if left == 0 {
-			break
+			return nil
 		}
 	}
-	_, err = w.Write(mac.Sum(nil))
-	return err
 }
 
 // WriteError wraps an error from Open's destination, so callers can tell
@@ -274,9 +308,13 @@ func (k *Keys) Open(w io.Writer, r io.Reader, blobLen int64) (n int64, err error
 		}
 	}
 	// buf[0:16] holds the previous chunk's last plaintext block, withheld
-	// because the final block carries the padding.
+	// because the final block carries the padding. (Handing each chunk's
+	// Write to a second goroutine was tried: on two shared cores the
+	// wake-ups cost more CPU than the overlap saved.)
 	const bs = aes.BlockSize
-	buf := make([]byte, bs+chunk)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := (*bp)[:bs+chunk]
 	held := false
 	for left := blobLen - blobOverhead; left > 0; {
 		m := int(min(int64(chunk), left))
