@@ -6,13 +6,6 @@ import (
 	"time"
 )
 
-// e2eeftpTimeLayout is RFC 3339 with a fixed nine-digit fraction: unlike
-// TimeText's layout, which drops trailing zeros, its text order is time
-// order, which the prune's "seen_at < $1" relies on.
-const e2eeftpTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
-
-func e2eeftpTime(t time.Time) string { return t.UTC().Format(e2eeftpTimeLayout) }
-
 // E2EEFTPReplayRecord records a client hello's ephemeral key as seen at
 // now. It reports fresh=false when the key is already recorded (by this
 // daemon or any other sharing the database): the hello is a replay. The
@@ -24,7 +17,7 @@ func (db *DB) E2EEFTPReplayRecord(ctx context.Context, eph []byte, now time.Time
 	}
 	res, err := db.ExecContext(ctx,
 		`INSERT INTO e2eeftp_replay (eph, seen_at) VALUES ($1, $2) ON CONFLICT (eph) DO NOTHING`,
-		eph, e2eeftpTime(now))
+		eph, TimeText(now))
 	if err != nil {
 		return false, fmt.Errorf("store: e2eeftp replay record: %w", err)
 	}
@@ -38,7 +31,7 @@ func (db *DB) E2EEFTPReplayRecord(ctx context.Context, eph []byte, now time.Time
 // E2EEFTPReplayPrune deletes the keys seen before cutoff and returns how
 // many went.
 func (db *DB) E2EEFTPReplayPrune(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := db.ExecContext(ctx, `DELETE FROM e2eeftp_replay WHERE seen_at < $1`, e2eeftpTime(cutoff))
+	res, err := db.ExecContext(ctx, `DELETE FROM e2eeftp_replay WHERE seen_at < $1`, TimeText(cutoff))
 	if err != nil {
 		return 0, fmt.Errorf("store: e2eeftp replay prune: %w", err)
 	}
