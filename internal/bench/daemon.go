@@ -52,8 +52,19 @@ func FreePort() (string, error) {
 }
 
 // StartDaemon runs exe serve with only service enabled. sets are extra
-// -set key=value pairs (e.g. "services.clock.max_conns=0").
+// -set key=value pairs (e.g. "services.clock.max_conns=0"). The ports are
+// picked free just before the start, so another process can take one in
+// between; that start is retried with new ports.
 func StartDaemon(ctx context.Context, exe, service, dataDir string, sets ...string) (*Daemon, error) {
+	for attempt := 1; ; attempt++ {
+		d, err := startDaemonOnce(ctx, exe, service, dataDir, sets...)
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			return d, err
+		}
+	}
+}
+
+func startDaemonOnce(ctx context.Context, exe, service, dataDir string, sets ...string) (*Daemon, error) {
 	if exe == "" {
 		return nil, errors.New("bench: no gatehouse binary to run")
 	}
