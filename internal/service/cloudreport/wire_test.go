@@ -442,3 +442,29 @@ func TestDeflateStream(t *testing.T) {
 		}
 	}
 }
+
+// Small payloads go out as one stored block, larger ones compressed; both
+// must be standard zlib streams with the seed's 78 DA header.
+func TestDeflateStoredAndCompressedAreZlib(t *testing.T) {
+	for _, n := range []int{0, 1, 100, storedMax - 1, storedMax, storedMax + 1, 70000} {
+		plain := bytes.Repeat([]byte("TT=Test;ID=00003e3b;"), n/20+1)[:n]
+		z := deflate(plain)
+		if z[0] != 0x78 || z[1] != 0xda {
+			t.Fatalf("%d bytes: header % x", n, z[:2])
+		}
+		zr, err := zlib.NewReader(bytes.NewReader(z))
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%d bytes: round trip %v", n, err)
+		}
+		if back, err := inflate(z, n+1); err != nil || !bytes.Equal(back, plain) {
+			t.Fatalf("%d bytes: inflate %v", n, err)
+		}
+		if stored := n <= storedMax; stored != (len(z) == n+11) {
+			t.Fatalf("%d bytes: stored=%v but stream is %d bytes", n, stored, len(z))
+		}
+	}
+}
