@@ -453,6 +453,9 @@ func TestHundredProbesThenClient(t *testing.T) {
 	srv, addr := start(t, Options{}, l)
 	for range 100 {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if errors.Is(err, syscall.ECONNRESET) {
+			continue // over the limit for a moment on a loaded machine: reset at once, as designed
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
