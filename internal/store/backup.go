@@ -77,7 +77,7 @@ func (db *DB) BackupRegister(ctx context.Context, id, name string, now time.Time
 
 const backupClientCols = `id, name, public_key, aes_key, created_at, last_seen`
 
-func scanBackupClient(sc interface{ Scan(...any) error }) (BackupClient, error) {
+func scanBackupClient(sc rowScanner) (BackupClient, error) {
 	var c BackupClient
 	var created, seen string
 	if err := sc.Scan(&c.ID, &c.Name, &c.PublicKey, &c.AESKey, &created, &seen); err != nil {
@@ -106,20 +106,8 @@ func (db *DB) BackupClient(ctx context.Context, id string) (BackupClient, error)
 
 // BackupClients lists every client, oldest first.
 func (db *DB) BackupClients(ctx context.Context) ([]BackupClient, error) {
-	rows, err := db.QueryContext(ctx, `SELECT `+backupClientCols+` FROM backup_clients ORDER BY created_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: backup clients: %w", err)
-	}
-	defer rows.Close()
-	var out []BackupClient
-	for rows.Next() {
-		c, err := scanBackupClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: backup clients: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, "backup clients",
+		`SELECT `+backupClientCols+` FROM backup_clients ORDER BY created_at, id`, nil, scanBackupClient)
 }
 
 // BackupSetKeys stores a client's public key and sealed AES key, but only
@@ -334,7 +322,7 @@ func (db *DB) BackupFailFile(ctx context.Context, clientID, fileName string, now
 const backupFileCols = `client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at,
 	pending_path, pending_size, pending_crc, pending_at_rest_key, pending_uploaded_at`
 
-func scanBackupFile(sc interface{ Scan(...any) error }) (BackupFile, error) {
+func scanBackupFile(sc rowScanner) (BackupFile, error) {
 	var f BackupFile
 	var crc int64
 	var up, upd string
@@ -385,20 +373,7 @@ func (db *DB) BackupFiles(ctx context.Context, clientID string) ([]BackupFile, e
 		q += ` WHERE client_id = $1`
 		args = append(args, clientID)
 	}
-	rows, err := db.QueryContext(ctx, q+` ORDER BY client_id, file_name`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: backup files: %w", err)
-	}
-	defer rows.Close()
-	var out []BackupFile
-	for rows.Next() {
-		f, err := scanBackupFile(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: backup files: %w", err)
-		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, "backup files", q+` ORDER BY client_id, file_name`, args, scanBackupFile)
 }
 
 // BackupPaddingFailure counts one bad-padding upload of a client and

@@ -63,8 +63,6 @@ func (db *DB) CloudreportAddClient(ctx context.Context, c CloudreportClient) err
 	return nil
 }
 
-type rowScanner interface{ Scan(...any) error }
-
 func scanCloudreportClient(r rowScanner) (CloudreportClient, error) {
 	var c CloudreportClient
 	var exp, created string
@@ -98,21 +96,8 @@ func (db *DB) CloudreportClient(ctx context.Context, id string) (CloudreportClie
 
 // CloudreportListClients returns every client ordered by id.
 func (db *DB) CloudreportListClients(ctx context.Context) ([]CloudreportClient, error) {
-	rows, err := db.QueryContext(ctx,
-		"SELECT id, name, expires, enabled, created_at FROM cloudreport_clients ORDER BY id")
-	if err != nil {
-		return nil, fmt.Errorf("store: cloudreport list clients: %w", err)
-	}
-	defer rows.Close()
-	var out []CloudreportClient
-	for rows.Next() {
-		c, err := scanCloudreportClient(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, "cloudreport list clients",
+		"SELECT id, name, expires, enabled, created_at FROM cloudreport_clients ORDER BY id", nil, scanCloudreportClient)
 }
 
 func (db *DB) cloudreportUpdate(ctx context.Context, id, query string, arg any) error {
@@ -170,24 +155,18 @@ func (db *DB) CloudreportErrors(ctx context.Context, clientID string, limit int)
 		q += " ORDER BY id DESC LIMIT $1"
 		args = append(args, limit)
 	}
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: cloudreport errors: %w", err)
-	}
-	defer rows.Close()
-	var out []CloudreportError
-	for rows.Next() {
+	return queryAll(ctx, db, "cloudreport errors", q, args, func(r rowScanner) (CloudreportError, error) {
 		var e CloudreportError
 		var created string
-		if err := rows.Scan(&e.Seq, &e.ClientID, &e.Peer, &created, &e.Text, &e.Data); err != nil {
-			return nil, fmt.Errorf("store: cloudreport errors: %w", err)
+		if err := r.Scan(&e.Seq, &e.ClientID, &e.Peer, &created, &e.Text, &e.Data); err != nil {
+			return e, err
 		}
+		var err error
 		if e.Created, err = ParseTime(created); err != nil {
-			return nil, fmt.Errorf("store: cloudreport error %d time: %w", e.Seq, err)
+			return e, fmt.Errorf("error %d time: %w", e.Seq, err)
 		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, nil
+	})
 }
 
 // CloudreportPruneErrors deletes all but the newest keep reports and says
