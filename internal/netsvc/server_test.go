@@ -171,67 +171,53 @@ func TestIdleConnectionClosedAtDeadline(t *testing.T) {
 	}
 }
 
-func TestHandshakeDeadlineBoundsSlowPeer(t *testing.T) {
-	s := New(nil, nil)
-	h := HandlerFunc(func(ctx context.Context, c *Conn) error {
-		c.StartHandshake()
-		buf := make([]byte, 1)
-		for { // a peer that trickles one byte at a time must still be cut off
-			if _, err := c.Read(buf); err != nil {
+// A peer that trickles one byte at a time, each well inside the idle
+// timeout, is still cut off by the absolute bound a handler sets: the
+// handshake bound, or the message bound once a request's first byte came.
+func TestAbsoluteBoundsCutTricklingPeer(t *testing.T) {
+	bounds := map[string]func(c *Conn, buf []byte) error{
+		"handshake": func(c *Conn, _ []byte) error { c.StartHandshake(); return nil },
+		"message": func(c *Conn, buf []byte) error {
+			if _, err := c.Read(buf); err != nil { // the request's first byte
 				return err
 			}
-		}
-	})
-	if err := s.Listen(Service{Name: "hs", Addr: "127.0.0.1:0", Handler: h, Limits: Limits{IdleTimeout: time.Second, HandshakeTimeout: 300 * time.Millisecond}}); err != nil {
-		t.Fatal(err)
+			c.StartMessage()
+			return nil
+		},
 	}
-	s.Start()
-	defer s.Shutdown(context.Background())
-	c := dial(t, s.Addr("hs").String())
-	start := time.Now()
-	for i := 0; i < 40; i++ {
-		if _, err := c.Write([]byte{'x'}); err != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	expectClosed(t, c, 3*time.Second)
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("trickling peer kept the handshake open for %v", el)
-	}
-}
-
-func TestMessageDeadlineBoundsTricklingRequest(t *testing.T) {
-	s := New(nil, nil)
-	h := HandlerFunc(func(ctx context.Context, c *Conn) error {
-		buf := make([]byte, 1)
-		if _, err := c.Read(buf); err != nil { // the request's first byte
-			return err
-		}
-		c.StartMessage()
-		defer c.EndMessage()
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return err
+	for name, bound := range bounds {
+		t.Run(name, func(t *testing.T) {
+			s := New(nil, nil)
+			h := HandlerFunc(func(ctx context.Context, c *Conn) error {
+				buf := make([]byte, 1)
+				if err := bound(c, buf); err != nil {
+					return err
+				}
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return err
+					}
+				}
+			})
+			l := Limits{IdleTimeout: time.Second, HandshakeTimeout: 300 * time.Millisecond, MessageTimeout: 300 * time.Millisecond}
+			if err := s.Listen(Service{Name: name, Addr: "127.0.0.1:0", Handler: h, Limits: l}); err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
-	if err := s.Listen(Service{Name: "msg", Addr: "127.0.0.1:0", Handler: h, Limits: Limits{IdleTimeout: time.Second, MessageTimeout: 300 * time.Millisecond}}); err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	defer s.Shutdown(context.Background())
-	c := dial(t, s.Addr("msg").String())
-	start := time.Now()
-	for i := 0; i < 40; i++ {
-		if _, err := c.Write([]byte{'x'}); err != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	expectClosed(t, c, 3*time.Second)
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("trickling request kept the connection open for %v", el)
+			s.Start()
+			defer s.Shutdown(context.Background())
+			c := dial(t, s.Addr(name).String())
+			start := time.Now()
+			for i := 0; i < 40; i++ {
+				if _, err := c.Write([]byte{'x'}); err != nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			expectClosed(t, c, 3*time.Second)
+			if el := time.Since(start); el > 2*time.Second {
+				t.Fatalf("trickling peer kept the connection open for %v", el)
+			}
+		})
 	}
 }
 
