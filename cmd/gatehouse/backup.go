@@ -153,35 +153,37 @@ func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func backupCheckFile(path string) error {
+	f, _, err := openRegular(path)
+	if err == nil {
+		f.Close()
+	}
+	return err
+}
+
+// openRegular opens path for reading, refusing anything but a regular file.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer f.Close()
 	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
 	if err != nil {
-		return err
+		f.Close()
+		return nil, nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return errors.New("not a regular file")
-	}
-	return nil
+	return f, st, nil
 }
 
 // backupOne uploads the file at from under the name path.
 func backupOne(ctx context.Context, c *backup.Client, path, from string, stdout io.Writer) error {
-	f, err := os.Open(from)
+	f, st, err := openRegular(from)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return errors.New("not a regular file")
-	}
 	res, err := c.Upload(ctx, path, f, st.Size())
 	if err != nil {
 		return err
