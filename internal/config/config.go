@@ -42,6 +42,7 @@ type Common struct {
 	Enabled          bool     `toml:"enabled"`
 	Listen           string   `toml:"listen"` // host:port; empty means <host>:<default port>
 	MaxConns         int      `toml:"max_conns"`
+	MaxConnsPerIP    int      `toml:"max_conns_per_ip"` // 0: no per-address limit
 	IdleTimeout      Duration `toml:"idle_timeout"`
 	WriteTimeout     Duration `toml:"write_timeout"`
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
@@ -348,14 +349,14 @@ func (c *Config) Validate() error {
 	var errs []error
 	for _, name := range ServiceNames() {
 		sc, _ := c.ServiceCommon(name)
-		if !sc.Enabled {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(c.ListenAddr(name)); err != nil {
+		if _, _, err := net.SplitHostPort(c.ListenAddr(name)); sc.Enabled && err != nil {
 			errs = append(errs, fmt.Errorf("services.%s.listen: %w", name, err))
 		}
 		if sc.MaxConns < 0 {
 			errs = append(errs, fmt.Errorf("services.%s.max_conns: must be 0 (no limit) or more", name))
+		}
+		if sc.MaxConnsPerIP < 0 {
+			errs = append(errs, fmt.Errorf("services.%s.max_conns_per_ip: must be 0 (no limit) or more", name))
 		}
 	}
 	switch c.Log.Level {

@@ -74,6 +74,10 @@ func TestPrecedenceFileThenEnv(t *testing.T) {
 	if err := c.LoadEnv([]string{"GATEHOUSE_SERVICES_CLOCK_MAXCONNS=1"}); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_SERVICES_CLOCK_MAXCONNS") {
 		t.Fatalf("unknown env var not reported: %v", err)
 	}
+	if err := c.Set("services.clock.max_conns_per_ip", "-1"); err != nil || c.Validate() == nil {
+		t.Fatalf("negative max_conns_per_ip accepted: %v", err)
+	}
+	c.Services.Clock.MaxConnsPerIP = 0
 	if err := c.Set("services.clock.max_conns", "x"); err == nil {
 		t.Fatal("bad number accepted")
 	}

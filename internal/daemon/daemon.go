@@ -131,6 +131,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 			Name: sp.name, Addr: deps.Listen, Handler: h,
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,
+				MaxConnsPerIP:    sc.MaxConnsPerIP,
 				IdleTimeout:      sc.IdleTimeout.Duration,
 				WriteTimeout:     sc.WriteTimeout.Duration,
 				HandshakeTimeout: sc.HandshakeTimeout.Duration,

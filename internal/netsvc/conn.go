@@ -16,6 +16,7 @@ import (
 type Conn struct {
 	net.Conn
 	id      uint64
+	ip      string
 	log     *slog.Logger
 	svc     *svcState
 	limits  Limits

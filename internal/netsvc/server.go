@@ -32,6 +32,7 @@ func (f HandlerFunc) ServeConn(ctx context.Context, c *Conn) error { return f(ct
 // Limits bound one service's connections. Zero means "no limit" for each.
 type Limits struct {
 	MaxConns         int           // connections served at once; the excess is closed at once
+	MaxConnsPerIP    int           // connections served at once from one client address
 	IdleTimeout      time.Duration // longest wait in one Read
 	WriteTimeout     time.Duration // longest wait in one Write
 	HandshakeTimeout time.Duration // total time allowed between StartHandshake and EndHandshake
@@ -58,6 +59,7 @@ type svcState struct {
 	active atomic.Int64
 	mu     sync.Mutex
 	conns  map[*Conn]struct{}
+	perIP  map[string]int // active connections per client address (with MaxConnsPerIP)
 	up     atomic.Bool
 }
 
@@ -96,7 +98,7 @@ func (s *Server) Listen(svcs ...Service) error {
 			}
 			return fmt.Errorf("service %s cannot listen on %s: %w", sv.Name, sv.Addr, err)
 		}
-		bound = append(bound, &svcState{Service: sv, name: sv.Name, ln: ln, m: s.m, conns: map[*Conn]struct{}{}})
+		bound = append(bound, &svcState{Service: sv, name: sv.Name, ln: ln, m: s.m, conns: map[*Conn]struct{}{}, perIP: map[string]int{}})
 	}
 	s.svcs = append(s.svcs, bound...)
 	return nil
@@ -169,19 +171,20 @@ func (s *Server) acceptLoop(sv *svcState) {
 		backoff = 0
 		sv.m.accepted.WithLabelValues(sv.name).Inc()
 		if max := sv.Limits.MaxConns; max > 0 && sv.active.Load() >= int64(max) {
-			sv.m.rejected.WithLabelValues(sv.name, "limit").Inc()
-			s.log.Warn("connection limit reached, closing new connection", "service", sv.name,
-				"remote", nc.RemoteAddr().String(), "max_conns", max)
-			if tc, ok := nc.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			nc.Close()
+			s.reject(sv, nc, "limit", "connection limit reached, closing new connection", "max_conns", max)
+			continue
+		}
+		ip := remoteIP(nc)
+		if !sv.takeIP(ip) {
+			s.reject(sv, nc, "per_ip_limit", "per-address connection limit reached, closing new connection",
+				"max_conns_per_ip", sv.Limits.MaxConnsPerIP)
 			continue
 		}
 		sv.active.Add(1)
 		sv.m.active.WithLabelValues(sv.name).Inc()
 		id := connSeq.Add(1)
 		c := &Conn{
+			ip:     ip,
 			Conn:   nc,
 			id:     id,
 			svc:    sv,
@@ -200,6 +203,51 @@ func (s *Server) acceptLoop(sv *svcState) {
 	}
 }
 
+// reject closes a connection the service will not serve, at once and with
+// a reset, and counts it.
+func (s *Server) reject(sv *svcState, nc net.Conn, reason, msg string, args ...any) {
+	sv.m.rejected.WithLabelValues(sv.name, reason).Inc()
+	s.log.Warn(msg, append([]any{"service", sv.name, "remote", nc.RemoteAddr().String()}, args...)...)
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	nc.Close()
+}
+
+func remoteIP(nc net.Conn) string {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return nc.RemoteAddr().String()
+}
+
+// takeIP counts one more connection from ip, or reports false when ip is
+// at MaxConnsPerIP.
+func (sv *svcState) takeIP(ip string) bool {
+	max := sv.Limits.MaxConnsPerIP
+	if max <= 0 {
+		return true
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perIP[ip] >= max {
+		return false
+	}
+	sv.perIP[ip]++
+	return true
+}
+
+func (sv *svcState) releaseIP(ip string) {
+	if sv.Limits.MaxConnsPerIP <= 0 {
+		return
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.perIP[ip]--; sv.perIP[ip] <= 0 {
+		delete(sv.perIP, ip)
+	}
+}
+
 func (s *Server) serve(sv *svcState, c *Conn) {
 	defer s.handles.Done()
 	defer func() {
@@ -211,6 +259,7 @@ func (s *Server) serve(sv *svcState, c *Conn) {
 		sv.mu.Lock()
 		delete(sv.conns, c)
 		sv.mu.Unlock()
+		sv.releaseIP(c.ip)
 		sv.active.Add(-1)
 		sv.m.active.WithLabelValues(sv.name).Dec()
 		c.log.Debug("connection closed", "bytes_in", c.in.Load(), "bytes_out", c.out.Load())

@@ -161,6 +161,38 @@ func TestConnectionLimitRejectsExcessAtOnce(t *testing.T) {
 	mustEcho(t, dial(t, addr), "d")
 }
 
+func TestPerAddressLimitLeavesOtherAddressesServed(t *testing.T) {
+	s, _, addr := start(t, Limits{MaxConns: 10, MaxConnsPerIP: 2, IdleTimeout: 5 * time.Second})
+	a, b := dial(t, addr), dial(t, addr)
+	mustEcho(t, a, "a")
+	mustEcho(t, b, "b")
+	// A third connection from 127.0.0.1 is reset at once…
+	if nc, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+		expectClosed(t, &client{nc, bufio.NewReader(nc)}, 2*time.Second)
+		nc.Close()
+	} else if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatal(err)
+	}
+	// …while another loopback address is still served.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 2 * time.Second}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	mustEcho(t, &client{nc, bufio.NewReader(nc)}, "other")
+	if got := value(s.m.rejected); got != 1 {
+		t.Fatalf("rejected = %v", got)
+	}
+	// Closing one frees its address's slot.
+	a.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for s.Active("echo") > 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mustEcho(t, dial(t, addr), "again")
+}
+
 func TestIdleConnectionClosedAtDeadline(t *testing.T) {
 	_, _, addr := start(t, Limits{IdleTimeout: 150 * time.Millisecond})
 	c := dial(t, addr)
