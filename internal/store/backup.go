@@ -432,3 +432,22 @@ func (db *DB) BackupPaddingFailures(ctx context.Context, clientID string, now ti
 	}
 	return failures, nil
 }
+
+// BackupBlobPaths returns every blob name a backup row refers to, as its
+// current copy or as a pending re-upload.
+func (db *DB) BackupBlobPaths(ctx context.Context) (map[string]bool, error) {
+	paths, err := queryAll(ctx, db, "backup blob paths",
+		`SELECT path FROM backup_files UNION SELECT pending_path FROM backup_files WHERE pending_path IS NOT NULL`, nil,
+		func(r rowScanner) (string, error) {
+			var p string
+			return p, r.Scan(&p)
+		})
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		set[p] = true
+	}
+	return set, nil
+}

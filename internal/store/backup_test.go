@@ -91,6 +91,9 @@ func TestBackupStore(t *testing.T) {
 		if d, err := db.BackupPutFile(ctx, f2); err != nil || d != "" {
 			t.Fatal(d, err)
 		}
+		if refs, err := db.BackupBlobPaths(ctx); err != nil || len(refs) != 2 || !refs[f.Path] || !refs[f2.Path] {
+			t.Fatalf("referenced blobs %v %v", refs, err)
+		}
 		got, _ = db.BackupFile(ctx, a, "hello.txt")
 		if !got.Verified || got.Path != f.Path || got.Size != 22 || got.Attempts != 2 || got.Pending == nil ||
 			got.Pending.Path != f2.Path || got.Pending.Size != 40 || got.Pending.CRC != 7 ||

@@ -1,9 +1,11 @@
 package all
 
 import (
+	"context"
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/netsvc"
@@ -39,8 +41,9 @@ func init() {
 			return nil, nil, err
 		}
 		d.Log.Info("backup service ready", "max_file_size", cfg.MaxFileSize, "encrypt_at_rest", cfg.EncryptAtRest)
+		stopSweep := sweepOrphans(d, srv)
 		if d.ListenFromConfig || !cfg.PortInfo {
-			return srv, nil, nil
+			return srv, stopSweep, nil
 		}
 		// The original read its port from port.info (fallback 1357); an
 		// explicit services.backup.listen wins over it.
@@ -53,6 +56,31 @@ func init() {
 			d.Listen = net.JoinHostPort(d.Config.Host, strconv.Itoa(port))
 			d.Log.Info("port taken from port.info", "file", from, "port", port)
 		}
-		return srv, nil, nil
+		return srv, stopSweep, nil
 	})
+}
+
+// sweepOrphans removes unreferenced upload blobs at start-up and then every
+// hour, until the returned stop is called.
+func sweepOrphans(d *daemon.Deps, srv *backup.Server) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			n, err := srv.SweepOrphans(ctx, backup.OrphanMinAge)
+			if err != nil && ctx.Err() == nil {
+				d.Log.Warn("sweeping orphaned upload blobs", "err", err)
+			}
+			if n > 0 {
+				d.Log.Info("removed orphaned upload blobs", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Hour):
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
