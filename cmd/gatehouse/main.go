@@ -27,7 +27,7 @@ var commands = map[string]command{
 	"client":  {"talk to a service: client <service> …", func(a []string) error { return dispatch("client", clientCmds, a) }},
 	"admin":   {"inspect and manage stored state: admin <service> …", func(a []string) error { return dispatch("admin", adminCmds, a) }},
 	"bench":   {"measure the services: bench <service|all>", func(a []string) error { return runBench(a) }},
-	"version": {"print the version", func([]string) error { fmt.Println("gatehouse", version); return nil }},
+	"version": {"print the version", runVersion},
 }
 
 // Per-service subcommands, filled from each service's cmd file (init).
@@ -36,6 +36,15 @@ var (
 	clientCmds = map[string]command{}
 	adminCmds  = map[string]command{}
 )
+
+func runVersion(args []string) error {
+	fs := newFlagSet("version", "gatehouse version", "gatehouse version    # prints e.g. \"gatehouse dev\"")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Println("gatehouse", version)
+	return nil
+}
 
 // errUsage marks an error whose usage text was already printed.
 var errUsage = errors.New("usage")
