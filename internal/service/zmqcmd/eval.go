@@ -34,6 +34,14 @@ var DefaultLimits = Limits{
 // Evaluate parses and evaluates a compute expression and returns the
 // JSON-ready result, or an *evalError whose text is the reply message.
 func Evaluate(src string, lim Limits) (any, error) {
+	if v, ok := evalSmallInt(src, lim); ok {
+		return big.NewInt(v), nil
+	}
+	return evaluateFull(src, lim)
+}
+
+// evaluateFull is Evaluate without the small-integer fast path.
+func evaluateFull(src string, lim Limits) (any, error) {
 	n, err := parse(src, lim)
 	if err != nil {
 		return nil, err

@@ -181,8 +181,8 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 		r := AppendError(buf, msg)
 		return r
 	}
-	req, err := DecodeRequest(body[0])
-	if err != nil {
+	var req Request
+	if err := decodeRequest(&req, body[0]); err != nil {
 		done := begin("invalid")
 		defer done("error")
 		log.Info("request refused", "reason", err.Error(), "bytes", len(body[0]))
@@ -206,26 +206,44 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 			r := AppendError(buf, msgMissingPrefix+"expression")
 			return r
 		}
-		start := time.Now()
-		r, result, err := computeReply(buf, req.Expression, s.cfg.Compute)
-		expr, _ := jsonString(req.Expression)
+		// Every compute is logged at info (docs/zmqcmd.md); the attributes
+		// are only built when that level is enabled, and without boxing.
+		logOn := log.Enabled(ctx, slog.LevelInfo)
+		var start time.Time
+		if logOn {
+			start = time.Now()
+		}
+		expr, isStr := jsonString(req.Expression)
+		var r, result []byte
+		var err error
+		if isStr {
+			r, result, err = computeExpr(buf, expr, s.cfg.Compute)
+		} else {
+			r, result, err = computeReply(buf, req.Expression, s.cfg.Compute)
+		}
 		if err != nil {
-			kind := "runtime"
-			if e, ok := err.(*evalError); ok {
-				kind = e.kind
-			}
-			log.Info("compute", "expression", shortForLog(expr, 200), "status", "error",
-				"error_kind", kind, "message", shortForLog(errMessage(err), 200), "duration", time.Since(start))
 			done("error")
+			if logOn {
+				kind := "runtime"
+				if e, ok := err.(*evalError); ok {
+					kind = e.kind
+				}
+				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
+					slog.String("status", "error"), slog.String("error_kind", kind),
+					slog.String("message", shortForLog(errMessage(err), 200)), slog.Duration("duration", time.Since(start)))
+			}
 			return r
 		}
-		log.Info("compute", "expression", shortForLog(expr, 200), "status", "success",
-			"result", shortForLog(result, 200), "duration", time.Since(start))
 		done("ok")
+		if logOn {
+			log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
+				slog.String("status", "success"), slog.String("result", shortForLog(string(result), 200)),
+				slog.Duration("duration", time.Since(start)))
+		}
 		return r
 	case "os":
 		done := begin("os")
-		r, status := s.osCommand(ctx, log, buf, req)
+		r, status := s.osCommand(ctx, log, buf, &req)
 		done(status)
 		return r
 	}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -45,34 +46,211 @@ type requestError struct{ msg string }
 func (e *requestError) Error() string { return e.msg }
 
 // DecodeRequest parses one request frame. Any JSON whitespace, key order
-// and extra keys are accepted (spec §1.3).
+// and extra keys are accepted (spec §1.3). The fields may share memory with
+// frame.
 func DecodeRequest(frame []byte) (*Request, error) {
-	if !utf8.Valid(frame) {
-		return nil, &requestError{msgInvalidJSON}
+	req := new(Request)
+	if err := decodeRequest(req, frame); err != nil {
+		return nil, err
 	}
+	return req, nil
+}
+
+// decodeRequest fills req from frame: the hand-written fast path for the
+// plain request shapes, and encoding/json for everything else.
+func decodeRequest(req *Request, frame []byte) error {
+	if !utf8.Valid(frame) {
+		return &requestError{msgInvalidJSON}
+	}
+	if decodeRequestFast(req, frame) {
+		return nil
+	}
+	*req = Request{}
+	return decodeRequestJSON(req, frame)
+}
+
+// decodeRequestJSON is the reference decoder (encoding/json); frame is
+// valid UTF-8.
+func decodeRequestJSON(req *Request, frame []byte) error {
 	trimmed := bytes.TrimSpace(frame)
 	if len(trimmed) == 0 || !json.Valid(trimmed) {
-		return nil, &requestError{msgInvalidJSON}
+		return &requestError{msgInvalidJSON}
 	}
 	if trimmed[0] != '{' {
-		return nil, &requestError{msgNotObject}
+		return &requestError{msgNotObject}
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &m); err != nil {
-		return nil, &requestError{msgInvalidJSON}
+		return &requestError{msgInvalidJSON}
 	}
-	return &Request{
+	*req = Request{
 		CommandType: m["command_type"],
 		CommandName: m["command_name"],
 		Parameters:  m["parameters"],
 		Expression:  m["expression"],
-	}, nil
+	}
+	return nil
+}
+
+// decodeRequestFast decodes, without allocating, a JSON object whose keys
+// are strings without escapes and whose values are strings or arrays of
+// strings: every request our client, pyzmq's send_json and the look-alike
+// clients send. It reports false on anything else (numbers, nested
+// objects, escaped keys, odd whitespace, invalid JSON …), and the caller
+// then uses encoding/json, so results never differ (FuzzDecodeRequest
+// checks that). As with encoding/json into a map, the last of duplicate
+// keys wins. frame must be valid UTF-8.
+func decodeRequestFast(req *Request, frame []byte) bool {
+	*req = Request{}
+	i := skipJSONSpace(frame, 0)
+	if i >= len(frame) || frame[i] != '{' {
+		return false
+	}
+	i = skipJSONSpace(frame, i+1)
+	if i < len(frame) && frame[i] == '}' {
+		return skipJSONSpace(frame, i+1) == len(frame)
+	}
+	for {
+		if i >= len(frame) || frame[i] != '"' {
+			return false
+		}
+		kEnd, escaped := scanJSONString(frame, i)
+		if kEnd < 0 || escaped {
+			return false
+		}
+		key := frame[i+1 : kEnd-1]
+		i = skipJSONSpace(frame, kEnd)
+		if i >= len(frame) || frame[i] != ':' {
+			return false
+		}
+		i = skipJSONSpace(frame, i+1)
+		vStart := i
+		if i >= len(frame) {
+			return false
+		}
+		switch frame[i] {
+		case '"':
+			if i, _ = scanJSONString(frame, i); i < 0 {
+				return false
+			}
+		case '[':
+			if i = scanStringArray(frame, i); i < 0 {
+				return false
+			}
+		default:
+			return false
+		}
+		val := json.RawMessage(frame[vStart:i:i])
+		switch string(key) {
+		case "command_type":
+			req.CommandType = val
+		case "command_name":
+			req.CommandName = val
+		case "parameters":
+			req.Parameters = val
+		case "expression":
+			req.Expression = val
+		}
+		i = skipJSONSpace(frame, i)
+		if i >= len(frame) {
+			return false
+		}
+		switch frame[i] {
+		case ',':
+			i = skipJSONSpace(frame, i+1)
+		case '}':
+			return skipJSONSpace(frame, i+1) == len(frame)
+		default:
+			return false
+		}
+	}
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanJSONString checks the JSON string starting at b[i] (a quote) and
+// returns the index just past its closing quote, or -1 when it is not a
+// valid JSON string, and whether it holds escapes.
+func scanJSONString(b []byte, i int) (end int, escaped bool) {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, escaped
+		case c < 0x20:
+			return -1, false
+		case c == '\\':
+			escaped = true
+			i++
+			if i >= len(b) {
+				return -1, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return -1, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return -1, false
+					}
+				}
+				i += 4
+			default:
+				return -1, false
+			}
+		}
+	}
+	return -1, false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// scanStringArray checks the array of strings starting at b[i] ('[') and
+// returns the index just past its ']', or -1.
+func scanStringArray(b []byte, i int) int {
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return -1
+		}
+		if i, _ = scanJSONString(b, i); i < 0 {
+			return -1
+		}
+		i = skipJSONSpace(b, i)
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case ',':
+			i = skipJSONSpace(b, i+1)
+		case ']':
+			return i + 1
+		default:
+			return -1
+		}
+	}
 }
 
 // jsonString returns raw as a Go string when it is a JSON string.
 func jsonString(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
+	}
+	if end, escaped := scanJSONString(raw, 0); end == len(raw) && !escaped && utf8.Valid(raw) {
+		// No escapes and valid UTF-8: the text between the quotes is the
+		// string, exactly what json.Unmarshal would give.
+		return string(raw[1 : end-1]), true
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -84,7 +262,7 @@ func jsonString(raw json.RawMessage) (string, bool) {
 // AppendSuccess appends {"status": "success", "result": <result>}, where
 // result is already encoded JSON.
 func AppendSuccess(dst, result []byte) []byte {
-	dst = append(dst, `{"status": "success", "result": `...)
+	dst = append(dst, replySuccessPrefix...)
 	dst = append(dst, result...)
 	return append(dst, '}')
 }
@@ -145,21 +323,43 @@ func OSRequest(name string, params []string) []byte {
 	return EncodeRequest([2]any{"command_type", "os"}, [2]any{"command_name", name}, [2]any{"parameters", params})
 }
 
-// computeReply evaluates a compute request's expression field.
-func computeReply(dst []byte, raw json.RawMessage, lim Limits) (reply []byte, result string, err error) {
+// computeReply evaluates a compute request's expression field. result is
+// the encoded value inside reply (for the log line).
+func computeReply(dst []byte, raw json.RawMessage, lim Limits) (reply, result []byte, err error) {
 	expr, ok := jsonString(raw)
 	if !ok {
-		return AppendError(dst, msgEvalArg), "", &evalError{msg: msgEvalArg, kind: "runtime"}
+		return AppendError(dst, msgEvalArg), nil, &evalError{msg: msgEvalArg, kind: "runtime"}
 	}
-	v, err := Evaluate(expr, lim)
+	return computeExpr(dst, expr, lim)
+}
+
+const replySuccessPrefix = `{"status": "success", "result": `
+
+// computeExpr evaluates expr and appends the reply to dst; result is the
+// encoded value inside reply.
+func computeExpr(dst []byte, expr string, lim Limits) (reply, result []byte, err error) {
+	if v, ok := evalSmallInt(expr, lim); ok {
+		// The same bytes big.Int.Append writes for the full path's value.
+		dst = append(dst, replySuccessPrefix...)
+		at := len(dst)
+		dst = strconv.AppendInt(dst, v, 10)
+		end := len(dst)
+		dst = append(dst, '}')
+		return dst, dst[at:end], nil
+	}
+	v, err := evaluateFull(expr, lim)
 	if err != nil {
-		return AppendError(dst, errMessage(err)), "", err
+		return AppendError(dst, errMessage(err)), nil, err
 	}
-	enc, err := appendJSONValue(nil, v)
+	out := append(dst, replySuccessPrefix...)
+	at := len(out)
+	out, err = appendJSONValue(out, v)
 	if err != nil {
-		return AppendError(dst, errMessage(err)), "", err
+		return AppendError(dst, errMessage(err)), nil, err
 	}
-	return AppendSuccess(dst, enc), string(enc), nil
+	end := len(out)
+	out = append(out, '}')
+	return out, out[at:end], nil
 }
 
 func errMessage(err error) string {

@@ -1,0 +1,214 @@
+package zmqcmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// requestFrames are real request frames (our client, pyzmq's send_json,
+// the spec §8 vectors) and the odd shapes around them.
+var requestFrames = []string{
+	string(ComputeRequest("(6 + 4) * 8")),
+	string(OSRequest("echo", []string{"Hello, World!"})),
+	string(OSRequest("ping", []string{"-c", "1", "127.0.0.1"})),
+	string(OSRequest("date", nil)),
+	`{"command_type":"compute","expression":"1+1"}`,
+	`{"command_type": "compute", "expression": "1+1", "id": 7}`,
+	`{"command_type": "os", "command_name": "echo", "parameters": "abc"}`,
+	`{"command_type": "os", "command_name": "echo", "parameters": [1]}`,
+	`{"command_type": "os", "command_name": "echo"}`,
+	`{"command_type": "foo"}`,
+	`{"expression": "1+1"}`,
+	`{"command_type": "compute", "expression": "'\u00e9' + \"\\n\" \/ \ud800"}`,
+	`{"command_type": "compute", "expression": "é"}`,
+	"{\"command_type\":\t\"compute\",\r\n \"expression\" : \"2\" }\n",
+	`{"command_type": "compute", "expression": "1", "expression": "2"}`,
+	`{"command_type": "compute", "command_type": "os"}`,
+	`{"command\u005ftype": "compute", "expression": "3"}`,
+	`{"command_type": "compute", "expression": 5}`,
+	`{"command_type": "compute", "expression": null}`,
+	`{"command_type": "compute", "expression": {"a": "b"}}`,
+	`{"command_type": "os", "command_name": "echo", "parameters": ["a", "b" , "c"]}`,
+	`{"command_type": "os", "command_name": "echo", "parameters": []}`,
+	`{"command_type": "os", "command_name": "echo", "parameters": [ ]}`,
+	`{"command_type": "os", "command_name": "echo", "parameters": ["a",]}`,
+	`{"command_type": "os", "command_name": "echo", "parameters": ["a" "b"]}`,
+	`{"command_type": "compute", "expression": "1"`,
+	`{"command_type": "compute", "expression": "1"} x`,
+	`{"command_type": "compute", "expression": "1"}}`,
+	`{"command_type": "compute",}`,
+	`{,}`, `{}`, ` {} `, `{"a"}`, `{"a":}`, `{"a" "b"}`, `{"a": "\x"}`, `{"a": "\u12"}`, "{\"a\": \"\x01\"}",
+	"\u00a0{\"command_type\": \"compute\", \"expression\": \"1\"}", "\f{}", "\v{}",
+	`not json`, ``, `[1, 2]`, `"hello"`, "\xff\xfe", `{"a": "b"}` + "\x00",
+}
+
+func checkDecodeSame(t *testing.T, frame []byte) (fast bool) {
+	t.Helper()
+	var got Request
+	gotErr := decodeRequest(&got, frame)
+	var want Request
+	var wantErr error
+	if !utf8.Valid(frame) {
+		wantErr = &requestError{msgInvalidJSON}
+	} else {
+		wantErr = decodeRequestJSON(&want, frame)
+	}
+	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+		t.Fatalf("%q: error %v, encoding/json %v", frame, gotErr, wantErr)
+	}
+	for _, f := range []struct {
+		name      string
+		got, want json.RawMessage
+	}{
+		{"command_type", got.CommandType, want.CommandType},
+		{"command_name", got.CommandName, want.CommandName},
+		{"parameters", got.Parameters, want.Parameters},
+		{"expression", got.Expression, want.Expression},
+	} {
+		if (f.got == nil) != (f.want == nil) || !bytes.Equal(f.got, f.want) {
+			t.Fatalf("%q: %s = %q, encoding/json %q", frame, f.name, f.got, f.want)
+		}
+		gs, gok := jsonString(f.got)
+		var ws string
+		wok := len(f.want) > 0 && f.want[0] == '"' && json.Unmarshal(f.want, &ws) == nil
+		if gs != ws || gok != wok {
+			t.Fatalf("%q: jsonString(%s) = %q %v, encoding/json %q %v", frame, f.name, gs, gok, ws, wok)
+		}
+	}
+	var scratch Request
+	return utf8.Valid(frame) && decodeRequestFast(&scratch, frame)
+}
+
+// TestDecodeRequestFastPath: the hand-written decoder gives encoding/json's
+// result on every frame, and does take the common shapes itself.
+func TestDecodeRequestFastPath(t *testing.T) {
+	fast := 0
+	for _, f := range requestFrames {
+		if checkDecodeSame(t, []byte(f)) {
+			fast++
+		}
+	}
+	for _, f := range []string{requestFrames[0], requestFrames[1], requestFrames[4], requestFrames[13]} {
+		var r Request
+		if !decodeRequestFast(&r, []byte(f)) {
+			t.Errorf("fast path refused the common frame %q", f)
+		}
+	}
+	if fast < 10 || fast == len(requestFrames) {
+		t.Errorf("fast path took %d of %d frames: the table no longer exercises both paths", fast, len(requestFrames))
+	}
+}
+
+// FuzzDecodeRequest compares the fast decoder with encoding/json on
+// arbitrary frames.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, s := range requestFrames {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		checkDecodeSame(t, frame)
+	})
+}
+
+var tightLimits = Limits{MaxExpression: 24, MaxNodes: 5, MaxDepth: 2, MaxBits: 14400, MaxItems: 10, Timeout: DefaultLimits.Timeout}
+
+// checkSmallInt: whenever the int64 path answers, the full evaluator gives
+// the same integer; the reply bytes are the same either way.
+func checkSmallInt(t *testing.T, src string, lim Limits) bool {
+	t.Helper()
+	v, ok := evalSmallInt(src, lim)
+	full, fullErr := evaluateFull(src, lim)
+	if ok {
+		bi, isInt := full.(*big.Int)
+		if fullErr != nil || !isInt || !bi.IsInt64() || bi.Int64() != v {
+			t.Fatalf("%q: fast path %d, full evaluator %v (%T) %v", src, v, full, full, fullErr)
+		}
+	}
+	got, _, _ := computeExpr(nil, src, lim)
+	var want []byte
+	if fullErr != nil {
+		want = AppendError(nil, errMessage(fullErr))
+	} else if enc, err := appendJSONValue(nil, full); err != nil {
+		want = AppendError(nil, errMessage(err))
+	} else {
+		want = AppendSuccess(nil, enc)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%q: reply %s, full path %s", src, got, want)
+	}
+	return ok
+}
+
+func TestSmallIntFastPath(t *testing.T) {
+	for _, src := range []string{"(6 + 4) * 8", "1+1", "-7 // 2", "7 % -3", "-7 % 3", "7 // -3", "~5", "5--3", "+5",
+		"- ( 1 )", "\t2\t*\t3", "0", "999999999999999999 * 9", "0 * 999999999999999999"} {
+		if !checkSmallInt(t, src, DefaultLimits) {
+			t.Errorf("fast path refused %q", src)
+		}
+	}
+	// Each of these must be left to the full path (and still answered as
+	// the full path answers).
+	for _, src := range []string{"10/2", "2**3", "-2**2", "007", "00", "1_000", "0x10", "1e3", "1.5", "1j", "10//0", "10%0",
+		"9223372036854775807 + 1", "3037000500 * 3037000500", "-9223372036854775807 - 2", "1 2", "(1,)", "()", "(1", "1)",
+		"2(3)", "1if 1 else 2", "1 # c", "1\n", "\f1", "True+1", "1 << 3", "1 & 3", "", " ", "1+", "1234567890123456789",
+		"((((1))))", "1+1+1+1+1+1+1+1", strings.Repeat("(", 30) + "1" + strings.Repeat(")", 30)} {
+		checkSmallInt(t, src, DefaultLimits)
+		checkSmallInt(t, src, tightLimits)
+	}
+	for _, src := range []string{"((1))", "1+1+1", "(((1)))", "1+2+3+4+5+6"} {
+		// Over the tight node/nesting limits: the full path's error.
+		if checkSmallInt(t, src, tightLimits) && len(src) > tightLimits.MaxNodes {
+			t.Errorf("%q answered by the fast path over the node limit", src)
+		}
+	}
+	if _, ok := evalSmallInt("(((1)))", tightLimits); ok {
+		t.Error("fast path ignored MaxDepth")
+	}
+	// Random expressions over the subset, with operands near the int64
+	// edges so that overflow fallbacks are exercised.
+	rng := rand.New(rand.NewPCG(8, 8))
+	operands := []int64{0, 1, 2, 3, 7, 10, 3037000499, 3037000500, 999999999999999999, math.MaxInt64 / 2}
+	var gen func(depth int) string
+	gen = func(depth int) string {
+		if depth > 3 || rng.IntN(3) == 0 {
+			s := fmt.Sprint(operands[rng.IntN(len(operands))])
+			if rng.IntN(4) == 0 {
+				s = []string{"-", "+", "~", "- "}[rng.IntN(4)] + s
+			}
+			return s
+		}
+		op := []string{" + ", " - ", "*", " // ", " % ", "-"}[rng.IntN(6)]
+		s := gen(depth+1) + op + gen(depth+1)
+		if rng.IntN(2) == 0 {
+			s = "(" + s + ")"
+		}
+		return s
+	}
+	fast := 0
+	for i := 0; i < 3000; i++ {
+		if checkSmallInt(t, gen(0), DefaultLimits) {
+			fast++
+		}
+	}
+	if fast < 300 {
+		t.Errorf("fast path answered only %d of 3000 random subset expressions", fast)
+	}
+}
+
+// FuzzSmallInt compares the int64 path with the full evaluator.
+func FuzzSmallInt(f *testing.F) {
+	for _, s := range []string{"(6 + 4) * 8", "-7 // 2", "7 % -3", "~5", "3037000500 * 3037000500", "999999999999999999*-9", "((1))", "1+-+-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		checkSmallInt(t, src, DefaultLimits)
+		checkSmallInt(t, src, tightLimits)
+	})
+}
