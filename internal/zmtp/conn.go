@@ -30,6 +30,11 @@ type Conn struct {
 	lim  Limits
 	wbuf []byte
 
+	// Reused by ReadMessageReuse: the frame slice and one arena holding
+	// the bodies of the last message.
+	rmsg   [][]byte
+	rarena []byte
+
 	msgStarted func()
 
 	// Peer is the peer's greeting; PeerType and PeerIdentity come from its
@@ -129,36 +134,81 @@ func errorReason(data []byte) string {
 // ReadMessage reads the next message (all its frames). PING commands are
 // answered with PONG and other commands are skipped, as RFC 37 asks; an
 // ERROR command ends the connection. Frames and their count are bounded by
-// the Limits; on ErrTooLarge the connection must be closed.
+// the Limits; on ErrTooLarge the connection must be closed. The frames are
+// the caller's to keep.
 func (c *Conn) ReadMessage() ([][]byte, error) {
+	return c.readMessage(nil, nil)
+}
+
+// maxArena is the largest body arena ReadMessageReuse keeps between
+// messages: small requests reuse it, a rare big one is not pinned.
+const maxArena = 64 << 10
+
+// ReadMessageReuse is ReadMessage for a request loop: the returned slice
+// and frames are reused by the next ReadMessageReuse call, so a steady
+// stream of small messages allocates nothing. Use ReadMessage when frames
+// must outlive the next read.
+func (c *Conn) ReadMessageReuse() ([][]byte, error) {
+	msg, err := c.readMessage(c.rmsg[:0], c.rarena[:0])
+	if err != nil {
+		return nil, err
+	}
+	c.rmsg = msg[:0]
+	// Grow the arena to what this message needed, within maxArena, so the
+	// next message of the same size fits.
+	need := 0
+	for _, f := range msg {
+		need += len(f)
+	}
+	if need > cap(c.rarena) && need <= maxArena {
+		c.rarena = make([]byte, 0, need)
+	}
+	return msg, nil
+}
+
+// readMessage appends the frames to msg; bodies are cut from arena's spare
+// capacity while it lasts, then allocated.
+func (c *Conn) readMessage(msg [][]byte, arena []byte) ([][]byte, error) {
 	if c.msgStarted != nil {
 		if _, err := c.r.Peek(1); err != nil {
 			return nil, err
 		}
 		c.msgStarted()
 	}
-	var msg [][]byte
+	n := 0
 	// Commands between messages are bounded too: a peer that only pings
 	// still has to wait for our PONG writes, and each read is under the
 	// caller's idle deadline.
 	for {
-		flags, body, err := ReadFrame(c.r, c.lim.frame(), nil)
+		var spare []byte
+		if arena != nil {
+			spare = arena[len(arena):cap(arena)]
+		}
+		flags, body, err := ReadFrame(c.r, c.lim.frame(), spare)
 		if err != nil {
-			if len(msg) > 0 {
+			if n > 0 {
 				err = noEOF(err)
 			}
 			return nil, err
 		}
 		if flags&FlagCommand != 0 {
+			// A command's body may sit in the arena; it is used up here.
 			if err := c.command(body); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if len(msg) >= c.lim.frames() {
+		if n >= c.lim.frames() {
 			return nil, fmt.Errorf("%w: more than %d frames in one message", ErrTooLarge, c.lim.frames())
 		}
+		if arena != nil && len(body) <= cap(arena)-len(arena) {
+			// Full slice expression: an append to one frame can never run
+			// into the next.
+			arena = arena[:len(arena)+len(body)]
+			body = body[:len(body):len(body)]
+		}
 		msg = append(msg, body)
+		n++
 		if flags&FlagMore == 0 {
 			return msg, nil
 		}

@@ -286,10 +286,25 @@ func FuzzReadMessage(f *testing.F) {
 			io.Writer
 		}{bytes.NewReader(data), io.Discard}, lim: lim}
 		c.r = bufio.NewReader(c.rw)
+		// The reusing reader must see the same messages and the same end.
+		cr := &Conn{rw: struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(data), io.Discard}, lim: lim}
+		cr.r = bufio.NewReader(cr.rw)
 		for i := 0; i < 100; i++ {
 			msg, err := c.ReadMessage()
+			reused, rerr := cr.ReadMessageReuse()
+			if (err == nil) != (rerr == nil) || len(msg) != len(reused) {
+				t.Fatalf("ReadMessageReuse: %d frames %v, ReadMessage: %d frames %v", len(reused), rerr, len(msg), err)
+			}
 			if err != nil {
 				return
+			}
+			for j := range msg {
+				if !bytes.Equal(msg[j], reused[j]) {
+					t.Fatalf("ReadMessageReuse frame %d = %q, ReadMessage %q", j, reused[j], msg[j])
+				}
 			}
 			if len(msg) == 0 || len(msg) > 8 {
 				t.Fatalf("%d frames", len(msg))
@@ -342,4 +357,74 @@ func FuzzHandshake(f *testing.F) {
 			t.Fatal("identity too long")
 		}
 	})
+}
+
+// TestReadMessageReuse: frames come back right across messages of
+// changing sizes, one frame can never grow into the next, and a steady
+// stream of small messages allocates nothing.
+func TestReadMessageReuse(t *testing.T) {
+	var stream []byte
+	msgs := [][][]byte{
+		{{}, []byte("hello")},
+		{{}, bytes.Repeat([]byte("x"), 300)},
+		{[]byte("id"), {}, []byte("a"), []byte("bc")},
+		{{}, []byte("hello")},
+	}
+	for _, m := range msgs {
+		for i, f := range m {
+			fl := byte(0)
+			if i < len(m)-1 {
+				fl = FlagMore
+			}
+			stream = AppendFrame(stream, fl, f)
+		}
+	}
+	stream = append(stream, AppendCommand(nil, "PING", []byte{0, 1, 'p'})...)
+	stream = AppendFrame(stream, 0, []byte("after ping"))
+	var pong bytes.Buffer
+	c := &Conn{rw: struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(stream), &pong}, lim: Limits{}}
+	c.r = bufio.NewReader(c.rw)
+	for k, want := range msgs {
+		got, err := c.ReadMessageReuse()
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("message %d: %q %v", k, got, err)
+		}
+		for j := range want {
+			if !bytes.Equal(got[j], want[j]) {
+				t.Fatalf("message %d frame %d = %q, want %q", k, j, got[j], want[j])
+			}
+		}
+		if len(got) > 1 {
+			_ = append(got[0], "ZZZZ"...)
+			if !bytes.Equal(got[1], want[1]) {
+				t.Fatalf("message %d: appending to frame 0 overwrote frame 1: %q", k, got[1])
+			}
+		}
+	}
+	got, err := c.ReadMessageReuse()
+	if err != nil || len(got) != 1 || string(got[0]) != "after ping" || !bytes.Contains(pong.Bytes(), []byte("PONGp")) {
+		t.Fatalf("after ping: %q %v, pong %q", got, err, pong.Bytes())
+	}
+
+	one := AppendFrame(AppendFrame(nil, FlagMore, nil), 0, []byte(`{"command_type": "compute", "expression": "1+1"}`))
+	src := bytes.NewReader(nil)
+	c = &Conn{rw: struct {
+		io.Reader
+		io.Writer
+	}{src, io.Discard}}
+	c.r = bufio.NewReader(c.rw)
+	read := func() {
+		src.Reset(one)
+		c.r.Reset(src)
+		if m, err := c.ReadMessageReuse(); err != nil || len(m) != 2 {
+			t.Fatalf("steady read: %q %v", m, err)
+		}
+	}
+	read()
+	if n := testing.AllocsPerRun(100, read); n != 0 {
+		t.Errorf("ReadMessageReuse allocates %.1f times per small message", n)
+	}
 }

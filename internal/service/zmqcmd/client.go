@@ -76,8 +76,11 @@ func (c *Client) RoundTrip(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, c.broken
 	}
 	c.nc.SetDeadline(deadline(ctx, c.timeout))
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
-	defer stop()
+	if ctx.Done() != nil {
+		// A context that can never be cancelled needs no watcher.
+		stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
+		defer stop()
+	}
 	reply, err := c.roundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -93,14 +96,15 @@ func (c *Client) roundTrip(req []byte) ([]byte, error) {
 	if err := c.zc.WriteMessage(nil, req); err != nil {
 		return nil, fmt.Errorf("zmqcmd: send: %w", err)
 	}
-	msg, err := c.zc.ReadMessage()
+	msg, err := c.zc.ReadMessageReuse()
 	if err != nil {
 		return nil, fmt.Errorf("zmqcmd: receive: %w", err)
 	}
 	if len(msg) != 2 || len(msg[0]) != 0 {
 		return nil, fmt.Errorf("zmqcmd: reply of %d frames is not a REQ reply", len(msg))
 	}
-	return msg[1], nil
+	// The frame is reused by the next read; the caller keeps its own copy.
+	return append([]byte(nil), msg[1]...), nil
 }
 
 // Close closes the connection.

@@ -110,11 +110,14 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	log := c.Log().With("peer_type", zc.PeerType)
 	log.Debug("zmtp ready", "zmtp", fmt.Sprintf("%d.%d", zc.Peer.Major, zc.Peer.Minor))
 	var buf []byte
+	var frames [][]byte
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		msg, err := zc.ReadMessage()
+		// The request's frames are reused by the next read; everything
+		// taken from them is done with once the reply is written.
+		msg, err := zc.ReadMessageReuse()
 		c.EndMessage()
 		if err != nil {
 			if errors.Is(err, zmtp.ErrProtocol) {
@@ -127,8 +130,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		}
 		env, body := splitEnvelope(msg)
 		buf = s.handle(ctx, c.Request, log, buf[:0], body)
-		frames := make([][]byte, 0, len(env)+1)
-		frames = append(append(frames, env...), buf)
+		frames = append(append(frames[:0], env...), buf)
 		if err := zc.WriteMessage(frames...); err != nil {
 			return fmt.Errorf("write reply: %w", err)
 		}
@@ -189,7 +191,7 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 		r := AppendError(buf, err.Error())
 		return r
 	}
-	kind, _ := jsonString(req.CommandType)
+	kind := commandKind(req.CommandType)
 	if req.CommandType == nil {
 		done := begin("invalid")
 		defer done("error")
@@ -252,6 +254,19 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
 	return r
+}
+
+// commandKind is jsonString(raw) without the allocation for the two
+// command types every request names.
+func commandKind(raw json.RawMessage) string {
+	switch string(raw) {
+	case `"compute"`:
+		return "compute"
+	case `"os"`:
+		return "os"
+	}
+	s, _ := jsonString(raw)
+	return s
 }
 
 // parameters turns the raw "parameters" value into strings the way the
