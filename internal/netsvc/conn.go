@@ -85,8 +85,7 @@ func (c *Conn) Request(cmd string) (done func(status string)) {
 	var once sync.Once
 	return func(status string) {
 		once.Do(func() {
-			c.svc.m.requests.WithLabelValues(c.svc.name, cmd, status).Inc()
-			c.svc.m.latency.WithLabelValues(c.svc.name, cmd).Observe(time.Since(start).Seconds())
+			c.svc.requestDone(cmd, status, time.Since(start))
 			c.mu.Lock()
 			c.busy = false
 			if c.draining {
@@ -138,7 +137,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.in.Add(int64(n))
-	c.svc.m.bytesIn.WithLabelValues(c.svc.name).Add(float64(n))
+	c.svc.bytesIn.Add(float64(n))
 	return n, err
 }
 
@@ -150,7 +149,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(p)
 	c.out.Add(int64(n))
-	c.svc.m.bytesOut.WithLabelValues(c.svc.name).Add(float64(n))
+	c.svc.bytesOut.Add(float64(n))
 	return n, err
 }
 

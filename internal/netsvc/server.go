@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Handler serves one accepted connection. ctx is cancelled when the daemon
@@ -61,6 +63,30 @@ type svcState struct {
 	conns  map[*Conn]struct{}
 	perIP  map[string]int // active connections per client address (with MaxConnsPerIP)
 	up     atomic.Bool
+
+	// Series resolved once, not per Read/Write or request: label lookups
+	// hash every label value.
+	bytesIn, bytesOut prometheus.Counter
+	reqSeries         sync.Map // cmd + "\x00" + status -> prometheus.Counter, "\x00" + cmd -> prometheus.Observer
+}
+
+func newSvcState(sv Service, ln net.Listener, m *Metrics) *svcState {
+	return &svcState{Service: sv, name: sv.Name, ln: ln, m: m, conns: map[*Conn]struct{}{}, perIP: map[string]int{},
+		bytesIn: m.bytesIn.WithLabelValues(sv.Name), bytesOut: m.bytesOut.WithLabelValues(sv.Name)}
+}
+
+func (sv *svcState) requestDone(cmd, status string, took time.Duration) {
+	key := cmd + "\x00" + status
+	c, ok := sv.reqSeries.Load(key)
+	if !ok {
+		c, _ = sv.reqSeries.LoadOrStore(key, sv.m.requests.WithLabelValues(sv.name, cmd, status))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := sv.reqSeries.Load("\x00" + cmd)
+	if !ok {
+		o, _ = sv.reqSeries.LoadOrStore("\x00"+cmd, sv.m.latency.WithLabelValues(sv.name, cmd))
+	}
+	o.(prometheus.Observer).Observe(took.Seconds())
 }
 
 // Server runs a set of services.
@@ -98,7 +124,7 @@ func (s *Server) Listen(svcs ...Service) error {
 			}
 			return fmt.Errorf("service %s cannot listen on %s: %w", sv.Name, sv.Addr, err)
 		}
-		bound = append(bound, &svcState{Service: sv, name: sv.Name, ln: ln, m: s.m, conns: map[*Conn]struct{}{}, perIP: map[string]int{}})
+		bound = append(bound, newSvcState(sv, ln, s.m))
 	}
 	s.svcs = append(s.svcs, bound...)
 	return nil
