@@ -302,25 +302,13 @@ func (e *evaluator) binop(op string, a, b any) (any, error) {
 		if aInt && bInt {
 			return e.intOp(op, ai, bi)
 		}
+		// Mixed or float operands: int operands become floats first.
+		x, y, err := asFloats(a, b)
+		if err != nil {
+			return nil, err
+		}
 		if op == "**" {
-			// Float power: int operands become floats first.
-			x, err := asFloat(a)
-			if err != nil {
-				return nil, err
-			}
-			y, err := asFloat(b)
-			if err != nil {
-				return nil, err
-			}
 			return floatPow(x, y)
-		}
-		x, err := asFloat(a)
-		if err != nil {
-			return nil, err
-		}
-		y, err := asFloat(b)
-		if err != nil {
-			return nil, err
 		}
 		return floatOp(op, x, y)
 	}
@@ -574,11 +562,7 @@ func intTrueDiv(a, b *big.Int) (any, error) {
 
 func (e *evaluator) intPow(a, b *big.Int) (any, error) {
 	if b.Sign() < 0 {
-		x, err := intToFloat(a)
-		if err != nil {
-			return nil, err
-		}
-		y, err := intToFloat(b)
+		x, y, err := asFloats(a, b)
 		if err != nil {
 			return nil, err
 		}
@@ -1105,11 +1089,7 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 			q, r := floorDivMod(ai, bi)
 			return pyTuple{q, r}, nil
 		}
-		x, err := asFloat(a)
-		if err != nil {
-			return nil, err
-		}
-		y, err := asFloat(b)
+		x, y, err := asFloats(a, b)
 		if err != nil {
 			return nil, err
 		}

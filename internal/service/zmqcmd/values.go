@@ -117,6 +117,16 @@ func intToFloat(i *big.Int) (float64, error) {
 	return f, nil
 }
 
+// asFloats converts both operands of a mixed or float operation, a first,
+// as Python does (the first failure is the one reported).
+func asFloats(a, b any) (x, y float64, err error) {
+	if x, err = asFloat(a); err != nil {
+		return 0, 0, err
+	}
+	y, err = asFloat(b)
+	return x, y, err
+}
+
 func asFloat(v any) (float64, error) {
 	if f, ok := v.(float64); ok {
 		return f, nil
