@@ -1,11 +1,7 @@
 package daemon_test
 
 import (
-	"net/http/httptest"
 	"testing"
-
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/blob/blobtest"
@@ -16,17 +12,7 @@ import (
 // blob.url = s3://… plus the GATEHOUSE_S3_* variables must reach an
 // S3-compatible server, and two daemons configured alike must share blobs.
 func TestOpenBlobS3FromConfigAndEnv(t *testing.T) {
-	be := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(be).Server())
-	defer srv.Close()
-	if err := be.CreateBucket("gatehouse"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(blob.EnvS3Endpoint, srv.Listener.Addr().String())
-	t.Setenv(blob.EnvS3Insecure, "true")
-	t.Setenv(blob.EnvS3AccessKey, "key")
-	t.Setenv(blob.EnvS3SecretKey, "secret")
-	t.Setenv(blob.EnvS3Region, "us-east-1")
+	blobtest.FakeS3Env(t, "gatehouse")
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Blob.URL = "s3://gatehouse/prod"

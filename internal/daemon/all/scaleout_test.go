@@ -6,16 +6,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
 	"gatehouse/internal/blob"
+	"gatehouse/internal/blob/blobtest"
 	"gatehouse/internal/config"
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/service/backup"
@@ -66,17 +63,7 @@ func copyKeys(t *testing.T, from, to string) {
 
 func TestTwoDaemonsShareState(t *testing.T) {
 	dsn := storetest.PGDSN(t)
-	be := s3mem.New()
-	s3srv := httptest.NewServer(gofakes3.New(be).Server())
-	defer s3srv.Close()
-	if err := be.CreateBucket("gatehouse"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(blob.EnvS3Endpoint, s3srv.Listener.Addr().String())
-	t.Setenv(blob.EnvS3Insecure, "true")
-	t.Setenv(blob.EnvS3AccessKey, "key")
-	t.Setenv(blob.EnvS3SecretKey, "secret")
-	t.Setenv(blob.EnvS3Region, "us-east-1")
+	blobtest.FakeS3Env(t, "gatehouse")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
