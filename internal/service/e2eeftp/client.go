@@ -254,6 +254,12 @@ func (c *Client) Get(ctx context.Context, name string, w io.Writer) (int64, erro
 // maxListBody bounds LIST and HLIST bodies the client accepts.
 const maxListBody = 64 << 20
 
+// textCommand sends line and returns the "200|<n>" body split on "\n".
+// The body is read to the end of the stream, not to n bytes: the server
+// closes after its one reply, and the original server's LIST header counts
+// characters, not bytes, so with non-ASCII names n is too small (café.txt
+// makes "200|20" for 21 bytes). Gatehouse counts bytes; both work. A body
+// shorter than n is an error (cut short), and so is one over maxListBody.
 func (c *Client) textCommand(ctx context.Context, line string) ([]string, error) {
 	s, err := c.Dial(ctx)
 	if err != nil {
@@ -270,12 +276,23 @@ func (c *Client) textCommand(ctx context.Context, line string) ([]string, error)
 	if n > maxListBody {
 		return nil, fmt.Errorf("e2eeftp: listing of %d bytes is too large", n)
 	}
-	if n == 0 {
-		return []string{}, nil
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(s.R, b); err != nil {
+	b, err := io.ReadAll(io.LimitReader(s.R, maxListBody+1))
+	if err != nil {
 		return nil, c.wrapCtx(ctx, fmt.Errorf("e2eeftp: reading listing: %w", err))
+	}
+	if len(b) > maxListBody {
+		return nil, fmt.Errorf("e2eeftp: listing over %d bytes", maxListBody)
+	}
+	if int64(len(b)) < n {
+		return nil, fmt.Errorf("e2eeftp: listing cut short at %d of %d bytes: %w", len(b), n, io.ErrUnexpectedEOF)
+	}
+	if string(b) == StatusMalformed {
+		// The original server announces the listing, then fails to encode
+		// a name that is not UTF-8 and sends this line as the body.
+		return nil, &StatusError{400, "Malformed request"}
+	}
+	if len(b) == 0 {
+		return []string{}, nil
 	}
 	return strings.Split(string(b), "\n"), nil
 }
