@@ -207,8 +207,7 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 		// runs (private key 0 or 32 mod 64); refusing it would make that
 		// client crash with a ValueError, so it is served and counted.
 		s.weakServed.Inc()
-		c.Log().Debug("weak client key served: the session runs with Caesar shift 0 or 1",
-			"client_key", a, "shift", Shift(k))
+		c.Log().Debug("weak client key served: the session runs with Caesar shift 0 or 1")
 	}
 	if _, err := c.Write(FormatKey(PublicKey(b))); err != nil {
 		return 0, fmt.Errorf("send server key: %w", err)
