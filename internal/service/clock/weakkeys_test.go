@@ -3,6 +3,9 @@ package clock
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,5 +230,55 @@ func TestOptionsFromConfigWeakKeySwitches(t *testing.T) {
 		if (err != nil) != tc.wantErr || (err == nil && o.RefuseWeakClientKeys != tc.wantRefuse) {
 			t.Errorf("allow=%v refuse=%v: refuse=%v err=%v", tc.allow, tc.refuse, o.RefuseWeakClientKeys, err)
 		}
+	}
+}
+
+// lockedBuffer is a log sink safe to read while sessions write to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A served weak key is logged at debug, on the connection's logger, and
+// the line carries neither the key nor the shift.
+func TestWeakKeyLoggedAtDebug(t *testing.T) {
+	var buf lockedBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := netsvc.New(log, nil)
+	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: NewServer(Options{}), Limits: defaultLimits()}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	c := dialRaw(t, srv.Addr("clock").String())
+	// The line is written before the server key goes out.
+	if _, err := ParseKey(exchange(t, c, []byte("256"))); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, "weak client key served") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "level=DEBUG") || !strings.Contains(line, "service=clock") ||
+		strings.Contains(line, "key=") || strings.Contains(line, "shift=") {
+		t.Fatalf("weak-key log line %q in:\n%s", line, buf.String())
 	}
 }
