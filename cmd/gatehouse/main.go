@@ -11,10 +11,10 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"gatehouse/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 type command struct {
 	summary string
@@ -38,12 +38,27 @@ var (
 )
 
 func runVersion(args []string) error {
-	fs := newFlagSet("version", "gatehouse version", "gatehouse version    # prints e.g. \"gatehouse dev\"")
+	fs := newFlagSet("version", "gatehouse version", "gatehouse version    # e.g. gatehouse v1.2.0 (rev 8c7fd24…, 2026-12-04T20:14:41Z) go1.26.8 linux/amd64")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fmt.Println("gatehouse", version)
+	fmt.Println(versionLine(buildinfo.Current()))
 	return nil
+}
+
+func versionLine(b buildinfo.Info) string {
+	line := "gatehouse " + b.Version
+	if b.Revision != "" {
+		line += " (rev " + b.Revision
+		if b.Time != "" {
+			line += ", " + b.Time
+		}
+		if b.Modified {
+			line += ", modified"
+		}
+		line += ")"
+	}
+	return line + " " + b.GoVersion + " " + b.Platform
 }
 
 // errUsage marks an error whose usage text was already printed.

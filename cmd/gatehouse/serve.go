@@ -4,14 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"gatehouse/internal/buildinfo"
 	"gatehouse/internal/config"
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/logging"
+	"gatehouse/internal/sdnotify"
 
 	_ "gatehouse/internal/daemon/all" // every built-in service
 )
@@ -25,13 +28,13 @@ func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 // configFlags registers the flags every command that reads the config has,
 // and returns a loader that applies them last (defaults < file < env < flags).
 func configFlags(fs *flag.FlagSet) func() (*config.Config, error) {
-	path := fs.String("config", "", "TOML config file (optional)")
+	path := fs.String("config", "", "TOML config file (default: $GATEHOUSE_CONFIG, ./gatehouse.toml, /etc/gatehouse/gatehouse.toml, the first that exists)")
 	data := fs.String("data", "", "data directory (default ./gatehouse-data)")
 	host := fs.String("host", "", "address every default listener binds (default 127.0.0.1; 0.0.0.0 for all interfaces)")
 	var sets setFlags
 	fs.Var(&sets, "set", "set any config key, e.g. -set services.clock.max_conns=64 (repeatable)")
 	return func() (*config.Config, error) {
-		cfg, err := config.Load(*path)
+		cfg, err := config.Load(config.Find(*path))
 		if err != nil {
 			return nil, err
 		}
@@ -79,23 +82,85 @@ func runServe(args []string) error {
 	if *check {
 		return config.WriteTOML(os.Stdout, cfg)
 	}
-	log, closer, err := logging.New(cfg.Log, cfg.DataDir, os.Stderr)
+	log, level, closer, err := logging.NewLeveled(cfg.Log, cfg.DataDir, os.Stderr)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP (systemd reload, logrotate) re-reads the configuration instead
+	// of killing the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return err
 	}
-	log.Info("gatehouse running", "version", version, "data", cfg.DataDir)
-	<-ctx.Done()
+	log.Info("gatehouse running", "version", buildinfo.Current().Version, "data", cfg.DataDir)
+	notify(log, sdnotify.Ready, "serving")
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			cfg = reload(log, level, cfg, load)
+		}
+	}
 	stop()
+	notify(log, func(string) (bool, error) { return sdnotify.Stopping() }, "")
 	if err := d.Shutdown(); err != nil {
 		log.Warn("drain timeout reached; remaining connections were closed")
 	}
 	return nil
+}
+
+// reloadable are the keys a SIGHUP applies to the running daemon; every
+// other changed key is logged as needing a restart. (The e2eeftp
+// authorized clients and the cloudreport registry are read live anyway.)
+var reloadable = map[string]bool{"log.level": true}
+
+// reload re-reads the configuration the way start-up did (file,
+// environment, flags), applies what can change at runtime and logs the rest.
+// A configuration that does not load keeps the running one.
+func reload(log *slog.Logger, level *slog.LevelVar, cur *config.Config, load func() (*config.Config, error)) *config.Config {
+	notify(log, func(string) (bool, error) { return sdnotify.Reloading() }, "")
+	defer notify(log, sdnotify.Ready, "serving")
+	next, err := load()
+	if err == nil {
+		err = next.Validate()
+	}
+	if err != nil {
+		log.Error("reload failed; the running configuration stays", "err", err)
+		return cur
+	}
+	changed, err := config.Diff(cur, next)
+	if err != nil {
+		log.Error("reload failed; the running configuration stays", "err", err)
+		return cur
+	}
+	var applied, restart []string
+	for _, k := range changed {
+		if !reloadable[k] {
+			restart = append(restart, k)
+			continue
+		}
+		applied = append(applied, k)
+	}
+	if l, err := logging.ParseLevel(next.Log.Level); err == nil {
+		level.Set(l)
+	}
+	cur.Log.Level = next.Log.Level
+	log.Info("configuration reloaded", "applied", applied, "needs_restart", restart)
+	if len(restart) > 0 {
+		log.Warn("changed keys take effect only after a restart", "keys", restart)
+	}
+	return cur
+}
+
+func notify(log *slog.Logger, f func(string) (bool, error), status string) {
+	if _, err := f(status); err != nil {
+		log.Warn("service manager notification failed", "err", err)
+	}
 }

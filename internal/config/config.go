@@ -234,6 +234,33 @@ func (c *Config) LoadEnv(environ []string) error {
 var envIgnored = map[string]bool{
 	"GATEHOUSE_S3_ENDPOINT": true, "GATEHOUSE_S3_ACCESS_KEY": true, "GATEHOUSE_S3_SECRET_KEY": true,
 	"GATEHOUSE_S3_REGION": true, "GATEHOUSE_S3_INSECURE": true,
+	EnvConfig: true,
+}
+
+// EnvConfig names the config file when -config is not given.
+const EnvConfig = "GATEHOUSE_CONFIG"
+
+// SearchPaths are the files Find tries, in order, after -config and
+// GATEHOUSE_CONFIG.
+var SearchPaths = []string{"gatehouse.toml", "/etc/gatehouse/gatehouse.toml"}
+
+// Find chooses the config file the same way for every command: the -config
+// flag, else $GATEHOUSE_CONFIG, else the first of SearchPaths that exists,
+// else none (built-in defaults). A named file that is missing is an error
+// when Load reads it; a search path that is missing is skipped.
+func Find(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if p := os.Getenv(EnvConfig); p != "" {
+		return p
+	}
+	for _, p := range SearchPaths {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // Keys lists every settable key path ("services.backup.listen").
@@ -406,4 +433,58 @@ func Load(path string) (*Config, error) {
 // WriteTOML prints the effective configuration.
 func WriteTOML(w io.Writer, c *Config) error {
 	return toml.NewEncoder(w).Encode(c)
+}
+
+// Diff lists the key paths (as in the TOML file, e.g. "log.level",
+// "services.clock.max_conns") whose values differ between a and b, sorted.
+func Diff(a, b *Config) ([]string, error) {
+	fa, err := flatten(a)
+	if err != nil {
+		return nil, err
+	}
+	fb, err := flatten(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k, v := range fa {
+		if w, ok := fb[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func flatten(c *Config) (map[string]string, error) {
+	var buf strings.Builder
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if _, err := toml.Decode(buf.String(), &m); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if sub, ok := v.(map[string]any); ok {
+			for k, x := range sub {
+				p := k
+				if prefix != "" {
+					p = prefix + "." + k
+				}
+				walk(p, x)
+			}
+			return
+		}
+		out[prefix] = fmt.Sprint(v)
+	}
+	walk("", m)
+	return out, nil
 }

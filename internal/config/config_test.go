@@ -85,3 +85,35 @@ func TestPrecedenceFileThenEnv(t *testing.T) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
+
+func TestFindConfigOrder(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv(EnvConfig, "")
+	old := SearchPaths
+	t.Cleanup(func() { SearchPaths = old })
+	SearchPaths = []string{"gatehouse.toml", filepath.Join(dir, "etc.toml")}
+	if got := Find(""); got != "" {
+		t.Fatalf("no file anywhere: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, "etc.toml"), nil, 0o644)
+	if got := Find(""); got != SearchPaths[1] {
+		t.Fatalf("system file: %q", got)
+	}
+	os.WriteFile("gatehouse.toml", nil, 0o644)
+	if got := Find(""); got != "gatehouse.toml" {
+		t.Fatalf("./gatehouse.toml first: %q", got)
+	}
+	t.Setenv(EnvConfig, "/from/env.toml")
+	if got := Find(""); got != "/from/env.toml" {
+		t.Fatalf("env: %q", got)
+	}
+	if got := Find("flag.toml"); got != "flag.toml" {
+		t.Fatalf("flag: %q", got)
+	}
+	// GATEHOUSE_CONFIG is not a config key, and not an unknown variable.
+	c := Default()
+	if err := c.LoadEnv([]string{EnvConfig + "=/x.toml"}); err != nil {
+		t.Fatalf("GATEHOUSE_CONFIG rejected as an unknown variable: %v", err)
+	}
+}

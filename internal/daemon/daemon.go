@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gatehouse/internal/blob"
+	"gatehouse/internal/buildinfo"
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
@@ -103,7 +104,8 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 			cleanupOnErr.closeResources()
 		}
 	}()
-	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Collector(buildinfo.Current()))
 	if d.Store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}

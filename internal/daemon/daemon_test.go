@@ -88,6 +88,7 @@ func TestDaemonServesHealthzAndMetrics(t *testing.T) {
 		`gatehouse_requests_total{command="ECHO",service="` + testSvc + `",status="ok"} 1`,
 		"gatehouse_request_duration_seconds_bucket",
 		"go_goroutines",
+		`gatehouse_build_info{goversion="go`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("metrics missing %q (code %d)", want, code)

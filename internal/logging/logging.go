@@ -17,11 +17,27 @@ import (
 // New returns the logger for cfg and a closer for its file sink. file paths
 // are relative to dataDir.
 func New(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+	log, _, closer, err := NewLeveled(cfg, dataDir, stderr)
+	return log, closer, err
+}
+
+// ParseLevel reads a config level name (debug, info, warn, error).
+func ParseLevel(name string) (slog.Level, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.Level))); err != nil {
-		return nil, nil, err
+	err := level.UnmarshalText([]byte(strings.ToUpper(name)))
+	return level, err
+}
+
+// NewLeveled is New with the level in a LevelVar the caller may change
+// while the daemon runs (SIGHUP reload).
+func NewLeveled(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger, *slog.LevelVar, io.Closer, error) {
+	level, err := ParseLevel(cfg.Level)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redact}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: redact}
 	var w io.Writer = stderr
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.File != "" {
@@ -30,7 +46,7 @@ func New(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger, io.Clo
 			p = filepath.Join(dataDir, p)
 		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		tj := &timberjack.Logger{
 			Filename:   p,
@@ -47,7 +63,7 @@ func New(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger, io.Clo
 	} else {
 		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(h), closer, nil
+	return slog.New(h), lv, closer, nil
 }
 
 // Secret wraps a value that must never reach a log line; it prints as
