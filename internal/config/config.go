@@ -368,8 +368,10 @@ func (c *Config) Validate() error {
 		if sc.MinRate < 0 {
 			errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
 		}
-		if sc.RateGrace.Duration < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must not be negative", name))
+		if sc.RateGrace.Duration < time.Second {
+			// Below that a transfer is behind before its first read
+			// returns (with 0, every file body would be cut at once).
+			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must be at least 1s", name))
 		}
 	}
 	switch c.Log.Level {

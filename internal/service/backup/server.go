@@ -24,7 +24,9 @@ import (
 type Options struct {
 	// MaxFileSize bounds the bytes after the 1028 file header (default 2 GiB).
 	MaxFileSize int64
-	// MinUploadRate in bytes/s sets an upload's overall deadline (default 64 KiB/s).
+	// MinUploadRate is the slowest an upload body may arrive, in bytes/s
+	// (default 64 KiB/s), checked progressively after the service's
+	// rate_grace (see uploadBody).
 	MinUploadRate int64
 	// EncryptAtRest stores ciphertext instead of plaintext.
 	EncryptAtRest bool
@@ -97,8 +99,8 @@ var errNoReply = errors.New("backup: no reply")
 
 // ServeConn reads exactly one request, answers it and returns (closing the
 // connection), like the original server. Header and small payloads must
-// arrive within the handshake deadline; a file body within its own
-// size-based deadline.
+// arrive within the handshake deadline; a file body must keep up
+// min_upload_rate (see uploadBody).
 func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	c.StartHandshake()
 	var hb [RequestHeaderSize]byte
@@ -380,24 +382,6 @@ func (s *Server) removeBlob(ctx context.Context, c *netsvc.Conn, name string) {
 	}
 }
 
-// errTooSlow ends an upload that does not meet the minimum rate.
-var errTooSlow = errors.New("backup: upload slower than min_upload_rate")
-
-// deadlineReader fails once its deadline has passed; each Read itself is
-// bounded by the connection's idle timeout, so an upload ends at most one
-// idle timeout after its deadline however the peer trickles.
-type deadlineReader struct {
-	r        io.Reader
-	deadline time.Time
-}
-
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	if time.Now().After(d.deadline) {
-		return 0, errTooSlow
-	}
-	return d.r.Read(p)
-}
-
 // handleFile streams a 1028: the ciphertext is CRC-checked and decrypted
 // chunk by chunk into a blob that appears only when complete and padded
 // correctly. 2103 is sent only for a stored file; anything else gets 2107
@@ -423,12 +407,9 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.opt.MaxFileSize)
 		return RespError, nil, fmt.Errorf("backup: %d-byte upload over the limit", avail)
 	}
-	hs := c.Limits().HandshakeTimeout
-	if hs <= 0 {
-		hs = 10 * time.Second
-	}
-	body := &deadlineReader{r: c, deadline: time.Now().Add(hs + time.Duration(float64(avail)/float64(s.opt.MinUploadRate)*float64(time.Second)))}
 	c.EndHandshake()
+	body := s.uploadBody(c)
+	defer c.EndTransfer()
 	refuse := func(why string, args ...any) (uint16, []byte, error) {
 		if _, err := io.CopyN(io.Discard, body, avail); err != nil {
 			return 0, nil, err

@@ -240,7 +240,10 @@ func newEphemeral(r io.Reader) (*ecdh.PrivateKey, error) {
 }
 
 // reply writes one status line; a failed write only ends the connection.
+// A status line is never under a body's rate rule: the time the server
+// took to store a body must not count against the client.
 func (ss *session) reply(line string) bool {
+	ss.c.EndTransfer()
 	if _, err := io.WriteString(ss.c, line); err != nil {
 		ss.log.Debug("writing reply", "err", err)
 		return false
@@ -293,6 +296,10 @@ func (ss *session) send(ctx context.Context, name string, size int64) string {
 		ss.reply(StatusMalformed)
 		return "400"
 	}
+	// The body, drained or stored, moves under the progressive minimum
+	// rate (min_rate after rate_grace), so a trickling SEND loses its slot.
+	ss.c.StartTransfer()
+	defer ss.c.EndTransfer()
 	if !ValidName(name) {
 		// Drain the body first so the stock client, which writes it all
 		// before reading, gets the answer instead of a reset.
@@ -366,7 +373,12 @@ func (ss *session) get(ctx context.Context, name string) string {
 		ss.reply(StatusServerReadError)
 		return "500"
 	}
-	if err := ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), rc, info.Size, iv); err != nil {
+	// A reader that does not keep up min_rate loses its slot (the body
+	// goes out under the progressive minimum rate, as SEND's comes in).
+	ss.c.StartTransfer()
+	err = ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), rc, info.Size, iv)
+	ss.c.EndTransfer()
+	if err != nil {
 		// The header may be out already; all we can do is close.
 		ss.log.Error("GET: sending failed", "name", name, "err", err)
 		return "close"
