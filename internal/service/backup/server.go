@@ -175,6 +175,9 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 
 func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16, []byte, error) {
 	name, err := ParseName(p)
+	if err == nil {
+		err = checkClientName(name)
+	}
 	if err != nil {
 		c.Log().Info("register refused", "err", err)
 		return RespError, nil, nil
@@ -324,7 +327,7 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	var stored string
 	if err == nil {
-		stored, err = StoredFileName(name)
+		stored, err = storedName(name)
 	}
 	if err != nil {
 		c.Log().Info("crc status ignored: bad file name", "code", h.Code, "err", err)
@@ -427,7 +430,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	name, err := ParseName(fh.Name[:])
 	var stored string
 	if err == nil {
-		stored, err = StoredFileName(name)
+		stored, err = storedName(name)
 	}
 	if err != nil {
 		return refuse("bad file name", "err", err)

@@ -289,7 +289,8 @@ func (ss *session) dispatch(ctx context.Context, req Request) string {
 	return "400"
 }
 
-func (ss *session) send(ctx context.Context, name string, size int64) string {
+func (ss *session) send(ctx context.Context, raw string, size int64) string {
+	name := raw
 	if size > BlobLen(ss.s.opt.MaxFileSize) {
 		// Too big to drain: answer and close; the client may see a reset.
 		ss.log.Info("SEND refused: too large", "name", name, "size", size)
@@ -300,10 +301,11 @@ func (ss *session) send(ctx context.Context, name string, size int64) string {
 	// rate (min_rate after rate_grace), so a trickling SEND loses its slot.
 	ss.c.StartTransfer()
 	defer ss.c.EndTransfer()
-	if !ValidName(name) {
+	name, nerr := CleanName(name)
+	if nerr != nil {
 		// Drain the body first so the stock client, which writes it all
 		// before reading, gets the answer instead of a reset.
-		ss.log.Warn("SEND refused: bad file name", "name", name)
+		ss.log.Warn("SEND refused: bad file name", "name", raw, "reason", nerr)
 		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
 			return "close"
 		}
@@ -352,14 +354,16 @@ func (ss *session) get(ctx context.Context, name string) string {
 		ss.reply(StatusServerReadError)
 		return "500"
 	}
-	if !ValidName(name) {
-		ss.log.Warn("GET refused: bad file name", "name", name)
-		ss.reply(StatusNotFoundName(name))
+	raw := name
+	name, err := CleanName(raw)
+	if err != nil {
+		ss.log.Warn("GET refused: bad file name", "name", raw, "reason", err)
+		ss.reply(StatusNotFoundName(raw))
 		return "404"
 	}
 	rc, info, err := ss.s.store.Open(ctx, ss.s.folder(ss.client)+name)
 	if errors.Is(err, blob.ErrNotExist) {
-		ss.reply(StatusNotFoundName(name))
+		ss.reply(StatusNotFoundName(raw))
 		return "404"
 	}
 	if err != nil {
@@ -392,8 +396,10 @@ func (ss *session) delete(ctx context.Context, name string) string {
 		ss.reply(StatusInvalidCommand)
 		return "400"
 	}
-	if !ValidName(name) {
-		ss.log.Warn("DELETE refused: bad file name", "name", name)
+	raw := name
+	name, nerr := CleanName(raw)
+	if nerr != nil {
+		ss.log.Warn("DELETE refused: bad file name", "name", raw, "reason", nerr)
 		ss.reply(StatusNotFound)
 		return "404"
 	}
