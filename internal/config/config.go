@@ -374,6 +374,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must be at least 1s", name))
 		}
 	}
+	if b := c.Services.Backup; b.RegisterRate < 0 || b.RegisterBurst < 1 {
+		errs = append(errs, fmt.Errorf("services.backup.register_rate/register_burst: the rate must be 0 (no limit) or more, the burst at least 1"))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

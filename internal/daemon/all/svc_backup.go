@@ -36,6 +36,8 @@ func init() {
 			AllowKeyReplace:     cfg.AllowKeyReplace,
 			PaddingFailureLimit: cfg.PaddingFailureLimit,
 			CRCOffByOne:         cfg.TestCRCOffByOne,
+			RegisterRate:        registerRate(cfg.RegisterRate),
+			RegisterBurst:       cfg.RegisterBurst,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -58,6 +60,14 @@ func init() {
 		}
 		return srv, stopSweep, nil
 	})
+}
+
+// registerRate maps the config's 0 (no limit) to the Options' negative.
+func registerRate(r float64) float64 {
+	if r == 0 {
+		return -1
+	}
+	return r
 }
 
 // sweepOrphans removes unreferenced upload blobs at start-up and then every

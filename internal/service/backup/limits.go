@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"errors"
 	"io"
 
 	"gatehouse/internal/netsvc"
@@ -17,4 +18,50 @@ import (
 func (s *Server) uploadBody(c *netsvc.Conn) io.Reader {
 	c.StartTransferRate(s.opt.MinUploadRate)
 	return c
+}
+
+// Registration limit defaults: a fleet of a thousand clients behind one
+// NAT address can all register at once, and then ten more every second; a
+// flood from one address (5,000 registrations a second grew the store by
+// 5 MB) is held to that.
+const (
+	DefaultRegisterRate  = 10
+	DefaultRegisterBurst = 1000
+)
+
+// RateLimitedWhat are the gatehouse_rate_limited_total "what" values the
+// service counts.
+var RateLimitedWhat = []string{"register"}
+
+// registerLimiter fills in the defaults and builds the per-address bucket
+// table for 1025 (nil: no limit).
+func registerLimiter(opt *Options) *netsvc.AddrLimiter {
+	if opt.RegisterRate < 0 {
+		return nil
+	}
+	if opt.RegisterRate == 0 {
+		opt.RegisterRate = DefaultRegisterRate
+	}
+	if opt.RegisterBurst <= 0 {
+		opt.RegisterBurst = DefaultRegisterBurst
+	}
+	return netsvc.NewAddrLimiter(opt.RegisterRate, opt.RegisterBurst)
+}
+
+// errRegisterLimited ends a refused registration without an answer.
+var errRegisterLimited = errors.New("backup: registration rate limit reached for this address")
+
+// allowRegister takes a token for one 1025 from the client's address. A
+// refused registration is counted (gatehouse_rate_limited_total{what=
+// "register"}) and closed without an answer: that is one of the original's
+// own failure answers to 1025 (it gave none when its handler failed), and
+// the one the C++ client survives — it retries up to three times and then
+// reports a network error, where a 2107 (the original's other answer) would
+// crash it (docs/backup.md).
+func (s *Server) allowRegister(c *netsvc.Conn) bool {
+	if s.regLimit.Allow(c.RemoteIP()) {
+		return true
+	}
+	c.RateLimited("register")
+	return false
 }

@@ -167,3 +167,60 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 	p.began = true
 	return p.r.Read(b[:min(len(b), p.n)])
 }
+
+// registerFrom sends a 1025 from the loopback address local and reports
+// whether it was answered 2100.
+func registerFrom(t *testing.T, local, addr, name string) bool {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(request(ClientID{}, CodeRegister, nameField(t, name))); err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := readResponse(conn)
+	if err != nil {
+		return false
+	}
+	if h.Code != RespRegistered {
+		t.Fatalf("registration answered %d", h.Code)
+	}
+	return true
+}
+
+// A registration flood from one address is held to the burst (then the
+// refill rate); refusals are closed unanswered and counted; another
+// address keeps its own bucket.
+func TestRegistrationFloodIsLimitedPerAddress(t *testing.T) {
+	e := newEnv(t, Options{RegisterRate: 0.001, RegisterBurst: 20})
+	if got := e.labelled("gatehouse_rate_limited_total", map[string]string{"what": "register"}); got > 0 {
+		t.Fatalf("rate_limited before any refusal: %v", got)
+	}
+	served := 0
+	for i := 0; i < 30; i++ {
+		if registerFrom(t, "127.0.0.1", e.addr, "flood") {
+			served++
+		}
+	}
+	if served != 20 {
+		t.Fatalf("%d of 30 registrations served, want the burst of 20", served)
+	}
+	if got := e.labelled("gatehouse_rate_limited_total", map[string]string{"what": "register"}); got != 10 {
+		t.Fatalf("rate_limited{register} = %v, want 10", got)
+	}
+	if n, err := e.db.BackupClients(context.Background()); err != nil || len(n) != 20 {
+		t.Fatalf("%d clients stored, want 20 (%v)", len(n), err)
+	}
+	// Another address (still loopback) has its own full bucket.
+	if !registerFrom(t, "127.0.0.2", e.addr, "neighbour") {
+		t.Fatal("another address refused")
+	}
+	// The defaults let a fleet of a thousand register from one NAT.
+	if d := (Options{}); registerLimiter(&d) == nil || d.RegisterBurst != 1000 || d.RegisterRate != 10 {
+		t.Fatalf("defaults %+v", d)
+	}
+}

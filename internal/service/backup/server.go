@@ -37,6 +37,11 @@ type Options struct {
 	PaddingFailureLimit int
 	// CRCOffByOne is the original's --debug fault injection (CRC+1).
 	CRCOffByOne bool
+	// RegisterRate and RegisterBurst limit 1025 registrations per client
+	// address (see registerLimiter; defaults 10/s and 1000, negative rate:
+	// no limit).
+	RegisterRate  float64
+	RegisterBurst int
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
 }
@@ -58,6 +63,8 @@ type Server struct {
 	blobs blob.Store
 	seal  *sealer
 	opt   Options
+
+	regLimit *netsvc.AddrLimiter
 
 	// afterCommit, when set (tests), runs between an upload's blob commit
 	// and its row write: the window two racing uploads of one name meet in.
@@ -90,7 +97,7 @@ func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Server{db: db, blobs: blobs, seal: sl, opt: opt}, nil
+	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
 }
 
 // errNoReply ends a connection without a response, as the original did for
@@ -174,6 +181,9 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 }
 
 func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16, []byte, error) {
+	if !s.allowRegister(c) {
+		return 0, nil, errRegisterLimited
+	}
 	name, err := ParseName(p)
 	if err == nil {
 		err = checkClientName(name)
