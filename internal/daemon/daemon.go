@@ -129,6 +129,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 		sc := sp.common
 		svcs = append(svcs, netsvc.Service{
 			Name: sp.name, Addr: deps.Listen, Handler: h,
+			Commands: deps.Commands, RateLimited: deps.RateLimited,
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,
 				MaxConnsPerIP:    sc.MaxConnsPerIP,

@@ -42,6 +42,7 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
+		d.Commands, d.RateLimited = backup.MetricCommands(), backup.RateLimitedWhat
 		d.Log.Info("backup service ready", "max_file_size", cfg.MaxFileSize, "encrypt_at_rest", cfg.EncryptAtRest)
 		stopSweep := sweepOrphans(d, srv)
 		if d.ListenFromConfig || !cfg.PortInfo {

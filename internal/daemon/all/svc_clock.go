@@ -15,6 +15,8 @@ func init() {
 		if opts.AllowWeakClientKeys {
 			d.Log.Warn("allow_weak_client_keys is on: some sessions may travel in plaintext")
 		}
+		// The names clock's session passes to Conn.Request.
+		d.Commands = []string{"KEY", "TIME", "DATE", "TEMP", "UNKNOWN", "INVALID"}
 		d.Log.Info("clock service ready", "temp_source", d.Config.Services.Clock.TempSource)
 		return clock.NewServer(opts), nil, nil
 	})

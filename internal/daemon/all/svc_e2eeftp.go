@@ -68,6 +68,7 @@ func init() {
 			srv.RunReplayPruner(ctx, cfg.ReplayPruneInterval.Duration)
 		}()
 		cleanup := func() { stop(); <-pruned }
+		d.Commands = append(srv.Commands(), "INVALID")
 		d.Log.Info("e2eeftp service ready", "keys", dir, "authorized_clients", auth.Len(),
 			"per_client_folders", cfg.PerClientFolders, "max_file_size", cfg.MaxFileSize)
 		return srv, cleanup, nil

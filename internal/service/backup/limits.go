@@ -65,3 +65,13 @@ func (s *Server) allowRegister(c *netsvc.Conn) bool {
 	c.RateLimited("register")
 	return false
 }
+
+// MetricCommands are the request names ServeConn passes to Conn.Request
+// (CodeName of every code, and "unknown").
+func MetricCommands() []string {
+	var out []string
+	for _, code := range []uint16{CodeRegister, CodePublicKey, CodeReconnect, CodeFile, CodeCRCOK, CodeCRCRetry, CodeCRCFail, 0} {
+		out = append(out, CodeName(code))
+	}
+	return out
+}
