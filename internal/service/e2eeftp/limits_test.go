@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -20,8 +21,27 @@ import (
 // metered is a fixture whose netsvc server feeds a registry the test reads.
 type metered struct {
 	*fixture
-	ns  *netsvc.Server
-	reg *prometheus.Registry
+	ns   *netsvc.Server
+	reg  *prometheus.Registry
+	logs *syncBuffer
+}
+
+// syncBuffer is a log sink tests can read while sessions write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newMetered(t *testing.T, opt Options, l netsvc.Limits) *metered {
@@ -41,9 +61,12 @@ func newMeteredOn(t *testing.T, dir string, opt Options, l netsvc.Limits) *meter
 	f.srvID = ed25519.NewKeyFromSeed(serverSeed)
 	f.cliID = ed25519.NewKeyFromSeed(clientSeed)
 	f.auth = StaticKeys{pubArray(f.cliID): true}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opt.Log = log
 	f.srv = NewServer(f.srvID, f.auth, f.store, opt)
-	m := &metered{fixture: f, reg: prometheus.NewRegistry()}
-	m.ns = netsvc.New(nil, netsvc.NewMetrics(m.reg))
+	m := &metered{fixture: f, reg: prometheus.NewRegistry(), logs: logs}
+	m.ns = netsvc.New(log, netsvc.NewMetrics(m.reg))
 	if err := m.ns.Listen(netsvc.Service{Name: "e2eeftp", Addr: "127.0.0.1:0", Handler: f.srv, Limits: l}); err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options
 	var replay *replayGuard
 	if opt.ReplayCacheSize > 0 {
 		replay = &replayGuard{front: newReplayCache(opt.ReplayCacheSize), db: opt.ReplayStore,
-			window: opt.ReplayWindow, now: time.Now}
+			window: opt.ReplayWindow, now: time.Now, log: log}
 	}
 	return &Server{id: id, auth: auth, store: store, opt: opt, replay: replay,
 		log: log, randEph: rand.Reader, randIV: rand.Reader}
@@ -314,15 +314,11 @@ func (ss *session) send(ctx context.Context, raw string, size int64) string {
 	}
 	w, err := ss.s.store.Create(ctx, ss.s.folder(ss.client)+name)
 	if err != nil {
-		ss.log.Error("SEND: cannot create blob", "name", name, "err", err)
-		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
-			return "close"
-		}
-		ss.reply(StatusDecryptionFailed)
-		return "500"
+		return ss.writeFailed("create", name, err, size)
 	}
 	defer w.Abort()
-	n, err := ss.keys.Open(w, ss.r, size)
+	body := &countingReader{r: ss.r}
+	n, err := ss.keys.Open(w, body, size)
 	var werr *WriteError
 	switch {
 	case errors.Is(err, ErrDecrypt):
@@ -330,18 +326,14 @@ func (ss *session) send(ctx context.Context, raw string, size int64) string {
 		ss.reply(StatusDecryptionFailed)
 		return "500"
 	case errors.As(err, &werr):
-		ss.log.Error("SEND: storing failed", "name", name, "err", werr.Err)
-		ss.reply(StatusDecryptionFailed)
-		return "500"
+		return ss.writeFailed("write", name, werr.Err, size-body.n)
 	case err != nil:
 		// Short body: the original closed without a reply too.
 		ss.log.Info("SEND: body cut short", "name", name, "err", err)
 		return "close"
 	}
 	if err := w.Commit(); err != nil {
-		ss.log.Error("SEND: commit failed", "name", name, "err", err)
-		ss.reply(StatusDecryptionFailed)
-		return "500"
+		return ss.writeFailed("commit", name, err, 0)
 	}
 	ss.log.Info("transfer complete", "name", name, "bytes", n)
 	ss.reply(StatusTransferComplete)

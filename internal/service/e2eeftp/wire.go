@@ -48,6 +48,10 @@ const (
 	StatusFileDeleted      = "200|File deleted\n"
 	StatusNotFound         = "404|File not found\n" // DELETE: no name echoed
 	StatusServerReadError  = "500|Server Read Error\n"
+	// StatusServerWriteError answers a SEND the server could not store
+	// (disk full, I/O error). The original said "500|Decryption Failed"
+	// for those too; stock clients act on the code only.
+	StatusServerWriteError = "500|Server Write Error\n"
 	StatusInvalidCommand   = "400|Invalid Command\n"
 	StatusMalformed        = "400|Malformed request\n"
 )
