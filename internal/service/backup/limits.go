@@ -15,9 +15,21 @@ import (
 // as gatehouse_connections_closed_total{reason="too_slow"}), not after a
 // deadline computed from the size it declared. The caller ends the rule
 // with c.EndTransfer before the answer goes out.
-func (s *Server) uploadBody(c *netsvc.Conn) io.Reader {
+func (s *Server) uploadBody(c *netsvc.Conn) *countingReader {
 	c.StartTransferRate(s.opt.MinUploadRate)
-	return c
+	return &countingReader{r: c}
+}
+
+// countingReader counts the bytes of the 1028 payload read so far.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Registration limit defaults: a fleet of a thousand clients behind one

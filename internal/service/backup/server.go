@@ -206,7 +206,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 		if err != nil {
 			// No answer, as for a network error: the C++ client retries,
 			// where a 2107 would crash it (spec §7.4).
-			c.Log().Error("register failed", "err", err)
+			logStoreFailure(c.Log(), "register failed", err)
 			return 0, nil, err
 		}
 		c.Log().Info("client registered", "client", id.String(), "name", name)
@@ -271,7 +271,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 		}
 		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.opt.Now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-				c.Log().Error("public key: store", "client", cl.ID, "err", err)
+				logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
 				return 0, nil, err
 			}
 			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
@@ -476,7 +476,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	path := uploadBlobName(id, stored, s.opt.Now())
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
-		log.Error("file: blob create", "err", err)
+		logStoreFailure(log, "file: blob create", err)
 		return refuse("blob store", "client", id)
 	}
 	defer w.Abort()
@@ -494,8 +494,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 			return RespError, nil, nil
 		}
 		if errors.Is(err, errBlobWrite) {
-			log.Error("file: blob write", "err", err)
-			return 0, nil, err
+			return s.blobWriteFailed(log, body, avail, err)
 		}
 		return 0, nil, err
 	}
@@ -503,7 +502,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		return 0, nil, err
 	}
 	if err := w.Commit(); err != nil {
-		log.Error("file: blob commit", "err", err)
+		logStoreFailure(log, "file: blob commit", err)
 		return RespError, nil, nil
 	}
 	if s.afterCommit != nil {
@@ -515,7 +514,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	displaced, err := s.db.BackupPutFile(ctx, rec)
 	if err != nil {
-		log.Error("file: store", "err", err)
+		logStoreFailure(log, "file: store", err)
 		_ = s.blobs.Remove(ctx, path)
 		return RespError, nil, nil
 	}
