@@ -398,8 +398,8 @@ func e2eGet(args []string) error {
 		return errors.New("get: want NAME")
 	}
 	name := fs.Arg(0)
-	if !e2eeftp.ValidName(name) {
-		return fmt.Errorf("get: invalid remote name %q", name)
+	if _, err := e2eeftp.CleanName(name); err != nil {
+		return fmt.Errorf("get: invalid remote name %q: %v", name, err)
 	}
 	c, err := f.client()
 	if err != nil {

@@ -8,10 +8,11 @@ type Backup struct {
 	// MaxFileSize bounds one upload's ciphertext in bytes. The wire's u32
 	// allows 4 GiB; the check runs before a byte of the file is read.
 	MaxFileSize int64 `toml:"max_file_size"`
-	// MinUploadRate is the slowest an upload may arrive, in bytes/s: an
-	// upload of N bytes must finish within handshake_timeout + N/rate. The
-	// original restarted a 3 s timer on every chunk, so a trickle could hold
-	// it forever.
+	// MinUploadRate is the slowest an upload may arrive, in bytes/s,
+	// checked progressively once rate_grace has passed (bytes received ≥
+	// rate × (elapsed − rate_grace) at every moment). The original
+	// restarted a 3 s timer on every chunk, so a trickle could hold it
+	// forever.
 	MinUploadRate int64 `toml:"min_upload_rate"`
 	// EncryptAtRest stores the ciphertext as received instead of the
 	// plaintext (the original's --encrypt mode). The AES key needed to read
@@ -29,6 +30,12 @@ type Backup struct {
 	// client may send per hour before its uploads are refused for the rest
 	// of the hour: a distinguishable padding error is a decryption oracle.
 	PaddingFailureLimit int `toml:"padding_failure_limit"`
+	// RegisterRate is how many 1025 registrations per second one client
+	// address earns, up to RegisterBurst at once (0: no limit). A refused
+	// registration is closed without an answer and counted in
+	// gatehouse_rate_limited_total{what="register"}.
+	RegisterRate  float64 `toml:"register_rate"`
+	RegisterBurst int     `toml:"register_burst"`
 	// TestCRCOffByOne reproduces the original's --debug fault: every 2103
 	// carries CRC+1, so every client upload ends in 1031. Fault injection
 	// for client tests only; never enable it in production.
@@ -42,6 +49,8 @@ func defaultBackup() Backup {
 		MinUploadRate:       64 << 10,
 		PortInfo:            true,
 		PaddingFailureLimit: 5,
+		RegisterRate:        10,
+		RegisterBurst:       1000,
 	}
 	// One request per connection: the whole exchange apart from a file's
 	// body must fit in the handshake deadline; reads inside a body wait at

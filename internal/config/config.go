@@ -86,7 +86,17 @@ type Config struct {
 	Log          Log      `toml:"log"`
 	Store        Store    `toml:"store"`
 	Blob         Blob     `toml:"blob"`
+	Storage      Storage  `toml:"storage"`
 	Services     Services `toml:"services"`
+}
+
+// Storage watches the disks the store and the blob store live on.
+type Storage struct {
+	// MinFreeMB: below this much free space on the data or blob folder's
+	// file system, a warning is logged (checked every minute) and /readyz
+	// reports that part degraded. 0 turns the warning off (a full disk is
+	// still reported).
+	MinFreeMB int64 `toml:"min_free_mb"`
 }
 
 type Admin struct {
@@ -129,6 +139,7 @@ func Default() *Config {
 		DataDir:      "./gatehouse-data",
 		DrainTimeout: D(10 * time.Second),
 		Admin:        Admin{Enabled: true},
+		Storage:      Storage{MinFreeMB: 512},
 		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10},
 		Services: Services{
 			Cloudreport: defaultCloudreport(),
@@ -395,9 +406,17 @@ func (c *Config) Validate() error {
 		if sc.MinRate < 0 {
 			errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
 		}
-		if sc.RateGrace.Duration < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must not be negative", name))
+		if sc.RateGrace.Duration < time.Second {
+			// Below that a transfer is behind before its first read
+			// returns (with 0, every file body would be cut at once).
+			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must be at least 1s", name))
 		}
+	}
+	if b := c.Services.Backup; b.RegisterRate < 0 || b.RegisterBurst < 1 {
+		errs = append(errs, fmt.Errorf("services.backup.register_rate/register_burst: the rate must be 0 (no limit) or more, the burst at least 1"))
+	}
+	if c.Storage.MinFreeMB < 0 {
+		errs = append(errs, fmt.Errorf("storage.min_free_mb: must be 0 (no warning) or more"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

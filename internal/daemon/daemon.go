@@ -112,6 +112,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 	if d.Blob, err = OpenBlob(ctx, cfg); err != nil {
 		return nil, err
 	}
+	d.cleanups = append(d.cleanups, d.watchStorage(storageCheckInterval))
 	d.Server = netsvc.New(log, netsvc.NewMetrics(d.Registry))
 	var svcs []netsvc.Service
 	for _, sp := range specs {
@@ -131,6 +132,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 		sc := sp.common
 		svcs = append(svcs, netsvc.Service{
 			Name: sp.name, Addr: deps.Listen, Handler: h,
+			Commands: deps.Commands, RateLimited: deps.RateLimited,
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,
 				MaxConnsPerIP:    sc.MaxConnsPerIP,
@@ -154,7 +156,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 	d.Server.Start()
 	if d.adminLn != nil {
 		d.admin = &http.Server{Handler: d.adminMux(), ReadHeaderTimeout: 5 * time.Second}
-		log.Info("admin listening", "addr", d.adminLn.Addr().String(), "paths", "/healthz /metrics")
+		log.Info("admin listening", "addr", d.adminLn.Addr().String(), "paths", "/healthz /readyz /metrics")
 		go d.admin.Serve(d.adminLn)
 	}
 	return d, nil
@@ -171,6 +173,7 @@ func (d *Daemon) AdminAddr() net.Addr {
 func (d *Daemon) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
+	mux.HandleFunc("/readyz", d.readyz)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := d.Server.Healthy()
 		names := make([]string, 0, len(h))

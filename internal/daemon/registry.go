@@ -32,7 +32,13 @@ type Deps struct {
 	// so when ListenFromConfig is false: an operator's explicit address wins.
 	Listen           string
 	ListenFromConfig bool
-	name             string
+	// Commands and RateLimited, when the factory sets them, are the
+	// service's request names (the values it passes to Conn.Request) and
+	// the "what" values it passes to Conn.RateLimited: their series exist
+	// at zero from start-up, so an alert sees the first event.
+	Commands    []string
+	RateLimited []string
+	name        string
 }
 
 // Dir returns the service's own folder in the data directory

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -143,4 +144,20 @@ func IsUniqueViolation(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505") ||
 		strings.Contains(s, "constraint failed: PRIMARY KEY") || strings.Contains(s, "duplicate key value")
+}
+
+// IsNoSpace reports whether err says the disk is full: ENOSPC from the
+// file system (blob writes, SQLite's own I/O), SQLite's SQLITE_FULL, or
+// PostgreSQL's disk_full (SQLSTATE 53100). Callers log it as "no space
+// left" and answer the protocol's failure reply.
+func IsNoSpace(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_FULL") || strings.Contains(s, "database or disk is full") ||
+		strings.Contains(s, "SQLSTATE 53100") || strings.Contains(s, "no space left on device")
 }

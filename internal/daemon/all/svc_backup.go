@@ -39,10 +39,13 @@ func init() {
 			AllowKeyReplace:     cfg.AllowKeyReplace,
 			PaddingFailureLimit: cfg.PaddingFailureLimit,
 			CRCOffByOne:         cfg.TestCRCOffByOne,
+			RegisterRate:        registerRate(cfg.RegisterRate),
+			RegisterBurst:       cfg.RegisterBurst,
 		})
 		if err != nil {
 			return nil, nil, err
 		}
+		d.Commands, d.RateLimited = backup.MetricCommands(), backup.RateLimitedWhat
 		d.Log.Info("backup service ready", "max_file_size", cfg.MaxFileSize, "encrypt_at_rest", cfg.EncryptAtRest)
 		stopSweep := sweepOrphans(d, srv)
 		if d.ListenFromConfig || !cfg.PortInfo {
@@ -61,6 +64,14 @@ func init() {
 		}
 		return srv, stopSweep, nil
 	})
+}
+
+// registerRate maps the config's 0 (no limit) to the Options' negative.
+func registerRate(r float64) float64 {
+	if r == 0 {
+		return -1
+	}
+	return r
 }
 
 // sweepOrphans removes unreferenced upload blobs at start-up and then every

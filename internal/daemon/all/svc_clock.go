@@ -21,6 +21,8 @@ func init() {
 			d.Log.Info("refuse_weak_client_keys is on: about 3 % of original client runs will fail their key exchange")
 		}
 		opts.Metrics = d.Registry
+		// The names clock's session passes to Conn.Request.
+		d.Commands = []string{"KEY", "TIME", "DATE", "TEMP", "UNKNOWN", "INVALID"}
 		d.Log.Info("clock service ready", "temp_source", cfg.TempSource)
 		return clock.NewServer(opts), nil, nil
 	})

@@ -47,6 +47,10 @@ func init() {
 		if dialect == cloudreport.Delphi {
 			d.Log.Warn("cloudreport runs the experimental delphi dialect; see docs/cloudreport.md for what is verified")
 		}
+		// The names cloudreport's session passes to Conn.Request (its
+		// metricName). A rate limit it adds names its "what" in
+		// d.RateLimited.
+		d.Commands = []string{"INIT", "INFO", "PING", "VERS", "DWNL", "ERRL", "GREQ", "SRSP", "UNKNOWN"}
 		d.Log.Info("cloudreport updates folder", "path", filepath.Join(dir, "updates"))
 		return srv, func() { srv.Close() }, nil
 	})

@@ -85,6 +85,7 @@ func init() {
 			auth.Run(ctx)
 		}()
 		cleanup := func() { stop(); <-pruned; <-refreshed }
+		d.Commands = append(srv.Commands(), "INVALID")
 		d.Log.Info("e2eeftp service ready", "keys", dir, "authorized_clients", auth.Len(),
 			"per_client_folders", cfg.PerClientFolders, "max_file_size", cfg.MaxFileSize)
 		return srv, cleanup, nil

@@ -14,6 +14,8 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
+		// The names zmqcmd's handler passes to Conn.Request.
+		d.Commands = []string{"compute", "os", "invalid"}
 		d.Log.Info("zmqcmd service ready", "allow", cfg.Allow, "command_timeout", cfg.CommandTimeout,
 			"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode)
 		return srv, nil, nil

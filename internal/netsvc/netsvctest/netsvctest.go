@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultLimits are generous limits for protocol tests.
-var DefaultLimits = netsvc.Limits{MaxConns: 256, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, HandshakeTimeout: 5 * time.Second, MessageTimeout: 5 * time.Second}
+var DefaultLimits = netsvc.Limits{MaxConns: 256, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, HandshakeTimeout: 5 * time.Second, MessageTimeout: 5 * time.Second, RateGrace: 10 * time.Second}
 
 // Start serves h as service name on 127.0.0.1:0 and returns the server and
 // its address; the server is shut down (2 s drain) when t ends.

@@ -24,7 +24,9 @@ import (
 type Options struct {
 	// MaxFileSize bounds the bytes after the 1028 file header (default 2 GiB).
 	MaxFileSize int64
-	// MinUploadRate in bytes/s sets an upload's overall deadline (default 64 KiB/s).
+	// MinUploadRate is the slowest an upload body may arrive, in bytes/s
+	// (default 64 KiB/s), checked progressively after the service's
+	// rate_grace (see uploadBody).
 	MinUploadRate int64
 	// EncryptAtRest stores ciphertext instead of plaintext.
 	EncryptAtRest bool
@@ -35,6 +37,11 @@ type Options struct {
 	PaddingFailureLimit int
 	// CRCOffByOne is the original's --debug fault injection (CRC+1).
 	CRCOffByOne bool
+	// RegisterRate and RegisterBurst limit 1025 registrations per client
+	// address (see registerLimiter; defaults 10/s and 1000, negative rate:
+	// no limit).
+	RegisterRate  float64
+	RegisterBurst int
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
 }
@@ -56,6 +63,8 @@ type Server struct {
 	blobs blob.Store
 	seal  *sealer
 	opt   Options
+
+	regLimit *netsvc.AddrLimiter
 
 	// afterCommit, when set (tests), runs between an upload's blob commit
 	// and its row write: the window two racing uploads of one name meet in.
@@ -88,7 +97,7 @@ func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Server{db: db, blobs: blobs, seal: sl, opt: opt}, nil
+	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
 }
 
 // errNoReply ends a connection without a response, as the original did for
@@ -97,8 +106,8 @@ var errNoReply = errors.New("backup: no reply")
 
 // ServeConn reads exactly one request, answers it and returns (closing the
 // connection), like the original server. Header and small payloads must
-// arrive within the handshake deadline; a file body within its own
-// size-based deadline.
+// arrive within the handshake deadline; a file body must keep up
+// min_upload_rate (see uploadBody).
 func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	c.StartHandshake()
 	var hb [RequestHeaderSize]byte
@@ -172,7 +181,13 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 }
 
 func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16, []byte, error) {
+	if !s.allowRegister(c) {
+		return 0, nil, errRegisterLimited
+	}
 	name, err := ParseName(p)
+	if err == nil {
+		err = checkClientName(name)
+	}
 	if err != nil {
 		c.Log().Info("register refused", "err", err)
 		return RespError, nil, nil
@@ -191,7 +206,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 		if err != nil {
 			// No answer, as for a network error: the C++ client retries,
 			// where a 2107 would crash it (spec §7.4).
-			c.Log().Error("register failed", "err", err)
+			logStoreFailure(c.Log(), "register failed", err)
 			return 0, nil, err
 		}
 		c.Log().Info("client registered", "client", id.String(), "name", name)
@@ -256,7 +271,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 		}
 		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.opt.Now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-				c.Log().Error("public key: store", "client", cl.ID, "err", err)
+				logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
 				return 0, nil, err
 			}
 			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
@@ -322,7 +337,7 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	var stored string
 	if err == nil {
-		stored, err = StoredFileName(name)
+		stored, err = storedName(name)
 	}
 	if err != nil {
 		c.Log().Info("crc status ignored: bad file name", "code", h.Code, "err", err)
@@ -380,24 +395,6 @@ func (s *Server) removeBlob(ctx context.Context, c *netsvc.Conn, name string) {
 	}
 }
 
-// errTooSlow ends an upload that does not meet the minimum rate.
-var errTooSlow = errors.New("backup: upload slower than min_upload_rate")
-
-// deadlineReader fails once its deadline has passed; each Read itself is
-// bounded by the connection's idle timeout, so an upload ends at most one
-// idle timeout after its deadline however the peer trickles.
-type deadlineReader struct {
-	r        io.Reader
-	deadline time.Time
-}
-
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	if time.Now().After(d.deadline) {
-		return 0, errTooSlow
-	}
-	return d.r.Read(p)
-}
-
 // handleFile streams a 1028: the ciphertext is CRC-checked and decrypted
 // chunk by chunk into a blob that appears only when complete and padded
 // correctly. 2103 is sent only for a stored file; anything else gets 2107
@@ -423,12 +420,9 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.opt.MaxFileSize)
 		return RespError, nil, fmt.Errorf("backup: %d-byte upload over the limit", avail)
 	}
-	hs := c.Limits().HandshakeTimeout
-	if hs <= 0 {
-		hs = 10 * time.Second
-	}
-	body := &deadlineReader{r: c, deadline: time.Now().Add(hs + time.Duration(float64(avail)/float64(s.opt.MinUploadRate)*float64(time.Second)))}
 	c.EndHandshake()
+	body := s.uploadBody(c)
+	defer c.EndTransfer()
 	refuse := func(why string, args ...any) (uint16, []byte, error) {
 		if _, err := io.CopyN(io.Discard, body, avail); err != nil {
 			return 0, nil, err
@@ -446,7 +440,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	name, err := ParseName(fh.Name[:])
 	var stored string
 	if err == nil {
-		stored, err = StoredFileName(name)
+		stored, err = storedName(name)
 	}
 	if err != nil {
 		return refuse("bad file name", "err", err)
@@ -482,7 +476,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	path := uploadBlobName(id, stored, s.opt.Now())
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
-		log.Error("file: blob create", "err", err)
+		logStoreFailure(log, "file: blob create", err)
 		return refuse("blob store", "client", id)
 	}
 	defer w.Abort()
@@ -500,8 +494,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 			return RespError, nil, nil
 		}
 		if errors.Is(err, errBlobWrite) {
-			log.Error("file: blob write", "err", err)
-			return 0, nil, err
+			return s.blobWriteFailed(log, body, avail, err)
 		}
 		return 0, nil, err
 	}
@@ -509,7 +502,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		return 0, nil, err
 	}
 	if err := w.Commit(); err != nil {
-		log.Error("file: blob commit", "err", err)
+		logStoreFailure(log, "file: blob commit", err)
 		return RespError, nil, nil
 	}
 	if s.afterCommit != nil {
@@ -521,7 +514,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	displaced, err := s.db.BackupPutFile(ctx, rec)
 	if err != nil {
-		log.Error("file: store", "err", err)
+		logStoreFailure(log, "file: store", err)
 		_ = s.blobs.Remove(ctx, path)
 		return RespError, nil, nil
 	}

@@ -570,7 +570,7 @@ func TestFramingErrors(t *testing.T) {
 }
 
 func TestDeadlines(t *testing.T) {
-	lim := netsvc.Limits{MaxConns: 16, IdleTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, HandshakeTimeout: 300 * time.Millisecond}
+	lim := netsvc.Limits{MaxConns: 16, IdleTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, HandshakeTimeout: 300 * time.Millisecond, RateGrace: 300 * time.Millisecond}
 	e := newEnvLimits(t, Options{MinUploadRate: 1000}, lim)
 	c := e.newClient("slow")
 	closedWithin := func(what string, msg []byte, trickle bool, max time.Duration) {
@@ -608,7 +608,7 @@ func TestDeadlines(t *testing.T) {
 	}
 	// A header that never completes: the handshake deadline.
 	closedWithin("stalled header", make([]byte, 10), false, 2*time.Second)
-	// A file body trickling under 1000 B/s: 160 bytes allow 0.3 s + 0.16 s.
+	// A file body trickling under 1000 B/s: behind after the 0.3 s grace.
 	ct := make([]byte, 160)
 	msg := fileRequest(c.ID, nameField(t, "slow"), ct)
 	closedWithin("trickled body", msg[:len(msg)-150], true, 3*time.Second)

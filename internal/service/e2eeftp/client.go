@@ -159,9 +159,13 @@ func (s *Session) readBodyLen() (int64, error) {
 // Send uploads size bytes read from r as name. It returns nil on
 // "226|Transfer Complete" and a *StatusError otherwise.
 func (c *Client) Send(ctx context.Context, name string, r io.Reader, size int64) error {
-	if !ValidName(name) {
-		return fmt.Errorf("e2eeftp: invalid remote name %q", name)
+	// The server's name rule (CleanName): a trailing space is dropped
+	// as the server would, anything it would refuse is refused here.
+	clean, nerr := CleanName(name)
+	if nerr != nil {
+		return fmt.Errorf("e2eeftp: invalid remote name %q: %v", name, nerr)
 	}
+	name = clean
 	s, err := c.Dial(ctx)
 	if err != nil {
 		return err
@@ -231,9 +235,13 @@ func (s *Session) lateStatus() *StatusError {
 // Get downloads name into w and returns the plaintext size. w receives
 // data before the body's tag is checked: on error, discard what it got.
 func (c *Client) Get(ctx context.Context, name string, w io.Writer) (int64, error) {
-	if !ValidName(name) {
-		return 0, fmt.Errorf("e2eeftp: invalid remote name %q", name)
+	// The server's name rule (CleanName): a trailing space is dropped
+	// as the server would, anything it would refuse is refused here.
+	clean, nerr := CleanName(name)
+	if nerr != nil {
+		return 0, fmt.Errorf("e2eeftp: invalid remote name %q: %v", name, nerr)
 	}
+	name = clean
 	s, err := c.Dial(ctx)
 	if err != nil {
 		return 0, err
@@ -326,9 +334,13 @@ func (c *Client) HList(ctx context.Context) ([]string, error) {
 
 // Delete removes name on the server.
 func (c *Client) Delete(ctx context.Context, name string) error {
-	if !ValidName(name) {
-		return fmt.Errorf("e2eeftp: invalid remote name %q", name)
+	// The server's name rule (CleanName): a trailing space is dropped
+	// as the server would, anything it would refuse is refused here.
+	clean, nerr := CleanName(name)
+	if nerr != nil {
+		return fmt.Errorf("e2eeftp: invalid remote name %q: %v", name, nerr)
 	}
+	name = clean
 	s, err := c.Dial(ctx)
 	if err != nil {
 		return err

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/internal/store"
@@ -41,6 +43,11 @@ type replayGuard struct {
 	db     *store.DB
 	window time.Duration
 	now    func() time.Time
+	log    *slog.Logger
+
+	// noSpace is set while the store cannot record keys because its disk
+	// is full (see check).
+	noSpace atomic.Bool
 }
 
 var errReplay = errors.New("replayed client hello")
@@ -58,7 +65,19 @@ func (g *replayGuard) check(ctx context.Context, eph [32]byte) error {
 	if g.db != nil {
 		fresh, err := g.db.E2EEFTPReplayRecord(ctx, eph[:], g.now())
 		if err != nil {
-			return fmt.Errorf("replay log: %w", err)
+			if !store.IsNoSpace(err) || g.front == nil {
+				return fmt.Errorf("replay log: %w", err)
+			}
+			// The store's disk is full: refusing every hello would stop
+			// reads (GET, LIST) too. The in-memory front still refuses
+			// any hello this daemon saw; only replays across daemons or
+			// restarts slip through until space is freed.
+			if !g.noSpace.Swap(true) && g.log != nil {
+				g.log.Error("replay log: no space left on the store's disk; hellos are checked against memory only until space is freed", "err", err)
+			}
+			fresh = true
+		} else if g.noSpace.Swap(false) && g.log != nil {
+			g.log.Info("replay log: recording hellos in the store again")
 		}
 		if !fresh {
 			g.front.fresh(eph)

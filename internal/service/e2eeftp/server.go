@@ -85,7 +85,7 @@ func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options
 	var replay *replayGuard
 	if opt.ReplayCacheSize > 0 {
 		replay = &replayGuard{front: newReplayCache(opt.ReplayCacheSize), db: opt.ReplayStore,
-			window: opt.ReplayWindow, now: time.Now}
+			window: opt.ReplayWindow, now: time.Now, log: log}
 	}
 	return &Server{id: id, auth: auth, store: store, opt: opt, replay: replay,
 		log: log, randEph: rand.Reader, randIV: rand.Reader}
@@ -266,7 +266,10 @@ func newEphemeral(r io.Reader) (*ecdh.PrivateKey, error) {
 }
 
 // reply writes one status line; a failed write only ends the connection.
+// A status line is never under a body's rate rule: the time the server
+// took to store a body must not count against the client.
 func (ss *session) reply(line string) bool {
+	ss.c.EndTransfer()
 	if _, err := io.WriteString(ss.c, line); err != nil {
 		ss.log.Debug("writing reply", "err", err)
 		ss.fail("e2eeftp: writing reply", err)
@@ -313,17 +316,23 @@ func (ss *session) dispatch(ctx context.Context, req Request) string {
 	return "400"
 }
 
-func (ss *session) send(ctx context.Context, name string, size int64) string {
+func (ss *session) send(ctx context.Context, raw string, size int64) string {
+	name := raw
 	if size > BlobLen(ss.s.opt.MaxFileSize) {
 		// Too big to drain: answer and close; the client may see a reset.
 		ss.log.Info("SEND refused: too large", "name", name, "size", size)
 		ss.reply(StatusMalformed)
 		return "400"
 	}
-	if !ValidName(name) {
+	// The body, drained or stored, moves under the progressive minimum
+	// rate (min_rate after rate_grace), so a trickling SEND loses its slot.
+	ss.c.StartTransfer()
+	defer ss.c.EndTransfer()
+	name, nerr := CleanName(name)
+	if nerr != nil {
 		// Drain the body first so the stock client, which writes it all
 		// before reading, gets the answer instead of a reset.
-		ss.log.Warn("SEND refused: bad file name", "name", name)
+		ss.log.Warn("SEND refused: bad file name", "name", raw, "reason", nerr)
 		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
 			return ss.fail("e2eeftp: SEND: draining a refused body", err)
 		}
@@ -332,15 +341,11 @@ func (ss *session) send(ctx context.Context, name string, size int64) string {
 	}
 	w, err := ss.s.store.Create(ctx, ss.s.folder(ss.client)+name)
 	if err != nil {
-		ss.log.Error("SEND: cannot create blob", "name", name, "err", err)
-		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
-			return ss.fail("e2eeftp: SEND: draining a body that cannot be stored", err)
-		}
-		ss.reply(StatusDecryptionFailed)
-		return "500"
+		return ss.writeFailed("create", name, err, size)
 	}
 	defer w.Abort()
-	n, err := ss.keys.Open(w, ss.r, size)
+	body := &countingReader{r: ss.r}
+	n, err := ss.keys.Open(w, body, size)
 	var werr *WriteError
 	switch {
 	case errors.Is(err, ErrDecrypt):
@@ -348,18 +353,14 @@ func (ss *session) send(ctx context.Context, name string, size int64) string {
 		ss.reply(StatusDecryptionFailed)
 		return "500"
 	case errors.As(err, &werr):
-		ss.log.Error("SEND: storing failed", "name", name, "err", werr.Err)
-		ss.reply(StatusDecryptionFailed)
-		return "500"
+		return ss.writeFailed("write", name, werr.Err, size-body.n)
 	case err != nil:
 		// Short body: the original closed without a reply too.
 		ss.log.Info("SEND: body cut short", "name", name, "err", err)
 		return ss.fail("e2eeftp: SEND: reading body", err)
 	}
 	if err := w.Commit(); err != nil {
-		ss.log.Error("SEND: commit failed", "name", name, "err", err)
-		ss.reply(StatusDecryptionFailed)
-		return "500"
+		return ss.writeFailed("commit", name, err, 0)
 	}
 	ss.log.Info("transfer complete", "name", name, "bytes", n)
 	ss.reply(StatusTransferComplete)
@@ -372,14 +373,16 @@ func (ss *session) get(ctx context.Context, name string) string {
 		ss.reply(StatusServerReadError)
 		return "500"
 	}
-	if !ValidName(name) {
-		ss.log.Warn("GET refused: bad file name", "name", name)
-		ss.reply(StatusNotFoundName(name))
+	raw := name
+	name, err := CleanName(raw)
+	if err != nil {
+		ss.log.Warn("GET refused: bad file name", "name", raw, "reason", err)
+		ss.reply(StatusNotFoundName(raw))
 		return "404"
 	}
 	rc, info, err := ss.s.store.Open(ctx, ss.s.folder(ss.client)+name)
 	if errors.Is(err, blob.ErrNotExist) {
-		ss.reply(StatusNotFoundName(name))
+		ss.reply(StatusNotFoundName(raw))
 		return "404"
 	}
 	if err != nil {
@@ -393,7 +396,12 @@ func (ss *session) get(ctx context.Context, name string) string {
 		ss.reply(StatusServerReadError)
 		return "500"
 	}
-	if err := ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), rc, info.Size, iv); err != nil {
+	// A reader that does not keep up min_rate loses its slot (the body
+	// goes out under the progressive minimum rate, as SEND's comes in).
+	ss.c.StartTransfer()
+	err = ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), rc, info.Size, iv)
+	ss.c.EndTransfer()
+	if err != nil {
 		// The header may be out already; all we can do is close.
 		ss.log.Error("GET: sending failed", "name", name, "err", err)
 		return ss.fail("e2eeftp: GET: sending body", err)
@@ -407,8 +415,10 @@ func (ss *session) delete(ctx context.Context, name string) string {
 		ss.reply(StatusInvalidCommand)
 		return "400"
 	}
-	if !ValidName(name) {
-		ss.log.Warn("DELETE refused: bad file name", "name", name)
+	raw := name
+	name, nerr := CleanName(raw)
+	if nerr != nil {
+		ss.log.Warn("DELETE refused: bad file name", "name", raw, "reason", nerr)
 		ss.reply(StatusNotFound)
 		return "404"
 	}

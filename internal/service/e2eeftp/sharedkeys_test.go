@@ -21,8 +21,8 @@ func newPub(t *testing.T) ([32]byte, ed25519.PublicKey) {
 	return [32]byte(pub), pub
 }
 
-// waitFor polls cond every 10 ms for at most limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+// waitUntil polls cond every 10 ms for at most limit.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -76,7 +76,7 @@ func TestSharedKeysAcrossDaemons(t *testing.T) {
 		if _, err := db.E2EEFTPRevokeClient(ctx, AuthorizedLine(p1), time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*interval, "revocation seen by A and B", func() bool { return !a.Contains(k1) && !b.Contains(k1) })
+		waitUntil(t, 10*interval, "revocation seen by A and B", func() bool { return !a.Contains(k1) && !b.Contains(k1) })
 
 		// A third daemon whose file still holds the revoked key does not
 		// bring it back.
@@ -101,7 +101,7 @@ func TestSharedKeysAcrossDaemons(t *testing.T) {
 			t.Fatal(err)
 		}
 		bumpMtime(t, dirA.Authorized())
-		waitFor(t, 40*interval, "removal from A's file revokes on B", func() bool { return !b.Contains(k3) })
+		waitUntil(t, 40*interval, "removal from A's file revokes on B", func() bool { return !b.Contains(k3) })
 		if a.Contains(k1) {
 			t.Fatal("k1 authorized while revoked and out of every file")
 		}
@@ -109,7 +109,7 @@ func TestSharedKeysAcrossDaemons(t *testing.T) {
 			t.Fatal(err)
 		}
 		bumpMtime(t, dirA.Authorized())
-		waitFor(t, 40*interval, "re-adding to A's file authorizes on B", func() bool { return b.Contains(k1) })
+		waitUntil(t, 40*interval, "re-adding to A's file authorizes on B", func() bool { return b.Contains(k1) })
 		// A file that disappears revokes nothing.
 		if err := os.Remove(dirA.Authorized()); err != nil {
 			t.Fatal(err)

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"gatehouse/internal/names"
 )
 
 // Wire constants (spec §3, §2.1).
@@ -46,6 +48,10 @@ const (
 	StatusFileDeleted      = "200|File deleted\n"
 	StatusNotFound         = "404|File not found\n" // DELETE: no name echoed
 	StatusServerReadError  = "500|Server Read Error\n"
+	// StatusServerWriteError answers a SEND the server could not store
+	// (disk full, I/O error). The original said "500|Decryption Failed"
+	// for those too; stock clients act on the code only.
+	StatusServerWriteError = "500|Server Write Error\n"
 	StatusInvalidCommand   = "400|Invalid Command\n"
 	StatusMalformed        = "400|Malformed request\n"
 )
@@ -450,24 +456,33 @@ func ParseSize(s string) (int64, error) {
 	return v, nil
 }
 
-// ValidName reports whether a file name from the wire may be stored: one
-// path component, no '/', '\\', '|', NUL or other control character, not "."
-// or "..", not empty, at most MaxNameLen bytes, valid UTF-8, and not the
-// blob store's reserved temp prefix. The original joined any name to its
+// ValidName reports whether a file name may be stored and named as it
+// is: the shared name policy (internal/names: one path component, no
+// control or bidi characters, not "."/"..", at most 255 bytes of UTF-8, no
+// reserved ".tmp-" prefix, no trailing white space) and no '|', which
+// would split the request line. The original joined any name to its
 // folder, so "../server_id.key" reached the server's key.
 func ValidName(name string) bool {
-	if name == "" || len(name) > MaxNameLen || name == "." || name == ".." ||
-		!utf8.ValidString(name) || strings.HasPrefix(name, ".tmp-") {
-		return false
+	return names.Check(name) == nil && !strings.ContainsRune(name, '|')
+}
+
+// errPipe: a name holding '|' (it cannot come from a split line, but the
+// Go client checks before sending).
+var errPipe = errors.New("e2eeftp: name holds '|'")
+
+// CleanName is the name a request's file name is stored and looked up
+// under, the same on SEND, GET and DELETE: trailing white space removed
+// (GET and DELETE lines lose it anyway when the line is stripped, so a
+// name stored with it could never be named again), then ValidName's rules.
+func CleanName(name string) (string, error) {
+	n, err := names.Clean(name)
+	if err == nil && strings.ContainsRune(n, '|') {
+		err = errPipe
 	}
-	for _, r := range name {
-		// '|' never arrives (it splits the line); refusing it keeps the
-		// client from sending a line the server would split differently.
-		if r == '/' || r == '\\' || r == '|' || r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
-			return false
-		}
+	if err != nil {
+		return "", err
 	}
-	return true
+	return n, nil
 }
 
 // ParseStatus splits a status line (without '\n') into its code and text,

@@ -412,7 +412,7 @@ func TestValidName(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"", ".", "..", "../server_id.key", "/etc/passwd", "a/b", `..\x`, "a\x00b", "a\nb", "a\rb",
-		".tmp-123", "a|b", "\u0085x", "\xff", strings.Repeat("a", MaxNameLen+1)} {
+		".tmp-123", "a|b", "\u0085x", "\xff", strings.Repeat("a", MaxNameLen+1), " ", "t.txt ", "x\u202Etxt.exe", "a\u2066b"} {
 		if ValidName(n) {
 			t.Errorf("%q accepted", n)
 		}

@@ -1,0 +1,226 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/netsvc"
+)
+
+// labelled reads one series of a counter family (label values in order of
+// the family's labels other than service), or -1 when it does not exist.
+func (e *env) labelled(name string, want map[string]string) float64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return -1
+}
+
+// waitFor polls cond every 5 ms for at most max.
+func waitFor(t *testing.T, max time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(max); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, max)
+		}
+	}
+}
+
+// trickle opens a 1028 that declares a huge file, then sends one byte
+// every 20 ms (50 B/s) until the server closes or stop is closed; at most
+// 500 bytes (10 s).
+func trickle(t *testing.T, addr string, id ClientID, declared uint32, stop <-chan struct{}, wg *sync.WaitGroup) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Error(err)
+		wg.Done()
+		return
+	}
+	msg := AppendRequestHeader(nil, RequestHeader{ClientID: id, Version: 3, Code: CodeFile, PayloadSize: FileHeaderSize + declared})
+	msg = binary.LittleEndian.AppendUint32(msg, declared)
+	name, _ := NameField("huge.bin")
+	msg = append(msg, name[:]...)
+	if _, err := conn.Write(msg); err != nil {
+		t.Error(err)
+	}
+	go func() {
+		defer wg.Done()
+		defer conn.Close()
+		for i := 0; i < 500; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := conn.Write([]byte{0}); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// The slot test of the abuse issue: uploads that declare 1 GiB and
+// trickle a byte every 20 ms fill every slot of a max_conns service, are
+// cut once they fall behind min_upload_rate after rate_grace (a deadline
+// derived from the declared size would have held them for hours), and a
+// real client then registers and uploads.
+func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
+	const n = 4
+	const grace = 300 * time.Millisecond
+	lim := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		HandshakeTimeout: 5 * time.Second, RateGrace: grace}
+	e := newEnvLimits(t, Options{MinUploadRate: 10_000}, lim)
+	attacker := e.newClient("attacker") // registration is open: anyone is a client
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	start := time.Now()
+	for range n + 1 {
+		wg.Add(1)
+		trickle(t, e.addr, attacker.ID, 1<<30, stop, &wg)
+	}
+	waitFor(t, 5*time.Second, "tricklers holding every slot", func() bool { return e.ns.Active("backup") == n+1 })
+	// Every slot is taken now: another connection is refused at once.
+	before := e.labelled("gatehouse_connections_rejected_total", map[string]string{"reason": "limit"})
+	if probe, err := net.Dial("tcp", e.addr); err == nil {
+		probe.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.ReadAll(probe)
+		probe.Close()
+	}
+	waitFor(t, 5*time.Second, "probe refused", func() bool {
+		return e.labelled("gatehouse_connections_rejected_total", map[string]string{"reason": "limit"}) == before+1
+	})
+
+	// Documented bound: rate_grace plus what was sent divided by the rate
+	// (here a few bytes: ~0 s); 2 s of slack for a loaded machine.
+	const bound = grace + 2*time.Second
+	waitFor(t, 10*time.Second, "tricklers cut", func() bool { return e.ns.Active("backup") == 0 })
+	if el := time.Since(start); el > bound {
+		t.Errorf("trickling uploads held their slots %v, bound %v", el, bound)
+	}
+	if got := e.labelled("gatehouse_connections_closed_total", map[string]string{"reason": "too_slow"}); got != n+1 {
+		t.Errorf("closed{too_slow} = %v, want %d", got, n+1)
+	}
+
+	real := e.newClient("real")
+	data := bytes.Repeat([]byte("payload "), 1000)
+	res, err := real.Upload(context.Background(), "real.txt", bytes.NewReader(data), int64(len(data)))
+	if err != nil || !res.Verified {
+		t.Fatalf("real client after the cut: %+v %v", res, err)
+	}
+}
+
+// An upload that keeps up min_upload_rate is served even when it takes
+// longer than rate_grace.
+func TestUploadAtMinRateIsServed(t *testing.T) {
+	lim := netsvc.Limits{MaxConns: 4, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		HandshakeTimeout: 5 * time.Second, RateGrace: 500 * time.Millisecond}
+	e := newEnvLimits(t, Options{MinUploadRate: 100_000}, lim)
+	c := e.newClient("steady")
+	// 1.5 MiB at ~1.3 MB/s (the client sends 512 KiB chunks; it reads 128
+	// KiB every 100 ms): about 1.1 s, past the grace.
+	data := bytes.Repeat([]byte{'s'}, 3*chunkSize)
+	res, err := c.Upload(context.Background(), "steady.bin", &pacedReader{r: bytes.NewReader(data), every: 100 * time.Millisecond, n: 128 << 10}, int64(len(data)))
+	if err != nil || !res.Verified {
+		t.Fatalf("steady upload: %+v %v", res, err)
+	}
+	if got := e.labelled("gatehouse_connections_closed_total", map[string]string{"reason": "too_slow"}); got != 0 {
+		t.Fatalf("closed{too_slow} = %v", got)
+	}
+}
+
+// pacedReader yields at most n bytes per Read, waiting every between reads.
+type pacedReader struct {
+	r     io.Reader
+	every time.Duration
+	n     int
+	began bool
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.began {
+		time.Sleep(p.every)
+	}
+	p.began = true
+	return p.r.Read(b[:min(len(b), p.n)])
+}
+
+// registerFrom sends a 1025 from the loopback address local and reports
+// whether it was answered 2100.
+func registerFrom(t *testing.T, local, addr, name string) bool {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(request(ClientID{}, CodeRegister, nameField(t, name))); err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := readResponse(conn)
+	if err != nil {
+		return false
+	}
+	if h.Code != RespRegistered {
+		t.Fatalf("registration answered %d", h.Code)
+	}
+	return true
+}
+
+// A registration flood from one address is held to the burst (then the
+// refill rate); refusals are closed unanswered and counted; another
+// address keeps its own bucket.
+func TestRegistrationFloodIsLimitedPerAddress(t *testing.T) {
+	e := newEnv(t, Options{RegisterRate: 0.001, RegisterBurst: 20})
+	if got := e.labelled("gatehouse_rate_limited_total", map[string]string{"what": "register"}); got > 0 {
+		t.Fatalf("rate_limited before any refusal: %v", got)
+	}
+	served := 0
+	for i := 0; i < 30; i++ {
+		if registerFrom(t, "127.0.0.1", e.addr, "flood") {
+			served++
+		}
+	}
+	if served != 20 {
+		t.Fatalf("%d of 30 registrations served, want the burst of 20", served)
+	}
+	if got := e.labelled("gatehouse_rate_limited_total", map[string]string{"what": "register"}); got != 10 {
+		t.Fatalf("rate_limited{register} = %v, want 10", got)
+	}
+	if n, err := e.db.BackupClients(context.Background()); err != nil || len(n) != 20 {
+		t.Fatalf("%d clients stored, want 20 (%v)", len(n), err)
+	}
+	// Another address (still loopback) has its own full bucket.
+	if !registerFrom(t, "127.0.0.2", e.addr, "neighbour") {
+		t.Fatal("another address refused")
+	}
+	// The defaults let a fleet of a thousand register from one NAT.
+	if d := (Options{}); registerLimiter(&d) == nil || d.RegisterBurst != 1000 || d.RegisterRate != 10 {
+		t.Fatalf("defaults %+v", d)
+	}
+}
