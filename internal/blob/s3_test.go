@@ -443,7 +443,12 @@ func testS3ListSkipsForeignKeys(t *testing.T, f *s3Server) {
 	raw := f.raw(t)
 	for _, k := range []string{"pre/ok", "pre/dir/", "pre/a//b", "pre/../up", "pre/.tmp-x", "pre/d/.tmp-y", "prefix-sibling", "other/z"} {
 		if _, err := raw.PutObject(t.Context(), bucket, k, bytes.NewReader([]byte("v")), 1, minio.PutObjectOptions{}); err != nil {
-			t.Fatalf("put %s: %v", k, err)
+			if k == "pre/ok" {
+				t.Fatalf("put %s: %v", k, err)
+			}
+			// A real server may refuse such a key outright (SeaweedFS
+			// refuses "../"); then there is nothing to skip.
+			t.Logf("server refused foreign key %s: %v", k, err)
 		}
 	}
 	infos, err := s.List(t.Context(), "")
