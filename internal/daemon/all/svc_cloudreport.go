@@ -16,6 +16,10 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
+		registration, err := cloudreport.ParseRegistration(cfg.Registration)
+		if err != nil {
+			return nil, nil, err
+		}
 		hash, err := crypto.ParseHash(cfg.DelphiHash)
 		if err != nil {
 			return nil, nil, err
@@ -40,6 +44,13 @@ func init() {
 			UpdateVersion:          cfg.UpdateVersion,
 			UpdateBuild:            cfg.UpdateBuild,
 			CompatInitDuplicate:    cfg.CompatInitDuplicate,
+			Registration:           registration,
+			FirstSeenRate:          cfg.FirstSeenRate,
+			FirstSeenBurst:         cfg.FirstSeenBurst,
+			SeenFlushInterval:      cfg.SeenFlushInterval.Duration,
+			DownloadMinRate:        cfg.DownloadMinRate,
+			Metrics:                d.Registry,
+			Log:                    d.Log,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -48,6 +59,7 @@ func init() {
 			d.Log.Warn("cloudreport runs the experimental delphi dialect; see docs/cloudreport.md for what is verified")
 		}
 		d.Log.Info("cloudreport updates folder", "path", filepath.Join(dir, "updates"))
+		d.Log.Info("cloudreport registration", "mode", registration.String())
 		return srv, func() { srv.Close() }, nil
 	})
 }

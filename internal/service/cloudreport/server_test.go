@@ -284,10 +284,10 @@ func TestLineLimit(t *testing.T) {
 	}
 }
 
-// Flaw §8.2: INFO without DATA, undecryptable DATA, unknown and disabled
-// clients get no grant.
+// Flaw §8.2, registration = known: INFO without DATA, undecryptable DATA,
+// unknown and disabled clients get no grant.
 func TestInfoNeedsRegisteredClient(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, Options{Registration: Known}, netsvctest.DefaultLimits)
 	e.register(t, "0000dead", false)
 	e.register(t, "00003e3b", true)
 	key := SeedKey("D5F2", 2, "127.0.0.1")
@@ -325,9 +325,10 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 	}
 }
 
-// A disable reaches live traffic within the registry cache TTL.
+// A disable reaches live traffic within the registry cache TTL
+// (registration = known: refused; open: EN=0, TestOpenDisabledAndExpired).
 func TestDisableTakesEffect(t *testing.T) {
-	e := start(t, Options{RegistryCacheTTL: 100 * time.Millisecond}, netsvctest.DefaultLimits)
+	e := start(t, Options{Registration: Known, RegistryCacheTTL: 100 * time.Millisecond}, netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=2\r\n")
@@ -401,8 +402,9 @@ func infoOK(t *testing.T, r *raw, index int, id string) {
 }
 
 // Flaw §8.6: sessions are keyed by the client identity from INFO, not the
-// dictionary index. Many clients may share an index; a client that comes
-// back replaces its own stale session and nobody else's.
+// dictionary index. Many clients may share an index; a second live session
+// of one client does not close the first (the seed kept both; closing it
+// would let anyone who knows an id kick that client offline).
 func TestSessionsKeyedByIdentity(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
 	e.register(t, "aaaa0001", true)
@@ -418,20 +420,26 @@ func TestSessionsKeyedByIdentity(t *testing.T) {
 	if got := strings.Join(e.srv.LiveClients(), ","); got != "aaaa0001,aaaa0002" {
 		t.Fatalf("live %s", got)
 	}
-	// aaaa0001 reconnects: the new session wins, the old one is closed.
+	// aaaa0001 connects again: both of its sessions stay.
 	a2 := dialRaw(t, e.addr)
 	a2.send("INIT ID=7\r\n")
 	a2.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
 	infoOK(t, a2, 7, "aaaa0001")
-	a.expectClosed()
-	b.send("PING\r\n")
-	b.expect("PONG\r\n")
-	a2.send("PING\r\n")
-	a2.expect("PONG\r\n")
-	// The closed session's cleanup must not remove its successor.
-	waitFor(t, func() bool { return strings.Join(e.srv.LiveClients(), ",") == "aaaa0001,aaaa0002" })
+	for _, r := range []*raw{a, b, a2} {
+		r.send("PING\r\n")
+		r.expect("PONG\r\n")
+	}
+	if n := e.srv.Sessions("aaaa0001"); n != 2 {
+		t.Fatalf("aaaa0001 has %d sessions, want 2", n)
+	}
+	// One session's cleanup leaves the other.
 	a2.send("\r\n")
 	a2.expectClosed()
+	waitFor(t, func() bool { return e.srv.Sessions("aaaa0001") == 1 })
+	a.send("PING\r\n")
+	a.expect("PONG\r\n")
+	a.send("\r\n")
+	a.expectClosed()
 	waitFor(t, func() bool { return strings.Join(e.srv.LiveClients(), ",") == "aaaa0002" })
 }
 
