@@ -55,7 +55,17 @@ var testNow = time.Date(2026, 11, 22, 12, 33, 32, 0, time.UTC)
 // at debug level into env.logs. A zero Options.Now gets testNow.
 func start(t *testing.T, opt Options, lim netsvc.Limits) *env {
 	t.Helper()
-	e := &env{db: storetest.SQLite(t), logs: &syncBuf{}, dir: t.TempDir()}
+	return startReg(t, storetest.SQLite(t), nil, opt, lim)
+}
+
+// startReg is start on db, with reg (a wrapper of db) as the server's
+// registry when it is not nil.
+func startReg(t *testing.T, db *store.DB, reg Registry, opt Options, lim netsvc.Limits) *env {
+	t.Helper()
+	e := &env{db: db, logs: &syncBuf{}, dir: t.TempDir()}
+	if reg == nil {
+		reg = db
+	}
 	if opt.Now == nil {
 		opt.Now = func() time.Time { return testNow }
 	}
@@ -65,13 +75,16 @@ func start(t *testing.T, opt Options, lim netsvc.Limits) *env {
 	if opt.UpdatesDir == "" {
 		opt.UpdatesDir = filepath.Join(e.dir, "updates")
 	}
-	srv, err := NewServer(e.db, opt)
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opt.Log == nil {
+		opt.Log = log
+	}
+	srv, err := NewServer(reg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = srv
 	t.Cleanup(func() { srv.Close() })
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ns := netsvc.New(log, nil)
 	if err := ns.Listen(netsvc.Service{Name: "cloudreport", Addr: "127.0.0.1:0", Handler: srv, Limits: lim}); err != nil {
 		t.Fatal(err)
