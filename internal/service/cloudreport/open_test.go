@@ -19,7 +19,8 @@ import (
 )
 
 // Open registration is the default: these tests replay the original
-// client's bytes (spec §3.2, §9.4) against Options{} on both engines.
+// client's bytes (the worked example and request table of
+// docs/cloudreport.md) against Options{} on both engines.
 
 // workedInfo is the INFO line of the worked example: enc("TT=Test\r\n
 // ID=00003e3b\r\nFN=Firm\r\nHS=DLUKAREV", "D5F2F121").
@@ -122,7 +123,7 @@ func TestOpenVersDwnlRightAfterInit(t *testing.T) {
 }
 
 // INFO without DATA, or whose DATA names no usable ID, gets the seed's
-// answer (spec §9.4): the INIT number as ID, enabled, one year; nothing is
+// answer: the INIT number as ID, enabled, one year; nothing is
 // recorded.
 func TestOpenInfoWithoutID(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
