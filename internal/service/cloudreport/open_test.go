@@ -441,3 +441,17 @@ func TestWriteFailuresAreReported(t *testing.T) {
 	r.send("INIT ID=2 HST=DLUKAREV\r\nERRL [Error]x\r\n")
 	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n520 Error processing ERRL command: report not stored\r\n")
 }
+
+func TestParseRegistration(t *testing.T) {
+	for in, want := range map[string]Registration{"": Open, "open": Open, "known": Known} {
+		if got, err := ParseRegistration(in); err != nil || got != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	if _, err := ParseRegistration("Open "); err == nil {
+		t.Error("a bad value was accepted")
+	}
+	if Open.String() != "open" || Known.String() != "known" {
+		t.Error("String")
+	}
+}
