@@ -297,7 +297,7 @@ func TestLineLimit(t *testing.T) {
 	}
 }
 
-// Flaw §8.2, registration = known: INFO without DATA, undecryptable DATA,
+// Registration = known: INFO without DATA, undecryptable DATA,
 // unknown and disabled clients get no grant.
 func TestInfoNeedsRegisteredClient(t *testing.T) {
 	e := start(t, Options{Registration: Known}, netsvctest.DefaultLimits)
