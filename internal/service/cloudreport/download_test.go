@@ -167,3 +167,27 @@ func TestSlowDownloadReaderCut(t *testing.T) {
 		t.Fatalf("the whole reply (%d bytes) arrived", got)
 	}
 }
+
+// The streamed DWNL reply in the delphi dialect, end to end with the Go
+// client (zlib on and off).
+func TestDelphiStreamedDownload(t *testing.T) {
+	for _, z := range []bool{true, false} {
+		e := start(t, Options{Dialect: Delphi, DelphiZlib: z}, netsvctest.DefaultLimits)
+		want := writeRandomFile(t, filepath.Join(e.dir, "updates", "app.zip"), 100_003)
+		c, err := Dial(context.Background(), e.addr, ClientOptions{Dialect: Delphi, HST: "WS-17", DelphiZlib: z})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Init(2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Info(Fields{{"ID", "00003e3b"}}); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.Download("app.zip")
+		c.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("zlib=%v: %d bytes, %v", z, len(got), err)
+		}
+	}
+}
