@@ -141,7 +141,7 @@ const crAdminUsage = `usage: gatehouse admin cloudreport <command> [flags]
 
 commands:
   add         register a client:   add -id ID -name NAME [-expires YYYY-MM-DD] [-disabled]
-  list        list the registered clients
+  list        list the clients (registered with add, or recorded when they first connected)
   enable      enable a client:     enable ID
   disable     disable a client:    disable ID
   set-expiry  change the expiry:   set-expiry ID YYYY-MM-DD
@@ -208,7 +208,7 @@ func crAdd(args []string, out io.Writer) error {
 		"gatehouse admin cloudreport add -id ID -name NAME [-expires YYYY-MM-DD] [-disabled] [-data DIR]",
 		"gatehouse admin cloudreport add -id 00003e3b -name 'Firm Ltd'            # expires in one year",
 		"gatehouse admin cloudreport add -id 0000abcd -name Shop -expires 2027-12-31 -data /var/lib/gatehouse")
-	id := fs.String("id", "", "client id the client sends in INFO (ID=…), 1..64 of [A-Za-z0-9._-]")
+	id := fs.String("id", "", "client id the client sends in INFO (ID=…), 1..64 of [A-Za-z0-9._-]; any case matches")
 	name := fs.String("name", "", "client (object) name")
 	expires := fs.String("expires", "", "expiry date YYYY-MM-DD (default: one year from today)")
 	disabled := fs.Bool("disabled", false, "register the client disabled")
@@ -230,7 +230,7 @@ func crAdd(args []string, out io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	c := store.CloudreportClient{ID: *id, Name: *name, Expires: exp, Enabled: !*disabled, Created: now}
+	c := store.CloudreportClient{ID: store.NormalizeCloudreportID(*id), Name: *name, Expires: exp, Enabled: !*disabled, Created: now}
 	if err := db.CloudreportAddClient(context.Background(), c); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("client %s is already registered", *id)
@@ -265,17 +265,34 @@ func crList(args []string, out io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tEXPIRES\tSTATE\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tEXPIRES\tSTATE\tCREATED\tFIRST SEEN\tLAST SEEN\tLAST ADDRESS")
 	today := time.Now().Format(store.CloudreportDateLayout)
 	for _, c := range list {
 		state := enabledText(c.Enabled)
 		if exp := c.Expires.Format(store.CloudreportDateLayout); exp < today {
 			state += ", expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Expires.Format(store.CloudreportDateLayout), state,
-			c.Created.Local().Format("2006-01-02 15:04:05"))
+		name := c.Name
+		if name == "" {
+			name = "-"
+		}
+		addr := c.LastAddr
+		if addr == "" {
+			addr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, name, c.Expires.Format(store.CloudreportDateLayout), state,
+			c.Created.Local().Format("2006-01-02 15:04:05"), seenText(c.FirstSeen), seenText(c.LastSeen), addr)
 	}
 	return tw.Flush()
+}
+
+// seenText shows a seen time; "-" for never. Last-seen times are written
+// coalesced, so they may lag by up to the flush interval (a minute).
+func seenText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
 }
 
 // oneArg takes the single positional argument (flags come first).

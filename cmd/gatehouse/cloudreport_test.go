@@ -112,8 +112,13 @@ func TestCloudreportClientCommand(t *testing.T) {
 	if b, _ := os.ReadFile(dst); string(b) != "new version" {
 		t.Fatalf("downloaded %q", b)
 	}
-	if _, err := crRun(t, crClient, "-addr", addr, "-id", "2", "-object", "unknown1"); err == nil || !strings.Contains(err.Error(), "Error object not found") {
-		t.Fatalf("unknown object: %v", err)
+	// Open registration (the default): an unknown id is answered and
+	// recorded, and the admin list shows it with where it came from.
+	if out, err := crRun(t, crClient, "-addr", addr, "-id", "2", "-object", "UNKNOWN1", "-errl", ""); err != nil || !strings.Contains(out, "ID=UNKNOWN1") || !strings.Contains(out, "EN=1") {
+		t.Fatalf("unknown object: %v\n%s", err, out)
+	}
+	if out, err := crRun(t, crAdmin, "list", "-data", data); err != nil || !strings.Contains(out, "unknown1") || !strings.Contains(out, "127.0.0.1") {
+		t.Fatalf("list after an unknown client:\n%s %v", out, err)
 	}
 	if _, err := crRun(t, crClient, "-addr", addr, "-id", "2"); err == nil {
 		t.Fatal("missing -object accepted")

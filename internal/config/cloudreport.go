@@ -35,6 +35,19 @@ type Cloudreport struct {
 	// CompatInitDuplicate restores the seed's "Client ID n already
 	// connected" rejection keyed by INIT ID (off: it rejects at random).
 	CompatInitDuplicate bool `toml:"compat_init_duplicate"`
+	// Registration is "open" (answer every client, record unknown ids on
+	// their first INFO) or "known" (only registered ids).
+	Registration string `toml:"registration"`
+	// FirstSeenRate and FirstSeenBurst bound, per client address, the ids
+	// open registration records (per second; burst). A negative rate
+	// disables the limit.
+	FirstSeenRate  float64 `toml:"first_seen_rate"`
+	FirstSeenBurst int     `toml:"first_seen_burst"`
+	// SeenFlushInterval is how often last-seen times are written.
+	SeenFlushInterval Duration `toml:"seen_flush_interval"`
+	// DownloadMinRate is the average bytes/s a DWNL reader must keep after
+	// the write timeout (negative: none).
+	DownloadMinRate int64 `toml:"download_min_rate"`
 }
 
 func defaultCloudreport() Cloudreport {
@@ -57,5 +70,10 @@ func defaultCloudreport() Cloudreport {
 		MaxConcurrentDownloads: 4,
 		UpdateVersion:          "1.0.0",
 		UpdateBuild:            100,
+		Registration:           "open",
+		FirstSeenRate:          10,
+		FirstSeenBurst:         1000,
+		SeenFlushInterval:      D(time.Minute),
+		DownloadMinRate:        4096,
 	}
 }

@@ -138,6 +138,10 @@ func (c *DCPCipher) Encrypt(plain []byte) []byte {
 	return out
 }
 
+// EncryptStream is Encrypt as a stream, for payloads sent in pieces: the
+// bytes it produces are those Encrypt gives for the concatenated input.
+func (c *DCPCipher) EncryptStream() cipher.Stream { return NewCFB8Encrypter(c.block, c.iv[:]) }
+
 // Decrypt is the inverse of Encrypt.
 func (c *DCPCipher) Decrypt(ct []byte) []byte {
 	out := make([]byte, len(ct))

@@ -19,6 +19,38 @@ type CloudreportClient struct {
 	Expires time.Time // a calendar date; only Y-M-D is kept
 	Enabled bool
 	Created time.Time
+	// FirstSeen and LastSeen are when the client's INFO was first and last
+	// answered (zero: never, e.g. registered with the CLI and not yet
+	// connected); LastAddr is the address it last came from. LastSeen is
+	// written coalesced (at most about once a minute per client).
+	FirstSeen time.Time
+	LastSeen  time.Time
+	LastAddr  string
+}
+
+// CloudreportSeen is one "client seen" record for CloudreportTouchClients.
+type CloudreportSeen struct {
+	ID   string
+	At   time.Time
+	Addr string
+}
+
+// NormalizeCloudreportID is the stored form of a client id: ids match
+// case-insensitively (00003E3B is 00003e3b), so they are kept in ASCII
+// lower case (the same mapping as SQL lower() on ASCII text).
+func NormalizeCloudreportID(id string) string {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(id)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return id
 }
 
 // CloudreportError is one ERRL report a client sent.
@@ -45,15 +77,31 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// CloudreportAddClient registers c; ErrConflict when the id is taken. A zero
-// Created is set to now.
+func optTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return TimeText(t)
+}
+
+func optText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return cloudreportText(s)
+}
+
+// CloudreportAddClient registers c (its id normalized); ErrConflict when the
+// id is taken in any case. A zero Created is set to now.
 func (db *DB) CloudreportAddClient(ctx context.Context, c CloudreportClient) error {
 	if c.Created.IsZero() {
 		c.Created = time.Now()
 	}
+	c.ID = NormalizeCloudreportID(c.ID)
 	_, err := db.ExecContext(ctx,
-		"INSERT INTO cloudreport_clients (id, name, expires, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
-		c.ID, cloudreportText(c.Name), c.Expires.Format(CloudreportDateLayout), boolInt(c.Enabled), TimeText(c.Created))
+		"INSERT INTO cloudreport_clients (id, name, expires, enabled, created_at, first_seen, last_seen, last_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+		c.ID, cloudreportText(c.Name), c.Expires.Format(CloudreportDateLayout), boolInt(c.Enabled), TimeText(c.Created),
+		optTime(c.FirstSeen), optTime(c.LastSeen), optText(c.LastAddr))
 	if IsUniqueViolation(err) {
 		return fmt.Errorf("cloudreport client %q: %w", c.ID, ErrConflict)
 	}
@@ -63,14 +111,23 @@ func (db *DB) CloudreportAddClient(ctx context.Context, c CloudreportClient) err
 	return nil
 }
 
+// crClientCols is what scanCloudreportClient reads.
+const crClientCols = "id, name, expires, enabled, created_at, COALESCE(first_seen, ''), COALESCE(last_seen, ''), COALESCE(last_addr, '')"
+
 func scanCloudreportClient(r rowScanner) (CloudreportClient, error) {
 	var c CloudreportClient
-	var exp, created string
+	var exp, created, first, last string
 	var enabled int
-	if err := r.Scan(&c.ID, &c.Name, &exp, &enabled, &created); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &exp, &enabled, &created, &first, &last, &c.LastAddr); err != nil {
 		return c, err
 	}
 	var err error
+	if c.FirstSeen, err = ParseTime(first); err != nil {
+		return c, fmt.Errorf("store: cloudreport client %q first seen %q: %w", c.ID, first, err)
+	}
+	if c.LastSeen, err = ParseTime(last); err != nil {
+		return c, fmt.Errorf("store: cloudreport client %q last seen %q: %w", c.ID, last, err)
+	}
 	if c.Expires, err = time.Parse(CloudreportDateLayout, exp); err != nil {
 		return c, fmt.Errorf("store: cloudreport client %q expiry %q: %w", c.ID, exp, err)
 	}
@@ -81,10 +138,12 @@ func scanCloudreportClient(r rowScanner) (CloudreportClient, error) {
 	return c, nil
 }
 
-// CloudreportClient looks up one client; ErrNotFound when absent.
+// CloudreportClient looks up one client, in any case; ErrNotFound when
+// absent.
 func (db *DB) CloudreportClient(ctx context.Context, id string) (CloudreportClient, error) {
+	id = NormalizeCloudreportID(id)
 	c, err := scanCloudreportClient(db.QueryRowContext(ctx,
-		"SELECT id, name, expires, enabled, created_at FROM cloudreport_clients WHERE id = $1", id))
+		"SELECT "+crClientCols+" FROM cloudreport_clients WHERE id = $1", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("cloudreport client %q: %w", id, ErrNotFound)
 	}
@@ -97,10 +156,55 @@ func (db *DB) CloudreportClient(ctx context.Context, id string) (CloudreportClie
 // CloudreportListClients returns every client ordered by id.
 func (db *DB) CloudreportListClients(ctx context.Context) ([]CloudreportClient, error) {
 	return queryAll(ctx, db, "cloudreport list clients",
-		"SELECT id, name, expires, enabled, created_at FROM cloudreport_clients ORDER BY id", nil, scanCloudreportClient)
+		"SELECT "+crClientCols+" FROM cloudreport_clients ORDER BY id", nil, scanCloudreportClient)
+}
+
+// CloudreportRegisterSeen adds c (open registration: a client id seen for
+// the first time) unless its id is already registered, and returns the
+// registered row and whether it was added now. An existing row is returned
+// unchanged (its seen times are CloudreportTouchClients' business).
+func (db *DB) CloudreportRegisterSeen(ctx context.Context, c CloudreportClient) (CloudreportClient, bool, error) {
+	if c.Created.IsZero() {
+		c.Created = time.Now()
+	}
+	c.ID = NormalizeCloudreportID(c.ID)
+	res, err := db.ExecContext(ctx,
+		"INSERT INTO cloudreport_clients (id, name, expires, enabled, created_at, first_seen, last_seen, last_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+		c.ID, cloudreportText(c.Name), c.Expires.Format(CloudreportDateLayout), boolInt(c.Enabled), TimeText(c.Created),
+		optTime(c.FirstSeen), optTime(c.LastSeen), optText(c.LastAddr))
+	if err != nil {
+		return c, false, fmt.Errorf("store: cloudreport register client: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return c, false, fmt.Errorf("store: cloudreport register client: %w", err)
+	}
+	got, err := db.CloudreportClient(ctx, c.ID)
+	return got, n > 0, err
+}
+
+// CloudreportTouchClients records when and from where clients were seen, in
+// one transaction. A time older than the stored last_seen does not move it
+// back (several daemons may share the store); first_seen is set when empty.
+func (db *DB) CloudreportTouchClients(ctx context.Context, seen []CloudreportSeen) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	return db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, s := range seen {
+			at := TimeText(s.At)
+			if _, err := tx.ExecContext(ctx,
+				"UPDATE cloudreport_clients SET last_seen = $1, last_addr = $2, first_seen = COALESCE(first_seen, $1) WHERE id = $3 AND (last_seen IS NULL OR last_seen < $1)",
+				at, cloudreportText(s.Addr), NormalizeCloudreportID(s.ID)); err != nil {
+				return fmt.Errorf("store: cloudreport touch clients: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 func (db *DB) cloudreportUpdate(ctx context.Context, id, query string, arg any) error {
+	id = NormalizeCloudreportID(id)
 	res, err := db.ExecContext(ctx, query, arg, id)
 	if err != nil {
 		return fmt.Errorf("store: cloudreport update client: %w", err)
@@ -133,7 +237,7 @@ func (db *DB) CloudreportAddError(ctx context.Context, e CloudreportError) error
 	}
 	_, err := db.ExecContext(ctx,
 		"INSERT INTO cloudreport_errors (client_id, peer, created_at, text, data) VALUES ($1, $2, $3, $4, $5)",
-		cloudreportText(e.ClientID), cloudreportText(e.Peer), TimeText(e.Created), cloudreportText(e.Text), cloudreportText(e.Data))
+		cloudreportText(NormalizeCloudreportID(e.ClientID)), cloudreportText(e.Peer), TimeText(e.Created), cloudreportText(e.Text), cloudreportText(e.Data))
 	if err != nil {
 		return fmt.Errorf("store: cloudreport add error: %w", err)
 	}
@@ -150,7 +254,7 @@ func (db *DB) CloudreportErrors(ctx context.Context, clientID string, limit int)
 	args := []any{}
 	if clientID != "" {
 		q += " WHERE client_id = $1 ORDER BY id DESC LIMIT $2"
-		args = append(args, clientID, limit)
+		args = append(args, NormalizeCloudreportID(clientID), limit)
 	} else {
 		q += " ORDER BY id DESC LIMIT $1"
 		args = append(args, limit)

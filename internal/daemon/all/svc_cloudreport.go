@@ -16,6 +16,10 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
+		registration, err := cloudreport.ParseRegistration(cfg.Registration)
+		if err != nil {
+			return nil, nil, err
+		}
 		hash, err := crypto.ParseHash(cfg.DelphiHash)
 		if err != nil {
 			return nil, nil, err
@@ -40,6 +44,13 @@ func init() {
 			UpdateVersion:          cfg.UpdateVersion,
 			UpdateBuild:            cfg.UpdateBuild,
 			CompatInitDuplicate:    cfg.CompatInitDuplicate,
+			Registration:           registration,
+			FirstSeenRate:          cfg.FirstSeenRate,
+			FirstSeenBurst:         cfg.FirstSeenBurst,
+			SeenFlushInterval:      cfg.SeenFlushInterval.Duration,
+			DownloadMinRate:        cfg.DownloadMinRate,
+			Metrics:                d.Registry,
+			Log:                    d.Log,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -52,6 +63,7 @@ func init() {
 		// d.RateLimited.
 		d.Commands = []string{"INIT", "INFO", "PING", "VERS", "DWNL", "ERRL", "GREQ", "SRSP", "UNKNOWN"}
 		d.Log.Info("cloudreport updates folder", "path", filepath.Join(dir, "updates"))
+		d.Log.Info("cloudreport registration", "mode", registration.String())
 		return srv, func() { srv.Close() }, nil
 	})
 }

@@ -2,6 +2,7 @@ package cloudreport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"sort"
@@ -18,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	lcrypto "gatehouse/internal/crypto"
 	"gatehouse/internal/netsvc"
@@ -30,6 +34,37 @@ type Registry interface {
 	CloudreportClient(ctx context.Context, id string) (store.CloudreportClient, error)
 	CloudreportAddError(ctx context.Context, e store.CloudreportError) error
 	CloudreportPruneErrors(ctx context.Context, keep int) (int64, error)
+	CloudreportRegisterSeen(ctx context.Context, c store.CloudreportClient) (store.CloudreportClient, bool, error)
+	CloudreportTouchClients(ctx context.Context, seen []store.CloudreportSeen) error
+}
+
+// Registration says which client ids INFO answers.
+type Registration int
+
+const (
+	// Open (the default) answers every INIT'd client, like the seed, and
+	// records an id it has not seen before on its first INFO.
+	Open Registration = iota
+	// Known answers only ids registered (and enabled) beforehand.
+	Known
+)
+
+func (r Registration) String() string {
+	if r == Known {
+		return "known"
+	}
+	return "open"
+}
+
+// ParseRegistration reads the registration config value.
+func ParseRegistration(s string) (Registration, error) {
+	switch s {
+	case "", "open":
+		return Open, nil
+	case "known":
+		return Known, nil
+	}
+	return Open, fmt.Errorf("cloudreport: registration %q: want open or known", s)
 }
 
 var _ Registry = (*store.DB)(nil)
@@ -69,8 +104,41 @@ type Options struct {
 	// entry. Off by default: it rejects unrelated clients at random.
 	CompatInitDuplicate bool
 
+	// Registration is Open (default) or Known.
+	Registration Registration
+	// FirstSeenRate and FirstSeenBurst bound, per client address, how
+	// many client ids open registration records (default 10/s, burst
+	// 1000; a negative rate: no limit). An id over the limit is answered
+	// as if recorded and recorded on a later INFO.
+	FirstSeenRate  float64
+	FirstSeenBurst int
+	// MaxLimitedAddrs bounds the per-address buckets (default 65536).
+	MaxLimitedAddrs int
+	// SeenFlushInterval is how often the last-seen times of clients are
+	// written, one write per client at most per interval (default 1 min).
+	SeenFlushInterval time.Duration
+	// MaxSeenPending bounds the clients waiting for that write (default
+	// 65536); past it, updates of further clients wait for a later INFO.
+	MaxSeenPending int
+	// DownloadMinRate is the average rate in bytes/s a DWNL reader must
+	// keep once the write timeout has passed (default 4096; negative: no
+	// minimum).
+	DownloadMinRate int64
+	// Metrics, when set, registers the service's own series.
+	Metrics prometheus.Registerer
+	// Log is for messages that belong to no connection (default
+	// slog.Default()).
+	Log *slog.Logger
+
 	Now      func() time.Time // clock (default time.Now)
 	Location *time.Location   // zone of the dates sent (default time.Local)
+}
+
+func (o *Options) log() *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return slog.Default()
 }
 
 func (o *Options) setDefaults() {
@@ -119,6 +187,24 @@ func (o *Options) setDefaults() {
 	if o.Location == nil {
 		o.Location = time.Local
 	}
+	if o.FirstSeenRate == 0 {
+		o.FirstSeenRate = 10
+	}
+	if o.FirstSeenBurst <= 0 {
+		o.FirstSeenBurst = 1000
+	}
+	if o.MaxLimitedAddrs <= 0 {
+		o.MaxLimitedAddrs = 65536
+	}
+	if o.SeenFlushInterval <= 0 {
+		o.SeenFlushInterval = time.Minute
+	}
+	if o.MaxSeenPending <= 0 {
+		o.MaxSeenPending = 65536
+	}
+	if o.DownloadMinRate == 0 {
+		o.DownloadMinRate = 4096
+	}
 }
 
 // Server serves the protocol; it is a netsvc.Handler.
@@ -133,9 +219,18 @@ type Server struct {
 	stored atomic.Int64  // ERRL reports stored since start, paces pruning
 	dlSem  chan struct{} // DWNL replies in flight
 
+	limiter *addrLimiter // first-seen ids per address (open registration)
+	seen    seenTracker  // last-seen times waiting to be written
+	m       *metrics
+	stop    chan struct{}
+	flushed chan struct{}
+	closed  sync.Once
+
 	mu       sync.Mutex
-	byInit   map[string]*session // compat duplicate check, keyed by INIT ID text
-	byClient map[string]*session // live sessions by registry id
+	byInit   map[string]*session              // compat duplicate check, keyed by INIT ID text
+	byClient map[string]map[*session]struct{} // live sessions by registry id (a client may have several)
+
+	dlActive atomic.Int32 // DWNL replies being streamed (tests)
 }
 
 var _ netsvc.Handler = (*Server)(nil)
@@ -150,8 +245,12 @@ func NewServer(reg Registry, opt Options) (*Server, error) {
 	if !ValidServerKey(opt.ServerKey) {
 		return nil, fmt.Errorf("cloudreport: server key %q must be 1..16 characters of [0-9A-Za-z]", opt.ServerKey)
 	}
-	s := &Server{opt: opt, reg: reg, byInit: map[string]*session{}, byClient: map[string]*session{}, cache: map[string]cachedClient{},
-		dlSem: make(chan struct{}, opt.MaxConcurrentDownloads)}
+	s := &Server{opt: opt, reg: reg, byInit: map[string]*session{}, byClient: map[string]map[*session]struct{}{}, cache: map[string]cachedClient{},
+		dlSem:   make(chan struct{}, opt.MaxConcurrentDownloads),
+		limiter: newAddrLimiter(opt.FirstSeenRate, opt.FirstSeenBurst, opt.MaxLimitedAddrs),
+		seen:    seenTracker{max: opt.MaxSeenPending},
+		m:       newMetrics(opt.Metrics),
+		stop:    make(chan struct{}), flushed: make(chan struct{})}
 	if opt.UpdatesDir != "" {
 		if err := os.MkdirAll(opt.UpdatesDir, 0o750); err != nil {
 			return nil, fmt.Errorf("cloudreport: updates folder: %w", err)
@@ -162,6 +261,7 @@ func NewServer(reg Registry, opt Options) (*Server, error) {
 		}
 		s.updates = r
 	}
+	go s.flushLoop()
 	return s, nil
 }
 
@@ -179,8 +279,11 @@ func ValidServerKey(k string) bool {
 	return true
 }
 
-// Close releases the updates folder.
+// Close writes the pending last-seen times and releases the updates
+// folder. Call it after the connections have drained.
 func (s *Server) Close() error {
+	s.closed.Do(func() { close(s.stop) })
+	<-s.flushed
 	if s.updates != nil {
 		return s.updates.Close()
 	}
@@ -204,6 +307,9 @@ type session struct {
 	// afterWrite, when set, runs once the current reply is written (or
 	// failed to be): it frees a download slot.
 	afterWrite func()
+	// send, when set, writes the current reply itself (a streamed DWNL)
+	// instead of returning its bytes.
+	send func() error
 }
 
 var errLineTooLong = errors.New("cloudreport: request line too long")
@@ -274,7 +380,12 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		done := c.Request(metricName(req.Cmd))
 		reply, status, closeAfter := ss.handle(ctx, req)
 		var werr error
-		if len(reply) > 0 {
+		if ss.send != nil {
+			if werr = ss.send(); werr != nil {
+				status = "error"
+			}
+			ss.send = nil
+		} else if len(reply) > 0 {
 			_, werr = c.Write(reply)
 		}
 		if ss.afterWrite != nil {
@@ -410,35 +521,66 @@ func (ss *session) authFailed(reason string) bool {
 
 func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, bool) {
 	o := &ss.s.opt
+	open := o.Registration == Open
 	data, ok := r.Param("DATA")
 	if !ok {
-		// The seed answered INFO without DATA with a valid grant.
+		if open {
+			// The seed answered INFO without DATA; so does open registration,
+			// with nothing to record.
+			return ss.anonymousGrant("info without data")
+		}
 		return errorReply(o.Dialect, failMissingData, ""), "error", ss.authFailed("info without data")
 	}
 	plain, err := ss.codec.Decrypt(data)
 	if err != nil {
 		return errorReply(o.Dialect, failDecrypt, ""), "error", ss.authFailed("decrypt failed")
 	}
-	id, _ := ParseFields(plain).Get("ID")
-	if !ValidClientID(id) {
+	fields := ParseFields(plain)
+	wireID, _ := fields.Get("ID")
+	if !ValidClientID(wireID) {
+		if open {
+			return ss.anonymousGrant("no valid client id")
+		}
 		return errorReply(o.Dialect, failNotFound, ""), "error", ss.authFailed("no valid client id")
 	}
+	id := store.NormalizeCloudreportID(wireID)
 	cl, err := ss.s.lookup(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !cl.Enabled) {
+	switch {
+	case errors.Is(err, store.ErrNotFound) && open:
+		cl, err = ss.s.registerSeen(ctx, ss, id, fields)
+		if err != nil {
+			// Not recorded now (rate limit, store failure): answered as
+			// the seed would and recorded on a later INFO.
+			return ss.grant(wireID, cl, true)
+		}
+	case errors.Is(err, store.ErrNotFound) || (err == nil && !cl.Enabled && !open):
 		// Unknown and disabled look the same on the wire; the log tells.
 		ss.c.Log().Info("INFO refused", "client", id, "known", err == nil)
 		return errorReply(o.Dialect, failNotFound, ""), "error", ss.authFailed("unknown or disabled client")
-	}
-	if err != nil {
+	case err != nil:
 		ss.c.Log().Error("INFO registry lookup failed", "client", id, "err", err)
 		return errorReply(o.Dialect, failInternal, ""), "error", false
+	default:
+		ss.s.noteSeen(id, o.Now(), ss.peer)
+	}
+	return ss.grant(wireID, cl, false)
+}
+
+// grant answers INFO for client cl. The reply's ID is the id as the
+// client spelled it; EN is 0 for a disabled client (open registration) and
+// EX its real expiry, expired or not: the client decides.
+func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded bool) ([]byte, string, bool) {
+	o := &ss.s.opt
+	en := "1"
+	if !cl.Enabled {
+		en = "0"
 	}
 	created := cl.Created.In(o.Location)
 	payload := Fields{
 		{"TT", "Test"},
-		{"ID", cl.ID},
+		{"ID", wireID},
 		{"EX", cl.Expires.Format("2006-01-02")},
-		{"EN", "1"},
+		{"EN", en},
 		{"CD", created.Format("2006-01-02")},
 		{"CT", created.Format("15:04:05")},
 	}
@@ -448,8 +590,69 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 	}
 	ss.s.claimClient(ss, cl.ID)
 	ss.clientID = cl.ID
-	ss.c.Log().Debug("INFO", "client", cl.ID)
+	ss.c.Log().Debug("INFO", "client", cl.ID, "enabled", cl.Enabled, "unrecorded", unrecorded)
 	return dataReply(o.Dialect, out), "ok", false
+}
+
+// anonymousGrant is the seed's INFO answer for a client that names no
+// usable id (open registration only): the INIT number as ID, enabled, one
+// year from today. Nothing is recorded.
+func (ss *session) anonymousGrant(reason string) ([]byte, string, bool) {
+	o := &ss.s.opt
+	now := o.Now().In(o.Location)
+	payload := Fields{
+		{"TT", "Test"},
+		{"ID", ss.init.Text},
+		{"EX", AddYears(now, 1).Format("2006-01-02")},
+		{"EN", "1"},
+		{"CD", now.Format("2006-01-02")},
+		{"CT", now.Format("15:04:05")},
+	}
+	out, err := ss.codec.Encrypt(payload.Format())
+	if err != nil {
+		return errorReply(o.Dialect, failInternal, ""), "error", false
+	}
+	ss.c.Log().Info("INFO answered without a client id", "reason", reason, "init", ss.init.Text)
+	return dataReply(o.Dialect, out), "ok", false
+}
+
+var errRateLimited = errors.New("cloudreport: first-seen client rate limited")
+
+// maxSeenName bounds the name taken from a first INFO.
+const maxSeenName = 128
+
+// registerSeen records a client id seen for the first time (open
+// registration): enabled, expiring one year from today (the seed's grant),
+// named after the payload's ON or FN field. It returns the registered row;
+// on errRateLimited or a store failure it returns the row it would have
+// recorded, for the reply.
+func (s *Server) registerSeen(ctx context.Context, ss *session, id string, f Fields) (store.CloudreportClient, error) {
+	o := &s.opt
+	now := o.Now()
+	name, ok := f.Get("ON")
+	if !ok || name == "" {
+		name, _ = f.Get("FN")
+	}
+	c := store.CloudreportClient{ID: id, Name: Latin1ToUTF8(truncate([]byte(name), maxSeenName)),
+		Expires: AddYears(now.In(o.Location), 1), Enabled: true, Created: now,
+		FirstSeen: now, LastSeen: now, LastAddr: ss.peer}
+	if !s.limiter.Allow(ss.peer) {
+		s.m.rateLimited.Inc()
+		ss.c.Log().Info("new client not recorded: per-address first-seen limit", "client", id)
+		return c, errRateLimited
+	}
+	got, created, err := s.reg.CloudreportRegisterSeen(ctx, c)
+	if err != nil {
+		ss.c.Log().Error("new client not recorded: store write failed", "client", id, "err", err)
+		return c, err
+	}
+	if created {
+		s.m.registered.Inc()
+		ss.c.Log().Info("new client recorded (open registration)", "client", id)
+	} else {
+		s.noteSeen(id, now, ss.peer) // another connection recorded it first
+	}
+	return got, nil
 }
 
 type cachedClient struct {
@@ -535,7 +738,7 @@ func (ss *session) encryptReply(f Fields, fail failure) ([]byte, string, bool) {
 
 func (ss *session) handleVers() ([]byte, string, bool) {
 	o := &ss.s.opt
-	if ss.clientID == "" {
+	if ss.clientID == "" && o.Registration == Known {
 		return errorReply(o.Dialect, failNotAuth, ""), "error", false
 	}
 	files, err := ss.s.listUpdates()
@@ -565,7 +768,7 @@ var noFiles = Fields{{"TT", "Test"}, {"STATUS", "NOFILES"}, {"MESSAGE", "No file
 
 func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, bool) {
 	o := &ss.s.opt
-	if ss.clientID == "" {
+	if ss.clientID == "" && o.Registration == Known {
 		return errorReply(o.Dialect, failNotAuth, ""), "error", false
 	}
 	files, err := ss.s.listUpdates()
@@ -597,7 +800,7 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 	case <-ctx.Done():
 		return errorReply(o.Dialect, failDwnl, ""), "error", false
 	}
-	content, err := ss.s.readUpdate(name)
+	f, size, sum, err := ss.s.openUpdate(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "NOTFOUND"}, {"F", name}, {"MESSAGE", "File not found"}}, failDwnl)
@@ -607,43 +810,128 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 		ss.c.Log().Error("DWNL: cannot read update", "name", name, "err", err)
 		return errorReply(o.Dialect, failDwnl, ""), "error", false
 	}
-	sum := sha256.Sum256(content)
-	ss.c.Log().Info("DWNL", "client", ss.clientID, "name", name, "size", len(content))
-	return ss.encryptReply(Fields{
+	ss.c.Log().Info("DWNL", "client", ss.clientID, "name", name, "size", size)
+	head := Fields{
 		{"TT", "Test"}, {"STATUS", "OK"}, {"F", name},
-		{"SIZE", strconv.Itoa(len(content))},
-		{"SHA256", hex.EncodeToString(sum[:])},
-		{"FILE", base64.StdEncoding.EncodeToString(content)},
-	}, failDwnl)
+		{"SIZE", strconv.FormatInt(size, 10)},
+		{"SHA256", hex.EncodeToString(sum)},
+		{"FILE", ""},
+	}.Format()
+	ss.send = func() error {
+		defer f.Close()
+		err := ss.streamFile(head, f, size, sum)
+		if err != nil {
+			ss.c.Log().Info("DWNL not completed; closing the connection", "name", name, "err", err)
+		}
+		return err
+	}
+	return nil, "ok", false
 }
 
-var errTooLarge = errors.New("cloudreport: update too large")
+var (
+	errTooLarge      = errors.New("cloudreport: update too large")
+	errUpdateChanged = errors.New("cloudreport: update file changed while it was sent")
+	errTooSlow       = errors.New("cloudreport: reader below the minimum download rate")
+)
 
-func (s *Server) readUpdate(name string) ([]byte, error) {
+// openUpdate opens an update file and returns it positioned at its start,
+// with its size and SHA-256 (read once here; the reply names them before
+// the content).
+func (s *Server) openUpdate(name string) (*os.File, int64, []byte, error) {
 	f, err := s.updates.Open(name)
 	if err != nil {
 		// A link out of the folder fails here like a missing file.
-		return nil, fs.ErrNotExist
+		return nil, 0, nil, fs.ErrNotExist
 	}
-	defer f.Close()
 	st, err := f.Stat()
+	switch {
+	case err != nil:
+	case !st.Mode().IsRegular():
+		err = fs.ErrNotExist
+	case st.Size() > s.opt.MaxDownload:
+		err = errTooLarge
+	}
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, 0, nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fs.ErrNotExist
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, s.opt.MaxDownload+1))
+	if err == nil && n > s.opt.MaxDownload {
+		err = errTooLarge
 	}
-	if st.Size() > s.opt.MaxDownload {
-		return nil, errTooLarge
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, s.opt.MaxDownload+1))
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, 0, nil, err
 	}
-	if int64(len(b)) > s.opt.MaxDownload {
-		return nil, errTooLarge
+	return f, n, h.Sum(nil), nil
+}
+
+// downloadChunk is the size of each write of a DWNL reply.
+const downloadChunk = 32 << 10
+
+// streamFile writes the DWNL reply: the data reply's prefix, then the
+// encrypted payload (head, then the file in base64) as it is produced, in
+// writes of downloadChunk bytes, then CRLF. The file is read a second time
+// and checked against size and sum; if it changed since openUpdate, the
+// reply is cut short (the client sees a broken reply, never a file that
+// does not match its SHA256).
+func (ss *session) streamFile(head []byte, f io.Reader, size int64, sum []byte) error {
+	ss.s.dlActive.Add(1)
+	defer ss.s.dlActive.Add(-1)
+	cw := &rateWriter{c: ss.c, start: time.Now(), min: ss.s.opt.DownloadMinRate, grace: ss.c.Limits().WriteTimeout}
+	if cw.grace <= 0 {
+		cw.grace = 30 * time.Second
 	}
-	return b, nil
+	bw := bufio.NewWriterSize(cw, downloadChunk)
+	bw.WriteString(dataReplyPrefix(ss.s.opt.Dialect))
+	enc := ss.codec.EncryptWriter(bw)
+	if _, err := enc.Write(head); err != nil {
+		return err
+	}
+	b64 := base64.NewEncoder(base64.StdEncoding, enc)
+	h := sha256.New()
+	n, err := io.Copy(b64, io.TeeReader(io.LimitReader(f, size+1), h))
+	if err != nil {
+		return err
+	}
+	if n != size || !bytes.Equal(h.Sum(nil), sum) {
+		return errUpdateChanged
+	}
+	if err := b64.Close(); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	bw.WriteString("\r\n")
+	return bw.Flush()
+}
+
+// rateWriter writes to the connection (each write bounded by the write
+// timeout) and fails once the reader has fallen below min bytes/s on
+// average after the grace period: a reader that takes a little every
+// write timeout cannot hold a download slot for hours.
+type rateWriter struct {
+	c     *netsvc.Conn
+	start time.Time
+	min   int64
+	grace time.Duration
+	sent  int64
+}
+
+func (w *rateWriter) Write(p []byte) (int, error) {
+	if w.min > 0 {
+		if over := time.Since(w.start) - w.grace; over > 0 && float64(w.sent) < float64(w.min)*over.Seconds() {
+			return 0, errTooSlow
+		}
+	}
+	n, err := w.c.Write(p)
+	w.sent += int64(n)
+	return n, err
 }
 
 const (
@@ -692,10 +980,12 @@ func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, string, b
 		Data:     Latin1ToUTF8(truncate(plain, maxReportData)),
 	}
 	if err := ss.s.reg.CloudreportAddError(ctx, e); err != nil {
-		ss.c.Log().Error("ERRL: cannot store report", "client", who, "err", err)
-	} else {
-		ss.s.pruneReports(ctx, ss.c)
+		// Never a success for a report that was not stored: the seed's own
+		// failure reply for ERRL (without the exception text).
+		ss.c.Log().Error("ERRL: cannot store report; answered with an error", "client", who, "err", err)
+		return errorReply(o.Dialect, failErrl, ""), "error", false
 	}
+	ss.s.pruneReports(ctx, ss.c)
 	ss.c.Log().Info("ERRL", "client", who, "text", Latin1ToUTF8(truncate([]byte(r.Rest), 200)))
 	return okReply(o.Dialect), "ok", false
 }
@@ -730,29 +1020,53 @@ func (s *Server) claimInit(ss *session, id string) bool {
 	return true
 }
 
-// claimClient makes ss the live session of a registry id. An older session
-// of the same client is closed: it is almost always a connection the client
-// lost without the server noticing, and refusing the new one would lock the
-// client out until the old one timed out.
+// claimClient adds ss to the live sessions of a registry id. Another live
+// session of the same id is left alone, as the seed did: closing it would
+// let anyone who knows an id kick that client offline. Several sessions of
+// one id are counted instead.
 func (s *Server) claimClient(ss *session, id string) {
 	s.mu.Lock()
-	old := s.byClient[id]
-	if ss.clientID != "" && ss.clientID != id && s.byClient[ss.clientID] == ss {
-		delete(s.byClient, ss.clientID)
+	defer s.mu.Unlock()
+	if ss.clientID == id {
+		return
 	}
-	s.byClient[id] = ss
-	s.mu.Unlock()
-	if old != nil && old != ss {
-		old.c.Log().Info("closing connection: client connected again", "client", id)
-		old.c.Close()
+	s.removeSessionLocked(ss)
+	set := s.byClient[id]
+	if set == nil {
+		set = map[*session]struct{}{}
+		s.byClient[id] = set
+	}
+	set[ss] = struct{}{}
+	if n := len(set); n > 1 {
+		if n == 2 {
+			s.m.multiIDs.Inc()
+		}
+		s.m.duplicates.Inc()
+		ss.c.Log().Info("client has several live sessions", "client", id, "sessions", n)
+	}
+}
+
+// removeSessionLocked takes ss out of its client's live sessions.
+func (s *Server) removeSessionLocked(ss *session) {
+	set := s.byClient[ss.clientID]
+	if ss.clientID == "" || set == nil {
+		return
+	}
+	if _, ok := set[ss]; !ok {
+		return
+	}
+	delete(set, ss)
+	switch len(set) {
+	case 1:
+		s.m.multiIDs.Dec()
+	case 0:
+		delete(s.byClient, ss.clientID)
 	}
 }
 
 func (s *Server) dropClient(ss *session) {
 	s.mu.Lock()
-	if ss.clientID != "" && s.byClient[ss.clientID] == ss {
-		delete(s.byClient, ss.clientID)
-	}
+	s.removeSessionLocked(ss)
 	s.mu.Unlock()
 }
 
@@ -763,9 +1077,14 @@ func (ss *session) release() {
 	if ss.initialized && s.byInit[ss.init.Text] == ss {
 		delete(s.byInit, ss.init.Text)
 	}
-	if ss.clientID != "" && s.byClient[ss.clientID] == ss {
-		delete(s.byClient, ss.clientID)
-	}
+	s.removeSessionLocked(ss)
+}
+
+// Sessions is the number of live sessions of a registry id.
+func (s *Server) Sessions(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byClient[store.NormalizeCloudreportID(id)])
 }
 
 // LiveClients lists the registry ids with a live session, sorted.

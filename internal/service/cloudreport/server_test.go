@@ -55,7 +55,17 @@ var testNow = time.Date(2026, 11, 22, 12, 33, 32, 0, time.UTC)
 // at debug level into env.logs. A zero Options.Now gets testNow.
 func start(t *testing.T, opt Options, lim netsvc.Limits) *env {
 	t.Helper()
-	e := &env{db: storetest.SQLite(t), logs: &syncBuf{}, dir: t.TempDir()}
+	return startReg(t, storetest.SQLite(t), nil, opt, lim)
+}
+
+// startReg is start on db, with reg (a wrapper of db) as the server's
+// registry when it is not nil.
+func startReg(t *testing.T, db *store.DB, reg Registry, opt Options, lim netsvc.Limits) *env {
+	t.Helper()
+	e := &env{db: db, logs: &syncBuf{}, dir: t.TempDir()}
+	if reg == nil {
+		reg = db
+	}
 	if opt.Now == nil {
 		opt.Now = func() time.Time { return testNow }
 	}
@@ -65,13 +75,16 @@ func start(t *testing.T, opt Options, lim netsvc.Limits) *env {
 	if opt.UpdatesDir == "" {
 		opt.UpdatesDir = filepath.Join(e.dir, "updates")
 	}
-	srv, err := NewServer(e.db, opt)
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opt.Log == nil {
+		opt.Log = log
+	}
+	srv, err := NewServer(reg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = srv
 	t.Cleanup(func() { srv.Close() })
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ns := netsvc.New(log, nil)
 	if err := ns.Listen(netsvc.Service{Name: "cloudreport", Addr: "127.0.0.1:0", Handler: srv, Limits: lim}); err != nil {
 		t.Fatal(err)
@@ -284,10 +297,10 @@ func TestLineLimit(t *testing.T) {
 	}
 }
 
-// Flaw §8.2: INFO without DATA, undecryptable DATA, unknown and disabled
-// clients get no grant.
+// Registration = known: INFO without DATA, undecryptable DATA,
+// unknown and disabled clients get no grant.
 func TestInfoNeedsRegisteredClient(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, Options{Registration: Known}, netsvctest.DefaultLimits)
 	e.register(t, "0000dead", false)
 	e.register(t, "00003e3b", true)
 	key := SeedKey("D5F2", 2, "127.0.0.1")
@@ -325,9 +338,10 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 	}
 }
 
-// A disable reaches live traffic within the registry cache TTL.
+// A disable reaches live traffic within the registry cache TTL
+// (registration = known: refused; open: EN=0, TestOpenDisabledAndExpired).
 func TestDisableTakesEffect(t *testing.T) {
-	e := start(t, Options{RegistryCacheTTL: 100 * time.Millisecond}, netsvctest.DefaultLimits)
+	e := start(t, Options{Registration: Known, RegistryCacheTTL: 100 * time.Millisecond}, netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=2\r\n")
@@ -401,8 +415,9 @@ func infoOK(t *testing.T, r *raw, index int, id string) {
 }
 
 // Flaw §8.6: sessions are keyed by the client identity from INFO, not the
-// dictionary index. Many clients may share an index; a client that comes
-// back replaces its own stale session and nobody else's.
+// dictionary index. Many clients may share an index; a second live session
+// of one client does not close the first (the seed kept both; closing it
+// would let anyone who knows an id kick that client offline).
 func TestSessionsKeyedByIdentity(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
 	e.register(t, "aaaa0001", true)
@@ -418,20 +433,26 @@ func TestSessionsKeyedByIdentity(t *testing.T) {
 	if got := strings.Join(e.srv.LiveClients(), ","); got != "aaaa0001,aaaa0002" {
 		t.Fatalf("live %s", got)
 	}
-	// aaaa0001 reconnects: the new session wins, the old one is closed.
+	// aaaa0001 connects again: both of its sessions stay.
 	a2 := dialRaw(t, e.addr)
 	a2.send("INIT ID=7\r\n")
 	a2.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
 	infoOK(t, a2, 7, "aaaa0001")
-	a.expectClosed()
-	b.send("PING\r\n")
-	b.expect("PONG\r\n")
-	a2.send("PING\r\n")
-	a2.expect("PONG\r\n")
-	// The closed session's cleanup must not remove its successor.
-	waitFor(t, func() bool { return strings.Join(e.srv.LiveClients(), ",") == "aaaa0001,aaaa0002" })
+	for _, r := range []*raw{a, b, a2} {
+		r.send("PING\r\n")
+		r.expect("PONG\r\n")
+	}
+	if n := e.srv.Sessions("aaaa0001"); n != 2 {
+		t.Fatalf("aaaa0001 has %d sessions, want 2", n)
+	}
+	// One session's cleanup leaves the other.
 	a2.send("\r\n")
 	a2.expectClosed()
+	waitFor(t, func() bool { return e.srv.Sessions("aaaa0001") == 1 })
+	a.send("PING\r\n")
+	a.expect("PONG\r\n")
+	a.send("\r\n")
+	a.expectClosed()
 	waitFor(t, func() bool { return strings.Join(e.srv.LiveClients(), ",") == "aaaa0002" })
 }
 

@@ -411,6 +411,9 @@ var ErrDecrypt = errors.New("cloudreport: failed to decrypt data")
 type Codec interface {
 	Encrypt(plain []byte) (string, error)
 	Decrypt(data string) ([]byte, error)
+	// EncryptWriter streams Encrypt: plaintext written to the result
+	// comes out as DATA= text on w, finished by Close (stream.go).
+	EncryptWriter(w io.Writer) io.WriteCloser
 }
 
 var (
@@ -600,10 +603,15 @@ func initReply(key string, keyLen int) []byte {
 }
 
 func dataReply(d Dialect, data string) []byte {
+	return []byte(dataReplyPrefix(d) + data + "\r\n")
+}
+
+// dataReplyPrefix is what precedes the DATA= text of a data reply.
+func dataReplyPrefix(d Dialect) string {
 	if d == Delphi {
-		return []byte("200 DATA=" + data + "\r\n")
+		return "200 DATA="
 	}
-	return []byte("200 OK\r\nDATA=" + data + "\r\n")
+	return "200 OK\r\nDATA="
 }
 
 func pongReply(d Dialect) []byte {
@@ -637,6 +645,7 @@ const (
 	failUnknown
 	failVers
 	failDwnl
+	failErrl
 	failInternal
 )
 
@@ -675,6 +684,10 @@ func errorReply(d Dialect, f failure, arg string) []byte {
 		code, text = "530", "Error processing VERS command: updates unavailable"
 	case failDwnl:
 		code, text = "530", "Error processing DWNL command: updates unavailable"
+	case failErrl:
+		// The seed's "Error processing ERRL command: <exception>" without
+		// the exception; 520 is the original's "receive report error".
+		code, text = "520", "Error processing ERRL command: report not stored"
 	default:
 		code, text = "500", "Internal server error"
 	}
