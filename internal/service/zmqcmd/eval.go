@@ -658,9 +658,11 @@ func isOddInteger(f float64) bool {
 	return math.Mod(f, 2) == 1 || math.Mod(f, 2) == -1
 }
 
-// floatPow follows CPython's float_pow special cases; the core power of
-// finite positive bases is math.Pow, or an exact computation for integral
-// exponents so that the result is correctly rounded like glibc's pow.
+// floatPow follows CPython's float_pow: its special cases first, then the
+// C library's pow for a finite positive base (glibcPow, pow.go, the same
+// bits as glibc's); an infinite result is the OverflowError CPython raises
+// from errno ERANGE, a result that underflows is returned as 0.0 or a
+// subnormal, as CPython does.
 func floatPow(x, y float64) (any, error) {
 	switch {
 	case y == 0:
@@ -716,7 +718,7 @@ func floatPow(x, y float64) (any, error) {
 		}
 		return 1.0, nil
 	}
-	r := powPositive(x, y)
+	r := glibcPow(x, y)
 	if math.IsInf(r, 0) {
 		return nil, errOverflow
 	}
@@ -724,58 +726,6 @@ func floatPow(x, y float64) (any, error) {
 		r = -r
 	}
 	return r, nil
-}
-
-// powPositive computes x**y for finite x > 0. When y is an integer plus a
-// dyadic fraction m/2^k (k ≤ 16: 0.5, 0.25, 1.5, …) with |y| ≤ 1024 the
-// power is computed with math/big at a precision far above float64 and
-// rounded once, so it is correctly rounded like glibc's pow (which the
-// original's CPython used). Other exponents use math.Pow, which may differ
-// in the last bit.
-func powPositive(x, y float64) float64 {
-	ay := math.Abs(y)
-	n := math.Trunc(ay)
-	if n > 1024 {
-		return math.Pow(x, y)
-	}
-	m, k := ay-n, 0
-	for m != math.Trunc(m) && k < 16 {
-		m *= 2
-		k++
-	}
-	if m != math.Trunc(m) {
-		return math.Pow(x, y)
-	}
-	prec := uint(53*int(n) + 256)
-	bx := new(big.Float).SetPrec(prec).SetFloat64(x)
-	r := bigPow(bx, int64(n), prec)
-	if k > 0 {
-		root := bx
-		for i := 0; i < k; i++ {
-			root = new(big.Float).SetPrec(prec).Sqrt(root)
-		}
-		r.Mul(r, bigPow(root, int64(m), prec))
-	}
-	if y < 0 {
-		r = new(big.Float).SetPrec(prec).Quo(new(big.Float).SetPrec(prec).SetInt64(1), r)
-	}
-	f, _ := r.Float64()
-	return f
-}
-
-// bigPow is b**n by square-and-multiply at precision prec.
-func bigPow(b *big.Float, n int64, prec uint) *big.Float {
-	r := new(big.Float).SetPrec(prec).SetInt64(1)
-	for n > 0 {
-		if n&1 == 1 {
-			r.Mul(r, b)
-		}
-		n >>= 1
-		if n > 0 {
-			b = new(big.Float).SetPrec(prec).Mul(b, b)
-		}
-	}
-	return r
 }
 
 func (e *evaluator) compare(op string, a, b any) (bool, error) {
