@@ -933,6 +933,12 @@ func (e *evaluator) call(n *node) (any, error) {
 	if n.kw {
 		return nil, pyErrf("%s() keyword or star arguments are not supported", f)
 	}
+	if f == "min" || f == "max" {
+		return e.minMaxKw(string(f), args, n.kwn)
+	}
+	if args, err = keywordArgs(string(f), args, n.kwn); err != nil {
+		return nil, err
+	}
 	return e.builtin(string(f), args)
 }
 
@@ -949,7 +955,7 @@ func argCount(name string, args []any, lo, hi int) error {
 	if len(args) < lo {
 		return pyErrf("%s expected at least %d argument%s, got %d", name, lo, plural(lo), len(args))
 	}
-	return pyErrf("%s expected at most %d arguments, got %d", name, hi, len(args))
+	return pyErrf("%s expected at most %d argument%s, got %d", name, hi, plural(hi), len(args))
 }
 
 func plural(n int) string {
@@ -994,19 +1000,34 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		}
 		return nil, pyErrf("object of type '%s' has no len()", typeName(args[0]))
 	case "str":
-		if err := argCount(name, args, 0, 1); err != nil {
-			return nil, err
-		}
-		if len(args) == 0 {
+		switch len(args) {
+		case 0:
 			return "", nil
+		case 1:
+			return pyStr(args[0])
+		case 2, 3:
+			// str(object, encoding[, errors]) decodes bytes, which this
+			// language has none of: CPython's checks, in its order.
+			for i, p := range []string{"encoding", "errors"}[:len(args)-1] {
+				if _, ok := args[i+1].(string); !ok {
+					return nil, pyErrf("str() argument '%s' must be str, not %s", p, typeName(args[i+1]))
+				}
+			}
+			if _, ok := args[0].(string); ok {
+				return nil, pyErrf("decoding str is not supported")
+			}
+			return nil, pyErrf("decoding to str: need a bytes-like object, %s found", typeName(args[0]))
 		}
-		return pyStr(args[0])
+		return nil, pyErrf("str() takes at most 3 arguments (%d given)", len(args))
 	case "int":
-		if err := argCount(name, args, 0, 1); err != nil {
-			return nil, err
+		if len(args) > 2 {
+			return nil, pyErrf("int() takes at most 2 arguments (%d given)", len(args))
 		}
-		if len(args) == 0 {
+		switch len(args) {
+		case 0:
 			return new(big.Int), nil
+		case 2:
+			return e.intWithBase(args[0], args[1])
 		}
 		return toInt(args[0])
 	case "float":
@@ -1018,8 +1039,11 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		}
 		return toFloat(args[0])
 	case "round":
-		if err := argCount(name, args, 1, 2); err != nil {
-			return nil, err
+		switch {
+		case len(args) == 0:
+			return nil, pyErrf("round() missing required argument 'number' (pos 1)")
+		case len(args) > 2:
+			return nil, pyErrf("round() takes at most 2 arguments (%d given)", len(args))
 		}
 		return pyRound(args)
 	case "divmod":
@@ -1063,7 +1087,7 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		}
 		return e.powMod(args[0], args[1], args[2])
 	case "min", "max":
-		return e.minMax(name, args)
+		return e.minMax(name, args, nil, nil)
 	}
 	return nil, errName
 }
@@ -1107,9 +1131,14 @@ func (e *evaluator) powMod(a, b, m any) (any, error) {
 	return r, nil
 }
 
-func (e *evaluator) minMax(name string, args []any) (any, error) {
+// minMax is min() and max(); key is nil or a builtin to compare by, def
+// nil or the value for an empty iterable.
+func (e *evaluator) minMax(name string, args []any, key, def any) (any, error) {
 	if len(args) == 0 {
 		return nil, pyErrf("%s expected at least 1 argument, got 0", name)
+	}
+	if len(args) > 1 && def != nil {
+		return nil, pyErrf("Cannot specify a default for %s() with multiple positional arguments", name)
 	}
 	items := args
 	if len(args) == 1 {
@@ -1129,24 +1158,48 @@ func (e *evaluator) minMax(name string, args []any) (any, error) {
 			return nil, pyErrf("'%s' object is not iterable", typeName(args[0]))
 		}
 		if len(items) == 0 {
+			if def != nil {
+				return def, nil
+			}
 			return nil, pyErrf("%s() arg is an empty sequence", name)
 		}
+	}
+	if key == (pyNone{}) {
+		key = nil
+	}
+	keyOf := func(v any) (any, error) {
+		if key == nil {
+			return v, nil
+		}
+		f, ok := key.(pyFunc)
+		if !ok {
+			return nil, pyErrf("'%s' object is not callable", typeName(key))
+		}
+		return e.builtin(string(f), []any{v})
 	}
 	op := "<"
 	if name == "max" {
 		op = ">"
 	}
 	best := items[0]
+	bestKey, err := keyOf(best)
+	if err != nil {
+		return nil, err
+	}
 	for _, v := range items[1:] {
 		if err := e.step(1); err != nil {
 			return nil, err
 		}
-		better, err := e.compare(op, v, best)
+		k, err := keyOf(v)
+		if err != nil {
+			return nil, err
+		}
+		better, err := e.compare(op, k, bestKey)
 		if err != nil {
 			return nil, err
 		}
 		if better {
-			best = v
+			best, bestKey = v, k
 		}
 	}
 	return best, nil
@@ -1172,27 +1225,10 @@ func toInt(v any) (any, error) {
 	return nil, pyErrf("int() argument must be a string, a bytes-like object or a real number, not '%s'", typeName(v))
 }
 
-// parseIntString is int(str) in base 10, with Python's digit limit and
-// messages.
+// parseIntString is int(str): base 10, with Python's digit limit and
+// messages (intbase.go).
 func parseIntString(s string) (any, error) {
-	bad := func() error { return pyErrf("invalid literal for int() with base 10: %s", pyStrRepr(s)) }
-	t := strings.TrimSpace(s)
-	sign := ""
-	if strings.HasPrefix(t, "+") || strings.HasPrefix(t, "-") {
-		sign, t = t[:1], t[1:]
-	}
-	if t == "" {
-		return nil, bad()
-	}
-	d, n, ok := digits(t, 10, false)
-	if !ok || n != len(t) || d == "" {
-		return nil, bad()
-	}
-	if len(d) > maxLiteralDigits {
-		return nil, pyErrf("Exceeds the limit (4300 digits) for integer string conversion: value has %d digits; use sys.set_int_max_str_digits() to increase the limit", len(d))
-	}
-	i, _ := new(big.Int).SetString(sign+d, 10)
-	return i, nil
+	return intFromString(s, 10, DefaultLimits.MaxBits)
 }
 
 // floatStrRe is the decimal part of float()'s string grammar (ASCII digits
@@ -1204,7 +1240,7 @@ func toFloat(v any) (any, error) {
 	case float64:
 		return x, nil
 	case string:
-		t := strings.TrimSpace(x)
+		t := strings.TrimSpace(asciiDecimal(x))
 		low := strings.ToLower(strings.TrimLeft(t, "+-"))
 		neg := strings.HasPrefix(t, "-")
 		signs := len(t) - len(strings.TrimLeft(t, "+-"))
@@ -1244,6 +1280,9 @@ func toFloat(v any) (any, error) {
 // exact binary value.
 func pyRound(args []any) (any, error) {
 	x := args[0]
+	if !isNumber(x) {
+		return nil, pyErrf("type %s doesn't define __round__ method", typeName(x))
+	}
 	var nd *big.Int
 	if len(args) == 2 && args[1] != (pyNone{}) {
 		i, ok := asInt(args[1])
