@@ -402,9 +402,13 @@ func isSeq(v any) bool {
 }
 
 func (e *evaluator) repeat(seq any, n *big.Int) (any, error) {
+	if !n.IsInt64() {
+		// CPython's OverflowError for a count beyond ssize_t.
+		return nil, pyErrf("cannot fit 'int' into an index-sized integer")
+	}
 	count := 0
 	if n.Sign() > 0 {
-		if !n.IsInt64() || n.Int64() > int64(maxStrBytes)+int64(e.lim.MaxItems) {
+		if n.Int64() > int64(maxStrBytes)+int64(e.lim.MaxItems) {
 			return nil, errTooLarge
 		}
 		count = int(n.Int64())
@@ -556,6 +560,9 @@ func intTrueDiv(a, b *big.Int) (any, error) {
 	f, _ := new(big.Rat).SetFrac(a, b).Float64()
 	if math.IsInf(f, 0) {
 		return nil, pyErrf("integer division result too large for a float")
+	}
+	if f == 0 && (a.Sign() < 0) != (b.Sign() < 0) {
+		return math.Copysign(0, -1), nil // 0 / -big is -0.0, as in CPython
 	}
 	return f, nil
 }
