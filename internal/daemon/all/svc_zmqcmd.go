@@ -14,8 +14,16 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
+		if d.Registry != nil {
+			for _, c := range srv.Collectors() {
+				if err := d.Registry.Register(c); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
 		d.Log.Info("zmqcmd service ready", "allow", cfg.Allow, "command_timeout", cfg.CommandTimeout,
-			"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode)
+			"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode,
+			"max_computations", srv.MaxComputations(), "compute_budget", cfg.Compute.Budget)
 		return srv, nil, nil
 	})
 }
@@ -32,6 +40,9 @@ func zmqcmdConfig(c config.ZMQCmd) zmqcmd.Config {
 	cfg.PingHosts = c.PingHosts
 	cfg.Compute.Timeout = c.ComputeTimeout.Duration
 	cfg.Compute.MaxExpression = c.MaxExpression
+	cfg.Compute.Budget = c.ComputeBudget
+	cfg.MaxComputations = c.MaxComputations
+	cfg.ComputeWait = c.ComputeWait.Duration
 	cfg.MaxFrame = c.MaxFrame
 	return cfg
 }

@@ -36,7 +36,7 @@ func TestDifferentialCPython(t *testing.T) {
 	var exprs []string
 	for _, seed := range seeds {
 		t.Logf("differential seed %d (replay: ZMQCMD_DIFF_SEED=%d)", seed, seed)
-		g := &exprGen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+		g := newExprGen(seed)
 		for i := 0; i < diffPerSeed; i++ {
 			exprs = append(exprs, g.top())
 		}
@@ -79,6 +79,10 @@ func TestDifferentialCPython(t *testing.T) {
 // Operands of ** are bounded so that CPython itself never runs long and no
 // integer passes our intermediate limit.
 type exprGen struct{ r *rand.Rand }
+
+func newExprGen(seed uint64) *exprGen {
+	return &exprGen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
 
 func (g *exprGen) pick(s ...string) string { return s[g.r.IntN(len(s))] }
 

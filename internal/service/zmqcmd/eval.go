@@ -19,6 +19,10 @@ type Limits struct {
 	MaxBits       int           // bits of any intermediate integer
 	MaxItems      int           // elements of any list/tuple built
 	Timeout       time.Duration // wall-clock budget, checked between steps
+	// Budget is the CPU budget of one evaluation in cost units (cost.go),
+	// charged before each operation and estimated before evaluating; 0
+	// turns it off (tests only: the service requires it).
+	Budget int64
 }
 
 // DefaultLimits are the service defaults.
@@ -29,6 +33,7 @@ var DefaultLimits = Limits{
 	MaxBits:       1 << 17, // ≈ 39,000 digits: far above the 4,300-digit result limit, cheap to multiply
 	MaxItems:      10000,
 	Timeout:       time.Second,
+	Budget:        DefaultBudget,
 }
 
 // Evaluate parses and evaluates a compute expression and returns the
@@ -46,6 +51,10 @@ func evaluateFull(src string, lim Limits) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Hopeless expressions are refused before any work (estimate.go).
+	if lim.Budget > 0 && estimateCost(n, lim) > lim.Budget {
+		return nil, errBudgetEstimate
+	}
 	e := &evaluator{lim: lim}
 	if lim.Timeout > 0 {
 		e.deadline = time.Now().Add(lim.Timeout)
@@ -61,14 +70,20 @@ func evaluateFull(src string, lim Limits) (any, error) {
 }
 
 type evaluator struct {
-	lim       Limits
-	deadline  time.Time
-	steps     int
-	nextCheck int
+	lim        Limits
+	deadline   time.Time
+	steps      int
+	nextCheck  int
+	cost       int64 // cost units charged so far (cost.go)
+	lastCharge int64 // the latest charge (refused work is not done)
 }
 
 func (e *evaluator) step(n int) error {
 	e.steps += n
+	e.cost += int64(n)
+	if e.lim.Budget > 0 && e.cost > e.lim.Budget {
+		return errBudget
+	}
 	if e.steps >= e.nextCheck && !e.deadline.IsZero() {
 		e.nextCheck = e.steps + 64
 		if time.Now().After(e.deadline) {
@@ -497,6 +512,9 @@ func (e *evaluator) shift(op string, a, n *big.Int) (any, error) {
 	if !n.IsInt64() || n.Int64()+int64(a.BitLen()) > int64(e.lim.MaxBits) {
 		return nil, errDigits
 	}
+	if err := e.charge(words(n.Int64() + int64(a.BitLen()))); err != nil {
+		return nil, err
+	}
 	return new(big.Int).Lsh(a, uint(n.Int64())), nil
 }
 
@@ -512,6 +530,17 @@ func floorDivMod(a, b *big.Int) (q, r *big.Int) {
 }
 
 func (e *evaluator) intOp(op string, a, b *big.Int) (any, error) {
+	wa, wb := wordsOf(a), wordsOf(b)
+	c := costMul(wa, wb) // *, /, //, %
+	switch op {
+	case "+", "-":
+		c = costAdd(wa, wb)
+	case "**":
+		c = 0 // intPow charges by the result's size
+	}
+	if err := e.charge(c); err != nil {
+		return nil, err
+	}
 	switch op {
 	case "+", "-":
 		if max(a.BitLen(), b.BitLen()) >= e.lim.MaxBits {
@@ -592,6 +621,9 @@ func (e *evaluator) intPow(a, b *big.Int) (any, error) {
 	// before multiplying anything (9**9**9 is answered at once).
 	if !b.IsInt64() || (int64(a.BitLen())-1)*b.Int64() > int64(e.lim.MaxBits) || b.Int64() > int64(e.lim.MaxBits) {
 		return nil, errDigits
+	}
+	if err := e.charge(costPow(powBits(int64(a.BitLen()), b.Int64()))); err != nil {
+		return nil, err
 	}
 	return new(big.Int).Exp(a, b, nil), nil
 }
@@ -1011,6 +1043,9 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		case 0:
 			return "", nil
 		case 1:
+			if err := e.chargeText(args[0]); err != nil {
+				return nil, err
+			}
 			return pyStr(args[0])
 		case 2, 3:
 			// str(object, encoding[, errors]) decodes bytes, which this
@@ -1029,6 +1064,15 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 	case "int":
 		if len(args) > 2 {
 			return nil, pyErrf("int() takes at most 2 arguments (%d given)", len(args))
+		}
+		if len(args) > 0 {
+			if str, ok := args[0].(string); ok {
+				// Decimal text is converted in quadratic time, binary bases
+				// in linear time; decimal text is cut at 4,300 digits.
+				if err := e.charge(costDecimal(words(4*int64(min(len(str), maxLiteralDigits+1)))) + words(8*int64(len(str)))); err != nil {
+					return nil, err
+				}
+			}
 		}
 		switch len(args) {
 		case 0:
@@ -1052,6 +1096,13 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		case len(args) > 2:
 			return nil, pyErrf("round() takes at most 2 arguments (%d given)", len(args))
 		}
+		if i, ok := asInt(args[0]); ok && len(args) == 2 {
+			// Negative ndigits: a decimal conversion, a power of ten and a
+			// division of the integer's size.
+			if err := e.charge(costDecimal(wordsOf(i)) + 2*costMul(wordsOf(i), wordsOf(i))); err != nil {
+				return nil, err
+			}
+		}
 		return pyRound(args)
 	case "divmod":
 		if err := argCount(name, args, 2, 2); err != nil {
@@ -1066,6 +1117,9 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		if aInt && bInt {
 			if bi.Sign() == 0 {
 				return nil, pyErrf("integer division or modulo by zero")
+			}
+			if err := e.charge(costMul(wordsOf(ai), wordsOf(bi))); err != nil {
+				return nil, err
 			}
 			q, r := floorDivMod(ai, bi)
 			return pyTuple{q, r}, nil
@@ -1116,6 +1170,9 @@ func (e *evaluator) powMod(a, b, m any) (any, error) {
 	// modulus-sized numbers: bound both.
 	if bi.BitLen() > 4096 || mi.BitLen() > 4096 {
 		return nil, errDigits
+	}
+	if err := e.charge(costPowMod(int64(bi.BitLen()), int64(mi.BitLen())) + costMul(wordsOf(ai), wordsOf(mi))); err != nil {
+		return nil, err
 	}
 	am := new(big.Int).Abs(mi)
 	if am.Cmp(bigOne) == 0 {
