@@ -66,3 +66,47 @@ func pythonReplies(t *testing.T, exprs []string) []*string {
 	}
 	return replies
 }
+
+// TestCheckedInVectorsMatchLiveCPython re-asks this machine's CPython for
+// the checked-in float-power and compatibility vectors. For the powers it
+// compares with the column of the glibc build glibcUsesFMA says this
+// machine runs, which checks the build selection itself against the real
+// libm (on a CPU without FMA the SSE2 column must match).
+func TestCheckedInVectorsMatchLiveCPython(t *testing.T) {
+	needPython(t)
+	pows := loadPowVectors(t)
+	probes := loadReplyVectors(t, "testdata/compat_probes.jsonl")
+	var exprs []string
+	for _, v := range pows {
+		exprs = append(exprs, v.Expr)
+	}
+	for _, v := range probes {
+		exprs = append(exprs, v.Expr)
+	}
+	live := pythonReplies(t, exprs)
+	same := func(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+	show := func(p *string) string {
+		if p == nil {
+			return "(no reply)"
+		}
+		return *p
+	}
+	build := "sse2"
+	if glibcUsesFMA() {
+		build = "fma"
+	}
+	for i, v := range pows {
+		want := v.SSE2
+		if build == "fma" {
+			want = v.FMA
+		}
+		if !same(live[i], want) {
+			t.Errorf("%s (glibc %s build): live CPython %s, testdata %s", v.Expr, build, show(live[i]), show(want))
+		}
+	}
+	for i, v := range probes {
+		if got := live[len(pows)+i]; !same(got, v.Reply) {
+			t.Errorf("%q: live CPython %s, testdata %s", v.Expr, show(got), show(v.Reply))
+		}
+	}
+}
