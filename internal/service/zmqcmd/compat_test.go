@@ -3,8 +3,10 @@ package zmqcmd
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -108,6 +110,24 @@ func TestCompatVectorsOverWire(t *testing.T) {
 		}
 		if string(got) != row.reply {
 			t.Errorf("%s:\n got %s\nwant %s", row.name, got, row.reply)
+		}
+	}
+}
+
+// TestCompatVectorsThroughLibzmq sends compatRows from a real libzmq REQ
+// socket (pyzmq), the original client's transport.
+func TestCompatVectorsThroughLibzmq(t *testing.T) {
+	needPyZMQ(t)
+	addr := startServer(t, DefaultConfig())
+	var reqs [][]byte
+	for _, row := range compatRows {
+		reqs = append(reqs, []byte(row.req))
+	}
+	lines := runPeer(t, addr, "req", reqs)
+	for i, row := range compatRows {
+		if want := "1 " + hex.EncodeToString([]byte(row.reply)); lines[i] != want {
+			got, _ := hex.DecodeString(strings.TrimPrefix(lines[i], "1 "))
+			t.Errorf("%s: got %q, want %s", row.name, got, row.reply)
 		}
 	}
 }
