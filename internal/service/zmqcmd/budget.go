@@ -21,8 +21,9 @@ import (
 // the same text as for os commands over max_procs.
 var errBusy = &evalError{"Server busy, try again later", "busy"}
 
-// DefaultMaxComputations is half the CPUs, at least one.
-func DefaultMaxComputations() int { return max(1, runtime.NumCPU()/2) }
+// DefaultMaxComputations is half the CPUs the daemon may use (GOMAXPROCS,
+// which follows a container's CPU limit), at least one.
+func DefaultMaxComputations() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // computeMetrics are the service's own series (registered by the daemon
 // through Server.Collectors).
