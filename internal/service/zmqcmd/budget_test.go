@@ -206,6 +206,15 @@ func TestComputeConcurrencyBound(t *testing.T) {
 	if r, err := fast.Compute(context.Background(), "(6 + 4) * 8"); err != nil || string(r.Result) != "80" {
 		t.Fatalf("fast path while slots are taken: %+v %v", r, err)
 	}
+	// Neither do syntax errors and expressions the estimate refuses.
+	for expr, want := range map[string]string{
+		"2 +":                    `{"status": "error", "message": "Invalid expression syntax"}`,
+		worstExpressions[0].expr: replyBudget,
+	} {
+		if got, err := fast.RoundTrip(context.Background(), ComputeRequest(expr)); err != nil || string(got) != want {
+			t.Fatalf("%.20s while slots are taken: %s %v", expr, got, err)
+		}
+	}
 	// Release one at a time: exactly one waiter enters per release.
 	for i := 0; i < clients; i++ {
 		release <- struct{}{}

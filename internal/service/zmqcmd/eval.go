@@ -47,14 +47,30 @@ func Evaluate(src string, lim Limits) (any, error) {
 
 // evaluateFull is Evaluate without the small-integer fast path.
 func evaluateFull(src string, lim Limits) (any, error) {
+	n, err := prepare(src, lim)
+	if err != nil {
+		return nil, err
+	}
+	return evaluateTree(n, lim)
+}
+
+// prepare parses src and refuses hopeless expressions before any work
+// (the cost estimate, estimate.go). Both are cheap and bounded by the
+// expression's length, so the server runs them before waiting for a
+// computation slot.
+func prepare(src string, lim Limits) (*node, error) {
 	n, err := parse(src, lim)
 	if err != nil {
 		return nil, err
 	}
-	// Hopeless expressions are refused before any work (estimate.go).
 	if lim.Budget > 0 && estimateCost(n, lim) > lim.Budget {
 		return nil, errBudgetEstimate
 	}
+	return n, nil
+}
+
+// evaluateTree evaluates a prepared expression within lim.
+func evaluateTree(n *node, lim Limits) (any, error) {
 	e := &evaluator{lim: lim}
 	if lim.Timeout > 0 {
 		e.deadline = time.Now().Add(lim.Timeout)

@@ -278,18 +278,25 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 }
 
 // computeString answers a compute request whose expression is a string:
-// the small-integer fast path at once, anything else in a computation slot
-// (budget.go).
+// the small-integer fast path at once; otherwise parsing and the cost
+// estimate (cheap, bounded by the expression's length) answer syntax
+// errors and hopeless expressions without waiting, and only the
+// evaluation itself takes a computation slot (budget.go).
 func (s *Server) computeString(ctx context.Context, buf []byte, expr string) (reply, result []byte, err error) {
 	if r, res, ok := computeFast(buf, expr, s.cfg.Compute); ok {
 		return r, res, nil
 	}
+	n, err := prepare(expr, s.cfg.Compute)
+	if err != nil {
+		return appendComputeReply(buf, nil, err)
+	}
 	release, err := s.acquireCompute(ctx)
 	if err != nil {
-		return AppendError(buf, errMessage(err)), nil, err
+		return appendComputeReply(buf, nil, err)
 	}
 	defer release()
-	return computeExpr(buf, expr, s.cfg.Compute)
+	v, err := evaluateTree(n, s.cfg.Compute)
+	return appendComputeReply(buf, v, err)
 }
 
 // commandKind is jsonString(raw) without the allocation for the two

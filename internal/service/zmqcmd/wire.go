@@ -358,6 +358,11 @@ func computeExpr(dst []byte, expr string, lim Limits) (reply, result []byte, err
 		return r, res, nil
 	}
 	v, err := evaluateFull(expr, lim)
+	return appendComputeReply(dst, v, err)
+}
+
+// appendComputeReply appends the reply for an evaluation's value or error.
+func appendComputeReply(dst []byte, v any, err error) (reply, result []byte, _ error) {
 	if err != nil {
 		return AppendError(dst, errMessage(err)), nil, err
 	}
