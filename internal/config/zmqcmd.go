@@ -25,6 +25,15 @@ type ZMQCmd struct {
 	ComputeTimeout Duration `toml:"compute_timeout"`
 	// MaxExpression is the longest compute expression, in bytes.
 	MaxExpression int `toml:"max_expression"`
+	// ComputeBudget is the CPU budget of one evaluation in cost units
+	// (about one 64-bit multiply-add each; docs/zmqcmd.md).
+	ComputeBudget int64 `toml:"compute_budget"`
+	// MaxComputations is how many evaluations run at once, daemon-wide;
+	// 0 means half the CPUs (at least 1).
+	MaxComputations int `toml:"max_computations"`
+	// ComputeWait is how long an evaluation waits for a free slot before
+	// the busy reply.
+	ComputeWait Duration `toml:"compute_wait"`
 	// MaxFrame is the largest ZMTP frame accepted, in bytes; a larger one
 	// closes the connection before anything is allocated.
 	MaxFrame int `toml:"max_frame"`
@@ -40,6 +49,8 @@ func defaultZMQCmd() ZMQCmd {
 		CommandPath:    []string{"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"},
 		ComputeTimeout: D(time.Second),
 		MaxExpression:  1024,
+		ComputeBudget:  100_000_000,
+		ComputeWait:    D(10 * time.Second),
 		MaxFrame:       256 << 10,
 	}
 }

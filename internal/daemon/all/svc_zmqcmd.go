@@ -16,8 +16,16 @@ func init() {
 		}
 		// The names zmqcmd's handler passes to Conn.Request.
 		d.Commands = []string{"compute", "os", "invalid"}
+		if d.Registry != nil {
+			for _, c := range srv.Collectors() {
+				if err := d.Registry.Register(c); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
 		d.Log.Info("zmqcmd service ready", "allow", cfg.Allow, "command_timeout", cfg.CommandTimeout,
-			"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode)
+			"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode,
+			"max_computations", srv.MaxComputations(), "compute_budget", cfg.Compute.Budget)
 		return srv, nil, nil
 	})
 }
@@ -34,6 +42,9 @@ func zmqcmdConfig(c config.ZMQCmd) zmqcmd.Config {
 	cfg.PingHosts = c.PingHosts
 	cfg.Compute.Timeout = c.ComputeTimeout.Duration
 	cfg.Compute.MaxExpression = c.MaxExpression
+	cfg.Compute.Budget = c.ComputeBudget
+	cfg.MaxComputations = c.MaxComputations
+	cfg.ComputeWait = c.ComputeWait.Duration
 	cfg.MaxFrame = c.MaxFrame
 	return cfg
 }

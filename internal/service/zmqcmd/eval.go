@@ -19,6 +19,10 @@ type Limits struct {
 	MaxBits       int           // bits of any intermediate integer
 	MaxItems      int           // elements of any list/tuple built
 	Timeout       time.Duration // wall-clock budget, checked between steps
+	// Budget is the CPU budget of one evaluation in cost units (cost.go),
+	// charged before each operation and estimated before evaluating; 0
+	// turns it off (tests only: the service requires it).
+	Budget int64
 }
 
 // DefaultLimits are the service defaults.
@@ -29,6 +33,7 @@ var DefaultLimits = Limits{
 	MaxBits:       1 << 17, // ≈ 39,000 digits: far above the 4,300-digit result limit, cheap to multiply
 	MaxItems:      10000,
 	Timeout:       time.Second,
+	Budget:        DefaultBudget,
 }
 
 // Evaluate parses and evaluates a compute expression and returns the
@@ -42,10 +47,30 @@ func Evaluate(src string, lim Limits) (any, error) {
 
 // evaluateFull is Evaluate without the small-integer fast path.
 func evaluateFull(src string, lim Limits) (any, error) {
+	n, err := prepare(src, lim)
+	if err != nil {
+		return nil, err
+	}
+	return evaluateTree(n, lim)
+}
+
+// prepare parses src and refuses hopeless expressions before any work
+// (the cost estimate, estimate.go). Both are cheap and bounded by the
+// expression's length, so the server runs them before waiting for a
+// computation slot.
+func prepare(src string, lim Limits) (*node, error) {
 	n, err := parse(src, lim)
 	if err != nil {
 		return nil, err
 	}
+	if lim.Budget > 0 && estimateCost(n, lim) > lim.Budget {
+		return nil, errBudgetEstimate
+	}
+	return n, nil
+}
+
+// evaluateTree evaluates a prepared expression within lim.
+func evaluateTree(n *node, lim Limits) (any, error) {
 	e := &evaluator{lim: lim}
 	if lim.Timeout > 0 {
 		e.deadline = time.Now().Add(lim.Timeout)
@@ -61,14 +86,20 @@ func evaluateFull(src string, lim Limits) (any, error) {
 }
 
 type evaluator struct {
-	lim       Limits
-	deadline  time.Time
-	steps     int
-	nextCheck int
+	lim        Limits
+	deadline   time.Time
+	steps      int
+	nextCheck  int
+	cost       int64 // cost units charged so far (cost.go)
+	lastCharge int64 // the latest charge (refused work is not done)
 }
 
 func (e *evaluator) step(n int) error {
 	e.steps += n
+	e.cost += int64(n)
+	if e.lim.Budget > 0 && e.cost > e.lim.Budget {
+		return errBudget
+	}
 	if e.steps >= e.nextCheck && !e.deadline.IsZero() {
 		e.nextCheck = e.steps + 64
 		if time.Now().After(e.deadline) {
@@ -402,9 +433,13 @@ func isSeq(v any) bool {
 }
 
 func (e *evaluator) repeat(seq any, n *big.Int) (any, error) {
+	if !n.IsInt64() {
+		// CPython's OverflowError for a count beyond ssize_t.
+		return nil, pyErrf("cannot fit 'int' into an index-sized integer")
+	}
 	count := 0
 	if n.Sign() > 0 {
-		if !n.IsInt64() || n.Int64() > int64(maxStrBytes)+int64(e.lim.MaxItems) {
+		if n.Int64() > int64(maxStrBytes)+int64(e.lim.MaxItems) {
 			return nil, errTooLarge
 		}
 		count = int(n.Int64())
@@ -493,6 +528,9 @@ func (e *evaluator) shift(op string, a, n *big.Int) (any, error) {
 	if !n.IsInt64() || n.Int64()+int64(a.BitLen()) > int64(e.lim.MaxBits) {
 		return nil, errDigits
 	}
+	if err := e.charge(words(n.Int64() + int64(a.BitLen()))); err != nil {
+		return nil, err
+	}
 	return new(big.Int).Lsh(a, uint(n.Int64())), nil
 }
 
@@ -508,6 +546,17 @@ func floorDivMod(a, b *big.Int) (q, r *big.Int) {
 }
 
 func (e *evaluator) intOp(op string, a, b *big.Int) (any, error) {
+	wa, wb := wordsOf(a), wordsOf(b)
+	c := costMul(wa, wb) // *, /, //, %
+	switch op {
+	case "+", "-":
+		c = costAdd(wa, wb)
+	case "**":
+		c = 0 // intPow charges by the result's size
+	}
+	if err := e.charge(c); err != nil {
+		return nil, err
+	}
 	switch op {
 	case "+", "-":
 		if max(a.BitLen(), b.BitLen()) >= e.lim.MaxBits {
@@ -557,6 +606,9 @@ func intTrueDiv(a, b *big.Int) (any, error) {
 	if math.IsInf(f, 0) {
 		return nil, pyErrf("integer division result too large for a float")
 	}
+	if f == 0 && (a.Sign() < 0) != (b.Sign() < 0) {
+		return math.Copysign(0, -1), nil // 0 / -big is -0.0, as in CPython
+	}
 	return f, nil
 }
 
@@ -585,6 +637,9 @@ func (e *evaluator) intPow(a, b *big.Int) (any, error) {
 	// before multiplying anything (9**9**9 is answered at once).
 	if !b.IsInt64() || (int64(a.BitLen())-1)*b.Int64() > int64(e.lim.MaxBits) || b.Int64() > int64(e.lim.MaxBits) {
 		return nil, errDigits
+	}
+	if err := e.charge(costPow(powBits(int64(a.BitLen()), b.Int64()))); err != nil {
+		return nil, err
 	}
 	return new(big.Int).Exp(a, b, nil), nil
 }
@@ -658,9 +713,11 @@ func isOddInteger(f float64) bool {
 	return math.Mod(f, 2) == 1 || math.Mod(f, 2) == -1
 }
 
-// floatPow follows CPython's float_pow special cases; the core power of
-// finite positive bases is math.Pow, or an exact computation for integral
-// exponents so that the result is correctly rounded like glibc's pow.
+// floatPow follows CPython's float_pow: its special cases first, then the
+// C library's pow for a finite positive base (glibcPow, pow.go, the same
+// bits as glibc's); an infinite result is the OverflowError CPython raises
+// from errno ERANGE, a result that underflows is returned as 0.0 or a
+// subnormal, as CPython does.
 func floatPow(x, y float64) (any, error) {
 	switch {
 	case y == 0:
@@ -716,7 +773,7 @@ func floatPow(x, y float64) (any, error) {
 		}
 		return 1.0, nil
 	}
-	r := powPositive(x, y)
+	r := glibcPow(x, y)
 	if math.IsInf(r, 0) {
 		return nil, errOverflow
 	}
@@ -724,58 +781,6 @@ func floatPow(x, y float64) (any, error) {
 		r = -r
 	}
 	return r, nil
-}
-
-// powPositive computes x**y for finite x > 0. When y is an integer plus a
-// dyadic fraction m/2^k (k ≤ 16: 0.5, 0.25, 1.5, …) with |y| ≤ 1024 the
-// power is computed with math/big at a precision far above float64 and
-// rounded once, so it is correctly rounded like glibc's pow (which the
-// original's CPython used). Other exponents use math.Pow, which may differ
-// in the last bit.
-func powPositive(x, y float64) float64 {
-	ay := math.Abs(y)
-	n := math.Trunc(ay)
-	if n > 1024 {
-		return math.Pow(x, y)
-	}
-	m, k := ay-n, 0
-	for m != math.Trunc(m) && k < 16 {
-		m *= 2
-		k++
-	}
-	if m != math.Trunc(m) {
-		return math.Pow(x, y)
-	}
-	prec := uint(53*int(n) + 256)
-	bx := new(big.Float).SetPrec(prec).SetFloat64(x)
-	r := bigPow(bx, int64(n), prec)
-	if k > 0 {
-		root := bx
-		for i := 0; i < k; i++ {
-			root = new(big.Float).SetPrec(prec).Sqrt(root)
-		}
-		r.Mul(r, bigPow(root, int64(m), prec))
-	}
-	if y < 0 {
-		r = new(big.Float).SetPrec(prec).Quo(new(big.Float).SetPrec(prec).SetInt64(1), r)
-	}
-	f, _ := r.Float64()
-	return f
-}
-
-// bigPow is b**n by square-and-multiply at precision prec.
-func bigPow(b *big.Float, n int64, prec uint) *big.Float {
-	r := new(big.Float).SetPrec(prec).SetInt64(1)
-	for n > 0 {
-		if n&1 == 1 {
-			r.Mul(r, b)
-		}
-		n >>= 1
-		if n > 0 {
-			b = new(big.Float).SetPrec(prec).Mul(b, b)
-		}
-	}
-	return r
 }
 
 func (e *evaluator) compare(op string, a, b any) (bool, error) {
@@ -983,6 +988,12 @@ func (e *evaluator) call(n *node) (any, error) {
 	if n.kw {
 		return nil, pyErrf("%s() keyword or star arguments are not supported", f)
 	}
+	if f == "min" || f == "max" {
+		return e.minMaxKw(string(f), args, n.kwn)
+	}
+	if args, err = keywordArgs(string(f), args, n.kwn); err != nil {
+		return nil, err
+	}
 	return e.builtin(string(f), args)
 }
 
@@ -999,7 +1010,7 @@ func argCount(name string, args []any, lo, hi int) error {
 	if len(args) < lo {
 		return pyErrf("%s expected at least %d argument%s, got %d", name, lo, plural(lo), len(args))
 	}
-	return pyErrf("%s expected at most %d arguments, got %d", name, hi, len(args))
+	return pyErrf("%s expected at most %d argument%s, got %d", name, hi, plural(hi), len(args))
 }
 
 func plural(n int) string {
@@ -1044,19 +1055,46 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		}
 		return nil, pyErrf("object of type '%s' has no len()", typeName(args[0]))
 	case "str":
-		if err := argCount(name, args, 0, 1); err != nil {
-			return nil, err
-		}
-		if len(args) == 0 {
+		switch len(args) {
+		case 0:
 			return "", nil
+		case 1:
+			if err := e.chargeText(args[0]); err != nil {
+				return nil, err
+			}
+			return pyStr(args[0])
+		case 2, 3:
+			// str(object, encoding[, errors]) decodes bytes, which this
+			// language has none of: CPython's checks, in its order.
+			for i, p := range []string{"encoding", "errors"}[:len(args)-1] {
+				if _, ok := args[i+1].(string); !ok {
+					return nil, pyErrf("str() argument '%s' must be str, not %s", p, typeName(args[i+1]))
+				}
+			}
+			if _, ok := args[0].(string); ok {
+				return nil, pyErrf("decoding str is not supported")
+			}
+			return nil, pyErrf("decoding to str: need a bytes-like object, %s found", typeName(args[0]))
 		}
-		return pyStr(args[0])
+		return nil, pyErrf("str() takes at most 3 arguments (%d given)", len(args))
 	case "int":
-		if err := argCount(name, args, 0, 1); err != nil {
-			return nil, err
+		if len(args) > 2 {
+			return nil, pyErrf("int() takes at most 2 arguments (%d given)", len(args))
 		}
-		if len(args) == 0 {
+		if len(args) > 0 {
+			if str, ok := args[0].(string); ok {
+				// Decimal text is converted in quadratic time, binary bases
+				// in linear time; decimal text is cut at 4,300 digits.
+				if err := e.charge(costDecimal(words(4*int64(min(len(str), maxLiteralDigits+1)))) + words(8*int64(len(str)))); err != nil {
+					return nil, err
+				}
+			}
+		}
+		switch len(args) {
+		case 0:
 			return new(big.Int), nil
+		case 2:
+			return e.intWithBase(args[0], args[1])
 		}
 		return toInt(args[0])
 	case "float":
@@ -1068,8 +1106,18 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		}
 		return toFloat(args[0])
 	case "round":
-		if err := argCount(name, args, 1, 2); err != nil {
-			return nil, err
+		switch {
+		case len(args) == 0:
+			return nil, pyErrf("round() missing required argument 'number' (pos 1)")
+		case len(args) > 2:
+			return nil, pyErrf("round() takes at most 2 arguments (%d given)", len(args))
+		}
+		if i, ok := asInt(args[0]); ok && len(args) == 2 {
+			// Negative ndigits: a decimal conversion, a power of ten and a
+			// division of the integer's size.
+			if err := e.charge(costDecimal(wordsOf(i)) + 2*costMul(wordsOf(i), wordsOf(i))); err != nil {
+				return nil, err
+			}
 		}
 		return pyRound(args)
 	case "divmod":
@@ -1085,6 +1133,9 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		if aInt && bInt {
 			if bi.Sign() == 0 {
 				return nil, pyErrf("integer division or modulo by zero")
+			}
+			if err := e.charge(costMul(wordsOf(ai), wordsOf(bi))); err != nil {
+				return nil, err
 			}
 			q, r := floorDivMod(ai, bi)
 			return pyTuple{q, r}, nil
@@ -1113,7 +1164,7 @@ func (e *evaluator) builtin(name string, args []any) (any, error) {
 		}
 		return e.powMod(args[0], args[1], args[2])
 	case "min", "max":
-		return e.minMax(name, args)
+		return e.minMax(name, args, nil, nil)
 	}
 	return nil, errName
 }
@@ -1136,6 +1187,9 @@ func (e *evaluator) powMod(a, b, m any) (any, error) {
 	if bi.BitLen() > 4096 || mi.BitLen() > 4096 {
 		return nil, errDigits
 	}
+	if err := e.charge(costPowMod(int64(bi.BitLen()), int64(mi.BitLen())) + costMul(wordsOf(ai), wordsOf(mi))); err != nil {
+		return nil, err
+	}
 	am := new(big.Int).Abs(mi)
 	if am.Cmp(bigOne) == 0 {
 		return new(big.Int), nil
@@ -1157,9 +1211,14 @@ func (e *evaluator) powMod(a, b, m any) (any, error) {
 	return r, nil
 }
 
-func (e *evaluator) minMax(name string, args []any) (any, error) {
+// minMax is min() and max(); key is nil or a builtin to compare by, def
+// nil or the value for an empty iterable.
+func (e *evaluator) minMax(name string, args []any, key, def any) (any, error) {
 	if len(args) == 0 {
 		return nil, pyErrf("%s expected at least 1 argument, got 0", name)
+	}
+	if len(args) > 1 && def != nil {
+		return nil, pyErrf("Cannot specify a default for %s() with multiple positional arguments", name)
 	}
 	items := args
 	if len(args) == 1 {
@@ -1179,24 +1238,48 @@ func (e *evaluator) minMax(name string, args []any) (any, error) {
 			return nil, pyErrf("'%s' object is not iterable", typeName(args[0]))
 		}
 		if len(items) == 0 {
+			if def != nil {
+				return def, nil
+			}
 			return nil, pyErrf("%s() arg is an empty sequence", name)
 		}
+	}
+	if key == (pyNone{}) {
+		key = nil
+	}
+	keyOf := func(v any) (any, error) {
+		if key == nil {
+			return v, nil
+		}
+		f, ok := key.(pyFunc)
+		if !ok {
+			return nil, pyErrf("'%s' object is not callable", typeName(key))
+		}
+		return e.builtin(string(f), []any{v})
 	}
 	op := "<"
 	if name == "max" {
 		op = ">"
 	}
 	best := items[0]
+	bestKey, err := keyOf(best)
+	if err != nil {
+		return nil, err
+	}
 	for _, v := range items[1:] {
 		if err := e.step(1); err != nil {
 			return nil, err
 		}
-		better, err := e.compare(op, v, best)
+		k, err := keyOf(v)
+		if err != nil {
+			return nil, err
+		}
+		better, err := e.compare(op, k, bestKey)
 		if err != nil {
 			return nil, err
 		}
 		if better {
-			best = v
+			best, bestKey = v, k
 		}
 	}
 	return best, nil
@@ -1222,27 +1305,10 @@ func toInt(v any) (any, error) {
 	return nil, pyErrf("int() argument must be a string, a bytes-like object or a real number, not '%s'", typeName(v))
 }
 
-// parseIntString is int(str) in base 10, with Python's digit limit and
-// messages.
+// parseIntString is int(str): base 10, with Python's digit limit and
+// messages (intbase.go).
 func parseIntString(s string) (any, error) {
-	bad := func() error { return pyErrf("invalid literal for int() with base 10: %s", pyStrRepr(s)) }
-	t := strings.TrimSpace(s)
-	sign := ""
-	if strings.HasPrefix(t, "+") || strings.HasPrefix(t, "-") {
-		sign, t = t[:1], t[1:]
-	}
-	if t == "" {
-		return nil, bad()
-	}
-	d, n, ok := digits(t, 10, false)
-	if !ok || n != len(t) || d == "" {
-		return nil, bad()
-	}
-	if len(d) > maxLiteralDigits {
-		return nil, pyErrf("Exceeds the limit (4300 digits) for integer string conversion: value has %d digits; use sys.set_int_max_str_digits() to increase the limit", len(d))
-	}
-	i, _ := new(big.Int).SetString(sign+d, 10)
-	return i, nil
+	return intFromString(s, 10, DefaultLimits.MaxBits)
 }
 
 // floatStrRe is the decimal part of float()'s string grammar (ASCII digits
@@ -1254,7 +1320,7 @@ func toFloat(v any) (any, error) {
 	case float64:
 		return x, nil
 	case string:
-		t := strings.TrimSpace(x)
+		t := strings.TrimSpace(asciiDecimal(x))
 		low := strings.ToLower(strings.TrimLeft(t, "+-"))
 		neg := strings.HasPrefix(t, "-")
 		signs := len(t) - len(strings.TrimLeft(t, "+-"))
@@ -1294,6 +1360,9 @@ func toFloat(v any) (any, error) {
 // exact binary value.
 func pyRound(args []any) (any, error) {
 	x := args[0]
+	if !isNumber(x) {
+		return nil, pyErrf("type %s doesn't define __round__ method", typeName(x))
+	}
 	var nd *big.Int
 	if len(args) == 2 && args[1] != (pyNone{}) {
 		i, ok := asInt(args[1])

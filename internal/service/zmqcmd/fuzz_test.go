@@ -37,6 +37,10 @@ func FuzzEvaluate(f *testing.F) {
 	for _, s := range exprSeeds(f) {
 		f.Add(s)
 	}
+	// Line structure, int(x, base), keywords: the CPython probes.
+	for _, v := range loadReplyVectors(f, "testdata/compat_probes.jsonl") {
+		f.Add(v.Expr)
+	}
 	lim := DefaultLimits
 	f.Fuzz(func(t *testing.T, src string) {
 		wd := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("evaluation hangs on %q", src)) })

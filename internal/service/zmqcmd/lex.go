@@ -38,28 +38,104 @@ var ops2 = []string{"**", "//", "<<", ">>", "<=", ">=", "==", "!=", "->", ":="}
 
 const ops1 = "+-*/%~&|^<>()[]{},:.=@;"
 
-// lex splits src into tokens. Newlines are allowed inside brackets and as
-// trailing whitespace, as eval() allows them.
+// errNullBytes is CPython 3.11's ValueError for a source string with NUL
+// (raised before compiling, so not "Invalid expression syntax").
+var errNullBytes = &evalError{"source code string cannot contain null bytes", "runtime"}
+
+// pySourceText prepares src the way eval() does before tokenizing: a NUL
+// anywhere is an error, leading spaces and tabs of the string are dropped
+// (only those: a later line that starts with a space is an indent), and
+// "\r\n" and "\r" become "\n".
+func pySourceText(src string) (string, error) {
+	if strings.IndexByte(src, 0) >= 0 {
+		return "", errNullBytes
+	}
+	src = strings.TrimLeft(src, " \t")
+	if strings.IndexByte(src, '\r') >= 0 {
+		src = strings.ReplaceAll(src, "\r\n", "\n")
+		src = strings.ReplaceAll(src, "\r", "\n")
+	}
+	return src, nil
+}
+
+// lex splits src into tokens with CPython's line structure for eval
+// input: blank and comment-only lines are skipped anywhere; a line that
+// holds tokens outside brackets must start in column 0 (anything else is
+// an unexpected indent); the expression ends with the first such line, and
+// after it only blank lines may follow; a backslash at the end of a line
+// joins it with the next (at the start of a line the column of the first
+// backslash, if not 0, is the line's indent, as CPython counts it);
+// newlines inside brackets are free.
 func lex(src string) ([]token, error) {
+	src, err := pySourceText(src)
+	if err != nil {
+		return nil, err
+	}
 	var toks []token
 	depth := 0
 	i := 0
-	for i < len(src) {
+	atBOL := true
+	ended := false // a logical line with tokens is complete (NEWLINE)
+	for {
+		if atBOL {
+			atBOL = false
+			col, contCol := 0, 0
+		indent:
+			for i < len(src) {
+				switch src[i] {
+				case ' ':
+					col++
+				case '\t':
+					col = (col/8 + 1) * 8
+				case '\f':
+					col = 0
+				case '\\':
+					if contCol == 0 {
+						contCol = col
+					}
+					// A continuation needs a newline and something after it.
+					if i+1 >= len(src) || src[i+1] != '\n' || i+2 >= len(src) {
+						return nil, errSyntax
+					}
+					i++
+				default:
+					break indent
+				}
+				i++
+			}
+			blank := i < len(src) && (src[i] == '#' || src[i] == '\n')
+			if !blank && depth == 0 {
+				if contCol != 0 {
+					col = contCol
+				}
+				if col != 0 || ended && i < len(src) {
+					return nil, errSyntax
+				}
+			}
+		}
+		if i >= len(src) {
+			break
+		}
 		c := src[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\f':
 			i++
 			continue
-		case c == '\n' || c == '\r':
-			// A newline outside brackets ends the expression: eval() accepts
-			// only blank lines and comments after it.
-			if depth == 0 && !onlyBlank(src[i:]) {
+		case c == '\n':
+			i++
+			if depth == 0 && len(toks) > 0 {
+				ended = true
+			}
+			atBOL = true
+			continue
+		case c == '\\':
+			if i+1 >= len(src) || src[i+1] != '\n' || i+2 >= len(src) {
 				return nil, errSyntax
 			}
-			i++
+			i += 2
 			continue
 		case c == '#':
-			j := strings.IndexAny(src[i:], "\r\n")
+			j := strings.IndexByte(src[i:], '\n')
 			if j < 0 {
 				i = len(src)
 			} else {
@@ -147,23 +223,6 @@ func lex(src string) ([]token, error) {
 	return append(toks, token{kind: tEOF}), nil
 }
 
-func onlyBlank(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ' ', '\t', '\f', '\r', '\n':
-		case '#':
-			j := strings.IndexAny(s[i:], "\r\n")
-			if j < 0 {
-				return true
-			}
-			i += j
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 func isDigitIn(c byte, base int) bool {
 	switch base {
 	case 2:
@@ -213,7 +272,7 @@ func lexNumber(s string) (token, int, error) {
 			return token{}, 0, errSyntax
 		}
 		end := 2 + n
-		if end < len(s) && isNameByte(s[end]) {
+		if end < len(s) && isNameByte(s[end]) && !keywordAfterNumber(s[end:]) {
 			return token{}, 0, errSyntax
 		}
 		if len(d)*4 > maxLiteralDigits*4 {
@@ -265,7 +324,7 @@ func lexNumber(s string) (token, int, error) {
 	if i < len(s) && (s[i] == 'j' || s[i] == 'J') {
 		return token{}, 0, errComplex
 	}
-	if i < len(s) && isNameByte(s[i]) {
+	if i < len(s) && isNameByte(s[i]) && !keywordAfterNumber(s[i:]) {
 		return token{}, 0, errSyntax
 	}
 	if isFloat {
@@ -386,4 +445,17 @@ func lexString(s string, raw bool) (string, int, error) {
 			b.WriteByte(e)
 		}
 	}
+}
+
+// keywordAfterNumber reports whether s, which directly follows a number
+// literal, starts like one of the keywords CPython 3.11 still accepts
+// there with a deprecation warning ("1if x else y", "1or 2", "0x1for");
+// any other letter after a number is a syntax error.
+func keywordAfterNumber(s string) bool {
+	for _, kw := range [...]string{"and", "else", "for", "if", "in", "is", "or", "not"} {
+		if strings.HasPrefix(s, kw) {
+			return true
+		}
+	}
+	return false
 }

@@ -33,7 +33,8 @@ type node struct {
 	ops  []string // comparison chain
 	lit  any
 	args []*node
-	kw   bool // call used keyword or star arguments
+	kw   bool     // call used star arguments (or keywords, see kwnames)
+	kwn  []string // call: keyword of each argument after the callee ("" positional)
 }
 
 var keywords = map[string]bool{
@@ -394,24 +395,34 @@ func (p *parser) primary() (*node, error) {
 			}
 			call := &node{kind: nCall, args: []*node{n}}
 			for !p.isOp(")") {
+				star := false
 				if p.isOp("*") || p.isOp("**") {
 					p.pos++
-					call.kw = true
+					call.kw, star = true, true
 				}
 				a, err := p.test()
 				if err != nil {
 					return nil, err
 				}
-				if p.isOp("=") {
+				kw := ""
+				if p.isOp("=") && !star {
 					if a.kind != nName {
+						return nil, errSyntax
+					}
+					kw = a.op
+					// CPython: "keyword argument repeated".
+					if contains(call.kwn, kw) {
 						return nil, errSyntax
 					}
 					p.pos++
 					if a, err = p.test(); err != nil {
 						return nil, err
 					}
-					call.kw = true
+				} else if !star && len(call.kwn) > 0 && call.kwn[len(call.kwn)-1] != "" {
+					// "positional argument follows keyword argument".
+					return nil, errSyntax
 				}
+				call.kwn = append(call.kwn, kw)
 				call.args = append(call.args, a)
 				if !p.isOp(",") {
 					break

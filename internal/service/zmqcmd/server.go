@@ -24,9 +24,15 @@ type Config struct {
 	CommandPath    []string      // directories searched for command binaries
 	FailOnExitCode bool          // non-zero exit → error reply instead of the original's success
 	PingHosts      []string      // when not empty, the only hosts ping may target
-	Compute        Limits        // compute evaluation limits
-	MaxFrame       int           // bytes per ZMTP frame
-	MaxFrames      int           // frames per ZMTP message
+	Compute        Limits        // compute evaluation limits (with the CPU budget)
+	// MaxComputations is how many evaluations run at once, daemon-wide
+	// (0: DefaultMaxComputations, half the CPUs).
+	MaxComputations int
+	// ComputeWait is how long an evaluation waits for a slot before the
+	// busy reply.
+	ComputeWait time.Duration
+	MaxFrame    int // bytes per ZMTP frame
+	MaxFrames   int // frames per ZMTP message
 }
 
 // DefaultConfig matches config.defaultZMQCmd.
@@ -38,6 +44,7 @@ func DefaultConfig() Config {
 		MaxProcs:       8,
 		CommandPath:    []string{"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"},
 		Compute:        DefaultLimits,
+		ComputeWait:    10 * time.Second,
 		MaxFrame:       256 << 10,
 		MaxFrames:      8,
 	}
@@ -48,6 +55,8 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	procs chan struct{}
+	gate  computeGate
+	cm    *computeMetrics
 }
 
 var _ netsvc.Handler = (*Server)(nil)
@@ -81,8 +90,19 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	case cfg.Compute.Timeout <= 0:
 		// Evaluate treats 0 as "no deadline": never let configuration do that.
 		return nil, errors.New("zmqcmd: compute_timeout must be positive")
+	case cfg.Compute.Budget <= 0:
+		// Likewise 0 would turn the CPU budget off.
+		return nil, errors.New("zmqcmd: compute_budget must be positive")
+	case cfg.MaxComputations < 0:
+		return nil, errors.New("zmqcmd: max_computations must not be negative (0: half the CPUs)")
+	case cfg.ComputeWait <= 0:
+		return nil, errors.New("zmqcmd: compute_wait must be positive")
 	}
-	return &Server{cfg: cfg, log: log, procs: make(chan struct{}, cfg.MaxProcs)}, nil
+	if cfg.MaxComputations == 0 {
+		cfg.MaxComputations = DefaultMaxComputations()
+	}
+	return &Server{cfg: cfg, log: log, procs: make(chan struct{}, cfg.MaxProcs),
+		gate: computeGate{slots: make(chan struct{}, cfg.MaxComputations)}, cm: newComputeMetrics()}, nil
 }
 
 // ServeConn runs one ZMTP connection: handshake as a ROUTER, then one
@@ -219,11 +239,12 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 		var r, result []byte
 		var err error
 		if isStr {
-			r, result, err = computeExpr(buf, expr, s.cfg.Compute)
+			r, result, err = s.computeString(ctx, buf, expr)
 		} else {
 			r, result, err = computeReply(buf, req.Expression, s.cfg.Compute)
 		}
 		if err != nil {
+			s.countRefusal(err)
 			done("error")
 			if logOn {
 				kind := "runtime"
@@ -254,6 +275,28 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
 	return r
+}
+
+// computeString answers a compute request whose expression is a string:
+// the small-integer fast path at once; otherwise parsing and the cost
+// estimate (cheap, bounded by the expression's length) answer syntax
+// errors and hopeless expressions without waiting, and only the
+// evaluation itself takes a computation slot (budget.go).
+func (s *Server) computeString(ctx context.Context, buf []byte, expr string) (reply, result []byte, err error) {
+	if r, res, ok := computeFast(buf, expr, s.cfg.Compute); ok {
+		return r, res, nil
+	}
+	n, err := prepare(expr, s.cfg.Compute)
+	if err != nil {
+		return appendComputeReply(buf, nil, err)
+	}
+	release, err := s.acquireCompute(ctx)
+	if err != nil {
+		return appendComputeReply(buf, nil, err)
+	}
+	defer release()
+	v, err := evaluateTree(n, s.cfg.Compute)
+	return appendComputeReply(buf, v, err)
 }
 
 // commandKind is jsonString(raw) without the allocation for the two

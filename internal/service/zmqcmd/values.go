@@ -25,7 +25,7 @@ type (
 // original answered str(exception), and these are Python's own texts.
 type evalError struct {
 	msg  string
-	kind string // for the log: "syntax", "name", "runtime", "limit"
+	kind string // for the log: "syntax", "name", "runtime", "limit", "timeout", "budget", "estimate", "busy"
 }
 
 func (e *evalError) Error() string { return e.msg }
@@ -47,7 +47,7 @@ var (
 	errTooComplex = &evalError{"maximum recursion depth exceeded during compilation", "limit"}
 	errComplex    = &evalError{"Complex numbers are not supported", "runtime"}
 	errTooLarge   = &evalError{"Result too large", "limit"}
-	errTimeout    = &evalError{"Computation timed out", "limit"}
+	errTimeout    = &evalError{"Computation timed out", "timeout"}
 	errOverflow   = &evalError{"(34, 'Numerical result out of range')", "runtime"}
 )
 

@@ -335,19 +335,34 @@ func computeReply(dst []byte, raw json.RawMessage, lim Limits) (reply, result []
 
 const replySuccessPrefix = `{"status": "success", "result": `
 
+// computeFast answers expr when the small-integer fast path can; ok is
+// false otherwise, with nothing appended.
+func computeFast(dst []byte, expr string, lim Limits) (reply, result []byte, ok bool) {
+	v, ok := evalSmallInt(expr, lim)
+	if !ok {
+		return dst, nil, false
+	}
+	// The same bytes big.Int.Append writes for the full path's value.
+	dst = append(dst, replySuccessPrefix...)
+	at := len(dst)
+	dst = strconv.AppendInt(dst, v, 10)
+	end := len(dst)
+	dst = append(dst, '}')
+	return dst, dst[at:end], true
+}
+
 // computeExpr evaluates expr and appends the reply to dst; result is the
 // encoded value inside reply.
 func computeExpr(dst []byte, expr string, lim Limits) (reply, result []byte, err error) {
-	if v, ok := evalSmallInt(expr, lim); ok {
-		// The same bytes big.Int.Append writes for the full path's value.
-		dst = append(dst, replySuccessPrefix...)
-		at := len(dst)
-		dst = strconv.AppendInt(dst, v, 10)
-		end := len(dst)
-		dst = append(dst, '}')
-		return dst, dst[at:end], nil
+	if r, res, ok := computeFast(dst, expr, lim); ok {
+		return r, res, nil
 	}
 	v, err := evaluateFull(expr, lim)
+	return appendComputeReply(dst, v, err)
+}
+
+// appendComputeReply appends the reply for an evaluation's value or error.
+func appendComputeReply(dst []byte, v any, err error) (reply, result []byte, _ error) {
 	if err != nil {
 		return AppendError(dst, errMessage(err)), nil, err
 	}
