@@ -82,7 +82,12 @@ func TestDaemonServesHealthzAndMetrics(t *testing.T) {
 	if code != 200 || !strings.Contains(body, testSvc+" ok") {
 		t.Fatalf("healthz %d %q", code, body)
 	}
-	code, body = get(t, admin+"/metrics")
+	// The handler records the request after writing its answer: wait for
+	// the counter rather than racing it.
+	deadline := time.Now().Add(5 * time.Second)
+	for code, body = get(t, admin+"/metrics"); !strings.Contains(body, `status="ok"} 1`) && time.Now().Before(deadline); code, body = get(t, admin+"/metrics") {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, want := range []string{
 		`gatehouse_connections_accepted_total{service="` + testSvc + `"} 1`,
 		`gatehouse_requests_total{command="ECHO",service="` + testSvc + `",status="ok"} 1`,

@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gatehouse_connections_closed_total", Help: "Sessions the server ended because a deadline passed: idle_timeout, handshake_timeout, message_timeout, write_timeout, too_slow (a transfer below min_rate).",
 		}, []string{"service", "reason"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_rate_limited_total", Help: "Requests refused by a per-address rate limit, by what they tried (e.g. register).",
+			Name: "gatehouse_rate_limited_total", Help: RateLimitedHelp,
 		}, []string{"service", "what"}),
 	}
 	if reg != nil {
@@ -63,6 +63,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// RateLimitedHelp is the help text of gatehouse_rate_limited_total; a
+// service that counts into the family itself must register it with exactly
+// this text and the labels service, what, so that both share one family.
+const RateLimitedHelp = "Requests refused or deferred by a per-address rate limit, by service and what was limited (e.g. register)."
 
 // RejectReasons are the values of gatehouse_connections_rejected_total's
 // reason label.

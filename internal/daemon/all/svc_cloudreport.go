@@ -62,6 +62,7 @@ func init() {
 		// metricName). A rate limit it adds names its "what" in
 		// d.RateLimited.
 		d.Commands = []string{"INIT", "INFO", "PING", "VERS", "DWNL", "ERRL", "GREQ", "SRSP", "UNKNOWN"}
+		d.RateLimited = []string{"first_seen"}
 		d.Log.Info("cloudreport updates folder", "path", filepath.Join(dir, "updates"))
 		d.Log.Info("cloudreport registration", "mode", registration.String())
 		return srv, func() { srv.Close() }, nil

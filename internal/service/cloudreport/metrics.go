@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"gatehouse/internal/netsvc"
 )
 
 // metrics are the service's own series. Label sets are fixed: no client id
@@ -33,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_rate_limited_total",
-		Help: "Requests refused or deferred by a per-address rate limit, by service and what was limited.",
+		Help: netsvc.RateLimitedHelp, // the family netsvc registers too
 	}, []string{"service", "what"})
 	if reg != nil {
 		dup = adopt(reg, dup)
