@@ -355,12 +355,14 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 // overwrites the copy a row describes (the verified one stays until the
 // client confirms the new one), and two uploads of one name racing each
 // other cannot leave the row describing one and the blob holding the other.
-// The "files/" folder keeps these apart from the "<client>/<file>" blobs of
+// The client's file name is not part of it: rows map names to blobs, so any
+// base name a client sends (".tmp-x" included) makes a valid blob name. The
+// "files/" folder keeps these apart from the "<client>/<file>" blobs of
 // rows written before.
-func uploadBlobName(clientID, file string, now time.Time) string {
+func uploadBlobName(clientID string, now time.Time) string {
 	var r [6]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("files/%s/%s/%s-%x", clientID, file, now.UTC().Format("20060102T150405.000000000Z"), r)
+	return fmt.Sprintf("files/%s/%s-%x", clientID, now.UTC().Format("20060102T150405.000000000Z"), r)
 }
 
 func addBlob(list *[]string, name string) {
@@ -479,7 +481,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	if err != nil {
 		return refuse("AES key", "err", err)
 	}
-	path := uploadBlobName(id, stored, s.opt.Now())
+	path := uploadBlobName(id, s.opt.Now())
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
 		log.Error("file: blob create", "err", err)
