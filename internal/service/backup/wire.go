@@ -87,6 +87,10 @@ func CodeName(code uint16) string {
 		return "crc_retry"
 	case CodeCRCFail:
 		return "crc_fail"
+	case CodeList:
+		return "list"
+	case CodeRestore:
+		return "restore"
 	}
 	return "unknown"
 }
