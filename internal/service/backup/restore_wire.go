@@ -173,7 +173,11 @@ func ParseListing(b []byte) (Listing, error) {
 		return l, errBadListing
 	}
 	n := binary.LittleEndian.Uint32(b)
-	l.Truncated = binary.LittleEndian.Uint32(b[4:])&1 != 0
+	flags := binary.LittleEndian.Uint32(b[4:])
+	if flags&^1 != 0 {
+		return l, errBadListing
+	}
+	l.Truncated = flags&1 != 0
 	b = b[8:]
 	if uint64(n) > uint64(len(b))/listEntryFixed {
 		return l, errBadListing
