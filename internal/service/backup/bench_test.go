@@ -185,3 +185,78 @@ func BenchmarkServerUpload(b *testing.B) {
 		})
 	}
 }
+
+// patternChecker accepts exactly the bytes patternReader produced (byte i
+// is pattern[i mod 64 KiB], as Upload reads it in 512 KiB chunks).
+type patternChecker struct{ pos int64 }
+
+func (w *patternChecker) Write(p []byte) (int, error) {
+	for i := 0; i < len(p); {
+		off := int((w.pos + int64(i)) % int64(len(pattern)))
+		n := min(len(p)-i, len(pattern)-off)
+		if string(p[i:i+n]) != string(pattern[off:off+n]) {
+			return i, fmt.Errorf("restored bytes differ near offset %d", w.pos+int64(i))
+		}
+		i += n
+	}
+	w.pos += int64(len(p))
+	return len(p), nil
+}
+
+// BenchmarkRestore uploads one file (untimed), then restores it per
+// iteration through server (blob → encrypt) → loopback → client (decrypt,
+// CRC) into a writer that checks every byte, and reports the process's
+// peak RSS and its growth: flat whatever the size, plain and at rest. The
+// 1 GiB case is the acceptance run:
+// go test -run X -bench 'Restore/.*1GiB' -benchtime 1x ./internal/service/backup
+func BenchmarkRestore(b *testing.B) {
+	for _, atRest := range []bool{false, true} {
+		for _, size := range []int64{1 << 20, 64 << 20, 1 << 30} {
+			name := fmt.Sprintf("at_rest=%v/%dMiB", atRest, size>>20)
+			if size >= 1<<30 {
+				name = fmt.Sprintf("at_rest=%v/%dGiB", atRest, size>>30)
+			}
+			b.Run(name, func(b *testing.B) {
+				e := newEnv(b, Options{MaxFileSize: 2 << 30, EncryptAtRest: atRest})
+				c := e.newClient("bench")
+				if res, err := c.Upload(context.Background(), "big.bin", &patternReader{left: size}, size); err != nil || !res.Verified {
+					b.Fatal(res, err)
+				}
+				runtime.GC()
+				base := rssKiB()
+				var peak atomic.Int64
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						if r := rssKiB(); r > peak.Load() {
+							peak.Store(r)
+						}
+						select {
+						case <-stop:
+							return
+						case <-time.After(20 * time.Millisecond):
+						}
+					}
+				}()
+				b.SetBytes(size)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					w := &patternChecker{}
+					res, err := c.Restore(context.Background(), "big.bin", 0, nil, 0, w)
+					if err != nil || w.pos != size || res.Written != size {
+						b.Fatal(res, err, w.pos)
+					}
+				}
+				b.StopTimer()
+				close(stop)
+				wg.Wait()
+				b.ReportMetric(float64(peak.Load())/1024, "peak-rss-MiB")
+				b.ReportMetric(float64(peak.Load()-base)/1024, "rss-growth-MiB")
+			})
+		}
+	}
+}
