@@ -49,6 +49,11 @@ type Common struct {
 	// MessageTimeout bounds one request's arrival once its first byte came
 	// (services with multi-read requests use it).
 	MessageTimeout Duration `toml:"message_timeout"`
+	// MinRate is the slowest a file body (upload or download) may move, in
+	// bytes/s, once RateGrace has passed; checked progressively as data
+	// moves. 0 turns the rule off.
+	MinRate   int64    `toml:"min_rate"`
+	RateGrace Duration `toml:"rate_grace"`
 
 	defaultPort int
 }
@@ -65,6 +70,8 @@ func common(port int) Common {
 		WriteTimeout:     D(30 * time.Second),
 		HandshakeTimeout: D(10 * time.Second),
 		MessageTimeout:   D(30 * time.Second),
+		MinRate:          1024,
+		RateGrace:        D(30 * time.Second),
 	}.withPort(port)
 }
 
@@ -357,6 +364,12 @@ func (c *Config) Validate() error {
 		}
 		if sc.MaxConnsPerIP < 0 {
 			errs = append(errs, fmt.Errorf("services.%s.max_conns_per_ip: must be 0 (no limit) or more", name))
+		}
+		if sc.MinRate < 0 {
+			errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
+		}
+		if sc.RateGrace.Duration < 0 {
+			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must not be negative", name))
 		}
 	}
 	switch c.Log.Level {

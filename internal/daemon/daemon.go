@@ -136,6 +136,8 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 				WriteTimeout:     sc.WriteTimeout.Duration,
 				HandshakeTimeout: sc.HandshakeTimeout.Duration,
 				MessageTimeout:   sc.MessageTimeout.Duration,
+				MinRate:          sc.MinRate,
+				RateGrace:        sc.RateGrace.Duration,
 			},
 		})
 	}

@@ -2,8 +2,10 @@ package netsvc
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +26,17 @@ type Conn struct {
 
 	mu       sync.Mutex
 	readBy   time.Time // absolute bound on Reads (handshake, message); zero when none
+	readKind string    // which bound readBy is: "handshake" or "message"
 	busy     bool      // a request is being served
 	draining bool      // shutdown has begun
+
+	// A transfer in progress (StartTransfer): from xferStart on, after the
+	// grace period, the bytes moved since xferBase must keep up with xferRate.
+	xferStart time.Time
+	xferBase  int64
+	xferRate  int64
+
+	cut string // the deadline that ended a Read or Write, once one did
 }
 
 // ID is the connection's number, unique within the daemon's lifetime.
@@ -41,29 +52,125 @@ func (c *Conn) Limits() Limits { return c.limits }
 func (c *Conn) BytesIn() int64  { return c.in.Load() }
 func (c *Conn) BytesOut() int64 { return c.out.Load() }
 
+// RemoteIP is the client's address without the port.
+func (c *Conn) RemoteIP() string { return c.ip }
+
 // StartHandshake bounds every following Read by one absolute deadline,
 // HandshakeTimeout from now, until EndHandshake is called.
-func (c *Conn) StartHandshake() { c.bound(c.limits.HandshakeTimeout) }
+func (c *Conn) StartHandshake() { c.bound(c.limits.HandshakeTimeout, deadlineHandshake) }
 
 // EndHandshake returns Reads to the idle deadline.
-func (c *Conn) EndHandshake() { c.bound(0) }
+func (c *Conn) EndHandshake() { c.bound(0, "") }
 
 // StartMessage bounds the rest of one request's bytes by MessageTimeout from
 // now, so a peer that trickles a byte just inside the idle timeout cannot
 // hold a half-sent request forever. Call it when a request's first byte has
 // arrived, and EndMessage when the request is complete.
-func (c *Conn) StartMessage() { c.bound(c.limits.MessageTimeout) }
+func (c *Conn) StartMessage() { c.bound(c.limits.MessageTimeout, deadlineMessage) }
 
 // EndMessage returns Reads to the idle deadline.
-func (c *Conn) EndMessage() { c.bound(0) }
+func (c *Conn) EndMessage() { c.bound(0, "") }
 
-func (c *Conn) bound(d time.Duration) {
+func (c *Conn) bound(d time.Duration, kind string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.readBy = time.Time{}
+	c.readBy, c.readKind = time.Time{}, ""
 	if d > 0 {
-		c.readBy = time.Now().Add(d)
+		c.readBy, c.readKind = time.Now().Add(d), kind
 	}
+}
+
+// StartTransfer begins a bulk transfer (a file body in either direction)
+// under the progressive minimum rate Limits.MinRate: once Limits.RateGrace
+// has passed, the bytes read and written since this call must at every
+// moment be at least MinRate × (time since the call − RateGrace). The
+// check runs as data moves: every Read and Write gets a deadline at the
+// moment the peer falls behind, so a client that trickles a byte every few
+// seconds is cut as soon as it is behind, not after a deadline computed from
+// a declared size. A cut is logged at info and counted as
+// gatehouse_connections_closed_total{reason="too_slow"}. EndTransfer ends
+// the rule. With MinRate 0 the rule is off.
+func (c *Conn) StartTransfer() { c.StartTransferRate(c.limits.MinRate) }
+
+// StartTransferRate is StartTransfer with a service-specific rate in
+// bytes/s (0: Limits.MinRate).
+func (c *Conn) StartTransferRate(bytesPerSec int64) {
+	if bytesPerSec <= 0 {
+		bytesPerSec = c.limits.MinRate
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.xferStart, c.xferBase, c.xferRate = time.Now(), c.in.Load()+c.out.Load(), bytesPerSec
+}
+
+// EndTransfer ends the rule StartTransfer began.
+func (c *Conn) EndTransfer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.xferStart, c.xferRate = time.Time{}, 0
+}
+
+// transferDeadline is the moment the transfer falls behind its minimum
+// rate if no more than extra further bytes move, or zero without a rule.
+// Called with c.mu held.
+func (c *Conn) transferDeadline(extra int64) time.Time {
+	if c.xferRate <= 0 || c.xferStart.IsZero() {
+		return time.Time{}
+	}
+	moved := c.in.Load() + c.out.Load() - c.xferBase + extra
+	ahead := time.Duration(float64(moved) / float64(c.xferRate) * float64(time.Second))
+	return c.xferStart.Add(c.limits.RateGrace + ahead)
+}
+
+// The deadlines that can end a session, as logged and counted.
+const (
+	deadlineIdle      = "idle_timeout"
+	deadlineHandshake = "handshake_timeout"
+	deadlineMessage   = "message_timeout"
+	deadlineWrite     = "write_timeout"
+	deadlineTooSlow   = "too_slow"
+)
+
+// ClosedReasons are the values of gatehouse_connections_closed_total's
+// reason label.
+var ClosedReasons = []string{deadlineIdle, deadlineHandshake, deadlineMessage, deadlineWrite, deadlineTooSlow}
+
+// earlier returns the earlier of two deadlines (zero means none) with its kind.
+func earlier(a time.Time, ak string, b time.Time, bk string) (time.Time, string) {
+	if b.IsZero() || (!a.IsZero() && !b.Before(a)) {
+		return a, ak
+	}
+	return b, bk
+}
+
+// noteTimeout remembers which deadline ended an I/O call, unless shutdown
+// did (a drain sets an immediate deadline of its own).
+func (c *Conn) noteTimeout(err error, kind string) {
+	if err == nil || kind == "" || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	c.mu.Lock()
+	if c.cut == "" && !c.draining {
+		c.cut = kind
+	}
+	c.mu.Unlock()
+}
+
+// CutBy reports which deadline ended the session's I/O ("idle_timeout",
+// "handshake_timeout", "message_timeout", "write_timeout", "too_slow"), or
+// "" when none did.
+func (c *Conn) CutBy() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut
+}
+
+// RateLimited counts one request refused by a per-address rate limit
+// (AddrLimiter), what naming what it tried ("register"). Logged at debug
+// only: a flood must not flood the log too.
+func (c *Conn) RateLimited(what string) {
+	c.svc.m.rateLimited.WithLabelValues(c.svc.name, what).Inc()
+	c.log.Debug("rate limited", "what", what)
 }
 
 // HandshakeFailed counts a failed handshake (bad key, bad signature, …).
@@ -123,13 +230,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, errDraining
 	}
-	dl := time.Time{}
+	dl, kind := time.Time{}, ""
 	if c.limits.IdleTimeout > 0 {
-		dl = time.Now().Add(c.limits.IdleTimeout)
+		dl, kind = time.Now().Add(c.limits.IdleTimeout), deadlineIdle
 	}
-	if !c.readBy.IsZero() && (dl.IsZero() || c.readBy.Before(dl)) {
-		dl = c.readBy
-	}
+	dl, kind = earlier(dl, kind, c.readBy, c.readKind)
+	dl, kind = earlier(dl, kind, c.transferDeadline(0), deadlineTooSlow)
 	err := c.Conn.SetReadDeadline(dl)
 	c.mu.Unlock()
 	if err != nil {
@@ -138,18 +244,25 @@ func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.in.Add(int64(n))
 	c.svc.bytesIn.Add(float64(n))
+	c.noteTimeout(err, kind)
 	return n, err
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
+	dl, kind := time.Time{}, ""
 	if c.limits.WriteTimeout > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.limits.WriteTimeout)); err != nil {
-			return 0, err
-		}
+		dl, kind = time.Now().Add(c.limits.WriteTimeout), deadlineWrite
+	}
+	c.mu.Lock()
+	dl, kind = earlier(dl, kind, c.transferDeadline(int64(len(p))), deadlineTooSlow)
+	c.mu.Unlock()
+	if err := c.Conn.SetWriteDeadline(dl); err != nil {
+		return 0, err
 	}
 	n, err := c.Conn.Write(p)
 	c.out.Add(int64(n))
 	c.svc.bytesOut.Add(float64(n))
+	c.noteTimeout(err, kind)
 	return n, err
 }
 

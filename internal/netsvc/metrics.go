@@ -14,6 +14,8 @@ type Metrics struct {
 	bytesOut          *prometheus.CounterVec
 	handshakeFailures *prometheus.CounterVec
 	panics            *prometheus.CounterVec
+	closed            *prometheus.CounterVec
+	rateLimited       *prometheus.CounterVec
 }
 
 // NewMetrics creates the series and registers them with reg (which may be
@@ -48,10 +50,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_panics_total", Help: "Handler panics recovered (each ended one connection).",
 		}, []string{"service"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_connections_closed_total", Help: "Sessions the server ended because a deadline passed: idle_timeout, handshake_timeout, message_timeout, write_timeout, too_slow (a transfer below min_rate).",
+		}, []string{"service", "reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_rate_limited_total", Help: "Requests refused by a per-address rate limit, by what they tried (e.g. register).",
+		}, []string{"service", "what"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.active, m.rejected, m.requests, m.latency,
-			m.bytesIn, m.bytesOut, m.handshakeFailures, m.panics)
+			m.bytesIn, m.bytesOut, m.handshakeFailures, m.panics, m.closed, m.rateLimited)
 	}
 	return m
+}
+
+// RejectReasons are the values of gatehouse_connections_rejected_total's
+// reason label.
+var RejectReasons = []string{"limit", "per_ip_limit"}
+
+// precreate makes every fixed series of service name exist at zero, so an
+// alert on the first panic, rejection or cut sees it (a counter that appears
+// only with its first event has no earlier value to compare with).
+func (m *Metrics) precreate(name string) {
+	m.accepted.WithLabelValues(name)
+	m.active.WithLabelValues(name)
+	m.bytesIn.WithLabelValues(name)
+	m.bytesOut.WithLabelValues(name)
+	m.handshakeFailures.WithLabelValues(name)
+	m.panics.WithLabelValues(name)
+	for _, r := range RejectReasons {
+		m.rejected.WithLabelValues(name, r)
+	}
+	for _, r := range ClosedReasons {
+		m.closed.WithLabelValues(name, r)
+	}
 }

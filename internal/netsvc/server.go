@@ -39,6 +39,8 @@ type Limits struct {
 	WriteTimeout     time.Duration // longest wait in one Write
 	HandshakeTimeout time.Duration // total time allowed between StartHandshake and EndHandshake
 	MessageTimeout   time.Duration // total time allowed between StartMessage and EndMessage
+	MinRate          int64         // bytes/s a transfer (StartTransfer) must keep up after RateGrace; 0: no rule
+	RateGrace        time.Duration // time a transfer may take before MinRate applies
 }
 
 // Service is one protocol on one address.
@@ -47,6 +49,14 @@ type Service struct {
 	Addr    string // host:port; port 0 picks a free one
 	Handler Handler
 	Limits  Limits
+	// Commands, when set, are the request names whose series
+	// (gatehouse_requests_total with status "ok", and the latency
+	// histogram) exist at zero from the start.
+	Commands []string
+	// RateLimited, when set, are the "what" values of
+	// gatehouse_rate_limited_total this service counts (Conn.RateLimited),
+	// created at zero from the start.
+	RateLimited []string
 }
 
 var errDraining = errors.New("netsvc: server is shutting down")
@@ -71,6 +81,14 @@ type svcState struct {
 }
 
 func newSvcState(sv Service, ln net.Listener, m *Metrics) *svcState {
+	m.precreate(sv.Name)
+	for _, cmd := range sv.Commands {
+		m.requests.WithLabelValues(sv.Name, cmd, "ok")
+		m.latency.WithLabelValues(sv.Name, cmd)
+	}
+	for _, w := range sv.RateLimited {
+		m.rateLimited.WithLabelValues(sv.Name, w)
+	}
 	return &svcState{Service: sv, name: sv.Name, ln: ln, m: m, conns: map[*Conn]struct{}{}, perIP: map[string]int{},
 		bytesIn: m.bytesIn.WithLabelValues(sv.Name), bytesOut: m.bytesOut.WithLabelValues(sv.Name)}
 }
@@ -292,7 +310,12 @@ func (s *Server) serve(sv *svcState, c *Conn) {
 	}()
 	c.log.Debug("connection accepted")
 	ctx := context.WithValue(s.ctx, ctxKey{}, c)
-	if err := sv.Handler.ServeConn(ctx, c); err != nil {
+	err := sv.Handler.ServeConn(ctx, c)
+	if cut := c.CutBy(); cut != "" {
+		sv.m.closed.WithLabelValues(sv.name, cut).Inc()
+		c.log.Info("session closed: deadline reached", "deadline", cut, "bytes_in", c.in.Load(), "bytes_out", c.out.Load())
+	}
+	if err != nil {
 		c.log.Debug("session ended", "err", err)
 	}
 }
