@@ -131,6 +131,27 @@ func (e *env) counter(name string) float64 {
 	return sum
 }
 
+// closedTooSlow counts sessions cut by the minimum transfer rate.
+func (e *env) closedTooSlow() float64 {
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "gatehouse_connections_closed_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == "too_slow" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 var (
 	keyOnce sync.Once
 	testKey *rsa.PrivateKey

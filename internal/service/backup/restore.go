@@ -162,9 +162,10 @@ func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []b
 	frame := AppendResponseHeader(make([]byte, 0, ResponseHeaderSize+RestoreHeaderSize), ResponseHeader{
 		Version: ServerVersion, Code: RespRestore, PayloadSize: uint32(RestoreHeaderSize + ctSize - int64(req.Offset))})
 	frame = append(frame, hdr.Marshal()...)
-	// TODO(netsvc transfer rate): wrap the stream in c.StartTransfer() /
-	// c.EndTransfer() once netsvc has them; until then each write is bounded
-	// by write_timeout alone.
+	// A slow reader is held to the progressive minimum rate (min_rate after
+	// rate_grace) for the whole stream, on top of write_timeout per write.
+	c.StartTransfer()
+	defer c.EndTransfer()
 	if _, err := c.Write(frame); err != nil {
 		return respStreamed, nil, fmt.Errorf("backup: restore: %w", err)
 	}

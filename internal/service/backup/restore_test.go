@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"testing"
+	"time"
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/blob/blobtest"
+	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store/storetest"
 )
 
@@ -286,6 +289,37 @@ func TestUnknownCodesAfterExtension(t *testing.T) {
 	for _, code := range []uint16{1034, 2000, 0} {
 		if h, _, ok := raw(t, e.addr, request(ClientID{}, code, []byte{1})); !ok || h.Code != RespError {
 			t.Fatalf("code %d: %+v", code, h)
+		}
+	}
+}
+
+// A restore whose reader stops reading is cut by the progressive minimum
+// rate (netsvc StartTransfer) once the socket buffers are full, rather
+// than holding the stream open: counted as too_slow.
+func TestRestoreSlowReaderCut(t *testing.T) {
+	lim := netsvctest.DefaultLimits
+	lim.MinRate, lim.RateGrace = 1<<20, 50*time.Millisecond
+	e := newEnvLimits(t, Options{}, lim)
+	c := e.newClient("sloth")
+	data := randBytes(24 << 20)
+	upload(t, c, "big", data)
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write(request(c.ID, CodeRestore, RestoreRequest{Name: [NameSize]byte(nameField(t, "big"))}.Marshal())); err != nil {
+		t.Fatal(err)
+	}
+	hdr := make([]byte, ResponseHeaderSize+RestoreHeaderSize)
+	if _, err := io.ReadFull(conn, hdr); err != nil {
+		t.Fatal(err)
+	}
+	// Read nothing more; the server must give up on its own.
+	for deadline := time.Now().Add(10 * time.Second); e.closedTooSlow() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a stalled restore reader was not cut")
 		}
 	}
 }
