@@ -34,3 +34,4 @@ ALTER TABLE backup_files ADD COLUMN upload_key BYTEA;
 ALTER TABLE backup_files ADD COLUMN pending_plain_size BIGINT;
 ALTER TABLE backup_files ADD COLUMN pending_upload_key BYTEA;
 UPDATE backup_files SET plain_size = size WHERE at_rest_key IS NULL;
+UPDATE backup_files SET pending_plain_size = pending_size WHERE pending_path IS NOT NULL AND pending_at_rest_key IS NULL;
