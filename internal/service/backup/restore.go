@@ -142,6 +142,12 @@ func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []b
 		log.Info("restore: bad offset", "client", cl.ID, "offset", req.Offset, "ciphertext", ctSize)
 		return RespNotFound, []byte{NotFoundOffset}, nil
 	}
+	// A missing blob is told apart before the answer starts; later
+	// failures can only cut the stream short.
+	if _, err := s.blobs.Stat(ctx, v.Path); err != nil {
+		log.Error("restore: stored file unreadable", "client", cl.ID, "file", stored, "version", v.Version, "err", err)
+		return RespError, nil, nil
+	}
 	src, err := s.versionSource(v, key)
 	if err != nil {
 		log.Error("restore: stored key unusable", "client", cl.ID, "err", err)

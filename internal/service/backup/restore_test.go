@@ -323,3 +323,23 @@ func TestRestoreSlowReaderCut(t *testing.T) {
 		}
 	}
 }
+
+// A version whose blob is gone is answered 2107 before any of the stream,
+// and the other versions still restore.
+func TestRestoreMissingBlob(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newClient("lost")
+	upload(t, c, "f", []byte("one"))
+	upload(t, c, "f", []byte("two"))
+	vs, _ := e.db.BackupVersions(ctx, c.ID.String(), "f")
+	if err := e.blobs.Remove(ctx, vs[0].Path); err != nil {
+		t.Fatal(err)
+	}
+	var re *ResponseError
+	if _, _, err := restoreAll(t, c, "f", 1); !errors.As(err, &re) || re.Response != RespError {
+		t.Fatalf("missing blob: %v", err)
+	}
+	if got, _, err := restoreAll(t, c, "f", 2); err != nil || string(got) != "two" {
+		t.Fatalf("version 2: %q %v", got, err)
+	}
+}
