@@ -343,3 +343,30 @@ func TestRestoreMissingBlob(t *testing.T) {
 		t.Fatalf("version 2: %q %v", got, err)
 	}
 }
+
+// Export (admin backup export) gives the plaintext of plain and at-rest
+// versions, checks the upload's CRC, and reports a damaged blob.
+func TestExport(t *testing.T) {
+	for _, atRest := range []bool{false, true} {
+		e := newEnv(t, Options{EncryptAtRest: atRest})
+		c := e.newClient("exporter")
+		data := randBytes(chunkSize + 77)
+		upload(t, c, "f", data)
+		vs, _ := e.db.BackupVersions(ctx, c.ID.String(), "f")
+		var out bytes.Buffer
+		if ok, err := Export(ctx, e.blobs, e.master, vs[0], &out); err != nil || !ok || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("at_rest=%v: %d bytes, checked %v, %v", atRest, out.Len(), ok, err)
+		}
+		// Damage one stored byte.
+		stored, _ := e.readBlob(vs[0].Path)
+		stored[100] ^= 1
+		blobtest.Put(t, e.blobs, vs[0].Path, stored)
+		if _, err := Export(ctx, e.blobs, e.master, vs[0], io.Discard); !errors.Is(err, ErrExportCRC) {
+			t.Fatalf("at_rest=%v damaged blob: %v", atRest, err)
+		}
+		// The client's restore reports it too.
+		if _, _, err := restoreAll(t, c, "f", 1); !errors.Is(err, ErrRestoreCRC) {
+			t.Fatalf("at_rest=%v restore of a damaged blob: %v", atRest, err)
+		}
+	}
+}
