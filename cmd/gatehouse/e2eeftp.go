@@ -14,12 +14,15 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/config"
+	"gatehouse/internal/daemon"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/service/e2eeftp"
+	"gatehouse/internal/store"
 )
 
 func init() {
-	keysCmds["e2eeftp"] = command{"server identity and client keys: init | add-client | list", runE2EKeys}
+	keysCmds["e2eeftp"] = command{"server identity and client keys: init | add-client | revoke | list", runE2EKeys}
 	clientCmds["e2eeftp"] = command{"encrypted file transfer: send | get | list | delete | help", runE2EClient}
 }
 
@@ -62,9 +65,24 @@ func runE2EKeys(args []string) error {
 	subs := map[string]subcommand{
 		"init":       {"create the server identity (server_id.key, known_server.pub)", e2eKeysInit},
 		"add-client": {"create a client key pair in the original's files and authorise it", e2eKeysAddClient},
+		"revoke":     {"withdraw a client's authorisation on every daemon sharing the store", e2eKeysRevoke},
 		"list":       {"show the server key and the authorised clients", e2eKeysList},
 	}
-	return runSub("gatehouse keys e2eeftp", subs, []string{"init", "add-client", "list"}, args)
+	return runSub("gatehouse keys e2eeftp", subs, []string{"init", "add-client", "revoke", "list"}, args)
+}
+
+// e2eStore opens the daemon's store, where the authorised clients every
+// daemon sharing it serves are kept.
+func e2eStore(load func() (*config.Config, error)) (*store.DB, e2eeftp.KeyDir, error) {
+	cfg, err := load()
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := daemon.OpenStore(context.Background(), cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return db, e2eeftp.KeyDir(filepath.Join(cfg.DataDir, "e2eeftp")), nil
 }
 
 func e2eKeyDir(load func() (cfgDataDir string, err error)) (e2eeftp.KeyDir, error) {
@@ -120,7 +138,7 @@ func e2eKeysAddClient(args []string) error {
 	fs := newFlagSet("add-client", "gatehouse keys e2eeftp add-client (-out DIR | -pub BASE64) [-comment TEXT] [-data DIR]",
 		"gatehouse keys e2eeftp add-client -out ./alice -comment alice   # writes alice/client_id.key and alice/known_server.pub",
 		"gatehouse keys e2eeftp add-client -pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA= -comment bob")
-	load := dataDirLoader(fs)
+	load := configFlags(fs)
 	out := fs.String("out", "", "folder for the new client's client_id.key and known_server.pub")
 	pub := fs.String("pub", "", "authorise an existing client key (base64 of the raw 32 bytes, as in authorized_clients.pub)")
 	comment := fs.String("comment", "", "note written above the key in authorized_clients.pub")
@@ -131,10 +149,11 @@ func e2eKeysAddClient(args []string) error {
 		fs.Usage()
 		return errors.New("add-client: give exactly one of -out or -pub")
 	}
-	kd, err := e2eKeyDir(load)
+	db, kd, err := e2eStore(load)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	var key ed25519.PublicKey
 	if *pub != "" {
 		raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(*pub))
@@ -159,25 +178,67 @@ func e2eKeysAddClient(args []string) error {
 	if err != nil {
 		return err
 	}
+	storeAdded, err := db.E2EEFTPAuthorizeClient(context.Background(), e2eeftp.AuthorizedLine(key), *comment, time.Now())
+	if err != nil {
+		return err
+	}
+	added = added || storeAdded
 	if added {
-		fmt.Fprintf(e2eOut, "authorised %s in %s (takes effect at the next connection)\n", e2eeftp.AuthorizedLine(key), kd.Authorized())
+		fmt.Fprintf(e2eOut, "authorised %s in %s and the store (every daemon sharing it serves it within %v)\n",
+			e2eeftp.AuthorizedLine(key), kd.Authorized(), e2eeftp.DefaultKeyRefresh)
 	} else {
 		fmt.Fprintf(e2eOut, "%s was already authorised\n", e2eeftp.AuthorizedLine(key))
 	}
 	return nil
 }
 
-func e2eKeysList(args []string) error {
-	fs := newFlagSet("list", "gatehouse keys e2eeftp list [-data DIR]",
-		"gatehouse keys e2eeftp list -data /var/lib/gatehouse")
-	load := dataDirLoader(fs)
+func e2eKeysRevoke(args []string) error {
+	fs := newFlagSet("revoke", "gatehouse keys e2eeftp revoke -pub BASE64 [-data DIR] [-config FILE]",
+		"gatehouse keys e2eeftp revoke -pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA=")
+	load := configFlags(fs)
+	pub := fs.String("pub", "", "the client key to revoke (base64 of the raw 32 bytes, as 'keys e2eeftp list' shows it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	kd, err := e2eKeyDir(load)
+	raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(*pub))
+	if err != nil || len(raw) != ed25519.PublicKeySize || fs.NArg() != 0 {
+		fs.Usage()
+		return errors.New("revoke: -pub must be base64 of a 32-byte Ed25519 key")
+	}
+	db, kd, err := e2eStore(load)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
+	key := ed25519.PublicKey(raw)
+	revoked, err := db.E2EEFTPRevokeClient(context.Background(), e2eeftp.AuthorizedLine(key), time.Now())
+	if err != nil {
+		return err
+	}
+	removed, err := kd.Unauthorize(key)
+	if err != nil {
+		return err
+	}
+	if !revoked && !removed {
+		return fmt.Errorf("revoke: %s is not an authorised client", e2eeftp.AuthorizedLine(key))
+	}
+	fmt.Fprintf(e2eOut, "revoked %s (every daemon sharing the store refuses it within %v)\n",
+		e2eeftp.AuthorizedLine(key), e2eeftp.DefaultKeyRefresh)
+	return nil
+}
+
+func e2eKeysList(args []string) error {
+	fs := newFlagSet("list", "gatehouse keys e2eeftp list [-data DIR] [-config FILE]",
+		"gatehouse keys e2eeftp list -data /var/lib/gatehouse")
+	load := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, kd, err := e2eStore(load)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	priv, insecure, err := e2eeftp.LoadPrivateKey(kd.ServerKey())
 	if err != nil {
 		return fmt.Errorf("no server identity (run 'gatehouse keys e2eeftp init'): %w", err)
@@ -186,9 +247,31 @@ func e2eKeysList(args []string) error {
 	if insecure {
 		fmt.Fprintf(e2eOut, "warning: %s is readable by group or others; chmod 600 it\n", kd.ServerKey())
 	}
+	clients, err := db.E2EEFTPClients(context.Background())
+	if err != nil {
+		return err
+	}
+	active := 0
+	for _, c := range clients {
+		if c.Revoked.IsZero() {
+			active++
+		}
+	}
+	fmt.Fprintf(e2eOut, "%d authorised client(s) in the store (what every daemon sharing it serves)\n", active)
+	for _, c := range clients {
+		state := ""
+		if !c.Revoked.IsZero() {
+			state = "  revoked " + c.Revoked.Format("2006-01-02 15:04Z")
+		}
+		note := ""
+		if c.Comment != "" {
+			note = "  # " + c.Comment
+		}
+		fmt.Fprintf(e2eOut, "  %s%s%s\n", c.PublicKey, state, note)
+	}
 	f, err := os.Open(kd.Authorized())
 	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(e2eOut, "no authorised clients (%s does not exist)\n", kd.Authorized())
+		fmt.Fprintf(e2eOut, "no %s on this machine (import/export file)\n", kd.Authorized())
 		return nil
 	}
 	if err != nil {
@@ -196,14 +279,7 @@ func e2eKeysList(args []string) error {
 	}
 	defer f.Close()
 	entries, bad := e2eeftp.ParseAuthorized(io.LimitReader(f, 4<<20))
-	fmt.Fprintf(e2eOut, "%d authorised client(s) in %s\n", len(entries), kd.Authorized())
-	for _, e := range entries {
-		c := ""
-		if e.Comment != "" {
-			c = "  # " + e.Comment
-		}
-		fmt.Fprintf(e2eOut, "  %s%s\n", base64.StdEncoding.EncodeToString(e.Key[:]), c)
-	}
+	fmt.Fprintf(e2eOut, "%d key(s) in %s (imported into the store by the daemon on this machine)\n", len(entries), kd.Authorized())
 	for _, b := range bad {
 		fmt.Fprintf(e2eOut, "  skipped %s\n", b)
 	}

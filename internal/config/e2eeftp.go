@@ -24,8 +24,17 @@ type E2EEFTP struct {
 	ReplayPruneInterval Duration `toml:"replay_prune_interval"`
 }
 
+// E2EEFTPIdleTimeout is the e2eeftp service's default idle_timeout.
+//
+// The original client reads and encrypts the whole file after the
+// handshake and before it sends "SEND|name|size", and the server waits for
+// that line under idle_timeout. Ten minutes cover a file of max_file_size
+// (4 GiB) read and encrypted at 7.2 MB/s or more; only clients whose hello verified
+// get that long (handshake_timeout still bounds everyone else).
+const E2EEFTPIdleTimeout = 10 * time.Minute
+
 func defaultE2EEFTP() E2EEFTP {
-	return E2EEFTP{
+	c := E2EEFTP{
 		Common:              common(5001),
 		MaxFileSize:         4 << 30,
 		AllowDelete:         true,
@@ -33,4 +42,6 @@ func defaultE2EEFTP() E2EEFTP {
 		ReplayWindow:        D(30 * 24 * time.Hour),
 		ReplayPruneInterval: D(10 * time.Minute),
 	}
+	c.IdleTimeout = D(E2EEFTPIdleTimeout)
+	return c
 }

@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -73,4 +77,33 @@ func factory(name string) (Factory, bool) {
 func Registered(name string) bool {
 	_, ok := factory(name)
 	return ok
+}
+
+// Fingerprint is the OpenSSH-style "SHA256:…" fingerprint of key material,
+// domain-separated by label so a secret key's pin reveals nothing usable.
+func Fingerprint(label string, key []byte) string {
+	h := sha256.New()
+	h.Write([]byte(label))
+	h.Write([]byte{0})
+	h.Write(key)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// PinKey checks that the key named name (e.g. "e2eeftp/server_id") has the
+// fingerprint every daemon sharing the store has: the first daemon records
+// it, a later one holding a different key refuses to start, rather than
+// serving clients a different identity or unable to open what the others
+// sealed.
+func (d *Deps) PinKey(ctx context.Context, name, fingerprint string) error {
+	pinned, err := d.Store.PinKey(ctx, name, fingerprint, time.Now())
+	if err != nil {
+		return err
+	}
+	if pinned != fingerprint {
+		return fmt.Errorf("key %s here is %s, but the store records %s (the key the daemons sharing it use): "+
+			"copy the key file from a daemon that serves (README \"Running several daemons\"), "+
+			"or after a deliberate rotation forget the old pin with 'gatehouse admin keys unpin %s'",
+			name, fingerprint, pinned, name)
+	}
+	return nil
 }

@@ -61,6 +61,20 @@ type Service struct {
 
 var errDraining = errors.New("netsvc: server is shutting down")
 
+// TCP keepalive on every accepted connection, so that a peer that vanished
+// (host down, cable pulled, NAT entry gone) is noticed within
+// KeepAliveIdle + KeepAliveCount×KeepAliveInterval (2.5 min) even when a
+// service's idle timeout is hours long. Go enables the same values by
+// default; they are set here explicitly because services rely on them.
+const (
+	KeepAliveIdle     = 15 * time.Second
+	KeepAliveInterval = 15 * time.Second
+	KeepAliveCount    = 9
+)
+
+var listenConfig = net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+	Enable: true, Idle: KeepAliveIdle, Interval: KeepAliveInterval, Count: KeepAliveCount}}
+
 var connSeq atomic.Uint64
 
 type svcState struct {
@@ -135,7 +149,7 @@ func New(log *slog.Logger, m *Metrics) *Server {
 func (s *Server) Listen(svcs ...Service) error {
 	var bound []*svcState
 	for _, sv := range svcs {
-		ln, err := net.Listen("tcp", sv.Addr)
+		ln, err := listenConfig.Listen(context.Background(), "tcp", sv.Addr)
 		if err != nil {
 			for _, b := range bound {
 				b.ln.Close()

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -49,4 +51,86 @@ func (db *DB) E2EEFTPReplayCount(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: e2eeftp replay count: %w", err)
 	}
 	return n, nil
+}
+
+// E2EEFTPClient is one authorized (or revoked) e2eeftp client key.
+type E2EEFTPClient struct {
+	PublicKey string // standard base64 of the raw 32-byte key
+	Comment   string
+	Added     time.Time
+	Revoked   time.Time // zero while authorized
+}
+
+// E2EEFTPAuthorizeClient authorizes key, also one revoked before (an
+// operator's explicit decision); it reports whether the key was not
+// authorized until now.
+func (db *DB) E2EEFTPAuthorizeClient(ctx context.Context, key, comment string, now time.Time) (added bool, err error) {
+	var was string
+	err = db.QueryRowContext(ctx, `SELECT revoked_at FROM e2eeftp_clients WHERE public_key = $1`, key).Scan(&was)
+	existed := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("store: e2eeftp authorize: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO e2eeftp_clients (public_key, comment, added_at, revoked_at)
+		VALUES ($1, $2, $3, '')
+		ON CONFLICT (public_key) DO UPDATE SET revoked_at = '',
+			comment = CASE WHEN excluded.comment = '' THEN e2eeftp_clients.comment ELSE excluded.comment END`,
+		key, comment, TimeText(now)); err != nil {
+		return false, fmt.Errorf("store: e2eeftp authorize: %w", err)
+	}
+	return !existed || was != "", nil
+}
+
+// E2EEFTPImportClient records key as authorized unless the store knows it
+// already (authorized or revoked): a daemon's file may be older than a
+// revocation made elsewhere. It reports whether a row was added.
+func (db *DB) E2EEFTPImportClient(ctx context.Context, key, comment string, now time.Time) (bool, error) {
+	res, err := db.ExecContext(ctx, `INSERT INTO e2eeftp_clients (public_key, comment, added_at, revoked_at)
+		VALUES ($1, $2, $3, '') ON CONFLICT (public_key) DO NOTHING`, key, comment, TimeText(now))
+	if err != nil {
+		return false, fmt.Errorf("store: e2eeftp import client: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// E2EEFTPRevokeClient revokes key; it reports whether it was authorized.
+func (db *DB) E2EEFTPRevokeClient(ctx context.Context, key string, now time.Time) (bool, error) {
+	res, err := db.ExecContext(ctx, `UPDATE e2eeftp_clients SET revoked_at = $2 WHERE public_key = $1 AND revoked_at = ''`,
+		key, TimeText(now))
+	if err != nil {
+		return false, fmt.Errorf("store: e2eeftp revoke client: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// E2EEFTPClients lists every known key, authorized and revoked.
+func (db *DB) E2EEFTPClients(ctx context.Context) ([]E2EEFTPClient, error) {
+	return queryAll(ctx, db, "e2eeftp clients",
+		`SELECT public_key, comment, added_at, revoked_at FROM e2eeftp_clients ORDER BY added_at, public_key`, nil,
+		func(r rowScanner) (E2EEFTPClient, error) {
+			var c E2EEFTPClient
+			var added, revoked string
+			if err := r.Scan(&c.PublicKey, &c.Comment, &added, &revoked); err != nil {
+				return c, err
+			}
+			var err error
+			if c.Added, err = ParseTime(added); err != nil {
+				return c, err
+			}
+			c.Revoked, err = ParseTime(revoked)
+			return c, err
+		})
+}
+
+// E2EEFTPAuthorizedKeys lists the keys authorized now.
+func (db *DB) E2EEFTPAuthorizedKeys(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, db, "e2eeftp authorized keys",
+		`SELECT public_key FROM e2eeftp_clients WHERE revoked_at = ''`, nil,
+		func(r rowScanner) (string, error) {
+			var k string
+			err := r.Scan(&k)
+			return k, err
+		})
 }

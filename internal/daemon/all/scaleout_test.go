@@ -25,12 +25,12 @@ import (
 // sharedConfig is one daemon's config in a scale-out pair: PostgreSQL
 // metadata and S3 blobs shared, its own data dir, every service on a free
 // loopback port.
-func sharedConfig(t *testing.T, dsn string) *config.Config {
+func sharedConfig(t *testing.T, dsn, bucket string) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
 	cfg.Store.DSN = dsn
-	cfg.Blob.URL = "s3://gatehouse/shared"
+	cfg.Blob.URL = "s3://" + bucket + "/shared"
 	for _, n := range config.ServiceNames() {
 		sc, _ := cfg.ServiceCommon(n)
 		sc.Listen = "127.0.0.1:0"
@@ -42,12 +42,17 @@ func sharedConfig(t *testing.T, dsn string) *config.Config {
 // copyKeys gives daemon B the key files daemon A created, as an operator
 // does when adding a daemon (README "Running several daemons").
 func copyKeys(t *testing.T, from, to string) {
-	for _, rel := range []string{
-		"backup/master.key",
-		"e2eeftp/" + e2eeftp.ServerKeyFile,
-		"e2eeftp/" + e2eeftp.KnownServerFile,
-		"e2eeftp/" + e2eeftp.AuthorizedFile,
-	} {
+	copyFiles(t, from, to, append([]string{"backup/master.key"}, e2eeftpKeyFiles...)...)
+}
+
+var e2eeftpKeyFiles = []string{
+	"e2eeftp/" + e2eeftp.ServerKeyFile,
+	"e2eeftp/" + e2eeftp.KnownServerFile,
+	"e2eeftp/" + e2eeftp.AuthorizedFile,
+}
+
+func copyFiles(t *testing.T, from, to string, rels ...string) {
+	for _, rel := range rels {
 		b, err := os.ReadFile(filepath.Join(from, rel))
 		if err != nil {
 			t.Fatalf("daemon A has no %s: %v", rel, err)
@@ -61,14 +66,25 @@ func copyKeys(t *testing.T, from, to string) {
 	}
 }
 
+// TestTwoDaemonsShareState runs on PostgreSQL with the in-process S3 fake
+// and with the real S3 server (SigV4, real multipart) that .ci/run starts.
 func TestTwoDaemonsShareState(t *testing.T) {
+	t.Run("fake-s3", func(t *testing.T) {
+		blobtest.FakeS3Env(t, "gatehouse")
+		testTwoDaemonsShareState(t, "gatehouse")
+	})
+	t.Run("real-s3", func(t *testing.T) {
+		testTwoDaemonsShareState(t, blobtest.RealS3Env(t))
+	})
+}
+
+func testTwoDaemonsShareState(t *testing.T, bucket string) {
 	dsn := storetest.PGDSN(t)
-	blobtest.FakeS3Env(t, "gatehouse")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
 
-	cfgA, cfgB := sharedConfig(t, dsn), sharedConfig(t, dsn)
+	cfgA, cfgB := sharedConfig(t, dsn, bucket), sharedConfig(t, dsn, bucket)
 	// The e2eeftp client is authorized on A before B copies the keys.
 	clientPub, clientKey, _ := ed25519.GenerateKey(rand.Reader)
 	serverPub := func() ed25519.PublicKey {

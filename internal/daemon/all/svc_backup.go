@@ -27,6 +27,9 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := d.PinKey(context.Background(), "backup/master.key", daemon.Fingerprint("gatehouse backup master key", key)); err != nil {
+			return nil, nil, err
+		}
 		if cfg.TestCRCOffByOne {
 			d.Log.Warn("test_crc_off_by_one is on: every upload will be reported with a wrong CRC and fail")
 		}

@@ -8,14 +8,20 @@ import (
 
 func init() {
 	daemon.Register("clock", func(d *daemon.Deps) (netsvc.Handler, func(), error) {
-		opts, err := clock.OptionsFromConfig(d.Config.Services.Clock)
+		cfg := d.Config.Services.Clock
+		opts, err := clock.OptionsFromConfig(cfg)
 		if err != nil {
 			return nil, nil, err
 		}
-		if opts.AllowWeakClientKeys {
-			d.Log.Warn("allow_weak_client_keys is on: some sessions may travel in plaintext")
+		if cfg.AllowWeakClientKeys {
+			d.Log.Warn("allow_weak_client_keys is deprecated and has no effect: weak client keys are served by default; " +
+				"remove it (set refuse_weak_client_keys = true to refuse them instead)")
 		}
-		d.Log.Info("clock service ready", "temp_source", d.Config.Services.Clock.TempSource)
+		if opts.RefuseWeakClientKeys {
+			d.Log.Info("refuse_weak_client_keys is on: about 3 % of original client runs will fail their key exchange")
+		}
+		opts.Metrics = d.Registry
+		d.Log.Info("clock service ready", "temp_source", cfg.TempSource)
 		return clock.NewServer(opts), nil, nil
 	})
 }

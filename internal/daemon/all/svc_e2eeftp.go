@@ -2,6 +2,7 @@ package all
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,12 +31,23 @@ func init() {
 			d.Log.Warn("created a new server identity; give known_server.pub to the clients",
 				"key_file", kd.ServerKey(), "public", kd.KnownServer())
 		}
+		pub := id.Public().(ed25519.PublicKey)
+		if err := d.PinKey(context.Background(), "e2eeftp/server_id", daemon.Fingerprint("gatehouse e2eeftp server identity", pub)); err != nil {
+			return nil, nil, err
+		}
 		if insecure {
 			d.Log.Warn("server_id.key is readable or writable by group or others; chmod 600 it", "key_file", kd.ServerKey())
 		}
-		auth := e2eeftp.NewAuthorizedKeys(kd.Authorized(), d.Log.Warn)
-		if _, err := os.Stat(kd.Authorized()); errors.Is(err, fs.ErrNotExist) {
-			d.Log.Warn("no authorized_clients.pub: no client can connect; run 'gatehouse keys e2eeftp add-client'",
+		// The store holds the authorized clients every daemon sharing it
+		// serves; authorized_clients.pub is imported into it (see
+		// e2eeftp.SharedKeys for the rules).
+		file := e2eeftp.NewAuthorizedKeys(kd.Authorized(), d.Log.Warn)
+		auth, err := e2eeftp.NewSharedKeys(context.Background(), d.Store, file, e2eeftp.DefaultKeyRefresh, d.Log.Warn)
+		if err != nil {
+			return nil, nil, fmt.Errorf("e2eeftp: loading the authorized clients: %w", err)
+		}
+		if auth.Len() == 0 {
+			d.Log.Warn("no authorized e2eeftp clients: no client can connect; run 'gatehouse keys e2eeftp add-client'",
 				"path", kd.Authorized())
 		}
 		replay := cfg.ReplayCacheSize
@@ -67,7 +79,12 @@ func init() {
 			defer close(pruned)
 			srv.RunReplayPruner(ctx, cfg.ReplayPruneInterval.Duration)
 		}()
-		cleanup := func() { stop(); <-pruned }
+		refreshed := make(chan struct{})
+		go func() {
+			defer close(refreshed)
+			auth.Run(ctx)
+		}()
+		cleanup := func() { stop(); <-pruned; <-refreshed }
 		d.Log.Info("e2eeftp service ready", "keys", dir, "authorized_clients", auth.Len(),
 			"per_client_folders", cfg.PerClientFolders, "max_file_size", cfg.MaxFileSize)
 		return srv, cleanup, nil

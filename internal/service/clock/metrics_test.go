@@ -15,6 +15,9 @@ import (
 func startWithMetrics(t *testing.T, o Options, l netsvc.Limits) (*netsvc.Server, string, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
+	if o.Metrics == nil {
+		o.Metrics = reg
+	}
 	srv := netsvc.New(nil, netsvc.NewMetrics(reg))
 	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: NewServer(o), Limits: l}); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 )
@@ -19,18 +21,26 @@ import (
 // behaviour (random TEMP) with crypto/rand exponents and the local clock.
 type Options struct {
 	Temp TempSource // nil means RandomTemp
-	// AllowWeakClientKeys accepts client keys that force shift 0 or 1
-	// (see IsWeakPeerKey); by default such connections are closed.
-	AllowWeakClientKeys bool
-	Rand                io.Reader        // source of DH exponents; nil means crypto/rand
-	Now                 func() time.Time // nil means time.Now (local zone, as the original)
+	// RefuseWeakClientKeys closes, without a reply, a connection whose
+	// client key forces shift 0 or 1 (see IsWeakPeerKey). By default such
+	// sessions are served as the original served them: the original client
+	// picks such a key itself in about 3 % of its runs, and the byte Caesar
+	// has no confidentiality to lose.
+	RefuseWeakClientKeys bool
+	Rand                 io.Reader        // source of DH exponents; nil means crypto/rand
+	Now                  func() time.Time // nil means time.Now (local zone, as the original)
+	// Metrics receives gatehouse_clock_weak_keys_total (nil: not exported).
+	Metrics prometheus.Registerer
 }
 
 // OptionsFromConfig builds Options from the [services.clock] section and
 // checks them; a "file" source must give a reading now, so a wrong path
 // fails at start-up rather than on the first TEMP.
 func OptionsFromConfig(c config.Clock) (Options, error) {
-	o := Options{AllowWeakClientKeys: c.AllowWeakClientKeys}
+	if c.AllowWeakClientKeys && c.RefuseWeakClientKeys {
+		return Options{}, errors.New("clock: allow_weak_client_keys (deprecated) and refuse_weak_client_keys contradict each other; remove allow_weak_client_keys")
+	}
+	o := Options{RefuseWeakClientKeys: c.RefuseWeakClientKeys}
 	switch c.TempSource {
 	case "", "random":
 		o.Temp = RandomTemp{}
@@ -59,17 +69,21 @@ func OptionsFromConfig(c config.Clock) (Options, error) {
 
 // Server is the clock service's netsvc.Handler.
 type Server struct {
-	temp      TempSource
-	allowWeak bool
-	rand      io.Reader
-	now       func() time.Time
+	temp       TempSource
+	refuseWeak bool
+	rand       io.Reader
+	now        func() time.Time
+	weakServed prometheus.Counter // sessions run with a weak client key
+	weakRefuse prometheus.Counter // connections closed for one (RefuseWeakClientKeys)
 }
 
 var _ netsvc.Handler = (*Server)(nil)
 
 // NewServer returns a Server with o's settings.
 func NewServer(o Options) *Server {
-	s := &Server{temp: o.Temp, allowWeak: o.AllowWeakClientKeys, rand: o.Rand, now: o.Now}
+	weak := weakKeysMetric(o.Metrics)
+	s := &Server{temp: o.Temp, refuseWeak: o.RefuseWeakClientKeys, rand: o.Rand, now: o.Now,
+		weakServed: weak.WithLabelValues("served"), weakRefuse: weak.WithLabelValues("refused")}
 	if s.temp == nil {
 		s.temp = RandomTemp{}
 	}
@@ -161,7 +175,9 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 		c.HandshakeFailed("malformed client key")
 		return 0, err
 	}
-	if IsWeakPeerKey(a) && !s.allowWeak {
+	weakPeer := IsWeakPeerKey(a)
+	if weakPeer && s.refuseWeak {
+		s.weakRefuse.Inc()
 		c.HandshakeFailed("client key forces shift 0 or 1")
 		return 0, ErrWeakKey
 	}
@@ -172,17 +188,26 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 		}
 		k = SharedKey(a, b)
 		// Re-drawing is invisible to the client, which only computes B^a;
-		// it removes the original's accidental plaintext sessions.
-		if !IsWeakShift(k) {
+		// it removes the original's accidental plaintext sessions. A weak
+		// client key gives shift 0 or 1 whatever we draw, so it is served
+		// with the first draw, exactly as the original served it.
+		if weakPeer || !IsWeakShift(k) {
 			break
 		}
 		if i+1 >= maxExponentDraws {
-			if s.allowWeak {
+			if !s.refuseWeak {
 				break
 			}
 			c.HandshakeFailed("no exponent avoids shift 0 or 1")
 			return 0, ErrWeakKey
 		}
+	}
+	if weakPeer {
+		// The original client draws such a key itself in about 3 % of its
+		// runs (private key 0 or 32 mod 64); refusing it would make that
+		// client crash with a ValueError, so it is served and counted.
+		s.weakServed.Inc()
+		c.Log().Debug("weak client key served: the session runs with Caesar shift 0 or 1")
 	}
 	if _, err := c.Write(FormatKey(PublicKey(b))); err != nil {
 		return 0, fmt.Errorf("send server key: %w", err)
@@ -246,4 +271,27 @@ func (s *Server) request(c conn, msg []byte, k int, plain, out []byte) error {
 	}
 	done("ok")
 	return nil
+}
+
+// weakKeysMetric returns gatehouse_clock_weak_keys_total, registered with
+// reg when it is not nil (or the one already registered there), with both
+// outcomes pre-created at zero so that alerts see the series from start-up.
+func weakKeysMetric(reg prometheus.Registerer) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_clock_weak_keys_total",
+		Help: "clock sessions whose client key forces Caesar shift 0 or 1, by outcome (served, or refused with refuse_weak_client_keys).",
+	}, []string{"outcome"})
+	if reg != nil {
+		if err := reg.Register(v); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				if ev, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+					v = ev
+				}
+			}
+		}
+	}
+	v.WithLabelValues("served")
+	v.WithLabelValues("refused")
+	return v
 }

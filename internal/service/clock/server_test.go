@@ -257,7 +257,7 @@ func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 // A client key split across reads: the first read is the whole key, as in
 // the original. "16" then "9" makes the server use key 16 (K=241 with
 // exponent 7), and the stray "9" is an unknown request; "1" then "69" uses
-// key 1, which is weak and closes the connection.
+// key 1, which is weak: served by default, closed with the opt-in.
 func TestSplitClientKey(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
 	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
@@ -276,41 +276,60 @@ func TestSplitClientKey(t *testing.T) {
 		t.Fatalf("TIME = %q", got)
 	}
 
+	// Key 1 is weak: served by default, as the original did (K = 1, and
+	// "69" is one more unknown request).
 	c2 := dialRaw(t, addr)
 	c2.Write([]byte("1"))
-	expectClosed(t, c2) // before the rest of the key could even be sent
+	if got := readOne(t, c2); string(got) != "146" {
+		t.Fatalf("server key for key 1: %q", got)
+	}
+	c2.Write([]byte("69"))
+	expectSilence(t, c2, 150*time.Millisecond)
+	if got := Decrypt(nil, exchange(t, c2, Encrypt(nil, []byte("TIME"), 1)), 1); string(got) != "11:51:06.090880" {
+		t.Fatalf("TIME with key 1 = %q", got)
+	}
+
+	// With the opt-in it closes before the rest of the key could be sent.
+	_, addr3 := start(t, Options{Rand: newExponents(7), RefuseWeakClientKeys: true}, netsvctest.DefaultLimits)
+	c3 := dialRaw(t, addr3)
+	c3.Write([]byte("1"))
+	expectClosed(t, c3)
 }
 
-// Shift 0 and 1 are never used by default: keys 0, 1 and 256 (mod 257)
-// would force them, so the connection is closed before any reply.
-func TestWeakClientKeysRefused(t *testing.T) {
-	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+// With refuse_weak_client_keys, keys 0, 1 and 256 (mod 257), which force
+// shift 0 or 1, get the connection closed before any reply; any other key
+// never gets a weak shift (in either mode, the exponent is re-drawn).
+func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
+	srv, addr := start(t, Options{RefuseWeakClientKeys: true}, netsvctest.DefaultLimits)
 	for _, key := range []string{"0", "1", "256", "257", "-1", "513", "0000", "-256"} {
 		c := dialRaw(t, addr)
 		c.Write([]byte(key))
 		expectClosed(t, c)
 	}
 	waitActive(t, srv, 0)
-	// Any other key in the subgroup gets a non-weak session.
-	for _, key := range []int{2, 16, 128, 255, 169} {
-		c := dialRaw(t, addr)
-		b, err := ParseKey(exchange(t, c, FormatKey(key)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The client does not know our exponent; find K from B by the
-		// 64-entry table (B is in the subgroup).
-		e := -1
-		for x := range 64 {
-			if PublicKey(x) == b {
-				e = x
+	for _, o := range []Options{{RefuseWeakClientKeys: true}, {}} {
+		_, addr := start(t, o, netsvctest.DefaultLimits)
+		// Any other key in the subgroup gets a non-weak session.
+		for _, key := range []int{2, 16, 128, 255, 169} {
+			c := dialRaw(t, addr)
+			b, err := ParseKey(exchange(t, c, FormatKey(key)))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if e < 0 {
-			t.Fatalf("server key %d not in the subgroup", b)
-		}
-		if k := SharedKey(key, e); IsWeakShift(k) {
-			t.Fatalf("client key %d: weak K %d", key, k)
+			// The client does not know our exponent; find K from B by the
+			// 64-entry table (B is in the subgroup).
+			e := -1
+			for x := range 64 {
+				if PublicKey(x) == b {
+					e = x
+				}
+			}
+			if e < 0 {
+				t.Fatalf("server key %d not in the subgroup", b)
+			}
+			if k := SharedKey(key, e); IsWeakShift(k) {
+				t.Fatalf("%+v: client key %d: weak K %d", o, key, k)
+			}
 		}
 	}
 
@@ -325,20 +344,6 @@ func TestWeakClientKeysRefused(t *testing.T) {
 	}
 	if SharedKey(3, 128) != 256 || SharedKey(3, 5) != 243 {
 		t.Fatal("3^128 or 3^5 mod 257 wrong")
-	}
-}
-
-// The original behaviour stays reachable behind an explicit opt-in: key 0
-// gives a plaintext session (spec §9 live-server check).
-func TestAllowWeakClientKeys(t *testing.T) {
-	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{AllowWeakClientKeys: true, Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
-	c := dialRaw(t, addr)
-	if _, err := ParseKey(exchange(t, c, []byte("0"))); err != nil {
-		t.Fatal(err)
-	}
-	if got := exchange(t, c, []byte("TIME")); string(got) != "11:51:06.090880" {
-		t.Fatalf("plaintext TIME = %q", got)
 	}
 }
 

@@ -130,8 +130,10 @@ func (s *Session) Close() error {
 }
 
 // ReadStatus reads one status line ("code|text\n", at most 4 KiB).
-func (s *Session) ReadStatus() (code int, text string, err error) {
-	line, err := ReadLine(s.R, MaxHeaderLine)
+func (s *Session) ReadStatus() (code int, text string, err error) { return readStatus(s.R) }
+
+func readStatus(r *bufio.Reader) (code int, text string, err error) {
+	line, err := ReadLine(r, MaxHeaderLine)
 	if err != nil {
 		return 0, "", fmt.Errorf("e2eeftp: reading status: %w", err)
 	}
@@ -254,6 +256,8 @@ func (c *Client) Get(ctx context.Context, name string, w io.Writer) (int64, erro
 // maxListBody bounds LIST and HLIST bodies the client accepts.
 const maxListBody = 64 << 20
 
+// textCommand sends line and returns the "200|<n>" body split on "\n"
+// (see readListing).
 func (c *Client) textCommand(ctx context.Context, line string) ([]string, error) {
 	s, err := c.Dial(ctx)
 	if err != nil {
@@ -263,19 +267,49 @@ func (c *Client) textCommand(ctx context.Context, line string) ([]string, error)
 	if _, err := io.WriteString(s.Conn, line); err != nil {
 		return nil, c.wrapCtx(ctx, err)
 	}
-	n, err := s.readBodyLen()
+	names, err := readListing(s.R)
+	return names, c.wrapCtx(ctx, err)
+}
+
+// readListing reads a LIST or HLIST reply: a "200|<n>" status line, then
+// the body, which is read to the end of the stream, not to n bytes. The
+// server closes after its one reply, and the original server's LIST header
+// counts characters, not bytes, so with non-ASCII names n is too small
+// (café.txt makes "200|20" for 21 bytes). Gatehouse counts bytes; both
+// work. A body shorter than n is an error (cut short), and so is one over
+// maxListBody.
+func readListing(r *bufio.Reader) ([]string, error) {
+	code, text, err := readStatus(r)
 	if err != nil {
-		return nil, c.wrapCtx(ctx, err)
+		return nil, err
+	}
+	if code != 200 {
+		return nil, &StatusError{code, text}
+	}
+	n, err := ParseSize(text)
+	if err != nil {
+		return nil, fmt.Errorf("e2eeftp: bad length in status %q", text)
 	}
 	if n > maxListBody {
 		return nil, fmt.Errorf("e2eeftp: listing of %d bytes is too large", n)
 	}
-	if n == 0 {
-		return []string{}, nil
+	b, err := io.ReadAll(io.LimitReader(r, maxListBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("e2eeftp: reading listing: %w", err)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(s.R, b); err != nil {
-		return nil, c.wrapCtx(ctx, fmt.Errorf("e2eeftp: reading listing: %w", err))
+	if len(b) > maxListBody {
+		return nil, fmt.Errorf("e2eeftp: listing over %d bytes", maxListBody)
+	}
+	if int64(len(b)) < n {
+		return nil, fmt.Errorf("e2eeftp: listing cut short at %d of %d bytes: %w", len(b), n, io.ErrUnexpectedEOF)
+	}
+	if string(b) == StatusMalformed {
+		// The original server announces the listing, then fails to encode
+		// a name that is not UTF-8 and sends this line as the body.
+		return nil, &StatusError{400, "Malformed request"}
+	}
+	if len(b) == 0 {
+		return []string{}, nil
 	}
 	return strings.Split(string(b), "\n"), nil
 }

@@ -128,3 +128,35 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadListing feeds the client's LIST/HLIST reader arbitrary server
+// bytes, seeded with the original's and Gatehouse's replies: it never
+// panics, never accepts a body shorter than announced or over the bound,
+// and returns exactly the body's names.
+func FuzzReadListing(f *testing.F) {
+	for _, s := range []string{
+		"200|15\nb.bin\nhello.txt", "200|0\n", "200|20\ncaf\xc3\xa9.txt\nu.txt\nb.bin",
+		"200|21\nb.bin\ncaf\xc3\xa9.txt\nu.txt", "200|26\nSEND\nGET\nLIST\nDELETE\nHLIST",
+		"200|5\n400|Malformed request\n", "200|30\nb.bin", "404|File not found\n", "200|-1\n", "200\n", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		names, err := readListing(bufio.NewReader(bytes.NewReader(reply)))
+		if err != nil {
+			return
+		}
+		head, body, ok := bytes.Cut(reply, []byte("\n"))
+		if !ok {
+			head, body = reply, nil
+		}
+		code, text, perr := ParseStatus(head)
+		n, serr := ParseSize(text)
+		if perr != nil || code != 200 || serr != nil || int64(len(body)) < n {
+			t.Fatalf("accepted %q", reply)
+		}
+		if got := strings.Join(names, "\n"); got != string(body) {
+			t.Fatalf("names %q from body %q", names, body)
+		}
+	})
+}

@@ -155,3 +155,33 @@ func ClientFiles(dir string, serverPub ed25519.PublicKey) (ed25519.PrivateKey, e
 	}
 	return priv, nil
 }
+
+// Unauthorize removes pub (and the comment line right above it) from
+// authorized_clients.pub; it reports whether the key was there. Every other
+// line, comments and invalid lines included, is kept as it was.
+func (d KeyDir) Unauthorize(pub ed25519.PublicKey) (removed bool, err error) {
+	old, err := readSmall(d.Authorized(), maxAuthorizedFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	lines := strings.SplitAfter(string(old), "\n")
+	want := AuthorizedLine(pub)
+	var out []string
+	for _, l := range lines {
+		if strings.TrimFunc(l, isPySpace) == want {
+			removed = true
+			if n := len(out); n > 0 && strings.HasPrefix(strings.TrimFunc(out[n-1], isPySpace), "#") {
+				out = out[:n-1]
+			}
+			continue
+		}
+		out = append(out, l)
+	}
+	if !removed {
+		return false, nil
+	}
+	return true, fsutil.WriteFileAtomic(d.Authorized(), []byte(strings.Join(out, "")), 0o644)
+}

@@ -193,12 +193,13 @@ type AuthorizedKeys struct {
 	path string
 	warn func(msg string, args ...any)
 
-	mu      sync.Mutex
-	size    int64
-	mtime   time.Time
-	checked time.Time
-	loaded  bool
-	keys    map[[32]byte]bool
+	mu       sync.Mutex
+	size     int64
+	mtime    time.Time
+	checked  time.Time
+	loaded   bool
+	keys     map[[32]byte]bool
+	comments map[[32]byte]string
 }
 
 // NewAuthorizedKeys watches path; warn (may be nil) receives bad lines.
@@ -252,8 +253,10 @@ func (a *AuthorizedKeys) refresh() {
 		}
 	}
 	keys := make(map[[32]byte]bool, len(entries))
+	comments := make(map[[32]byte]string, len(entries))
 	for _, e := range entries {
 		keys[e.Key] = true
+		comments[e.Key] = e.Comment
 	}
-	a.keys, a.loaded, a.size, a.mtime, a.checked = keys, true, st.Size(), st.ModTime(), now
+	a.keys, a.comments, a.loaded, a.size, a.mtime, a.checked = keys, comments, true, st.Size(), st.ModTime(), now
 }

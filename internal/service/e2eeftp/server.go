@@ -141,21 +141,47 @@ type session struct {
 	keys   Keys
 	client [32]byte
 	log    *slog.Logger
+	// err is the first I/O error that ended the command early (a deadline,
+	// a reset, a storage failure); ServeConn returns it.
+	err error
 }
 
-// ServeConn runs one connection: handshake, one command, close.
+// fail records why the session ends early and returns the "close" status.
+func (ss *session) fail(format string, err error) string {
+	if ss.err == nil {
+		ss.err = fmt.Errorf(format+": %w", err)
+	}
+	return "close"
+}
+
+// ServeConn runs one connection: handshake, one command, close. Every error
+// that closes the connection early, deadlines included, is returned
+// (wrapped with %w) so that netsvc can tell which deadline ended it.
 func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
-	// The handshake deadline covers the hello AND the header line, so a
-	// peer cannot hold a connection by trickling either.
+	// The handshake deadline covers the two hellos only.
 	c.StartHandshake()
 	r := bufio.NewReaderSize(c, readerSize)
 	sess, err := s.handshake(ctx, c, r)
 	if err != nil {
 		c.HandshakeFailed(err.Error())
-		return nil // close, nothing sent
+		return fmt.Errorf("e2eeftp: handshake: %w", err) // close, nothing sent
 	}
-	line, err := ReadLine(r, MaxHeaderLine)
 	c.EndHandshake()
+	// The original client reads and encrypts the whole file only now,
+	// after the handshake and before it sends "SEND|name|size", which takes
+	// minutes for a multi-GiB file on a slow machine. So the wait for the
+	// command line is bounded by idle_timeout (only authenticated clients
+	// get here), and once its first byte is in, the rest of the line must
+	// follow within message_timeout, so it cannot be trickled.
+	if _, err := r.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // the original also returns silently on an empty header
+		}
+		return fmt.Errorf("e2eeftp: waiting for the command line: %w", err)
+	}
+	c.StartMessage()
+	line, err := ReadLine(r, MaxHeaderLine)
+	c.EndMessage()
 	if errors.Is(err, io.EOF) {
 		return nil // the original also returns silently on an empty header
 	}
@@ -193,7 +219,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	// mid-stream after its 200 line went out.
 	status := sess.dispatch(context.WithoutCancel(ctx), req)
 	done(status)
-	return nil
+	return sess.err
 }
 
 func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader) (*session, error) {
@@ -243,6 +269,7 @@ func newEphemeral(r io.Reader) (*ecdh.PrivateKey, error) {
 func (ss *session) reply(line string) bool {
 	if _, err := io.WriteString(ss.c, line); err != nil {
 		ss.log.Debug("writing reply", "err", err)
+		ss.fail("e2eeftp: writing reply", err)
 		return false
 	}
 	return true
@@ -298,7 +325,7 @@ func (ss *session) send(ctx context.Context, name string, size int64) string {
 		// before reading, gets the answer instead of a reset.
 		ss.log.Warn("SEND refused: bad file name", "name", name)
 		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
-			return "close"
+			return ss.fail("e2eeftp: SEND: draining a refused body", err)
 		}
 		ss.reply(StatusMalformed)
 		return "400"
@@ -307,7 +334,7 @@ func (ss *session) send(ctx context.Context, name string, size int64) string {
 	if err != nil {
 		ss.log.Error("SEND: cannot create blob", "name", name, "err", err)
 		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
-			return "close"
+			return ss.fail("e2eeftp: SEND: draining a body that cannot be stored", err)
 		}
 		ss.reply(StatusDecryptionFailed)
 		return "500"
@@ -327,7 +354,7 @@ func (ss *session) send(ctx context.Context, name string, size int64) string {
 	case err != nil:
 		// Short body: the original closed without a reply too.
 		ss.log.Info("SEND: body cut short", "name", name, "err", err)
-		return "close"
+		return ss.fail("e2eeftp: SEND: reading body", err)
 	}
 	if err := w.Commit(); err != nil {
 		ss.log.Error("SEND: commit failed", "name", name, "err", err)
@@ -369,7 +396,7 @@ func (ss *session) get(ctx context.Context, name string) string {
 	if err := ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), rc, info.Size, iv); err != nil {
 		// The header may be out already; all we can do is close.
 		ss.log.Error("GET: sending failed", "name", name, "err", err)
-		return "close"
+		return ss.fail("e2eeftp: GET: sending body", err)
 	}
 	ss.log.Info("file sent", "name", name, "bytes", info.Size)
 	return "ok"
@@ -393,7 +420,7 @@ func (ss *session) delete(ctx context.Context, name string) string {
 	if err != nil {
 		// As in the original, a filesystem error ends the connection unanswered.
 		ss.log.Error("DELETE failed", "name", name, "err", err)
-		return "close"
+		return ss.fail("e2eeftp: DELETE", err)
 	}
 	ss.log.Info("file deleted", "name", name)
 	ss.reply(StatusFileDeleted)
@@ -408,7 +435,7 @@ func (ss *session) list(ctx context.Context) string {
 	infos, err := ss.s.store.List(ctx, folder)
 	if err != nil {
 		ss.log.Error("LIST failed", "err", err)
-		return "close"
+		return ss.fail("e2eeftp: LIST", err)
 	}
 	names := make([]string, 0, len(infos))
 	for _, in := range infos {

@@ -535,9 +535,12 @@ func TestReplayCacheBounded(t *testing.T) {
 	}
 }
 
+// A silent or trickling peer is cut by the handshake deadline, and a
+// command line that has begun but does not end by the message deadline.
 func TestHandshakeDeadline(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
+	l.MessageTimeout = 300 * time.Millisecond
 	f := newFixtureLimits(t, Options{}, l)
 	for _, tc := range []struct {
 		name string
