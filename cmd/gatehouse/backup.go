@@ -28,7 +28,7 @@ func init() {
 		},
 	}
 	adminCmds["backup"] = command{
-		summary: "list backup clients or files: admin backup clients|files",
+		summary: "backup clients, files and versions; export a version: admin backup clients|files|versions|export",
 		run:     func(args []string) error { return runBackupAdmin(context.Background(), args, os.Stdout) },
 	}
 }
@@ -43,7 +43,15 @@ func (l *backupList) Set(v string) error { *l = append(*l, v); return nil }
 const backupProgressThreshold = 4 << 20
 
 func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("client backup", "gatehouse client backup [--server HOST:PORT] [--name NAME] [--file PATH …] [--dir DIR]",
+	if len(args) > 0 {
+		switch args[0] {
+		case "list":
+			return runBackupList(ctx, args[1:], stdout, stderr)
+		case "restore":
+			return runBackupRestore(ctx, args[1:], stdout, stderr)
+		}
+	}
+	flags := newFlagSet("client backup", "gatehouse client backup [--server HOST:PORT] [--name NAME] [--file PATH …] [--dir DIR]\n       gatehouse client backup list|restore …  (see their -h)",
 		"gatehouse client backup --name alice --file notes.txt                 # 127.0.0.1:1357",
 		"gatehouse client backup --server 10.0.0.5:1357 --name alice --file a.txt --file b.pdf",
 		"gatehouse client backup --dir ~/backup-client    # server, name and files from transfer.info there",
@@ -204,53 +212,38 @@ func firstNonEmpty(s ...string) string {
 }
 
 func runBackupAdmin(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("admin backup", "gatehouse admin backup clients|files [--client ID] [-config FILE] [-data DIR] [-set key=value …]",
-		"gatehouse admin backup clients                 # every registered client",
+	fs := newFlagSet("admin backup", "gatehouse admin backup clients|files|versions|export [--client ID] [--file NAME] [--version V] [-o PATH] [-config FILE] [-data DIR] [-set key=value …]",
+		"gatehouse admin backup clients                 # every registered client, with its storage use",
 		"gatehouse admin backup files                   # every stored file, with its status",
 		"gatehouse admin backup files --client 1f93925f-86d8-432a-ad42-d24db9eb1a27",
+		"gatehouse admin backup versions --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt",
+		"gatehouse admin backup export --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt --version 2 -o notes-v2.txt",
 		"gatehouse admin backup clients -data /var/lib/gatehouse")
 	load := configFlags(fs)
-	client := fs.String("client", "", "files: only this client's (dashed UUID)")
+	client := fs.String("client", "", "files, versions: only this client's; export: the client (dashed UUID)")
+	file := fs.String("file", "", "versions: only this file's; export: the file")
+	version := fs.Int64("version", 0, "export: the version (default: the latest)")
+	out := fs.String("o", "", "export: where to write the plaintext")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fs.Usage()
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
 		}
-		return errors.New("want clients or files")
+		return errors.New("want clients, files, versions or export")
 	}
 	what := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if what != "clients" && what != "files" {
+	switch what {
+	case "clients", "files", "versions", "export":
+	default:
 		fs.Usage()
-		return fmt.Errorf("unknown listing %q: want clients or files", what)
+		return fmt.Errorf("unknown command %q: want clients, files, versions or export", what)
 	}
 	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	db, err := daemon.OpenStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	defer tw.Flush()
-	if what == "clients" {
-		cls, err := db.BackupClients(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(tw, "ID\tNAME\tKEY\tREGISTERED\tLAST SEEN")
-		for _, c := range cls {
-			key := "none"
-			if c.HasKeys() {
-				key = fmt.Sprintf("%d-byte RSA", len(c.PublicKey))
-			}
-			fmt.Fprintf(tw, "%s\t%q\t%s\t%s\t%s\n", c.ID, c.Name, key, c.CreatedAt.Format(time.RFC3339), c.LastSeen.Format(time.RFC3339))
-		}
-		return nil
 	}
 	if *client != "" {
 		id, err := backup.ParseClientID(*client)
@@ -258,6 +251,43 @@ func runBackupAdmin(ctx context.Context, args []string, stdout io.Writer) error 
 			return err
 		}
 		*client = id.String()
+	}
+	db, err := daemon.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch what {
+	case "versions":
+		return runBackupVersions(ctx, db, *client, *file, stdout)
+	case "export":
+		return runBackupExport(ctx, backupExportConfig{db: db, cfg: cfg, dataDir: cfg.DataDir, client: *client, file: *file,
+			out: *out, version: *version}, stdout)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	if what == "clients" {
+		cls, err := db.BackupClients(ctx)
+		if err != nil {
+			return err
+		}
+		usage, err := db.BackupUsage(ctx)
+		if err != nil {
+			return err
+		}
+		// FILES and VERSIONS count verified versions; STORED is what they
+		// and any upload awaiting its 1029 take in the blob store.
+		fmt.Fprintln(tw, "ID\tNAME\tKEY\tREGISTERED\tLAST SEEN\tFILES\tVERSIONS\tSTORED")
+		for _, c := range cls {
+			key := "none"
+			if c.HasKeys() {
+				key = fmt.Sprintf("%d-byte RSA", len(c.PublicKey))
+			}
+			u := usage[c.ID]
+			fmt.Fprintf(tw, "%s\t%q\t%s\t%s\t%s\t%d\t%d\t%d\n", c.ID, c.Name, key, c.CreatedAt.Format(time.RFC3339),
+				c.LastSeen.Format(time.RFC3339), u.Files, u.Versions, u.VersionBytes+u.OtherBytes)
+		}
+		return nil
 	}
 	files, err := db.BackupFiles(ctx, *client)
 	if err != nil {

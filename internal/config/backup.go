@@ -40,6 +40,14 @@ type Backup struct {
 	// carries CRC+1, so every client upload ends in 1031. Fault injection
 	// for client tests only; never enable it in production.
 	TestCRCOffByOne bool `toml:"test_crc_off_by_one"`
+	// KeepVersions is how many verified versions of each file the hourly
+	// retention sweep keeps at least (-1: no count limit). Every verified
+	// upload is a new version; no client request removes one.
+	KeepVersions int `toml:"keep_versions"`
+	// KeepDays also keeps every version verified within this many days,
+	// beyond KeepVersions (0: no age rule). A version goes only when both
+	// rules let it go; a file's newest version always stays.
+	KeepDays int `toml:"keep_days"`
 }
 
 func defaultBackup() Backup {
@@ -51,6 +59,8 @@ func defaultBackup() Backup {
 		PaddingFailureLimit: 5,
 		RegisterRate:        10,
 		RegisterBurst:       1000,
+		KeepVersions:        10,
+		KeepDays:            30,
 	}
 	// One request per connection: the whole exchange apart from a file's
 	// body must fit in the handshake deadline; reads inside a body wait at

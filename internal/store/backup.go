@@ -40,8 +40,10 @@ type BackupFile struct {
 	FileName   string // the name in the client's folder
 	Path       string // blob name
 	Size       int64  // bytes stored
+	PlainSize  int64  // the file's own size in bytes; -1 when unknown
 	CRC        uint32 // CRC-32 of the ciphertext as received
 	AtRestKey  []byte // sealed AES key when the blob holds ciphertext
+	UploadKey  []byte // sealed AES key the upload was encrypted with
 	Verified   bool
 	Status     string
 	Attempts   int
@@ -56,8 +58,10 @@ type BackupFile struct {
 type BackupUpload struct {
 	Path       string
 	Size       int64
+	PlainSize  int64
 	CRC        uint32
 	AtRestKey  []byte
+	UploadKey  []byte
 	UploadedAt time.Time
 }
 
@@ -220,25 +224,29 @@ func (db *DB) BackupPutFile(ctx context.Context, f BackupFile) (displaced string
 		switch {
 		case !found:
 			err = affectedOne(tx.ExecContext(ctx, `INSERT INTO backup_files
-				(client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, 1, $8, $8)
+				(client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at,
+				plain_size, upload_key)
+				VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, 1, $8, $8, $9, $10)
 				ON CONFLICT (client_id, file_name) DO NOTHING`,
-				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, BackupReceived, now))
+				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, BackupReceived, now, plainSize(f.PlainSize), f.UploadKey))
 		case st.status == BackupVerified:
 			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET
 				pending_path = $3, pending_size = $4, pending_crc = $5, pending_at_rest_key = $6,
-				pending_uploaded_at = $7, attempts = attempts + 1, updated_at = $7, gen = gen + 1
+				pending_uploaded_at = $7, attempts = attempts + 1, updated_at = $7, gen = gen + 1,
+				pending_plain_size = $9, pending_upload_key = $10
 				WHERE client_id = $1 AND file_name = $2 AND gen = $8`,
-				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, now, st.gen))
+				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, now, st.gen, plainSize(f.PlainSize), f.UploadKey))
 			displaced = st.pending.String
 		default:
 			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET
 				path = $3, size = $4, crc = $5, at_rest_key = $6, verified = FALSE, status = $7,
 				attempts = attempts + 1, uploaded_at = $8, updated_at = $8, gen = gen + 1,
 				pending_path = NULL, pending_size = NULL, pending_crc = NULL, pending_at_rest_key = NULL,
-				pending_uploaded_at = NULL
+				pending_uploaded_at = NULL, pending_plain_size = NULL, pending_upload_key = NULL,
+				plain_size = $10, upload_key = $11
 				WHERE client_id = $1 AND file_name = $2 AND gen = $9`,
-				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, BackupReceived, now, st.gen))
+				f.ClientID, f.FileName, f.Path, f.Size, int64(f.CRC), f.AtRestKey, BackupReceived, now, st.gen,
+				plainSize(f.PlainSize), f.UploadKey))
 			displaced = st.path
 		}
 		if err != nil {
@@ -253,13 +261,15 @@ func (db *DB) BackupPutFile(ctx context.Context, f BackupFile) (displaced string
 	return displaced, err
 }
 
-// BackupConfirmFile applies a client's 1029: a received upload becomes
-// verified; a pending re-upload of a verified file replaces its copy
-// (displaced names the old copy's blob, for the caller to remove). changed
-// is false when there was nothing to confirm.
-func (db *DB) BackupConfirmFile(ctx context.Context, clientID, fileName string, now time.Time) (changed bool, displaced string, err error) {
+// BackupConfirmFile applies a client's 1029: the upload the row holds
+// awaiting it (a received upload, or the pending re-upload of a verified
+// file) becomes a new version of the file, numbered one past its latest,
+// and the row's current copy. Earlier versions are not touched: they keep
+// their blobs until the operator's retention removes them. version is the
+// new version's number, 0 when there was nothing to confirm.
+func (db *DB) BackupConfirmFile(ctx context.Context, clientID, fileName string, now time.Time) (version int64, err error) {
 	err = db.backupCAS(ctx, "backup confirm file", func(tx *sql.Tx) error {
-		changed, displaced = false, ""
+		version = 0
 		st, found, err := backupState(ctx, tx, clientID, fileName)
 		if err != nil || !found {
 			return err
@@ -272,18 +282,46 @@ func (db *DB) BackupConfirmFile(ctx context.Context, clientID, fileName string, 
 		case st.status == BackupVerified && st.pending.Valid:
 			err = affectedOne(tx.ExecContext(ctx, `UPDATE backup_files SET
 				path = pending_path, size = pending_size, crc = pending_crc, at_rest_key = pending_at_rest_key,
+				plain_size = pending_plain_size, upload_key = pending_upload_key,
 				uploaded_at = pending_uploaded_at, pending_path = NULL, pending_size = NULL, pending_crc = NULL,
-				pending_at_rest_key = NULL, pending_uploaded_at = NULL, updated_at = $3, gen = gen + 1
+				pending_at_rest_key = NULL, pending_uploaded_at = NULL, pending_plain_size = NULL,
+				pending_upload_key = NULL, updated_at = $3, gen = gen + 1
 				WHERE client_id = $1 AND file_name = $2 AND gen = $4`,
 				clientID, fileName, TimeText(now), st.gen))
-			displaced = st.path
 		default:
 			return nil
 		}
-		changed = err == nil
+		if err != nil {
+			return err
+		}
+		// The row's current copy is now the confirmed upload. The row's
+		// gen update above serialises confirms of one file, so MAX+1 is
+		// free (retention never removes a file's newest version).
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM backup_versions
+			WHERE client_id = $1 AND file_name = $2`, clientID, fileName).Scan(&version); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO backup_versions (client_id, file_name, version, path, size,
+			plain_size, crc, at_rest_key, upload_key, uploaded_at, verified_at)
+			SELECT client_id, file_name, $3, path, size, plain_size, crc, at_rest_key, upload_key, uploaded_at, $4
+			FROM backup_files WHERE client_id = $1 AND file_name = $2`, clientID, fileName, version, TimeText(now))
+		if err != nil {
+			version = 0
+		}
 		return err
 	})
-	return changed, displaced, err
+	if err != nil {
+		version = 0
+	}
+	return version, err
+}
+
+// plainSize maps an unknown size (-1) to NULL.
+func plainSize(n int64) any {
+	if n < 0 {
+		return nil
+	}
+	return n
 }
 
 // BackupFailFile applies a client's 1031: a received upload becomes failed,
@@ -320,20 +358,22 @@ func (db *DB) BackupFailFile(ctx context.Context, clientID, fileName string, now
 }
 
 const backupFileCols = `client_id, file_name, path, size, crc, at_rest_key, verified, status, attempts, uploaded_at, updated_at,
-	pending_path, pending_size, pending_crc, pending_at_rest_key, pending_uploaded_at`
+	pending_path, pending_size, pending_crc, pending_at_rest_key, pending_uploaded_at,
+	plain_size, upload_key, pending_plain_size, pending_upload_key`
 
 func scanBackupFile(sc rowScanner) (BackupFile, error) {
 	var f BackupFile
 	var crc int64
 	var up, upd string
 	var pPath, pUp sql.NullString
-	var pSize, pCRC sql.NullInt64
-	var pKey []byte
+	var pSize, pCRC, plain, pPlain sql.NullInt64
+	var pKey, pUpKey []byte
 	if err := sc.Scan(&f.ClientID, &f.FileName, &f.Path, &f.Size, &crc, &f.AtRestKey, &f.Verified, &f.Status,
-		&f.Attempts, &up, &upd, &pPath, &pSize, &pCRC, &pKey, &pUp); err != nil {
+		&f.Attempts, &up, &upd, &pPath, &pSize, &pCRC, &pKey, &pUp, &plain, &f.UploadKey, &pPlain, &pUpKey); err != nil {
 		return f, err
 	}
 	f.CRC = uint32(crc)
+	f.PlainSize = nullSize(plain)
 	var err error
 	if f.UploadedAt, err = ParseTime(up); err != nil {
 		return f, err
@@ -342,7 +382,8 @@ func scanBackupFile(sc rowScanner) (BackupFile, error) {
 		return f, err
 	}
 	if pPath.Valid {
-		p := &BackupUpload{Path: pPath.String, Size: pSize.Int64, CRC: uint32(pCRC.Int64), AtRestKey: pKey}
+		p := &BackupUpload{Path: pPath.String, Size: pSize.Int64, CRC: uint32(pCRC.Int64), AtRestKey: pKey,
+			PlainSize: nullSize(pPlain), UploadKey: pUpKey}
 		if p.UploadedAt, err = ParseTime(pUp.String); err != nil {
 			return f, err
 		}
@@ -434,10 +475,11 @@ func (db *DB) BackupPaddingFailures(ctx context.Context, clientID string, now ti
 }
 
 // BackupBlobPaths returns every blob name a backup row refers to, as its
-// current copy or as a pending re-upload.
+// current copy, a pending re-upload or a version.
 func (db *DB) BackupBlobPaths(ctx context.Context) (map[string]bool, error) {
 	paths, err := queryAll(ctx, db, "backup blob paths",
-		`SELECT path FROM backup_files UNION SELECT pending_path FROM backup_files WHERE pending_path IS NOT NULL`, nil,
+		`SELECT path FROM backup_files UNION SELECT pending_path FROM backup_files WHERE pending_path IS NOT NULL
+		UNION SELECT path FROM backup_versions`, nil,
 		func(r rowScanner) (string, error) {
 			var p string
 			return p, r.Scan(&p)

@@ -73,16 +73,16 @@ func TestBackupStore(t *testing.T) {
 		if ok, _, _ := db.BackupFailFile(ctx, b, "hello.txt", now); ok {
 			t.Fatal("client b changed client a's file")
 		}
-		ok, d, err := db.BackupConfirmFile(ctx, a, "hello.txt", now)
-		if err != nil || !ok || d != "" {
-			t.Fatalf("verify: %v %q %v", ok, d, err)
+		v, err := db.BackupConfirmFile(ctx, a, "hello.txt", now)
+		if err != nil || v != 1 {
+			t.Fatalf("verify: %v %v", v, err)
 		}
 		got, _ = db.BackupFile(ctx, a, "hello.txt")
 		if !got.Verified || got.Status != store.BackupVerified {
 			t.Fatalf("after verify %+v", got)
 		}
 		// A second 1029 has nothing left to confirm.
-		if ok, _, _ := db.BackupConfirmFile(ctx, a, "hello.txt", now); ok {
+		if v, _ := db.BackupConfirmFile(ctx, a, "hello.txt", now); v != 0 {
 			t.Fatal("verified twice")
 		}
 		// A re-upload of a verified file waits beside the verified copy.
@@ -107,7 +107,7 @@ func TestBackupStore(t *testing.T) {
 			t.Fatalf("displaced %q %v", d, err)
 		}
 		// 1031 drops the pending upload; the verified copy stays.
-		ok, d, err = db.BackupFailFile(ctx, a, "hello.txt", now)
+		ok, d, err := db.BackupFailFile(ctx, a, "hello.txt", now)
 		if err != nil || !ok || d != f3.Path {
 			t.Fatalf("fail: %v %q %v", ok, d, err)
 		}
@@ -115,13 +115,22 @@ func TestBackupStore(t *testing.T) {
 		if !got.Verified || got.Status != store.BackupVerified || got.Path != f.Path || got.Pending != nil {
 			t.Fatalf("after failed re-upload %+v", got)
 		}
-		// 1029 swaps a pending upload in and hands back the old copy.
+		// 1029 swaps a pending upload in as version 2; version 1 stays.
 		if _, err := db.BackupPutFile(ctx, f2); err != nil {
 			t.Fatal(err)
 		}
-		ok, d, err = db.BackupConfirmFile(ctx, a, "hello.txt", now.Add(time.Hour))
-		if err != nil || !ok || d != f.Path {
-			t.Fatalf("confirm re-upload: %v %q %v", ok, d, err)
+		v, err = db.BackupConfirmFile(ctx, a, "hello.txt", now.Add(time.Hour))
+		if err != nil || v != 2 {
+			t.Fatalf("confirm re-upload: %v %v", v, err)
+		}
+		vs, err := db.BackupVersions(ctx, a, "hello.txt")
+		if err != nil || len(vs) != 2 || vs[0].Version != 1 || vs[0].Path != f.Path || vs[0].CRC != 0xffffffff ||
+			vs[1].Version != 2 || vs[1].Path != f2.Path || vs[1].Size != 40 || string(vs[1].AtRestKey) != "k" ||
+			!vs[1].VerifiedAt.Equal(now.Add(time.Hour)) || !vs[1].UploadedAt.Equal(f2.UploadedAt) {
+			t.Fatalf("versions %+v %v", vs, err)
+		}
+		if refs, _ := db.BackupBlobPaths(ctx); !refs[f.Path] || !refs[f2.Path] {
+			t.Fatalf("version blobs not referenced: %v", refs)
 		}
 		got, _ = db.BackupFile(ctx, a, "hello.txt")
 		if !got.Verified || got.Path != f2.Path || got.Size != 40 || got.CRC != 7 || string(got.AtRestKey) != "k" ||
@@ -178,8 +187,8 @@ func TestBackupPutFileRace(t *testing.T) {
 				if _, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: a, FileName: name, Path: name + "/v", UploadedAt: now}); err != nil {
 					t.Fatal(err)
 				}
-				if ok, _, err := db.BackupConfirmFile(ctx, a, name, now); !ok || err != nil {
-					t.Fatal(ok, err)
+				if v, err := db.BackupConfirmFile(ctx, a, name, now); v != 1 || err != nil {
+					t.Fatal(v, err)
 				}
 			}
 			const n = 8
@@ -297,6 +306,85 @@ func TestBackupPaddingFailures(t *testing.T) {
 		wg.Wait()
 		if n, _ := db.BackupPaddingFailures(ctx, b, now, time.Hour); n != 10 {
 			t.Fatalf("concurrent failures counted %d, want 10", n)
+		}
+	})
+}
+
+// Versions: numbered per file, kept by every upload and status request,
+// removed only by the retention policy (never the newest), usage summed.
+func TestBackupVersionsAndRetention(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		const a, b = "1f93925f-86d8-432a-ad42-d24db9eb1a27", "00000000-0000-4000-8000-000000000001"
+		for _, id := range []string{a, b} {
+			if err := db.BackupRegister(ctx, id, "v", t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Five verified versions of a/doc, one a day; one of b/doc.
+		for i := range 5 {
+			at := t0.Add(time.Duration(i) * 24 * time.Hour)
+			if _, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: a, FileName: "doc", Path: fmt.Sprintf("a/%d", i+1),
+				Size: int64(100 * (i + 1)), PlainSize: int64(90 * (i + 1)), CRC: uint32(i), UploadKey: []byte("k"), UploadedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := db.BackupConfirmFile(ctx, a, "doc", at); err != nil || v != int64(i+1) {
+				t.Fatalf("version %d: %v %v", i+1, v, err)
+			}
+		}
+		if _, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: b, FileName: "doc", Path: "b/1", Size: 7, PlainSize: -1, UploadedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := db.BackupConfirmFile(ctx, b, "doc", t0); err != nil || v != 1 {
+			t.Fatal(v, err)
+		}
+		// A failed re-upload and a pending one add no version.
+		if _, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: a, FileName: "doc", Path: "a/x", Size: 3, UploadedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		vs, err := db.BackupVersions(ctx, a, "")
+		if err != nil || len(vs) != 5 || vs[4].Version != 5 || vs[4].PlainSize != 450 || string(vs[4].UploadKey) != "k" {
+			t.Fatalf("versions %+v %v", vs, err)
+		}
+		if vb, _ := db.BackupVersions(ctx, b, "doc"); len(vb) != 1 || vb[0].PlainSize != -1 {
+			t.Fatalf("b's versions %+v", vb)
+		}
+		u, err := db.BackupUsage(ctx)
+		if err != nil || u[a] != (store.BackupUsage{Files: 1, Versions: 5, VersionBytes: 1500, OtherBytes: 3}) ||
+			u[b] != (store.BackupUsage{Files: 1, Versions: 1, VersionBytes: 7}) {
+			t.Fatalf("usage %+v %v", u, err)
+		}
+
+		now := t0.Add(10 * 24 * time.Hour)
+		// Keep 4, or anything verified within 8 days: only version 1 (10
+		// days old, fifth newest) is beyond both.
+		gone, err := db.BackupPruneVersions(ctx, store.BackupRetention{Keep: 4, MaxAge: 8 * 24 * time.Hour}, now)
+		if err != nil || len(gone) != 1 || gone[0].Version != 1 {
+			t.Fatalf("pruned %+v %v", gone, err)
+		}
+		// Count only: keep the newest 2.
+		gone, err = db.BackupPruneVersions(ctx, store.BackupRetention{Keep: 2}, now)
+		if err != nil || len(gone) != 2 || gone[0].Version != 3 || gone[1].Version != 2 {
+			t.Fatalf("pruned %+v %v", gone, err)
+		}
+		// Age only, everything old: the newest of each file stays.
+		gone, err = db.BackupPruneVersions(ctx, store.BackupRetention{MaxAge: time.Hour}, now)
+		if err != nil || len(gone) != 1 || gone[0].Version != 4 {
+			t.Fatalf("pruned %+v %v", gone, err)
+		}
+		if vs, _ := db.BackupVersions(ctx, "", ""); len(vs) != 2 || vs[0].ClientID != b || vs[1].Version != 5 {
+			t.Fatalf("left %+v", vs)
+		}
+		// Numbering continues past pruned versions.
+		if _, _, err := db.BackupFailFile(ctx, a, "doc", now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.BackupPutFile(ctx, store.BackupFile{ClientID: a, FileName: "doc", Path: "a/6", UploadedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := db.BackupConfirmFile(ctx, a, "doc", now); err != nil || v != 6 {
+			t.Fatalf("after pruning: version %v %v", v, err)
 		}
 	})
 }

@@ -146,6 +146,17 @@ func testTwoDaemonsShareState(t *testing.T, bucket string) {
 		if _, err := blob.Prefixed(a.Blob, "backup").Stat(ctx, files[0].Path); err != nil {
 			t.Fatalf("daemon A cannot see the blob B wrote: %v", err)
 		}
+		// Restore through A what was uploaded through B: listed, and
+		// byte for byte.
+		c.Addr = addr(a, "backup")
+		l, err := c.List(ctx)
+		if err != nil || len(l.Entries) != 1 || l.Entries[0].Name != "report.txt" || l.Entries[0].Version != 1 {
+			t.Fatalf("list on A: %+v %v", l, err)
+		}
+		var got bytes.Buffer
+		if _, err := c.Restore(ctx, "report.txt", 0, nil, 0, &got); err != nil || !bytes.Equal(got.Bytes(), data) {
+			t.Fatalf("restore on A: %d bytes %v", got.Len(), err)
+		}
 	})
 
 	t.Run("cloudreport client added through A is served by B", func(t *testing.T) {

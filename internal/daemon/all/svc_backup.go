@@ -2,10 +2,14 @@ package all
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/netsvc"
@@ -41,12 +45,18 @@ func init() {
 			CRCOffByOne:         cfg.TestCRCOffByOne,
 			RegisterRate:        registerRate(cfg.RegisterRate),
 			RegisterBurst:       cfg.RegisterBurst,
+			KeepVersions:        cfg.KeepVersions,
+			KeepDays:            cfg.KeepDays,
 		})
 		if err != nil {
 			return nil, nil, err
 		}
 		d.Commands, d.RateLimited = backup.MetricCommands(), backup.RateLimitedWhat
-		d.Log.Info("backup service ready", "max_file_size", cfg.MaxFileSize, "encrypt_at_rest", cfg.EncryptAtRest)
+		d.Log.Info("backup service ready", "max_file_size", cfg.MaxFileSize, "encrypt_at_rest", cfg.EncryptAtRest,
+			"keep_versions", cfg.KeepVersions, "keep_days", cfg.KeepDays)
+		if err := registerUsageMetrics(d, srv); err != nil {
+			return nil, nil, err
+		}
 		stopSweep := sweepOrphans(d, srv)
 		if d.ListenFromConfig || !cfg.PortInfo {
 			return srv, stopSweep, nil
@@ -74,14 +84,20 @@ func registerRate(r float64) float64 {
 	return r
 }
 
-// sweepOrphans removes unreferenced upload blobs at start-up and then every
-// hour, until the returned stop is called.
+// sweepOrphans applies the version retention and removes unreferenced
+// upload blobs at start-up and then every hour, until the returned stop is
+// called.
 func sweepOrphans(d *daemon.Deps, srv *backup.Server) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
+			if n, err := srv.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
+				d.Log.Warn("applying version retention", "err", err)
+			} else if n > 0 {
+				d.Log.Info("removed versions past retention", "count", n)
+			}
 			n, err := srv.SweepOrphans(ctx, backup.OrphanMinAge)
 			if err != nil && ctx.Err() == nil {
 				d.Log.Warn("sweeping orphaned upload blobs", "err", err)
@@ -97,4 +113,52 @@ func sweepOrphans(d *daemon.Deps, srv *backup.Server) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// usageCacheTTL bounds how often a scrape queries the store for the usage
+// gauges.
+const usageCacheTTL = time.Minute
+
+// registerUsageMetrics exports what every client's backups take together,
+// as read from the shared store (so every daemon reports the same totals):
+// two gauges, no per-client labels. A scrape queries the store at most once
+// a minute; a failed query keeps the last values.
+func registerUsageMetrics(d *daemon.Deps, srv *backup.Server) error {
+	var mu sync.Mutex
+	var at time.Time
+	var versions, bytes int64
+	refresh := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) < usageCacheTTL {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v, b, err := srv.UsageTotals(ctx)
+		if err != nil {
+			d.Log.Warn("backup usage metrics", "err", err)
+			return
+		}
+		versions, bytes, at = v, b, time.Now()
+	}
+	for _, g := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_backup_stored_bytes",
+			Help: "Bytes the backup service keeps in the blob store (versions and uploads awaiting their 1029), all clients."},
+			func() float64 { refresh(); mu.Lock(); defer mu.Unlock(); return float64(bytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_backup_versions",
+			Help: "Verified file versions the backup service keeps, all clients."},
+			func() float64 { refresh(); mu.Lock(); defer mu.Unlock(); return float64(versions) }),
+	} {
+		if d.Registry == nil {
+			break
+		}
+		if err := d.Registry.Register(g); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/daemon"
+	"gatehouse/internal/service/backup"
+	"gatehouse/internal/store"
 )
 
 func freePort(t *testing.T) int {
@@ -61,4 +65,71 @@ func TestBackupPortInfoChoosesTheListenPort(t *testing.T) {
 	if got == "127.0.0.1:"+strconv.Itoa(port) {
 		t.Fatal("port.info overrode an explicit services.backup.listen")
 	}
+}
+
+// keep_versions reaches the service: the sweep at start-up drops versions
+// past it (never the newest); the usage gauges report the store's totals.
+// The default configuration also backs "../notes.txt" up as notes.txt.
+func TestBackupRetentionAndUsageMetrics(t *testing.T) {
+	cfg := onlyBackup(t)
+	cfg.Services.Backup.Listen = "127.0.0.1:0"
+	ctx := context.Background()
+	d, err := daemon.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := backup.GenerateLegacyKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &backup.Client{Addr: d.Server.Addr("backup").String(), Name: "metrics", Key: key, Timeout: 10 * time.Second}
+	if err := c.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExchangeKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"one", "two!", "three"} {
+		if res, err := c.Upload(ctx, "../notes.txt", strings.NewReader(body), int64(len(body))); err != nil || !res.Verified {
+			t.Fatal(res, err)
+		}
+	}
+	if v := gauge(t, d, "gatehouse_backup_versions"); v != 3 {
+		t.Fatalf("versions gauge %v, want 3", v)
+	}
+	if v := gauge(t, d, "gatehouse_backup_stored_bytes"); v != 12 {
+		t.Fatalf("stored bytes gauge %v, want 12", v)
+	}
+	d.Shutdown()
+
+	cfg.Services.Backup.KeepVersions = 2
+	d, err = daemon.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown()
+	var vs []store.BackupVersion
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if vs, err = d.Store.BackupVersions(ctx, c.ID.String(), "notes.txt"); err != nil || len(vs) == 2 {
+			break
+		}
+	}
+	if len(vs) != 2 || vs[0].Version != 2 || vs[1].Version != 3 {
+		t.Fatalf("versions after the start-up sweep: %+v %v", vs, err)
+	}
+}
+
+func gauge(t *testing.T, d *daemon.Daemon, name string) float64 {
+	t.Helper()
+	mfs, err := d.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

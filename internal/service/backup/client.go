@@ -50,8 +50,16 @@ type Client struct {
 	Key    *rsa.PrivateKey // generated (RSA-1024, e=17) by ExchangeKeys when nil
 	AESKey []byte          // set by ExchangeKeys or Reconnect
 
-	// Timeout bounds each read or write (default 30 s).
+	// Timeout bounds each read or write (default 30 s), except the wait
+	// for a 2103 (see ResponseRate).
 	Timeout time.Duration
+	// ResponseRate is the slowest, in ciphertext bytes per second, a
+	// server is assumed to check an upload once it has it all: the 2103 is
+	// awaited for Timeout + size/ResponseRate (default 64 KiB/s, so a
+	// 20 MiB upload waits up to 350 s; the original server takes 45-65 s
+	// to answer one). TCP keepalive still ends the wait if the server's
+	// host goes away.
+	ResponseRate int64
 	// Attempts is how many connections a request may use on network
 	// errors (default 3), with RetryDelay, 2×RetryDelay… between them
 	// (default 1 s), like the C++ client's 0/1/2 s.
@@ -62,6 +70,23 @@ type Client struct {
 	Progress func(name string, total int64) io.Writer
 	// Version is the request version byte (default 1, as the C++ client).
 	Version uint8
+}
+
+// DefaultResponseRate is Client.ResponseRate's default.
+const DefaultResponseRate = 64 << 10
+
+// ErrAnswerTimeout is an upload whose 2103 did not come within the wait
+// ResponseRate allows. The server may still be checking it, so Upload does
+// not send it again (nor a status request for it).
+var ErrAnswerTimeout = errors.New("backup: no answer to the upload in time; the server may still be checking it")
+
+// answerWait is how long UploadOnce waits for the 2103 of ctSize bytes.
+func (c *Client) answerWait(ctSize int64) time.Duration {
+	rate := c.ResponseRate
+	if rate <= 0 {
+		rate = DefaultResponseRate
+	}
+	return c.timeout() + time.Duration(float64(ctSize)/float64(rate)*float64(time.Second))
 }
 
 func (c *Client) timeout() time.Duration {
@@ -311,7 +336,7 @@ func (c *Client) Upload(ctx context.Context, name string, r io.Reader, size int6
 		}
 		if err != nil {
 			var re *ResponseError
-			if !errors.As(err, &re) && !errors.Is(err, ErrNoResponse) {
+			if errors.Is(err, ErrAnswerTimeout) || !errors.As(err, &re) && !errors.Is(err, ErrNoResponse) {
 				// A local or network failure: the plaintext may be
 				// partly consumed; no point in a status request.
 				return res, err
@@ -393,7 +418,16 @@ func (c *Client) UploadOnce(ctx context.Context, name string, r io.Reader, size 
 			break
 		}
 	}
-	h, p, err := readResponse(conn)
+	// The server answers only once it has checked the whole upload: the
+	// original takes about 3 s per MiB. The wait grows with the size
+	// instead of the per-read Timeout.
+	if err := conn.Conn.SetReadDeadline(time.Now().Add(c.answerWait(ctSize))); err != nil {
+		return local, 0, err
+	}
+	h, p, err := readResponse(conn.Conn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return local, 0, fmt.Errorf("%w (waited %s)", ErrAnswerTimeout, c.answerWait(ctSize).Round(time.Second))
+	}
 	if err != nil {
 		return local, 0, err
 	}

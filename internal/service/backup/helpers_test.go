@@ -71,6 +71,14 @@ func newEnvLimits(t testing.TB, opt Options, lim netsvc.Limits) *env {
 	return e.serve(opt, lim)
 }
 
+// newEnvOn is a server on the given store and blobs (PostgreSQL, S3).
+func newEnvOn(t testing.TB, db *store.DB, blobs blob.Store, opt Options) *env {
+	t.Helper()
+	e := &env{t: t, db: db, blobs: blobs, reg: prometheus.NewRegistry(), master: make([]byte, 32)}
+	rand.Read(e.master)
+	return e.serve(opt, netsvctest.DefaultLimits)
+}
+
 // sibling is a second server (another daemon, in effect) on its own port,
 // sharing e's store, blobs and master key.
 func (e *env) sibling(opt Options) *env {
@@ -121,6 +129,27 @@ func (e *env) counter(name string) float64 {
 		}
 	}
 	return sum
+}
+
+// closedTooSlow counts sessions cut by the minimum transfer rate.
+func (e *env) closedTooSlow() float64 {
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "gatehouse_connections_closed_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == "too_slow" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 var (

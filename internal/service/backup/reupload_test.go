@@ -44,7 +44,8 @@ func TestFailedReuploadKeepsVerifiedCopy(t *testing.T) {
 }
 
 // While a re-upload waits for its 1029 the verified copy is what the row
-// serves; the 1029 swaps the new copy in and removes the old blob.
+// serves; the 1029 swaps the new copy in as version 2 and keeps the old one
+// as version 1.
 func TestConfirmedReuploadReplacesCopy(t *testing.T) {
 	e := newEnv(t, Options{})
 	c := e.newClient("swapper")
@@ -79,7 +80,15 @@ func TestConfirmedReuploadReplacesCopy(t *testing.T) {
 	if got, _ := e.readBlob(c.ID.String() + "/f.bin"); !bytes.Equal(got, v2) {
 		t.Fatal("the confirmed copy is not the new upload")
 	}
-	e.waitBlobs(now.Path)
+	// The first copy stays as version 1, blob and all.
+	vs, err := e.db.BackupVersions(ctx, c.ID.String(), "f.bin")
+	if err != nil || len(vs) != 2 || vs[0].Path != old.Path || vs[1].Path != now.Path {
+		t.Fatalf("versions %+v %v", vs, err)
+	}
+	if got, _ := e.readBlob(old.Path); !bytes.Equal(got, v1) {
+		t.Fatal("version 1's blob is gone")
+	}
+	e.waitBlobs(old.Path, now.Path)
 }
 
 // One client uploading the same name twice at once, the first upload's

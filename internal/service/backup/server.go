@@ -42,6 +42,12 @@ type Options struct {
 	// no limit).
 	RegisterRate  float64
 	RegisterBurst int
+	// KeepVersions is how many versions of each file the retention sweep
+	// keeps at least (default 10; negative: no count limit).
+	KeepVersions int
+	// KeepDays keeps every version verified less than this many days ago,
+	// whatever KeepVersions says (0: no age rule).
+	KeepDays int
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
 }
@@ -97,6 +103,9 @@ func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.KeepVersions == 0 {
+		opt.KeepVersions = 10
+	}
 	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
 }
 
@@ -140,6 +149,15 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		}
 		return err
 	}
+	if code == respStreamed {
+		// restore wrote its answer itself, as it went.
+		status := strconv.Itoa(int(RespRestore))
+		if err != nil {
+			status = "error"
+		}
+		done(status)
+		return err
+	}
 	if _, werr := c.Write(Response(code, payload)); werr != nil {
 		done("error")
 		return fmt.Errorf("backup: write response: %w", werr)
@@ -175,6 +193,10 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 		return s.reconnect(ctx, c, h.ClientID, p)
 	case CodeCRCOK, CodeCRCRetry, CodeCRCFail:
 		return s.crcStatus(ctx, c, h, p, superseded)
+	case CodeList:
+		return s.list(ctx, c, h.ClientID, p)
+	case CodeRestore:
+		return s.restore(ctx, c, h.ClientID, p)
 	}
 	c.Log().Info("unknown request code", "code", h.Code)
 	return RespError, nil, nil
@@ -347,12 +369,13 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 	now := s.opt.Now()
 	switch h.Code {
 	case CodeCRCOK:
-		ok, displaced, err := s.db.BackupConfirmFile(ctx, id, stored, now)
+		// The upload becomes a new version; earlier ones stay (a 1029
+		// carries only a name, so anyone who knows an id can send it).
+		version, err := s.db.BackupConfirmFile(ctx, id, stored, now)
 		if err != nil {
 			c.Log().Error("crc ok: store", "err", err)
 		}
-		addBlob(superseded, displaced)
-		c.Log().Info("file verified by client", "client", id, "file", stored, "recorded", ok, "replaced_copy", displaced != "")
+		c.Log().Info("file verified by client", "client", id, "file", stored, "version", version)
 	case CodeCRCRetry:
 		c.Log().Info("client will retry upload", "client", id, "file", stored)
 	case CodeCRCFail:
@@ -370,12 +393,14 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 // overwrites the copy a row describes (the verified one stays until the
 // client confirms the new one), and two uploads of one name racing each
 // other cannot leave the row describing one and the blob holding the other.
-// The "files/" folder keeps these apart from the "<client>/<file>" blobs of
+// The client's file name is not part of it: rows map names to blobs, so any
+// base name a client sends (".tmp-x" included) makes a valid blob name. The
+// "files/" folder keeps these apart from the "<client>/<file>" blobs of
 // rows written before.
-func uploadBlobName(clientID, file string, now time.Time) string {
+func uploadBlobName(clientID string, now time.Time) string {
 	var r [6]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("files/%s/%s/%s-%x", clientID, file, now.UTC().Format("20060102T150405.000000000Z"), r)
+	return fmt.Sprintf("files/%s/%s-%x", clientID, now.UTC().Format("20060102T150405.000000000Z"), r)
 }
 
 func addBlob(list *[]string, name string) {
@@ -473,7 +498,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	if err != nil {
 		return refuse("AES key", "err", err)
 	}
-	path := uploadBlobName(id, stored, s.opt.Now())
+	path := uploadBlobName(id, s.opt.Now())
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
 		logStoreFailure(log, "file: blob create", err)
@@ -481,7 +506,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	defer w.Abort()
 
-	n, crc, err := s.stream(body, w, block, size)
+	n, plain, crc, err := s.streamFile(body, w, block, size)
 	if err != nil {
 		if errors.Is(err, errBadPadding) {
 			if _, err := io.CopyN(io.Discard, body, avail-size); err != nil {
@@ -508,7 +533,8 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	if s.afterCommit != nil {
 		s.afterCommit()
 	}
-	rec := store.BackupFile{ClientID: id, FileName: stored, Path: path, Size: n, CRC: crc, UploadedAt: s.opt.Now()}
+	rec := store.BackupFile{ClientID: id, FileName: stored, Path: path, Size: n, PlainSize: plain, CRC: crc,
+		UploadKey: cl.AESKey, UploadedAt: s.opt.Now()}
 	if s.opt.EncryptAtRest {
 		rec.AtRestKey = cl.AESKey
 	}
@@ -539,6 +565,12 @@ var (
 // a second goroutine, to overlap the blob's write calls with the next
 // read, was measured: it cost more CPU per MiB than it saved.)
 func (s *Server) stream(r io.Reader, w io.Writer, block cipher.Block, size int64) (int64, uint32, error) {
+	n, _, crc, err := s.streamFile(r, w, block, size)
+	return n, crc, err
+}
+
+// streamFile is stream that also returns the file's plaintext size.
+func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size int64) (written, plain int64, crc uint32, err error) {
 	bp := bufPool.Get().(*streamBufs)
 	defer bufPool.Put(bp)
 	ct, pt := bp.ct[:], bp.pt[:]
@@ -550,8 +582,6 @@ func (s *Server) stream(r io.Reader, w io.Writer, block cipher.Block, size int64
 	// preceding the current chunk (the zero IV at first).
 	var last, before [aes.BlockSize]byte
 	haveLast := false
-	var crc uint32
-	var written int64
 	write := func(p []byte) error {
 		n, err := w.Write(p)
 		written += int64(n)
@@ -563,7 +593,7 @@ func (s *Server) stream(r io.Reader, w io.Writer, block cipher.Block, size int64
 	for left := size; left > 0; {
 		n := int(min(int64(chunkSize), left))
 		if _, err := io.ReadFull(r, ct[:n]); err != nil {
-			return 0, 0, fmt.Errorf("backup: file body: %w", err)
+			return 0, 0, 0, fmt.Errorf("backup: file body: %w", err)
 		}
 		left -= int64(n)
 		crc = crc32.Update(crc, crc32.IEEETable, ct[:n])
@@ -581,7 +611,7 @@ func (s *Server) stream(r io.Reader, w io.Writer, block cipher.Block, size int64
 				copy(before[:], ct[n-aes.BlockSize:n])
 			}
 			if err := write(ct[:n]); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			continue
 		}
@@ -595,19 +625,19 @@ func (s *Server) stream(r io.Reader, w io.Writer, block cipher.Block, size int64
 		copy(last[:], pt[n:n+aes.BlockSize])
 		haveLast = true
 		if err := write(out); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
 	keep, err := PKCS7Unpad(last[:])
 	if err != nil {
-		return 0, 0, errBadPadding
+		return 0, 0, 0, errBadPadding
 	}
 	if !s.opt.EncryptAtRest && keep > 0 {
 		if err := write(last[:keep]); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
-	return written, crc, nil
+	return written, size - aes.BlockSize + int64(keep), crc, nil
 }
 
 // streamBufs are one upload's buffers: a ciphertext chunk and a plaintext

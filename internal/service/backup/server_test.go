@@ -380,16 +380,16 @@ func TestCRCOnlyForStoredData(t *testing.T) {
 	}
 	hello := nameField(t, "hello.txt")
 	cases := map[string][]byte{
-		"unknown client":   fileRequest(unknown, hello, ct),
-		"client w/o key":   fileRequest(nokey.ID, hello, ct),
-		"20-byte payload":  fileRequest(c.ID, hello, make([]byte, 20)),
-		"short payload":    request(c.ID, CodeFile, make([]byte, 10)),
-		"bad padding":      fileRequest(c.ID, hello, badPad),
-		"size over avail":  request(c.ID, CodeFile, append(append([]byte{0xff, 0, 0, 0}, hello...), ct...)),
-		"sub dir traverse": fileRequest(c.ID, nameField(t, "../evil.txt"), ct),
-		"backslash trav":   fileRequest(c.ID, nameField(t, `..\evil.txt`), ct),
-		"NUL injection":    fileRequest(c.ID, append([]byte("a.txt\x00../x"), make([]byte, 245)...), ct),
-		"no NUL":           fileRequest(c.ID, bytes.Repeat([]byte("n"), 255), ct),
+		"unknown client":  fileRequest(unknown, hello, ct),
+		"client w/o key":  fileRequest(nokey.ID, hello, ct),
+		"20-byte payload": fileRequest(c.ID, hello, make([]byte, 20)),
+		"short payload":   request(c.ID, CodeFile, make([]byte, 10)),
+		"bad padding":     fileRequest(c.ID, hello, badPad),
+		"size over avail": request(c.ID, CodeFile, append(append([]byte{0xff, 0, 0, 0}, hello...), ct...)),
+		"no base name":    fileRequest(c.ID, nameField(t, "sub/.."), ct),
+		"dir only":        fileRequest(c.ID, nameField(t, `dir\`), ct),
+		"NUL injection":   fileRequest(c.ID, append([]byte("a.txt\x00../x"), make([]byte, 245)...), ct),
+		"no NUL":          fileRequest(c.ID, bytes.Repeat([]byte("n"), 255), ct),
 	}
 	for what, msg := range cases {
 		h, _, ok := raw(t, e.addr, msg)
@@ -406,7 +406,8 @@ func TestCRCOnlyForStoredData(t *testing.T) {
 		t.Fatalf("rows: %+v", files)
 	}
 	// Paths are reduced to their last element inside the client's folder.
-	for name, want := range map[string]string{"sub/x.txt": "x.txt", "/etc/passwd": "passwd"} {
+	for name, want := range map[string]string{"sub/x.txt": "x.txt", "/etc/passwd": "passwd", "../evil.txt": "evil.txt",
+		`..\win.txt`: "win.txt", ".tmp-x": ".tmp-x"} {
 		h, p, ok := raw(t, e.addr, fileRequest(c.ID, nameField(t, name), ct))
 		if !ok || h.Code != RespFileCRC {
 			t.Fatalf("%s: %+v", name, h)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gatehouse/internal/blob"
+	"gatehouse/internal/store"
 )
 
 // OrphanMinAge is how old an unreferenced upload blob must be before
@@ -45,4 +46,53 @@ func (s *Server) SweepOrphans(ctx context.Context, minAge time.Duration) (int, e
 		removed++
 	}
 	return removed, errors.Join(errs...)
+}
+
+// Retention is the version policy the sweep applies (Options.KeepVersions,
+// Options.KeepDays).
+func (s *Server) Retention() store.BackupRetention {
+	pol := store.BackupRetention{Keep: max(s.opt.KeepVersions, 0)}
+	if s.opt.KeepDays > 0 {
+		pol.MaxAge = time.Duration(s.opt.KeepDays) * 24 * time.Hour
+	}
+	return pol
+}
+
+// ApplyRetention removes the versions the operator's policy no longer
+// keeps, and their blobs; a file's newest version always stays. It is the
+// only way a verified version goes: no client request removes one. It
+// returns how many versions it removed. A blob whose removal fails is left
+// to SweepOrphans.
+func (s *Server) ApplyRetention(ctx context.Context) (int, error) {
+	gone, err := s.db.BackupPruneVersions(ctx, s.Retention(), s.opt.Now())
+	if err != nil || len(gone) == 0 {
+		return 0, err
+	}
+	refs, err := s.db.BackupBlobPaths(ctx)
+	if err != nil {
+		return len(gone), err
+	}
+	var errs []error
+	for _, v := range gone {
+		if refs[v.Path] {
+			continue
+		}
+		if err := s.blobs.Remove(ctx, v.Path); err != nil && !errors.Is(err, blob.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return len(gone), errors.Join(errs...)
+}
+
+// UsageTotals is what every client's versions take together.
+func (s *Server) UsageTotals(ctx context.Context) (versions, bytes int64, err error) {
+	u, err := s.db.BackupUsage(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, x := range u {
+		versions += int64(x.Versions)
+		bytes += x.VersionBytes + x.OtherBytes
+	}
+	return versions, bytes, nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -86,6 +87,10 @@ func CodeName(code uint16) string {
 		return "crc_retry"
 	case CodeCRCFail:
 		return "crc_fail"
+	case CodeList:
+		return "list"
+	case CodeRestore:
+		return "restore"
 	}
 	return "unknown"
 }
@@ -275,33 +280,25 @@ func checkNameText(s string) error {
 	return nil
 }
 
-// ErrBadFileName is returned for a file name that could leave the client's
-// folder or is not a usable name.
+// ErrBadFileName is returned for a file name that has no usable base name.
 var ErrBadFileName = errors.New("backup: unsafe file name")
 
 // StoredFileName maps the client's file name to the name kept in its folder:
-// the last path element, so the C++ client's paths ("src/client.cpp",
-// "/home/u/a.txt") still back up. A ".." element anywhere, an empty or "."
-// result, or the blob store's reserved ".tmp-" prefix is refused rather than
-// guessed at.
+// the last path element, whatever the path before it, so every path the
+// C++ client may list in transfer.info backs up ("src/client.cpp",
+// "/home/u/a.txt", "../notes.txt" → "notes.txt"; see docs/backup.md). Only
+// a name without a usable last element (empty, ".", "..", a trailing
+// separator) or with bytes ParseName refuses is refused. The base name is
+// never joined to a path: blobs are named by the server (uploadBlobName).
 func StoredFileName(name string) (string, error) {
-	if name == "" || checkNameText(name) != nil {
+	if name == "" || len(name) > NameSize-1 || checkNameText(name) != nil {
 		return "", ErrBadFileName
 	}
 	base := name
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '/' || name[i] == '\\' {
-			if name[start:i] == ".." {
-				return "", ErrBadFileName
-			}
-			if i < len(name) {
-				start = i + 1
-			}
-		}
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		base = name[i+1:]
 	}
-	base = name[start:]
-	if base == "" || base == "." || base == ".." || len(base) >= 5 && base[:5] == ".tmp-" {
+	if base == "" || base == "." || base == ".." {
 		return "", ErrBadFileName
 	}
 	return base, nil

@@ -98,12 +98,14 @@ func TestStoredFileName(t *testing.T) {
 	for in, want := range map[string]string{
 		"hello.txt": "hello.txt", "src/client.cpp": "client.cpp", "/etc/passwd": "passwd",
 		`C:\Users\me\a.txt`: "a.txt", "a..b": "a..b", ".hidden": ".hidden",
+		"../notes.txt": "notes.txt", "a/../b": "b", `..\x`: "x", "../../etc/passwd": "passwd", ".tmp-x": ".tmp-x",
+		"..notes": "..notes",
 	} {
 		if got, err := StoredFileName(in); err != nil || got != want {
 			t.Errorf("%q: %q %v, want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "..", "../evil.txt", "a/../b", `..\x`, "dir/", ".", "a/.", ".tmp-x", "a\x00b", "a\tb", "\xff"} {
+	for _, in := range []string{"", "..", "../..", "a/..", `a\..`, "dir/", `dir\`, ".", "a/.", "a\x00b", "a\tb", "\xff", strings.Repeat("n", 255)} {
 		if got, err := StoredFileName(in); err == nil {
 			t.Errorf("%q accepted as %q", in, got)
 		}
