@@ -103,6 +103,7 @@ func TestBackupRetentionAndUsageMetrics(t *testing.T) {
 	d.Shutdown()
 
 	cfg.Services.Backup.KeepVersions = 2
+	cfg.Services.Backup.KeepDays = 0 // the count rule alone (the default also keeps a month)
 	d, err = daemon.Start(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
