@@ -218,4 +218,34 @@ func testTwoDaemonsShareState(t *testing.T, bucket string) {
 			t.Fatal("B returned different bytes than were sent to A")
 		}
 	})
+
+	t.Run("e2eeftp client authorized through A is served by B; revoked, refused by both", func(t *testing.T) {
+		pub, key, _ := ed25519.GenerateKey(rand.Reader)
+		// What 'gatehouse keys e2eeftp add-client' does on A's machine.
+		if _, err := a.Store.E2EEFTPAuthorizeClient(ctx, e2eeftp.AuthorizedLine(pub), "late", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		cb := &e2eeftp.Client{Addr: addr(b, "e2eeftp"), Identity: key, ServerKey: serverPub, Timeout: 10 * time.Second}
+		if _, err := cb.List(ctx); err != nil {
+			t.Fatalf("B refuses a client just authorized: %v", err)
+		}
+		if _, err := a.Store.E2EEFTPRevokeClient(ctx, e2eeftp.AuthorizedLine(pub), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		// Refused by both within the documented bound (e2eeftp.DefaultKeyRefresh).
+		ca := *cb
+		ca.Addr = addr(a, "e2eeftp")
+		deadline := time.Now().Add(e2eeftp.DefaultKeyRefresh + 3*time.Second)
+		for _, c := range []*e2eeftp.Client{cb, &ca} {
+			for {
+				if _, err := c.List(ctx); err != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still serves a revoked client after %v", c.Addr, e2eeftp.DefaultKeyRefresh+3*time.Second)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	})
 }
