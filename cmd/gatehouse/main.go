@@ -15,7 +15,6 @@ import (
 	"gatehouse/internal/buildinfo"
 )
 
-
 type command struct {
 	summary string
 	run     func(args []string) error
