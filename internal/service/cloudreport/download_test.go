@@ -123,12 +123,13 @@ func TestDownloadMemoryBoundedForNonReaders(t *testing.T) {
 }
 
 // A reader that takes the reply steadily, each write completing within the
-// write timeout, is still cut once it is below the minimum average rate
-// after the grace period (the write timeout), so it cannot hold a download
-// slot for hours. The minimum here is absurdly high to make the cut certain.
+// write timeout, is still cut as soon as it falls below the progressive
+// minimum rate after rate_grace, so it cannot hold a download slot for
+// hours. The minimum here is absurdly high to make the cut certain.
 func TestSlowDownloadReaderCut(t *testing.T) {
 	lim := netsvctest.DefaultLimits
-	lim.WriteTimeout = time.Second
+	lim.WriteTimeout = 5 * time.Second
+	lim.RateGrace = time.Second
 	e := start(t, Options{DownloadMinRate: 1 << 30}, lim)
 	writeRandomFile(t, filepath.Join(e.dir, "updates", "big.bin"), 8<<20)
 	c, err := net.Dial("tcp", e.addr)
@@ -160,8 +161,8 @@ func TestSlowDownloadReaderCut(t *testing.T) {
 	if d := time.Since(began); d > 4*time.Second {
 		t.Fatalf("cut after %s", d)
 	}
-	if logs := e.logs.String(); !strings.Contains(logs, "minimum download rate") {
-		t.Fatalf("cut for another reason:\n%s", logs)
+	if logs := e.logs.String(); !strings.Contains(logs, "i/o timeout") {
+		t.Fatalf("cut for another reason than its write deadline:\n%s", logs)
 	}
 	if got := <-done; got >= 11<<20 {
 		t.Fatalf("the whole reply (%d bytes) arrived", got)

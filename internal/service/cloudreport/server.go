@@ -120,9 +120,9 @@ type Options struct {
 	// MaxSeenPending bounds the clients waiting for that write (default
 	// 65536); past it, updates of further clients wait for a later INFO.
 	MaxSeenPending int
-	// DownloadMinRate is the average rate in bytes/s a DWNL reader must
-	// keep once the write timeout has passed (default 4096; negative: no
-	// minimum).
+	// DownloadMinRate is the rate in bytes/s a DWNL reader must keep,
+	// progressively, once rate_grace has passed (netsvc StartTransfer;
+	// default 4096; negative: no minimum).
 	DownloadMinRate int64
 	// Metrics, when set, registers the service's own series.
 	Metrics prometheus.Registerer
@@ -831,7 +831,6 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 var (
 	errTooLarge      = errors.New("cloudreport: update too large")
 	errUpdateChanged = errors.New("cloudreport: update file changed while it was sent")
-	errTooSlow       = errors.New("cloudreport: reader below the minimum download rate")
 )
 
 // openUpdate opens an update file and returns it positioned at its start,
@@ -882,11 +881,14 @@ const downloadChunk = 32 << 10
 func (ss *session) streamFile(head []byte, f io.Reader, size int64, sum []byte) error {
 	ss.s.dlActive.Add(1)
 	defer ss.s.dlActive.Add(-1)
-	cw := &rateWriter{c: ss.c, start: time.Now(), min: ss.s.opt.DownloadMinRate, grace: ss.c.Limits().WriteTimeout}
-	if cw.grace <= 0 {
-		cw.grace = 30 * time.Second
+	// The reply moves under netsvc's progressive minimum rate
+	// (download_min_rate after rate_grace): a client that stops reading is
+	// cut as soon as it falls behind, and its slot is freed.
+	if ss.s.opt.DownloadMinRate >= 0 {
+		ss.c.StartTransferRate(ss.s.opt.DownloadMinRate)
+		defer ss.c.EndTransfer()
 	}
-	bw := bufio.NewWriterSize(cw, downloadChunk)
+	bw := bufio.NewWriterSize(ss.c, downloadChunk)
 	bw.WriteString(dataReplyPrefix(ss.s.opt.Dialect))
 	enc := ss.codec.EncryptWriter(bw)
 	if _, err := enc.Write(head); err != nil {
@@ -909,29 +911,6 @@ func (ss *session) streamFile(head []byte, f io.Reader, size int64, sum []byte) 
 	}
 	bw.WriteString("\r\n")
 	return bw.Flush()
-}
-
-// rateWriter writes to the connection (each write bounded by the write
-// timeout) and fails once the reader has fallen below min bytes/s on
-// average after the grace period: a reader that takes a little every
-// write timeout cannot hold a download slot for hours.
-type rateWriter struct {
-	c     *netsvc.Conn
-	start time.Time
-	min   int64
-	grace time.Duration
-	sent  int64
-}
-
-func (w *rateWriter) Write(p []byte) (int, error) {
-	if w.min > 0 {
-		if over := time.Since(w.start) - w.grace; over > 0 && float64(w.sent) < float64(w.min)*over.Seconds() {
-			return 0, errTooSlow
-		}
-	}
-	n, err := w.c.Write(p)
-	w.sent += int64(n)
-	return n, err
 }
 
 const (
