@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"gatehouse/internal/blob"
 	"gatehouse/internal/crypto"
 	"gatehouse/internal/daemon"
+	"gatehouse/internal/daemon/all"
 	"gatehouse/internal/fsutil"
 	"gatehouse/internal/service/cloudreport"
 	"gatehouse/internal/store"
@@ -24,7 +27,7 @@ func init() {
 		run:     func(a []string) error { return runCloudreportClient(a, os.Stdout) },
 	}
 	adminCmds["cloudreport"] = command{
-		summary: "client registry and error reports: add|list|enable|disable|set-expiry|errors",
+		summary: "client registry, error reports and update files: add|list|enable|disable|set-expiry|errors|publish|unpublish|updates",
 		run:     func(a []string) error { return runCloudreportAdmin(a, os.Stdout) },
 	}
 }
@@ -146,6 +149,9 @@ commands:
   disable     disable a client:    disable ID
   set-expiry  change the expiry:   set-expiry ID YYYY-MM-DD
   errors      error reports (ERRL): errors [-client ID] [-limit N]
+  publish     serve a file to VERS/DWNL on every daemon: publish FILE [-name NAME]
+  unpublish   stop serving an update file: unpublish NAME
+  updates     list the update files VERS announces
 
 Every command takes -config/-data/-host/-set to find the daemon's store.
 Run 'gatehouse admin cloudreport <command> -h' for flags and examples.
@@ -171,6 +177,8 @@ func runCloudreportAdmin(args []string, out io.Writer) error {
 		return crSetExpiry(rest, out)
 	case "errors":
 		return crErrors(rest, out)
+	case "publish", "unpublish", "updates":
+		return crUpdates(sub, rest, out)
 	}
 	fmt.Fprintf(os.Stderr, "gatehouse admin cloudreport: unknown command %q\n\n%s", sub, crAdminUsage)
 	return errUsage
@@ -392,4 +400,86 @@ func crErrors(args []string, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Created.Local().Format("2006-01-02 15:04:05"), e.ClientID, e.Peer, text)
 	}
 	return tw.Flush()
+}
+
+// crUpdates publishes, removes or lists the update files where the daemon
+// finds them (services.cloudreport.updates: the shared blob store, or this
+// machine's <data>/cloudreport/updates).
+func crUpdates(sub string, args []string, out io.Writer) error {
+	synopsis := map[string]string{
+		"publish":   "gatehouse admin cloudreport publish FILE [-name NAME] [-config FILE] [-data DIR]",
+		"unpublish": "gatehouse admin cloudreport unpublish NAME [-config FILE] [-data DIR]",
+		"updates":   "gatehouse admin cloudreport updates [-config FILE] [-data DIR]",
+	}[sub]
+	fs := newFlagSet("admin cloudreport "+sub, synopsis,
+		"gatehouse admin cloudreport publish ./app-1.2.zip -name app.zip   # every daemon serves it at once",
+		"gatehouse admin cloudreport unpublish app.zip",
+		"gatehouse admin cloudreport updates")
+	name := fs.String("name", "", "publish: the name clients ask DWNL for (default the file's base name)")
+	var arg string
+	if sub != "updates" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			fs.Usage()
+			return fmt.Errorf("%s: want the %s first", sub, map[string]string{"publish": "FILE", "unpublish": "NAME"}[sub])
+		}
+		arg, args = args[0], args[1:]
+	}
+	load := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	shared, err := daemon.OpenBlob(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer shared.Close()
+	st, where, err := all.CloudreportUpdateStore(cfg, blob.Prefixed(shared, "cloudreport"))
+	if err != nil {
+		return err
+	}
+	if l, ok := st.(*blob.Local); ok {
+		defer l.Close()
+	}
+	switch sub {
+	case "publish":
+		n := *name
+		if n == "" {
+			n = filepath.Base(arg)
+		}
+		if !cloudreport.ValidUpdateName(n) {
+			return fmt.Errorf("publish: %q cannot be an update name (letters, digits, . _ -, at most 128, not starting with a dot); choose one with -name", n)
+		}
+		f, err := os.Open(arg)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		size, err := cloudreport.PublishUpdate(ctx, st, n, f)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", n, err)
+		}
+		fmt.Fprintf(out, "published %s (%d bytes) in %s\n", n, size, where)
+	case "unpublish":
+		if err := cloudreport.UnpublishUpdate(ctx, st, arg); err != nil {
+			return fmt.Errorf("unpublish %s: %w", arg, err)
+		}
+		fmt.Fprintf(out, "unpublished %s from %s\n", arg, where)
+	case "updates":
+		list, err := cloudreport.ListUpdates(ctx, cloudreport.BlobUpdates(st))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d update file(s) in %s\n", len(list), where)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, u := range list {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", u.Name, u.Size, u.ModTime.UTC().Format("2006-01-02 15:04:05Z"))
+		}
+		tw.Flush()
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/blob/blobtest"
@@ -65,10 +66,26 @@ func TestLocalCrashBeforeRenameLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Simulated crash: the writer is never committed nor aborted.
-	if n := len(tempFiles(t, dir)); n != 1 {
-		t.Fatalf("want 1 temp file while writing, found %d", n)
+	temps := tempFiles(t, dir)
+	if len(temps) != 1 {
+		t.Fatalf("want 1 temp file while writing, found %d", len(temps))
 	}
 	l.Close()
+	// A store opened meanwhile (another daemon, an admin command) leaves a
+	// temp file that is being written alone…
+	l1, err := blob.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1.Close()
+	if n := len(tempFiles(t, dir)); n != 1 {
+		t.Fatalf("a fresh temp file was swept (%d left)", n)
+	}
+	// …and one unwritten for LocalSweepAge is a crash's leftover.
+	old := time.Now().Add(-blob.LocalSweepAge - time.Minute)
+	if err := os.Chtimes(temps[0], old, old); err != nil {
+		t.Fatal(err)
+	}
 
 	l2, err := blob.OpenLocal(dir)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Local stores blobs as files under one directory, opened as an os.Root so
@@ -23,8 +24,15 @@ type Local struct {
 	dir  string
 }
 
+// LocalSweepAge is how long a temp file must have gone unwritten before
+// OpenLocal removes it as a crash's leftover. A writer that is alive writes
+// far more often (every body moves under a minimum rate), so another
+// process on the same folder — a second daemon, an admin command — never
+// loses a write in progress.
+const LocalSweepAge = time.Hour
+
 // OpenLocal opens (creating if needed) the folder dir and sweeps temp files
-// left by a crash.
+// left by a crash (unwritten for LocalSweepAge).
 func OpenLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
@@ -52,6 +60,9 @@ func (l *Local) sweep() error {
 			return err
 		}
 		if !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
+			if info, err := d.Info(); err != nil || time.Since(info.ModTime()) < LocalSweepAge {
+				return nil // being written by someone, or already gone
+			}
 			if err := l.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("blob: sweeping %s: %w", p, err)
 			}

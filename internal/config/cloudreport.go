@@ -45,9 +45,14 @@ type Cloudreport struct {
 	FirstSeenBurst int     `toml:"first_seen_burst"`
 	// SeenFlushInterval is how often last-seen times are written.
 	SeenFlushInterval Duration `toml:"seen_flush_interval"`
-	// DownloadMinRate is the average bytes/s a DWNL reader must keep after
-	// the write timeout (negative: none).
+	// DownloadMinRate is the bytes/s a DWNL reader must keep, progressively,
+	// after rate_grace (negative: none).
 	DownloadMinRate int64 `toml:"download_min_rate"`
+	// Updates is where VERS and DWNL find the update files: "folder"
+	// (<data>/cloudreport/updates of this daemon), "blob" (the blob store,
+	// shared by every daemon on it) or "auto" (blob when blob.url is set,
+	// folder otherwise).
+	Updates string `toml:"updates"`
 }
 
 func defaultCloudreport() Cloudreport {
@@ -71,6 +76,7 @@ func defaultCloudreport() Cloudreport {
 		UpdateVersion:          "1.0.0",
 		UpdateBuild:            100,
 		Registration:           "open",
+		Updates:                "auto",
 		FirstSeenRate:          10,
 		FirstSeenBurst:         1000,
 		SeenFlushInterval:      D(time.Minute),

@@ -1,6 +1,9 @@
 package all
 
 import (
+	"fmt"
+	"gatehouse/internal/blob"
+	"gatehouse/internal/config"
 	"path/filepath"
 
 	"gatehouse/internal/crypto"
@@ -24,10 +27,14 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
-		dir, err := d.Dir()
+		if _, err := d.Dir(); err != nil {
+			return nil, nil, err
+		}
+		ustore, where, err := CloudreportUpdateStore(d.Config, d.Blob)
 		if err != nil {
 			return nil, nil, err
 		}
+		updates := cloudreport.BlobUpdates(ustore)
 		srv, err := cloudreport.NewServer(d.Store, cloudreport.Options{
 			Dialect:                dialect,
 			ServerKey:              cfg.ServerKey,
@@ -40,7 +47,7 @@ func init() {
 			MaxStoredReports:       cfg.MaxStoredReports,
 			MaxDownload:            cfg.MaxDownload,
 			MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
-			UpdatesDir:             filepath.Join(dir, "updates"),
+			Updates:                updates,
 			UpdateVersion:          cfg.UpdateVersion,
 			UpdateBuild:            cfg.UpdateBuild,
 			CompatInitDuplicate:    cfg.CompatInitDuplicate,
@@ -63,8 +70,38 @@ func init() {
 		// d.RateLimited.
 		d.Commands = []string{"INIT", "INFO", "PING", "VERS", "DWNL", "ERRL", "GREQ", "SRSP", "UNKNOWN"}
 		d.RateLimited = []string{"first_seen"}
-		d.Log.Info("cloudreport updates folder", "path", filepath.Join(dir, "updates"))
+		d.Log.Info("cloudreport updates", "source", where)
 		d.Log.Info("cloudreport registration", "mode", registration.String())
-		return srv, func() { srv.Close() }, nil
+		return srv, func() {
+			srv.Close()
+			if ustore != d.Blob {
+				ustore.Close() // the folder's own store
+			}
+		}, nil
 	})
+}
+
+// CloudreportUpdateStore is the store the cloudreport update files live in,
+// as "updates/<name>": with updates = "blob" (or "auto" and a blob.url) the
+// service's part of the shared blob store svcBlob (every daemon serves what
+// is published once), with "folder" a local store on <data>/cloudreport
+// (files dropped into <data>/cloudreport/updates by hand are served too).
+// The daemon and 'gatehouse admin cloudreport publish' both use it.
+func CloudreportUpdateStore(cfg *config.Config, svcBlob blob.Store) (blob.Store, string, error) {
+	mode := cfg.Services.Cloudreport.Updates
+	if mode == "auto" {
+		mode = "folder"
+		if cfg.Blob.URL != "" {
+			mode = "blob"
+		}
+	}
+	switch mode {
+	case "folder":
+		dir := filepath.Join(cfg.DataDir, "cloudreport")
+		l, err := blob.OpenLocal(dir)
+		return l, filepath.Join(dir, "updates"), err
+	case "blob":
+		return svcBlob, "blob store, cloudreport/" + cloudreport.UpdatesPrefix, nil
+	}
+	return nil, "", fmt.Errorf("cloudreport: updates = %q: want auto, folder or blob", mode)
 }

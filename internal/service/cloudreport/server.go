@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,7 +93,8 @@ type Options struct {
 	// disable takes effect within it (default 1 s; negative: no cache).
 	RegistryCacheTTL time.Duration
 
-	UpdatesDir    string // folder VERS lists and DWNL serves ("" = no updates)
+	UpdatesDir    string       // folder VERS lists and DWNL serves, when Updates is nil ("" = no updates)
+	Updates       UpdateSource // where the update files are (overrides UpdatesDir)
 	UpdateVersion string // VER in VERS (default "1.0.0")
 	UpdateBuild   int    // BUILD in VERS (default 100)
 
@@ -211,7 +211,7 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opt     Options
 	reg     Registry
-	updates *os.Root // nil when there is no updates folder
+	updates UpdateSource // nil when there are no updates
 
 	cacheMu sync.Mutex
 	cache   map[string]cachedClient
@@ -251,15 +251,13 @@ func NewServer(reg Registry, opt Options) (*Server, error) {
 		seen:    seenTracker{max: opt.MaxSeenPending},
 		m:       newMetrics(opt.Metrics),
 		stop:    make(chan struct{}), flushed: make(chan struct{})}
-	if opt.UpdatesDir != "" {
-		if err := os.MkdirAll(opt.UpdatesDir, 0o750); err != nil {
-			return nil, fmt.Errorf("cloudreport: updates folder: %w", err)
-		}
-		r, err := os.OpenRoot(opt.UpdatesDir)
+	s.updates = opt.Updates
+	if s.updates == nil && opt.UpdatesDir != "" {
+		u, err := DirUpdates(opt.UpdatesDir)
 		if err != nil {
-			return nil, fmt.Errorf("cloudreport: updates folder: %w", err)
+			return nil, err
 		}
-		s.updates = r
+		s.updates = u
 	}
 	go s.flushLoop()
 	return s, nil
@@ -439,7 +437,7 @@ func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status 
 	case "INFO":
 		return ss.handleInfo(ctx, r)
 	case "VERS":
-		return ss.handleVers()
+		return ss.handleVers(ctx)
 	case "DWNL":
 		return ss.handleDwnl(ctx, r)
 	case "ERRL":
@@ -697,31 +695,14 @@ type updateFile struct {
 	mod  time.Time
 }
 
-func (s *Server) listUpdates() ([]updateFile, error) {
+func (s *Server) listUpdates(ctx context.Context) ([]updateFile, error) {
 	if s.updates == nil {
 		return nil, nil
 	}
-	f, err := s.updates.Open(".")
+	out, err := s.updates.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	ents, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, err
-	}
-	var out []updateFile
-	for _, e := range ents {
-		if !e.Type().IsRegular() || !ValidUpdateName(e.Name()) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		out = append(out, updateFile{e.Name(), info.Size(), info.ModTime()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	if len(out) > s.opt.MaxListed {
 		out = out[:s.opt.MaxListed]
 	}
@@ -736,12 +717,12 @@ func (ss *session) encryptReply(f Fields, fail failure) ([]byte, string, bool) {
 	return dataReply(ss.s.opt.Dialect, out), "ok", false
 }
 
-func (ss *session) handleVers() ([]byte, string, bool) {
+func (ss *session) handleVers(ctx context.Context) ([]byte, string, bool) {
 	o := &ss.s.opt
 	if ss.clientID == "" && o.Registration == Known {
 		return errorReply(o.Dialect, failNotAuth, ""), "error", false
 	}
-	files, err := ss.s.listUpdates()
+	files, err := ss.s.listUpdates(ctx)
 	if err != nil {
 		ss.c.Log().Error("VERS: cannot list updates", "err", err)
 		return errorReply(o.Dialect, failVers, ""), "error", false
@@ -771,7 +752,7 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 	if ss.clientID == "" && o.Registration == Known {
 		return errorReply(o.Dialect, failNotAuth, ""), "error", false
 	}
-	files, err := ss.s.listUpdates()
+	files, err := ss.s.listUpdates(ctx)
 	if err != nil {
 		ss.c.Log().Error("DWNL: cannot list updates", "err", err)
 		return errorReply(o.Dialect, failDwnl, ""), "error", false
@@ -800,7 +781,7 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 	case <-ctx.Done():
 		return errorReply(o.Dialect, failDwnl, ""), "error", false
 	}
-	f, size, sum, err := ss.s.openUpdate(name)
+	f, size, sum, err := ss.s.openUpdate(ctx, name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "NOTFOUND"}, {"F", name}, {"MESSAGE", "File not found"}}, failDwnl)
@@ -833,37 +814,29 @@ var (
 	errUpdateChanged = errors.New("cloudreport: update file changed while it was sent")
 )
 
-// openUpdate opens an update file and returns it positioned at its start,
-// with its size and SHA-256 (read once here; the reply names them before
-// the content).
-func (s *Server) openUpdate(name string) (*os.File, int64, []byte, error) {
-	f, err := s.updates.Open(name)
+// openUpdate reads an update file once for its size and SHA-256 (the reply
+// names them before the content) and opens it again for sending;
+// streamFile checks the second read against both.
+func (s *Server) openUpdate(ctx context.Context, name string) (io.ReadCloser, int64, []byte, error) {
+	f, size, err := s.updates.Open(ctx, name)
 	if err != nil {
-		// A link out of the folder fails here like a missing file.
-		return nil, 0, nil, fs.ErrNotExist
-	}
-	st, err := f.Stat()
-	switch {
-	case err != nil:
-	case !st.Mode().IsRegular():
-		err = fs.ErrNotExist
-	case st.Size() > s.opt.MaxDownload:
-		err = errTooLarge
-	}
-	if err != nil {
-		f.Close()
 		return nil, 0, nil, err
+	}
+	if size > s.opt.MaxDownload {
+		f.Close()
+		return nil, 0, nil, errTooLarge
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(f, s.opt.MaxDownload+1))
+	f.Close()
 	if err == nil && n > s.opt.MaxDownload {
 		err = errTooLarge
 	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
 	if err != nil {
-		f.Close()
+		return nil, 0, nil, err
+	}
+	f, _, err = s.updates.Open(ctx, name)
+	if err != nil {
 		return nil, 0, nil, err
 	}
 	return f, n, h.Sum(nil), nil
