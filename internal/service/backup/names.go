@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"errors"
 	"fmt"
 
 	"gatehouse/internal/names"
@@ -18,6 +19,12 @@ func storedName(name string) (string, error) {
 		return "", err
 	}
 	n, err := names.Clean(base)
+	if errors.Is(err, names.ErrReserved) {
+		// Backup keeps a file's content under a generated blob name, so
+		// the blob store's reserved ".tmp-" prefix is free for clients
+		// (a local file may be called that; the original stored it).
+		return names.Normalize(base), nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadFileName, err)
 	}
