@@ -95,8 +95,8 @@ type Options struct {
 
 	UpdatesDir    string       // folder VERS lists and DWNL serves, when Updates is nil ("" = no updates)
 	Updates       UpdateSource // where the update files are (overrides UpdatesDir)
-	UpdateVersion string // VER in VERS (default "1.0.0")
-	UpdateBuild   int    // BUILD in VERS (default 100)
+	UpdateVersion string       // VER in VERS (default "1.0.0")
+	UpdateBuild   int          // BUILD in VERS (default 100)
 
 	// CompatInitDuplicate restores the seed's "Client ID n already
 	// connected" rejection at INIT, keyed by the dictionary index as the
