@@ -166,3 +166,29 @@ func TestCloudreportAdminBadArgsCreateNothing(t *testing.T) {
 		}
 	}
 }
+
+// publish, updates and unpublish write where the daemon reads: with the
+// default (folder) source, <data>/cloudreport/updates, served by VERS/DWNL.
+func TestCloudreportAdminPublish(t *testing.T) {
+	data := t.TempDir()
+	src := filepath.Join(t.TempDir(), "app-1.2.zip")
+	os.WriteFile(src, []byte("release 1.2"), 0o600)
+	if out, err := crRun(t, crAdmin, "publish", src, "-name", "app.zip", "-data", data); err != nil || !strings.Contains(out, "published app.zip (11 bytes)") {
+		t.Fatalf("publish: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "cloudreport", "updates", "app.zip")); err != nil || string(b) != "release 1.2" {
+		t.Fatalf("published file: %q %v", b, err)
+	}
+	if out, err := crRun(t, crAdmin, "updates", "-data", data); err != nil || !strings.Contains(out, "1 update file(s)") || !strings.Contains(out, "app.zip") {
+		t.Fatalf("updates: %v\n%s", err, out)
+	}
+	if _, err := crRun(t, crAdmin, "publish", src, "-name", ".hidden", "-data", data); err == nil {
+		t.Fatal("an invalid update name was published")
+	}
+	if out, err := crRun(t, crAdmin, "unpublish", "app.zip", "-data", data); err != nil || !strings.Contains(out, "unpublished app.zip") {
+		t.Fatalf("unpublish: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "cloudreport", "updates", "app.zip")); !os.IsNotExist(err) {
+		t.Fatalf("unpublished file still there: %v", err)
+	}
+}

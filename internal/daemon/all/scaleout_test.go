@@ -219,6 +219,37 @@ func testTwoDaemonsShareState(t *testing.T, bucket string) {
 		}
 	})
 
+	t.Run("cloudreport update published once is served by A and B", func(t *testing.T) {
+		content := bytes.Repeat([]byte("update "), 3000)
+		if _, err := cloudreport.PublishUpdate(ctx, blob.Prefixed(a.Blob, "cloudreport"), "app.zip", bytes.NewReader(content)); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []*daemon.Daemon{a, b} {
+			c, err := cloudreport.Dial(ctx, addr(d, "cloudreport"), cloudreport.ClientOptions{Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Init(3); err != nil {
+				t.Fatal(err)
+			}
+			vers, err := c.Vers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f1, _ := vers.Get("F1"); f1 != "app.zip" {
+				t.Fatalf("VERS on %s lists %+v", addr(d, "cloudreport"), vers)
+			}
+			_, got, err := c.Download("app.zip")
+			c.Close()
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("DWNL on %s: %d bytes, %v", addr(d, "cloudreport"), len(got), err)
+			}
+		}
+		if err := cloudreport.UnpublishUpdate(ctx, blob.Prefixed(b.Blob, "cloudreport"), "app.zip"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("e2eeftp client authorized through A is served by B; revoked, refused by both", func(t *testing.T) {
 		pub, key, _ := ed25519.GenerateKey(rand.Reader)
 		// What 'gatehouse keys e2eeftp add-client' does on A's machine.
