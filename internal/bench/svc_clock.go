@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -142,7 +141,7 @@ func benchIdle(ctx context.Context, e *Env) ([]Figure, error) {
 	}
 	// One more client, served while all the others stay open.
 	t1 := time.Now()
-	served := errors.New("not tried")
+	var served error
 	if s, err := (&clock.Dialer{Timeout: clockTimeout}).Dial(ctx, d.Addr); err != nil {
 		served = err
 	} else {

@@ -245,7 +245,9 @@ func TestAddrLimiterBurstThenRefill(t *testing.T) {
 	if l.Allow("10.0.0.1") {
 		t.Fatal("more than one token refilled in 100 ms")
 	}
-	if off := NewAddrLimiter(0, 1); !off.Allow("x") || !off.Allow("x") {
+	off := NewAddrLimiter(0, 1)
+	first, second := off.Allow("x"), off.Allow("x")
+	if !first || !second {
 		t.Fatal("a zero rate must disable the limit")
 	}
 }

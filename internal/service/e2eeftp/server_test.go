@@ -530,7 +530,8 @@ func TestReplayCacheBounded(t *testing.T) {
 		t.Fatalf("eviction: %d entries", len(c.seen))
 	}
 	var nilCache *replayCache
-	if !nilCache.fresh(k(0)) || !nilCache.fresh(k(0)) || nilCache.has(k(0)) {
+	first, second := nilCache.fresh(k(0)), nilCache.fresh(k(0))
+	if !first || !second || nilCache.has(k(0)) {
 		t.Fatal("disabled cache refused")
 	}
 }

@@ -1,7 +1,6 @@
 package zmqcmd
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -487,9 +486,6 @@ func checkResult(v any, depth int) error {
 	}
 	return nil
 }
-
-// errJSON reports what json.dumps would refuse.
-var errJSON = errors.New("not serializable")
 
 // appendJSONValue encodes v like Python's json.dumps with default
 // settings. It fails where json.dumps raises (the original then sent no
