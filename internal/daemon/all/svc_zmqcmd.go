@@ -1,23 +1,71 @@
 package all
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+
 	"gatehouse/internal/config"
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/service/zmqcmd"
+	"gatehouse/internal/zmtp"
 )
 
 func init() {
 	daemon.Register("zmqcmd", func(d *daemon.Deps) (netsvc.Handler, func(), error) {
-		cfg := zmqcmdConfig(d.Config.Services.ZMQCmd)
+		c := d.Config.Services.ZMQCmd
+		cfg := zmqcmdConfig(c)
 		srv, err := zmqcmd.New(cfg, d.Log)
 		if err != nil {
 			return nil, nil, err
 		}
 		d.Log.Info("zmqcmd service ready", "allow", cfg.Allow, "command_timeout", cfg.CommandTimeout,
 			"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode)
+		if c.CurveListen == "" {
+			if !c.NullEnabled {
+				return nil, nil, errors.New("null_enabled = false needs curve_listen (no port would be left)")
+			}
+			return srv, nil, nil
+		}
+		if err := zmqcmdCurve(d, srv, c); err != nil {
+			return nil, nil, err
+		}
 		return srv, nil, nil
 	})
+}
+
+// zmqcmdCurve adds the CURVE port (docs/zmqcmd.md "CURVE port") as a
+// second listener named zmqcmd-curve.
+func zmqcmdCurve(d *daemon.Deps, srv *zmqcmd.Server, c config.ZMQCmd) error {
+	if _, _, err := net.SplitHostPort(c.CurveListen); err != nil {
+		return fmt.Errorf("curve_listen: %w", err)
+	}
+	dir, err := d.Dir()
+	if err != nil {
+		return err
+	}
+	key, insecure, err := zmqcmd.LoadServerCert(dir)
+	if err != nil {
+		return fmt.Errorf("curve_listen is set but the server key cannot be read (run 'gatehouse keys zmqcmd init'): %w", err)
+	}
+	if insecure {
+		d.Log.Warn("zmqcmd CURVE secret key file is readable by others; chmod 600 it",
+			"path", filepath.Join(dir, zmqcmd.ServerSecretFile))
+	}
+	auth := zmqcmd.NewAuthorizedKeys(filepath.Join(dir, zmqcmd.AuthorizedFile), d.Log.Warn)
+	h, err := srv.Curve(key, auth.Contains)
+	if err != nil {
+		return err
+	}
+	d.AddListener("zmqcmd-curve", c.CurveListen, h)
+	if !c.NullEnabled {
+		d.SkipListen()
+	}
+	d.Log.Info("zmqcmd CURVE port", "curve_listen", c.CurveListen, "server_key", zmtp.KeyText(key.Public),
+		"authorized_clients", auth.Len(), "null_port", c.NullEnabled, "os_requires_curve", c.OSRequiresCurve)
+	return nil
 }
 
 // zmqcmdConfig maps the TOML section onto the service's Config.
@@ -33,5 +81,6 @@ func zmqcmdConfig(c config.ZMQCmd) zmqcmd.Config {
 	cfg.Compute.Timeout = c.ComputeTimeout.Duration
 	cfg.Compute.MaxExpression = c.MaxExpression
 	cfg.MaxFrame = c.MaxFrame
+	cfg.OSRequiresCurve = c.OSRequiresCurve
 	return cfg
 }
