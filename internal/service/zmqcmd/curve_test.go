@@ -79,6 +79,17 @@ func (cs *curveSetup) cert(t testing.TB, path string) Cert {
 // daemon does) with metrics in reg.
 func startBoth(t *testing.T, cfg Config, cs *curveSetup) (nullAddr, curveAddr string, reg *prometheus.Registry) {
 	t.Helper()
+	return startBothTB(t, cfg, cs)
+}
+
+func startBothB(b *testing.B, cfg Config, cs *curveSetup) (nullAddr, curveAddr string) {
+	b.Helper()
+	nullAddr, curveAddr, _ = startBothTB(b, cfg, cs)
+	return nullAddr, curveAddr
+}
+
+func startBothTB(t testing.TB, cfg Config, cs *curveSetup) (nullAddr, curveAddr string, reg *prometheus.Registry) {
+	t.Helper()
 	s, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
