@@ -307,6 +307,9 @@ func (c *Conn) readFrame(spare []byte) (flags byte, body []byte, err error) {
 	} else {
 		body = append([]byte(nil), p...)
 	}
+	if cap(c.cur.plain) > maxArena {
+		c.cur.plain = nil // do not pin a big frame's buffer
+	}
 	return flags, body, nil
 }
 

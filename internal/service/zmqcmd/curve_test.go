@@ -222,6 +222,32 @@ func TestCurvePyZMQClient(t *testing.T) {
 		t.Fatal("unauthorized handshake not counted")
 	}
 
+	// A key pair made by libzmq (zmq.curve_keypair(), as an operator would
+	// for 'add-client -pub'): our Z85 and X25519 agree with libzmq's, and
+	// the key works once authorized.
+	out, err := exec.Command(debianPython, "-c", "import zmq; print(*(k.decode() for k in zmq.curve_keypair()))").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := strings.Fields(string(out))
+	if len(pair) != 2 {
+		t.Fatalf("curve_keypair printed %q", out)
+	}
+	pyPub, err1 := zmtp.ParseKey(pair[0])
+	pySec, err2 := zmtp.ParseKey(pair[1])
+	if err1 != nil || err2 != nil || zmtp.CurvePublicKey(pySec) != pyPub || zmtp.KeyText(pyPub) != pair[0] {
+		t.Fatalf("libzmq key pair %q: %v %v", pair, err1, err2)
+	}
+	if _, err := AuthorizeKey(filepath.Join(cs.dir, AuthorizedFile), pyPub, "from pyzmq"); err != nil {
+		t.Fatal(err)
+	}
+	pyCert := filepath.Join(cs.dir, "py.key_secret")
+	writeCert(t, pyCert, Cert{Public: pyPub, Secret: pySec, HasSecret: true})
+	got = runCurvePeer(t, one, "client", "tcp://"+curveAddr, serverPub, pyCert)
+	if len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("pyzmq-made key: %q", got)
+	}
+
 	wrong := newCert(t)
 	got = runCurvePeer(t, one, "client", "tcp://"+curveAddr, zmtp.KeyText(wrong.Public), cs.alice)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "TIMEOUT") || strings.Contains(got[0], "handshake-ok") {
