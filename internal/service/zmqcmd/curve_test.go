@@ -209,6 +209,16 @@ func TestCurvePyZMQClient(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("CURVE replies differ from NULL:\n got %v\nwant %v", got, want)
 	}
+	// libzmq heartbeats: PINGs inside MESSAGE boxes get encrypted PONGs
+	// whose nonces share the counter with the replies.
+	got = runCurvePeer(t, in.String(), "client", "tcp://"+curveAddr, serverPub, cs.alice, "heartbeat")
+	if got[len(got)-1] != "handshakes 1" {
+		t.Fatalf("heartbeats: the connection was not kept (%q)", got[len(got)-1])
+	}
+	got = got[:len(got)-1]
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("CURVE replies with heartbeats:\n got %v\nwant %v", got, want)
+	}
 	if n := handshakeFailures(t, reg, "zmqcmd-curve"); n != 0 {
 		t.Fatalf("%v handshake failures after a good session", n)
 	}
