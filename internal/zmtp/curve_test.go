@@ -93,7 +93,7 @@ func (k curveKeys) client() Options {
 
 func TestCurveGoRoundTrip(t *testing.T) {
 	k := newCurveKeys(t)
-	srv, cli, se, ce := pair(t, k.server(k.clientPub), k.client())
+	srv, cli, se, ce := cpair(t, k.server(k.clientPub), k.client())
 	if se != nil || ce != nil {
 		t.Fatal(se, ce)
 	}
@@ -139,7 +139,7 @@ func TestCurveGoRoundTrip(t *testing.T) {
 func TestCurveUnauthorizedKey(t *testing.T) {
 	k := newCurveKeys(t)
 	other := newCurveKeys(t)
-	_, _, se, ce := pair(t, k.server(other.clientPub), k.client())
+	_, _, se, ce := cpair(t, k.server(other.clientPub), k.client())
 	if !errors.Is(se, ErrUnauthorized) || !strings.Contains(se.Error(), KeyText(k.clientPub)) {
 		t.Fatalf("server: %v", se)
 	}
@@ -152,7 +152,7 @@ func TestCurveWrongServerKey(t *testing.T) {
 	k := newCurveKeys(t)
 	cli := k.client()
 	cli.Curve.ServerKey = newCurveKeys(t).serverPub
-	_, _, se, ce := pair(t, k.server(k.clientPub), cli)
+	_, _, se, ce := cpair(t, k.server(k.clientPub), cli)
 	if !errors.Is(se, ErrProtocol) || !strings.Contains(se.Error(), "HELLO box") {
 		t.Fatalf("server: %v", se)
 	}
@@ -163,7 +163,7 @@ func TestCurveWrongServerKey(t *testing.T) {
 
 func TestCurveRefusesNullPeer(t *testing.T) {
 	k := newCurveKeys(t)
-	_, _, se, ce := pair(t, k.server(k.clientPub), Options{SocketType: "REQ"})
+	_, _, se, ce := cpair(t, k.server(k.clientPub), Options{SocketType: "REQ"})
 	if !errors.Is(se, ErrProtocol) || !strings.Contains(se.Error(), `"NULL" not supported`) {
 		t.Fatalf("server: %v", se)
 	}
@@ -194,7 +194,14 @@ func (c *tapConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// curvePair is pair with the client's connection wrapped in a tapConn.
+// cpair is curvePair without rewriting.
+func cpair(t *testing.T, srvOpt, cliOpt Options) (srv, cli *Conn, srvErr, cliErr error) {
+	t.Helper()
+	srv, cli, _, srvErr, cliErr = curvePair(t, srvOpt, cliOpt, nil)
+	return
+}
+
+// curvePair is pair (zmtp_test.go) with the client's connection wrapped in a tapConn.
 func curvePair(t *testing.T, srvOpt, cliOpt Options, rewrite func([]byte) []byte) (srv, cli *Conn, tap *tapConn, srvErr, cliErr error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -325,14 +332,14 @@ func TestCurveVouchChecked(t *testing.T) {
 	// The client vouches for C' to another server (S in the vouch differs).
 	cli := k.client()
 	cli.Curve.vouchServerKey = &other.serverPub
-	_, _, se, _ := pair(t, k.server(k.clientPub), cli)
+	_, _, se, _ := cpair(t, k.server(k.clientPub), cli)
 	if !errors.Is(se, ErrProtocol) || !strings.Contains(se.Error(), "vouch names other keys") {
 		t.Fatalf("server: %v", se)
 	}
 	// The client claims an authorised key C but cannot vouch with it.
 	cli = k.client()
 	cli.Curve.PublicKey = other.clientPub
-	_, _, se, _ = pair(t, k.server(other.clientPub), cli)
+	_, _, se, _ = cpair(t, k.server(other.clientPub), cli)
 	if !errors.Is(se, ErrProtocol) || !strings.Contains(se.Error(), "vouch does not open") {
 		t.Fatalf("server: %v", se)
 	}

@@ -177,9 +177,6 @@ func pair(t *testing.T, srvOpt, cliOpt Options) (srv, cli *Conn, srvErr, cliErr 
 		t.Cleanup(func() { nc.Close() })
 		nc.SetDeadline(time.Now().Add(5 * time.Second))
 		srv, srvErr = Handshake(nc, srvOpt)
-		if srvErr != nil {
-			nc.Close() // as netsvc does when ServeConn returns
-		}
 	}()
 	nc, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
