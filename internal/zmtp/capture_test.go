@@ -42,6 +42,97 @@ for e in ("(6 + 4) * 8", "2**10"):
     print(s.recv().decode())
 `
 
+// The libzmq CURVE REP server of the client-side capture.
+const captureServerPy = `
+import sys, zmq
+ctx = zmq.Context()
+s = ctx.socket(zmq.REP)
+s.setsockopt(zmq.LINGER, 0)
+s.setsockopt(zmq.RCVTIMEO, 10000)
+s.curve_server = True
+s.curve_secretkey = sys.argv[1].encode()
+s.curve_publickey = zmq.curve_public(sys.argv[1].encode())
+s.bind("tcp://127.0.0.1:*")
+print(s.getsockopt(zmq.LAST_ENDPOINT).decode()[len("tcp://"):], flush=True)
+for _ in range(2):
+    s.recv()
+    s.send(b'{"status": "success", "result": "pyzmq"}')
+`
+
+// splitCapture cuts a recorded stream into greeting and frames, hex, one
+// per line.
+func splitCapture(t *testing.T, b []byte) string {
+	t.Helper()
+	var lines []string
+	r := bufio.NewReader(bytes.NewReader(b))
+	g := make([]byte, GreetingSize)
+	if _, err := io.ReadFull(r, g); err != nil {
+		t.Fatal(err)
+	}
+	lines = append(lines, hex.EncodeToString(g))
+	for {
+		flags, body, err := readFrame(r, 1<<20, 1<<20, nil)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, hex.EncodeToString(appendFrameHeader(nil, flags, len(body)))+hex.EncodeToString(body))
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// TestCurveCaptureGenerateServer rewrites testdata/curve_pyzmq_server.hex:
+// what a libzmq CURVE REP server sent to our deterministic client
+// (captureClient) for two requests.
+func TestCurveCaptureGenerateServer(t *testing.T) {
+	if os.Getenv("ZMTP_CAPTURE") != "1" {
+		t.Skip("set ZMTP_CAPTURE=1 to regenerate the pyzmq capture")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-c", captureServerPy, captureServerSecret)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	nc, err := net.Dial("tcp", strings.TrimSpace(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	rc := &recordConn{Conn: nc}
+	c, err := Handshake(rc, captureClientOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.WriteMessage(nil, []byte(`{"command_type": "compute", "expression": "1+1"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := c.ReadMessage(); err != nil || string(m[1]) != `{"status": "success", "result": "pyzmq"}` {
+			t.Fatalf("%q %v", m, err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	if err := os.WriteFile("testdata/curve_pyzmq_server.hex", []byte(splitCapture(t, rc.got.Bytes())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCurveCaptureGenerate rewrites testdata/curve_pyzmq_client.hex from a
 // real libzmq client (python3-zmq) talking to the deterministic server.
 // Run with ZMTP_CAPTURE=1 when the handshake code changes the order in
@@ -90,24 +181,7 @@ func TestCurveCaptureGenerate(t *testing.T) {
 	if !strings.Contains(out.String(), "1024") {
 		t.Fatalf("client output %q", out.String())
 	}
-	var lines []string
-	r := bufio.NewReader(bytes.NewReader(rc.got.Bytes()))
-	g := make([]byte, GreetingSize)
-	if _, err := io.ReadFull(r, g); err != nil {
-		t.Fatal(err)
-	}
-	lines = append(lines, hex.EncodeToString(g))
-	for {
-		flags, body, err := readFrame(r, 1<<20, 1<<20, nil)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, hex.EncodeToString(appendFrameHeader(nil, flags, len(body)))+hex.EncodeToString(body))
-	}
-	if err := os.WriteFile("testdata/curve_pyzmq_client.hex", []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile("testdata/curve_pyzmq_client.hex", []byte(splitCapture(t, rc.got.Bytes())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -355,7 +355,24 @@ func deterministic() io.Reader {
 // Fixed server key pair for the captured pyzmq session (testdata).
 const (
 	captureServerSecret = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+	captureClientSecret = "W2MTB2{$.(-${?bj:$gJ:hS@RbDatzqE/4?T)eB@"
 )
+
+// captureClientOptions is our client of the server-side capture: fixed
+// long-term keys and reproducible short-term key and vouch nonce.
+func captureClientOptions(t testing.TB) Options {
+	srv, err := ParseKey(captureServerSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := ParseKey(captureClientSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{SocketType: "REQ", Identity: []byte{}, Accept: []string{"REP", "ROUTER"},
+		Limits: Limits{MaxFrame: 4096, MaxFrames: 4},
+		Curve:  &Curve{PublicKey: CurvePublicKey(sec), SecretKey: sec, ServerKey: CurvePublicKey(srv), rand: deterministic()}}
+}
 
 func captureServer(t testing.TB) Options {
 	sec, err := ParseKey(captureServerSecret)
@@ -370,8 +387,17 @@ func captureServer(t testing.TB) Options {
 // readCapture reads testdata/curve_pyzmq_client.hex: what a libzmq CURVE
 // REQ client sent to captureServer (greeting, HELLO, INITIATE, two
 // requests), hex, one write per line.
-func readCapture(t testing.TB) [][]byte {
-	b, err := os.ReadFile("testdata/curve_pyzmq_client.hex")
+func readCapture(t testing.TB) [][]byte { return readCaptureFile(t, "testdata/curve_pyzmq_client.hex") }
+
+// readCaptureServer reads testdata/curve_pyzmq_server.hex: what a libzmq
+// CURVE REP server sent to captureClientOptions (greeting, WELCOME, READY,
+// two replies).
+func readCaptureServer(t testing.TB) [][]byte {
+	return readCaptureFile(t, "testdata/curve_pyzmq_server.hex")
+}
+
+func readCaptureFile(t testing.TB, name string) [][]byte {
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,9 +495,81 @@ func FuzzCurveServer(f *testing.F) {
 	})
 }
 
+// TestCurveCaptureServerReplays: the libzmq server's bytes replay through
+// our deterministic client (WELCOME and READY open, both replies decrypt)
+// and a replayed reply is refused.
+func TestCurveCaptureServerReplays(t *testing.T) {
+	cap := readCaptureServer(t)
+	stream := bytes.Join(cap, nil)
+	msgs, err := replayClient(captureClientOptions(t), stream)
+	if !errors.Is(err, io.EOF) || len(msgs) != 2 || string(msgs[1][1]) != `{"status": "success", "result": "pyzmq"}` {
+		t.Fatalf("replay: %q %v", msgs, err)
+	}
+	msgs, err = replayClient(captureClientOptions(t), append(stream, cap[len(cap)-1]...))
+	if len(msgs) != 2 || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "replayed") {
+		t.Fatalf("replayed reply: %d messages, %v", len(msgs), err)
+	}
+}
+
+// replayClient runs our client over a fixed server byte stream.
+func replayClient(o Options, stream []byte) ([][][]byte, error) {
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(stream), io.Discard}
+	c, err := Handshake(rw, o)
+	if err != nil {
+		return nil, err
+	}
+	var out [][][]byte
+	for i := 0; i < 64; i++ {
+		m, err := c.ReadMessage()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, fmt.Errorf("too many messages")
+}
+
+// FuzzCurveClient drives our CURVE client with arbitrary server bytes,
+// seeded with a real libzmq server's session (reproducible on our side,
+// so its WELCOME and READY open) and cuts and flips of it.
+func FuzzCurveClient(f *testing.F) {
+	cap := readCaptureServer(f)
+	stream := bytes.Join(cap, nil)
+	f.Add(stream)
+	for i := 1; i < len(cap); i++ {
+		f.Add(bytes.Join(cap[:i], nil))
+	}
+	for _, at := range []int{70, 100, 250, len(stream) - 3} {
+		if at < len(stream) {
+			b := append([]byte(nil), stream...)
+			b[at] ^= 0x40
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msgs, _ := replayClient(captureClientOptions(t), data)
+		for _, m := range msgs {
+			if len(m) > 4 {
+				t.Fatal("frame limit")
+			}
+			for _, fr := range m {
+				if len(fr) > 4096 {
+					t.Fatal("frame size limit")
+				}
+			}
+		}
+	})
+}
+
 // FuzzCurveCommands feeds every CURVE command parser arbitrary bodies.
 func FuzzCurveCommands(f *testing.F) {
 	for _, w := range readCapture(f)[1:] {
+		f.Add(frameBody(w))
+	}
+	for _, w := range readCaptureServer(f)[1:] {
 		f.Add(frameBody(w))
 	}
 	f.Add(append(append([]byte{}, cmdWelcome...), make([]byte, 160)...))
