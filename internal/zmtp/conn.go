@@ -63,7 +63,8 @@ func (c *Conn) Mechanism() string {
 	return "NULL"
 }
 
-// Handshake exchanges greetings and READY commands on rw. The caller bounds
+// Handshake exchanges greetings and READY commands on rw (with
+// Options.Curve: the CURVE handshake of curve.go). The caller bounds
 // its duration (netsvc.Conn.StartHandshake, or a deadline on a client
 // socket).
 func Handshake(rw io.ReadWriter, o Options) (*Conn, error) {

@@ -99,7 +99,6 @@ const (
 	curveReadyMin     = 30 // 6 + 8 + MAC
 	curveMessageMin   = 33 // 8 + 8 + MAC + flags
 	curveOverhead     = curveMessageMin
-	curveMaxMetadata  = maxCommand // INITIATE/READY metadata, bounded by the command limit
 	curveMessageFlags = 0x01 | 0x02
 )
 
@@ -109,7 +108,6 @@ var (
 	cmdInitiate = []byte("\x08INITIATE")
 	cmdReady    = []byte("\x05READY")
 	cmdMessage  = []byte("\x07MESSAGE")
-	cmdError    = []byte("\x05ERROR")
 )
 
 // curveHello is a parsed HELLO.

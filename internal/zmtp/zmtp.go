@@ -1,6 +1,7 @@
 // Package zmtp is a small ZMTP 3.0/3.1 codec (RFC 23, RFC 37) for the NULL
-// and CURVE (RFC 26, curve.go) security mechanisms: the 64-byte greeting, the READY handshake with
-// Socket-Type/Identity metadata, frames and multipart messages, and PING/PONG.
+// and CURVE (RFC 26, curve.go) security mechanisms: the 64-byte greeting,
+// the READY handshake with Socket-Type/Identity metadata, frames and
+// multipart messages, and PING/PONG.
 // It is enough to serve REQ and DEALER peers as a ROUTER would, and to talk to
 // a ROUTER/REP server as a REQ socket.
 //
