@@ -159,6 +159,31 @@ func TestZMQCmdCurveOnly(t *testing.T) {
 	if d.Server.Addr("zmqcmd") != nil || d.Server.Addr("zmqcmd-curve") == nil {
 		t.Fatalf("listeners: null %v curve %v", d.Server.Addr("zmqcmd"), d.Server.Addr("zmqcmd-curve"))
 	}
+	// A second daemon sharing the store with another server key refuses
+	// to start: clients hold the pinned one.
+	other := t.TempDir()
+	if out, ok := zmqKeys(t, "init", "-data", other); !ok {
+		t.Fatal(out)
+	}
+	cfg := config.Default()
+	cfg.DataDir = other
+	cfg.Store.DSN = filepath.Join(data, "gatehouse.db")
+	cfg.Admin.Enabled = false
+	for _, n := range config.ServiceNames() {
+		sc, _ := cfg.ServiceCommon(n)
+		sc.Enabled = n == "zmqcmd"
+	}
+	for k, v := range map[string]string{"services.zmqcmd.listen": "127.0.0.1:0", "services.zmqcmd.curve_listen": "127.0.0.1:0"} {
+		if err := cfg.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d2, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "zmqcmd/curve_server") {
+		if d2 != nil {
+			d2.Shutdown()
+		}
+		t.Fatalf("second daemon with another CURVE key: %v", err)
+	}
 	for name, set := range map[string]map[string]string{
 		"no key":  {"services.zmqcmd.listen": "127.0.0.1:0", "services.zmqcmd.curve_listen": "127.0.0.1:0"},
 		"no port": {"services.zmqcmd.listen": "127.0.0.1:0", "services.zmqcmd.null_enabled": "false"},

@@ -1,6 +1,7 @@
 package all
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +50,11 @@ func zmqcmdCurve(d *daemon.Deps, srv *zmqcmd.Server, c config.ZMQCmd) error {
 	key, insecure, err := zmqcmd.LoadServerCert(dir)
 	if err != nil {
 		return fmt.Errorf("curve_listen is set but the server key cannot be read (run 'gatehouse keys zmqcmd init'): %w", err)
+	}
+	// Clients hold the server's public key: every daemon sharing the store
+	// must serve the same one.
+	if err := d.PinKey(context.Background(), "zmqcmd/curve_server", daemon.Fingerprint("gatehouse zmqcmd CURVE server key", key.Public[:])); err != nil {
+		return err
 	}
 	if insecure {
 		d.Log.Warn("zmqcmd CURVE secret key file is readable by others; chmod 600 it",
