@@ -137,7 +137,9 @@ func AuthorizedLine(k [32]byte) string { return zmtp.KeyText(k) }
 
 // ParseAuthorized reads the authorized list: blank and '#' lines skipped,
 // every other line one 40-character Z85 public key (surrounding spaces and
-// quotes ignored). A line that is not a key is skipped and reported.
+// quotes ignored). A line that is not a key is skipped and reported. No key
+// is mistaken for a comment: the first character of a Z85 group encodes at
+// most 2^32-1 / 85^4 = 82 ('%'), never '#' (84).
 func ParseAuthorized(b []byte) (keys []AuthorizedEntry, bad []string) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 4096), 64<<10)
