@@ -7,13 +7,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"gatehouse/internal/service/zmqcmd"
+	"gatehouse/internal/zmtp"
 )
 
 func init() {
+	keysCmds["zmqcmd"] = command{"CURVE port keys: init | add-client | list | revoke", runZMQCmdKeys}
 	clientCmds["zmqcmd"] = command{
 		summary: "send os/compute commands to the ZeroMQ JSON command service (REQ over ZMTP)",
 		run: func(args []string) error {
@@ -28,19 +31,26 @@ func init() {
 // the result: an os command's output as is, a compute result as JSON.
 func runZMQCmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("client zmqcmd",
-		"gatehouse client zmqcmd [-addr HOST:PORT] [-timeout D] [-json] os NAME [PARAM …] | compute EXPR | raw JSON",
+		"gatehouse client zmqcmd [-addr HOST:PORT] [-timeout D] [-json] [-server-key Z85|FILE -key FILE] os NAME [PARAM …] | compute EXPR | raw JSON",
 		"gatehouse client zmqcmd os ping 127.0.0.1            # ping -c 4 127.0.0.1 on the server",
 		"gatehouse client zmqcmd os echo 'Hello, World!'",
 		"gatehouse client zmqcmd compute '(6 + 4) * 8'        # prints 80",
 		"gatehouse client zmqcmd -json compute '10/3'         # prints the reply frame as sent",
 		`gatehouse client zmqcmd raw '{"command_type": "compute", "expression": "2**64"}'`,
-		"gatehouse client zmqcmd -addr tcp://10.0.0.5:5555 compute 2**10")
+		"gatehouse client zmqcmd -addr tcp://10.0.0.5:5555 compute 2**10",
+		"gatehouse client zmqcmd -addr 10.0.0.5:5556 -server-key ./alice/curve_server.key -key ./alice/client.key_secret os uptime   # CURVE port")
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:5555", "server address (host:port or tcp://host:port)")
 	timeout := fs.Duration("timeout", 30*time.Second, "limit for connecting and for the reply")
 	raw := fs.Bool("json", false, "print the reply frame exactly as received")
+	serverKey := fs.String("server-key", "", "speak CURVE: the server's public key (Z85, as 'keys zmqcmd init' prints it) or its certificate file")
+	key := fs.String("key", "", "with -server-key: this client's secret certificate ('keys zmqcmd add-client -out DIR' writes DIR/"+zmqcmd.ClientSecretFile+")")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if (*serverKey == "") != (*key == "") {
+		fs.Usage()
+		return errors.New("-server-key and -key go together (CURVE port)")
 	}
 	if *timeout <= 0 {
 		// A zero context timeout would fail every dial with a bare
@@ -70,7 +80,7 @@ func runZMQCmdClient(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	c, err := zmqcmd.Dial(ctx, *addr, *timeout)
+	c, err := zmqcmdDial(ctx, *addr, *timeout, *serverKey, *key)
 	if err != nil {
 		return err
 	}
@@ -97,5 +107,215 @@ func runZMQCmdClient(ctx context.Context, args []string, stdout, stderr io.Write
 		return nil
 	}
 	fmt.Fprintf(stdout, "%s\n", r.Result)
+	return nil
+}
+
+// zmqcmdDial connects to the NULL port, or with serverKey and keyFile to
+// the CURVE port.
+func zmqcmdDial(ctx context.Context, addr string, timeout time.Duration, serverKey, keyFile string) (*zmqcmd.Client, error) {
+	if serverKey == "" {
+		return zmqcmd.Dial(ctx, addr, timeout)
+	}
+	sk, err := zmqcmdServerKey(serverKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, _, err := zmqcmd.LoadCert(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-key: %w", err)
+	}
+	if !cert.HasSecret {
+		return nil, fmt.Errorf("-key: %s holds no secret-key (use the .key_secret file)", keyFile)
+	}
+	c, err := zmqcmd.DialCurve(ctx, addr, timeout, sk, cert)
+	if errors.Is(err, zmtp.ErrUnauthorized) {
+		return nil, fmt.Errorf("%w (authorize it with 'gatehouse keys zmqcmd add-client -pub %s')", err, zmtp.KeyText(cert.Public))
+	}
+	return c, err
+}
+
+// zmqcmdServerKey reads -server-key: 40 Z85 characters, or a certificate
+// file holding the public key.
+func zmqcmdServerKey(v string) ([32]byte, error) {
+	if k, err := zmtp.ParseKey(strings.TrimSpace(v)); err == nil {
+		return k, nil
+	}
+	c, _, err := zmqcmd.LoadCert(v)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("-server-key is neither a 40-character Z85 key nor a readable certificate: %w", err)
+	}
+	return c.Public, nil
+}
+
+// ---- gatehouse keys zmqcmd ----
+
+// zmqcmdOut is where the keys commands print (tests replace it).
+var zmqcmdOut io.Writer = os.Stdout
+
+func runZMQCmdKeys(args []string) error {
+	subs := map[string]subcommand{
+		"init":       {"create the CURVE server key pair; prints the server public key (Z85) last", zmqKeysInit},
+		"add-client": {"authorize a client public key (-pub Z85), or create a client key pair (-out DIR)", zmqKeysAddClient},
+		"list":       {"show the server key and the authorized client keys", zmqKeysList},
+		"revoke":     {"withdraw a client key (refused from its next connection)", zmqKeysRevoke},
+	}
+	return runSub("gatehouse keys zmqcmd", subs, []string{"init", "add-client", "list", "revoke"}, args)
+}
+
+func zmqKeyDir(load func() (string, error)) (string, error) {
+	d, err := load()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "zmqcmd"), nil
+}
+
+func zmqKeysInit(args []string) error {
+	fs := newFlagSet("init", "gatehouse keys zmqcmd init [-force] [-data DIR] [-config FILE]",
+		"gatehouse keys zmqcmd init -data /var/lib/gatehouse",
+		"gatehouse keys zmqcmd init -force     # new server key: every CURVE client needs the new public key")
+	load := dataDirLoader(fs)
+	force := fs.Bool("force", false, "replace an existing server key pair")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := zmqKeyDir(load)
+	if err != nil {
+		return err
+	}
+	c, err := zmqcmd.InitServerKeys(dir, *force)
+	if errors.Is(err, zmqcmd.ErrKeyExists) {
+		return fmt.Errorf("%w (use -force to replace it)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(zmqcmdOut, "created %s (secret, 0600)\ncreated %s (public certificate for clients)\n",
+		filepath.Join(dir, zmqcmd.ServerSecretFile), filepath.Join(dir, zmqcmd.ServerPublicFile))
+	if *force {
+		fmt.Fprintln(zmqcmdOut, "restart a running daemon (gatehouse serve) so that it uses the new key")
+	}
+	fmt.Fprintln(zmqcmdOut, "server public key (Z85, for curve_serverkey):")
+	fmt.Fprintln(zmqcmdOut, zmtp.KeyText(c.Public))
+	return nil
+}
+
+func zmqKeysAddClient(args []string) error {
+	fs := newFlagSet("add-client", "gatehouse keys zmqcmd add-client (-pub Z85 | -out DIR) [-comment TEXT] [-data DIR]",
+		`gatehouse keys zmqcmd add-client -pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' -comment bob   # a key from zmq.curve_keypair()`,
+		"gatehouse keys zmqcmd add-client -out ./alice -comment alice   # writes alice/client.key_secret, client.key, curve_server.key")
+	load := dataDirLoader(fs)
+	out := fs.String("out", "", "create a client key pair in this folder and authorize it")
+	pub := fs.String("pub", "", "authorize an existing client public key (40 Z85 characters)")
+	comment := fs.String("comment", "", "note written above the key in the authorized list")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*out == "") == (*pub == "") || fs.NArg() != 0 {
+		fs.Usage()
+		return errors.New("add-client: give exactly one of -out or -pub")
+	}
+	dir, err := zmqKeyDir(load)
+	if err != nil {
+		return err
+	}
+	var key [32]byte
+	if *pub != "" {
+		if key, err = zmtp.ParseKey(strings.TrimSpace(*pub)); err != nil {
+			return fmt.Errorf("add-client: -pub: %w", err)
+		}
+	} else {
+		server, _, err := zmqcmd.LoadCert(filepath.Join(dir, zmqcmd.ServerPublicFile))
+		if err != nil {
+			return fmt.Errorf("add-client: no server key yet (run 'gatehouse keys zmqcmd init'): %w", err)
+		}
+		c, err := zmqcmd.WriteClientFiles(*out, server)
+		if err != nil {
+			return err
+		}
+		key = c.Public
+		fmt.Fprintf(zmqcmdOut, "created %s (secret, 0600), %s and %s\n", filepath.Join(*out, zmqcmd.ClientSecretFile),
+			filepath.Join(*out, zmqcmd.ClientPublicFile), filepath.Join(*out, zmqcmd.ServerPublicFile))
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, zmqcmd.AuthorizedFile)
+	added, err := zmqcmd.AuthorizeKey(path, key, *comment)
+	if err != nil {
+		return err
+	}
+	if added {
+		fmt.Fprintf(zmqcmdOut, "authorized %s in %s (the daemon reads the change on the next connection)\n", zmtp.KeyText(key), path)
+	} else {
+		fmt.Fprintf(zmqcmdOut, "%s was already authorized\n", zmtp.KeyText(key))
+	}
+	return nil
+}
+
+func zmqKeysRevoke(args []string) error {
+	fs := newFlagSet("revoke", "gatehouse keys zmqcmd revoke -pub Z85 [-data DIR] [-config FILE]",
+		`gatehouse keys zmqcmd revoke -pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7'`)
+	load := dataDirLoader(fs)
+	pub := fs.String("pub", "", "the client public key to revoke (Z85, as 'keys zmqcmd list' shows it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	key, err := zmtp.ParseKey(strings.TrimSpace(*pub))
+	if err != nil || fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("revoke: -pub: %w", zmtp.ErrKeyText)
+	}
+	dir, err := zmqKeyDir(load)
+	if err != nil {
+		return err
+	}
+	removed, err := zmqcmd.RevokeKey(filepath.Join(dir, zmqcmd.AuthorizedFile), key)
+	if err != nil {
+		return err
+	}
+	if !removed {
+		return fmt.Errorf("revoke: %s is not an authorized client", zmtp.KeyText(key))
+	}
+	fmt.Fprintf(zmqcmdOut, "revoked %s (refused from its next connection; open connections keep running)\n", zmtp.KeyText(key))
+	return nil
+}
+
+func zmqKeysList(args []string) error {
+	fs := newFlagSet("list", "gatehouse keys zmqcmd list [-data DIR] [-config FILE]",
+		"gatehouse keys zmqcmd list -data /var/lib/gatehouse")
+	load := dataDirLoader(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := zmqKeyDir(load)
+	if err != nil {
+		return err
+	}
+	c, insecure, err := zmqcmd.LoadServerCert(dir)
+	if err != nil {
+		return fmt.Errorf("no server key (run 'gatehouse keys zmqcmd init'): %w", err)
+	}
+	fmt.Fprintf(zmqcmdOut, "server %s  (%s)\n", zmtp.KeyText(c.Public), filepath.Join(dir, zmqcmd.ServerSecretFile))
+	if insecure {
+		fmt.Fprintf(zmqcmdOut, "warning: %s is readable by group or others; chmod 600 it\n", filepath.Join(dir, zmqcmd.ServerSecretFile))
+	}
+	path := filepath.Join(dir, zmqcmd.AuthorizedFile)
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	entries, bad := zmqcmd.ParseAuthorized(b)
+	fmt.Fprintf(zmqcmdOut, "%d authorized client(s) in %s\n", len(entries), path)
+	for _, e := range entries {
+		note := ""
+		if e.Comment != "" {
+			note = "  # " + e.Comment
+		}
+		fmt.Fprintf(zmqcmdOut, "  %s%s\n", zmtp.KeyText(e.Key), note)
+	}
+	for _, m := range bad {
+		fmt.Fprintf(zmqcmdOut, "  skipped %s\n", m)
+	}
 	return nil
 }

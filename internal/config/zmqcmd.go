@@ -37,6 +37,16 @@ type ZMQCmd struct {
 	// MaxFrame is the largest ZMTP frame accepted, in bytes; a larger one
 	// closes the connection before anything is allocated.
 	MaxFrame int `toml:"max_frame"`
+	// CurveListen, when set ("host:port"), opens a second listener that
+	// speaks only the ZMTP CURVE mechanism, with the key pair and the
+	// authorized client keys in <data>/zmqcmd/ (gatehouse keys zmqcmd).
+	CurveListen string `toml:"curve_listen"`
+	// NullEnabled keeps the legacy NULL listener (listen) open; false
+	// serves only the CURVE port and needs curve_listen.
+	NullEnabled bool `toml:"null_enabled"`
+	// OSRequiresCurve refuses os commands on the NULL port (an error
+	// reply); compute stays open there.
+	OSRequiresCurve bool `toml:"os_requires_curve"`
 }
 
 func defaultZMQCmd() ZMQCmd {
@@ -52,5 +62,6 @@ func defaultZMQCmd() ZMQCmd {
 		ComputeBudget:  100_000_000,
 		ComputeWait:    D(10 * time.Second),
 		MaxFrame:       256 << 10,
+		NullEnabled:    true,
 	}
 }

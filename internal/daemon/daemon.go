@@ -130,7 +130,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 			d.cleanups = append(d.cleanups, cleanup)
 		}
 		sc := sp.common
-		svcs = append(svcs, netsvc.Service{
+		primary := netsvc.Service{
 			Name: sp.name, Addr: deps.Listen, Handler: h,
 			Commands: deps.Commands, RateLimited: deps.RateLimited,
 			Limits: netsvc.Limits{
@@ -143,7 +143,14 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 				MinRate:          sc.MinRate,
 				RateGrace:        sc.RateGrace.Duration,
 			},
-		})
+		}
+		if !deps.skipListen {
+			svcs = append(svcs, primary)
+		}
+		for _, x := range deps.extra {
+			x.Limits, x.Commands, x.RateLimited = primary.Limits, primary.Commands, primary.RateLimited
+			svcs = append(svcs, x)
+		}
 	}
 	if cfg.Admin.Enabled {
 		if d.adminLn, err = net.Listen("tcp", cfg.AdminAddr()); err != nil {

@@ -39,7 +39,21 @@ type Deps struct {
 	Commands    []string
 	RateLimited []string
 	name        string
+
+	extra      []netsvc.Service // AddListener
+	skipListen bool             // SkipListen
 }
+
+// AddListener opens another listener for the service (zmqcmd's CURVE
+// port) under its own name in logs, metrics and /healthz, with the
+// service's limits.
+func (d *Deps) AddListener(name, addr string, h netsvc.Handler) {
+	d.extra = append(d.extra, netsvc.Service{Name: name, Addr: addr, Handler: h})
+}
+
+// SkipListen tells the daemon not to open the service's own listener (Listen),
+// only those added with AddListener.
+func (d *Deps) SkipListen() { d.skipListen = true }
 
 // Dir returns the service's own folder in the data directory
 // (<data>/<service>), creating it 0750.

@@ -15,6 +15,9 @@ type Options struct {
 	// Accept lists the peer socket types we talk to; empty accepts any.
 	Accept []string
 	Limits Limits
+	// Curve, when set, selects the CURVE mechanism (RFC 26) instead of
+	// NULL: the peer must greet with CURVE too.
+	Curve *Curve
 	// MessageStarted, when set, is called by ReadMessage as soon as the
 	// first byte of the next message is available, so the caller can bound
 	// the rest of the message in time (netsvc.Conn.StartMessage).
@@ -34,38 +37,66 @@ type Conn struct {
 	// the bodies of the last message.
 	rmsg   [][]byte
 	rarena []byte
+	cbuf   []byte // CURVE: the encrypted frame being read
 
 	msgStarted func()
+
+	// cur encrypts and decrypts frames after a CURVE handshake; nil for
+	// NULL.
+	cur *curveCodec
 
 	// Peer is the peer's greeting; PeerType and PeerIdentity come from its
 	// READY metadata.
 	Peer         Greeting
 	PeerType     string
 	PeerIdentity []byte
+	// PeerKey is, after a CURVE handshake, the peer's long-term public
+	// key: the client's proven key on a server, the server's on a client.
+	PeerKey [32]byte
 }
 
-// Handshake exchanges greetings and READY commands on rw. The caller bounds
+// Mechanism is "CURVE" or "NULL".
+func (c *Conn) Mechanism() string {
+	if c.cur != nil {
+		return "CURVE"
+	}
+	return "NULL"
+}
+
+// Handshake exchanges greetings and READY commands on rw (with
+// Options.Curve: the CURVE handshake of curve.go). The caller bounds
 // its duration (netsvc.Conn.StartHandshake, or a deadline on a client
 // socket).
 func Handshake(rw io.ReadWriter, o Options) (*Conn, error) {
 	c := &Conn{rw: rw, r: bufio.NewReaderSize(rw, 4096), lim: o.Limits, msgStarted: o.MessageStarted}
-	if _, err := rw.Write(AppendGreeting(nil)); err != nil {
+	mech, greeting := "NULL", AppendGreeting(nil)
+	if o.Curve != nil {
+		mech, greeting = "CURVE", appendGreeting(nil, "CURVE", o.Curve.Server)
+	}
+	if _, err := rw.Write(greeting); err != nil {
 		return nil, fmt.Errorf("write greeting: %w", err)
 	}
 	var g [GreetingSize]byte
 	if _, err := io.ReadFull(c.r, g[:]); err != nil {
 		return nil, fmt.Errorf("read greeting: %w", noEOF(err))
 	}
-	peer, err := ParseGreeting(g[:])
+	peer, err := parseGreeting(g[:], mech)
 	if err != nil {
 		return nil, err
 	}
 	c.Peer = peer
-	props := []Property{{Name: "Socket-Type", Value: []byte(o.SocketType)}}
-	if o.Identity != nil {
-		props = append(props, Property{Name: "Identity", Value: o.Identity})
+	if o.Curve != nil {
+		if o.Curve.Server {
+			err = c.curveServer(o)
+		} else {
+			err = c.curveClient(o)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
-	if _, err := rw.Write(AppendReady(nil, props...)); err != nil {
+	if _, err := rw.Write(AppendReady(nil, ourProps(o)...)); err != nil {
 		return nil, fmt.Errorf("write ready: %w", err)
 	}
 	flags, body, err := ReadFrame(c.r, maxCommand, nil)
@@ -89,23 +120,43 @@ func Handshake(rw io.ReadWriter, o Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.takeMetadata(md, o, true); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ourProps is the metadata we announce.
+func ourProps(o Options) []Property {
+	props := []Property{{Name: "Socket-Type", Value: []byte(o.SocketType)}}
+	if o.Identity != nil {
+		props = append(props, Property{Name: "Identity", Value: o.Identity})
+	}
+	return props
+}
+
+// takeMetadata records the peer's Socket-Type and Identity and checks the
+// type against o.Accept; with sayWhy, a refused type is told to the peer
+// in an ERROR command first (RFC 37).
+func (c *Conn) takeMetadata(md []Property, o Options, sayWhy bool) error {
 	st, ok := Lookup(md, "Socket-Type")
 	if !ok {
-		return nil, protoErr("READY without Socket-Type")
+		return protoErr("READY without Socket-Type")
 	}
 	c.PeerType = string(st)
 	if id, ok := Lookup(md, "Identity"); ok {
 		if len(id) > 255 {
-			return nil, protoErr("identity of %d bytes", len(id))
+			return protoErr("identity of %d bytes", len(id))
 		}
 		c.PeerIdentity = append([]byte(nil), id...)
 	}
 	if len(o.Accept) > 0 && !contains(o.Accept, c.PeerType) {
-		// RFC 37: tell the peer why before closing.
-		_, _ = rw.Write(AppendCommand(nil, "ERROR", errorData("invalid socket type")))
-		return nil, protoErr("peer socket type %q not accepted by %s", c.PeerType, o.SocketType)
+		if sayWhy {
+			c.writeError("invalid socket type")
+		}
+		return protoErr("peer socket type %q not accepted by %s", c.PeerType, o.SocketType)
 	}
-	return c, nil
+	return nil
 }
 
 func contains(list []string, s string) bool {
@@ -184,7 +235,7 @@ func (c *Conn) readMessage(msg [][]byte, arena []byte) ([][]byte, error) {
 		if arena != nil {
 			spare = arena[len(arena):cap(arena)]
 		}
-		flags, body, err := ReadFrame(c.r, c.lim.frame(), spare)
+		flags, body, err := c.readFrame(spare)
 		if err != nil {
 			if n > 0 {
 				err = noEOF(err)
@@ -215,6 +266,70 @@ func (c *Conn) readMessage(msg [][]byte, arena []byte) ([][]byte, error) {
 	}
 }
 
+// readFrame reads the next frame; after a CURVE handshake it reads one
+// MESSAGE and returns the frame inside it. The body is cut from spare when
+// it fits.
+func (c *Conn) readFrame(spare []byte) (flags byte, body []byte, err error) {
+	if c.cur == nil {
+		return ReadFrame(c.r, c.lim.frame(), spare)
+	}
+	// A MESSAGE carries one frame of up to the frame limit; libzmq sends it
+	// as a message frame, and a command-flagged one is taken as well.
+	lim := c.lim.frame() + curveOverhead
+	outer, b, err := readFrame(c.r, lim, lim, c.cbuf[:0])
+	if err != nil {
+		return 0, nil, err
+	}
+	if cap(b) <= maxArena {
+		c.cbuf = b[:0]
+	}
+	if outer&FlagMore != 0 {
+		return 0, nil, protoErr("CURVE MESSAGE frame with MORE")
+	}
+	inner, p, err := c.cur.open(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	if inner&0x01 != 0 {
+		flags |= FlagMore
+	}
+	if inner&0x02 != 0 {
+		flags |= FlagCommand
+		if flags&FlagMore != 0 {
+			return 0, nil, protoErr("command frame with MORE")
+		}
+		if len(p) > maxCommand {
+			return 0, nil, fmt.Errorf("%w: command of %d bytes", ErrTooLarge, len(p))
+		}
+	}
+	// The plaintext lives in scratch space reused by the next frame.
+	if len(p) <= len(spare) {
+		body = spare[:copy(spare, p)]
+	} else {
+		body = append([]byte(nil), p...)
+	}
+	if cap(c.cur.plain) > maxArena {
+		c.cur.plain = nil // do not pin a big frame's buffer
+	}
+	return flags, body, nil
+}
+
+// writeCommand writes a command frame, inside a MESSAGE after a CURVE
+// handshake.
+func (c *Conn) writeCommand(name string, data []byte) error {
+	if c.cur == nil {
+		_, err := c.rw.Write(AppendCommand(nil, name, data))
+		return err
+	}
+	body := append([]byte{byte(len(name))}, name...)
+	b, err := c.cur.appendMessage(nil, 0x02, append(body, data...))
+	if err != nil {
+		return err
+	}
+	_, err = c.rw.Write(b)
+	return err
+}
+
 func (c *Conn) command(body []byte) error {
 	name, data, err := ParseCommand(body)
 	if err != nil {
@@ -229,8 +344,7 @@ func (c *Conn) command(body []byte) error {
 		if len(ctx) > maxPingContext {
 			ctx = ctx[:maxPingContext]
 		}
-		_, err := c.rw.Write(AppendCommand(nil, "PONG", ctx))
-		return err
+		return c.writeCommand("PONG", ctx)
 	case "ERROR":
 		return protoErr("peer sent ERROR: %q", errorReason(data))
 	}
@@ -244,8 +358,20 @@ func (c *Conn) WriteMessage(frames ...[]byte) error {
 	}
 	b := c.wbuf[:0]
 	for i, f := range frames {
+		more := i < len(frames)-1
+		if c.cur != nil {
+			var inner byte
+			if more {
+				inner = 0x01
+			}
+			var err error
+			if b, err = c.cur.appendMessage(b, inner, f); err != nil {
+				return err
+			}
+			continue
+		}
 		var flags byte
-		if i < len(frames)-1 {
+		if more {
 			flags = FlagMore
 		}
 		b = AppendFrame(b, flags, f)

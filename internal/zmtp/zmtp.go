@@ -1,6 +1,7 @@
 // Package zmtp is a small ZMTP 3.0/3.1 codec (RFC 23, RFC 37) for the NULL
-// security mechanism: the 64-byte greeting, the READY handshake with
-// Socket-Type/Identity metadata, frames and multipart messages, and PING/PONG.
+// and CURVE (RFC 26, curve.go) security mechanisms: the 64-byte greeting,
+// the READY handshake with Socket-Type/Identity metadata, frames and
+// multipart messages, and PING/PONG.
 // It is enough to serve REQ and DEALER peers as a ROUTER would, and to talk to
 // a ROUTER/REP server as a REQ socket.
 //
@@ -86,18 +87,32 @@ type Greeting struct {
 // padding carries 0x01 in its last byte exactly as libzmq 4.3 writes it
 // (identity size + 1), so our bytes equal the original server's.
 func AppendGreeting(dst []byte) []byte {
+	return appendGreeting(dst, "NULL", false)
+}
+
+// appendGreeting appends a ZMTP 3.1 greeting for mechanism mech.
+func appendGreeting(dst []byte, mech string, asServer bool) []byte {
 	var g [GreetingSize]byte
 	g[0] = 0xFF
 	g[8] = 0x01
 	g[9] = 0x7F
 	g[10], g[11] = 3, 1
-	copy(g[12:32], "NULL")
+	copy(g[12:32], mech)
+	if asServer {
+		g[32] = 1
+	}
 	return append(dst, g[:]...)
 }
 
 // ParseGreeting checks a peer's 64-byte greeting. Peers older than ZMTP 3.0
 // and mechanisms other than NULL are refused.
 func ParseGreeting(b []byte) (Greeting, error) {
+	return parseGreeting(b, "NULL")
+}
+
+// parseGreeting checks a greeting whose mechanism must be want (RFC 23: both
+// peers use the same mechanism).
+func parseGreeting(b []byte, want string) (Greeting, error) {
 	if len(b) != GreetingSize {
 		return Greeting{}, protoErr("greeting of %d bytes", len(b))
 	}
@@ -116,8 +131,8 @@ func ParseGreeting(b []byte) (Greeting, error) {
 		mech = mech[:i]
 	}
 	g.Mechanism = string(mech)
-	if g.Mechanism != "NULL" {
-		return g, protoErr("mechanism %q not supported (only NULL)", g.Mechanism)
+	if g.Mechanism != want {
+		return g, protoErr("mechanism %q not supported (only %s)", g.Mechanism, want)
 	}
 	if b[32] > 1 {
 		return g, protoErr("as-server byte %d", b[32])
@@ -143,14 +158,17 @@ type Property struct {
 // AppendFrame appends one frame with the given flags (FlagLong is set or
 // cleared from the size).
 func AppendFrame(dst []byte, flags byte, body []byte) []byte {
+	return append(appendFrameHeader(dst, flags, len(body)), body...)
+}
+
+// appendFrameHeader appends the flags and size of a frame of n bytes.
+func appendFrameHeader(dst []byte, flags byte, n int) []byte {
 	flags &^= FlagLong
-	if len(body) > 255 {
+	if n > 255 {
 		dst = append(dst, flags|FlagLong)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(len(body)))
-	} else {
-		dst = append(dst, flags, byte(len(body)))
+		return binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
-	return append(dst, body...)
+	return append(dst, flags, byte(n))
 }
 
 // AppendCommand appends a command frame: name length, name, data.
@@ -164,14 +182,18 @@ func AppendCommand(dst []byte, name string, data []byte) []byte {
 
 // AppendReady appends a READY command carrying props in order.
 func AppendReady(dst []byte, props ...Property) []byte {
-	var data []byte
+	return AppendCommand(dst, "READY", appendProps(nil, props...))
+}
+
+// appendProps appends metadata properties (READY, CURVE INITIATE).
+func appendProps(data []byte, props ...Property) []byte {
 	for _, p := range props {
 		data = append(data, byte(len(p.Name)))
 		data = append(data, p.Name...)
 		data = binary.BigEndian.AppendUint32(data, uint32(len(p.Value)))
 		data = append(data, p.Value...)
 	}
-	return AppendCommand(dst, "READY", data)
+	return data
 }
 
 // ParseCommand splits a command frame's body into its name and data.
@@ -242,6 +264,11 @@ func equalFold(a, b string) bool {
 // allocation; commands are bounded by a fixed small limit. buf is reused
 // when it is large enough.
 func ReadFrame(r *bufio.Reader, max int, buf []byte) (flags byte, body []byte, err error) {
+	return readFrame(r, max, maxCommand, buf)
+}
+
+// readFrame is ReadFrame with the command limit given.
+func readFrame(r *bufio.Reader, max, maxCmd int, buf []byte) (flags byte, body []byte, err error) {
 	flags, err = r.ReadByte()
 	if err != nil {
 		return 0, nil, err
@@ -268,7 +295,7 @@ func ReadFrame(r *bufio.Reader, max int, buf []byte) (flags byte, body []byte, e
 	}
 	limit := uint64(max)
 	if flags&FlagCommand != 0 {
-		limit = maxCommand
+		limit = uint64(maxCmd)
 	}
 	if n > limit {
 		return flags, nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrTooLarge, n, limit)

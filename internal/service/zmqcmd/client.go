@@ -33,6 +33,20 @@ const DefaultTimeout = 30 * time.Second
 // handshake and, later, each round trip without a context deadline (0
 // means DefaultTimeout).
 func Dial(ctx context.Context, addr string, timeout time.Duration) (*Client, error) {
+	return dialZMTP(ctx, addr, timeout, nil)
+}
+
+// DialCurve is Dial to the CURVE port: serverKey is the server's public
+// key ('gatehouse keys zmqcmd init' prints it), key this client's key pair
+// (its public key must be in the server's authorized list).
+func DialCurve(ctx context.Context, addr string, timeout time.Duration, serverKey [32]byte, key Cert) (*Client, error) {
+	if !key.HasSecret {
+		return nil, errors.New("zmqcmd: CURVE client key has no secret key")
+	}
+	return dialZMTP(ctx, addr, timeout, &zmtp.Curve{PublicKey: key.Public, SecretKey: key.Secret, ServerKey: serverKey})
+}
+
+func dialZMTP(ctx context.Context, addr string, timeout time.Duration, curve *zmtp.Curve) (*Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -48,6 +62,7 @@ func Dial(ctx context.Context, addr string, timeout time.Duration) (*Client, err
 		Identity:   []byte{},
 		Accept:     []string{"ROUTER", "REP"},
 		Limits:     zmtp.Limits{MaxFrame: 16 << 20, MaxFrames: 8},
+		Curve:      curve,
 	})
 	if err != nil {
 		nc.Close()

@@ -33,6 +33,9 @@ type Config struct {
 	ComputeWait time.Duration
 	MaxFrame    int // bytes per ZMTP frame
 	MaxFrames   int // frames per ZMTP message
+	// OSRequiresCurve refuses os commands on connections that did not
+	// authenticate with CURVE (the legacy NULL port); compute stays open.
+	OSRequiresCurve bool
 }
 
 // DefaultConfig matches config.defaultZMQCmd.
@@ -109,12 +112,19 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // reply per request, in order. Each connection has its own goroutine, so a
 // slow os command on one connection never delays another's compute.
 func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
+	return s.serve(ctx, c, nil)
+}
+
+// serve runs one connection; curve, when set, is the CURVE port's
+// mechanism (see curve.go), otherwise the legacy NULL mechanism.
+func (s *Server) serve(ctx context.Context, c *netsvc.Conn, curve *zmtp.Curve) error {
 	c.StartHandshake()
 	zc, err := zmtp.Handshake(c, zmtp.Options{
 		SocketType: "ROUTER",
 		Identity:   []byte{},
 		Accept:     []string{"REQ", "DEALER"},
 		Limits:     zmtp.Limits{MaxFrame: s.cfg.MaxFrame, MaxFrames: s.cfg.MaxFrames},
+		Curve:      curve,
 		// Once a request starts, all of it must arrive within the message
 		// timeout: a peer trickling bytes cannot hold a connection and its
 		// buffers for ever.
@@ -124,11 +134,18 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		if !errors.Is(err, io.EOF) {
 			c.HandshakeFailed(handshakeReason(err))
 		}
+		if errors.Is(err, zmtp.ErrUnauthorized) {
+			c.Log().Info("CURVE client refused", "err", err)
+		}
 		return fmt.Errorf("handshake: %w", err)
 	}
 	c.EndHandshake()
 	log := c.Log().With("peer_type", zc.PeerType)
-	log.Debug("zmtp ready", "zmtp", fmt.Sprintf("%d.%d", zc.Peer.Major, zc.Peer.Minor))
+	authenticated := zc.Mechanism() == "CURVE"
+	if authenticated {
+		log = log.With("client_key", zmtp.KeyText(zc.PeerKey))
+	}
+	log.Debug("zmtp ready", "zmtp", fmt.Sprintf("%d.%d", zc.Peer.Major, zc.Peer.Minor), "mechanism", zc.Mechanism())
 	var buf []byte
 	var frames [][]byte
 	for {
@@ -149,7 +166,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 			return err
 		}
 		env, body := splitEnvelope(msg)
-		buf = s.handle(ctx, c.Request, log, buf[:0], body)
+		buf = s.handleOn(ctx, c.Request, log, buf[:0], body, authenticated)
 		frames = append(append(frames[:0], env...), buf)
 		if err := zc.WriteMessage(frames...); err != nil {
 			return fmt.Errorf("write reply: %w", err)
@@ -167,6 +184,8 @@ func isClosed(err error) bool {
 
 func handshakeReason(err error) string {
 	switch {
+	case errors.Is(err, zmtp.ErrUnauthorized):
+		return "unauthorized"
 	case errors.Is(err, zmtp.ErrProtocol):
 		return "zmtp protocol"
 	case isClosed(err):
@@ -192,6 +211,12 @@ func splitEnvelope(msg [][]byte) (env, body [][]byte) {
 // handle answers one request body, appending the reply to buf. Every
 // request is wrapped in c.Request so metrics and graceful shutdown see it.
 func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string), log *slog.Logger, buf []byte, body [][]byte) []byte {
+	return s.handleOn(ctx, begin, log, buf, body, false)
+}
+
+// handleOn is handle for a connection that did (authenticated, the CURVE
+// port) or did not authenticate its client.
+func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(string), log *slog.Logger, buf []byte, body [][]byte, authenticated bool) []byte {
 	if len(body) != 1 {
 		done := begin("invalid")
 		defer done("error")
@@ -266,6 +291,11 @@ func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string)
 		return r
 	case "os":
 		done := begin("os")
+		if s.cfg.OSRequiresCurve && !authenticated {
+			done("error")
+			log.Info("os refused", "reason", "os_requires_curve and the client is not CURVE-authenticated")
+			return AppendError(buf, msgOSNeedsCurve)
+		}
 		r, status := s.osCommand(ctx, log, buf, &req)
 		done(status)
 		return r
