@@ -7,6 +7,7 @@
 package tlsutil
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -340,4 +341,22 @@ func SANHosts(addrs ...string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Client runs the client side of a TLS handshake on nc, dialled to addr
+// (host:port): without a ServerName in cfg the host is verified. On
+// failure nc is closed. ctx bounds the handshake.
+func Client(ctx context.Context, nc net.Conn, addr string, cfg *tls.Config) (*tls.Conn, error) {
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		cfg = cfg.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
