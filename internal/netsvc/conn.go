@@ -80,6 +80,15 @@ func PeerIdentity(c *Conn) (string, bool) {
 	return st.VerifiedChains[0][0].Subject.CommonName, true
 }
 
+// closeNow closes the connection without a TLS close_notify, which could
+// wait up to 5 s for a peer that does not read.
+func (c *Conn) closeNow() error {
+	if c.tls != nil {
+		return c.tls.NetConn().Close()
+	}
+	return c.Conn.Close()
+}
+
 // RemoteIP is the client's address without the port.
 func (c *Conn) RemoteIP() string { return c.ip }
 

@@ -445,7 +445,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sv.mu.Lock()
 		n := len(sv.conns)
 		for c := range sv.conns {
-			c.Conn.Close()
+			c.closeNow()
 		}
 		sv.mu.Unlock()
 		if n > 0 {
