@@ -66,7 +66,12 @@ func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Write
 	dir := flags.String("dir", ".", "folder holding transfer.info, me.info and priv.key")
 	timeout := flags.Duration("timeout", 30*time.Second, "limit for each read or write")
 	quiet := flags.Bool("quiet", false, "no progress bar")
+	tlsConfig := tlsClientFlags(flags)
 	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	tlsCfg, err := tlsConfig()
+	if err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
@@ -118,7 +123,7 @@ func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Write
 	if usable == 0 {
 		return fmt.Errorf("nothing to back up: none of the %d file(s) is a readable regular file", len(files))
 	}
-	c := &backup.Client{Addr: addr, Name: cname, Timeout: *timeout}
+	c := &backup.Client{Addr: addr, Name: cname, Timeout: *timeout, TLS: tlsCfg}
 	var bars []*progress.Bar
 	if !*quiet {
 		c.Progress = func(label string, total int64) io.Writer {

@@ -42,7 +42,8 @@ func runClockClient(ctx context.Context, args []string, stdin io.Reader, stdout,
 		"gatehouse client clock                          # interactive menu against 127.0.0.1:7777",
 		"gatehouse client clock --host 10.0.0.5 --port 7777",
 		"gatehouse client clock time                     # print the server's time and exit",
-		"gatehouse client clock -rtt time date temp      # one line each, with the round-trip time")
+		"gatehouse client clock -rtt time date temp      # one line each, with the round-trip time",
+		"gatehouse client clock --port 7778 -tls -tls-pin SHA256:… time   # the tls_listen port")
 	fs.SetOutput(stderr)
 	host := fs.String("host", "127.0.0.1", "server address")
 	port := fs.Int("port", 7777, "server port")
@@ -50,7 +51,12 @@ func runClockClient(ctx context.Context, args []string, stdin io.Reader, stdout,
 	rtt := fs.Bool("rtt", false, "non-interactive: also print each round-trip time")
 	allowWeak := fs.Bool("allow-weak-shift", false,
 		"keep a session whose Caesar shift is 0 or 1 (plaintext); by default the client reconnects")
+	tlsConfig := tlsClientFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tlsCfg, err := tlsConfig()
+	if err != nil {
 		return err
 	}
 	var cmds []clock.Command
@@ -71,7 +77,7 @@ func runClockClient(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return fmt.Errorf("--port %d: want 1..65535", *port)
 	}
 	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
-	d := clock.Dialer{Timeout: *timeout, AllowWeakShift: *allowWeak}
+	d := clock.Dialer{Timeout: *timeout, AllowWeakShift: *allowWeak, TLS: tlsCfg}
 	s, err := d.Dial(ctx, addr)
 	if err != nil {
 		return err

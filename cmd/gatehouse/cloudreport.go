@@ -49,7 +49,12 @@ func runCloudreportClient(args []string, out io.Writer) error {
 	outFile := fs.String("out", "", "write the downloaded file here (atomically)")
 	errl := fs.String("errl", "[Info]gatehouse client check", "text of the ERRL report; empty skips ERRL")
 	timeout := fs.Duration("timeout", 10*time.Second, "limit for connecting and for each request")
+	tlsConfig := tlsClientFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tlsCfg, err := tlsConfig()
+	if err != nil {
 		return err
 	}
 	if *object == "" {
@@ -75,7 +80,7 @@ func runCloudreportClient(args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	c, err := cloudreport.Dial(ctx, *addr, cloudreport.ClientOptions{
-		Dialect: dialect, HST: *hst, DelphiHash: hash, DelphiZlib: !*noZlib, Timeout: *timeout,
+		Dialect: dialect, HST: *hst, DelphiHash: hash, DelphiZlib: !*noZlib, Timeout: *timeout, TLS: tlsCfg,
 	})
 	if err != nil {
 		return err

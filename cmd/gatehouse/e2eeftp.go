@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -305,6 +306,7 @@ type e2eClientFlags struct {
 	addr, key, server *string
 	timeout           *time.Duration
 	quiet             *bool
+	tls               func() (*tls.Config, error)
 }
 
 func e2eFlags(fs *flag.FlagSet) e2eClientFlags {
@@ -314,6 +316,7 @@ func e2eFlags(fs *flag.FlagSet) e2eClientFlags {
 		server:  fs.String("server-key", e2eeftp.KnownServerFile, "the server's public key (PEM)"),
 		timeout: fs.Duration("timeout", 30*time.Second, "longest wait for any network read or write"),
 		quiet:   fs.Bool("q", false, "no progress bar"),
+		tls:     tlsClientFlags(fs),
 	}
 }
 
@@ -323,6 +326,9 @@ func (f e2eClientFlags) client() (*e2eeftp.Client, error) {
 		return nil, fmt.Errorf("%w (point -key and -server-key at this client's key files; 'gatehouse keys e2eeftp add-client -out DIR' creates them)", err)
 	}
 	c.Timeout = *f.timeout
+	if c.TLS, err = f.tls(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"gatehouse/internal/sdnotify"
 	"gatehouse/internal/service/clock"
+	"gatehouse/internal/tlsutil"
 )
 
 // readNotify returns the next message the daemon sent to the notify socket.
@@ -115,4 +117,45 @@ func TestServeReloadsOnSIGHUPAndNotifiesSystemd(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("serve exit: %v\n%s", err, logs.String())
 	}
+}
+
+// SIGHUP re-reads the TLS certificate files: after the self-signed pair
+// is replaced, the daemon logs and serves the new certificate.
+func TestServeReloadsTLSCertificateOnSIGHUP(t *testing.T) {
+	data := t.TempDir()
+	cmd, _, _, logs := startServe(t, "-data", data, "-set", "services.clock.tls_listen=127.0.0.1:0")
+	m := regexp.MustCompile(`msg="service listening \(TLS\)" service=clock addr=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no TLS listener logged:\n%s", logs.String())
+	}
+	certFile, keyFile := tlsutil.SelfSignedPaths(data)
+	old, err := tlsutil.CertFileFingerprint(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "fingerprint="+old) {
+		t.Fatalf("start-up log lacks the fingerprint %s:\n%s", old, logs.String())
+	}
+	certPEM, keyPEM, err := tlsutil.GenerateSelfSigned(nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	os.WriteFile(certFile, certPEM, 0o644)
+	next, _ := tlsutil.CertFileFingerprint(certFile)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, logs, `msg="TLS certificate reloaded" cert=`+certFile+` fingerprint=`+next)
+	pinned, err := tlsutil.ClientConfig(tlsutil.ClientOptions{Pin: next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := (&clock.Dialer{TLS: pinned}).Dial(ctx, m[1])
+	if err != nil {
+		t.Fatalf("new certificate not served: %v", err)
+	}
+	s.Close()
 }

@@ -106,6 +106,7 @@ func runServe(args []string) error {
 		case <-ctx.Done():
 		case <-hup:
 			cfg = reload(log, level, cfg, load)
+			d.Reload() // TLS certificates
 		}
 	}
 	stop()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -54,6 +55,20 @@ type Common struct {
 	// moves. 0 turns the rule off.
 	MinRate   int64    `toml:"min_rate"`
 	RateGrace Duration `toml:"rate_grace"`
+
+	// TLSListen, when set (host:port), is a second listener serving the
+	// same protocol inside TLS 1.3; the legacy listener is unchanged.
+	// zmqcmd has no TLS listener (it offers CURVE instead), so the key
+	// must stay empty there.
+	TLSListen string `toml:"tls_listen"`
+	// TLSCert and TLSKey are the PEM certificate (chain) and key files,
+	// relative to the data directory or absolute. Both empty: a
+	// self-signed certificate generated into <data>/tls/.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// TLSClientCA, when set, is a PEM file of CA certificates: every TLS
+	// client must present a certificate they issued (mutual TLS).
+	TLSClientCA string `toml:"tls_client_ca"`
 
 	defaultPort int
 }
@@ -406,6 +421,7 @@ func (c *Config) Validate() error {
 		if sc.MinRate < 0 {
 			errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
 		}
+		errs = append(errs, sc.validateTLS(name)...)
 		if sc.RateGrace.Duration < time.Second {
 			// Below that a transfer is behind before its first read
 			// returns (with 0, every file body would be cut at once).
@@ -432,6 +448,40 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("data: must not be empty"))
 	}
 	return errors.Join(errs...)
+}
+
+// NoTLSServices have no TLS listener: zmqcmd secures its wire with CURVE.
+var NoTLSServices = map[string]string{"zmqcmd": "zmqcmd has no TLS listener; it secures its wire with CURVE instead"}
+
+func (sc *Common) validateTLS(name string) []error {
+	var errs []error
+	if why, ok := NoTLSServices[name]; ok {
+		for k, v := range map[string]string{"tls_listen": sc.TLSListen, "tls_cert": sc.TLSCert, "tls_key": sc.TLSKey, "tls_client_ca": sc.TLSClientCA} {
+			if v != "" {
+				errs = append(errs, fmt.Errorf("services.%s.%s: %s", name, k, why))
+			}
+		}
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return errs
+	}
+	if sc.TLSListen != "" {
+		if _, _, err := net.SplitHostPort(sc.TLSListen); err != nil {
+			errs = append(errs, fmt.Errorf("services.%s.tls_listen: %w", name, err))
+		}
+	}
+	if (sc.TLSCert == "") != (sc.TLSKey == "") {
+		errs = append(errs, fmt.Errorf("services.%s.tls_cert/tls_key: give both (or neither, for the self-signed certificate)", name))
+	}
+	return errs
+}
+
+// TLSPath resolves a tls_cert/tls_key/tls_client_ca value: absolute as is,
+// relative to the data directory otherwise.
+func (c *Config) TLSPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.DataDir, p)
 }
 
 // Load builds the effective config: defaults, the file at path (if not

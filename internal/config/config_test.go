@@ -117,3 +117,37 @@ func TestFindConfigOrder(t *testing.T) {
 		t.Fatalf("GATEHOUSE_CONFIG rejected as an unknown variable: %v", err)
 	}
 }
+
+// Every TCP service has the TLS keys; zmqcmd refuses them (it uses CURVE);
+// a certificate without its key is an error.
+func TestTLSKeys(t *testing.T) {
+	c := Default()
+	for _, n := range []string{"cloudreport", "backup", "clock", "e2eeftp"} {
+		if err := c.Set("services."+n+".tls_listen", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("tls_listen on the TCP services: %v", err)
+	}
+	c.Services.ZMQCmd.TLSListen = "127.0.0.1:5556"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "services.zmqcmd.tls_listen") || !strings.Contains(err.Error(), "CURVE") {
+		t.Fatalf("zmqcmd tls_listen: %v", err)
+	}
+	c = Default()
+	c.Services.Clock.TLSCert = "clock.crt"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "services.clock.tls_cert/tls_key") {
+		t.Fatalf("certificate without key: %v", err)
+	}
+	c.Services.Clock.TLSListen = "nonsense"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "services.clock.tls_listen") {
+		t.Fatalf("bad tls_listen: %v", err)
+	}
+	c.DataDir = "/var/lib/gatehouse"
+	if got := c.TLSPath("tls/x.crt"); got != "/var/lib/gatehouse/tls/x.crt" {
+		t.Fatalf("relative path: %s", got)
+	}
+	if got := c.TLSPath("/etc/x.crt"); got != "/etc/x.crt" {
+		t.Fatalf("absolute path: %s", got)
+	}
+}

@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
+	"gatehouse/internal/tlsutil"
 )
 
 // Daemon is a running Gatehouse.
@@ -38,6 +40,7 @@ type Daemon struct {
 	admin    *http.Server
 	adminLn  net.Listener
 	cleanups []func()
+	tlsCerts map[string]*tlsutil.Cert // by cert + key file, reloaded by Reload
 }
 
 // OpenStore opens the metadata store the config names (used by admin
@@ -130,8 +133,15 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 			d.cleanups = append(d.cleanups, cleanup)
 		}
 		sc := sp.common
+		var tlsCfg *tls.Config
+		if sc.TLSListen != "" {
+			if tlsCfg, err = d.serviceTLS(sp.name, sc); err != nil {
+				return nil, fmt.Errorf("service %s: %w", sp.name, err)
+			}
+		}
 		primary := netsvc.Service{
 			Name: sp.name, Addr: deps.Listen, Handler: h,
+			TLSAddr: sc.TLSListen, TLSConfig: tlsCfg,
 			Commands: deps.Commands, RateLimited: deps.RateLimited,
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,

@@ -2,6 +2,7 @@ package netsvc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -23,6 +24,7 @@ type Conn struct {
 	svc     *svcState
 	limits  Limits
 	in, out atomic.Int64
+	tls     *tls.Conn // the TLS layer on a TLS listener's connection; nil on a plain one
 
 	mu       sync.Mutex
 	readBy   time.Time // absolute bound on Reads (handshake, message); zero when none
@@ -51,6 +53,41 @@ func (c *Conn) Limits() Limits { return c.limits }
 // BytesIn and BytesOut count what crossed the connection so far.
 func (c *Conn) BytesIn() int64  { return c.in.Load() }
 func (c *Conn) BytesOut() int64 { return c.out.Load() }
+
+// TLSState is the connection's TLS state (after the handshake, which
+// netsvc completes before the Handler runs), or nil on a plain listener's
+// connection.
+func (c *Conn) TLSState() *tls.ConnectionState {
+	if c.tls == nil {
+		return nil
+	}
+	st := c.tls.ConnectionState()
+	return &st
+}
+
+// PeerIdentity is the subject common name of the client certificate the
+// connection's TLS handshake verified (mutual TLS), or false when there is
+// none: a plain connection, or a TLS listener without client certificates.
+// Services whose protocol names a client map it to that name.
+func PeerIdentity(c *Conn) (string, bool) {
+	if c == nil || c.tls == nil {
+		return "", false
+	}
+	st := c.tls.ConnectionState()
+	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	return st.VerifiedChains[0][0].Subject.CommonName, true
+}
+
+// closeNow closes the connection without a TLS close_notify, which could
+// wait up to 5 s for a peer that does not read.
+func (c *Conn) closeNow() error {
+	if c.tls != nil {
+		return c.tls.NetConn().Close()
+	}
+	return c.Conn.Close()
+}
 
 // RemoteIP is the client's address without the port.
 func (c *Conn) RemoteIP() string { return c.ip }

@@ -6,6 +6,7 @@ package netsvc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,14 @@ type Service struct {
 	// gatehouse_rate_limited_total this service counts (Conn.RateLimited),
 	// created at zero from the start.
 	RateLimited []string
+	// TLSAddr, when set, is a second address serving the same Handler
+	// inside TLS with TLSConfig. Its connections share the service's
+	// limits, metrics and drain with the plain ones; the TLS handshake runs
+	// in the connection's goroutine under Limits.HandshakeTimeout, before
+	// the Handler sees the connection (a failure is counted as a
+	// handshake failure). Conn.TLSState tells the Handler which it has.
+	TLSAddr   string
+	TLSConfig *tls.Config
 }
 
 var errDraining = errors.New("netsvc: server is shutting down")
@@ -81,6 +90,7 @@ type svcState struct {
 	Service
 	name   string
 	ln     net.Listener
+	tlsLn  net.Listener // nil without TLSAddr
 	m      *Metrics
 	active atomic.Int64
 	mu     sync.Mutex
@@ -148,15 +158,30 @@ func New(log *slog.Logger, m *Metrics) *Server {
 // already bound are closed and the error names the service and address.
 func (s *Server) Listen(svcs ...Service) error {
 	var bound []*svcState
+	fail := func(err error) error {
+		for _, b := range bound {
+			b.ln.Close()
+			if b.tlsLn != nil {
+				b.tlsLn.Close()
+			}
+		}
+		return err
+	}
 	for _, sv := range svcs {
+		if sv.TLSAddr != "" && sv.TLSConfig == nil {
+			return fail(fmt.Errorf("service %s: TLS address %s without a TLS configuration", sv.Name, sv.TLSAddr))
+		}
 		ln, err := listenConfig.Listen(context.Background(), "tcp", sv.Addr)
 		if err != nil {
-			for _, b := range bound {
-				b.ln.Close()
-			}
-			return fmt.Errorf("service %s cannot listen on %s: %w", sv.Name, sv.Addr, err)
+			return fail(fmt.Errorf("service %s cannot listen on %s: %w", sv.Name, sv.Addr, err))
 		}
-		bound = append(bound, newSvcState(sv, ln, s.m))
+		st := newSvcState(sv, ln, s.m)
+		bound = append(bound, st)
+		if sv.TLSAddr != "" {
+			if st.tlsLn, err = listenConfig.Listen(context.Background(), "tcp", sv.TLSAddr); err != nil {
+				return fail(fmt.Errorf("service %s cannot listen for TLS on %s: %w", sv.Name, sv.TLSAddr, err))
+			}
+		}
 	}
 	s.svcs = append(s.svcs, bound...)
 	return nil
@@ -172,6 +197,17 @@ func (s *Server) Addr(name string) net.Addr {
 	return nil
 }
 
+// TLSAddr returns the bound TLS address of the named service, or nil when
+// it has none.
+func (s *Server) TLSAddr(name string) net.Addr {
+	for _, sv := range s.svcs {
+		if sv.name == name && sv.tlsLn != nil {
+			return sv.tlsLn.Addr()
+		}
+	}
+	return nil
+}
+
 // Start runs the accept loops and logs one line per service.
 func (s *Server) Start() {
 	for _, sv := range s.svcs {
@@ -179,7 +215,12 @@ func (s *Server) Start() {
 		s.log.Info("service listening", "service", sv.name, "addr", sv.ln.Addr().String(),
 			"max_conns", sv.Limits.MaxConns)
 		s.loops.Add(1)
-		go s.acceptLoop(sv)
+		go s.acceptLoop(sv, sv.ln, nil)
+		if sv.tlsLn != nil {
+			s.log.Info("service listening (TLS)", "service", sv.name, "addr", sv.tlsLn.Addr().String())
+			s.loops.Add(1)
+			go s.acceptLoop(sv, sv.tlsLn, sv.TLSConfig)
+		}
 	}
 }
 
@@ -202,12 +243,14 @@ func (s *Server) Active(name string) int64 {
 	return 0
 }
 
-func (s *Server) acceptLoop(sv *svcState) {
+// acceptLoop accepts on ln; with tlsCfg its connections are wrapped in
+// tls.Server (the handshake itself runs in serve, never here).
+func (s *Server) acceptLoop(sv *svcState, ln net.Listener, tlsCfg *tls.Config) {
 	defer s.loops.Done()
 	defer sv.up.Store(false)
 	var backoff time.Duration
 	for {
-		nc, err := sv.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -248,6 +291,11 @@ func (s *Server) acceptLoop(sv *svcState) {
 			svc:    sv,
 			limits: sv.Limits,
 			log:    s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
+		}
+		if tlsCfg != nil {
+			c.tls = tls.Server(nc, tlsCfg)
+			c.Conn = c.tls
+			c.log = c.log.With("tls", true)
 		}
 		sv.mu.Lock()
 		sv.conns[c] = struct{}{}
@@ -323,8 +371,14 @@ func (s *Server) serve(sv *svcState, c *Conn) {
 		c.log.Debug("connection closed", "bytes_in", c.in.Load(), "bytes_out", c.out.Load())
 	}()
 	c.log.Debug("connection accepted")
-	ctx := context.WithValue(s.ctx, ctxKey{}, c)
-	err := sv.Handler.ServeConn(ctx, c)
+	var err error
+	if c.tls != nil {
+		err = s.tlsHandshake(c)
+	}
+	if err == nil {
+		ctx := context.WithValue(s.ctx, ctxKey{}, c)
+		err = sv.Handler.ServeConn(ctx, c)
+	}
 	if cut := c.CutBy(); cut != "" {
 		sv.m.closed.WithLabelValues(sv.name, cut).Inc()
 		c.log.Info("session closed: deadline reached", "deadline", cut, "bytes_in", c.in.Load(), "bytes_out", c.out.Load())
@@ -332,6 +386,32 @@ func (s *Server) serve(sv *svcState, c *Conn) {
 	if err != nil {
 		c.log.Debug("session ended", "err", err)
 	}
+}
+
+// tlsHandshake runs a TLS connection's handshake, bounded by the
+// service's handshake timeout (the idle timeout when that is 0) and by
+// shutdown. A failure is counted as a handshake failure, a timeout also as
+// a session closed by handshake_timeout.
+func (s *Server) tlsHandshake(c *Conn) error {
+	d := c.limits.HandshakeTimeout
+	if d <= 0 {
+		d = c.limits.IdleTimeout
+	}
+	var dl time.Time
+	if d > 0 {
+		dl = time.Now().Add(d)
+	}
+	raw := c.tls.NetConn()
+	if err := raw.SetDeadline(dl); err != nil {
+		return err
+	}
+	err := c.tls.HandshakeContext(s.ctx)
+	if err != nil {
+		c.noteTimeout(err, deadlineHandshake)
+		c.HandshakeFailed("tls: " + err.Error())
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	return raw.SetDeadline(time.Time{})
 }
 
 // Shutdown stops accepting, cancels the handlers' context, lets sessions
@@ -342,6 +422,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sv := range s.svcs {
 		sv.up.Store(false)
 		sv.ln.Close()
+		if sv.tlsLn != nil {
+			sv.tlsLn.Close()
+		}
 	}
 	s.loops.Wait()
 	for _, sv := range s.svcs {
@@ -362,7 +445,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sv.mu.Lock()
 		n := len(sv.conns)
 		for c := range sv.conns {
-			c.Conn.Close()
+			c.closeNow()
 		}
 		sv.mu.Unlock()
 		if n > 0 {

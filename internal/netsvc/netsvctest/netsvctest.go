@@ -4,6 +4,7 @@ package netsvctest
 
 import (
 	"context"
+	"crypto/tls"
 	"testing"
 	"time"
 
@@ -28,4 +29,22 @@ func Start(t testing.TB, name string, h netsvc.Handler, l netsvc.Limits) (*netsv
 		srv.Shutdown(ctx)
 	})
 	return srv, srv.Addr(name).String()
+}
+
+// StartTLS is Start with a second, TLS listener (cfg) for the same
+// handler; it returns the plain and the TLS address.
+func StartTLS(t testing.TB, name string, h netsvc.Handler, l netsvc.Limits, cfg *tls.Config) (srv *netsvc.Server, plain, tlsAddr string) {
+	t.Helper()
+	srv = netsvc.New(nil, nil)
+	if err := srv.Listen(netsvc.Service{Name: name, Addr: "127.0.0.1:0", Handler: h, Limits: l,
+		TLSAddr: "127.0.0.1:0", TLSConfig: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, srv.Addr(name).String(), srv.TLSAddr(name).String()
 }

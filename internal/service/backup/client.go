@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
@@ -70,6 +71,9 @@ type Client struct {
 	Progress func(name string, total int64) io.Writer
 	// Version is the request version byte (default 1, as the C++ client).
 	Version uint8
+	// TLS, when set, runs each request's connection inside TLS (a
+	// Gatehouse tls_listen port); the wire inside is unchanged.
+	TLS *tls.Config
 }
 
 // DefaultResponseRate is Client.ResponseRate's default.
@@ -118,6 +122,11 @@ func (c *Client) dial(ctx context.Context) (deadlineConn, error) {
 	nc, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
 		return deadlineConn{}, err
+	}
+	if c.TLS != nil {
+		if nc, err = dialTLS(ctx, nc, c.Addr, c.TLS, c.timeout()); err != nil {
+			return deadlineConn{}, err
+		}
 	}
 	return deadlineConn{Conn: nc, d: c.timeout()}, nil
 }

@@ -168,6 +168,10 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 
 func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, superseded *[]string) (uint16, []byte, error) {
 	if h.Code == CodeFile {
+		if certMismatch(c, h) {
+			// Answered at once, the body unread, like an oversized file.
+			return RespError, nil, nil
+		}
 		return s.handleFile(ctx, c, h, superseded)
 	}
 	if h.PayloadSize > smallLimit {
@@ -179,6 +183,12 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 		return 0, nil, fmt.Errorf("backup: payload: %w", err)
 	}
 	c.EndHandshake()
+	if certMismatch(c, h) {
+		if h.Code == CodeReconnect {
+			return RespReconnectDenied, nil, nil
+		}
+		return RespError, nil, nil
+	}
 	if len(p) == 0 {
 		// The original dropped these silently; an explicit error is what
 		// every client here would make of the silence anyway.

@@ -3,6 +3,7 @@ package clock
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"regexp"
 	"time"
 	"unicode/utf8"
+
+	"gatehouse/internal/tlsutil"
 )
 
 // DefaultTimeout bounds a dial, a key exchange and each request when a
@@ -26,6 +29,9 @@ type Dialer struct {
 	AllowWeakShift bool
 	Attempts       int       // key exchanges tried; 0 means 8
 	Rand           io.Reader // source of our exponent; nil means crypto/rand
+	// TLS, when set, runs the protocol inside TLS (a Gatehouse tls_listen
+	// port); the clock wire inside is unchanged.
+	TLS *tls.Config
 }
 
 // Session is one connection after the key exchange. It is not safe for
@@ -58,6 +64,14 @@ func (d *Dialer) Dial(ctx context.Context, addr string) (*Session, error) {
 		c, err = nd.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("clock: dial %s: %w", addr, err)
+		}
+		if d.TLS != nil {
+			hctx, cancel := context.WithTimeout(ctx, d.timeout())
+			c, err = tlsutil.Client(hctx, c, addr, d.TLS)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("clock: %w", err)
+			}
 		}
 		var s *Session
 		s, err = d.Handshake(ctx, c)

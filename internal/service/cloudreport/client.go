@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/tlsutil"
 )
 
 // ClientOptions configure a Client. Zero values mean the defaults.
@@ -26,6 +28,9 @@ type ClientOptions struct {
 	Timeout    time.Duration // per request round trip (default 30 s)
 	MaxReply   int           // longest reply line accepted (default 64 MiB)
 	MaxInflate int           // largest inflated payload accepted (default 64 MiB)
+	// TLS, when set, makes Dial run the protocol inside TLS (a Gatehouse
+	// tls_listen port); the line protocol inside is unchanged.
+	TLS *tls.Config
 }
 
 // ReplyError is an error reply from the server.
@@ -51,6 +56,17 @@ func Dial(ctx context.Context, addr string, opt ClientOptions) (*Client, error) 
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cloudreport: dial: %w", err)
+	}
+	if opt.TLS != nil {
+		to := opt.Timeout
+		if to <= 0 {
+			to = 30 * time.Second
+		}
+		hctx, cancel := context.WithTimeout(ctx, to)
+		defer cancel()
+		if conn, err = tlsutil.Client(hctx, conn, addr, opt.TLS); err != nil {
+			return nil, fmt.Errorf("cloudreport: %w", err)
+		}
 	}
 	return NewClient(conn, opt), nil
 }

@@ -520,7 +520,11 @@ func (ss *session) authFailed(reason string) bool {
 func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, bool) {
 	o := &ss.s.opt
 	open := o.Registration == Open
+	certID, mtls := netsvc.PeerIdentity(ss.c)
 	data, ok := r.Param("DATA")
+	if !ok && mtls {
+		return ss.certRefused("")
+	}
 	if !ok {
 		if open {
 			// The seed answered INFO without DATA; so does open registration,
@@ -535,6 +539,9 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 	}
 	fields := ParseFields(plain)
 	wireID, _ := fields.Get("ID")
+	if mtls && (!ValidClientID(wireID) || store.NormalizeCloudreportID(wireID) != store.NormalizeCloudreportID(certID)) {
+		return ss.certRefused(wireID)
+	}
 	if !ValidClientID(wireID) {
 		if open {
 			return ss.anonymousGrant("no valid client id")
@@ -562,6 +569,15 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 		ss.s.noteSeen(id, o.Now(), ss.peer)
 	}
 	return ss.grant(wireID, cl, false)
+}
+
+// certRefused answers an INFO on a mutual-TLS connection that does not
+// name the client of the verified certificate (its common name is the
+// client id) the way an unknown client is answered.
+func (ss *session) certRefused(wireID string) ([]byte, string, bool) {
+	cn, _ := netsvc.PeerIdentity(ss.c)
+	ss.c.Log().Info("INFO refused: client id is not the one of the TLS client certificate", "client", wireID, "certificate_cn", cn)
+	return errorReply(ss.s.opt.Dialect, failNotFound, ""), "error", ss.authFailed("client id differs from the TLS client certificate")
 }
 
 // grant answers INFO for client cl. The reply's ID is the id as the

@@ -6,12 +6,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"time"
+
+	"gatehouse/internal/tlsutil"
 )
 
 // Client speaks the original client's wire: one connection and handshake
@@ -26,6 +29,10 @@ type Client struct {
 	Timeout time.Duration
 	// MaxGet bounds the body a GET accepts, in bytes (0: no bound beyond int64).
 	MaxGet int64
+	// TLS, when set, runs each operation's connection inside TLS (a
+	// Gatehouse tls_listen port); the signed handshake and the encrypted
+	// wire inside are unchanged.
+	TLS *tls.Config
 
 	randEph, randIV io.Reader // nil: crypto/rand
 }
@@ -76,6 +83,14 @@ func (c *Client) Dial(ctx context.Context) (*Session, error) {
 	raw, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("e2eeftp: %w", err)
+	}
+	if c.TLS != nil {
+		hctx, cancel := context.WithTimeout(ctx, to)
+		raw, err = tlsutil.Client(hctx, raw, c.Addr, c.TLS)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("e2eeftp: %w", err)
+		}
 	}
 	conn := &idleConn{Conn: raw, to: to}
 	if dl, ok := ctx.Deadline(); ok {
