@@ -1,6 +1,7 @@
 package netsvc
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -10,7 +11,9 @@ import (
 
 // AddrLimiter limits how often one client address may do something costly
 // (create an account, register an id): a token bucket per address, refilled
-// at Rate per second up to Burst. The table of addresses is bounded: when it
+// at Rate per second up to Burst. An address is an IPv4 address (also when
+// it arrives 4-in-6) or an IPv6 /64, since one host usually holds a whole
+// /64. The table of addresses is bounded: when it
 // is full, addresses idle for longest are forgotten first (a forgotten
 // address starts again with a full bucket, which only ever errs on the side
 // of the client).
@@ -36,11 +39,36 @@ const DefaultAddrLimiterSize = 10000
 // perSecond per second. perSecond <= 0 disables the limit (Allow always
 // reports true).
 func NewAddrLimiter(perSecond float64, burst int) *AddrLimiter {
-	if burst < 1 {
-		burst = 1
-	}
-	return &AddrLimiter{limit: rate.Limit(perSecond), burst: burst, max: DefaultAddrLimiterSize,
+	return NewAddrLimiterSize(perSecond, burst, DefaultAddrLimiterSize)
+}
+
+// NewAddrLimiterSize is NewAddrLimiter remembering at most maxAddrs
+// addresses.
+func NewAddrLimiterSize(perSecond float64, burst, maxAddrs int) *AddrLimiter {
+	return &AddrLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), max: max(maxAddrs, 1),
 		now: time.Now, buckets: map[string]*addrBucket{}}
+}
+
+// SetNow replaces the clock (tests).
+func (l *AddrLimiter) SetNow(now func() time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.now = now
+}
+
+// addrKey is the bucket of a peer address text: the IPv4 address, or the
+// IPv6 /64.
+func addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 // Allow reports whether ip may do one more event now, and takes a token if so.
@@ -48,9 +76,10 @@ func (l *AddrLimiter) Allow(ip string) bool {
 	if l == nil || l.limit <= 0 {
 		return true
 	}
-	now := l.now()
+	ip = addrKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.now()
 	b := l.buckets[ip]
 	if b == nil {
 		if len(l.buckets) >= l.max {

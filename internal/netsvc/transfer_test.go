@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -274,5 +275,41 @@ func TestAddrLimiterTableIsBounded(t *testing.T) {
 	}
 	if l.Allow(last) {
 		t.Fatal("recent address was forgotten and got a fresh burst")
+	}
+}
+
+// Keys: an IPv4 address, also 4-in-6, is one bucket; a whole IPv6 /64 is
+// one bucket, another /64 its own.
+func TestAddrLimiterKeys(t *testing.T) {
+	l := NewAddrLimiterSize(10, 3, 4)
+	now := time.Unix(1e9, 0)
+	l.SetNow(func() time.Time { return now })
+	for i := range 3 {
+		if !l.Allow("10.0.0.1") {
+			t.Fatalf("burst request %d refused", i)
+		}
+	}
+	if l.Allow("10.0.0.1") || l.Allow("::ffff:10.0.0.1") {
+		t.Fatal("over the burst allowed (or a 4-in-6 address got its own bucket)")
+	}
+	for i := range 3 {
+		if !l.Allow(fmt.Sprintf("2001:db8::%x", i+1)) {
+			t.Fatal("refused inside the /64 burst")
+		}
+	}
+	if l.Allow("2001:db8::ffff") {
+		t.Fatal("the /64 got more than its burst")
+	}
+	if !l.Allow("2001:db8:0:1::1") {
+		t.Fatal("another /64 shares the bucket")
+	}
+	for i := range 1000 {
+		l.Allow(fmt.Sprintf("192.0.2.%d", i%250))
+		if n := l.Len(); n > 4 {
+			t.Fatalf("%d buckets held, bound 4", n)
+		}
+	}
+	if !NewAddrLimiterSize(-1, 1, 1).Allow("x") {
+		t.Fatal("a negative rate must allow everything")
 	}
 }

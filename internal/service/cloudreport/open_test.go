@@ -315,7 +315,7 @@ func TestFirstSeenRateLimited(t *testing.T) {
 	e := start(t, Options{FirstSeenRate: 1, FirstSeenBurst: 2}, netsvctest.DefaultLimits)
 	var mu sync.Mutex
 	lnow := time.Now()
-	e.srv.limiter.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return lnow }
+	e.srv.limiter.SetNow(func() time.Time { mu.Lock(); defer mu.Unlock(); return lnow })
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=4\r\n")
 	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
@@ -346,45 +346,6 @@ func TestFirstSeenRateLimited(t *testing.T) {
 	}
 }
 
-func TestAddrLimiter(t *testing.T) {
-	l := newAddrLimiter(10, 3, 4)
-	now := time.Unix(1e9, 0)
-	l.now = func() time.Time { return now }
-	for i := range 3 {
-		if !l.Allow("10.0.0.1") {
-			t.Fatalf("burst request %d refused", i)
-		}
-	}
-	if l.Allow("10.0.0.1") || l.Allow("::ffff:10.0.0.1") {
-		t.Fatal("over the burst allowed (or a 4-in-6 address got its own bucket)")
-	}
-	// One /64 is one bucket.
-	for i := range 3 {
-		if !l.Allow(fmt.Sprintf("2001:db8::%x", i+1)) {
-			t.Fatal("refused inside the /64 burst")
-		}
-	}
-	if l.Allow("2001:db8::ffff") {
-		t.Fatal("the /64 got more than its burst")
-	}
-	if !l.Allow("2001:db8:0:1::1") {
-		t.Fatal("another /64 shares the bucket")
-	}
-	now = now.Add(100 * time.Millisecond) // one token back
-	if !l.Allow("10.0.0.1") || l.Allow("10.0.0.1") {
-		t.Fatal("refill is not 10/s")
-	}
-	// Bounded: never more than maxEntries buckets, however many addresses.
-	for i := range 1000 {
-		l.Allow(fmt.Sprintf("192.0.2.%d", i%250))
-		if n := l.size(); n > 4 {
-			t.Fatalf("%d buckets held", n)
-		}
-	}
-	if newAddrLimiter(-1, 1, 1).Allow("x") != true {
-		t.Fatal("a negative rate must allow everything")
-	}
-}
 
 // failingRegistry is a store whose writes fail as on a full disk.
 type failingRegistry struct{ *store.DB }

@@ -219,7 +219,7 @@ type Server struct {
 	stored atomic.Int64  // ERRL reports stored since start, paces pruning
 	dlSem  chan struct{} // DWNL replies in flight
 
-	limiter *addrLimiter // first-seen ids per address (open registration)
+	limiter *netsvc.AddrLimiter // first-seen ids per address (open registration)
 	seen    seenTracker  // last-seen times waiting to be written
 	m       *metrics
 	stop    chan struct{}
