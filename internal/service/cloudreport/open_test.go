@@ -346,7 +346,6 @@ func TestFirstSeenRateLimited(t *testing.T) {
 	}
 }
 
-
 // failingRegistry is a store whose writes fail as on a full disk.
 type failingRegistry struct{ *store.DB }
 

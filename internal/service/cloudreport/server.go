@@ -220,7 +220,7 @@ type Server struct {
 	dlSem  chan struct{} // DWNL replies in flight
 
 	limiter *netsvc.AddrLimiter // first-seen ids per address (open registration)
-	seen    seenTracker  // last-seen times waiting to be written
+	seen    seenTracker         // last-seen times waiting to be written
 	m       *metrics
 	stop    chan struct{}
 	flushed chan struct{}
