@@ -10,22 +10,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
-	"sync"
-	"time"
+
+	"gatehouse/internal/keyfile"
 )
 
 // Key file names, as the original uses them (spec §5).
 const (
-	ServerKeyFile      = "server_id.key"          // PEM PKCS#8 Ed25519 private key
-	KnownServerFile    = "known_server.pub"       // PEM SubjectPublicKeyInfo Ed25519 public key
-	AuthorizedFile     = "authorized_clients.pub" // one base64 raw public key per line
-	ClientKeyFile      = "client_id.key"          // PEM PKCS#8 Ed25519 private key
-	maxKeyFile         = 64 << 10
-	maxAuthorizedFile  = 4 << 20
-	authorizedMaxStale = time.Second
+	ServerKeyFile     = "server_id.key"          // PEM PKCS#8 Ed25519 private key
+	KnownServerFile   = "known_server.pub"       // PEM SubjectPublicKeyInfo Ed25519 public key
+	AuthorizedFile    = "authorized_clients.pub" // one base64 raw public key per line
+	ClientKeyFile     = "client_id.key"          // PEM PKCS#8 Ed25519 private key
+	maxKeyFile        = 64 << 10
+	maxAuthorizedFile = 4 << 20
 )
 
 // MarshalPrivateKey encodes k as the original's PEM PKCS#8 file.
@@ -80,21 +78,7 @@ func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
 	return ek, nil
 }
 
-func readSmall(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("e2eeftp: %s is larger than %d bytes", path, max)
-	}
-	return b, nil
-}
+func readSmall(path string, max int64) ([]byte, error) { return keyfile.ReadSmall(path, max) }
 
 // LoadPrivateKey reads a private key file. insecure reports that the file
 // is readable or writable by group or others (the original wrote its keys
@@ -184,79 +168,58 @@ type StaticKeys map[[32]byte]bool
 
 func (s StaticKeys) Contains(id [32]byte) bool { return s[id] }
 
-// AuthorizedKeys is authorized_clients.pub, re-read when it changes, so
-// edits take effect without a restart as in the original (which re-read it
-// on every connection). It is re-read when its size or mtime changes, and
-// at least once a second so a same-size edit within one mtime tick is
-// seen too. A missing file authorises nobody.
+// AuthorizedKeys is authorized_clients.pub, re-read when it changes
+// (keyfile.Watched: on a change of size or mtime, and at least once a
+// second), so edits take effect without a restart as in the original
+// (which re-read it on every connection). A missing file authorises nobody.
 type AuthorizedKeys struct {
-	path string
-	warn func(msg string, args ...any)
+	w keyfile.Watched[*authorizedSet]
+}
 
-	mu       sync.Mutex
-	size     int64
-	mtime    time.Time
-	checked  time.Time
-	loaded   bool
+// authorizedSet is one parse of the file: the keys and their comments.
+type authorizedSet struct {
 	keys     map[[32]byte]bool
 	comments map[[32]byte]string
 }
 
 // NewAuthorizedKeys watches path; warn (may be nil) receives bad lines.
 func NewAuthorizedKeys(path string, warn func(msg string, args ...any)) *AuthorizedKeys {
-	if warn == nil {
-		warn = func(string, ...any) {}
-	}
-	return &AuthorizedKeys{path: path, warn: warn}
+	return &AuthorizedKeys{w: keyfile.Watched[*authorizedSet]{Path: path, Max: maxAuthorizedFile, Warn: warn,
+		Parse: func(b []byte) (*authorizedSet, []string) {
+			entries, bad := ParseAuthorized(bytes.NewReader(b))
+			set := &authorizedSet{keys: make(map[[32]byte]bool, len(entries)), comments: make(map[[32]byte]string, len(entries))}
+			for _, e := range entries {
+				set.keys[e.Key] = true
+				set.comments[e.Key] = e.Comment
+			}
+			return set, bad
+		}}}
 }
 
 // Contains reports whether id is authorised now.
 func (a *AuthorizedKeys) Contains(id [32]byte) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.refresh()
-	return a.keys[id]
+	set := a.w.Get()
+	return set != nil && set.keys[id]
 }
 
 // Len is the number of keys currently authorised.
 func (a *AuthorizedKeys) Len() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.refresh()
-	return len(a.keys)
+	if set := a.w.Get(); set != nil {
+		return len(set.keys)
+	}
+	return 0
 }
 
-func (a *AuthorizedKeys) refresh() {
-	now := time.Now()
-	st, err := os.Stat(a.path)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			a.warn("cannot stat authorized keys; authorising nobody", "path", a.path, "err", err)
-		}
-		a.keys, a.loaded = nil, false
-		return
+// entries returns the file's keys with their comments, and false when the
+// file is missing or unreadable.
+func (a *AuthorizedKeys) entries() (map[[32]byte]string, bool) {
+	set := a.w.Get()
+	if set == nil {
+		return nil, false
 	}
-	if a.loaded && st.Size() == a.size && st.ModTime().Equal(a.mtime) && now.Sub(a.checked) < authorizedMaxStale {
-		return
+	out := make(map[[32]byte]string, len(set.comments))
+	for k, c := range set.comments {
+		out[k] = c
 	}
-	b, err := readSmall(a.path, maxAuthorizedFile)
-	if err != nil {
-		a.warn("cannot read authorized keys; authorising nobody", "path", a.path, "err", err)
-		a.keys, a.loaded = nil, false
-		return
-	}
-	entries, bad := ParseAuthorized(bytes.NewReader(b))
-	changed := !a.loaded || st.Size() != a.size || !st.ModTime().Equal(a.mtime)
-	if changed {
-		for _, m := range bad {
-			a.warn("skipping invalid authorized key", "path", a.path, "where", m)
-		}
-	}
-	keys := make(map[[32]byte]bool, len(entries))
-	comments := make(map[[32]byte]string, len(entries))
-	for _, e := range entries {
-		keys[e.Key] = true
-		comments[e.Key] = e.Comment
-	}
-	a.keys, a.comments, a.loaded, a.size, a.mtime, a.checked = keys, comments, true, st.Size(), st.ModTime(), now
+	return out, true
 }

@@ -197,19 +197,3 @@ func (s *SharedKeys) syncFile(ctx context.Context) error {
 	s.mu.Unlock()
 	return nil
 }
-
-// entries returns the file's keys with their comments, and false when the
-// file is missing or unreadable.
-func (a *AuthorizedKeys) entries() (map[[32]byte]string, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.refresh()
-	if !a.loaded {
-		return nil, false
-	}
-	out := make(map[[32]byte]string, len(a.comments))
-	for k := range a.keys {
-		out[k] = a.comments[k]
-	}
-	return out, true
-}
