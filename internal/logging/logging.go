@@ -57,6 +57,9 @@ func NewLeveled(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger,
 		w = io.MultiWriter(stderr, tj)
 		closer = tj
 	}
+	sink := newBufferedSink(w, BufferSize, FlushInterval)
+	closer = multiCloser{sink, closer} // flush first, then close the file
+	w = sink
 	var h slog.Handler
 	if cfg.Format == "json" {
 		h = slog.NewJSONHandler(w, opts)
@@ -81,4 +84,17 @@ func redact(_ []string, a slog.Attr) slog.Attr {
 		return slog.String(a.Key, "[redacted]")
 	}
 	return a
+}
+
+// multiCloser closes each in order and returns the first error.
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	var first error
+	for _, c := range m {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

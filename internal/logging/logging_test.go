@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gatehouse/internal/config"
 )
@@ -31,5 +33,64 @@ func TestSecretsNeverLogged(t *testing.T) {
 		if !strings.Contains(out, `"service":"backup"`) {
 			t.Fatalf("attribute missing: %s", out)
 		}
+	}
+}
+
+// countingBuffer counts the Write calls that reach the sink.
+type countingBuffer struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+}
+
+func (c *countingBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	return c.buf.Write(p)
+}
+
+func (c *countingBuffer) snapshot() (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String(), c.writes
+}
+
+// A thousand request lines cost a handful of writes, not a thousand; a
+// line reaches the sink within FlushInterval without Close; Close writes
+// everything that is left.
+func TestLogSinkIsBuffered(t *testing.T) {
+	var sink countingBuffer
+	log, closer, err := New(config.Log{Level: "info", Format: "text"}, t.TempDir(), &sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("first")
+	deadline := time.Now().Add(20 * FlushInterval)
+	for {
+		if out, _ := sink.snapshot(); strings.Contains(out, "msg=first") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a buffered line did not reach the sink within the flush interval")
+		}
+		time.Sleep(FlushInterval / 10)
+	}
+	_, before := sink.snapshot()
+	for i := 0; i < 1000; i++ {
+		log.Info("request", "command", "PING", "i", i)
+	}
+	if _, w := sink.snapshot(); w-before > 50 {
+		t.Fatalf("%d writes for 1000 lines", w-before)
+	}
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := sink.snapshot()
+	if n := strings.Count(out, "msg=request"); n != 1000 {
+		t.Fatalf("%d of 1000 lines written after Close", n)
+	}
+	if !strings.Contains(out, "i=999") {
+		t.Fatal("the last line was lost")
 	}
 }
