@@ -35,6 +35,7 @@ var ErrConflict = errors.New("store: already exists")
 type DB struct {
 	*sql.DB
 	Engine Engine
+	stmts  stmtCache // SQLite: prepared statements by text (stmtcache.go)
 }
 
 // Open opens the database named by dsn and runs the migrations. A dsn that
