@@ -49,3 +49,27 @@ func benchHotPaths(b *testing.B, db *store.DB) {
 		})
 	}
 }
+
+// BenchmarkReplayRecordParallel is a burst of concurrent handshakes: group
+// commit turns them into few transactions.
+func BenchmarkReplayRecordParallel(b *testing.B) {
+	for _, eng := range []struct {
+		name string
+		open func(testing.TB) *store.DB
+	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}} {
+		b.Run(eng.name, func(b *testing.B) {
+			db := eng.open(b)
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				eph := make([]byte, 32)
+				for pb.Next() {
+					rand.Read(eph)
+					if _, err := db.E2EEFTPReplayRecord(context.Background(), eph, time.Now()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

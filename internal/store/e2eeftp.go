@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -13,21 +14,131 @@ import (
 // daemon or any other sharing the database): the hello is a replay. The
 // row is committed before it returns, so a crash right after cannot
 // forget it.
+//
+// Concurrent calls are group-committed: while one batch is being written,
+// the keys that arrive queue up and go in the next transaction together,
+// so a burst of handshakes costs one commit (one WAL sync on SQLite, one
+// round trip per key plus one commit on PostgreSQL) rather than one each.
+// A lone call is written at once, as before.
 func (db *DB) E2EEFTPReplayRecord(ctx context.Context, eph []byte, now time.Time) (fresh bool, err error) {
 	if len(eph) != 32 {
 		return false, fmt.Errorf("store: e2eeftp replay: key of %d bytes, want 32", len(eph))
 	}
-	res, err := db.ExecContext(ctx,
-		`INSERT INTO e2eeftp_replay (eph, seen_at) VALUES ($1, $2) ON CONFLICT (eph) DO NOTHING`,
-		eph, TimeText(now))
-	if err != nil {
-		return false, fmt.Errorf("store: e2eeftp replay record: %w", err)
+	req := &replayReq{eph: eph, now: now, done: make(chan struct{})}
+	db.replay.add(db, req)
+	select {
+	case <-req.done:
+		return req.fresh, req.err
+	case <-ctx.Done():
+		// The key may still be committed by its batch: harmless, the
+		// hello is not answered and a client draws a new key anyway.
+		return false, ctx.Err()
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: e2eeftp replay record: %w", err)
+}
+
+const replayInsert = `INSERT INTO e2eeftp_replay (eph, seen_at) VALUES ($1, $2) ON CONFLICT (eph) DO NOTHING`
+
+// maxReplayBatch bounds one group commit.
+const maxReplayBatch = 256
+
+type replayReq struct {
+	eph   []byte
+	now   time.Time
+	fresh bool
+	err   error
+	done  chan struct{}
+}
+
+// replayBatcher queues replay records; at most one batch is written at a
+// time, by a goroutine that runs while the queue is not empty.
+type replayBatcher struct {
+	mu      sync.Mutex
+	queue   []*replayReq
+	running bool
+}
+
+func (b *replayBatcher) add(db *DB, r *replayReq) {
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	start := !b.running
+	b.running = true
+	b.mu.Unlock()
+	if start {
+		go b.run(db)
 	}
-	return n == 1, nil
+}
+
+func (b *replayBatcher) run(db *DB) {
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), maxReplayBatch)
+		if n == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		batch := b.queue[:n:n]
+		b.queue = b.queue[n:]
+		b.mu.Unlock()
+		db.writeReplayBatch(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// writeReplayBatch inserts the batch in one transaction; every request
+// gets its own freshness, or the batch's error. The writes outlive the
+// callers' contexts (a caller that gave up only stops waiting).
+func (db *DB) writeReplayBatch(batch []*replayReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fail := func(err error) {
+		for _, r := range batch {
+			r.err = fmt.Errorf("store: e2eeftp replay record: %w", err)
+		}
+	}
+	if len(batch) == 1 {
+		// Alone: one autocommitted statement, no BEGIN/COMMIT round trips.
+		r := batch[0]
+		res, err := db.ExecContext(ctx, replayInsert, r.eph, TimeText(r.now))
+		if err != nil {
+			fail(err)
+			return
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			fail(err)
+			return
+		}
+		r.fresh = n == 1
+		return
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer tx.Rollback()
+	for _, r := range batch {
+		res, err := tx.ExecContext(ctx, replayInsert, r.eph, TimeText(r.now))
+		if err != nil {
+			fail(err)
+			return
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			fail(err)
+			return
+		}
+		r.fresh = n == 1
+	}
+	if err := tx.Commit(); err != nil {
+		fail(err)
+		for _, r := range batch {
+			r.fresh = false
+		}
+	}
 }
 
 // E2EEFTPReplayPrune deletes the keys seen before cutoff and returns how

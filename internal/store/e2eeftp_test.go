@@ -99,3 +99,39 @@ func TestE2EEFTPReplayRace(t *testing.T) {
 		}
 	})
 }
+
+// Group commit keeps every caller's answer exact: of many concurrent
+// records of one key exactly one is fresh, and distinct keys are all fresh.
+func TestE2EEFTPReplayRecordConcurrent(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var fresh atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 40; i++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				f, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(200), time.Now())
+				if err != nil {
+					t.Error(err)
+				}
+				if f {
+					fresh.Add(1)
+				}
+			}()
+			go func(i byte) {
+				defer wg.Done()
+				if f, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(i), time.Now()); err != nil || !f {
+					t.Errorf("distinct key %d: fresh=%v err=%v", i, f, err)
+				}
+			}(byte(i))
+		}
+		wg.Wait()
+		if n := fresh.Load(); n != 1 {
+			t.Fatalf("%d of 40 concurrent records of one key were fresh", n)
+		}
+		if n, err := db.E2EEFTPReplayCount(ctx); err != nil || n != 41 {
+			t.Fatalf("stored %d keys, want 41 (%v)", n, err)
+		}
+	})
+}

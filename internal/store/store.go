@@ -35,7 +35,8 @@ var ErrConflict = errors.New("store: already exists")
 type DB struct {
 	*sql.DB
 	Engine Engine
-	stmts  stmtCache // SQLite: prepared statements by text (stmtcache.go)
+	stmts  stmtCache     // SQLite: prepared statements by text (stmtcache.go)
+	replay replayBatcher // group commit of e2eeftp replay records
 }
 
 // Open opens the database named by dsn and runs the migrations. A dsn that
