@@ -562,7 +562,8 @@ func TestClientCancel(t *testing.T) {
 // closed at once, and Shutdown returns within the drain time.
 func TestShutdownFinishesInFlightRequest(t *testing.T) {
 	cfg, dir := osConfig(t)
-	fakeBin(t, dir, "ping", `sleep 1; echo finished`)
+	started := filepath.Join(t.TempDir(), "started")
+	fakeBin(t, dir, "ping", `: >'`+started+`'; sleep 1; echo finished`)
 	srv := netsvc.New(slog.New(slog.DiscardHandler), nil)
 	s, err := New(cfg, nil)
 	if err != nil {
@@ -583,7 +584,10 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 		got, _ := busy.RoundTrip(context.Background(), OSRequest("ping", []string{"-c", "1", "127.0.0.1"}))
 		replied <- got
 	}()
-	time.Sleep(300 * time.Millisecond) // the command is running
+	netsvctest.Eventually(t, "the command is running", 5*time.Second, func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
