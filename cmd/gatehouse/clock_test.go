@@ -9,6 +9,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,15 +101,29 @@ func TestClockClientInterrupt(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	// Interrupt once the client is at the menu, waiting for a choice.
+	menu := &firstRead{r: pr, reading: make(chan struct{})}
+	go func() { <-menu.reading; cancel() }()
 	t0 := time.Now()
-	out, _, err := runClock(t, ctx, pr, "--host", host, "--port", port)
+	out, _, err := runClock(t, ctx, menu, "--host", host, "--port", port)
 	if err != nil || !strings.HasSuffix(out, "Connection closed\n") {
 		t.Fatalf("interrupt: %v\n%s", err, out)
 	}
 	if d := time.Since(t0); d > 3*time.Second {
 		t.Fatalf("interrupt took %v", d)
 	}
+}
+
+// firstRead closes reading when its first Read begins.
+type firstRead struct {
+	r       io.Reader
+	once    sync.Once
+	reading chan struct{}
+}
+
+func (f *firstRead) Read(p []byte) (int, error) {
+	f.once.Do(func() { close(f.reading) })
+	return f.r.Read(p)
 }
 
 func TestClockClientErrors(t *testing.T) {

@@ -26,7 +26,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			done := c.Request("ECHO")
+			_, done := c.Request(ctx, "ECHO")
 			_, err = io.WriteString(c, line)
 			done("ok")
 			return err

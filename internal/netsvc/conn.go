@@ -216,18 +216,32 @@ func (c *Conn) HandshakeFailed(reason string) {
 	c.log.Info("handshake failed", "reason", reason)
 }
 
-// Request marks the start of one request named cmd and returns the function
-// that ends it with a status ("ok", "error", or a protocol code). It feeds
-// the per-command counters and the latency histogram, and tells shutdown
-// that the connection is busy: a connection that is between requests when
-// the daemon drains is closed at once, a busy one is let finish.
-func (c *Conn) Request(cmd string) (done func(status string)) {
+// Request marks the start of one request named cmd. It returns the context
+// the request must run under and the function that ends it with a status
+// ("ok", "error", or a protocol code):
+//
+//	ctx, done := c.Request(ctx, "CMD")
+//	status := handle(ctx, …) // every store and blob call takes this ctx
+//	done(status)
+//
+// The returned context keeps ctx's values but not its cancellation: ctx is
+// cancelled as soon as the daemon starts to drain, and the request at hand
+// must still finish (its store write, its blob commit). The connection's
+// deadlines still bound it, and Shutdown closes whatever is left at the
+// drain timeout. Deriving a request's context anywhere else is the mistake
+// this signature exists to prevent.
+//
+// Request feeds the per-command counters and the latency histogram, and
+// tells shutdown that the connection is busy: a connection that is between
+// requests when the daemon drains is closed at once, a busy one is let
+// finish.
+func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(status string)) {
 	start := time.Now()
 	c.mu.Lock()
 	c.busy = true
 	c.mu.Unlock()
 	var once sync.Once
-	return func(status string) {
+	return context.WithoutCancel(ctx), func(status string) {
 		once.Do(func() {
 			c.svc.requestDone(cmd, status, time.Since(start))
 			c.mu.Lock()

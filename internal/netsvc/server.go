@@ -187,10 +187,51 @@ func (s *Server) Listen(svcs ...Service) error {
 	return nil
 }
 
+// Attach adds services that have no listener: their connections are
+// handed in with Serve. Addr and TLSAddr are ignored. Tests use it to
+// serve in-memory connections (net.Pipe) through the daemon's own
+// connection path; see netsvctest.Pipe.
+func (s *Server) Attach(svcs ...Service) {
+	for _, sv := range svcs {
+		s.svcs = append(s.svcs, newSvcState(sv, nil, s.m))
+	}
+}
+
+// Serve serves nc, a connection that did not come from a listener of s
+// (one end of a net.Pipe), as a connection of the named service: the same
+// path as an accepted one, with the service's connection limits, its
+// deadlines on every Read and Write, metrics, logging, panic recovery and
+// drain. The session runs in its own goroutine; the returned channel is
+// closed once it has ended and nc is closed (or at once when the
+// connection was refused by a limit). Serve must not be called once
+// Shutdown has begun.
+func (s *Server) Serve(name string, nc net.Conn) (ended <-chan struct{}, err error) {
+	var sv *svcState
+	for _, st := range s.svcs {
+		if st.name == name {
+			sv = st
+		}
+	}
+	if sv == nil {
+		return nil, fmt.Errorf("netsvc: no service %q", name)
+	}
+	if s.ctx.Err() != nil {
+		return nil, errDraining
+	}
+	ch := make(chan struct{})
+	c := s.admit(sv, nc, nil)
+	if c == nil {
+		close(ch)
+		return ch, nil
+	}
+	go s.serve(sv, c, ch)
+	return ch, nil
+}
+
 // Addr returns the bound address of the named service, or nil.
 func (s *Server) Addr(name string) net.Addr {
 	for _, sv := range s.svcs {
-		if sv.name == name {
+		if sv.name == name && sv.ln != nil {
 			return sv.ln.Addr()
 		}
 	}
@@ -212,6 +253,9 @@ func (s *Server) TLSAddr(name string) net.Addr {
 func (s *Server) Start() {
 	for _, sv := range s.svcs {
 		sv.up.Store(true)
+		if sv.ln == nil {
+			continue // attached: its connections come from Serve
+		}
 		s.log.Info("service listening", "service", sv.name, "addr", sv.ln.Addr().String(),
 			"max_conns", sv.Limits.MaxConns)
 		s.loops.Add(1)
@@ -270,43 +314,52 @@ func (s *Server) acceptLoop(sv *svcState, ln net.Listener, tlsCfg *tls.Config) {
 			continue
 		}
 		backoff = 0
-		sv.m.accepted.WithLabelValues(sv.name).Inc()
-		if max := sv.Limits.MaxConns; max > 0 && sv.active.Load() >= int64(max) {
-			s.reject(sv, nc, "limit", "connection limit reached, closing new connection", "max_conns", max)
-			continue
+		if c := s.admit(sv, nc, tlsCfg); c != nil {
+			go s.serve(sv, c, nil)
 		}
-		ip := remoteIP(nc)
-		if !sv.takeIP(ip) {
-			s.reject(sv, nc, "per_ip_limit", "per-address connection limit reached, closing new connection",
-				"max_conns_per_ip", sv.Limits.MaxConnsPerIP)
-			continue
-		}
-		sv.active.Add(1)
-		sv.m.active.WithLabelValues(sv.name).Inc()
-		id := connSeq.Add(1)
-		c := &Conn{
-			ip:     ip,
-			Conn:   nc,
-			id:     id,
-			svc:    sv,
-			limits: sv.Limits,
-			log:    s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
-		}
-		if tlsCfg != nil {
-			c.tls = tls.Server(nc, tlsCfg)
-			c.Conn = c.tls
-			c.log = c.log.With("tls", true)
-		}
-		sv.mu.Lock()
-		sv.conns[c] = struct{}{}
-		draining := s.ctx.Err() != nil
-		sv.mu.Unlock()
-		if draining {
-			c.beginDrain()
-		}
-		s.handles.Add(1)
-		go s.serve(sv, c)
 	}
+}
+
+// admit takes one accepted connection through the service's limits and
+// returns the Conn to serve (counted in s.handles), or nil when it was
+// refused and closed.
+func (s *Server) admit(sv *svcState, nc net.Conn, tlsCfg *tls.Config) *Conn {
+	sv.m.accepted.WithLabelValues(sv.name).Inc()
+	if max := sv.Limits.MaxConns; max > 0 && sv.active.Load() >= int64(max) {
+		s.reject(sv, nc, "limit", "connection limit reached, closing new connection", "max_conns", max)
+		return nil
+	}
+	ip := remoteIP(nc)
+	if !sv.takeIP(ip) {
+		s.reject(sv, nc, "per_ip_limit", "per-address connection limit reached, closing new connection",
+			"max_conns_per_ip", sv.Limits.MaxConnsPerIP)
+		return nil
+	}
+	sv.active.Add(1)
+	sv.m.active.WithLabelValues(sv.name).Inc()
+	id := connSeq.Add(1)
+	c := &Conn{
+		ip:     ip,
+		Conn:   nc,
+		id:     id,
+		svc:    sv,
+		limits: sv.Limits,
+		log:    s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
+	}
+	if tlsCfg != nil {
+		c.tls = tls.Server(nc, tlsCfg)
+		c.Conn = c.tls
+		c.log = c.log.With("tls", true)
+	}
+	sv.mu.Lock()
+	sv.conns[c] = struct{}{}
+	draining := s.ctx.Err() != nil
+	sv.mu.Unlock()
+	if draining {
+		c.beginDrain()
+	}
+	s.handles.Add(1)
+	return c
 }
 
 // reject closes a connection the service will not serve, at once and with
@@ -354,8 +407,11 @@ func (sv *svcState) releaseIP(ip string) {
 	}
 }
 
-func (s *Server) serve(sv *svcState, c *Conn) {
+func (s *Server) serve(sv *svcState, c *Conn, ended chan<- struct{}) {
 	defer s.handles.Done()
+	if ended != nil {
+		defer close(ended)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			sv.m.panics.WithLabelValues(sv.name).Inc()
@@ -421,7 +477,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	for _, sv := range s.svcs {
 		sv.up.Store(false)
-		sv.ln.Close()
+		if sv.ln != nil {
+			sv.ln.Close()
+		}
 		if sv.tlsLn != nil {
 			sv.tlsLn.Close()
 		}

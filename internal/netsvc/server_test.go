@@ -43,7 +43,7 @@ func (h *lineEcho) ServeConn(ctx context.Context, c *Conn) error {
 			return err
 		}
 		line = strings.TrimSpace(line)
-		done := c.Request(line)
+		_, done := c.Request(ctx, line)
 		switch line {
 		case "panic":
 			panic("boom")

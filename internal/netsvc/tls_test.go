@@ -20,7 +20,7 @@ var whoAmI = HandlerFunc(func(ctx context.Context, c *Conn) error {
 	if _, err := r.ReadString('\n'); err != nil {
 		return err
 	}
-	done := c.Request("WHO")
+	_, done := c.Request(ctx, "WHO")
 	ans := "plain"
 	if c.TLSState() != nil {
 		id, ok := PeerIdentity(c)

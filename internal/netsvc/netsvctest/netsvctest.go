@@ -48,3 +48,25 @@ func StartTLS(t testing.TB, name string, h netsvc.Handler, l netsvc.Limits, cfg 
 	})
 	return srv, srv.Addr(name).String(), srv.TLSAddr(name).String()
 }
+
+// Eventually waits until cond holds, checking every few milliseconds, and
+// fails t naming what when it does not hold within max. It is for waiting
+// on an effect that has no event to wait on (a counter, a row, a server's
+// state); a test that can wait on a channel does that instead.
+func Eventually(t testing.TB, what string, max time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(max)
+	for tick := time.Millisecond; !cond(); tick = min(2*tick, 50*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, max)
+		}
+		time.Sleep(tick)
+	}
+}
+
+// Draining waits until srv has begun to shut down (its handlers' context
+// is cancelled and its listeners no longer accept).
+func Draining(t testing.TB, srv *netsvc.Server, name string) {
+	t.Helper()
+	Eventually(t, name+" draining", 5*time.Second, func() bool { return !srv.Healthy()[name] })
+}

@@ -127,12 +127,11 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		return fmt.Errorf("backup: request header: %w", err)
 	}
 	h, _ := ParseRequestHeader(hb[:])
-	done := c.Request(CodeName(h.Code))
 	// ctx is cancelled as soon as a drain begins, but a request that has
 	// started is let finish (an upload may still be streaming): its store
-	// and blob calls must not fail for that. The connection's deadlines
-	// still bound it.
-	hctx := context.WithoutCancel(ctx)
+	// and blob calls run under hctx, which Request detaches from that
+	// cancellation. The connection's deadlines still bound it.
+	hctx, done := c.Request(ctx, CodeName(h.Code))
 	var superseded []string
 	// Blobs the request made obsolete are deleted after the answer: the
 	// client need not wait for the unlink of a large file.

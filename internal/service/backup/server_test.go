@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
 )
 
@@ -687,20 +688,16 @@ func TestShutdownFinishesUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Let the server look the client up and start streaming the body.
-	deadline := time.Now().Add(5 * time.Second)
-	for e.counter("gatehouse_bytes_received_total") < base+float64(half) {
-		if time.Now().After(deadline) {
-			t.Fatal("server never read the first half")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	netsvctest.Eventually(t, "server reads the first half", 5*time.Second, func() bool {
+		return e.counter("gatehouse_bytes_received_total") >= base+float64(half)
+	})
 	shut := make(chan error, 1)
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		shut <- e.ns.Shutdown(sctx)
 	}()
-	time.Sleep(100 * time.Millisecond) // the handlers' context is cancelled by now
+	netsvctest.Draining(t, e.ns, "backup") // the handlers' context is cancelled by now
 	if _, err := conn.Write(msg[half:]); err != nil {
 		t.Fatal(err)
 	}

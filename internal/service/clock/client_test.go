@@ -201,10 +201,12 @@ func TestClientRejectsBadResponses(t *testing.T) {
 
 // The original client waited forever on a stalled server; ours gives up.
 func TestClientTimeouts(t *testing.T) {
+	keyRead := make(chan struct{}, 2)
 	addr, _ := fakeServer(t, func(c net.Conn) {
 		buf := make([]byte, MaxMessage)
 		c.Read(buf)
-		time.Sleep(time.Second)
+		keyRead <- struct{}{}
+		time.Sleep(time.Second) // a stalled server: the thing the client must give up on
 	})
 	d := Dialer{Timeout: 200 * time.Millisecond}
 	t0 := time.Now()
@@ -214,8 +216,10 @@ func TestClientTimeouts(t *testing.T) {
 	if el := time.Since(t0); el > 900*time.Millisecond {
 		t.Fatalf("gave up after %v", el)
 	}
+	<-keyRead // the first Dial's
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	// Cancel once the client waits for the server's key.
+	go func() { <-keyRead; cancel() }()
 	t0 = time.Now()
 	if _, err := Dial(ctx, addr); err == nil {
 		t.Fatal("no error after cancel")

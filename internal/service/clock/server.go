@@ -103,7 +103,7 @@ type conn interface {
 	StartHandshake()
 	EndHandshake()
 	HandshakeFailed(reason string)
-	Request(cmd string) (done func(status string))
+	Request(ctx context.Context, cmd string) (context.Context, func(status string))
 	Log() *slog.Logger
 }
 
@@ -140,7 +140,7 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 		c.HandshakeFailed("no client key")
 		return fmt.Errorf("read client key: %w", err)
 	}
-	done := c.Request("KEY")
+	_, done := c.Request(ctx, "KEY")
 	k, err := s.keyExchange(c, in[:n])
 	if err != nil {
 		done("error")
@@ -153,7 +153,7 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 	for ctx.Err() == nil {
 		n, err := c.Read(in[:])
 		if n > 0 {
-			if herr := s.request(c, in[:n], k, plain[:0], out[:0]); herr != nil {
+			if herr := s.request(ctx, c, in[:n], k, plain[:0], out[:0]); herr != nil {
 				return herr
 			}
 		}
@@ -234,14 +234,15 @@ func randExponent(r io.Reader) (int, error) {
 }
 
 // request answers one read. A non-nil error ends the session.
-func (s *Server) request(c conn, msg []byte, k int, plain, out []byte) error {
+func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, out []byte) error {
 	plain = Decrypt(plain, msg, k)
 	cmd, err := ParseCommand(plain)
 	if err != nil {
-		c.Request("INVALID")("error")
+		_, done := c.Request(ctx, "INVALID")
+		done("error")
 		return err
 	}
-	done := c.Request(cmd.String())
+	_, done := c.Request(ctx, cmd.String())
 	var resp string
 	switch cmd {
 	case CmdUnknown:

@@ -293,6 +293,9 @@ type session struct {
 	s    *Server
 	c    *netsvc.Conn
 	peer string // peer IP text, the seed's host part
+	// drain is closed when the daemon starts to drain: a request that has
+	// not started its work yet (a DWNL waiting for a slot) gives up.
+	drain <-chan struct{}
 
 	initialized bool
 	init        InitArgs
@@ -344,7 +347,7 @@ func readLine(br *bufio.Reader, max int) ([]byte, error) {
 // ServeConn runs one connection: read a line, answer it, until an empty
 // line, EOF, an error, a closing reply or shutdown.
 func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
-	ss := &session{s: s, c: c}
+	ss := &session{s: s, c: c, drain: ctx.Done()}
 	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 		ss.peer = host
 	}
@@ -375,8 +378,11 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		if !ok {
 			return nil
 		}
-		done := c.Request(metricName(req.Cmd))
-		reply, status, closeAfter := ss.handle(ctx, req)
+		// The request runs under the context Request returns: the
+		// registry lookup, the report insert and an update's stream finish
+		// even when shutdown cancels ctx meanwhile.
+		rctx, done := c.Request(ctx, metricName(req.Cmd))
+		reply, status, closeAfter := ss.handle(rctx, req)
 		var werr error
 		if ss.send != nil {
 			if werr = ss.send(); werr != nil {
@@ -794,7 +800,7 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 	select {
 	case ss.s.dlSem <- struct{}{}:
 		ss.afterWrite = func() { <-ss.s.dlSem }
-	case <-ctx.Done():
+	case <-ss.drain:
 		return errorReply(o.Dialect, failDwnl, ""), "error", false
 	}
 	f, size, sum, err := ss.s.openUpdate(ctx, name)

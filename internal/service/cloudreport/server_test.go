@@ -392,7 +392,10 @@ func TestSecretsNotLogged(t *testing.T) {
 	r.expect("200 OK\r\n")
 	r.send("\r\n")
 	r.expectClosed()
-	time.Sleep(50 * time.Millisecond) // let the connection's last log lines land
+	// netsvc logs "connection closed" after the session's last line.
+	netsvctest.Eventually(t, "connection closed logged", 5*time.Second, func() bool {
+		return strings.Contains(e.logs.String(), "connection closed")
+	})
 	logs := e.logs.String()
 	if !strings.Contains(logs, "INFO") {
 		t.Fatalf("expected per-command log lines, got:\n%s", logs)

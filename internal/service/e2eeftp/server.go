@@ -186,7 +186,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		return nil // the original also returns silently on an empty header
 	}
 	if errors.Is(err, ErrLineTooLong) {
-		done := c.Request("INVALID")
+		_, done := c.Request(ctx, "INVALID")
 		sess.reply(StatusMalformed)
 		done("400")
 		return err
@@ -196,7 +196,7 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	}
 	req, err := ParseRequest(line)
 	if err != nil {
-		done := c.Request("INVALID")
+		_, done := c.Request(ctx, "INVALID")
 		sess.reply(StatusMalformed)
 		done("400")
 		return nil
@@ -207,17 +207,18 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		known = known || k == cmd
 	}
 	if !known {
-		done := c.Request("INVALID")
+		_, done := c.Request(ctx, "INVALID")
 		sess.log.Info("invalid command", "command", cmd)
 		sess.reply(StatusInvalidCommand)
 		done("400")
 		return nil
 	}
-	done := c.Request(cmd)
 	// ctx is cancelled as soon as shutdown begins, but a started request
 	// must finish: a network store (S3) would otherwise cut a GET's body
-	// mid-stream after its 200 line went out.
-	status := sess.dispatch(context.WithoutCancel(ctx), req)
+	// mid-stream after its 200 line went out. Request's context is
+	// detached from that cancellation.
+	rctx, done := c.Request(ctx, cmd)
+	status := sess.dispatch(rctx, req)
 	done(status)
 	return sess.err
 }

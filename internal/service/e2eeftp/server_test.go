@@ -883,18 +883,8 @@ func TestShutdownLetsGetFinish(t *testing.T) {
 		defer cancel()
 		stopped <- srv.Shutdown(ctx)
 	}()
-	// Shutdown cancels the context before it closes the listener.
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			break
-		}
-		conn.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("listener still open")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The handlers' context is cancelled by now.
+	netsvctest.Draining(t, srv, "e2eeftp")
 	close(cs.release)
 	r := <-got
 	if r.err != nil || r.n != int64(len(data)) || r.sum != sha256.Sum256(data) {

@@ -108,7 +108,7 @@ func FuzzRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	begin := func(string) func(string) { return func(string) {} }
+	begin := func(ctx context.Context, _ string) (context.Context, func(string)) { return ctx, func(string) {} }
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		reply := s.handle(context.Background(), begin, log, nil, [][]byte{frame})
 		r, err := ParseReply(reply)

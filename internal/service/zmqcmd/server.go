@@ -210,15 +210,15 @@ func splitEnvelope(msg [][]byte) (env, body [][]byte) {
 
 // handle answers one request body, appending the reply to buf. Every
 // request is wrapped in c.Request so metrics and graceful shutdown see it.
-func (s *Server) handle(ctx context.Context, begin func(cmd string) func(string), log *slog.Logger, buf []byte, body [][]byte) []byte {
+func (s *Server) handle(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(string)), log *slog.Logger, buf []byte, body [][]byte) []byte {
 	return s.handleOn(ctx, begin, log, buf, body, false)
 }
 
 // handleOn is handle for a connection that did (authenticated, the CURVE
 // port) or did not authenticate its client.
-func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(string), log *slog.Logger, buf []byte, body [][]byte, authenticated bool) []byte {
+func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(string)), log *slog.Logger, buf []byte, body [][]byte, authenticated bool) []byte {
 	if len(body) != 1 {
-		done := begin("invalid")
+		_, done := begin(ctx, "invalid")
 		defer done("error")
 		msg := msgMultipart
 		if len(body) == 0 {
@@ -230,7 +230,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(strin
 	}
 	var req Request
 	if err := decodeRequest(&req, body[0]); err != nil {
-		done := begin("invalid")
+		_, done := begin(ctx, "invalid")
 		defer done("error")
 		log.Info("request refused", "reason", err.Error(), "bytes", len(body[0]))
 		r := AppendError(buf, err.Error())
@@ -238,7 +238,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(strin
 	}
 	kind := commandKind(req.CommandType)
 	if req.CommandType == nil {
-		done := begin("invalid")
+		_, done := begin(ctx, "invalid")
 		defer done("error")
 		log.Info("request refused", "reason", "missing command_type")
 		r := AppendError(buf, msgMissingPrefix+"command_type")
@@ -246,7 +246,9 @@ func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(strin
 	}
 	switch kind {
 	case "compute":
-		done := begin("compute")
+		// The evaluation holds no store or process; while it waits for a
+		// slot, shutdown (ctx) still ends the wait with the busy reply.
+		_, done := begin(ctx, "compute")
 		if req.Expression == nil {
 			done("error")
 			log.Info("compute refused", "reason", "missing expression")
@@ -290,17 +292,19 @@ func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(strin
 		}
 		return r
 	case "os":
-		done := begin("os")
+		// A running os command is let finish within its own timeout when
+		// shutdown begins: it runs under the request's context.
+		rctx, done := begin(ctx, "os")
 		if s.cfg.OSRequiresCurve && !authenticated {
 			done("error")
 			log.Info("os refused", "reason", "os_requires_curve and the client is not CURVE-authenticated")
 			return AppendError(buf, msgOSNeedsCurve)
 		}
-		r, status := s.osCommand(ctx, log, buf, &req)
+		r, status := s.osCommand(rctx, log, buf, &req)
 		done(status)
 		return r
 	}
-	done := begin("invalid")
+	_, done := begin(ctx, "invalid")
 	defer done("error")
 	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
@@ -447,8 +451,8 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 		return AppendError(buf, "Server busy, try again later"), "busy"
 	}
 	start := time.Now()
-	// Shutdown lets a running command finish within its own timeout.
-	res, err := s.run(context.WithoutCancel(ctx), path, argv)
+	// ctx is the request's (see handleOn): shutdown does not cut it.
+	res, err := s.run(ctx, path, argv)
 	<-s.procs
 	dur := time.Since(start)
 	if err != nil {

@@ -476,7 +476,8 @@ func TestConfigRefusesUnboundedCompute(t *testing.T) {
 // round-robin made every fifth request wait, spec §4.1).
 func TestSlowOSDoesNotDelayCompute(t *testing.T) {
 	cfg, dir := osConfig(t)
-	fakeBin(t, dir, "ping", `sleep 2; echo done`)
+	started := filepath.Join(t.TempDir(), "started")
+	fakeBin(t, dir, "ping", `: >'`+started+`'; sleep 2; echo done`)
 	addr := startServer(t, cfg)
 	slow := dial(t, addr)
 	var wg sync.WaitGroup
@@ -486,7 +487,10 @@ func TestSlowOSDoesNotDelayCompute(t *testing.T) {
 		defer wg.Done()
 		slowReply, _ = slow.RoundTrip(context.Background(), OSRequest("ping", []string{"127.0.0.1"}))
 	}()
-	time.Sleep(200 * time.Millisecond)
+	netsvctest.Eventually(t, "the slow command is running", 5*time.Second, func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
 	fast := dial(t, addr)
 	for i := 0; i < 10; i++ {
 		start := time.Now()
@@ -562,7 +566,8 @@ func TestClientCancel(t *testing.T) {
 // closed at once, and Shutdown returns within the drain time.
 func TestShutdownFinishesInFlightRequest(t *testing.T) {
 	cfg, dir := osConfig(t)
-	fakeBin(t, dir, "ping", `sleep 1; echo finished`)
+	started := filepath.Join(t.TempDir(), "started")
+	fakeBin(t, dir, "ping", `: >'`+started+`'; sleep 1; echo finished`)
 	srv := netsvc.New(slog.New(slog.DiscardHandler), nil)
 	s, err := New(cfg, nil)
 	if err != nil {
@@ -583,7 +588,10 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 		got, _ := busy.RoundTrip(context.Background(), OSRequest("ping", []string{"-c", "1", "127.0.0.1"}))
 		replied <- got
 	}()
-	time.Sleep(300 * time.Millisecond) // the command is running
+	netsvctest.Eventually(t, "the command is running", 5*time.Second, func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
