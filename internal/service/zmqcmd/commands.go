@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,7 +70,7 @@ func echo(args []string) string {
 func flagsOnly(allowed ...string) func(*Server, []string) ([]string, error) {
 	return func(_ *Server, args []string) ([]string, error) {
 		for _, a := range args {
-			if !contains(allowed, a) {
+			if !slices.Contains(allowed, a) {
 				return nil, refuse("Parameter not allowed: %s", shortForLog(a, 64))
 			}
 		}
@@ -80,7 +81,7 @@ func flagsOnly(allowed ...string) func(*Server, []string) ([]string, error) {
 func unameArgs(_ *Server, args []string) ([]string, error) {
 	for _, a := range args {
 		ok := len(a) >= 2 && a[0] == '-' && strings.Trim(a[1:], "asnrvmpio") == ""
-		ok = ok || contains([]string{"--all", "--kernel-name", "--nodename", "--kernel-release",
+		ok = ok || slices.Contains([]string{"--all", "--kernel-name", "--nodename", "--kernel-release",
 			"--kernel-version", "--machine", "--processor", "--hardware-platform", "--operating-system"}, a)
 		if !ok {
 			return nil, refuse("Parameter not allowed: %s", shortForLog(a, 64))
@@ -191,7 +192,7 @@ func pingArgs(s *Server, args []string) ([]string, error) {
 	if host == "" {
 		return nil, refuse("A host is required")
 	}
-	if len(s.cfg.PingHosts) > 0 && !contains(s.cfg.PingHosts, host) {
+	if len(s.cfg.PingHosts) > 0 && !slices.Contains(s.cfg.PingHosts, host) {
 		return nil, refuse("Host not allowed: %s", host)
 	}
 	if count == "" {

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/pyexpr"
 	"gatehouse/internal/zmtp"
 )
 
@@ -272,13 +274,9 @@ func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(strin
 			s.countRefusal(err)
 			done("error")
 			if logOn {
-				kind := "runtime"
-				if e, ok := err.(*evalError); ok {
-					kind = e.kind
-				}
 				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
-					slog.String("status", "error"), slog.String("error_kind", kind),
-					slog.String("message", shortForLog(errMessage(err), 200)), slog.Duration("duration", time.Since(start)))
+					slog.String("status", "error"), slog.String("error_kind", pyexpr.Kind(err)),
+					slog.String("message", shortForLog(pyexpr.Message(err), 200)), slog.Duration("duration", time.Since(start)))
 			}
 			return r
 		}
@@ -305,28 +303,6 @@ func (s *Server) handleOn(ctx context.Context, begin func(cmd string) func(strin
 	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
 	return r
-}
-
-// computeString answers a compute request whose expression is a string:
-// the small-integer fast path at once; otherwise parsing and the cost
-// estimate (cheap, bounded by the expression's length) answer syntax
-// errors and hopeless expressions without waiting, and only the
-// evaluation itself takes a computation slot (budget.go).
-func (s *Server) computeString(ctx context.Context, buf []byte, expr string) (reply, result []byte, err error) {
-	if r, res, ok := computeFast(buf, expr, s.cfg.Compute); ok {
-		return r, res, nil
-	}
-	n, err := prepare(expr, s.cfg.Compute)
-	if err != nil {
-		return appendComputeReply(buf, nil, err)
-	}
-	release, err := s.acquireCompute(ctx)
-	if err != nil {
-		return appendComputeReply(buf, nil, err)
-	}
-	defer release()
-	v, err := evaluateTree(n, s.cfg.Compute)
-	return appendComputeReply(buf, v, err)
 }
 
 // commandKind is jsonString(raw) without the allocation for the two
@@ -413,7 +389,7 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 		return AppendError(buf, err.Error()), "error"
 	}
 	spec, known := commandSpecs[name]
-	if !known || !contains(s.cfg.Allow, name) {
+	if !known || !slices.Contains(s.cfg.Allow, name) {
 		log.Info("os refused", "command", shortForLog(name, 64), "reason", "not allowed")
 		return AppendError(buf, "Command not allowed: "+shortForLog(name, 64)), "error"
 	}

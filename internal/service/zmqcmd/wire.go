@@ -5,7 +5,8 @@
 //
 // "os" requests run only allowlisted commands, without a shell, with a
 // timeout and an output cap; "compute" requests are evaluated by our own
-// parser (Python arithmetic over math/big), never by eval. Every request
+// interpreter, internal/pyexpr (Python arithmetic over math/big; compute.go
+// is the glue), never by eval. Every request
 // gets exactly one reply, malformed ones included.
 package zmqcmd
 
@@ -14,9 +15,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"strconv"
-	"strings"
 	"unicode/utf8"
+
+	"gatehouse/internal/pyexpr"
 )
 
 // Reply messages for requests the original answered with silence (its
@@ -296,11 +297,14 @@ func EncodeRequest(fields ...[2]any) []byte {
 		case string:
 			b = appendJSONString(b, v)
 		case []string:
-			items := make([]any, len(v))
+			b = append(b, '[')
 			for j, s := range v {
-				items[j] = s
+				if j > 0 {
+					b = append(b, ", "...)
+				}
+				b = appendJSONString(b, s)
 			}
-			b, _ = appendJSONSeq(b, items)
+			b = append(b, ']')
 		case int:
 			b = big.NewInt(int64(v)).Append(b, 10)
 		default:
@@ -323,66 +327,8 @@ func OSRequest(name string, params []string) []byte {
 	return EncodeRequest([2]any{"command_type", "os"}, [2]any{"command_name", name}, [2]any{"parameters", params})
 }
 
-// computeReply evaluates a compute request's expression field. result is
-// the encoded value inside reply (for the log line).
-func computeReply(dst []byte, raw json.RawMessage, lim Limits) (reply, result []byte, err error) {
-	expr, ok := jsonString(raw)
-	if !ok {
-		return AppendError(dst, msgEvalArg), nil, &evalError{msg: msgEvalArg, kind: "runtime"}
-	}
-	return computeExpr(dst, expr, lim)
-}
-
-const replySuccessPrefix = `{"status": "success", "result": `
-
-// computeFast answers expr when the small-integer fast path can; ok is
-// false otherwise, with nothing appended.
-func computeFast(dst []byte, expr string, lim Limits) (reply, result []byte, ok bool) {
-	v, ok := evalSmallInt(expr, lim)
-	if !ok {
-		return dst, nil, false
-	}
-	// The same bytes big.Int.Append writes for the full path's value.
-	dst = append(dst, replySuccessPrefix...)
-	at := len(dst)
-	dst = strconv.AppendInt(dst, v, 10)
-	end := len(dst)
-	dst = append(dst, '}')
-	return dst, dst[at:end], true
-}
-
-// computeExpr evaluates expr and appends the reply to dst; result is the
-// encoded value inside reply.
-func computeExpr(dst []byte, expr string, lim Limits) (reply, result []byte, err error) {
-	if r, res, ok := computeFast(dst, expr, lim); ok {
-		return r, res, nil
-	}
-	v, err := evaluateFull(expr, lim)
-	return appendComputeReply(dst, v, err)
-}
-
-// appendComputeReply appends the reply for an evaluation's value or error.
-func appendComputeReply(dst []byte, v any, err error) (reply, result []byte, _ error) {
-	if err != nil {
-		return AppendError(dst, errMessage(err)), nil, err
-	}
-	out := append(dst, replySuccessPrefix...)
-	at := len(out)
-	out, err = appendJSONValue(out, v)
-	if err != nil {
-		return AppendError(dst, errMessage(err)), nil, err
-	}
-	end := len(out)
-	out = append(out, '}')
-	return out, out[at:end], nil
-}
-
-func errMessage(err error) string {
-	if e, ok := err.(*evalError); ok {
-		return e.msg
-	}
-	return "Internal error"
-}
+// appendJSONString appends s as json.dumps encodes a string.
+func appendJSONString(dst []byte, s string) []byte { return pyexpr.AppendJSONString(dst, s) }
 
 // shortForLog bounds peer-controlled text before it reaches a log line
 // (slog quotes it, so control characters cannot forge lines).
@@ -396,5 +342,3 @@ func shortForLog(s string, n int) string {
 	}
 	return s[:cut] + "…(" + fmt.Sprint(len(s)) + " bytes)"
 }
-
-var _ = strings.TrimSpace
