@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gatehouse/internal/blob"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
 )
@@ -586,7 +587,7 @@ func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size i
 	ct, pt := bp.ct[:], bp.pt[:]
 	var dec cipher.BlockMode
 	if !s.opt.EncryptAtRest {
-		dec = cipher.NewCBCDecrypter(block, zeroIV[:])
+		dec = legacycrypto.NewCBCDecrypterZeroIV(block)
 	}
 	// last: the held-back plaintext block; before: the ciphertext block
 	// preceding the current chunk (the zero IV at first).

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/legacycrypto"
 )
 
 // §9.1: pack_response_header of the original, version 3.
@@ -204,7 +206,7 @@ func TestPKCS7(t *testing.T) {
 		}
 	}
 	for n := range 40 {
-		p := PKCS7Pad(bytes.Repeat([]byte{7}, n))
+		p := legacycrypto.PKCS7Pad(bytes.Repeat([]byte{7}, n))
 		if len(p)%16 != 0 || int64(len(p)) != CiphertextSize(int64(n)) {
 			t.Errorf("pad %d: %d bytes", n, len(p))
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc/netsvctest"
 )
 
@@ -105,7 +105,7 @@ func FuzzDataDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data, key string) {
 		const limit = 4096
 		seed := NewSeedCodec(key, limit)
-		delphi, err := NewDelphiCodec(key, lcrypto.SHA1, true, limit)
+		delphi, err := NewDelphiCodec(key, legacycrypto.SHA1, true, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,8 +131,8 @@ func FuzzDataDecoder(f *testing.F) {
 }
 
 func TestDelphiWrongKeyFails(t *testing.T) {
-	a, _ := NewDelphiCodec("D5F2FDLV", lcrypto.SHA1, true, 0)
-	b, _ := NewDelphiCodec("D5F2FDLX", lcrypto.SHA1, true, 0)
+	a, _ := NewDelphiCodec("D5F2FDLV", legacycrypto.SHA1, true, 0)
+	b, _ := NewDelphiCodec("D5F2FDLX", legacycrypto.SHA1, true, 0)
 	enc, _ := a.Encrypt([]byte("TT=Test\r\nID=00003e3b\r\nFN=Firm\r\nHS=DLUKAREV"))
 	if _, err := b.Decrypt(enc); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("wrong key: %v", err)

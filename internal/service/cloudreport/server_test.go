@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
@@ -679,7 +679,7 @@ func TestClientSeed(t *testing.T) {
 // The experimental delphi dialect: HST gives the host part, DCPcrypt
 // SHA-1/CFB-8 the cipher, and every reply is a single Indy reply.
 func TestDelphiDialect(t *testing.T) {
-	for _, h := range []lcrypto.Hash{lcrypto.SHA1, lcrypto.MD5} {
+	for _, h := range []legacycrypto.Hash{legacycrypto.SHA1, legacycrypto.MD5} {
 		e := start(t, Options{Dialect: Delphi, DelphiHash: h, DelphiZlib: true}, netsvctest.DefaultLimits)
 		e.register(t, "00003e3b", true)
 		r := dialRaw(t, e.addr)

@@ -20,7 +20,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/md5"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -32,7 +31,7 @@ import (
 	"sync"
 	"time"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 )
 
 // Limits of the wire; the configurable ones are defaults of Options.
@@ -498,13 +497,10 @@ func NewSeedCodec(cryptoKey string, maxInflate int) *SeedCodec {
 	return &SeedCodec{block: b, maxInflate: maxInflate}
 }
 
-var zeroIV [aes.BlockSize]byte
-
 func (c *SeedCodec) Encrypt(plain []byte) (string, error) {
 	z := deflate(plain)
-	n := aes.BlockSize - len(z)%aes.BlockSize
-	z = append(z, bytes.Repeat([]byte{byte(n)}, n)...)
-	cipher.NewCBCEncrypter(c.block, zeroIV[:]).CryptBlocks(z, z)
+	z = legacycrypto.PKCS7Pad(z)
+	legacycrypto.NewCBCEncrypterZeroIV(c.block).CryptBlocks(z, z)
 	return base64.RawStdEncoding.EncodeToString(z), nil
 }
 
@@ -513,35 +509,22 @@ func (c *SeedCodec) Encrypt(plain []byte) (string, error) {
 // constant time and every failure is the same ErrDecrypt. An empty
 // plaintext is returned as such (the seed called it a failure).
 func (c *SeedCodec) Decrypt(data string) ([]byte, error) {
-	ct, err := lcrypto.LenientBase64(data)
+	ct, err := legacycrypto.LenientBase64(data)
 	if err != nil || len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
 		return nil, ErrDecrypt
 	}
-	cipher.NewCBCDecrypter(c.block, zeroIV[:]).CryptBlocks(ct, ct)
-	n, ok := unpadLen(ct)
+	legacycrypto.NewCBCDecrypterZeroIV(c.block).CryptBlocks(ct, ct)
+	n, ok := legacycrypto.PKCS7PadLen(ct)
 	if !ok {
 		return nil, ErrDecrypt
 	}
 	return inflate(ct[:len(ct)-n], c.maxInflate)
 }
 
-// unpadLen checks PKCS#7 padding without branching on secret bytes.
-func unpadLen(b []byte) (int, bool) {
-	n := int(b[len(b)-1])
-	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, aes.BlockSize)
-	tail := b[len(b)-aes.BlockSize:]
-	for i := 0; i < aes.BlockSize; i++ {
-		inPad := subtle.ConstantTimeLessOrEq(aes.BlockSize-i, n)
-		eq := subtle.ConstantTimeByteEq(tail[i], byte(n))
-		good &= eq | (1 - inPad)
-	}
-	return n, good == 1
-}
-
 // DelphiCodec is the experimental DCPcrypt profile: zlib, then Rijndael keyed
 // with hash(crypto key) zero-padded, IV = E_K(FF…FF), CFB-8, base64 with '='.
 type DelphiCodec struct {
-	c          *lcrypto.DCPCipher
+	c          *legacycrypto.DCPCipher
 	zlib       bool
 	maxInflate int
 }
@@ -549,8 +532,8 @@ type DelphiCodec struct {
 // NewDelphiCodec keys a DelphiCodec. With useZlib false payloads are sent
 // as raw text; received payloads are inflated when they carry a zlib
 // header and taken as raw text otherwise.
-func NewDelphiCodec(cryptoKey string, h lcrypto.Hash, useZlib bool, maxInflate int) (*DelphiCodec, error) {
-	c, err := lcrypto.NewDCPCipher([]byte(cryptoKey), h)
+func NewDelphiCodec(cryptoKey string, h legacycrypto.Hash, useZlib bool, maxInflate int) (*DelphiCodec, error) {
+	c, err := legacycrypto.NewDCPCipher([]byte(cryptoKey), h)
 	if err != nil {
 		return nil, err
 	}

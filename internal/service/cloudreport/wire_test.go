@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 )
 
 // Spec §9.1: every dictionary entry, IDs 5 and 9 included, for each host.
@@ -148,36 +148,14 @@ func TestSeedDecryptFailures(t *testing.T) {
 }
 
 func flipLast(s string) string {
-	b, _ := lcrypto.LenientBase64(s)
+	b, _ := legacycrypto.LenientBase64(s)
 	b[len(b)-17] ^= 0x01 // flips the last plaintext byte (a pad byte)
 	return base64.RawStdEncoding.EncodeToString(b)
 }
 
-func TestUnpadLen(t *testing.T) {
-	for n := 1; n <= 16; n++ {
-		b := append(bytes.Repeat([]byte{0xAA}, 16-n), bytes.Repeat([]byte{byte(n)}, n)...)
-		if got, ok := unpadLen(b); !ok || got != n {
-			t.Fatalf("n=%d: %d %v", n, got, ok)
-		}
-		if n > 1 {
-			b[16-n] ^= 1
-			if _, ok := unpadLen(b); ok {
-				t.Fatalf("n=%d: corrupted padding accepted", n)
-			}
-		}
-	}
-	for _, last := range []byte{0, 17, 255} {
-		b := make([]byte, 16)
-		b[15] = last
-		if _, ok := unpadLen(b); ok {
-			t.Fatalf("pad byte %d accepted", last)
-		}
-	}
-}
-
 func TestDelphiCodec(t *testing.T) {
 	for _, z := range []bool{true, false} {
-		for _, h := range []lcrypto.Hash{lcrypto.SHA1, lcrypto.MD5} {
+		for _, h := range []legacycrypto.Hash{legacycrypto.SHA1, legacycrypto.MD5} {
 			c, err := NewDelphiCodec("D5F2FDLV", h, z, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +168,7 @@ func TestDelphiCodec(t *testing.T) {
 		}
 	}
 	// Without zlib the profile is plain DCPcrypt EncryptString (spec §9.6 D).
-	c, _ := NewDelphiCodec("D5F2FDLV", lcrypto.SHA1, false, 0)
+	c, _ := NewDelphiCodec("D5F2FDLV", legacycrypto.SHA1, false, 0)
 	if enc, _ := c.Encrypt([]byte("TT=Test")); enc != "UGaXqXH+ag==" {
 		t.Fatalf("EncryptString(TT=Test) = %s", enc)
 	}

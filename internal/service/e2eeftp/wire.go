@@ -28,6 +28,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/names"
 )
 
@@ -347,14 +348,9 @@ func (k *Keys) Open(w io.Writer, r io.Reader, blobLen int64) (n int64, err error
 		return n, ErrDecrypt
 	}
 	last := buf[:bs]
-	pad := int(last[bs-1])
-	if pad == 0 || pad > bs {
+	pad, ok := legacycrypto.PKCS7PadLen(last)
+	if !ok {
 		return n, ErrDecrypt
-	}
-	for _, b := range last[bs-pad:] {
-		if int(b) != pad {
-			return n, ErrDecrypt
-		}
 	}
 	write(last[:bs-pad])
 	if werr != nil {
