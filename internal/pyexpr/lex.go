@@ -9,7 +9,7 @@ import (
 )
 
 // The expression language is the arithmetic subset of a Python expression
-// (spec zmqcmd.md §3.3, §7.2). This file tokenizes it.
+// (docs/zmqcmd.md, "Compatibility"). This file tokenizes it.
 
 type tokKind uint8
 

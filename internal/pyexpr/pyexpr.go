@@ -2,7 +2,7 @@
 // language the zmqcmd service's "compute" requests carry: CPython 3.11's
 // eval() of one expression over numbers, strings, tuples, lists, dicts
 // and a few builtins, answering the same values and the same error texts,
-// without ever running Python (docs/zmqcmd.md, "Compute semantics").
+// without ever running Python (docs/zmqcmd.md, "Compatibility").
 //
 // The language lives here; the service (frames, requests, computation
 // slots, logging) lives in internal/service/zmqcmd. The API is small:

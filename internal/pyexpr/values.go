@@ -41,7 +41,7 @@ var (
 	// computing anything that large.
 	errDigits = &Error{"Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit", "limit"}
 	// errTooComplex is CPython's answer to an expression too big to
-	// compile (spec §8: 100,001 terms); we give it for anything over the
+	// compile (docs/zmqcmd.md, "Reference vectors": 100,001 terms); we give it for anything over the
 	// length, node or recursion limits.
 	errTooComplex = &Error{"maximum recursion depth exceeded during compilation", "limit"}
 	errComplex    = &Error{"Complex numbers are not supported", "runtime"}

@@ -20,7 +20,7 @@ import (
 
 // An os command is never given to a shell: each allowlisted name has a
 // validator that turns the client's parameters into an argv, or refuses
-// them. Spec §7.1.
+// them (docs/zmqcmd.md, "Os commands").
 
 type commandSpec struct {
 	// builtin commands are answered in-process (echo).
@@ -113,7 +113,7 @@ func dateArgs(_ *Server, args []string) ([]string, error) {
 
 var hostRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
 
-// pingArgs accepts the options of spec §7.1 in any order (the HEAD client
+// pingArgs accepts the ping options (docs/zmqcmd.md, "Os commands") in any order (the HEAD client
 // sends the host first), injects "-c 4" when no count is given so the
 // seed-era client's ["127.0.0.1"] terminates, and translates Windows' -n.
 func pingArgs(s *Server, args []string) ([]string, error) {

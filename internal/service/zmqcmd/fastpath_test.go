@@ -8,7 +8,7 @@ import (
 )
 
 // requestFrames are real request frames (our client, pyzmq's send_json,
-// the spec §8 vectors) and the odd shapes around them.
+// the original's reply vectors) and the odd shapes around them.
 var requestFrames = []string{
 	string(ComputeRequest("(6 + 4) * 8")),
 	string(OSRequest("echo", []string{"Hello, World!"})),

@@ -92,7 +92,8 @@ func TestInteropPyZMQ(t *testing.T) {
 	}
 }
 
-// TestInteropOriginalSuite runs the original's test cases (spec §5) with
+// TestInteropOriginalSuite runs the original's test cases (docs/zmqcmd.md,
+// "Reference vectors") with
 // its client style: a new libzmq context and REQ socket per command.
 func TestInteropOriginalSuite(t *testing.T) {
 	needPyZMQ(t)

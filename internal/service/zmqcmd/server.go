@@ -200,7 +200,7 @@ func handshakeReason(err error) string {
 // frames up to and including the first empty delimiter form the envelope
 // and are echoed back (REQ, DEALER with delimiter, proxies); without a
 // delimiter the whole message is the body and the reply has no envelope
-// (bare DEALER, spec §1.3 item 2).
+// (bare DEALER; docs/zmqcmd.md, "Transport and envelopes").
 func splitEnvelope(msg [][]byte) (env, body [][]byte) {
 	for i, f := range msg {
 		if len(f) == 0 {
@@ -320,7 +320,8 @@ func commandKind(raw json.RawMessage) string {
 
 // parameters turns the raw "parameters" value into strings the way the
 // original's ' '.join(parameters) did: a list of strings, or a string
-// iterated by character; a missing value counts as [] (spec §1.3 item 3).
+// iterated by character; a missing value counts as [] (docs/zmqcmd.md,
+// "Request shapes").
 func parameters(raw json.RawMessage) ([]string, error) {
 	if raw == nil {
 		return nil, nil

@@ -1,5 +1,5 @@
 // Package zmqcmd is the ZeroMQ JSON command service that replaces the
-// "Client-Server Application using ZeroMQ" server (spec zmqcmd.md): REQ and
+// "Client-Server Application using ZeroMQ" server (docs/zmqcmd.md): REQ and
 // DEALER clients send one-frame JSON requests over ZMTP 3.x (NULL
 // mechanism) and get one-frame JSON replies in Python json.dumps style.
 //
@@ -21,8 +21,8 @@ import (
 )
 
 // Reply messages for requests the original answered with silence (its
-// worker thread died); the texts follow spec §7 and the author's own early
-// commits ("Invalid JSON format").
+// worker thread died); the texts are in docs/zmqcmd.md, "Replies where the
+// original was silent".
 const (
 	msgInvalidJSON   = "Invalid JSON format"
 	msgNotObject     = "Request must be a JSON object"
@@ -47,7 +47,7 @@ type requestError struct{ msg string }
 func (e *requestError) Error() string { return e.msg }
 
 // DecodeRequest parses one request frame. Any JSON whitespace, key order
-// and extra keys are accepted (spec §1.3). The fields may share memory with
+// and extra keys are accepted (docs/zmqcmd.md, "Request shapes"). The fields may share memory with
 // frame.
 func DecodeRequest(frame []byte) (*Request, error) {
 	req := new(Request)
