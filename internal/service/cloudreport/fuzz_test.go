@@ -12,7 +12,7 @@ import (
 	"gatehouse/internal/netsvc/netsvctest"
 )
 
-// Real frames of the seed and the original (spec §3.2, §9.4, E2-E6).
+// Real frames of the seed and the original (docs/cloudreport.md, "Reference vectors").
 var realFrames = []string{
 	"PING\r\n",
 	"INIT ID=2 DT=250411 TM=142807 HST=DLUKAREV ATP=EBOCloudReportApp.exe AVR=6.0.0.0\r\n",
@@ -153,7 +153,8 @@ func TestZlibBombBounded(t *testing.T) {
 	}
 }
 
-// Benchmarks for the harness's workloads (spec §10): lock-step PING and
+// Benchmarks for the seed's baseline workloads (docs/cloudreport.md,
+// "Benchmark method"): lock-step PING and
 // INFO round trips over loopback through the Go client.
 func benchSession(b *testing.B) *Client {
 	b.Helper()

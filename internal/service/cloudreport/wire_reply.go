@@ -60,7 +60,7 @@ const (
 
 // errorReply renders a failure; arg is the ID or command the text names.
 // Seed texts are the seed's exact strings; Delphi codes follow the numeric
-// table of the original (spec §3.3).
+// table of the original (docs/cloudreport.md, "Replies of the other versions").
 func errorReply(d Dialect, f failure, arg string) []byte {
 	var code, text string
 	switch f {
