@@ -15,8 +15,8 @@ import (
 	"gatehouse/internal/fsutil"
 )
 
-// The original C++ client's files (spec §7.1), so the Go client can stand
-// in for it in the same folder.
+// The original C++ client's files (docs/backup.md, "The original client's
+// files"), so the Go client can stand in for it in the same folder.
 
 // TransferInfo is transfer.info: server, client name, files to back up.
 type TransferInfo struct {

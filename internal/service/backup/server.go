@@ -238,7 +238,8 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 		}
 		if err != nil {
 			// No answer, as for a network error: the C++ client retries,
-			// where a 2107 would crash it (spec §7.4).
+			// where a 2107 would crash it (docs/backup.md, "Client quirks the server
+			// tolerates").
 			logStoreFailure(c.Log(), "register failed", err)
 			return 0, nil, err
 		}
