@@ -32,7 +32,7 @@ import (
 	"gatehouse/internal/names"
 )
 
-// Wire constants (spec §3, §2.1).
+// Wire constants (docs/e2eeftp.md, "Handshake and encrypted bodies").
 const (
 	HelloPayloadLen = 128                         // the only length stock peers send
 	HelloLen        = 4 + HelloPayloadLen         // length prefix + payload
@@ -42,7 +42,8 @@ const (
 	blobOverhead    = aes.BlockSize + sha256.Size // IV + tag
 )
 
-// Status lines, byte for byte as the original server sends them (spec §4).
+// Status lines, byte for byte as the original server sends them
+// (docs/e2eeftp.md, "Status lines").
 const (
 	StatusTransferComplete = "226|Transfer Complete\n"
 	StatusDecryptionFailed = "500|Decryption Failed\n"
