@@ -50,7 +50,7 @@ var deliberateDeviations = map[string]string{
 }
 
 // TestComputeMatchesCPython compares our reply bytes with CPython 3.11's
-// for every vector in testdata (spec vectors, semantics probes and
+// for every vector in testdata (the original's reply vectors, semantics probes and
 // generated arithmetic).
 func TestComputeMatchesCPython(t *testing.T) {
 	bad := 0

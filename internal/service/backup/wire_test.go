@@ -230,7 +230,7 @@ func TestGoldenPublicKey(t *testing.T) {
 		t.Fatalf("%v %v", pub, err)
 	}
 	if blob, err := WrapKey(nil, pub, make([]byte, 16)); err != nil || len(blob) != OAEPBlobSize {
-		t.Fatalf("wrapping with the spec's key: %d bytes, %v", len(blob), err)
+		t.Fatalf("wrapping with the worked example's key: %d bytes, %v", len(blob), err)
 	}
 	k := sharedKey(t)
 	mine, _ := (&Client{Key: k}).PublicKeyDER()

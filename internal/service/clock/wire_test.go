@@ -85,7 +85,8 @@ func TestGoldenSharedKeys(t *testing.T) {
 	}
 }
 
-// The spec's frequencies of degenerate sessions over all 1001x1001 private
+// The original's frequencies of degenerate sessions (docs/clock.md, "Key
+// exchange and cipher") over all 1001x1001 private
 // key pairs of the original: shift 0 in 4.72 %, shift 1 in 6.35 %.
 func TestDegenerateSessionRates(t *testing.T) {
 	var zero, one int

@@ -196,7 +196,8 @@ func decrypt(t *testing.T, key, data string) Fields {
 
 func formatted(f Fields) string { return string(f.Format()) }
 
-// The worked example of docs/cloudreport.md ("Protocol summary"), byte for byte apart from the encrypted
+// The worked example of docs/cloudreport.md ("Protocol summary (seed
+// dialect, the default)"), byte for byte apart from the encrypted
 // payloads, which are checked after decryption.
 func TestWorkedExampleSession(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)

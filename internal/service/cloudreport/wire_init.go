@@ -115,7 +115,8 @@ func SeedKey(serverKey string, index int, host string) string {
 	return serverKey + Dictionary[index-1][:KeyLen(index)] + first + last
 }
 
-// DelphiKey is the key as the Delphi client builds it (spec E1): KEY, the
+// DelphiKey is the key as the Delphi client builds it (docs/cloudreport.md,
+// "Experimental: the delphi dialect"): KEY, the
 // first LEN characters of dictionary entry index, then Copy(host,1,2) and
 // Copy(host,Length(host),1). index must be 1..10 and host non-empty.
 func DelphiKey(serverKey string, index, keyLen int, host string) string {

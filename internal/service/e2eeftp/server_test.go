@@ -194,7 +194,7 @@ func TestGoldenTranscript(t *testing.T) {
 	f.put("b.bin", "\x00\x01")
 	_, _, _, cliEph := vectorKeys(t)
 	clientHello := unhex(t, vClientHello)
-	// A fresh server per connection: the spec's run reused one client
+	// A fresh server per connection: the original's recorded run reused one client
 	// hello three times, which the replay cache would (rightly) refuse.
 	fixed := func() string {
 		s := NewServer(f.srvID, f.auth, f.store, Options{})

@@ -52,7 +52,7 @@ func runPeer(t *testing.T, addr, mode string, reqs [][]byte) []string {
 	return lines
 }
 
-// TestInteropPyZMQ runs the spec vectors through libzmq REQ and DEALER
+// TestInteropPyZMQ runs the reference vectors (docs/zmqcmd.md) through libzmq REQ and DEALER
 // sockets and compares the reply bytes.
 func TestInteropPyZMQ(t *testing.T) {
 	needPyZMQ(t)

@@ -126,7 +126,8 @@ var specRows = []struct {
 	{"suite math2", `{"command_type": "compute", "expression": "(8 + 2) * 4"}`, `{"status": "success", "result": 40}`},
 }
 
-// TestSpecVectorsOverWire sends every spec row over one REQ connection
+// TestSpecVectorsOverWire sends every reference row (docs/zmqcmd.md,
+// "Reference vectors") over one REQ connection
 // (the original's destructive rows cannot hurt us: one connection serves
 // them all in a row) and compares reply bytes.
 func TestSpecVectorsOverWire(t *testing.T) {
@@ -430,7 +431,7 @@ func TestOSOptionalCommands(t *testing.T) {
 	c := dial(t, startServer(t, cfg))
 	got, _ := c.RoundTrip(context.Background(), OSRequest("uname", []string{"-s"}))
 	if string(got) != `{"status": "success", "result": "Linux\n"}` {
-		t.Fatalf("uname -s (spec row 30): %s", got)
+		t.Fatalf("uname -s (reference row 30): %s", got)
 	}
 	for _, tc := range []struct {
 		name   string
