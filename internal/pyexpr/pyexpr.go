@@ -139,12 +139,6 @@ func evaluateTree(n *node, lim Limits) (any, error) {
 // refusals, such as a server out of computation slots).
 func NewError(msg, kind string) *Error { return &Error{msg: msg, kind: kind} }
 
-// Kind classifies the error for logs and metrics: "syntax", "name",
-// "runtime", "limit", "timeout", "budget" (over the CPU budget while
-// evaluating), "estimate" (refused by the estimate before evaluating), or a
-// caller's own kind (NewError).
-func (e *Error) Kind() string { return e.kind }
-
 // Message is the reply text for an evaluation error: an *Error's own text,
 // "Internal error" for anything else.
 func Message(err error) string {
@@ -154,7 +148,10 @@ func Message(err error) string {
 	return "Internal error"
 }
 
-// Kind is err's Kind when it is an *Error, "runtime" otherwise.
+// Kind classifies err for logs and metrics: for an *Error "syntax", "name",
+// "runtime", "limit", "timeout", "budget" (over the CPU budget while
+// evaluating), "estimate" (refused by the estimate before evaluating) or a
+// caller's own kind (NewError); "runtime" for anything else.
 func Kind(err error) string {
 	if e, ok := err.(*Error); ok {
 		return e.kind

@@ -19,10 +19,6 @@ type Limits = pyexpr.Limits
 // DefaultLimits are the compute limits by default.
 var DefaultLimits = pyexpr.DefaultLimits
 
-// DefaultBudget is Limits.Budget by default (docs/zmqcmd.md, "Compute
-// budget").
-const DefaultBudget = pyexpr.DefaultBudget
-
 // computeReply evaluates a compute request's expression field. result is
 // the encoded value inside reply (for the log line).
 func computeReply(dst []byte, raw json.RawMessage, lim Limits) (reply, result []byte, err error) {

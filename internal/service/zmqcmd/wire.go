@@ -46,19 +46,11 @@ type requestError struct{ msg string }
 
 func (e *requestError) Error() string { return e.msg }
 
-// DecodeRequest parses one request frame. Any JSON whitespace, key order
-// and extra keys are accepted (docs/zmqcmd.md, "Request shapes"). The fields may share memory with
+// decodeRequest parses one request frame into req: the hand-written fast
+// path for the plain request shapes, and encoding/json for everything else.
+// Any JSON whitespace, key order and extra keys are accepted
+// (docs/zmqcmd.md, "Request shapes"). The fields may share memory with
 // frame.
-func DecodeRequest(frame []byte) (*Request, error) {
-	req := new(Request)
-	if err := decodeRequest(req, frame); err != nil {
-		return nil, err
-	}
-	return req, nil
-}
-
-// decodeRequest fills req from frame: the hand-written fast path for the
-// plain request shapes, and encoding/json for everything else.
 func decodeRequest(req *Request, frame []byte) error {
 	if !utf8.Valid(frame) {
 		return &requestError{msgInvalidJSON}
