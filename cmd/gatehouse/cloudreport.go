@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"gatehouse/internal/blob"
-	"gatehouse/internal/crypto"
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/daemon/all"
 	"gatehouse/internal/fsutil"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/service/cloudreport"
 	"gatehouse/internal/store"
 )
@@ -68,7 +68,7 @@ func runCloudreportClient(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hash, err := crypto.ParseHash(*hashName)
+	hash, err := legacycrypto.ParseHash(*hashName)
 	if err != nil {
 		return err
 	}

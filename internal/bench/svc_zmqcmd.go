@@ -10,7 +10,7 @@ import (
 func init() { Register("zmqcmd", benchZMQCmd) }
 
 // zmqExpr is the original's benchmark request and zmqReply its exact
-// reply (spec §9.1).
+// reply (docs/zmqcmd.md, "Benchmark method").
 const (
 	zmqExpr  = "(6 + 4) * 8"
 	zmqReply = `{"status": "success", "result": 80}`

@@ -12,8 +12,8 @@ import (
 	"gatehouse/internal/blob"
 )
 
-// Names the original clients send in the specs' transcripts and
-// descriptions: they must all be accepted unchanged.
+// Names the original clients send in their recorded transcripts and
+// descriptions (docs/backup.md, docs/e2eeftp.md): they must all be accepted unchanged.
 var realNames = []string{
 	"hello.txt", "t.bin", "z.bin", "u.txt", "b.bin", "missing.txt", "café.txt",
 	"notes.txt", "makefile", "client.cpp", "x.txt", "report.pdf", "disk.iso",

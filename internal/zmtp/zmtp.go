@@ -10,8 +10,8 @@
 // its metadata. The codec sets no deadlines itself: the caller owns the
 // connection's timing (netsvc.Conn does it for the server side).
 //
-// Why our own codec and not a library: see docs/zmqcmd.md and the project's
-// dependencies note §2 (the pure-Go library allocates whatever a 9-byte frame
+// Why our own codec and not a library: docs/zmqcmd.md, "Why our own ZMTP
+// codec" (the pure-Go library allocates whatever a 9-byte frame
 // header claims, and a silent peer blocks its accept loop).
 package zmtp
 
@@ -24,7 +24,7 @@ import (
 	"io"
 )
 
-// Frame flag bits (RFC 23 §"Framing").
+// Frame flag bits (ZMTP 3.0, RFC 23 at rfc.zeromq.org, "Framing").
 const (
 	FlagMore    = 0x01
 	FlagLong    = 0x02

@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// The original server's bytes as measured (spec zmqcmd.md §2).
+// The original server's bytes as measured (docs/zmqcmd.md, "Transport and
+// envelopes").
 const (
 	goldenGreeting = "ff00000000000000017f0301" + "4e554c4c" + "00000000000000000000000000000000" + "00" +
 		"00000000000000000000000000000000000000000000000000000000000000"
@@ -89,7 +90,7 @@ func TestGreetingRefusals(t *testing.T) {
 
 func TestReadFrameBounds(t *testing.T) {
 	// A long-frame header claiming 2^40 bytes must be refused before any
-	// allocation (the go-zeromq crash in dependencies §2.3).
+	// allocation (the go-zeromq crash in docs/zmqcmd.md, "Why our own ZMTP codec").
 	hdr := append([]byte{FlagLong}, binary.BigEndian.AppendUint64(nil, 1<<40)...)
 	_, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(append(hdr, "xxxx"...))), 64<<10, nil)
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "1099511627776") {

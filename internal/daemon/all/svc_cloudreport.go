@@ -6,8 +6,8 @@ import (
 	"gatehouse/internal/config"
 	"path/filepath"
 
-	"gatehouse/internal/crypto"
 	"gatehouse/internal/daemon"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/service/cloudreport"
 )
@@ -23,7 +23,7 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
-		hash, err := crypto.ParseHash(cfg.DelphiHash)
+		hash, err := legacycrypto.ParseHash(cfg.DelphiHash)
 		if err != nil {
 			return nil, nil, err
 		}

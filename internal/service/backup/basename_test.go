@@ -10,7 +10,7 @@ import (
 
 // An original client listing "../notes.txt" in transfer.info sends that
 // path as the file name (it writes the path as given). Its exact bytes, the
-// 1028 of the §9.1 vector with that name and then its 1029, are backed up
+// 1028 of the upload vector (docs/backup.md, "Test vectors") with that name and then its 1029, are backed up
 // under the base name with the default configuration, and every answer is
 // the original's byte for byte (the 2103 echoes the name field as sent).
 func TestOriginalClientDotDotPathBacksUpBaseName(t *testing.T) {

@@ -111,7 +111,7 @@ func BenchmarkUpload(b *testing.B) {
 	}
 }
 
-// BenchmarkRegisterKeyExchange is the spec's "pairs/s" baseline (92.7/s for
+// BenchmarkRegisterKeyExchange is the original's "pairs/s" baseline (92.7/s for
 // the original): one 1025 and one 1026, each on its own connection.
 func BenchmarkRegisterKeyExchange(b *testing.B) {
 	e := newEnv(b, Options{})

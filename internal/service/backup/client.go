@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"gatehouse/internal/legacycrypto"
 )
 
 // ResponseError is a response other than the one a request expects.
@@ -406,7 +407,7 @@ func (c *Client) UploadOnce(ctx context.Context, name string, r io.Reader, size 
 	if c.Progress != nil {
 		out = io.MultiWriter(conn, c.Progress(name, ctSize))
 	}
-	enc := cipher.NewCBCEncrypter(block, zeroIV[:])
+	enc := legacycrypto.NewCBCEncrypterZeroIV(block)
 	buf := make([]byte, chunkSize+aes.BlockSize)
 	for left := size; ; {
 		n := int(min(int64(chunkSize), left))
@@ -416,7 +417,7 @@ func (c *Client) UploadOnce(ctx context.Context, name string, r io.Reader, size 
 		left -= int64(n)
 		data := buf[:n]
 		if left == 0 {
-			data = PKCS7Pad(data)
+			data = legacycrypto.PKCS7Pad(data)
 		}
 		enc.CryptBlocks(data, data)
 		local = crc32.Update(local, crc32.IEEETable, data)

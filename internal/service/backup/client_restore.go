@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"gatehouse/internal/legacycrypto"
 )
 
 // Restore errors.
@@ -79,9 +81,9 @@ func (c *Client) Restore(ctx context.Context, name string, version uint32, prefi
 	// The prefix's ciphertext: its CRC and its last block (the IV of what
 	// follows).
 	var crc uint32
-	iv := zeroIV
+	iv := legacycrypto.ZeroIV()
 	if prefixLen > 0 {
-		enc := cipher.NewCBCEncrypter(block, zeroIV[:])
+		enc := legacycrypto.NewCBCEncrypterZeroIV(block)
 		buf := make([]byte, chunkSize)
 		for left := prefixLen; left > 0; {
 			n := int(min(int64(chunkSize), left))

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+
+	"gatehouse/internal/legacycrypto"
 )
 
 // ParsePublicKey reads a client's RSA public key: X.509 SubjectPublicKeyInfo
@@ -109,8 +111,6 @@ func GenerateLegacyKey(rnd io.Reader) (*rsa.PrivateKey, error) {
 	return nil, errors.New("backup: could not generate an RSA key")
 }
 
-var zeroIV [aes.BlockSize]byte
-
 // EncryptFile is the client's file encryption: AES-128-CBC, zero IV,
 // PKCS#7. It exists for tests and the Go client; streaming callers use
 // NewEncrypter.
@@ -119,8 +119,8 @@ func EncryptFile(key, plain []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct := PKCS7Pad(append([]byte(nil), plain...))
-	cipher.NewCBCEncrypter(block, zeroIV[:]).CryptBlocks(ct, ct)
+	ct := legacycrypto.PKCS7Pad(append([]byte(nil), plain...))
+	legacycrypto.NewCBCEncrypterZeroIV(block).CryptBlocks(ct, ct)
 	return ct, nil
 }
 
@@ -134,7 +134,7 @@ func DecryptFile(key, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	pt := make([]byte, len(ct))
-	cipher.NewCBCDecrypter(block, zeroIV[:]).CryptBlocks(pt, ct)
+	legacycrypto.NewCBCDecrypterZeroIV(block).CryptBlocks(pt, ct)
 	n, err := PKCS7Unpad(pt[len(pt)-16:])
 	if err != nil {
 		return nil, err

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Real frames from the spec's worked session (§3.8) and vectors (§9.1).
+// Real frames from the original's worked session and vectors (docs/backup.md,
+// "Worked example", "Test vectors").
 func seedFrames(t testing.TB) [][]byte {
 	name := "4d69636861656c204a61636b736f6e" + strings.Repeat("00", 240)
 	hello := "68656c6c6f2e747874" + strings.Repeat("00", 246)

@@ -297,7 +297,8 @@ func (e *env) waitBlobs(want ...string) {
 }
 
 // putClient stores a client with a known AES key, as if it had done its
-// key exchange, so the spec's captured frames can be replayed.
+// key exchange, so the original's captured frames (docs/backup.md, "Worked
+// example") can be replayed.
 func (e *env) putClient(id ClientID, name string, aesKey []byte) {
 	e.t.Helper()
 	ctx := context.Background()

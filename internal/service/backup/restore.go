@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
 )
@@ -311,7 +312,7 @@ func (s *Server) encryptVersion(ctx context.Context, src source, w io.Writer, ct
 // encryptPlain encrypts r to its end as an upload is encrypted (CBC, zero
 // IV, PKCS#7), handing each chunk of ciphertext to emit.
 func encryptPlain(r io.Reader, block cipher.Block, bp *streamBufs, emit func([]byte) error) error {
-	enc := cipher.NewCBCEncrypter(block, zeroIV[:])
+	enc := legacycrypto.NewCBCEncrypterZeroIV(block)
 	buf := bp.pt[:] // chunkSize + one block, for the padding
 	for {
 		n, err := io.ReadFull(r, buf[:chunkSize])
@@ -325,7 +326,7 @@ func encryptPlain(r io.Reader, block cipher.Block, bp *streamBufs, emit func([]b
 			}
 			continue
 		}
-		data := PKCS7Pad(buf[:n])
+		data := legacycrypto.PKCS7Pad(buf[:n])
 		enc.CryptBlocks(data, data)
 		return emit(data)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gatehouse/internal/blob"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
 )
@@ -236,7 +237,8 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 		}
 		if err != nil {
 			// No answer, as for a network error: the C++ client retries,
-			// where a 2107 would crash it (spec §7.4).
+			// where a 2107 would crash it (docs/backup.md, "Client quirks the server
+			// tolerates").
 			logStoreFailure(c.Log(), "register failed", err)
 			return 0, nil, err
 		}
@@ -585,7 +587,7 @@ func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size i
 	ct, pt := bp.ct[:], bp.pt[:]
 	var dec cipher.BlockMode
 	if !s.opt.EncryptAtRest {
-		dec = cipher.NewCBCDecrypter(block, zeroIV[:])
+		dec = legacycrypto.NewCBCDecrypterZeroIV(block)
 	}
 	// last: the held-back plaintext block; before: the ciphertext block
 	// preceding the current chunk (the zero IV at first).

@@ -21,7 +21,7 @@ import (
 
 var ctx = context.Background()
 
-// §9.1: the FileDecryptHandler vector replayed byte for byte over a socket,
+// docs/backup.md, "Test vectors": the FileDecryptHandler vector replayed byte for byte over a socket,
 // with the client's AES key installed as if it had done its key exchange.
 func TestGoldenFileResponse(t *testing.T) {
 	e := newEnv(t, Options{})
@@ -49,7 +49,7 @@ func TestGoldenFileResponse(t *testing.T) {
 	}
 }
 
-// §3.8: the captured session. The server draws the id and AES key at
+// docs/backup.md, "Worked example": the captured session. The server draws the id and AES key at
 // random, so the session is replayed with the captured id and key
 // installed; every frame the server sends is compared where it is
 // deterministic, and by layout where it is random (OAEP).
@@ -294,7 +294,8 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
-// Duplicate names are accepted with a new id (§3.2, #10): the C++ client
+// Duplicate names are accepted with a new id (docs/backup.md, "Request codes
+// the client depends on"; flaw 10 in "Original flaws"): the C++ client
 // crashes on anything but 2100.
 func TestRegisterTakenName(t *testing.T) {
 	e := newEnv(t, Options{})

@@ -9,13 +9,14 @@
 package backup
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"strings"
 	"unicode/utf8"
+
+	"gatehouse/internal/legacycrypto"
 )
 
 // Frame sizes and versions.
@@ -357,30 +358,15 @@ func ParseFileResponse(b []byte) (FileResponse, error) {
 func CRC(ciphertext []byte) uint32 { return crc32.ChecksumIEEE(ciphertext) }
 
 // PKCS7Unpad checks the padding of the final plaintext block and returns
-// how many of its bytes are data. It looks at every byte whatever it finds,
-// so its timing does not depend on where the padding goes wrong.
+// how many of its bytes are data. The check is legacycrypto.PKCS7PadLen's,
+// in constant time.
 func PKCS7Unpad(last []byte) (int, error) {
 	if len(last) != 16 {
 		return 0, errors.New("backup: padding block is not 16 bytes")
 	}
-	p := last[15]
-	good := subtle.ConstantTimeLessOrEq(1, int(p)) & subtle.ConstantTimeLessOrEq(int(p), 16)
-	for i := 0; i < 16; i++ {
-		inPad := subtle.ConstantTimeLessOrEq(16-int(p), i)
-		eq := subtle.ConstantTimeByteEq(last[i], p)
-		good &= eq | (inPad ^ 1)
-	}
-	if good != 1 {
+	p, ok := legacycrypto.PKCS7PadLen(last)
+	if !ok {
 		return 0, errors.New("backup: bad PKCS#7 padding")
 	}
-	return 16 - int(p), nil
-}
-
-// PKCS7Pad appends PKCS#7 padding to a block size of 16.
-func PKCS7Pad(b []byte) []byte {
-	p := 16 - len(b)%16
-	for i := 0; i < p; i++ {
-		b = append(b, byte(p))
-	}
-	return b
+	return 16 - p, nil
 }

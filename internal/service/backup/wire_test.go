@@ -7,9 +7,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/legacycrypto"
 )
 
-// §9.1: pack_response_header of the original, version 3.
+// docs/backup.md, "Test vectors": pack_response_header of the original, version 3.
 func TestGoldenResponseHeaders(t *testing.T) {
 	for _, tc := range []struct {
 		code uint16
@@ -31,7 +33,7 @@ func TestGoldenResponseHeaders(t *testing.T) {
 	}
 }
 
-// §9.1: ParseRequestManager on the "Michael Jackson" register request.
+// docs/backup.md, "Test vectors": ParseRequestManager on the "Michael Jackson" register request.
 func TestGoldenRequestHeader(t *testing.T) {
 	b := unhexT(t, "00000000000000000000000000000000"+"01"+"0104"+"ff000000")
 	h, err := ParseRequestHeader(b)
@@ -54,7 +56,7 @@ func TestGoldenRequestHeader(t *testing.T) {
 	}
 }
 
-// §9.1 name validator vectors, plus the stricter rules.
+// The name validator vectors (docs/backup.md, "Test vectors"), plus the stricter rules.
 func TestParseName(t *testing.T) {
 	pad := func(s string, n int) []byte { return append([]byte(s), make([]byte, n-len(s))...) }
 	ok := map[string][]byte{
@@ -130,7 +132,7 @@ func TestClientIDText(t *testing.T) {
 	}
 }
 
-// §9.2 CRC-32/IEEE vectors; POSIX cksum would give 930766865 for 123456789.
+// CRC-32/IEEE vectors (docs/backup.md, "Test vectors"); POSIX cksum would give 930766865 for 123456789.
 func TestCRCVectors(t *testing.T) {
 	for in, want := range map[string]uint32{
 		"": 0, "a": 0xe8b7be43, "123456789": 0xcbf43926,
@@ -145,7 +147,7 @@ func TestCRCVectors(t *testing.T) {
 	}
 }
 
-// §9.1 and §3.8: the AES-CBC zero-IV vectors, and the CRC over the
+// docs/backup.md, "Test vectors" and "Worked example": the AES-CBC zero-IV vectors, and the CRC over the
 // ciphertext (not the plaintext).
 func TestGoldenFileCrypto(t *testing.T) {
 	plain := []byte("Hello, backup server!\n")
@@ -204,14 +206,14 @@ func TestPKCS7(t *testing.T) {
 		}
 	}
 	for n := range 40 {
-		p := PKCS7Pad(bytes.Repeat([]byte{7}, n))
+		p := legacycrypto.PKCS7Pad(bytes.Repeat([]byte{7}, n))
 		if len(p)%16 != 0 || int64(len(p)) != CiphertextSize(int64(n)) {
 			t.Errorf("pad %d: %d bytes", n, len(p))
 		}
 	}
 }
 
-// §3.8 / §4.1: the worked example's public key is the 160-byte SPKI of an
+// docs/backup.md, "Keys and encryption": the worked example's public key is the 160-byte SPKI of an
 // RSA-1024 e=17 key, and our generated keys encode the same way.
 func TestGoldenPublicKey(t *testing.T) {
 	const spki = "30819d300d06092a864886f70d010101050003818b0030818702818100" +
@@ -228,7 +230,7 @@ func TestGoldenPublicKey(t *testing.T) {
 		t.Fatalf("%v %v", pub, err)
 	}
 	if blob, err := WrapKey(nil, pub, make([]byte, 16)); err != nil || len(blob) != OAEPBlobSize {
-		t.Fatalf("wrapping with the spec's key: %d bytes, %v", len(blob), err)
+		t.Fatalf("wrapping with the worked example's key: %d bytes, %v", len(blob), err)
 	}
 	k := sharedKey(t)
 	mine, _ := (&Client{Key: k}).PublicKeyDER()
@@ -250,7 +252,8 @@ func TestGoldenPublicKey(t *testing.T) {
 			t.Fatalf("unwrap: %x %v", got, err)
 		}
 	}
-	// Keys the service must refuse before storing anything (§3.3, #16).
+	// Keys the service must refuse before storing anything (docs/backup.md,
+	// "Request codes the client depends on"; flaw 16 in "Original flaws").
 	for what, b := range map[string][]byte{
 		"random 160 bytes": bytes.Repeat([]byte{0x42}, 160),
 		"empty":            nil,

@@ -11,8 +11,9 @@ import (
 )
 
 // BenchmarkTimeRoundTrip measures closed-loop TIME round trips over
-// loopback with 1 and 8 concurrent sessions, the method of the spec's §10
-// baseline (about 9.6 k req/s with 1 client, 15 k with 8, on the original).
+// loopback with 1 and 8 concurrent sessions, the method of the original's
+// baseline (docs/clock.md, "Benchmark method"; about 9.6 k req/s with 1
+// client, 15 k with 8, on the original).
 func BenchmarkTimeRoundTrip(b *testing.B) {
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {

@@ -63,7 +63,7 @@ func cut(stream, sizes []byte) [][]byte {
 
 // FuzzSession drives the whole server request path (key parse, exchange,
 // decrypt, parse, respond) with arbitrary bytes cut into arbitrary reads,
-// and checks every write against what the spec says that read must get.
+// and checks every write against what docs/clock.md says that read must get.
 func FuzzSession(f *testing.F) {
 	f.Add([]byte("169"), unhex(f, "27 1c 20 18 17 14 27 18 27 18 20 23"), []byte{3, 3, 3})
 	f.Add([]byte("137"), unhex(f, "11 06 0a 02 01 fe 11 02 11 02 0a 0d"), []byte{3, 3, 3})

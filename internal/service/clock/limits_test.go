@@ -30,7 +30,7 @@ func TestDefaultLimitsSurviveManyIdle(t *testing.T) {
 	const idle = 1100
 	l := defaultLimits()
 	if l.IdleTimeout < time.Hour || l.HandshakeTimeout < 5*time.Second || l.HandshakeTimeout > 10*time.Second {
-		t.Fatalf("default deadlines %+v: want a generous idle and a 5-10 s handshake deadline (spec §8.3)", l)
+		t.Fatalf("default deadlines %+v: want a generous idle and a 5-10 s handshake deadline (docs/clock.md, Compatibility rules)", l)
 	}
 	srv, addr := start(t, Options{}, l)
 	conns := make([]net.Conn, 0, idle)

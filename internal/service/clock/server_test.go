@@ -90,7 +90,7 @@ func waitActive(t *testing.T, srv *netsvc.Server, want int64) {
 	}
 }
 
-// Worked example A (spec §3.4), replayed byte for byte: client key 137,
+// Worked example A (docs/clock.md, "Worked examples"), replayed byte for byte: client key 137,
 // server exponent 19 (key 35), K=189.
 func TestWorkedExampleA(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
@@ -110,7 +110,7 @@ func TestWorkedExampleA(t *testing.T) {
 	}
 }
 
-// Worked example B (spec §3.5): a=5, b=7, K=211. The exponent source first
+// Worked example B (docs/clock.md, "Worked examples"): a=5, b=7, K=211. The exponent source first
 // offers 0 and 32, which give shift 1 and 0 for key 169 and must be
 // re-drawn without the client noticing.
 func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
@@ -234,7 +234,7 @@ func TestLenientCommands(t *testing.T) {
 }
 
 // Unknown, split and merged requests get no reply and leave the session
-// usable, exactly as the original (spec §2, §3.2, §8.3).
+// usable, exactly as the original (docs/clock.md, "Compatibility rules").
 func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
 	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)

@@ -39,7 +39,8 @@ func defaultOptions(t *testing.T, rnd *exponents, now time.Time) Options {
 // 3.2 % of runs) gives public key 1 or 256, which forces shift 1 or 0
 // whatever the server draws. The original server served those sessions,
 // and refusing them crashes the unchanged client, so the default serves
-// them. The bytes are the spec's vectors and live-server checks:
+// them. The bytes are the original's vectors (docs/clock.md, "Test vectors")
+// and live-server checks:
 // a=0 (A=1) with b=500 (B=129) gives K=1, and E_1("DATE") is answered
 // "3137.22.33"; a=32 (A=256) with b=1 (B=11) gives K=256, plaintext.
 func TestWeakClientKeysServedByDefault(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 )
 
 // The group both sides hard-code. 11 has order 64 mod 257, so only 64
-// public and shared keys exist (spec §4).
+// public and shared keys exist (docs/clock.md, "Key exchange and cipher").
 const (
 	Prime     = 257
 	Generator = 11

@@ -21,7 +21,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// Spec §9: exponent e -> 11^e mod 257.
+// docs/clock.md, "Test vectors": exponent e -> 11^e mod 257.
 const exponentTable = `0:1 1:11 2:121 3:46 4:249 5:169 6:60 7:146 8:64 9:190 10:34 11:117 12:2 13:22 14:242 15:92
 16:241 17:81 18:120 19:35 20:128 21:123 22:68 23:234 24:4 25:44 26:227 27:184 28:225 29:162
 30:240 31:70 32:256 33:246 34:136 35:211 36:8 37:88 38:197 39:111 40:193 41:67 42:223 43:140
@@ -85,7 +85,8 @@ func TestGoldenSharedKeys(t *testing.T) {
 	}
 }
 
-// The spec's frequencies of degenerate sessions over all 1001x1001 private
+// The original's frequencies of degenerate sessions (docs/clock.md, "Key
+// exchange and cipher") over all 1001x1001 private
 // key pairs of the original: shift 0 in 4.72 %, shift 1 in 6.35 %.
 func TestDegenerateSessionRates(t *testing.T) {
 	var zero, one int
@@ -102,10 +103,10 @@ func TestDegenerateSessionRates(t *testing.T) {
 	}
 	const total = 1001 * 1001
 	if p := float64(zero) * 100 / total; p < 4.715 || p >= 4.725 {
-		t.Errorf("shift 0 in %.3f %% of sessions, spec says 4.72", p)
+		t.Errorf("shift 0 in %.3f %% of sessions, the original's keys give 4.72 (docs/clock.md, \"Key exchange and cipher\")", p)
 	}
 	if p := float64(one) * 100 / total; p < 6.345 || p >= 6.355 {
-		t.Errorf("shift 1 in %.3f %% of sessions, spec says 6.35", p)
+		t.Errorf("shift 1 in %.3f %% of sessions, the original's keys give 6.35", p)
 	}
 }
 

@@ -15,15 +15,15 @@ import (
 	"strings"
 	"time"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/tlsutil"
 )
 
 // ClientOptions configure a Client. Zero values mean the defaults.
 type ClientOptions struct {
 	Dialect    Dialect
-	HST        string       // host name sent in INIT (delphi: part of the key); default "GATEHOUSE"
-	DelphiHash lcrypto.Hash // default SHA-1
+	HST        string            // host name sent in INIT (delphi: part of the key); default "GATEHOUSE"
+	DelphiHash legacycrypto.Hash // default SHA-1
 	DelphiZlib bool
 	Timeout    time.Duration // per request round trip (default 30 s)
 	MaxReply   int           // longest reply line accepted (default 64 MiB)
@@ -77,7 +77,7 @@ func NewClient(conn net.Conn, opt ClientOptions) *Client {
 		opt.HST = "GATEHOUSE"
 	}
 	if opt.DelphiHash == "" {
-		opt.DelphiHash = lcrypto.SHA1
+		opt.DelphiHash = legacycrypto.SHA1
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = 30 * time.Second

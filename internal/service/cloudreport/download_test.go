@@ -13,18 +13,18 @@ import (
 	"testing"
 	"time"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc/netsvctest"
 )
 
 // The streamed encryption gives payloads the ordinary Decrypt reads, for
 // both dialects, whatever the write sizes.
 func TestEncryptWriterRoundTrip(t *testing.T) {
-	dc, err := NewDelphiCodec("D5F2FDLV", lcrypto.SHA1, true, 1<<22)
+	dc, err := NewDelphiCodec("D5F2FDLV", legacycrypto.SHA1, true, 1<<22)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dcRaw, _ := NewDelphiCodec("D5F2FDLV", lcrypto.MD5, false, 1<<22)
+	dcRaw, _ := NewDelphiCodec("D5F2FDLV", legacycrypto.MD5, false, 1<<22)
 	codecs := map[string]Codec{"seed": NewSeedCodec(workedKey, 1<<22), "delphi": dc, "delphi-raw": dcRaw}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for name, c := range codecs {

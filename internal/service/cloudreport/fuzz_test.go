@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc/netsvctest"
 )
 
-// Real frames of the seed and the original (spec §3.2, §9.4, E2-E6).
+// Real frames of the seed and the original (docs/cloudreport.md, "Reference vectors").
 var realFrames = []string{
 	"PING\r\n",
 	"INIT ID=2 DT=250411 TM=142807 HST=DLUKAREV ATP=EBOCloudReportApp.exe AVR=6.0.0.0\r\n",
@@ -105,7 +105,7 @@ func FuzzDataDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data, key string) {
 		const limit = 4096
 		seed := NewSeedCodec(key, limit)
-		delphi, err := NewDelphiCodec(key, lcrypto.SHA1, true, limit)
+		delphi, err := NewDelphiCodec(key, legacycrypto.SHA1, true, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,8 +131,8 @@ func FuzzDataDecoder(f *testing.F) {
 }
 
 func TestDelphiWrongKeyFails(t *testing.T) {
-	a, _ := NewDelphiCodec("D5F2FDLV", lcrypto.SHA1, true, 0)
-	b, _ := NewDelphiCodec("D5F2FDLX", lcrypto.SHA1, true, 0)
+	a, _ := NewDelphiCodec("D5F2FDLV", legacycrypto.SHA1, true, 0)
+	b, _ := NewDelphiCodec("D5F2FDLX", legacycrypto.SHA1, true, 0)
 	enc, _ := a.Encrypt([]byte("TT=Test\r\nID=00003e3b\r\nFN=Firm\r\nHS=DLUKAREV"))
 	if _, err := b.Decrypt(enc); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("wrong key: %v", err)
@@ -153,7 +153,8 @@ func TestZlibBombBounded(t *testing.T) {
 	}
 }
 
-// Benchmarks for the harness's workloads (spec §10): lock-step PING and
+// Benchmarks for the seed's baseline workloads (docs/cloudreport.md,
+// "Benchmark method"): lock-step PING and
 // INFO round trips over loopback through the Go client.
 func benchSession(b *testing.B) *Client {
 	b.Helper()

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
@@ -196,7 +196,8 @@ func decrypt(t *testing.T, key, data string) Fields {
 
 func formatted(f Fields) string { return string(f.Format()) }
 
-// The worked example of spec §3.2, byte for byte apart from the encrypted
+// The worked example of docs/cloudreport.md ("Protocol summary (seed
+// dialect, the default)"), byte for byte apart from the encrypted
 // payloads, which are checked after decryption.
 func TestWorkedExampleSession(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
@@ -239,12 +240,13 @@ func TestWorkedExampleSession(t *testing.T) {
 	}
 }
 
-// Spec §9.4 rows that do not need a registered client, plus framing rules
-// of §2.1: bare LF, case-insensitive commands, pipelining.
+// Request → reply rows (docs/cloudreport.md, "Reference vectors") that do not need a registered
+// client, plus framing rules (docs/cloudreport.md, "Framing"): bare LF, case-insensitive commands, pipelining.
 func TestRequestReplyTable(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
-	// The seed checks initialization before the command name (§3.1).
+	// The seed checks initialization before the command name
+	// (docs/cloudreport.md, "Session state").
 	r.send("FOO\r\nGREQ\r\nERRL x\r\n")
 	r.expect(strings.Repeat("ERROR Client not initialized. Send INIT command first.\r\n", 3))
 	r.send("INIT\r\n")
@@ -280,7 +282,7 @@ func TestRequestReplyTable(t *testing.T) {
 	r.expectClosed()
 }
 
-// Spec §2.1: 60 012-byte lines are processed, 70 012-byte ones close the
+// docs/cloudreport.md, "Framing": 60 012-byte lines are processed, 70 012-byte ones close the
 // connection silently.
 func TestLineLimit(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
@@ -356,7 +358,7 @@ func TestDisableTakesEffect(t *testing.T) {
 	r.expect("ERROR Error object not found\r\n")
 }
 
-// Flaw §8.1: every decrypt failure gives the same bytes (no padding oracle
+// Flaw 1 (docs/cloudreport.md, "Seed flaws the service fixes"): every decrypt failure gives the same bytes (no padding oracle
 // in the replies), and a connection gets MaxAuthFailures tries.
 func TestDecryptFailuresAreUniformAndLimited(t *testing.T) {
 	e := start(t, Options{MaxAuthFailures: 4}, netsvctest.DefaultLimits)
@@ -376,7 +378,7 @@ func TestDecryptFailuresAreUniformAndLimited(t *testing.T) {
 	r.expectClosed()
 }
 
-// Flaw §8.3: keys, their hashes and plaintexts never reach the log, even at
+// Flaw 3 (docs/cloudreport.md, "Seed flaws the service fixes"): keys, their hashes and plaintexts never reach the log, even at
 // debug level.
 func TestSecretsNotLogged(t *testing.T) {
 	e := start(t, Options{}, netsvctest.DefaultLimits)
@@ -417,7 +419,7 @@ func infoOK(t *testing.T, r *raw, index int, id string) {
 	}
 }
 
-// Flaw §8.6: sessions are keyed by the client identity from INFO, not the
+// Flaw 6 (docs/cloudreport.md, "Seed flaws the service fixes"): sessions are keyed by the client identity from INFO, not the
 // dictionary index. Many clients may share an index; a second live session
 // of one client does not close the first (the seed kept both; closing it
 // would let anyone who knows an id kick that client offline).
@@ -471,8 +473,8 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // The opt-in seed duplicate rejection keeps the exact bytes but fixes the
 // seed's bug: the rejected connection no longer deletes the first one's
-// entry, so a third connection is rejected too (spec §8.6), and a re-INIT
-// leaves no stale entry behind (§8.7).
+// entry, so a third connection is rejected too (flaw 6 in docs/cloudreport.md, "Seed flaws the service fixes"), and a re-INIT
+// leaves no stale entry behind (flaw 7).
 func TestCompatInitDuplicate(t *testing.T) {
 	e := start(t, Options{CompatInitDuplicate: true}, netsvctest.DefaultLimits)
 	first := dialRaw(t, e.addr)
@@ -498,7 +500,7 @@ func TestCompatInitDuplicate(t *testing.T) {
 	third.expectClosed()
 }
 
-// Flaw §8.8: the seed's INFO raised on 29 February.
+// Flaw 8 (docs/cloudreport.md, "Seed flaws the service fixes"): the seed's INFO raised on 29 February.
 func TestLeapDay(t *testing.T) {
 	leap := time.Date(2028, 2, 29, 23, 59, 0, 0, time.UTC)
 	e := start(t, Options{Now: func() time.Time { return leap }}, netsvctest.DefaultLimits)
@@ -514,7 +516,7 @@ func TestLeapDay(t *testing.T) {
 }
 
 // VERS lists and DWNL serves the updates folder; names from the wire never
-// leave it (flaw §8.13, the historical path traversal).
+// leave it (flaw 13 in docs/cloudreport.md, "Seed flaws the service fixes", the historical path traversal).
 func TestUpdatesFolder(t *testing.T) {
 	e := start(t, Options{MaxDownload: 1 << 10, MaxAuthFailures: 100}, netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
@@ -682,7 +684,7 @@ func TestClientSeed(t *testing.T) {
 // The experimental delphi dialect: HST gives the host part, DCPcrypt
 // SHA-1/CFB-8 the cipher, and every reply is a single Indy reply.
 func TestDelphiDialect(t *testing.T) {
-	for _, h := range []lcrypto.Hash{lcrypto.SHA1, lcrypto.MD5} {
+	for _, h := range []legacycrypto.Hash{legacycrypto.SHA1, legacycrypto.MD5} {
 		e := start(t, Options{Dialect: Delphi, DelphiHash: h, DelphiZlib: true}, netsvctest.DefaultLimits)
 		e.register(t, "00003e3b", true)
 		r := dialRaw(t, e.addr)

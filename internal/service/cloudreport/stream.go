@@ -9,6 +9,8 @@ import (
 	"hash"
 	"hash/adler32"
 	"io"
+
+	"gatehouse/internal/legacycrypto"
 )
 
 // Streaming encryption for large payloads (DWNL): the DATA= text is
@@ -22,7 +24,7 @@ import (
 // writes the tail. It does not close w.
 func (c *SeedCodec) EncryptWriter(w io.Writer) io.WriteCloser {
 	b64 := base64.NewEncoder(base64.RawStdEncoding, w)
-	cbc := &cbcWriter{mode: cipher.NewCBCEncrypter(c.block, zeroIV[:]), next: b64, buf: make([]byte, 0, streamChunk+aes.BlockSize)}
+	cbc := &cbcWriter{mode: legacycrypto.NewCBCEncrypterZeroIV(c.block), next: b64, buf: make([]byte, 0, streamChunk+aes.BlockSize)}
 	return newZlibWriter(cbc)
 }
 

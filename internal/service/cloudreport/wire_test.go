@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	lcrypto "gatehouse/internal/crypto"
+	"gatehouse/internal/legacycrypto"
 )
 
-// Spec §9.1: every dictionary entry, IDs 5 and 9 included, for each host.
+// docs/cloudreport.md, "Reference vectors", key derivation: every dictionary entry, IDs 5 and 9 included, for each host.
 func TestSeedKeyTable(t *testing.T) {
 	ids := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0}
 	table := map[string][]string{
@@ -55,7 +55,7 @@ func TestSeedKeyTable(t *testing.T) {
 	}
 }
 
-// Spec §9.2.
+// docs/cloudreport.md, "Reference vectors", AES keys.
 func TestMD5Keys(t *testing.T) {
 	for key, want := range map[string]string{
 		"D5F21121": "6110fd96844f01f4ad9865f5de88d513",
@@ -72,7 +72,8 @@ func TestMD5Keys(t *testing.T) {
 	}
 }
 
-// Spec §9.3, §3.2, §9.4: the seed's ciphertexts decrypt to its plaintexts.
+// docs/cloudreport.md, "Reference vectors" (payload codec, request → reply) and the worked
+// example: the seed's ciphertexts decrypt to its plaintexts.
 func TestSeedDecryptVectors(t *testing.T) {
 	for _, tc := range []struct{ key, wire, plain string }{
 		{"D5F21121", "dqbxW8Rq+Wy7OPRJpcuQtA", "TT=Test"},
@@ -114,7 +115,7 @@ func TestSeedDecryptVectors(t *testing.T) {
 	}
 }
 
-// Spec §9.3 intermediates: Python's zlib bytes, padded, encrypt to the
+// docs/cloudreport.md, "Reference vectors", payload codec intermediates: Python's zlib bytes, padded, encrypt to the
 // seed's ciphertext under MD5(key) and a zero IV.
 func TestSeedCipherIntermediates(t *testing.T) {
 	padded, _ := hex.DecodeString("78da0b09b10d492d2e01000955028601")
@@ -148,36 +149,14 @@ func TestSeedDecryptFailures(t *testing.T) {
 }
 
 func flipLast(s string) string {
-	b, _ := lcrypto.LenientBase64(s)
+	b, _ := legacycrypto.LenientBase64(s)
 	b[len(b)-17] ^= 0x01 // flips the last plaintext byte (a pad byte)
 	return base64.RawStdEncoding.EncodeToString(b)
 }
 
-func TestUnpadLen(t *testing.T) {
-	for n := 1; n <= 16; n++ {
-		b := append(bytes.Repeat([]byte{0xAA}, 16-n), bytes.Repeat([]byte{byte(n)}, n)...)
-		if got, ok := unpadLen(b); !ok || got != n {
-			t.Fatalf("n=%d: %d %v", n, got, ok)
-		}
-		if n > 1 {
-			b[16-n] ^= 1
-			if _, ok := unpadLen(b); ok {
-				t.Fatalf("n=%d: corrupted padding accepted", n)
-			}
-		}
-	}
-	for _, last := range []byte{0, 17, 255} {
-		b := make([]byte, 16)
-		b[15] = last
-		if _, ok := unpadLen(b); ok {
-			t.Fatalf("pad byte %d accepted", last)
-		}
-	}
-}
-
 func TestDelphiCodec(t *testing.T) {
 	for _, z := range []bool{true, false} {
-		for _, h := range []lcrypto.Hash{lcrypto.SHA1, lcrypto.MD5} {
+		for _, h := range []legacycrypto.Hash{legacycrypto.SHA1, legacycrypto.MD5} {
 			c, err := NewDelphiCodec("D5F2FDLV", h, z, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -189,8 +168,9 @@ func TestDelphiCodec(t *testing.T) {
 			}
 		}
 	}
-	// Without zlib the profile is plain DCPcrypt EncryptString (spec §9.6 D).
-	c, _ := NewDelphiCodec("D5F2FDLV", lcrypto.SHA1, false, 0)
+	// Without zlib the profile is plain DCPcrypt EncryptString
+	// (docs/cloudreport.md, "Reference vectors", Delphi / DCPcrypt).
+	c, _ := NewDelphiCodec("D5F2FDLV", legacycrypto.SHA1, false, 0)
 	if enc, _ := c.Encrypt([]byte("TT=Test")); enc != "UGaXqXH+ag==" {
 		t.Fatalf("EncryptString(TT=Test) = %s", enc)
 	}
@@ -231,7 +211,7 @@ func TestParseLine(t *testing.T) {
 	}
 }
 
-// Spec §3.1: INIT ID parsing follows Python's int().
+// docs/cloudreport.md, "Session state": INIT ID parsing follows Python's int().
 func TestParseInit(t *testing.T) {
 	for _, tc := range []struct {
 		line string
@@ -273,7 +253,7 @@ func TestParseInit(t *testing.T) {
 	}
 }
 
-// Spec §9.5.
+// docs/cloudreport.md, "Reference vectors", reply helpers.
 func TestFieldsFormatAndParse(t *testing.T) {
 	f := Fields{{"TT", "Test"}, {"ID", "2"}, {"EN", "1"}}
 	if got := string(f.Format()); got != "TT=Test\r\nID=2\r\nEN=1" {
@@ -299,7 +279,7 @@ func TestFieldsFormatAndParse(t *testing.T) {
 	}
 }
 
-// Spec §9.4/§9.5 reply helpers.
+// docs/cloudreport.md, "Reference vectors": request → reply and reply helpers.
 func TestReplyBytes(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{string(initReply("D5F2", 1)), "200-KEY=D5F2\r\n200 LEN=1\r\n"},
@@ -324,7 +304,8 @@ func TestReplyBytes(t *testing.T) {
 	}
 }
 
-// indyParse is Indy's TIdReplyRFC reading (spec §2.4): it returns the code,
+// indyParse is Indy's TIdReplyRFC reading (docs/cloudreport.md, "How an Indy
+// client reads replies"): it returns the code,
 // the text lines and the bytes left over after the end marker.
 func indyParse(b []byte) (code string, text []string, rest []byte, ok bool) {
 	for len(b) > 0 {
@@ -354,7 +335,7 @@ func TestDelphiRepliesAreIndy(t *testing.T) {
 	for f := failNotInit; f <= failInternal; f++ {
 		replies = append(replies, errorReply(Delphi, f, "X"))
 	}
-	// The real captures of the original server (spec §9.6) parse too.
+	// The real captures of the original server (docs/cloudreport.md, "Reference vectors") parse too.
 	replies = append(replies, []byte("200-KEY=30DF\r\n200 LEN=5\r\n"),
 		[]byte("200 DATA=lPPuPlNlAjpgvBy6p35Syag92tQKXrP6M4SJY/CTsTvUonEg7e9wBb2rtXqL3W7oFjzq+T5N\r\n"))
 	for _, r := range replies {

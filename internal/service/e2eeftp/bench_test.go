@@ -110,7 +110,7 @@ func BenchmarkGet(b *testing.B) {
 }
 
 // BenchmarkList is one full connection (handshake + LIST of 10 names), the
-// spec §10.1 workload.
+// original's LIST workload (docs/e2eeftp.md, "Benchmark method").
 func BenchmarkList(b *testing.B) {
 	f := newFixtureB(b)
 	for i := 0; i < 10; i++ {

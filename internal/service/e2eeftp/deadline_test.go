@@ -21,7 +21,8 @@ import (
 // machine). The handshake deadline must end with the hellos: here a
 // pause several times the handshake deadline, shorter than the idle one,
 // between the server hello and the SEND line is served. The bytes after
-// the hellos are the spec's SEND transcript (hello.txt, IV 55…).
+// the hellos are the worked example's SEND (docs/e2eeftp.md, "Worked
+// example": hello.txt, IV 55…).
 func TestPauseBetweenHelloAndSendServed(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 200 * time.Millisecond

@@ -16,7 +16,7 @@ import (
 	"gatehouse/internal/keyfile"
 )
 
-// Key file names, as the original uses them (spec §5).
+// Key file names, as the original uses them (docs/e2eeftp.md, "Key files").
 const (
 	ServerKeyFile     = "server_id.key"          // PEM PKCS#8 Ed25519 private key
 	KnownServerFile   = "known_server.pub"       // PEM SubjectPublicKeyInfo Ed25519 public key

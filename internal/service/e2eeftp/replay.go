@@ -16,7 +16,7 @@ import (
 
 // A client hello signs only the client's own ephemeral key, so in the
 // original a recorded hello could be replayed at any later time to LIST or
-// DELETE (spec §8.1). Stock clients draw a fresh key per connection, so a
+// DELETE (docs/e2eeftp.md, "Replay of a client hello"). Stock clients draw a fresh key per connection, so a
 // repeated key is always a replay. The defence records every accepted
 // ephemeral key in the store, which all daemons sharing the database see,
 // and which is committed before our hello goes out (a crash forgets

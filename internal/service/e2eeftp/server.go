@@ -62,7 +62,7 @@ type Server struct {
 	log    *slog.Logger
 
 	// randEph and randIV feed the ephemeral keys and IVs; tests fix them to
-	// reproduce the spec's transcripts.
+	// reproduce the original's transcripts (docs/e2eeftp.md, "Worked example").
 	randEph, randIV io.Reader
 }
 

@@ -187,14 +187,14 @@ func sealed(pt string, tamper bool) func(Keys) []byte {
 	}
 }
 
-// TestGoldenTranscript reproduces spec §4.8 byte for byte with the §9
-// keys and IVs: SEND, then LIST, then GET, each on its own connection.
+// TestGoldenTranscript reproduces the worked example (docs/e2eeftp.md,
+// "Worked example") byte for byte with the test-vector keys and IVs: SEND, then LIST, then GET, each on its own connection.
 func TestGoldenTranscript(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.put("b.bin", "\x00\x01")
 	_, _, _, cliEph := vectorKeys(t)
 	clientHello := unhex(t, vClientHello)
-	// A fresh server per connection: the spec's run reused one client
+	// A fresh server per connection: the original's recorded run reused one client
 	// hello three times, which the replay cache would (rightly) refuse.
 	fixed := func() string {
 		s := NewServer(f.srvID, f.auth, f.store, Options{})
@@ -225,7 +225,8 @@ func TestGoldenTranscript(t *testing.T) {
 	}
 }
 
-// TestGoldenResponses walks spec §9's post-handshake table. Lines marked
+// TestGoldenResponses walks the original's post-handshake replies
+// (docs/e2eeftp.md, "Test vectors"). Lines marked
 // "deviation" differ on purpose (docs/e2eeftp.md says why).
 func TestGoldenResponses(t *testing.T) {
 	f := newFixture(t, Options{})

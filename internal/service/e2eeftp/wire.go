@@ -28,10 +28,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/names"
 )
 
-// Wire constants (spec §3, §2.1).
+// Wire constants (docs/e2eeftp.md, "Handshake and encrypted bodies").
 const (
 	HelloPayloadLen = 128                         // the only length stock peers send
 	HelloLen        = 4 + HelloPayloadLen         // length prefix + payload
@@ -41,7 +42,8 @@ const (
 	blobOverhead    = aes.BlockSize + sha256.Size // IV + tag
 )
 
-// Status lines, byte for byte as the original server sends them (spec §4).
+// Status lines, byte for byte as the original server sends them
+// (docs/e2eeftp.md, "Status lines").
 const (
 	StatusTransferComplete = "226|Transfer Complete\n"
 	StatusDecryptionFailed = "500|Decryption Failed\n"
@@ -347,14 +349,9 @@ func (k *Keys) Open(w io.Writer, r io.Reader, blobLen int64) (n int64, err error
 		return n, ErrDecrypt
 	}
 	last := buf[:bs]
-	pad := int(last[bs-1])
-	if pad == 0 || pad > bs {
+	pad, ok := legacycrypto.PKCS7PadLen(last)
+	if !ok {
 		return n, ErrDecrypt
-	}
-	for _, b := range last[bs-pad:] {
-		if int(b) != pad {
-			return n, ErrDecrypt
-		}
 	}
 	write(last[:bs-pad])
 	if werr != nil {

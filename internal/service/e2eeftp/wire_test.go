@@ -16,7 +16,7 @@ import (
 	"testing"
 )
 
-// Spec §9 fixed inputs.
+// The fixed inputs of docs/e2eeftp.md, "Test vectors".
 var (
 	serverSeed  = bytes.Repeat([]byte{0x11}, 32)
 	clientSeed  = bytes.Repeat([]byte{0x22}, 32)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"gatehouse/internal/pyexpr"
 )
 
 // Daemon-wide bound on concurrent computations (docs/zmqcmd.md, "Compute
@@ -19,7 +21,7 @@ import (
 
 // errBusy is the reply when no computation slot frees within ComputeWait;
 // the same text as for os commands over max_procs.
-var errBusy = &evalError{"Server busy, try again later", "busy"}
+var errBusy = pyexpr.NewError("Server busy, try again later", "busy")
 
 // DefaultMaxComputations is half the CPUs the daemon may use (GOMAXPROCS,
 // which follows a container's CPU limit), at least one.
@@ -117,11 +119,9 @@ func (s *Server) acquireCompute(ctx context.Context) (func(), error) {
 
 // countRefusal counts an evaluation error that is one of the refusals.
 func (s *Server) countRefusal(err error) {
-	if e, ok := err.(*evalError); ok {
-		switch e.kind {
-		case "budget", "estimate", "timeout", "busy":
-			s.cm.refused.WithLabelValues(e.kind).Inc()
-		}
+	switch kind := pyexpr.Kind(err); kind {
+	case "budget", "estimate", "timeout", "busy":
+		s.cm.refused.WithLabelValues(kind).Inc()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +20,7 @@ import (
 
 // An os command is never given to a shell: each allowlisted name has a
 // validator that turns the client's parameters into an argv, or refuses
-// them. Spec §7.1.
+// them (docs/zmqcmd.md, "Os commands").
 
 type commandSpec struct {
 	// builtin commands are answered in-process (echo).
@@ -69,7 +70,7 @@ func echo(args []string) string {
 func flagsOnly(allowed ...string) func(*Server, []string) ([]string, error) {
 	return func(_ *Server, args []string) ([]string, error) {
 		for _, a := range args {
-			if !contains(allowed, a) {
+			if !slices.Contains(allowed, a) {
 				return nil, refuse("Parameter not allowed: %s", shortForLog(a, 64))
 			}
 		}
@@ -80,7 +81,7 @@ func flagsOnly(allowed ...string) func(*Server, []string) ([]string, error) {
 func unameArgs(_ *Server, args []string) ([]string, error) {
 	for _, a := range args {
 		ok := len(a) >= 2 && a[0] == '-' && strings.Trim(a[1:], "asnrvmpio") == ""
-		ok = ok || contains([]string{"--all", "--kernel-name", "--nodename", "--kernel-release",
+		ok = ok || slices.Contains([]string{"--all", "--kernel-name", "--nodename", "--kernel-release",
 			"--kernel-version", "--machine", "--processor", "--hardware-platform", "--operating-system"}, a)
 		if !ok {
 			return nil, refuse("Parameter not allowed: %s", shortForLog(a, 64))
@@ -112,7 +113,7 @@ func dateArgs(_ *Server, args []string) ([]string, error) {
 
 var hostRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
 
-// pingArgs accepts the options of spec §7.1 in any order (the HEAD client
+// pingArgs accepts the ping options (docs/zmqcmd.md, "Os commands") in any order (the HEAD client
 // sends the host first), injects "-c 4" when no count is given so the
 // seed-era client's ["127.0.0.1"] terminates, and translates Windows' -n.
 func pingArgs(s *Server, args []string) ([]string, error) {
@@ -191,7 +192,7 @@ func pingArgs(s *Server, args []string) ([]string, error) {
 	if host == "" {
 		return nil, refuse("A host is required")
 	}
-	if len(s.cfg.PingHosts) > 0 && !contains(s.cfg.PingHosts, host) {
+	if len(s.cfg.PingHosts) > 0 && !slices.Contains(s.cfg.PingHosts, host) {
 		return nil, refuse("Host not allowed: %s", host)
 	}
 	if count == "" {

@@ -52,7 +52,7 @@ func runPeer(t *testing.T, addr, mode string, reqs [][]byte) []string {
 	return lines
 }
 
-// TestInteropPyZMQ runs the spec vectors through libzmq REQ and DEALER
+// TestInteropPyZMQ runs the reference vectors (docs/zmqcmd.md) through libzmq REQ and DEALER
 // sockets and compares the reply bytes.
 func TestInteropPyZMQ(t *testing.T) {
 	needPyZMQ(t)
@@ -92,7 +92,8 @@ func TestInteropPyZMQ(t *testing.T) {
 	}
 }
 
-// TestInteropOriginalSuite runs the original's test cases (spec §5) with
+// TestInteropOriginalSuite runs the original's test cases (docs/zmqcmd.md,
+// "Reference vectors") with
 // its client style: a new libzmq context and REQ socket per command.
 func TestInteropOriginalSuite(t *testing.T) {
 	needPyZMQ(t)

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/pyexpr"
 	"gatehouse/internal/zmtp"
 )
 
@@ -198,7 +200,7 @@ func handshakeReason(err error) string {
 // frames up to and including the first empty delimiter form the envelope
 // and are echoed back (REQ, DEALER with delimiter, proxies); without a
 // delimiter the whole message is the body and the reply has no envelope
-// (bare DEALER, spec §1.3 item 2).
+// (bare DEALER; docs/zmqcmd.md, "Transport and envelopes").
 func splitEnvelope(msg [][]byte) (env, body [][]byte) {
 	for i, f := range msg {
 		if len(f) == 0 {
@@ -274,13 +276,9 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 			s.countRefusal(err)
 			done("error")
 			if logOn {
-				kind := "runtime"
-				if e, ok := err.(*evalError); ok {
-					kind = e.kind
-				}
 				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
-					slog.String("status", "error"), slog.String("error_kind", kind),
-					slog.String("message", shortForLog(errMessage(err), 200)), slog.Duration("duration", time.Since(start)))
+					slog.String("status", "error"), slog.String("error_kind", pyexpr.Kind(err)),
+					slog.String("message", shortForLog(pyexpr.Message(err), 200)), slog.Duration("duration", time.Since(start)))
 			}
 			return r
 		}
@@ -311,28 +309,6 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 	return r
 }
 
-// computeString answers a compute request whose expression is a string:
-// the small-integer fast path at once; otherwise parsing and the cost
-// estimate (cheap, bounded by the expression's length) answer syntax
-// errors and hopeless expressions without waiting, and only the
-// evaluation itself takes a computation slot (budget.go).
-func (s *Server) computeString(ctx context.Context, buf []byte, expr string) (reply, result []byte, err error) {
-	if r, res, ok := computeFast(buf, expr, s.cfg.Compute); ok {
-		return r, res, nil
-	}
-	n, err := prepare(expr, s.cfg.Compute)
-	if err != nil {
-		return appendComputeReply(buf, nil, err)
-	}
-	release, err := s.acquireCompute(ctx)
-	if err != nil {
-		return appendComputeReply(buf, nil, err)
-	}
-	defer release()
-	v, err := evaluateTree(n, s.cfg.Compute)
-	return appendComputeReply(buf, v, err)
-}
-
 // commandKind is jsonString(raw) without the allocation for the two
 // command types every request names.
 func commandKind(raw json.RawMessage) string {
@@ -348,7 +324,8 @@ func commandKind(raw json.RawMessage) string {
 
 // parameters turns the raw "parameters" value into strings the way the
 // original's ' '.join(parameters) did: a list of strings, or a string
-// iterated by character; a missing value counts as [] (spec §1.3 item 3).
+// iterated by character; a missing value counts as [] (docs/zmqcmd.md,
+// "Request shapes").
 func parameters(raw json.RawMessage) ([]string, error) {
 	if raw == nil {
 		return nil, nil
@@ -417,7 +394,7 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 		return AppendError(buf, err.Error()), "error"
 	}
 	spec, known := commandSpecs[name]
-	if !known || !contains(s.cfg.Allow, name) {
+	if !known || !slices.Contains(s.cfg.Allow, name) {
 		log.Info("os refused", "command", shortForLog(name, 64), "reason", "not allowed")
 		return AppendError(buf, "Command not allowed: "+shortForLog(name, 64)), "error"
 	}

@@ -48,7 +48,7 @@ func fakeBin(t testing.TB, dir, name, script string) {
 	}
 }
 
-// specRows are spec §8 (and §3.4) over the wire: request bytes exactly as
+// specRows are the original's replies (docs/zmqcmd.md, "Reference vectors") over the wire: request bytes exactly as
 // pyzmq's send_json produced them, and the reply bytes. Where the original
 // answered, the bytes are the original's; where it gave no reply, or where
 // we deliberately refuse (shell, eval), the comment says why.
@@ -100,7 +100,7 @@ var specRows = []struct {
 	{"38 params string", `{"command_type": "os", "command_name": "echo", "parameters": "abc"}`, `{"status": "success", "result": "a b c\n"}`},
 	{"39 params empty", `{"command_type": "os", "command_name": "echo", "parameters": []}`, `{"status": "success", "result": "\n"}`},
 	{"40 params int", `{"command_type": "os", "command_name": "echo", "parameters": [1]}`, `{"status": "error", "message": "sequence item 0: expected str instance, int found"}`},
-	// original: no reply; missing parameters count as [] (spec §1.3).
+	// original: no reply; missing parameters count as [] (docs/zmqcmd.md, "Request shapes").
 	{"41 params missing", `{"command_type": "os", "command_name": "echo"}`, `{"status": "success", "result": "\n"}`},
 	{"42 name missing", `{"command_type": "os", "parameters": ["x"]}`, `{"status": "error", "message": "Missing field: command_name"}`},
 	{"43 printf", `{"command_type": "os", "command_name": "printf", "parameters": ["'\\377'"]}`, `{"status": "error", "message": "Command not allowed: printf"}`},
@@ -121,12 +121,13 @@ var specRows = []struct {
 	{"int 5000 digits", `{"command_type": "compute", "expression": "int('1'*5000)"}`, `{"status": "error", "message": "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit"}`},
 	{"html", `{"command_type": "compute", "expression": "'<a>&'"}`, `{"status": "success", "result": "<a>&"}`},
 	{"e-acute", `{"command_type": "compute", "expression": "'\u00e9'"}`, `{"status": "success", "result": "\u00e9"}`},
-	// spec §5, the original's own test suite translated to the wire.
+	// The original's own test suite translated to the wire (docs/zmqcmd.md, "Reference vectors").
 	{"suite math", `{"command_type": "compute", "expression": "(10 + 5) * 4"}`, `{"status": "success", "result": 60}`},
 	{"suite math2", `{"command_type": "compute", "expression": "(8 + 2) * 4"}`, `{"status": "success", "result": 40}`},
 }
 
-// TestSpecVectorsOverWire sends every spec row over one REQ connection
+// TestSpecVectorsOverWire sends every reference row (docs/zmqcmd.md,
+// "Reference vectors") over one REQ connection
 // (the original's destructive rows cannot hurt us: one connection serves
 // them all in a row) and compares reply bytes.
 func TestSpecVectorsOverWire(t *testing.T) {
@@ -155,7 +156,8 @@ func TestSpecVectorsOverWire(t *testing.T) {
 }
 
 // TestGreetingBytesOnWire reads what the server sends on a raw socket: the
-// greeting and READY must be the original's bytes (spec §2).
+// greeting and READY must be the original's bytes (docs/zmqcmd.md,
+// "Transport and envelopes").
 func TestGreetingBytesOnWire(t *testing.T) {
 	addr := startServer(t, DefaultConfig())
 	nc, err := net.Dial("tcp", addr)
@@ -429,7 +431,7 @@ func TestOSOptionalCommands(t *testing.T) {
 	c := dial(t, startServer(t, cfg))
 	got, _ := c.RoundTrip(context.Background(), OSRequest("uname", []string{"-s"}))
 	if string(got) != `{"status": "success", "result": "Linux\n"}` {
-		t.Fatalf("uname -s (spec row 30): %s", got)
+		t.Fatalf("uname -s (reference row 30): %s", got)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -473,7 +475,8 @@ func TestConfigRefusesUnboundedCompute(t *testing.T) {
 
 // TestSlowOSDoesNotDelayCompute: while one client's os command runs for
 // seconds, other clients' computes are answered at once (the original's
-// round-robin made every fifth request wait, spec §4.1).
+// round-robin made every fifth request wait; docs/zmqcmd.md, "The
+// original's concurrency").
 func TestSlowOSDoesNotDelayCompute(t *testing.T) {
 	cfg, dir := osConfig(t)
 	started := filepath.Join(t.TempDir(), "started")

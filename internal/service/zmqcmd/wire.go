@@ -1,11 +1,12 @@
 // Package zmqcmd is the ZeroMQ JSON command service that replaces the
-// "Client-Server Application using ZeroMQ" server (spec zmqcmd.md): REQ and
+// "Client-Server Application using ZeroMQ" server (docs/zmqcmd.md): REQ and
 // DEALER clients send one-frame JSON requests over ZMTP 3.x (NULL
 // mechanism) and get one-frame JSON replies in Python json.dumps style.
 //
 // "os" requests run only allowlisted commands, without a shell, with a
 // timeout and an output cap; "compute" requests are evaluated by our own
-// parser (Python arithmetic over math/big), never by eval. Every request
+// interpreter, internal/pyexpr (Python arithmetic over math/big; compute.go
+// is the glue), never by eval. Every request
 // gets exactly one reply, malformed ones included.
 package zmqcmd
 
@@ -14,14 +15,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"strconv"
-	"strings"
 	"unicode/utf8"
+
+	"gatehouse/internal/pyexpr"
 )
 
 // Reply messages for requests the original answered with silence (its
-// worker thread died); the texts follow spec §7 and the author's own early
-// commits ("Invalid JSON format").
+// worker thread died); the texts are in docs/zmqcmd.md, "Replies where the
+// original was silent".
 const (
 	msgInvalidJSON   = "Invalid JSON format"
 	msgNotObject     = "Request must be a JSON object"
@@ -45,19 +46,11 @@ type requestError struct{ msg string }
 
 func (e *requestError) Error() string { return e.msg }
 
-// DecodeRequest parses one request frame. Any JSON whitespace, key order
-// and extra keys are accepted (spec §1.3). The fields may share memory with
+// decodeRequest parses one request frame into req: the hand-written fast
+// path for the plain request shapes, and encoding/json for everything else.
+// Any JSON whitespace, key order and extra keys are accepted
+// (docs/zmqcmd.md, "Request shapes"). The fields may share memory with
 // frame.
-func DecodeRequest(frame []byte) (*Request, error) {
-	req := new(Request)
-	if err := decodeRequest(req, frame); err != nil {
-		return nil, err
-	}
-	return req, nil
-}
-
-// decodeRequest fills req from frame: the hand-written fast path for the
-// plain request shapes, and encoding/json for everything else.
 func decodeRequest(req *Request, frame []byte) error {
 	if !utf8.Valid(frame) {
 		return &requestError{msgInvalidJSON}
@@ -296,11 +289,14 @@ func EncodeRequest(fields ...[2]any) []byte {
 		case string:
 			b = appendJSONString(b, v)
 		case []string:
-			items := make([]any, len(v))
+			b = append(b, '[')
 			for j, s := range v {
-				items[j] = s
+				if j > 0 {
+					b = append(b, ", "...)
+				}
+				b = appendJSONString(b, s)
 			}
-			b, _ = appendJSONSeq(b, items)
+			b = append(b, ']')
 		case int:
 			b = big.NewInt(int64(v)).Append(b, 10)
 		default:
@@ -323,66 +319,8 @@ func OSRequest(name string, params []string) []byte {
 	return EncodeRequest([2]any{"command_type", "os"}, [2]any{"command_name", name}, [2]any{"parameters", params})
 }
 
-// computeReply evaluates a compute request's expression field. result is
-// the encoded value inside reply (for the log line).
-func computeReply(dst []byte, raw json.RawMessage, lim Limits) (reply, result []byte, err error) {
-	expr, ok := jsonString(raw)
-	if !ok {
-		return AppendError(dst, msgEvalArg), nil, &evalError{msg: msgEvalArg, kind: "runtime"}
-	}
-	return computeExpr(dst, expr, lim)
-}
-
-const replySuccessPrefix = `{"status": "success", "result": `
-
-// computeFast answers expr when the small-integer fast path can; ok is
-// false otherwise, with nothing appended.
-func computeFast(dst []byte, expr string, lim Limits) (reply, result []byte, ok bool) {
-	v, ok := evalSmallInt(expr, lim)
-	if !ok {
-		return dst, nil, false
-	}
-	// The same bytes big.Int.Append writes for the full path's value.
-	dst = append(dst, replySuccessPrefix...)
-	at := len(dst)
-	dst = strconv.AppendInt(dst, v, 10)
-	end := len(dst)
-	dst = append(dst, '}')
-	return dst, dst[at:end], true
-}
-
-// computeExpr evaluates expr and appends the reply to dst; result is the
-// encoded value inside reply.
-func computeExpr(dst []byte, expr string, lim Limits) (reply, result []byte, err error) {
-	if r, res, ok := computeFast(dst, expr, lim); ok {
-		return r, res, nil
-	}
-	v, err := evaluateFull(expr, lim)
-	return appendComputeReply(dst, v, err)
-}
-
-// appendComputeReply appends the reply for an evaluation's value or error.
-func appendComputeReply(dst []byte, v any, err error) (reply, result []byte, _ error) {
-	if err != nil {
-		return AppendError(dst, errMessage(err)), nil, err
-	}
-	out := append(dst, replySuccessPrefix...)
-	at := len(out)
-	out, err = appendJSONValue(out, v)
-	if err != nil {
-		return AppendError(dst, errMessage(err)), nil, err
-	}
-	end := len(out)
-	out = append(out, '}')
-	return out, out[at:end], nil
-}
-
-func errMessage(err error) string {
-	if e, ok := err.(*evalError); ok {
-		return e.msg
-	}
-	return "Internal error"
-}
+// appendJSONString appends s as json.dumps encodes a string.
+func appendJSONString(dst []byte, s string) []byte { return pyexpr.AppendJSONString(dst, s) }
 
 // shortForLog bounds peer-controlled text before it reaches a log line
 // (slog quotes it, so control characters cannot forge lines).
@@ -396,5 +334,3 @@ func shortForLog(s string, n int) string {
 	}
 	return s[:cut] + "…(" + fmt.Sprint(len(s)) + " bytes)"
 }
-
-var _ = strings.TrimSpace

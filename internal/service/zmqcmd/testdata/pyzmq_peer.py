@@ -39,7 +39,8 @@ if mode == "suite":
     r = send_command({"command_type": "os", "command_name": "echo", "parameters": ["Hello, World!"]})
     assert r["status"] == "success" and "Hello, World!" in r["result"], r
     print("ok test_process_os_command")
-    # Where the original killed a worker (spec §2: REQ with an extra frame),
+    # Where the original killed a worker (a REQ with an extra frame; see
+    # docs/zmqcmd.md, "Transport and envelopes"),
     # a real libzmq REQ must get an error reply and keep its socket usable.
     with zmq.Context() as ctx:
         with sock(ctx, zmq.REQ) as s:

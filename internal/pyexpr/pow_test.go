@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 import (
 	"bufio"
@@ -71,7 +71,7 @@ func TestPowVectorsBothGlibcBuilds(t *testing.T) {
 				if w := build.want(v); w != nil {
 					want = *w
 				}
-				got, _, _ := computeExpr(nil, v.Expr, DefaultLimits)
+				got := reply(v.Expr, DefaultLimits)
 				if string(got) != want {
 					t.Errorf("%s build: %s\n got %s\nwant %s", build.name, v.Expr, got, want)
 				}

@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 import (
 	"math/big"
@@ -9,7 +9,7 @@ import (
 )
 
 // The expression language is the arithmetic subset of a Python expression
-// (spec zmqcmd.md §3.3, §7.2). This file tokenizes it.
+// (docs/zmqcmd.md, "Compatibility"). This file tokenizes it.
 
 type tokKind uint8
 
@@ -40,7 +40,7 @@ const ops1 = "+-*/%~&|^<>()[]{},:.=@;"
 
 // errNullBytes is CPython 3.11's ValueError for a source string with NUL
 // (raised before compiling, so not "Invalid expression syntax").
-var errNullBytes = &evalError{"source code string cannot contain null bytes", "runtime"}
+var errNullBytes = &Error{"source code string cannot contain null bytes", "runtime"}
 
 // pySourceText prepares src the way eval() does before tokenizing: a NUL
 // anywhere is an error, leading spaces and tabs of the string are dropped

@@ -1,4 +1,4 @@
-package crypto
+package legacycrypto
 
 import (
 	"bytes"
@@ -8,7 +8,8 @@ import (
 	"testing"
 )
 
-// The genuine registration pair of the original server (spec §4.4, §9.6):
+// The genuine registration pair of the original server (docs/cloudreport.md,
+// "Reference vectors", Delphi / DCPcrypt):
 // it decrypts under exactly DCPcrypt's SHA-1 key, E_K(FF…) IV and CFB-8.
 func TestDCPRegistrationVector(t *testing.T) {
 	c, err := NewDCPCipher([]byte("141298787"), SHA1)

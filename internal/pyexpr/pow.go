@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 // pow(x, y) for float64 exactly as glibc computes it, so that Python's
 // float ** float (CPython calls the C library's pow) answers the same bits

@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 import (
 	"math"
@@ -20,7 +20,7 @@ import (
 
 // errBudgetEstimate is errBudget found by the estimate (logged and counted
 // as such).
-var errBudgetEstimate = &evalError{errBudget.msg, "estimate"}
+var errBudgetEstimate = &Error{errBudget.msg, "estimate"}
 
 // estimateCost returns a lower bound of the cost units evaluating n
 // charges (see above for the one exception).

@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 import "math/big"
 
@@ -12,7 +12,7 @@ import "math/big"
 
 // errBudget is the reply to an evaluation that would exceed Limits.Budget,
 // found while evaluating or up front by the estimate (estimate.go).
-var errBudget = &evalError{"Computation exceeds the server's CPU budget", "budget"}
+var errBudget = &Error{"Computation exceeds the server's CPU budget", "budget"}
 
 // DefaultBudget is Limits.Budget by default: 100 M units, about 0.2 s of
 // one core here. Ordinary expressions are orders of magnitude below it

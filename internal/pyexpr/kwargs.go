@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 // Keyword arguments of the builtins, as CPython 3.11 takes them:
 // int('ff', base=16), round(x, ndigits=2), pow(2, 10, mod=1000),

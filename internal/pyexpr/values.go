@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 import (
 	"fmt"
@@ -20,34 +20,34 @@ type (
 	pyDict  struct{ keys, vals []any }
 )
 
-// evalError is an error whose text goes to the client verbatim: the
+// Error is an error whose text goes to the client verbatim: the
 // original answered str(exception), and these are Python's own texts.
-type evalError struct {
+type Error struct {
 	msg  string
 	kind string // for the log: "syntax", "name", "runtime", "limit", "timeout", "budget", "estimate", "busy"
 }
 
-func (e *evalError) Error() string { return e.msg }
+func (e *Error) Error() string { return e.msg }
 
 func pyErrf(format string, a ...any) error {
-	return &evalError{msg: fmt.Sprintf(format, a...), kind: "runtime"}
+	return &Error{msg: fmt.Sprintf(format, a...), kind: "runtime"}
 }
 
 var (
-	errSyntax = &evalError{"Invalid expression syntax", "syntax"}
-	errName   = &evalError{"Invalid variable name in expression", "name"}
+	errSyntax = &Error{"Invalid expression syntax", "syntax"}
+	errName   = &Error{"Invalid variable name in expression", "name"}
 	// errDigits is what Python 3.11 raises when a result above 4,300 digits
 	// is formatted; the original hit it in its log line. We raise it before
 	// computing anything that large.
-	errDigits = &evalError{"Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit", "limit"}
+	errDigits = &Error{"Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit", "limit"}
 	// errTooComplex is CPython's answer to an expression too big to
-	// compile (spec §8: 100,001 terms); we give it for anything over the
+	// compile (docs/zmqcmd.md, "Reference vectors": 100,001 terms); we give it for anything over the
 	// length, node or recursion limits.
-	errTooComplex = &evalError{"maximum recursion depth exceeded during compilation", "limit"}
-	errComplex    = &evalError{"Complex numbers are not supported", "runtime"}
-	errTooLarge   = &evalError{"Result too large", "limit"}
-	errTimeout    = &evalError{"Computation timed out", "timeout"}
-	errOverflow   = &evalError{"(34, 'Numerical result out of range')", "runtime"}
+	errTooComplex = &Error{"maximum recursion depth exceeded during compilation", "limit"}
+	errComplex    = &Error{"Complex numbers are not supported", "runtime"}
+	errTooLarge   = &Error{"Result too large", "limit"}
+	errTimeout    = &Error{"Computation timed out", "timeout"}
+	errOverflow   = &Error{"(34, 'Numerical result out of range')", "runtime"}
 )
 
 // maxStrBytes bounds any string the evaluator builds.

@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 // Tables of the pow kernel in pow.go. The values are those of ARM's
 // optimized-routines (math/pow_log_data.c and math/exp_data.c, with

@@ -1,11 +1,16 @@
-// Package crypto holds the legacy cipher plumbing the standard library does
+// Package legacycrypto holds the legacy cipher plumbing the standard library does
 // not ship: 8-bit cipher feedback (CFB-8) and the key/IV conventions of the
 // Delphi DCPcrypt library that the original Cloud Report programs used.
 //
+// It also holds the AES-CBC conventions the legacy formats share: the
+// all-zero IV (backup's file encryption, cloudreport's seed codec) and the
+// one constant-time PKCS#7 padding check.
+//
 // None of this is authenticated encryption. It exists only so Gatehouse can
 // speak to clients whose wire format was fixed decades ago; new protocols
-// must use an AEAD.
-package crypto
+// must use an AEAD. (The name says so, and keeps the package from shadowing
+// the standard library's crypto.)
+package legacycrypto
 
 import (
 	"crypto/aes"
@@ -35,14 +40,14 @@ func NewCFB8Decrypter(b cipher.Block, iv []byte) cipher.Stream { return newCFB8(
 
 func newCFB8(b cipher.Block, iv []byte, decrypt bool) cipher.Stream {
 	if len(iv) != b.BlockSize() {
-		panic("crypto: CFB-8 IV length must equal the block size")
+		panic("legacycrypto: CFB-8 IV length must equal the block size")
 	}
 	return &cfb8{b: b, reg: append([]byte(nil), iv...), tmp: make([]byte, b.BlockSize()), decrypt: decrypt}
 }
 
 func (x *cfb8) XORKeyStream(dst, src []byte) {
 	if len(dst) < len(src) {
-		panic("crypto: CFB-8 output smaller than input")
+		panic("legacycrypto: CFB-8 output smaller than input")
 	}
 	for i, in := range src {
 		x.b.Encrypt(x.tmp, x.reg)
@@ -74,7 +79,7 @@ func ParseHash(s string) (Hash, error) {
 	case "md5":
 		return MD5, nil
 	}
-	return "", fmt.Errorf("crypto: unknown DCPcrypt hash %q (want sha1 or md5)", s)
+	return "", fmt.Errorf("legacycrypto: unknown DCPcrypt hash %q (want sha1 or md5)", s)
 }
 
 // DCPKey reproduces DCPcrypt's TDCP_rijndael.InitStr(s, hash): the digest
@@ -90,7 +95,7 @@ func DCPKey(passphrase []byte, h Hash) ([]byte, error) {
 		s := md5.Sum(passphrase)
 		d = s[:]
 	default:
-		return nil, fmt.Errorf("crypto: unknown DCPcrypt hash %q", h)
+		return nil, fmt.Errorf("legacycrypto: unknown DCPcrypt hash %q", h)
 	}
 	size := 16
 	for size < len(d) {
@@ -116,7 +121,7 @@ func NewDCPCipher(passphrase []byte, h Hash) (*DCPCipher, error) {
 	}
 	b, err := aes.NewCipher(k)
 	if err != nil {
-		return nil, fmt.Errorf("crypto: %w", err)
+		return nil, fmt.Errorf("legacycrypto: %w", err)
 	}
 	c := &DCPCipher{block: b}
 	var ff [aes.BlockSize]byte
@@ -155,7 +160,7 @@ func (c *DCPCipher) EncryptString(plain []byte) string {
 }
 
 // ErrBase64 is returned for text that is not base64 even leniently.
-var ErrBase64 = errors.New("crypto: invalid base64")
+var ErrBase64 = errors.New("legacycrypto: invalid base64")
 
 // DecryptString is DCPcrypt's DecryptString. DCPcrypt's encoder leaves
 // non-zero filler bits in the last group, so decoding is deliberately not

@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 import "math"
 

@@ -1,4 +1,4 @@
-package zmqcmd
+package pyexpr
 
 import (
 	"fmt"
@@ -44,7 +44,7 @@ func TestDifferentialCPython(t *testing.T) {
 	want := pythonReplies(t, exprs)
 	bad, answered := 0, 0
 	for i, e := range exprs {
-		got, _, _ := computeExpr(nil, e, DefaultLimits)
+		got := reply(e, DefaultLimits)
 		if want[i] == nil {
 			// The original sent no reply (a complex result: json.dumps
 			// failed); our answer is the documented error.
