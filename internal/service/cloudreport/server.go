@@ -988,7 +988,7 @@ func (s *Server) claimInit(ss *session, id string) bool {
 		return false
 	}
 	if ss.initialized && s.byInit[ss.init.Text] == ss {
-		delete(s.byInit, ss.init.Text) // re-INIT: no stale entry (seed §8.7)
+		delete(s.byInit, ss.init.Text) // re-INIT: no stale entry (flaw 7 in docs/cloudreport.md, "Seed flaws the service fixes")
 	}
 	s.byInit[id] = ss
 	return true
