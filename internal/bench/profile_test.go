@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	_ "gatehouse/internal/daemon/all" // the services, registered as in the binary
+	_ "gatehouse/internal/services" // the services, registered as in the binary
 )
 
 // BenchmarkProfile runs one service's driver with the daemon inside the

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Backup configures the backup service ([services.backup]).
 type Backup struct {
@@ -52,7 +55,7 @@ type Backup struct {
 
 func defaultBackup() Backup {
 	b := Backup{
-		Common:              common(1357),
+		Common:              common(),
 		MaxFileSize:         2 << 30,
 		MinUploadRate:       64 << 10,
 		PortInfo:            true,
@@ -67,4 +70,12 @@ func defaultBackup() Backup {
 	// most this long each.
 	b.IdleTimeout = D(30 * time.Second)
 	return b
+}
+
+// Validate checks the backup section's own keys.
+func (b Backup) Validate() error {
+	if b.RegisterRate < 0 || b.RegisterBurst < 1 {
+		return fmt.Errorf("services.backup.register_rate/register_burst: the rate must be 0 (no limit) or more, the burst at least 1")
+	}
+	return nil
 }

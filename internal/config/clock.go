@@ -33,7 +33,7 @@ const ClockIdleTimeout = 24 * time.Hour
 
 func defaultClock() Clock {
 	c := Clock{
-		Common:        common(7777),
+		Common:        common(),
 		TempSource:    "random",
 		TempFile:      "/sys/class/thermal/thermal_zone0/temp",
 		TempFileScale: 0.001,

@@ -56,7 +56,7 @@ type Cloudreport struct {
 }
 
 func defaultCloudreport() Cloudreport {
-	c := common(8080)
+	c := common()
 	// The seed dropped a connection after 300 s without a request; clients
 	// that ping less often than the common 2 min must keep working.
 	c.IdleTimeout = D(5 * time.Minute)

@@ -69,14 +69,9 @@ type Common struct {
 	// TLSClientCA, when set, is a PEM file of CA certificates: every TLS
 	// client must present a certificate they issued (mutual TLS).
 	TLSClientCA string `toml:"tls_client_ca"`
-
-	defaultPort int
 }
 
-// DefaultPort is the service's historical port.
-func (c Common) DefaultPort() int { return c.defaultPort }
-
-func common(port int) Common {
+func common() Common {
 	return Common{
 		Enabled:          true,
 		Listen:           "",
@@ -87,10 +82,8 @@ func common(port int) Common {
 		MessageTimeout:   D(30 * time.Second),
 		MinRate:          1024,
 		RateGrace:        D(30 * time.Second),
-	}.withPort(port)
+	}
 }
-
-func (c Common) withPort(p int) Common { c.defaultPort = p; return c }
 
 // Config is the whole configuration.
 type Config struct {
@@ -164,40 +157,6 @@ func Default() *Config {
 			ZMQCmd:      defaultZMQCmd(),
 		},
 	}
-}
-
-// ServiceCommon returns the Common section of the named service.
-func (c *Config) ServiceCommon(name string) (*Common, bool) {
-	v := reflect.ValueOf(&c.Services).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if tagName(t.Field(i)) == name {
-			return v.Field(i).FieldByName("Common").Addr().Interface().(*Common), true
-		}
-	}
-	return nil, false
-}
-
-// ServiceNames lists the services in canonical order.
-func ServiceNames() []string {
-	t := reflect.TypeOf(Services{})
-	out := make([]string, t.NumField())
-	for i := range out {
-		out[i] = tagName(t.Field(i))
-	}
-	return out
-}
-
-// ListenAddr is the address service name binds.
-func (c *Config) ListenAddr(name string) string {
-	sc, ok := c.ServiceCommon(name)
-	if !ok {
-		return ""
-	}
-	if sc.Listen != "" {
-		return sc.Listen
-	}
-	return net.JoinHostPort(c.Host, strconv.Itoa(sc.defaultPort))
 }
 
 // AdminAddr is the admin HTTP listener's address.
@@ -404,33 +363,11 @@ func tagName(f reflect.StructField) string {
 	return strings.ToLower(f.Name)
 }
 
-// Validate checks what decoding cannot: addresses, levels, limits.
+// Validate checks what decoding cannot in the daemon-wide keys: levels,
+// limits. The services' sections are checked through the services list
+// (services.Validate), which calls this.
 func (c *Config) Validate() error {
 	var errs []error
-	for _, name := range ServiceNames() {
-		sc, _ := c.ServiceCommon(name)
-		if _, _, err := net.SplitHostPort(c.ListenAddr(name)); sc.Enabled && err != nil {
-			errs = append(errs, fmt.Errorf("services.%s.listen: %w", name, err))
-		}
-		if sc.MaxConns < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.max_conns: must be 0 (no limit) or more", name))
-		}
-		if sc.MaxConnsPerIP < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.max_conns_per_ip: must be 0 (no limit) or more", name))
-		}
-		if sc.MinRate < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
-		}
-		errs = append(errs, sc.validateTLS(name)...)
-		if sc.RateGrace.Duration < time.Second {
-			// Below that a transfer is behind before its first read
-			// returns (with 0, every file body would be cut at once).
-			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must be at least 1s", name))
-		}
-	}
-	if b := c.Services.Backup; b.RegisterRate < 0 || b.RegisterBurst < 1 {
-		errs = append(errs, fmt.Errorf("services.backup.register_rate/register_burst: the rate must be 0 (no limit) or more, the burst at least 1"))
-	}
 	if c.Storage.MinFreeMB < 0 {
 		errs = append(errs, fmt.Errorf("storage.min_free_mb: must be 0 (no warning) or more"))
 	}
@@ -450,12 +387,34 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// NoTLSServices have no TLS listener: zmqcmd secures its wire with CURVE.
-var NoTLSServices = map[string]string{"zmqcmd": "zmqcmd has no TLS listener; it secures its wire with CURVE instead"}
-
-func (sc *Common) validateTLS(name string) []error {
+// Validate checks the common keys of the section of service name, which
+// binds listen; noTLS, when set, says why the service has no TLS listener.
+func (sc *Common) Validate(name, listen, noTLS string) []error {
 	var errs []error
-	if why, ok := NoTLSServices[name]; ok {
+	if _, _, err := net.SplitHostPort(listen); sc.Enabled && err != nil {
+		errs = append(errs, fmt.Errorf("services.%s.listen: %w", name, err))
+	}
+	if sc.MaxConns < 0 {
+		errs = append(errs, fmt.Errorf("services.%s.max_conns: must be 0 (no limit) or more", name))
+	}
+	if sc.MaxConnsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("services.%s.max_conns_per_ip: must be 0 (no limit) or more", name))
+	}
+	if sc.MinRate < 0 {
+		errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
+	}
+	errs = append(errs, sc.validateTLS(name, noTLS)...)
+	if sc.RateGrace.Duration < time.Second {
+		// Below that a transfer is behind before its first read
+		// returns (with 0, every file body would be cut at once).
+		errs = append(errs, fmt.Errorf("services.%s.rate_grace: must be at least 1s", name))
+	}
+	return errs
+}
+
+func (sc *Common) validateTLS(name, why string) []error {
+	var errs []error
+	if why != "" {
 		for k, v := range map[string]string{"tls_listen": sc.TLSListen, "tls_cert": sc.TLSCert, "tls_key": sc.TLSKey, "tls_client_ca": sc.TLSClientCA} {
 			if v != "" {
 				errs = append(errs, fmt.Errorf("services.%s.%s: %s", name, k, why))

@@ -35,7 +35,7 @@ const E2EEFTPIdleTimeout = 10 * time.Minute
 
 func defaultE2EEFTP() E2EEFTP {
 	c := E2EEFTP{
-		Common:              common(5001),
+		Common:              common(),
 		MaxFileSize:         4 << 30,
 		AllowDelete:         true,
 		ReplayCacheSize:     1 << 18,

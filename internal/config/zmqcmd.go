@@ -51,7 +51,7 @@ type ZMQCmd struct {
 
 func defaultZMQCmd() ZMQCmd {
 	return ZMQCmd{
-		Common:         common(5555),
+		Common:         common(),
 		Allow:          []string{"ping", "echo", "date", "uptime"},
 		CommandTimeout: D(10 * time.Second),
 		MaxOutput:      64 << 10,

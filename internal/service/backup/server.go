@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -50,6 +51,8 @@ type Options struct {
 	KeepDays int
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
+	// Log receives the background sweep's messages (nil: discarded).
+	Log *slog.Logger
 }
 
 const (
@@ -105,6 +108,9 @@ func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server
 	}
 	if opt.KeepVersions == 0 {
 		opt.KeepVersions = 10
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
 }

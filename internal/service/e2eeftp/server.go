@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -42,6 +43,9 @@ type Options struct {
 	ReplayStore *store.DB
 	// ReplayWindow is how long stored keys are kept (0: 30 days).
 	ReplayWindow time.Duration
+	// ReplayPruneInterval is how often Run deletes expired keys from
+	// ReplayStore (0: never).
+	ReplayPruneInterval time.Duration
 	// Log receives server-wide warnings (nil: discarded).
 	Log *slog.Logger
 }
@@ -114,6 +118,22 @@ func (s *Server) RunReplayPruner(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// Run is the service's background work until ctx ends: the replay log's
+// pruner and, when the key set refreshes itself (SharedKeys), its refresh.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if r, ok := s.auth.(interface{ Run(context.Context) }); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Run(ctx)
+		}()
+	}
+	s.RunReplayPruner(ctx, s.opt.ReplayPruneInterval)
+	wg.Wait()
+	return nil
 }
 
 const sharedFolder = "received/"

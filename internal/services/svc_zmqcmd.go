@@ -1,4 +1,4 @@
-package all
+package services
 
 import (
 	"context"
@@ -8,48 +8,46 @@ import (
 	"path/filepath"
 
 	"gatehouse/internal/config"
-	"gatehouse/internal/daemon"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/service/zmqcmd"
+	"gatehouse/internal/svckit"
 	"gatehouse/internal/zmtp"
 )
 
-func init() {
-	daemon.Register("zmqcmd", func(d *daemon.Deps) (netsvc.Handler, func(), error) {
-		c := d.Config.Services.ZMQCmd
-		cfg := zmqcmdConfig(c)
-		srv, err := zmqcmd.New(cfg, d.Log)
-		if err != nil {
-			return nil, nil, err
-		}
-		// The names zmqcmd's handler passes to Conn.Request.
-		d.Commands = []string{"compute", "os", "invalid"}
-		if d.Registry != nil {
-			for _, c := range srv.Collectors() {
-				if err := d.Registry.Register(c); err != nil {
-					return nil, nil, err
-				}
+func buildZMQCmd(conf *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
+	c := conf.Services.ZMQCmd
+	cfg := zmqcmdConfig(c)
+	srv, err := zmqcmd.New(cfg, d.Log)
+	if err != nil {
+		return nil, err
+	}
+	// The names zmqcmd's handler passes to Conn.Request.
+	d.Commands = []string{"compute", "os", "invalid"}
+	if d.Registry != nil {
+		for _, c := range srv.Collectors() {
+			if err := d.Registry.Register(c); err != nil {
+				return nil, err
 			}
 		}
-		d.Log.Info("zmqcmd service ready", "allow", cfg.Allow, "command_timeout", cfg.CommandTimeout,
-			"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode,
-			"max_computations", srv.MaxComputations(), "compute_budget", cfg.Compute.Budget)
-		if c.CurveListen == "" {
-			if !c.NullEnabled {
-				return nil, nil, errors.New("null_enabled = false needs curve_listen (no port would be left)")
-			}
-			return srv, nil, nil
+	}
+	d.Log.Info("zmqcmd service ready", "allow", cfg.Allow, "command_timeout", cfg.CommandTimeout,
+		"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode,
+		"max_computations", srv.MaxComputations(), "compute_budget", cfg.Compute.Budget)
+	if c.CurveListen == "" {
+		if !c.NullEnabled {
+			return nil, errors.New("null_enabled = false needs curve_listen (no port would be left)")
 		}
-		if err := zmqcmdCurve(d, srv, c); err != nil {
-			return nil, nil, err
-		}
-		return srv, nil, nil
-	})
+		return srv, nil
+	}
+	if err := zmqcmdCurve(d, srv, c); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 // zmqcmdCurve adds the CURVE port (docs/zmqcmd.md "CURVE port") as a
 // second listener named zmqcmd-curve.
-func zmqcmdCurve(d *daemon.Deps, srv *zmqcmd.Server, c config.ZMQCmd) error {
+func zmqcmdCurve(d *svckit.Deps, srv *zmqcmd.Server, c config.ZMQCmd) error {
 	if _, _, err := net.SplitHostPort(c.CurveListen); err != nil {
 		return fmt.Errorf("curve_listen: %w", err)
 	}
@@ -63,7 +61,7 @@ func zmqcmdCurve(d *daemon.Deps, srv *zmqcmd.Server, c config.ZMQCmd) error {
 	}
 	// Clients hold the server's public key: every daemon sharing the store
 	// must serve the same one.
-	if err := d.PinKey(context.Background(), "zmqcmd/curve_server", daemon.Fingerprint("gatehouse zmqcmd CURVE server key", key.Public[:])); err != nil {
+	if err := d.PinKey(context.Background(), "zmqcmd/curve_server", svckit.Fingerprint("gatehouse zmqcmd CURVE server key", key.Public[:])); err != nil {
 		return err
 	}
 	if insecure {
