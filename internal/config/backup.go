@@ -68,7 +68,7 @@ func defaultBackup() Backup {
 	// One request per connection: the whole exchange apart from a file's
 	// body must fit in the handshake deadline; reads inside a body wait at
 	// most this long each.
-	b.IdleTimeout = D(30 * time.Second)
+	b.IdleTimeout = 30 * time.Second
 	return b
 }
 

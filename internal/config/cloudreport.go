@@ -44,7 +44,7 @@ type Cloudreport struct {
 	FirstSeenRate  float64 `toml:"first_seen_rate"`
 	FirstSeenBurst int     `toml:"first_seen_burst"`
 	// SeenFlushInterval is how often last-seen times are written.
-	SeenFlushInterval Duration `toml:"seen_flush_interval"`
+	SeenFlushInterval time.Duration `toml:"seen_flush_interval"`
 	// DownloadMinRate is the bytes/s a DWNL reader must keep, progressively,
 	// after rate_grace (negative: none).
 	DownloadMinRate int64 `toml:"download_min_rate"`
@@ -59,7 +59,7 @@ func defaultCloudreport() Cloudreport {
 	c := common()
 	// The seed dropped a connection after 300 s without a request; clients
 	// that ping less often than the common 2 min must keep working.
-	c.IdleTimeout = D(5 * time.Minute)
+	c.IdleTimeout = 5 * time.Minute
 	return Cloudreport{
 		Common:                 c,
 		Dialect:                "seed",
@@ -79,7 +79,7 @@ func defaultCloudreport() Cloudreport {
 		Updates:                "auto",
 		FirstSeenRate:          10,
 		FirstSeenBurst:         1000,
-		SeenFlushInterval:      D(time.Minute),
+		SeenFlushInterval:      time.Minute,
 		DownloadMinRate:        4096,
 	}
 }

@@ -18,84 +18,29 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"gatehouse/internal/service/clock"
+	"gatehouse/internal/svckit"
 )
 
-// Duration is a time.Duration written as "30s", "5m" in TOML and env.
-type Duration struct{ time.Duration }
-
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	d.Duration = v
-	return nil
-}
-
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
-
-// D is shorthand for building a Duration.
-func D(d time.Duration) Duration { return Duration{d} }
-
 // Common holds what every service has: whether it runs, where, and its
-// limits. It is flattened into each service's section.
-type Common struct {
-	Enabled          bool     `toml:"enabled"`
-	Listen           string   `toml:"listen"` // host:port; empty means <host>:<default port>
-	MaxConns         int      `toml:"max_conns"`
-	MaxConnsPerIP    int      `toml:"max_conns_per_ip"` // 0: no per-address limit
-	IdleTimeout      Duration `toml:"idle_timeout"`
-	WriteTimeout     Duration `toml:"write_timeout"`
-	HandshakeTimeout Duration `toml:"handshake_timeout"`
-	// MessageTimeout bounds one request's arrival once its first byte came
-	// (services with multi-read requests use it).
-	MessageTimeout Duration `toml:"message_timeout"`
-	// MinRate is the slowest a file body (upload or download) may move, in
-	// bytes/s, once RateGrace has passed; checked progressively as data
-	// moves. 0 turns the rule off.
-	MinRate   int64    `toml:"min_rate"`
-	RateGrace Duration `toml:"rate_grace"`
+// limits. It is embedded in each service's Config (svckit owns it, so a
+// service package need not import this one).
+type Common = svckit.Common
 
-	// TLSListen, when set (host:port), is a second listener serving the
-	// same protocol inside TLS 1.3; the legacy listener is unchanged.
-	// zmqcmd has no TLS listener (it offers CURVE instead), so the key
-	// must stay empty there.
-	TLSListen string `toml:"tls_listen"`
-	// TLSCert and TLSKey are the PEM certificate (chain) and key files,
-	// relative to the data directory or absolute. Both empty: a
-	// self-signed certificate generated into <data>/tls/.
-	TLSCert string `toml:"tls_cert"`
-	TLSKey  string `toml:"tls_key"`
-	// TLSClientCA, when set, is a PEM file of CA certificates: every TLS
-	// client must present a certificate they issued (mutual TLS).
-	TLSClientCA string `toml:"tls_client_ca"`
-}
-
-func common() Common {
-	return Common{
-		Enabled:          true,
-		Listen:           "",
-		MaxConns:         1024,
-		IdleTimeout:      D(2 * time.Minute),
-		WriteTimeout:     D(30 * time.Second),
-		HandshakeTimeout: D(10 * time.Second),
-		MessageTimeout:   D(30 * time.Second),
-		MinRate:          1024,
-		RateGrace:        D(30 * time.Second),
-	}
-}
+func common() Common { return svckit.DefaultCommon() }
 
 // Config is the whole configuration.
 type Config struct {
-	Host         string   `toml:"host"` // address the default listeners bind
-	DataDir      string   `toml:"data"`
-	DrainTimeout Duration `toml:"drain_timeout"`
-	Admin        Admin    `toml:"admin"`
-	Log          Log      `toml:"log"`
-	Store        Store    `toml:"store"`
-	Blob         Blob     `toml:"blob"`
-	Storage      Storage  `toml:"storage"`
-	Services     Services `toml:"services"`
+	Host         string        `toml:"host"` // address the default listeners bind
+	DataDir      string        `toml:"data"`
+	DrainTimeout time.Duration `toml:"drain_timeout"`
+	Admin        Admin         `toml:"admin"`
+	Log          Log           `toml:"log"`
+	Store        Store         `toml:"store"`
+	Blob         Blob          `toml:"blob"`
+	Storage      Storage       `toml:"storage"`
+	Services     Services      `toml:"services"`
 }
 
 // Storage watches the disks the store and the blob store live on.
@@ -145,14 +90,14 @@ func Default() *Config {
 	return &Config{
 		Host:         "127.0.0.1",
 		DataDir:      "./gatehouse-data",
-		DrainTimeout: D(10 * time.Second),
+		DrainTimeout: 10 * time.Second,
 		Admin:        Admin{Enabled: true},
 		Storage:      Storage{MinFreeMB: 512},
 		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10},
 		Services: Services{
 			Cloudreport: defaultCloudreport(),
 			Backup:      defaultBackup(),
-			Clock:       defaultClock(),
+			Clock:       clock.DefaultConfig(),
 			E2EEFTP:     defaultE2EEFTP(),
 			ZMQCmd:      defaultZMQCmd(),
 		},
@@ -267,10 +212,13 @@ func walk(t reflect.Type, prefix string, fn func(string, reflect.Type)) {
 			continue
 		}
 		p := tagName(f)
+		if p == "-" {
+			continue // not a key (a service's Rand, Now)
+		}
 		if prefix != "" {
 			p = prefix + "." + p
 		}
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) {
+		if f.Type.Kind() == reflect.Struct {
 			walk(f.Type, p, fn)
 			continue
 		}
@@ -289,13 +237,21 @@ func (c *Config) Set(key, val string) error {
 		}
 		v = f
 	}
-	if v.Kind() == reflect.Struct && v.Type() != reflect.TypeOf(Duration{}) {
+	if v.Kind() == reflect.Struct {
 		return fmt.Errorf("key %s is a section, not a value", key)
 	}
 	if u, ok := v.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
 		if err := u.UnmarshalText([]byte(val)); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
+		return nil
+	}
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		v.SetInt(int64(d))
 		return nil
 	}
 	switch v.Kind() {
@@ -385,53 +341,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("data: must not be empty"))
 	}
 	return errors.Join(errs...)
-}
-
-// Validate checks the common keys of the section of service name, which
-// binds listen; noTLS, when set, says why the service has no TLS listener.
-func (sc *Common) Validate(name, listen, noTLS string) []error {
-	var errs []error
-	if _, _, err := net.SplitHostPort(listen); sc.Enabled && err != nil {
-		errs = append(errs, fmt.Errorf("services.%s.listen: %w", name, err))
-	}
-	if sc.MaxConns < 0 {
-		errs = append(errs, fmt.Errorf("services.%s.max_conns: must be 0 (no limit) or more", name))
-	}
-	if sc.MaxConnsPerIP < 0 {
-		errs = append(errs, fmt.Errorf("services.%s.max_conns_per_ip: must be 0 (no limit) or more", name))
-	}
-	if sc.MinRate < 0 {
-		errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
-	}
-	errs = append(errs, sc.validateTLS(name, noTLS)...)
-	if sc.RateGrace.Duration < time.Second {
-		// Below that a transfer is behind before its first read
-		// returns (with 0, every file body would be cut at once).
-		errs = append(errs, fmt.Errorf("services.%s.rate_grace: must be at least 1s", name))
-	}
-	return errs
-}
-
-func (sc *Common) validateTLS(name, why string) []error {
-	var errs []error
-	if why != "" {
-		for k, v := range map[string]string{"tls_listen": sc.TLSListen, "tls_cert": sc.TLSCert, "tls_key": sc.TLSKey, "tls_client_ca": sc.TLSClientCA} {
-			if v != "" {
-				errs = append(errs, fmt.Errorf("services.%s.%s: %s", name, k, why))
-			}
-		}
-		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return errs
-	}
-	if sc.TLSListen != "" {
-		if _, _, err := net.SplitHostPort(sc.TLSListen); err != nil {
-			errs = append(errs, fmt.Errorf("services.%s.tls_listen: %w", name, err))
-		}
-	}
-	if (sc.TLSCert == "") != (sc.TLSKey == "") {
-		errs = append(errs, fmt.Errorf("services.%s.tls_cert/tls_key: give both (or neither, for the self-signed certificate)", name))
-	}
-	return errs
 }
 
 // TLSPath resolves a tls_cert/tls_key/tls_client_ca value: absolute as is,

@@ -42,7 +42,7 @@ func TestPrecedenceFileThenEnv(t *testing.T) {
 	if err := c.LoadFile(p); err != nil {
 		t.Fatal(err)
 	}
-	if c.Services.Clock.MaxConns != 7 || c.Services.Clock.IdleTimeout.Duration != 3*time.Second || c.Services.Clock.Enabled {
+	if c.Services.Clock.MaxConns != 7 || c.Services.Clock.IdleTimeout != 3*time.Second || c.Services.Clock.Enabled {
 		t.Fatalf("file not applied: %+v", c.Services.Clock.Common)
 	}
 	if c.Services.Backup.MaxConns != 1024 {

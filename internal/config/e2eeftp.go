@@ -19,9 +19,9 @@ type E2EEFTP struct {
 	ReplayCacheSize int `toml:"replay_cache_size"`
 	// ReplayWindow is how long accepted client ephemeral keys stay in the
 	// shared store's replay log (at least 1h).
-	ReplayWindow Duration `toml:"replay_window"`
+	ReplayWindow time.Duration `toml:"replay_window"`
 	// ReplayPruneInterval is how often expired keys are deleted.
-	ReplayPruneInterval Duration `toml:"replay_prune_interval"`
+	ReplayPruneInterval time.Duration `toml:"replay_prune_interval"`
 }
 
 // E2EEFTPIdleTimeout is the e2eeftp service's default idle_timeout.
@@ -39,9 +39,9 @@ func defaultE2EEFTP() E2EEFTP {
 		MaxFileSize:         4 << 30,
 		AllowDelete:         true,
 		ReplayCacheSize:     1 << 18,
-		ReplayWindow:        D(30 * 24 * time.Hour),
-		ReplayPruneInterval: D(10 * time.Minute),
+		ReplayWindow:        30 * 24 * time.Hour,
+		ReplayPruneInterval: 10 * time.Minute,
 	}
-	c.IdleTimeout = D(E2EEFTPIdleTimeout)
+	c.IdleTimeout = E2EEFTPIdleTimeout
 	return c
 }

@@ -9,7 +9,7 @@ type ZMQCmd struct {
 	// argument validator (ping, echo, date, uptime, uname, hostname).
 	Allow []string `toml:"allow"`
 	// CommandTimeout bounds one os command; its process group is killed.
-	CommandTimeout Duration `toml:"command_timeout"`
+	CommandTimeout time.Duration `toml:"command_timeout"`
 	// MaxOutput is the stdout kept per command, in bytes (then truncated).
 	MaxOutput int `toml:"max_output"`
 	// MaxProcs is how many os commands run at once across all clients.
@@ -22,7 +22,7 @@ type ZMQCmd struct {
 	// PingHosts, when not empty, are the only hosts ping may target.
 	PingHosts []string `toml:"ping_hosts"`
 	// ComputeTimeout bounds one compute evaluation.
-	ComputeTimeout Duration `toml:"compute_timeout"`
+	ComputeTimeout time.Duration `toml:"compute_timeout"`
 	// MaxExpression is the longest compute expression, in bytes.
 	MaxExpression int `toml:"max_expression"`
 	// ComputeBudget is the CPU budget of one evaluation in cost units
@@ -33,7 +33,7 @@ type ZMQCmd struct {
 	MaxComputations int `toml:"max_computations"`
 	// ComputeWait is how long an evaluation waits for a free slot before
 	// the busy reply.
-	ComputeWait Duration `toml:"compute_wait"`
+	ComputeWait time.Duration `toml:"compute_wait"`
 	// MaxFrame is the largest ZMTP frame accepted, in bytes; a larger one
 	// closes the connection before anything is allocated.
 	MaxFrame int `toml:"max_frame"`
@@ -53,14 +53,14 @@ func defaultZMQCmd() ZMQCmd {
 	return ZMQCmd{
 		Common:         common(),
 		Allow:          []string{"ping", "echo", "date", "uptime"},
-		CommandTimeout: D(10 * time.Second),
+		CommandTimeout: 10 * time.Second,
 		MaxOutput:      64 << 10,
 		MaxProcs:       8,
 		CommandPath:    []string{"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"},
-		ComputeTimeout: D(time.Second),
+		ComputeTimeout: time.Second,
 		MaxExpression:  1024,
 		ComputeBudget:  100_000_000,
-		ComputeWait:    D(10 * time.Second),
+		ComputeWait:    10 * time.Second,
 		MaxFrame:       256 << 10,
 		NullEnabled:    true,
 	}

@@ -141,12 +141,12 @@ func startList(ctx context.Context, cfg *config.Config, log *slog.Logger, list [
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,
 				MaxConnsPerIP:    sc.MaxConnsPerIP,
-				IdleTimeout:      sc.IdleTimeout.Duration,
-				WriteTimeout:     sc.WriteTimeout.Duration,
-				HandshakeTimeout: sc.HandshakeTimeout.Duration,
-				MessageTimeout:   sc.MessageTimeout.Duration,
+				IdleTimeout:      sc.IdleTimeout,
+				WriteTimeout:     sc.WriteTimeout,
+				HandshakeTimeout: sc.HandshakeTimeout,
+				MessageTimeout:   sc.MessageTimeout,
 				MinRate:          sc.MinRate,
-				RateGrace:        sc.RateGrace.Duration,
+				RateGrace:        sc.RateGrace,
 			},
 		}
 		if !deps.NoListen {
@@ -242,8 +242,8 @@ func (d *Daemon) adminMux() *http.ServeMux {
 // Shutdown drains the services for at most the config's drain timeout, then
 // closes everything.
 func (d *Daemon) Shutdown() error {
-	d.Log.Info("shutting down: draining connections", "drain_timeout", d.cfg.DrainTimeout.Duration)
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout.Duration)
+	d.Log.Info("shutting down: draining connections", "drain_timeout", d.cfg.DrainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
 	defer cancel()
 	err := d.Server.Shutdown(ctx)
 	if d.admin != nil {

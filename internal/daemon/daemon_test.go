@@ -70,7 +70,7 @@ func testConfig(t *testing.T) *config.Config {
 
 func startWith(t *testing.T, cfg *config.Config) (*Daemon, error) {
 	t.Helper()
-	return startServices(context.Background(), cfg, slog.New(slog.DiscardHandler), []svcSpec{{name: testSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: config.D(time.Second)}}})
+	return startServices(context.Background(), cfg, slog.New(slog.DiscardHandler), []svcSpec{{name: testSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: time.Second}}})
 }
 
 func get(t *testing.T, url string) (int, string) {

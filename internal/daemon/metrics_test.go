@@ -57,7 +57,7 @@ func scrapeGatehouse(t *testing.T, admin string) map[string]float64 {
 func TestEverySeriesExistsAtZeroFromStart(t *testing.T) {
 	cfg := testConfig(t)
 	d, err := startServices(context.Background(), cfg, slog.New(slog.DiscardHandler), []svcSpec{
-		{name: testCmdSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: config.D(time.Second)}}})
+		{name: testCmdSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: time.Second}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func pinConfig(t *testing.T, dsn string) *config.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
 	cfg.Store.DSN = dsn
-	cfg.DrainTimeout = config.D(2 * time.Second)
+	cfg.DrainTimeout = 2 * time.Second
 	for _, n := range services.Names() {
 		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n == "e2eeftp" || n == "backup"

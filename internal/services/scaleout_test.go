@@ -36,7 +36,7 @@ func sharedConfig(t *testing.T, dsn, bucket string) *config.Config {
 		sc, _ := services.Common(cfg, n)
 		sc.Listen = "127.0.0.1:0"
 	}
-	cfg.DrainTimeout = config.D(2 * time.Second)
+	cfg.DrainTimeout = 2 * time.Second
 	return cfg
 }
 

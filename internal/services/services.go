@@ -14,6 +14,7 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/service/clock"
 	"gatehouse/internal/svckit"
 )
 
@@ -27,7 +28,8 @@ type Service struct {
 	DefaultPort int
 	// Common returns the service's section's common keys in cfg.
 	Common func(cfg *config.Config) *config.Common
-	// Validate checks the service's own keys in cfg (nil: nothing to check).
+	// Validate checks the service's own keys in cfg when the service is
+	// enabled (nil: nothing to check).
 	Validate func(cfg *config.Config) error
 	// Build makes the service's handler from its section of cfg and the
 	// daemon's shared parts. The handler may also implement svckit.Runner
@@ -45,8 +47,12 @@ var All = []Service{
 	{Name: "backup", DefaultPort: backupPort, Build: buildBackup,
 		Validate: validateBackup,
 		Common:   func(c *config.Config) *config.Common { return &c.Services.Backup.Common }},
-	{Name: "clock", DefaultPort: 7777, Build: buildClock,
-		Common: func(c *config.Config) *config.Common { return &c.Services.Clock.Common }},
+	{Name: "clock", DefaultPort: 7777,
+		Common:   func(c *config.Config) *config.Common { return &c.Services.Clock.Common },
+		Validate: func(c *config.Config) error { return c.Services.Clock.Validate() },
+		Build: func(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
+			return clock.Build(c.Services.Clock, d)
+		}},
 	{Name: "e2eeftp", DefaultPort: 5001, Build: buildE2EEFTP,
 		Common: func(c *config.Config) *config.Common { return &c.Services.E2EEFTP.Common }},
 	{Name: "zmqcmd", DefaultPort: 5555, Build: buildZMQCmd,
@@ -112,7 +118,7 @@ func ValidateList(cfg *config.Config, list []Service) error {
 	errs := []error{cfg.Validate()}
 	for _, s := range list {
 		errs = append(errs, s.Common(cfg).Validate(s.Name, s.ListenAddr(cfg), s.NoTLS)...)
-		if s.Validate != nil {
+		if s.Validate != nil && s.Common(cfg).Enabled {
 			errs = append(errs, s.Validate(cfg))
 		}
 	}

@@ -53,7 +53,7 @@ func buildCloudreport(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) 
 		Registration:           registration,
 		FirstSeenRate:          cfg.FirstSeenRate,
 		FirstSeenBurst:         cfg.FirstSeenBurst,
-		SeenFlushInterval:      cfg.SeenFlushInterval.Duration,
+		SeenFlushInterval:      cfg.SeenFlushInterval,
 		DownloadMinRate:        cfg.DownloadMinRate,
 		Metrics:                d.Registry,
 		Log:                    d.Log,

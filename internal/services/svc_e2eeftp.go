@@ -57,8 +57,8 @@ func buildE2EEFTP(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 	}
 	// Shorter windows would let clock skew between daemons sharing the
 	// store, or a slow prune, matter; see replay.go for what it buys.
-	if cfg.ReplayWindow.Duration < time.Hour {
-		return nil, fmt.Errorf("e2eeftp: replay_window %v is below the 1h minimum", cfg.ReplayWindow.Duration)
+	if cfg.ReplayWindow < time.Hour {
+		return nil, fmt.Errorf("e2eeftp: replay_window %v is below the 1h minimum", cfg.ReplayWindow)
 	}
 	srv := e2eeftp.NewServer(id, auth, d.Blob, e2eeftp.Options{
 		MaxFileSize:         cfg.MaxFileSize,
@@ -66,8 +66,8 @@ func buildE2EEFTP(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 		DisableDelete:       !cfg.AllowDelete,
 		ReplayCacheSize:     replay,
 		ReplayStore:         d.Store,
-		ReplayWindow:        cfg.ReplayWindow.Duration,
-		ReplayPruneInterval: cfg.ReplayPruneInterval.Duration,
+		ReplayWindow:        cfg.ReplayWindow,
+		ReplayPruneInterval: cfg.ReplayPruneInterval,
 		Log:                 d.Log,
 	})
 	// Left by an older version; the store's log replaces it.

@@ -28,7 +28,7 @@ func onlyE2EEFTP(t *testing.T) *config.Config {
 // daemons matter; the daemon refuses to start with one.
 func TestE2EEFTPReplayWindowMinimum(t *testing.T) {
 	cfg := onlyE2EEFTP(t)
-	cfg.Services.E2EEFTP.ReplayWindow = config.D(time.Minute)
+	cfg.Services.E2EEFTP.ReplayWindow = time.Minute
 	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil {
 		d.Shutdown()

@@ -86,17 +86,17 @@ func zmqcmdCurve(d *svckit.Deps, srv *zmqcmd.Server, c config.ZMQCmd) error {
 func zmqcmdConfig(c config.ZMQCmd) zmqcmd.Config {
 	cfg := zmqcmd.DefaultConfig()
 	cfg.Allow = c.Allow
-	cfg.CommandTimeout = c.CommandTimeout.Duration
+	cfg.CommandTimeout = c.CommandTimeout
 	cfg.MaxOutput = c.MaxOutput
 	cfg.MaxProcs = c.MaxProcs
 	cfg.CommandPath = c.CommandPath
 	cfg.FailOnExitCode = c.FailOnExitCode
 	cfg.PingHosts = c.PingHosts
-	cfg.Compute.Timeout = c.ComputeTimeout.Duration
+	cfg.Compute.Timeout = c.ComputeTimeout
 	cfg.Compute.MaxExpression = c.MaxExpression
 	cfg.Compute.Budget = c.ComputeBudget
 	cfg.MaxComputations = c.MaxComputations
-	cfg.ComputeWait = c.ComputeWait.Duration
+	cfg.ComputeWait = c.ComputeWait
 	cfg.MaxFrame = c.MaxFrame
 	cfg.OSRequiresCurve = c.OSRequiresCurve
 	return cfg

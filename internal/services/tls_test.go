@@ -32,7 +32,7 @@ func tlsDaemonConfig(t *testing.T) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
-	cfg.DrainTimeout = config.D(2 * time.Second)
+	cfg.DrainTimeout = 2 * time.Second
 	for _, n := range services.Names() {
 		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n != "zmqcmd"

@@ -66,10 +66,10 @@ func TestPauseBetweenHelloAndSendServed(t *testing.T) {
 // deadline, while a command line, once begun, must still end in time.
 func TestDefaultDeadlinesAllowSlowClientEncryption(t *testing.T) {
 	c := config.Default().Services.E2EEFTP
-	if c.IdleTimeout.Duration < 5*time.Minute {
+	if c.IdleTimeout < 5*time.Minute {
 		t.Fatalf("e2eeftp idle_timeout %v: the original client's encryption before SEND would be cut", c.IdleTimeout)
 	}
-	if c.HandshakeTimeout.Duration > 10*time.Second || c.MessageTimeout.Duration > time.Minute {
+	if c.HandshakeTimeout > 10*time.Second || c.MessageTimeout > time.Minute {
 		t.Fatalf("handshake_timeout %v / message_timeout %v: want short bounds on the hellos and the line",
 			c.HandshakeTimeout, c.MessageTimeout)
 	}
