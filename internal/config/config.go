@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"gatehouse/internal/service/clock"
+	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/svckit"
 )
 
@@ -98,7 +99,7 @@ func Default() *Config {
 			Cloudreport: defaultCloudreport(),
 			Backup:      defaultBackup(),
 			Clock:       clock.DefaultConfig(),
-			E2EEFTP:     defaultE2EEFTP(),
+			E2EEFTP:     e2eeftp.DefaultConfig(),
 			ZMQCmd:      defaultZMQCmd(),
 		},
 	}

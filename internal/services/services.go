@@ -15,6 +15,7 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/service/clock"
+	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/svckit"
 )
 
@@ -53,8 +54,12 @@ var All = []Service{
 		Build: func(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 			return clock.Build(c.Services.Clock, d)
 		}},
-	{Name: "e2eeftp", DefaultPort: 5001, Build: buildE2EEFTP,
-		Common: func(c *config.Config) *config.Common { return &c.Services.E2EEFTP.Common }},
+	{Name: "e2eeftp", DefaultPort: 5001,
+		Common:   func(c *config.Config) *config.Common { return &c.Services.E2EEFTP.Common },
+		Validate: func(c *config.Config) error { return c.Services.E2EEFTP.Validate() },
+		Build: func(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
+			return e2eeftp.Build(c.Services.E2EEFTP, d)
+		}},
 	{Name: "zmqcmd", DefaultPort: 5555, Build: buildZMQCmd,
 		NoTLS:  "zmqcmd has no TLS listener; it secures its wire with CURVE instead",
 		Common: func(c *config.Config) *config.Common { return &c.Services.ZMQCmd.Common }},

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 )
@@ -65,7 +64,7 @@ func TestPauseBetweenHelloAndSendServed(t *testing.T) {
 // and a 60 s (and more) pause before the command line is inside the idle
 // deadline, while a command line, once begun, must still end in time.
 func TestDefaultDeadlinesAllowSlowClientEncryption(t *testing.T) {
-	c := config.Default().Services.E2EEFTP
+	c := DefaultConfig()
 	if c.IdleTimeout < 5*time.Minute {
 		t.Fatalf("e2eeftp idle_timeout %v: the original client's encryption before SEND would be cut", c.IdleTimeout)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/netsvc"
-	"gatehouse/internal/store"
 )
 
 // Options tune a Server. The zero value is the original's behaviour plus
@@ -40,7 +39,7 @@ type Options struct {
 	// ReplayStore, when set, records every accepted client ephemeral key
 	// so that all daemons sharing it refuse a replayed hello, across
 	// crashes (nil: memory only).
-	ReplayStore *store.DB
+	ReplayStore ReplayLog
 	// ReplayWindow is how long stored keys are kept (0: 30 days).
 	ReplayWindow time.Duration
 	// ReplayPruneInterval is how often Run deletes expired keys from
@@ -48,6 +47,10 @@ type Options struct {
 	ReplayPruneInterval time.Duration
 	// Log receives server-wide warnings (nil: discarded).
 	Log *slog.Logger
+	// Rand feeds the ephemeral keys and IVs (nil: crypto/rand).
+	Rand io.Reader
+	// Now is the replay log's clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // DefaultMaxFileSize is Options.MaxFileSize's default.
@@ -86,13 +89,20 @@ func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rnd, now := opt.Rand, opt.Now
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	if now == nil {
+		now = time.Now
+	}
 	var replay *replayGuard
 	if opt.ReplayCacheSize > 0 {
 		replay = &replayGuard{front: newReplayCache(opt.ReplayCacheSize), db: opt.ReplayStore,
-			window: opt.ReplayWindow, now: time.Now, log: log}
+			window: opt.ReplayWindow, now: now, log: log}
 	}
 	return &Server{id: id, auth: auth, store: store, opt: opt, replay: replay,
-		log: log, randEph: rand.Reader, randIV: rand.Reader}
+		log: log, randEph: rnd, randIV: rnd}
 }
 
 // PruneReplay deletes the stored client ephemeral keys older than the

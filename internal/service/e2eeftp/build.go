@@ -1,28 +1,44 @@
-package services
+package e2eeftp
 
 import (
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"gatehouse/internal/config"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"gatehouse/internal/netsvc"
-	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/svckit"
 )
 
-func buildE2EEFTP(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
-	cfg := c.Services.E2EEFTP
+// Store is what the service keeps in the shared metadata store: the
+// authorized clients and the replay log.
+type Store interface {
+	ClientRegistry
+	ReplayLog
+}
+
+// ReplayLog is the shared log of accepted client ephemeral keys.
+type ReplayLog interface {
+	E2EEFTPReplayRecord(ctx context.Context, eph []byte, now time.Time) (fresh bool, err error)
+	E2EEFTPReplayPrune(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+// Build is the daemon's entry (internal/services): the server for the
+// [services.e2eeftp] section cfg.
+func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
+	var st Store = d.Store
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	dir, err := d.Dir()
 	if err != nil {
 		return nil, err
 	}
-	kd := e2eeftp.KeyDir(dir)
+	kd := KeyDir(dir)
 	id, created, insecure, err := kd.LoadOrInit()
 	if err != nil {
 		return nil, err
@@ -40,9 +56,9 @@ func buildE2EEFTP(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 	}
 	// The store holds the authorized clients every daemon sharing it
 	// serves; authorized_clients.pub is imported into it (see
-	// e2eeftp.SharedKeys for the rules).
-	file := e2eeftp.NewAuthorizedKeys(kd.Authorized(), d.Log.Warn)
-	auth, err := e2eeftp.NewSharedKeys(context.Background(), d.Store, file, e2eeftp.DefaultKeyRefresh, d.Log.Warn)
+	// SharedKeys for the rules).
+	file := NewAuthorizedKeys(kd.Authorized(), d.Log.Warn)
+	auth, err := NewSharedKeys(context.Background(), st, file, DefaultKeyRefresh, d.Log.Warn)
 	if err != nil {
 		return nil, fmt.Errorf("e2eeftp: loading the authorized clients: %w", err)
 	}
@@ -55,18 +71,15 @@ func buildE2EEFTP(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 		replay = -1
 		d.Log.Warn("replay_cache_size is 0: recorded client hellos can be replayed")
 	}
-	// Shorter windows would let clock skew between daemons sharing the
-	// store, or a slow prune, matter; see replay.go for what it buys.
-	if cfg.ReplayWindow < time.Hour {
-		return nil, fmt.Errorf("e2eeftp: replay_window %v is below the 1h minimum", cfg.ReplayWindow)
-	}
-	srv := e2eeftp.NewServer(id, auth, d.Blob, e2eeftp.Options{
+	srv := NewServer(id, auth, d.Blob, Options{
 		MaxFileSize:         cfg.MaxFileSize,
 		PerClientFolders:    cfg.PerClientFolders,
 		DisableDelete:       !cfg.AllowDelete,
 		ReplayCacheSize:     replay,
-		ReplayStore:         d.Store,
+		ReplayStore:         st,
 		ReplayWindow:        cfg.ReplayWindow,
+		Rand:                cfg.Rand,
+		Now:                 cfg.Now,
 		ReplayPruneInterval: cfg.ReplayPruneInterval,
 		Log:                 d.Log,
 	})
