@@ -19,6 +19,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"gatehouse/internal/service/backup"
 	"gatehouse/internal/service/clock"
 	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/svckit"
@@ -97,7 +98,7 @@ func Default() *Config {
 		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10},
 		Services: Services{
 			Cloudreport: defaultCloudreport(),
-			Backup:      defaultBackup(),
+			Backup:      backup.DefaultConfig(),
 			Clock:       clock.DefaultConfig(),
 			E2EEFTP:     e2eeftp.DefaultConfig(),
 			ZMQCmd:      defaultZMQCmd(),

@@ -14,6 +14,7 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/service/backup"
 	"gatehouse/internal/service/clock"
 	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/svckit"
@@ -45,9 +46,12 @@ type Service struct {
 var All = []Service{
 	{Name: "cloudreport", DefaultPort: 8080, Build: buildCloudreport,
 		Common: func(c *config.Config) *config.Common { return &c.Services.Cloudreport.Common }},
-	{Name: "backup", DefaultPort: backupPort, Build: buildBackup,
-		Validate: validateBackup,
-		Common:   func(c *config.Config) *config.Common { return &c.Services.Backup.Common }},
+	{Name: "backup", DefaultPort: backup.DefaultPort,
+		Common:   func(c *config.Config) *config.Common { return &c.Services.Backup.Common },
+		Validate: func(c *config.Config) error { return c.Services.Backup.Validate() },
+		Build: func(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
+			return backup.Build(c.Services.Backup, d)
+		}},
 	{Name: "clock", DefaultPort: 7777,
 		Common:   func(c *config.Config) *config.Common { return &c.Services.Clock.Common },
 		Validate: func(c *config.Config) error { return c.Services.Clock.Validate() },
@@ -64,9 +68,6 @@ var All = []Service{
 		NoTLS:  "zmqcmd has no TLS listener; it secures its wire with CURVE instead",
 		Common: func(c *config.Config) *config.Common { return &c.Services.ZMQCmd.Common }},
 }
-
-// backupPort is backup's historical port (also its port.info fallback).
-const backupPort = 1357
 
 // Names lists the services' names in canonical order.
 func Names() []string {

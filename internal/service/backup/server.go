@@ -53,6 +53,9 @@ type Options struct {
 	Now func() time.Time
 	// Log receives the background sweep's messages (nil: discarded).
 	Log *slog.Logger
+	// Rand feeds client ids, AES keys and their RSA wrapping (nil:
+	// crypto/rand).
+	Rand io.Reader
 }
 
 const (
@@ -111,6 +114,9 @@ func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
 	}
 	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
 }
@@ -232,7 +238,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 	}
 	for range 3 {
 		var id ClientID
-		if _, err := rand.Read(id[:]); err != nil {
+		if _, err := io.ReadFull(s.opt.Rand, id[:]); err != nil {
 			return RespError, nil, err
 		}
 		id[6] = id[6]&0x0f | 0x40 // UUID version 4
@@ -300,7 +306,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			return RespError, nil, nil
 		}
 		aesKey = make([]byte, AESKeySize)
-		if _, err := rand.Read(aesKey); err != nil {
+		if _, err := io.ReadFull(s.opt.Rand, aesKey); err != nil {
 			return RespError, nil, err
 		}
 		sealed, err := s.seal.seal(aesKey, cl.ID)
@@ -319,7 +325,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
 		}
 	}
-	wrapped, err := WrapKey(rand.Reader, pub, aesKey)
+	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}
@@ -359,7 +365,7 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 		c.Log().Error("reconnect: stored AES key unusable", "client", cl.ID, "err", err)
 		return RespError, nil, nil
 	}
-	wrapped, err := WrapKey(rand.Reader, pub, aesKey)
+	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}

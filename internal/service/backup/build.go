@@ -1,9 +1,8 @@
-package services
+package backup
 
 import (
 	"context"
 	"errors"
-	"gatehouse/internal/config"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -13,17 +12,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/netsvc"
-	"gatehouse/internal/service/backup"
 	"gatehouse/internal/svckit"
 )
 
-func buildBackup(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
-	cfg := c.Services.Backup
+// DefaultPort is the original's port, and its fallback when port.info is
+// unusable.
+const DefaultPort = 1357
+
+// Build is the daemon's entry (internal/services): the server for the
+// [services.backup] section cfg.
+func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	dir, err := d.Dir()
 	if err != nil {
 		return nil, err
 	}
-	key, err := backup.LoadOrCreateMasterKey(filepath.Join(dir, "master.key"))
+	key, err := LoadOrCreateMasterKey(filepath.Join(dir, "master.key"))
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +39,7 @@ func buildBackup(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 	if cfg.AllowKeyReplace {
 		d.Log.Warn("allow_key_replace is on: anyone who knows a client id can replace its key")
 	}
-	srv, err := backup.New(d.Store, d.Blob, key, backup.Options{
+	srv, err := New(d.Store, d.Blob, key, Options{
 		MaxFileSize:         cfg.MaxFileSize,
 		MinUploadRate:       cfg.MinUploadRate,
 		EncryptAtRest:       cfg.EncryptAtRest,
@@ -47,11 +50,14 @@ func buildBackup(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 		RegisterBurst:       cfg.RegisterBurst,
 		KeepVersions:        cfg.KeepVersions,
 		KeepDays:            cfg.KeepDays,
+		Log:                 d.Log,
+		Rand:                cfg.Rand,
+		Now:                 cfg.Now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	d.Commands, d.RateLimited = backup.MetricCommands(), backup.RateLimitedWhat
+	d.Commands, d.RateLimited = MetricCommands(), RateLimitedWhat
 	d.Log.Info("backup service ready", "max_file_size", cfg.MaxFileSize, "encrypt_at_rest", cfg.EncryptAtRest,
 		"keep_versions", cfg.KeepVersions, "keep_days", cfg.KeepDays)
 	if err := registerUsageMetrics(d, srv); err != nil {
@@ -61,21 +67,18 @@ func buildBackup(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 		return srv, nil
 	}
 	// The original read its port from port.info (fallback 1357); an
-	// explicit services.backup.listen wins over it.
-	port, from, found, err := backup.FindPortInfo(filepath.Join(d.DataDir, "port.info"), "port.info")
+	// explicit services.listen wins over it.
+	port, from, found, err := FindPortInfo(filepath.Join(d.DataDir, "port.info"), "port.info")
 	switch {
 	case !found:
 	case err != nil:
-		d.Log.Warn("port.info unusable; using the default port", "file", from, "err", err, "port", backupPort)
+		d.Log.Warn("port.info unusable; using the default port", "file", from, "err", err, "port", DefaultPort)
 	default:
 		d.Listen = net.JoinHostPort(d.Host, strconv.Itoa(port))
 		d.Log.Info("port taken from port.info", "file", from, "port", port)
 	}
 	return srv, nil
 }
-
-// validateBackup checks the backup section's own keys.
-func validateBackup(c *config.Config) error { return c.Services.Backup.Validate() }
 
 // registerRate maps the config's 0 (no limit) to the Options' negative.
 func registerRate(r float64) float64 {
@@ -93,7 +96,7 @@ const usageCacheTTL = time.Minute
 // as read from the shared store (so every daemon reports the same totals):
 // two gauges, no per-client labels. A scrape queries the store at most once
 // a minute; a failed query keeps the last values.
-func registerUsageMetrics(d *svckit.Deps, srv *backup.Server) error {
+func registerUsageMetrics(d *svckit.Deps, srv *Server) error {
 	var mu sync.Mutex
 	var at time.Time
 	var versions, bytes int64
