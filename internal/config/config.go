@@ -21,6 +21,7 @@ import (
 
 	"gatehouse/internal/service/backup"
 	"gatehouse/internal/service/clock"
+	"gatehouse/internal/service/cloudreport"
 	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/svckit"
 )
@@ -97,7 +98,7 @@ func Default() *Config {
 		Storage:      Storage{MinFreeMB: 512},
 		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10},
 		Services: Services{
-			Cloudreport: defaultCloudreport(),
+			Cloudreport: cloudreport.DefaultConfig(),
 			Backup:      backup.DefaultConfig(),
 			Clock:       clock.DefaultConfig(),
 			E2EEFTP:     e2eeftp.DefaultConfig(),

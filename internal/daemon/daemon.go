@@ -121,7 +121,7 @@ func startList(ctx context.Context, cfg *config.Config, log *slog.Logger, list [
 			continue
 		}
 		deps := &svckit.Deps{Name: sp.Name, DataDir: cfg.DataDir, Host: cfg.Host, Store: d.Store,
-			Blob: blob.Prefixed(d.Blob, sp.Name), Log: log.With("service", sp.Name), Registry: d.Registry,
+			Blob: blob.Prefixed(d.Blob, sp.Name), BlobShared: cfg.Blob.URL != "", Log: log.With("service", sp.Name), Registry: d.Registry,
 			Listen: sp.ListenAddr(cfg), ListenFromConfig: sc.Listen != ""}
 		h, err := sp.Build(cfg, deps)
 		if err != nil {

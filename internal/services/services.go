@@ -16,6 +16,7 @@ import (
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/service/backup"
 	"gatehouse/internal/service/clock"
+	"gatehouse/internal/service/cloudreport"
 	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/svckit"
 )
@@ -44,8 +45,12 @@ type Service struct {
 
 // All lists the built-in services in the daemon's canonical order.
 var All = []Service{
-	{Name: "cloudreport", DefaultPort: 8080, Build: buildCloudreport,
-		Common: func(c *config.Config) *config.Common { return &c.Services.Cloudreport.Common }},
+	{Name: "cloudreport", DefaultPort: 8080,
+		Common:   func(c *config.Config) *config.Common { return &c.Services.Cloudreport.Common },
+		Validate: func(c *config.Config) error { return c.Services.Cloudreport.Validate() },
+		Build: func(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
+			return cloudreport.Build(c.Services.Cloudreport, d)
+		}},
 	{Name: "backup", DefaultPort: backup.DefaultPort,
 		Common:   func(c *config.Config) *config.Common { return &c.Services.Backup.Common },
 		Validate: func(c *config.Config) error { return c.Services.Backup.Validate() },

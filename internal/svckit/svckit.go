@@ -34,13 +34,16 @@ type Runner interface {
 // Deps is what a service gets from the daemon. A service uses only the
 // shared parts named here, never another service.
 type Deps struct {
-	Name     string // the service's name in the list
-	DataDir  string // the daemon's data directory
-	Host     string // the address the default listeners bind
-	Store    *store.DB
-	Blob     blob.Store // names are already scoped to the service ("<name>/…" underneath)
-	Log      *slog.Logger
-	Registry prometheus.Registerer
+	Name    string // the service's name in the list
+	DataDir string // the daemon's data directory
+	Host    string // the address the default listeners bind
+	Store   *store.DB
+	Blob    blob.Store // names are already scoped to the service ("<name>/…" underneath)
+	// BlobShared is true when the blob store is shared by every daemon on
+	// it (blob.url is set), false for this daemon's own folder.
+	BlobShared bool
+	Log        *slog.Logger
+	Registry   prometheus.Registerer
 	// Listen is the address the daemon will bind for the service. A Build
 	// may change it, e.g. to honour a legacy port file, but should only do
 	// so when ListenFromConfig is false: an operator's explicit address wins.
