@@ -5,7 +5,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -67,14 +66,11 @@ func OpenBlob(ctx context.Context, cfg *config.Config) (blob.Store, error) {
 	case strings.HasPrefix(u, "file://"):
 		return blob.OpenLocal(strings.TrimPrefix(u, "file://"))
 	case strings.HasPrefix(u, "s3://"):
-		return openS3(ctx, u)
+		// The endpoint and credentials come from GATEHOUSE_S3_* so they
+		// stay out of config files.
+		return blob.OpenS3(ctx, u, blob.S3OptionsFromEnv())
 	}
 	return nil, fmt.Errorf("blob.url: unsupported %q (want empty, file://DIR or s3://bucket/prefix)", u)
-}
-
-// openS3 is replaced when the S3 backend is built in.
-var openS3 = func(ctx context.Context, u string) (blob.Store, error) {
-	return nil, errors.New("blob.url: s3 storage is not available in this build")
 }
 
 // Start opens everything and starts the listeners of every enabled service
