@@ -71,7 +71,7 @@ const (
 // Server serves the backup protocol. It is safe for concurrent use: each
 // connection is one request, and all shared state lives in the store.
 type Server struct {
-	db    *store.DB
+	db    Store
 	blobs blob.Store
 	seal  *sealer
 	opt   Options
@@ -86,7 +86,7 @@ type Server struct {
 // New returns a Server that keeps metadata in db and files in blobs (a store
 // already scoped to the service). masterKey (32 bytes) seals the clients'
 // AES keys in the store.
-func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server, error) {
+func New(db Store, blobs blob.Store, masterKey []byte, opt Options) (*Server, error) {
 	if db == nil || blobs == nil {
 		return nil, errors.New("backup: store and blob store are required")
 	}
