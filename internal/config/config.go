@@ -79,13 +79,15 @@ type Blob struct {
 	URL string `toml:"url"`
 }
 
-// Services has one section per service, in the daemon's canonical order.
+// Services has one section per service of the list (internal/services,
+// whose test checks the two agree), in the same order; each is the
+// service's own Config.
 type Services struct {
-	Cloudreport Cloudreport `toml:"cloudreport"`
-	Backup      Backup      `toml:"backup"`
-	Clock       Clock       `toml:"clock"`
-	E2EEFTP     E2EEFTP     `toml:"e2eeftp"`
-	ZMQCmd      ZMQCmd      `toml:"zmqcmd"`
+	Cloudreport cloudreport.Config `toml:"cloudreport"`
+	Backup      backup.Config      `toml:"backup"`
+	Clock       clock.Config       `toml:"clock"`
+	E2EEFTP     e2eeftp.Config     `toml:"e2eeftp"`
+	ZMQCmd      ZMQCmd             `toml:"zmqcmd"`
 }
 
 // Default returns the configuration used when nothing is set.

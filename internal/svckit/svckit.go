@@ -23,13 +23,12 @@ import (
 // Runner is background work a service's handler may implement: the daemon
 // runs Run in its own goroutine from start-up until shutdown (ctx is
 // cancelled after the listeners have drained) and waits for it to return.
-// A non-nil error other than the context's is logged.
+// A non-nil error other than the context's is logged. A handler that also
+// implements io.Closer is closed after that (or after the drain, without
+// Run).
 type Runner interface {
 	Run(ctx context.Context) error
 }
-
-// A handler that implements io.Closer is closed by the daemon after the
-// listeners have drained and its Run (if any) has returned.
 
 // Deps is what a service gets from the daemon. A service uses only the
 // shared parts named here, never another service.
