@@ -17,7 +17,7 @@ import (
 )
 
 func TestZMQCmdClientCLI(t *testing.T) {
-	s, err := zmqcmd.New(zmqcmd.DefaultConfig(), nil)
+	s, err := zmqcmd.New(zmqcmd.DefaultOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"gatehouse/internal/service/clock"
 	"gatehouse/internal/service/cloudreport"
 	"gatehouse/internal/service/e2eeftp"
+	"gatehouse/internal/service/zmqcmd"
 	"gatehouse/internal/svckit"
 )
 
@@ -87,7 +88,7 @@ type Services struct {
 	Backup      backup.Config      `toml:"backup"`
 	Clock       clock.Config       `toml:"clock"`
 	E2EEFTP     e2eeftp.Config     `toml:"e2eeftp"`
-	ZMQCmd      ZMQCmd             `toml:"zmqcmd"`
+	ZMQCmd      zmqcmd.Config      `toml:"zmqcmd"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -104,7 +105,7 @@ func Default() *Config {
 			Backup:      backup.DefaultConfig(),
 			Clock:       clock.DefaultConfig(),
 			E2EEFTP:     e2eeftp.DefaultConfig(),
-			ZMQCmd:      defaultZMQCmd(),
+			ZMQCmd:      zmqcmd.DefaultConfig(),
 		},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"gatehouse/internal/service/clock"
 	"gatehouse/internal/service/cloudreport"
 	"gatehouse/internal/service/e2eeftp"
+	"gatehouse/internal/service/zmqcmd"
 	"gatehouse/internal/svckit"
 )
 
@@ -69,9 +70,13 @@ var All = []Service{
 		Build: func(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
 			return e2eeftp.Build(c.Services.E2EEFTP, d)
 		}},
-	{Name: "zmqcmd", DefaultPort: 5555, Build: buildZMQCmd,
-		NoTLS:  "zmqcmd has no TLS listener; it secures its wire with CURVE instead",
-		Common: func(c *config.Config) *config.Common { return &c.Services.ZMQCmd.Common }},
+	{Name: "zmqcmd", DefaultPort: 5555,
+		NoTLS:    "zmqcmd has no TLS listener; it secures its wire with CURVE instead",
+		Common:   func(c *config.Config) *config.Common { return &c.Services.ZMQCmd.Common },
+		Validate: func(c *config.Config) error { return c.Services.ZMQCmd.Validate() },
+		Build: func(c *config.Config, d *svckit.Deps) (netsvc.Handler, error) {
+			return zmqcmd.Build(c.Services.ZMQCmd, d)
+		}},
 }
 
 // Names lists the services' names in canonical order.

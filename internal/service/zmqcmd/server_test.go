@@ -20,7 +20,7 @@ import (
 	"gatehouse/internal/zmtp"
 )
 
-func startServer(t testing.TB, cfg Config) string {
+func startServer(t testing.TB, cfg Options) string {
 	t.Helper()
 	s, err := New(cfg, nil)
 	if err != nil {
@@ -130,7 +130,7 @@ var specRows = []struct {
 // (the original's destructive rows cannot hurt us: one connection serves
 // them all in a row) and compares reply bytes.
 func TestSpecVectorsOverWire(t *testing.T) {
-	addr := startServer(t, DefaultConfig())
+	addr := startServer(t, DefaultOptions())
 	c := dial(t, addr)
 	for _, row := range specRows {
 		t.Run(row.name, func(t *testing.T) {
@@ -157,7 +157,7 @@ func TestSpecVectorsOverWire(t *testing.T) {
 // TestGreetingBytesOnWire reads what the server sends on a raw socket: the
 // greeting and READY must be the original's bytes (spec §2).
 func TestGreetingBytesOnWire(t *testing.T) {
-	addr := startServer(t, DefaultConfig())
+	addr := startServer(t, DefaultOptions())
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func rawPeer(t *testing.T, addr, socketType string) *zmtp.Conn {
 }
 
 func TestEnvelopes(t *testing.T) {
-	addr := startServer(t, DefaultConfig())
+	addr := startServer(t, DefaultOptions())
 	req := []byte(`{"command_type": "compute", "expression": "1+1"}`)
 	ok := `{"status": "success", "result": 2}`
 	t.Run("dealer with delimiter", func(t *testing.T) {
@@ -258,7 +258,7 @@ func TestEnvelopes(t *testing.T) {
 // TestMalformedNeverKills sends more malformed requests than the original
 // had workers (5) and checks the server still answers.
 func TestMalformedNeverKills(t *testing.T) {
-	addr := startServer(t, DefaultConfig())
+	addr := startServer(t, DefaultOptions())
 	c := dial(t, addr)
 	for i := 0; i < 12; i++ {
 		got, err := c.RoundTrip(context.Background(), []byte("not json"))
@@ -275,7 +275,7 @@ func TestMalformedNeverKills(t *testing.T) {
 // TestOversizedFrameClosesOnlyThatConnection: a header claiming 2^40 bytes
 // closes that connection without allocating; others are served.
 func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
-	addr := startServer(t, DefaultConfig())
+	addr := startServer(t, DefaultOptions())
 	good := dial(t, addr)
 	zc := rawPeer(t, addr, "REQ")
 	nc, _ := net.Dial("tcp", addr)
@@ -303,7 +303,7 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 // stop new clients (go-zeromq #131), and is dropped at the handshake
 // deadline.
 func TestSilentPeerDoesNotBlockOthers(t *testing.T) {
-	s, _ := New(DefaultConfig(), nil)
+	s, _ := New(DefaultOptions(), nil)
 	lim := netsvctest.DefaultLimits
 	lim.HandshakeTimeout = 300 * time.Millisecond
 	_, addr := netsvctest.Start(t, "zmqcmd", s, lim)
@@ -324,9 +324,9 @@ func TestSilentPeerDoesNotBlockOthers(t *testing.T) {
 	}
 }
 
-func osConfig(t *testing.T) (Config, string) {
+func osConfig(t *testing.T) (Options, string) {
 	dir := t.TempDir()
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.CommandPath = []string{dir, "/usr/bin", "/bin"}
 	return cfg, dir
 }
@@ -424,7 +424,7 @@ func TestOutputNormalized(t *testing.T) {
 }
 
 func TestOSOptionalCommands(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Allow = append(cfg.Allow, "uname", "hostname")
 	c := dial(t, startServer(t, cfg))
 	got, _ := c.RoundTrip(context.Background(), OSRequest("uname", []string{"-s"}))
@@ -452,7 +452,7 @@ func TestOSOptionalCommands(t *testing.T) {
 			t.Errorf("%s %q: %s %v", tc.name, tc.params, got, err)
 		}
 	}
-	if _, err := New(Config{Allow: []string{"rm"}}, nil); err == nil || !strings.Contains(err.Error(), "rm") {
+	if _, err := New(Options{Allow: []string{"rm"}}, nil); err == nil || !strings.Contains(err.Error(), "rm") {
 		t.Fatalf("allowlist with unknown command accepted: %v", err)
 	}
 }
@@ -460,7 +460,7 @@ func TestOSOptionalCommands(t *testing.T) {
 // TestConfigRefusesUnboundedCompute: compute_timeout = 0 would silently
 // turn the evaluation deadline off.
 func TestConfigRefusesUnboundedCompute(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Compute.Timeout = 0
 	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "compute_timeout") {
 		t.Fatalf("compute_timeout 0 accepted: %v", err)
@@ -511,7 +511,7 @@ func TestLogsCommands(t *testing.T) {
 	var buf bytes.Buffer
 	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
 	srv := netsvc.New(slog.New(slog.NewTextHandler(w, nil)), nil)
-	s, _ := New(DefaultConfig(), nil)
+	s, _ := New(DefaultOptions(), nil)
 	if err := srv.Listen(netsvc.Service{Name: "zmqcmd", Addr: "127.0.0.1:0", Handler: s, Limits: netsvctest.DefaultLimits}); err != nil {
 		t.Fatal(err)
 	}
@@ -602,7 +602,7 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 // one byte at a time, each just inside the idle timeout, is closed once the
 // request has taken longer than the message timeout.
 func TestTricklingRequestIsCutAtMessageTimeout(t *testing.T) {
-	s, _ := New(DefaultConfig(), nil)
+	s, _ := New(DefaultOptions(), nil)
 	lim := netsvctest.DefaultLimits
 	lim.IdleTimeout = time.Second
 	lim.MessageTimeout = 300 * time.Millisecond
