@@ -32,8 +32,6 @@ import (
 // service package need not import this one).
 type Common = svckit.Common
 
-func common() Common { return svckit.DefaultCommon() }
-
 // Config is the whole configuration.
 type Config struct {
 	Host         string        `toml:"host"` // address the default listeners bind
