@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -17,21 +16,6 @@ import (
 	"gatehouse/internal/progress"
 	"gatehouse/internal/service/backup"
 )
-
-func init() {
-	clientCmds["backup"] = command{
-		summary: "back files up to the encrypted backup service (stands in for the original C++ client)",
-		run: func(args []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-			defer stop()
-			return runBackupClient(ctx, args, os.Stdout, os.Stderr)
-		},
-	}
-	adminCmds["backup"] = command{
-		summary: "backup clients, files and versions; export a version: admin backup clients|files|versions|export",
-		run:     func(args []string) error { return runBackupAdmin(context.Background(), args, os.Stdout) },
-	}
-}
 
 // backupList collects a repeatable flag.
 type backupList []string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"gatehouse/internal/services"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,8 +34,8 @@ func startBackupDaemonWith(t *testing.T, edit func(*config.Config)) (addr, dataD
 	cfg.Services.Backup.Listen = "127.0.0.1:0"
 	cfg.DataDir = dataDir
 	cfg.Admin.Enabled = false
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n == "backup"
 	}
 	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))

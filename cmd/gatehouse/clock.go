@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -15,17 +14,6 @@ import (
 
 	"gatehouse/internal/service/clock"
 )
-
-func init() {
-	clientCmds["clock"] = command{
-		summary: "TIME/DATE/TEMP menu client of the legacy clock protocol (toy DH + Caesar)",
-		run: func(args []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-			defer stop()
-			return runClockClient(ctx, args, os.Stdin, os.Stdout, os.Stderr)
-		},
-	}
-}
 
 const clockMenu = `Select one of the option below:
 1. Request time from the server.

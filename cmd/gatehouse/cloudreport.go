@@ -14,23 +14,12 @@ import (
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/daemon"
-	"gatehouse/internal/daemon/all"
 	"gatehouse/internal/fsutil"
 	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/service/cloudreport"
+	"gatehouse/internal/services"
 	"gatehouse/internal/store"
 )
-
-func init() {
-	clientCmds["cloudreport"] = command{
-		summary: "run INIT, INFO, PING, VERS, DWNL and ERRL against a Cloud Report server",
-		run:     func(a []string) error { return runCloudreportClient(a, os.Stdout) },
-	}
-	adminCmds["cloudreport"] = command{
-		summary: "client registry, error reports and update files: add|list|enable|disable|set-expiry|errors|publish|unpublish|updates",
-		run:     func(a []string) error { return runCloudreportAdmin(a, os.Stdout) },
-	}
-}
 
 func runCloudreportClient(args []string, out io.Writer) error {
 	fs := newFlagSet("client cloudreport",
@@ -443,7 +432,7 @@ func crUpdates(sub string, args []string, out io.Writer) error {
 		return err
 	}
 	defer shared.Close()
-	st, where, err := all.CloudreportUpdateStore(cfg, blob.Prefixed(shared, "cloudreport"))
+	st, where, err := services.CloudreportUpdateStore(cfg, blob.Prefixed(shared, "cloudreport"))
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func TestCloudreportClientCommand(t *testing.T) {
 // The seed closed INIT'd connections only after 300 s without a request
 // (docs/cloudreport.md, "Session state"); a shorter default would drop clients that ping less often.
 func TestCloudreportIdleDefaultMatchesSeed(t *testing.T) {
-	if d := config.Default().Services.Cloudreport.IdleTimeout.Duration; d < 300*time.Second {
+	if d := config.Default().Services.Cloudreport.IdleTimeout; d < 300*time.Second {
 		t.Fatalf("default idle_timeout %s is below the seed's 300 s", d)
 	}
 }

@@ -22,11 +22,6 @@ import (
 	"gatehouse/internal/store"
 )
 
-func init() {
-	keysCmds["e2eeftp"] = command{"server identity and client keys: init | add-client | revoke | list", runE2EKeys}
-	clientCmds["e2eeftp"] = command{"encrypted file transfer: send | get | list | delete | help", runE2EClient}
-}
-
 // e2eOut is where commands print results (tests replace it).
 var e2eOut io.Writer = os.Stdout
 

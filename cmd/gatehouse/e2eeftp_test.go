@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"gatehouse/internal/services"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/config"
 	"gatehouse/internal/store"
 )
 
@@ -46,7 +46,7 @@ func e2eRun(t *testing.T, dir string, args ...string) (string, string, bool) {
 func startE2EServe(t *testing.T, data string) (string, *exec.Cmd) {
 	t.Helper()
 	args := []string{"serve", "-data", data, "-set", "admin.enabled=false", "-set", "services.e2eeftp.listen=127.0.0.1:0"}
-	for _, n := range config.ServiceNames() {
+	for _, n := range services.Names() {
 		if n != "e2eeftp" {
 			args = append(args, "-set", "services."+n+".enabled=false")
 		}

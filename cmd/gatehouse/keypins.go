@@ -10,13 +10,6 @@ import (
 	"gatehouse/internal/daemon"
 )
 
-func init() {
-	adminCmds["keys"] = command{
-		summary: "fingerprints of the keys daemons sharing the store must hold alike: pins|unpin NAME",
-		run:     func(a []string) error { return runKeyPinsAdmin(a, os.Stdout) },
-	}
-}
-
 const keyPinsUsage = `usage: gatehouse admin keys <command> [-config FILE] [-data DIR]
 
 Every daemon records the fingerprint of its e2eeftp server identity and its

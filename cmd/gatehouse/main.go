@@ -4,11 +4,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 
@@ -29,11 +31,60 @@ var commands = map[string]command{
 	"version": {"print the version", runVersion},
 }
 
-// Per-service subcommands, filled from each service's cmd file (init).
+// Per-service subcommands (the service names are those of the services
+// list, a test checks; "tls" and "keys" are daemon-wide). The run functions
+// live in each service's cmd file.
 var (
-	keysCmds   = map[string]command{}
-	clientCmds = map[string]command{}
-	adminCmds  = map[string]command{}
+	keysCmds = map[string]command{
+		"e2eeftp": {"server identity and client keys: init | add-client | revoke | list", runE2EKeys},
+		"tls":     {"TLS certificates of the tls_listen ports: show | init", func(a []string) error { return runTLSKeys(a, os.Stdout) }},
+		"zmqcmd":  {"CURVE port keys: init | add-client | list | revoke", runZMQCmdKeys},
+	}
+	clientCmds = map[string]command{
+		"backup": {
+			summary: "back files up to the encrypted backup service (stands in for the original C++ client)",
+			run: func(args []string) error {
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				defer stop()
+				return runBackupClient(ctx, args, os.Stdout, os.Stderr)
+			},
+		},
+		"clock": {
+			summary: "TIME/DATE/TEMP menu client of the legacy clock protocol (toy DH + Caesar)",
+			run: func(args []string) error {
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				defer stop()
+				return runClockClient(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+			},
+		},
+		"cloudreport": {
+			summary: "run INIT, INFO, PING, VERS, DWNL and ERRL against a Cloud Report server",
+			run:     func(a []string) error { return runCloudreportClient(a, os.Stdout) },
+		},
+		"e2eeftp": {"encrypted file transfer: send | get | list | delete | help", runE2EClient},
+		"zmqcmd": {
+			summary: "send os/compute commands to the ZeroMQ JSON command service (REQ over ZMTP)",
+			run: func(args []string) error {
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				defer stop()
+				return runZMQCmdClient(ctx, args, os.Stdout, os.Stderr)
+			},
+		},
+	}
+	adminCmds = map[string]command{
+		"backup": {
+			summary: "backup clients, files and versions; export a version: admin backup clients|files|versions|export",
+			run:     func(args []string) error { return runBackupAdmin(context.Background(), args, os.Stdout) },
+		},
+		"cloudreport": {
+			summary: "client registry, error reports and update files: add|list|enable|disable|set-expiry|errors|publish|unpublish|updates",
+			run:     func(a []string) error { return runCloudreportAdmin(a, os.Stdout) },
+		},
+		"keys": {
+			summary: "fingerprints of the keys daemons sharing the store must hold alike: pins|unpin NAME",
+			run:     func(a []string) error { return runKeyPinsAdmin(a, os.Stdout) },
+		},
+	}
 )
 
 func runVersion(args []string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"gatehouse/internal/services"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,8 +16,6 @@ import (
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/logging"
 	"gatehouse/internal/sdnotify"
-
-	_ "gatehouse/internal/daemon/all" // every built-in service
 )
 
 // setFlags collects repeated -set key=value flags.
@@ -53,7 +52,7 @@ func configFlags(fs *flag.FlagSet) func() (*config.Config, error) {
 				return nil, fmt.Errorf("-set: %w", err)
 			}
 		}
-		return cfg, cfg.Validate()
+		return cfg, services.Validate(cfg)
 	}
 }
 
@@ -75,7 +74,7 @@ func runServe(args []string) error {
 	}
 	if *logLevel != "" {
 		cfg.Log.Level = *logLevel
-		if err := cfg.Validate(); err != nil {
+		if err := services.Validate(cfg); err != nil {
 			return err
 		}
 	}
@@ -130,7 +129,7 @@ func reload(log *slog.Logger, level *slog.LevelVar, cur *config.Config, load fun
 	defer notify(log, sdnotify.Ready, "serving")
 	next, err := load()
 	if err == nil {
-		err = next.Validate()
+		err = services.Validate(next)
 	}
 	if err != nil {
 		log.Error("reload failed; the running configuration stays", "err", err)

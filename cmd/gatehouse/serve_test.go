@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"gatehouse/internal/services"
 	"io"
 	"net"
 	"net/http"
@@ -15,9 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"gatehouse/internal/config"
-	"gatehouse/internal/daemon"
 )
 
 var binPath string
@@ -45,8 +43,8 @@ func startServe(t *testing.T, extra ...string) (*exec.Cmd, map[string]string, st
 	t.Helper()
 	args := append([]string{"serve", "-data", t.TempDir(), "-set", "admin.listen=127.0.0.1:0", "-set", "drain_timeout=5s"}, serviceFlags()...)
 	want := 0
-	for _, n := range config.ServiceNames() {
-		if daemon.Registered(n) {
+	for _, n := range services.Names() {
+		if _, ok := services.Lookup(n); ok {
 			want++
 		}
 	}
@@ -93,8 +91,8 @@ func startServe(t *testing.T, extra ...string) (*exec.Cmd, map[string]string, st
 // disables any service this binary lacks.
 func serviceFlags() []string {
 	var args []string
-	for _, n := range config.ServiceNames() {
-		if daemon.Registered(n) {
+	for _, n := range services.Names() {
+		if _, ok := services.Lookup(n); ok {
 			args = append(args, "-set", "services."+n+".listen=127.0.0.1:0")
 		} else {
 			args = append(args, "-set", "services."+n+".enabled=false")

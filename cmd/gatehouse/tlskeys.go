@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"gatehouse/internal/services"
 	"io"
 	"os"
 
@@ -12,10 +13,6 @@ import (
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/tlsutil"
 )
-
-func init() {
-	keysCmds["tls"] = command{"TLS certificates of the tls_listen ports: show | init", func(a []string) error { return runTLSKeys(a, os.Stdout) }}
-}
 
 const tlsKeysUsage = `usage: gatehouse keys tls <command> [-config FILE] [-data DIR] [-set key=value …]
 
@@ -83,11 +80,11 @@ func runTLSKeys(args []string, out io.Writer) error {
 // certificate file, fingerprint (or why there is none).
 func showTLS(cfg *config.Config, out io.Writer) error {
 	any := false
-	for _, name := range config.ServiceNames() {
-		if _, no := config.NoTLSServices[name]; no {
+	for _, s := range services.All {
+		if s.NoTLS != "" {
 			continue
 		}
-		sc, _ := cfg.ServiceCommon(name)
+		name, sc := s.Name, s.Common(cfg)
 		listen := sc.TLSListen
 		if listen == "" || !sc.Enabled {
 			listen = "off"

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,18 +13,6 @@ import (
 	"gatehouse/internal/service/zmqcmd"
 	"gatehouse/internal/zmtp"
 )
-
-func init() {
-	keysCmds["zmqcmd"] = command{"CURVE port keys: init | add-client | list | revoke", runZMQCmdKeys}
-	clientCmds["zmqcmd"] = command{
-		summary: "send os/compute commands to the ZeroMQ JSON command service (REQ over ZMTP)",
-		run: func(args []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-			defer stop()
-			return runZMQCmdClient(ctx, args, os.Stdout, os.Stderr)
-		},
-	}
-}
 
 // runZMQCmdClient sends one request like the original client.py and prints
 // the result: an os command's output as is, a compute result as JSON.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"gatehouse/internal/services"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,8 +32,8 @@ func curveDaemon(t *testing.T, data string, set map[string]string) *daemon.Daemo
 	cfg := config.Default()
 	cfg.DataDir = data
 	cfg.Admin.Enabled = false
-	for _, name := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(name)
+	for _, name := range services.Names() {
+		sc, _ := services.Common(cfg, name)
 		sc.Enabled = name == "zmqcmd"
 	}
 	for k, v := range set {
@@ -169,8 +170,8 @@ func TestZMQCmdCurveOnly(t *testing.T) {
 	cfg.DataDir = other
 	cfg.Store.DSN = filepath.Join(data, "gatehouse.db")
 	cfg.Admin.Enabled = false
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n == "zmqcmd"
 	}
 	for k, v := range map[string]string{"services.zmqcmd.listen": "127.0.0.1:0", "services.zmqcmd.curve_listen": "127.0.0.1:0"} {
@@ -191,8 +192,8 @@ func TestZMQCmdCurveOnly(t *testing.T) {
 		cfg := config.Default()
 		cfg.DataDir = t.TempDir()
 		cfg.Admin.Enabled = false
-		for _, n := range config.ServiceNames() {
-			sc, _ := cfg.ServiceCommon(n)
+		for _, n := range services.Names() {
+			sc, _ := services.Common(cfg, n)
 			sc.Enabled = n == "zmqcmd"
 		}
 		for k, v := range set {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"gatehouse/internal/services"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 func TestZMQCmdClientCLI(t *testing.T) {
-	s, err := zmqcmd.New(zmqcmd.DefaultConfig(), nil)
+	s, err := zmqcmd.New(zmqcmd.DefaultOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +72,8 @@ func TestZMQCmdThroughDaemon(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
-	for _, name := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(name)
+	for _, name := range services.Names() {
+		sc, _ := services.Common(cfg, name)
 		sc.Enabled = name == "zmqcmd"
 	}
 	for k, v := range map[string]string{

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"gatehouse/internal/services"
 	"io"
 	"os"
 	"path/filepath"
@@ -183,15 +184,15 @@ func TestResolve(t *testing.T) {
 // a driver that measures the in-process echo as if it were a service, and
 // a target that is not available.
 func TestRunAndWriters(t *testing.T) {
-	Register("test-echo", func(ctx context.Context, e *Env) ([]Figure, error) {
+	drivers["test-echo"] = func(ctx context.Context, e *Env) ([]Figure, error) {
 		s, err := StartEcho()
 		if err != nil {
 			return nil, err
 		}
 		defer s.Close()
 		return e.MeasureRR(ctx, nil, "test echo", EchoOpener(s.Addr()))
-	})
-	t.Cleanup(func() { driversMu.Lock(); delete(drivers, "test-echo"); driversMu.Unlock() })
+	}
+	t.Cleanup(func() { delete(drivers, "test-echo") })
 	dir := t.TempDir()
 	var log bytes.Buffer
 	r, err := Run(context.Background(), Options{
@@ -367,5 +368,16 @@ func TestStartDaemonErrors(t *testing.T) {
 	}
 	if _, err := StartDaemon(context.Background(), filepath.Join(t.TempDir(), "missing"), "clock", t.TempDir()); err == nil {
 		t.Fatal("missing binary accepted")
+	}
+}
+
+// Every driver is for a service of the list or one of the extra targets
+// (a service needs no driver to be served).
+func TestDriversMatchServicesList(t *testing.T) {
+	names := services.Names()
+	for n := range drivers {
+		if !slices.Contains(names, n) && n != TargetSFTP && n != TargetIdle {
+			t.Errorf("driver %s is for no service of the list", n)
+		}
 	}
 }

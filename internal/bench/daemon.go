@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatehouse/internal/services"
 	"io"
 	"log/slog"
 	"net"
@@ -229,7 +230,7 @@ func (m *Meter) Done(f *Figure) error {
 // daemonSets are the -set pairs that run service alone on addr.
 func daemonSets(service, addr, admin string, extra []string) []string {
 	sets := []string{"admin.listen=" + admin, "services." + service + ".listen=" + addr}
-	for _, n := range config.ServiceNames() {
+	for _, n := range services.Names() {
 		if n != service {
 			sets = append(sets, "services."+n+".enabled=false")
 		}

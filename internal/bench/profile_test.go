@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	_ "gatehouse/internal/daemon/all" // the services, registered as in the binary
 )
 
 // BenchmarkProfile runs one service's driver with the daemon inside the

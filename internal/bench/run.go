@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"gatehouse/internal/services"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -23,8 +24,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"gatehouse/internal/config"
 )
 
 // Extra targets beside the services.
@@ -63,7 +62,7 @@ const (
 // Resolve expands "all" and the implied extras: a transfer service brings
 // the sftp peer, clock brings the idle-connection test.
 func Resolve(args []string) ([]string, error) {
-	known := append(config.ServiceNames(), TargetSFTP, TargetIdle)
+	known := append(services.Names(), TargetSFTP, TargetIdle)
 	var out []string
 	add := func(n string) {
 		if !slices.Contains(out, n) {
@@ -213,21 +212,19 @@ func FileSHA256(path string) ([32]byte, error) {
 // figure's Note.
 type Driver func(ctx context.Context, e *Env) ([]Figure, error)
 
-var (
-	driversMu sync.Mutex
-	drivers   = map[string]Driver{}
-)
-
-// Register adds the driver of a target (a service name, "sftp", "idle").
-func Register(name string, d Driver) {
-	driversMu.Lock()
-	defer driversMu.Unlock()
-	drivers[name] = d
+// drivers are the targets' drivers: one per service of the list (a test
+// checks), plus the sftp peer and the idle-connection test.
+var drivers = map[string]Driver{
+	"cloudreport": benchCloudreport,
+	"backup":      benchBackup,
+	"clock":       benchClock,
+	"e2eeftp":     benchE2EEFTP,
+	"zmqcmd":      benchZMQCmd,
+	TargetSFTP:    benchSFTP,
+	TargetIdle:    benchIdle,
 }
 
 func driver(name string) (Driver, bool) {
-	driversMu.Lock()
-	defer driversMu.Unlock()
 	d, ok := drivers[name]
 	return d, ok
 }

@@ -17,8 +17,6 @@ import (
 	"time"
 )
 
-func init() { Register(TargetSFTP, benchSFTP) }
-
 // sshdPaths are where Debian's openssh-server puts sshd (often not on a
 // non-root PATH).
 var sshdPaths = []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"}

@@ -10,8 +10,6 @@ import (
 	"gatehouse/internal/service/backup"
 )
 
-func init() { Register("backup", benchBackup) }
-
 // benchBackup measures reconnect requests (1027: one connection each, as
 // the protocol has it) and the upload flow of the run's transfer file
 // (1028 streamed, then 1029 after the CRC matched).

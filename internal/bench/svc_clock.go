@@ -10,11 +10,6 @@ import (
 	"gatehouse/internal/service/clock"
 )
 
-func init() {
-	Register("clock", benchClock)
-	Register(TargetIdle, benchIdle)
-}
-
 // clockTimeout bounds each clock dial, key exchange and request.
 const clockTimeout = 5 * time.Second
 

@@ -10,8 +10,6 @@ import (
 	"gatehouse/internal/store"
 )
 
-func init() { Register("cloudreport", benchCloudreport) }
-
 // benchCloudreport measures PING and INFO (decrypt, registry lookup,
 // encrypt) on sessions that did INIT first, one registered client id per
 // session, as a fleet of report clients would.

@@ -14,8 +14,6 @@ import (
 	"gatehouse/internal/service/e2eeftp"
 )
 
-func init() { Register("e2eeftp", benchE2EEFTP) }
-
 // benchE2EEFTP measures LIST (one connection and handshake per request,
 // as the protocol has it), then SEND and GET of the run's transfer file.
 func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {

@@ -7,8 +7,6 @@ import (
 	"gatehouse/internal/service/zmqcmd"
 )
 
-func init() { Register("zmqcmd", benchZMQCmd) }
-
 // zmqExpr is the original's benchmark request and zmqReply its exact
 // reply (docs/zmqcmd.md, "Benchmark method").
 const (

@@ -15,10 +15,10 @@ func TestClockDefaults(t *testing.T) {
 	if c.RefuseWeakClientKeys || c.AllowWeakClientKeys {
 		t.Fatalf("weak-key switches on by default: %+v", c)
 	}
-	if c.IdleTimeout.Duration < time.Hour+10*time.Minute {
+	if c.IdleTimeout < time.Hour+10*time.Minute {
 		t.Fatalf("clock idle_timeout %v: an original menu client idle for an hour would be cut", c.IdleTimeout)
 	}
-	if c.HandshakeTimeout.Duration > 10*time.Second {
+	if c.HandshakeTimeout > 10*time.Second {
 		t.Fatalf("clock handshake_timeout %v: the key arrives at once, keep it short", c.HandshakeTimeout)
 	}
 }

@@ -18,91 +18,31 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"gatehouse/internal/service/backup"
+	"gatehouse/internal/service/clock"
+	"gatehouse/internal/service/cloudreport"
+	"gatehouse/internal/service/e2eeftp"
+	"gatehouse/internal/service/zmqcmd"
+	"gatehouse/internal/svckit"
 )
 
-// Duration is a time.Duration written as "30s", "5m" in TOML and env.
-type Duration struct{ time.Duration }
-
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	d.Duration = v
-	return nil
-}
-
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
-
-// D is shorthand for building a Duration.
-func D(d time.Duration) Duration { return Duration{d} }
-
 // Common holds what every service has: whether it runs, where, and its
-// limits. It is flattened into each service's section.
-type Common struct {
-	Enabled          bool     `toml:"enabled"`
-	Listen           string   `toml:"listen"` // host:port; empty means <host>:<default port>
-	MaxConns         int      `toml:"max_conns"`
-	MaxConnsPerIP    int      `toml:"max_conns_per_ip"` // 0: no per-address limit
-	IdleTimeout      Duration `toml:"idle_timeout"`
-	WriteTimeout     Duration `toml:"write_timeout"`
-	HandshakeTimeout Duration `toml:"handshake_timeout"`
-	// MessageTimeout bounds one request's arrival once its first byte came
-	// (services with multi-read requests use it).
-	MessageTimeout Duration `toml:"message_timeout"`
-	// MinRate is the slowest a file body (upload or download) may move, in
-	// bytes/s, once RateGrace has passed; checked progressively as data
-	// moves. 0 turns the rule off.
-	MinRate   int64    `toml:"min_rate"`
-	RateGrace Duration `toml:"rate_grace"`
-
-	// TLSListen, when set (host:port), is a second listener serving the
-	// same protocol inside TLS 1.3; the legacy listener is unchanged.
-	// zmqcmd has no TLS listener (it offers CURVE instead), so the key
-	// must stay empty there.
-	TLSListen string `toml:"tls_listen"`
-	// TLSCert and TLSKey are the PEM certificate (chain) and key files,
-	// relative to the data directory or absolute. Both empty: a
-	// self-signed certificate generated into <data>/tls/.
-	TLSCert string `toml:"tls_cert"`
-	TLSKey  string `toml:"tls_key"`
-	// TLSClientCA, when set, is a PEM file of CA certificates: every TLS
-	// client must present a certificate they issued (mutual TLS).
-	TLSClientCA string `toml:"tls_client_ca"`
-
-	defaultPort int
-}
-
-// DefaultPort is the service's historical port.
-func (c Common) DefaultPort() int { return c.defaultPort }
-
-func common(port int) Common {
-	return Common{
-		Enabled:          true,
-		Listen:           "",
-		MaxConns:         1024,
-		IdleTimeout:      D(2 * time.Minute),
-		WriteTimeout:     D(30 * time.Second),
-		HandshakeTimeout: D(10 * time.Second),
-		MessageTimeout:   D(30 * time.Second),
-		MinRate:          1024,
-		RateGrace:        D(30 * time.Second),
-	}.withPort(port)
-}
-
-func (c Common) withPort(p int) Common { c.defaultPort = p; return c }
+// limits. It is embedded in each service's Config (svckit owns it, so a
+// service package need not import this one).
+type Common = svckit.Common
 
 // Config is the whole configuration.
 type Config struct {
-	Host         string   `toml:"host"` // address the default listeners bind
-	DataDir      string   `toml:"data"`
-	DrainTimeout Duration `toml:"drain_timeout"`
-	Admin        Admin    `toml:"admin"`
-	Log          Log      `toml:"log"`
-	Store        Store    `toml:"store"`
-	Blob         Blob     `toml:"blob"`
-	Storage      Storage  `toml:"storage"`
-	Services     Services `toml:"services"`
+	Host         string        `toml:"host"` // address the default listeners bind
+	DataDir      string        `toml:"data"`
+	DrainTimeout time.Duration `toml:"drain_timeout"`
+	Admin        Admin         `toml:"admin"`
+	Log          Log           `toml:"log"`
+	Store        Store         `toml:"store"`
+	Blob         Blob          `toml:"blob"`
+	Storage      Storage       `toml:"storage"`
+	Services     Services      `toml:"services"`
 }
 
 // Storage watches the disks the store and the blob store live on.
@@ -138,13 +78,15 @@ type Blob struct {
 	URL string `toml:"url"`
 }
 
-// Services has one section per service, in the daemon's canonical order.
+// Services has one section per service of the list (internal/services,
+// whose test checks the two agree), in the same order; each is the
+// service's own Config.
 type Services struct {
-	Cloudreport Cloudreport `toml:"cloudreport"`
-	Backup      Backup      `toml:"backup"`
-	Clock       Clock       `toml:"clock"`
-	E2EEFTP     E2EEFTP     `toml:"e2eeftp"`
-	ZMQCmd      ZMQCmd      `toml:"zmqcmd"`
+	Cloudreport cloudreport.Config `toml:"cloudreport"`
+	Backup      backup.Config      `toml:"backup"`
+	Clock       clock.Config       `toml:"clock"`
+	E2EEFTP     e2eeftp.Config     `toml:"e2eeftp"`
+	ZMQCmd      zmqcmd.Config      `toml:"zmqcmd"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -152,52 +94,18 @@ func Default() *Config {
 	return &Config{
 		Host:         "127.0.0.1",
 		DataDir:      "./gatehouse-data",
-		DrainTimeout: D(10 * time.Second),
+		DrainTimeout: 10 * time.Second,
 		Admin:        Admin{Enabled: true},
 		Storage:      Storage{MinFreeMB: 512},
 		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10},
 		Services: Services{
-			Cloudreport: defaultCloudreport(),
-			Backup:      defaultBackup(),
-			Clock:       defaultClock(),
-			E2EEFTP:     defaultE2EEFTP(),
-			ZMQCmd:      defaultZMQCmd(),
+			Cloudreport: cloudreport.DefaultConfig(),
+			Backup:      backup.DefaultConfig(),
+			Clock:       clock.DefaultConfig(),
+			E2EEFTP:     e2eeftp.DefaultConfig(),
+			ZMQCmd:      zmqcmd.DefaultConfig(),
 		},
 	}
-}
-
-// ServiceCommon returns the Common section of the named service.
-func (c *Config) ServiceCommon(name string) (*Common, bool) {
-	v := reflect.ValueOf(&c.Services).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if tagName(t.Field(i)) == name {
-			return v.Field(i).FieldByName("Common").Addr().Interface().(*Common), true
-		}
-	}
-	return nil, false
-}
-
-// ServiceNames lists the services in canonical order.
-func ServiceNames() []string {
-	t := reflect.TypeOf(Services{})
-	out := make([]string, t.NumField())
-	for i := range out {
-		out[i] = tagName(t.Field(i))
-	}
-	return out
-}
-
-// ListenAddr is the address service name binds.
-func (c *Config) ListenAddr(name string) string {
-	sc, ok := c.ServiceCommon(name)
-	if !ok {
-		return ""
-	}
-	if sc.Listen != "" {
-		return sc.Listen
-	}
-	return net.JoinHostPort(c.Host, strconv.Itoa(sc.defaultPort))
 }
 
 // AdminAddr is the admin HTTP listener's address.
@@ -308,10 +216,13 @@ func walk(t reflect.Type, prefix string, fn func(string, reflect.Type)) {
 			continue
 		}
 		p := tagName(f)
+		if p == "-" {
+			continue // not a key (a service's Rand, Now)
+		}
 		if prefix != "" {
 			p = prefix + "." + p
 		}
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) {
+		if f.Type.Kind() == reflect.Struct {
 			walk(f.Type, p, fn)
 			continue
 		}
@@ -330,13 +241,21 @@ func (c *Config) Set(key, val string) error {
 		}
 		v = f
 	}
-	if v.Kind() == reflect.Struct && v.Type() != reflect.TypeOf(Duration{}) {
+	if v.Kind() == reflect.Struct {
 		return fmt.Errorf("key %s is a section, not a value", key)
 	}
 	if u, ok := v.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
 		if err := u.UnmarshalText([]byte(val)); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
+		return nil
+	}
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		v.SetInt(int64(d))
 		return nil
 	}
 	switch v.Kind() {
@@ -404,33 +323,11 @@ func tagName(f reflect.StructField) string {
 	return strings.ToLower(f.Name)
 }
 
-// Validate checks what decoding cannot: addresses, levels, limits.
+// Validate checks what decoding cannot in the daemon-wide keys: levels,
+// limits. The services' sections are checked through the services list
+// (services.Validate), which calls this.
 func (c *Config) Validate() error {
 	var errs []error
-	for _, name := range ServiceNames() {
-		sc, _ := c.ServiceCommon(name)
-		if _, _, err := net.SplitHostPort(c.ListenAddr(name)); sc.Enabled && err != nil {
-			errs = append(errs, fmt.Errorf("services.%s.listen: %w", name, err))
-		}
-		if sc.MaxConns < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.max_conns: must be 0 (no limit) or more", name))
-		}
-		if sc.MaxConnsPerIP < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.max_conns_per_ip: must be 0 (no limit) or more", name))
-		}
-		if sc.MinRate < 0 {
-			errs = append(errs, fmt.Errorf("services.%s.min_rate: must be 0 (no rule) or more bytes/s", name))
-		}
-		errs = append(errs, sc.validateTLS(name)...)
-		if sc.RateGrace.Duration < time.Second {
-			// Below that a transfer is behind before its first read
-			// returns (with 0, every file body would be cut at once).
-			errs = append(errs, fmt.Errorf("services.%s.rate_grace: must be at least 1s", name))
-		}
-	}
-	if b := c.Services.Backup; b.RegisterRate < 0 || b.RegisterBurst < 1 {
-		errs = append(errs, fmt.Errorf("services.backup.register_rate/register_burst: the rate must be 0 (no limit) or more, the burst at least 1"))
-	}
 	if c.Storage.MinFreeMB < 0 {
 		errs = append(errs, fmt.Errorf("storage.min_free_mb: must be 0 (no warning) or more"))
 	}
@@ -448,31 +345,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("data: must not be empty"))
 	}
 	return errors.Join(errs...)
-}
-
-// NoTLSServices have no TLS listener: zmqcmd secures its wire with CURVE.
-var NoTLSServices = map[string]string{"zmqcmd": "zmqcmd has no TLS listener; it secures its wire with CURVE instead"}
-
-func (sc *Common) validateTLS(name string) []error {
-	var errs []error
-	if why, ok := NoTLSServices[name]; ok {
-		for k, v := range map[string]string{"tls_listen": sc.TLSListen, "tls_cert": sc.TLSCert, "tls_key": sc.TLSKey, "tls_client_ca": sc.TLSClientCA} {
-			if v != "" {
-				errs = append(errs, fmt.Errorf("services.%s.%s: %s", name, k, why))
-			}
-		}
-		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return errs
-	}
-	if sc.TLSListen != "" {
-		if _, _, err := net.SplitHostPort(sc.TLSListen); err != nil {
-			errs = append(errs, fmt.Errorf("services.%s.tls_listen: %w", name, err))
-		}
-	}
-	if (sc.TLSCert == "") != (sc.TLSKey == "") {
-		errs = append(errs, fmt.Errorf("services.%s.tls_cert/tls_key: give both (or neither, for the self-signed certificate)", name))
-	}
-	return errs
 }
 
 // TLSPath resolves a tls_cert/tls_key/tls_client_ca value: absolute as is,

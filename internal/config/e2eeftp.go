@@ -1,47 +1,9 @@
 package config
 
-import "time"
+import "gatehouse/internal/service/e2eeftp"
 
-// E2EEFTP configures the e2eeftp service ([services.e2eeftp]). Its keys
-// (server_id.key, known_server.pub, authorized_clients.pub) live in
-// <data>/e2eeftp/; files live in the blob store under e2eeftp/.
-type E2EEFTP struct {
-	Common
-	// MaxFileSize bounds one SEND's plaintext, in bytes.
-	MaxFileSize int64 `toml:"max_file_size"`
-	// PerClientFolders gives every client identity its own folder; false is
-	// the original's single shared folder.
-	PerClientFolders bool `toml:"per_client_folders"`
-	// AllowDelete keeps the DELETE command (false: refused as unknown).
-	AllowDelete bool `toml:"allow_delete"`
-	// ReplayCacheSize is how many client hellos the in-memory front of the
-	// replay defence remembers (0 turns the whole defence off).
-	ReplayCacheSize int `toml:"replay_cache_size"`
-	// ReplayWindow is how long accepted client ephemeral keys stay in the
-	// shared store's replay log (at least 1h).
-	ReplayWindow Duration `toml:"replay_window"`
-	// ReplayPruneInterval is how often expired keys are deleted.
-	ReplayPruneInterval Duration `toml:"replay_prune_interval"`
-}
+// E2EEFTP is the [services.e2eeftp] section, owned by the e2eeftp service.
+type E2EEFTP = e2eeftp.Config
 
 // E2EEFTPIdleTimeout is the e2eeftp service's default idle_timeout.
-//
-// The original client reads and encrypts the whole file after the
-// handshake and before it sends "SEND|name|size", and the server waits for
-// that line under idle_timeout. Ten minutes cover a file of max_file_size
-// (4 GiB) read and encrypted at 7.2 MB/s or more; only clients whose hello verified
-// get that long (handshake_timeout still bounds everyone else).
-const E2EEFTPIdleTimeout = 10 * time.Minute
-
-func defaultE2EEFTP() E2EEFTP {
-	c := E2EEFTP{
-		Common:              common(5001),
-		MaxFileSize:         4 << 30,
-		AllowDelete:         true,
-		ReplayCacheSize:     1 << 18,
-		ReplayWindow:        D(30 * 24 * time.Hour),
-		ReplayPruneInterval: D(10 * time.Minute),
-	}
-	c.IdleTimeout = D(E2EEFTPIdleTimeout)
-	return c
-}
+const E2EEFTPIdleTimeout = e2eeftp.DefaultIdleTimeout

@@ -5,7 +5,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,7 +24,9 @@ import (
 	"gatehouse/internal/buildinfo"
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/services"
 	"gatehouse/internal/store"
+	"gatehouse/internal/svckit"
 	"gatehouse/internal/tlsutil"
 )
 
@@ -65,38 +66,30 @@ func OpenBlob(ctx context.Context, cfg *config.Config) (blob.Store, error) {
 	case strings.HasPrefix(u, "file://"):
 		return blob.OpenLocal(strings.TrimPrefix(u, "file://"))
 	case strings.HasPrefix(u, "s3://"):
-		return openS3(ctx, u)
+		// The endpoint and credentials come from GATEHOUSE_S3_* so they
+		// stay out of config files.
+		return blob.OpenS3(ctx, u, blob.S3OptionsFromEnv())
 	}
 	return nil, fmt.Errorf("blob.url: unsupported %q (want empty, file://DIR or s3://bucket/prefix)", u)
 }
 
-// openS3 is replaced when the S3 backend is built in.
-var openS3 = func(ctx context.Context, u string) (blob.Store, error) {
-	return nil, errors.New("blob.url: s3 storage is not available in this build")
+// Start opens everything and starts the listeners of every enabled service
+// of the list (services.All). Nothing is left running when it returns an
+// error.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, error) {
+	return StartList(ctx, cfg, log, services.All)
 }
 
-// Start opens everything and starts the listeners of every enabled service.
-// Nothing is left running when it returns an error.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, error) {
-	if err := cfg.Validate(); err != nil {
+// StartList is Start with another services list (a test's, with a service
+// of its own added).
+func StartList(ctx context.Context, cfg *config.Config, log *slog.Logger, list []services.Service) (d *Daemon, err error) {
+	if err := services.ValidateList(cfg, list); err != nil {
 		return nil, err
 	}
-	var specs []svcSpec
-	for _, name := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(name)
-		if sc.Enabled {
-			specs = append(specs, svcSpec{name: name, addr: cfg.ListenAddr(name), common: *sc})
-		}
-	}
-	return startServices(ctx, cfg, log, specs)
+	return startList(ctx, cfg, log, list)
 }
 
-type svcSpec struct {
-	name, addr string
-	common     config.Common
-}
-
-func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, specs []svcSpec) (d *Daemon, err error) {
+func startList(ctx context.Context, cfg *config.Config, log *slog.Logger, list []services.Service) (d *Daemon, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -118,46 +111,44 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 	d.cleanups = append(d.cleanups, d.watchStorage(storageCheckInterval))
 	d.Server = netsvc.New(log, netsvc.NewMetrics(d.Registry))
 	var svcs []netsvc.Service
-	for _, sp := range specs {
-		f, ok := factory(sp.name)
-		if !ok {
-			return nil, fmt.Errorf("service %s is enabled but not built into this binary", sp.name)
+	for _, sp := range list {
+		sc := *sp.Common(cfg)
+		if !sc.Enabled {
+			continue
 		}
-		deps := &Deps{Config: cfg, Store: d.Store, Blob: blob.Prefixed(d.Blob, sp.name), Log: log.With("service", sp.name),
-			Registry: d.Registry, Listen: sp.addr, ListenFromConfig: sp.common.Listen != "", name: sp.name}
-		h, cleanup, err := f(deps)
+		deps := &svckit.Deps{Name: sp.Name, DataDir: cfg.DataDir, Host: cfg.Host, Store: d.Store,
+			Blob: blob.Prefixed(d.Blob, sp.Name), BlobShared: cfg.Blob.URL != "", Log: log.With("service", sp.Name), Registry: d.Registry,
+			Listen: sp.ListenAddr(cfg), ListenFromConfig: sc.Listen != ""}
+		h, err := sp.Build(cfg, deps)
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", sp.name, err)
+			return nil, fmt.Errorf("service %s: %w", sp.Name, err)
 		}
-		if cleanup != nil {
-			d.cleanups = append(d.cleanups, cleanup)
-		}
-		sc := sp.common
+		d.adopt(sp.Name, h)
 		var tlsCfg *tls.Config
 		if sc.TLSListen != "" {
-			if tlsCfg, err = d.serviceTLS(sp.name, sc); err != nil {
-				return nil, fmt.Errorf("service %s: %w", sp.name, err)
+			if tlsCfg, err = d.serviceTLS(sp.Name, sc); err != nil {
+				return nil, fmt.Errorf("service %s: %w", sp.Name, err)
 			}
 		}
 		primary := netsvc.Service{
-			Name: sp.name, Addr: deps.Listen, Handler: h,
+			Name: sp.Name, Addr: deps.Listen, Handler: h,
 			TLSAddr: sc.TLSListen, TLSConfig: tlsCfg,
 			Commands: deps.Commands, RateLimited: deps.RateLimited,
 			Limits: netsvc.Limits{
 				MaxConns:         sc.MaxConns,
 				MaxConnsPerIP:    sc.MaxConnsPerIP,
-				IdleTimeout:      sc.IdleTimeout.Duration,
-				WriteTimeout:     sc.WriteTimeout.Duration,
-				HandshakeTimeout: sc.HandshakeTimeout.Duration,
-				MessageTimeout:   sc.MessageTimeout.Duration,
+				IdleTimeout:      sc.IdleTimeout,
+				WriteTimeout:     sc.WriteTimeout,
+				HandshakeTimeout: sc.HandshakeTimeout,
+				MessageTimeout:   sc.MessageTimeout,
 				MinRate:          sc.MinRate,
-				RateGrace:        sc.RateGrace.Duration,
+				RateGrace:        sc.RateGrace,
 			},
 		}
-		if !deps.skipListen {
+		if !deps.NoListen {
 			svcs = append(svcs, primary)
 		}
-		for _, x := range deps.extra {
+		for _, x := range deps.Extra {
 			x.Limits, x.Commands, x.RateLimited = primary.Limits, primary.Commands, primary.RateLimited
 			svcs = append(svcs, x)
 		}
@@ -177,6 +168,31 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, sp
 		go d.admin.Serve(d.adminLn)
 	}
 	return d, nil
+}
+
+// adopt runs what a service's handler offers beyond ServeConn: its
+// background work (svckit.Runner) from now until the resources are
+// released, then its release (io.Closer). Both happen after the drain.
+func (d *Daemon) adopt(name string, h netsvc.Handler) {
+	// cleanups run last first: the Runner stops, then the Closer closes.
+	if c, ok := h.(io.Closer); ok {
+		d.cleanups = append(d.cleanups, func() {
+			if err := c.Close(); err != nil {
+				d.Log.Warn("closing the service", "service", name, "err", err)
+			}
+		})
+	}
+	if r, ok := h.(svckit.Runner); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+				d.Log.Error("background work ended", "service", name, "err", err)
+			}
+		}()
+		d.cleanups = append(d.cleanups, func() { cancel(); <-done })
+	}
 }
 
 // AdminAddr is the admin listener's bound address (nil when disabled).
@@ -222,8 +238,8 @@ func (d *Daemon) adminMux() *http.ServeMux {
 // Shutdown drains the services for at most the config's drain timeout, then
 // closes everything.
 func (d *Daemon) Shutdown() error {
-	d.Log.Info("shutting down: draining connections", "drain_timeout", d.cfg.DrainTimeout.Duration)
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout.Duration)
+	d.Log.Info("shutting down: draining connections", "drain_timeout", d.cfg.DrainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
 	defer cancel()
 	err := d.Server.Shutdown(ctx)
 	if d.admin != nil {

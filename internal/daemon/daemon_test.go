@@ -13,14 +13,17 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/services"
+	"gatehouse/internal/svckit"
 )
 
 // The daemon package is tested with a stand-in protocol registered under a
 // test-only name; the real services are tested end to end from cmd/gatehouse.
 const testSvc = "daemon-test-echo"
 
-func init() {
-	Register(testSvc, func(d *Deps) (netsvc.Handler, func(), error) {
+// testBuilds are the stand-in services' builds, by name.
+var testBuilds = map[string]func(d *svckit.Deps) (netsvc.Handler, error){
+	testSvc: func(d *svckit.Deps) (netsvc.Handler, error) {
 		return netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {
 			line, err := bufio.NewReader(c).ReadString('\n')
 			if err != nil {
@@ -30,24 +33,44 @@ func init() {
 			_, err = io.WriteString(c, line)
 			done("ok")
 			return err
-		}), nil, nil
-	})
+		}), nil
+	},
+	testCmdSvc: testCmdBuild,
+}
+
+// svcSpec is a stand-in service to start: its name, address and limits.
+type svcSpec struct {
+	name, addr string
+	common     config.Common
+}
+
+// startServices starts the stand-in services specs (without validating
+// their limits, which tests leave at zero).
+func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, specs []svcSpec) (*Daemon, error) {
+	var list []services.Service
+	for _, sp := range specs {
+		sp := sp
+		sp.common.Listen = sp.addr
+		list = append(list, services.Service{Name: sp.name,
+			Common: func(*config.Config) *config.Common { return &sp.common },
+			Build:  func(_ *config.Config, d *svckit.Deps) (netsvc.Handler, error) { return testBuilds[sp.name](d) }})
+	}
+	return startList(ctx, cfg, log, list)
 }
 
 func testConfig(t *testing.T) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
-		sc.Enabled = false
+	for _, s := range services.All {
+		s.Common(cfg).Enabled = false
 	}
 	return cfg
 }
 
 func startWith(t *testing.T, cfg *config.Config) (*Daemon, error) {
 	t.Helper()
-	return startServices(context.Background(), cfg, slog.New(slog.DiscardHandler), []svcSpec{{name: testSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: config.D(time.Second)}}})
+	return startServices(context.Background(), cfg, slog.New(slog.DiscardHandler), []svcSpec{{name: testSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: time.Second}}})
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -11,18 +11,17 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/svckit"
 )
 
 // A stand-in service that declares its request names and rate-limited
 // actions through Deps, as the real factories do.
 const testCmdSvc = "daemon-test-cmds"
 
-func init() {
-	Register(testCmdSvc, func(d *Deps) (netsvc.Handler, func(), error) {
-		d.Commands = []string{"PING", "PUT"}
-		d.RateLimited = []string{"register"}
-		return netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error { return nil }), nil, nil
-	})
+func testCmdBuild(d *svckit.Deps) (netsvc.Handler, error) {
+	d.Commands = []string{"PING", "PUT"}
+	d.RateLimited = []string{"register"}
+	return netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error { return nil }), nil
 }
 
 // ScrapeGatehouse reads /metrics at admin and returns every gatehouse_
@@ -58,7 +57,7 @@ func scrapeGatehouse(t *testing.T, admin string) map[string]float64 {
 func TestEverySeriesExistsAtZeroFromStart(t *testing.T) {
 	cfg := testConfig(t)
 	d, err := startServices(context.Background(), cfg, slog.New(slog.DiscardHandler), []svcSpec{
-		{name: testCmdSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: config.D(time.Second)}}})
+		{name: testCmdSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: time.Second}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func TestLowFreeSpaceWarning(t *testing.T) {
 	cfg.Storage.MinFreeMB = 1 << 40 // more than any disk has
 	logs := &syncLog{}
 	d, err := startServices(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)),
-		[]svcSpec{{name: testSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: config.D(time.Second)}}})
+		[]svcSpec{{name: testSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: time.Second}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/services"
 	"gatehouse/internal/tlsutil"
 )
 
@@ -12,8 +13,12 @@ import (
 // listener serves: tls_cert/tls_key when set (relative to the data
 // directory), else the self-signed pair under <data>/tls/ (selfSigned).
 func TLSCertFiles(cfg *config.Config, name string) (cert, key string, selfSigned bool) {
-	sc, ok := cfg.ServiceCommon(name)
-	if ok && sc.TLSCert != "" {
+	sc, _ := services.Common(cfg, name)
+	return tlsCertFiles(cfg, sc)
+}
+
+func tlsCertFiles(cfg *config.Config, sc *config.Common) (cert, key string, selfSigned bool) {
+	if sc != nil && sc.TLSCert != "" {
 		return cfg.TLSPath(sc.TLSCert), cfg.TLSPath(sc.TLSKey), false
 	}
 	cert, key = tlsutil.SelfSignedPaths(cfg.DataDir)
@@ -25,8 +30,8 @@ func TLSCertFiles(cfg *config.Config, name string) (cert, key string, selfSigned
 // are always added).
 func SelfSignedHosts(cfg *config.Config) []string {
 	addrs := []string{cfg.Host + ":0"}
-	for _, n := range config.ServiceNames() {
-		if sc, _ := cfg.ServiceCommon(n); sc.TLSListen != "" {
+	for _, s := range services.All {
+		if sc := s.Common(cfg); sc.TLSListen != "" {
 			addrs = append(addrs, sc.TLSListen)
 		}
 	}
@@ -37,7 +42,7 @@ func SelfSignedHosts(cfg *config.Config) []string {
 // generating the self-signed certificate on first use. One certificate
 // file pair is loaded once, however many services serve it.
 func (d *Daemon) serviceTLS(name string, sc config.Common) (*tls.Config, error) {
-	certFile, keyFile, self := TLSCertFiles(d.cfg, name)
+	certFile, keyFile, self := tlsCertFiles(d.cfg, &sc)
 	if self {
 		var created bool
 		var err error

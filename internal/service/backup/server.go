@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +52,11 @@ type Options struct {
 	KeepDays int
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
+	// Log receives the background sweep's messages (nil: discarded).
+	Log *slog.Logger
+	// Rand feeds client ids, AES keys and their RSA wrapping (nil:
+	// crypto/rand).
+	Rand io.Reader
 }
 
 const (
@@ -66,7 +72,7 @@ const (
 // Server serves the backup protocol. It is safe for concurrent use: each
 // connection is one request, and all shared state lives in the store.
 type Server struct {
-	db    *store.DB
+	db    Store
 	blobs blob.Store
 	seal  *sealer
 	opt   Options
@@ -81,7 +87,7 @@ type Server struct {
 // New returns a Server that keeps metadata in db and files in blobs (a store
 // already scoped to the service). masterKey (32 bytes) seals the clients'
 // AES keys in the store.
-func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server, error) {
+func New(db Store, blobs blob.Store, masterKey []byte, opt Options) (*Server, error) {
 	if db == nil || blobs == nil {
 		return nil, errors.New("backup: store and blob store are required")
 	}
@@ -106,6 +112,12 @@ func New(db *store.DB, blobs blob.Store, masterKey []byte, opt Options) (*Server
 	}
 	if opt.KeepVersions == 0 {
 		opt.KeepVersions = 10
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
 	}
 	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
 }
@@ -226,7 +238,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 	}
 	for range 3 {
 		var id ClientID
-		if _, err := rand.Read(id[:]); err != nil {
+		if _, err := io.ReadFull(s.opt.Rand, id[:]); err != nil {
 			return RespError, nil, err
 		}
 		id[6] = id[6]&0x0f | 0x40 // UUID version 4
@@ -295,7 +307,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			return RespError, nil, nil
 		}
 		aesKey = make([]byte, AESKeySize)
-		if _, err := rand.Read(aesKey); err != nil {
+		if _, err := io.ReadFull(s.opt.Rand, aesKey); err != nil {
 			return RespError, nil, err
 		}
 		sealed, err := s.seal.seal(aesKey, cl.ID)
@@ -314,7 +326,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
 		}
 	}
-	wrapped, err := WrapKey(rand.Reader, pub, aesKey)
+	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}
@@ -354,7 +366,7 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 		c.Log().Error("reconnect: stored AES key unusable", "client", cl.ID, "err", err)
 		return RespError, nil, nil
 	}
-	wrapped, err := WrapKey(rand.Reader, pub, aesKey)
+	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}

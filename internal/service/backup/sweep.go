@@ -96,3 +96,32 @@ func (s *Server) UsageTotals(ctx context.Context) (versions, bytes int64, err er
 	}
 	return versions, bytes, nil
 }
+
+// sweepEvery is how often Run applies the retention and sweeps orphans.
+const sweepEvery = time.Hour
+
+// Run applies the version retention and removes unreferenced upload blobs
+// at once and then every hour, until ctx ends (the daemon runs it as the
+// service's background work).
+func (s *Server) Run(ctx context.Context) error {
+	log := s.opt.Log
+	for {
+		if n, err := s.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("applying version retention", "err", err)
+		} else if n > 0 {
+			log.Info("removed versions past retention", "count", n)
+		}
+		n, err := s.SweepOrphans(ctx, OrphanMinAge)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("sweeping orphaned upload blobs", "err", err)
+		}
+		if n > 0 {
+			log.Info("removed orphaned upload blobs", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(sweepEvery):
+		}
+	}
+}

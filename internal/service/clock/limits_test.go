@@ -6,19 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 )
 
 // defaultLimits are the limits the daemon gives the service with the
 // default configuration.
 func defaultLimits() netsvc.Limits {
-	c := config.Default().Services.Clock.Common
+	c := DefaultConfig().Common
 	return netsvc.Limits{
 		MaxConns:         c.MaxConns,
-		IdleTimeout:      c.IdleTimeout.Duration,
-		WriteTimeout:     c.WriteTimeout.Duration,
-		HandshakeTimeout: c.HandshakeTimeout.Duration,
+		IdleTimeout:      c.IdleTimeout,
+		WriteTimeout:     c.WriteTimeout,
+		HandshakeTimeout: c.HandshakeTimeout,
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 )
 
@@ -33,36 +32,50 @@ type Options struct {
 	Metrics prometheus.Registerer
 }
 
+// Validate checks the [services.clock] section as far as it can without
+// reading anything (a "file" source is read by OptionsFromConfig).
+func (c Config) Validate() error {
+	if c.AllowWeakClientKeys && c.RefuseWeakClientKeys {
+		return errors.New("clock: allow_weak_client_keys (deprecated) and refuse_weak_client_keys contradict each other; remove allow_weak_client_keys")
+	}
+	switch c.TempSource {
+	case "", "random":
+	case "fixed":
+		if c.TempFixed < minCelsius || c.TempFixed > maxCelsius {
+			return fmt.Errorf("clock: temp_fixed = %d is outside %d..%d", c.TempFixed, minCelsius, maxCelsius)
+		}
+	case "file":
+		if c.TempFile == "" {
+			return errors.New("clock: temp_source = \"file\" needs temp_file")
+		}
+		if c.TempFileScale == 0 || math.IsNaN(c.TempFileScale) || math.IsInf(c.TempFileScale, 0) {
+			return errors.New("clock: temp_file_scale must be a non-zero number")
+		}
+	default:
+		return fmt.Errorf("%w, got %q", errTempSource, c.TempSource)
+	}
+	return nil
+}
+
 // OptionsFromConfig builds Options from the [services.clock] section and
 // checks them; a "file" source must give a reading now, so a wrong path
 // fails at start-up rather than on the first TEMP.
-func OptionsFromConfig(c config.Clock) (Options, error) {
-	if c.AllowWeakClientKeys && c.RefuseWeakClientKeys {
-		return Options{}, errors.New("clock: allow_weak_client_keys (deprecated) and refuse_weak_client_keys contradict each other; remove allow_weak_client_keys")
+func OptionsFromConfig(c Config) (Options, error) {
+	if err := c.Validate(); err != nil {
+		return Options{}, err
 	}
-	o := Options{RefuseWeakClientKeys: c.RefuseWeakClientKeys}
+	o := Options{RefuseWeakClientKeys: c.RefuseWeakClientKeys, Rand: c.Rand, Now: c.Now}
 	switch c.TempSource {
 	case "", "random":
 		o.Temp = RandomTemp{}
 	case "fixed":
-		if c.TempFixed < minCelsius || c.TempFixed > maxCelsius {
-			return o, fmt.Errorf("clock: temp_fixed = %d is outside %d..%d", c.TempFixed, minCelsius, maxCelsius)
-		}
 		o.Temp = FixedTemp(c.TempFixed)
 	case "file":
-		if c.TempFile == "" {
-			return o, errors.New("clock: temp_source = \"file\" needs temp_file")
-		}
-		if c.TempFileScale == 0 || math.IsNaN(c.TempFileScale) || math.IsInf(c.TempFileScale, 0) {
-			return o, errors.New("clock: temp_file_scale must be a non-zero number")
-		}
 		ft := FileTemp{Path: c.TempFile, Scale: c.TempFileScale}
 		if _, err := ft.Celsius(); err != nil {
 			return o, fmt.Errorf("clock: %w", err)
 		}
 		o.Temp = ft
-	default:
-		return o, fmt.Errorf("%w, got %q", errTempSource, c.TempSource)
 	}
 	return o, nil
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 )
@@ -566,7 +565,7 @@ func TestTempSources(t *testing.T) {
 	if err := os.WriteFile(zone, []byte("45678\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default().Services.Clock
+	cfg := DefaultConfig()
 	if cfg.TempSource != "random" {
 		t.Fatalf("default temp_source %q", cfg.TempSource)
 	}
@@ -608,17 +607,17 @@ func TestTempSources(t *testing.T) {
 		t.Fatalf("fixed = %d", v)
 	}
 
-	for name, mut := range map[string]func(*config.Clock){
-		"missing file": func(c *config.Clock) { c.TempSource, c.TempFile = "file", filepath.Join(dir, "nope") },
-		"empty path":   func(c *config.Clock) { c.TempSource, c.TempFile = "file", "" },
-		"zero scale":   func(c *config.Clock) { c.TempSource, c.TempFile, c.TempFileScale = "file", zone, 0 },
-		"bad source":   func(c *config.Clock) { c.TempSource = "sensor" },
+	for name, mut := range map[string]func(*Config){
+		"missing file": func(c *Config) { c.TempSource, c.TempFile = "file", filepath.Join(dir, "nope") },
+		"empty path":   func(c *Config) { c.TempSource, c.TempFile = "file", "" },
+		"zero scale":   func(c *Config) { c.TempSource, c.TempFile, c.TempFileScale = "file", zone, 0 },
+		"bad source":   func(c *Config) { c.TempSource = "sensor" },
 		// The Go client refuses a TEMP reply this long; a typo must not
 		// start a server whose every TEMP fails.
-		"fixed too hot":  func(c *config.Clock) { c.TempSource, c.TempFixed = "fixed", 1_000_000_000_000 },
-		"fixed too cold": func(c *config.Clock) { c.TempSource, c.TempFixed = "fixed", -274 },
+		"fixed too hot":  func(c *Config) { c.TempSource, c.TempFixed = "fixed", 1_000_000_000_000 },
+		"fixed too cold": func(c *Config) { c.TempSource, c.TempFixed = "fixed", -274 },
 	} {
-		c := config.Default().Services.Clock
+		c := DefaultConfig()
 		mut(&c)
 		if _, err := OptionsFromConfig(c); err == nil {
 			t.Errorf("%s: accepted", name)

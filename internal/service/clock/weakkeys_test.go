@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 )
 
@@ -19,7 +18,7 @@ import (
 // configuration, with the exponent source and clock fixed when given.
 func defaultOptions(t *testing.T, rnd *exponents, now time.Time) Options {
 	t.Helper()
-	o, err := OptionsFromConfig(config.Default().Services.Clock)
+	o, err := OptionsFromConfig(DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +192,7 @@ func TestOptionsFromConfigWeakKeySwitches(t *testing.T) {
 		{false, true, true, false},
 		{true, true, false, true},
 	} {
-		c := config.Default().Services.Clock
+		c := DefaultConfig()
 		c.AllowWeakClientKeys, c.RefuseWeakClientKeys = tc.allow, tc.refuse
 		o, err := OptionsFromConfig(c)
 		if (err != nil) != tc.wantErr || (err == nil && o.RefuseWeakClientKeys != tc.wantRefuse) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 )
@@ -66,11 +65,11 @@ func TestPauseBetweenHelloAndSendServed(t *testing.T) {
 // and a 60 s (and more) pause before the command line is inside the idle
 // deadline, while a command line, once begun, must still end in time.
 func TestDefaultDeadlinesAllowSlowClientEncryption(t *testing.T) {
-	c := config.Default().Services.E2EEFTP
-	if c.IdleTimeout.Duration < 5*time.Minute {
+	c := DefaultConfig()
+	if c.IdleTimeout < 5*time.Minute {
 		t.Fatalf("e2eeftp idle_timeout %v: the original client's encryption before SEND would be cut", c.IdleTimeout)
 	}
-	if c.HandshakeTimeout.Duration > 10*time.Second || c.MessageTimeout.Duration > time.Minute {
+	if c.HandshakeTimeout > 10*time.Second || c.MessageTimeout > time.Minute {
 		t.Fatalf("handshake_timeout %v / message_timeout %v: want short bounds on the hellos and the line",
 			c.HandshakeTimeout, c.MessageTimeout)
 	}

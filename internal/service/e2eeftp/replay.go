@@ -40,7 +40,7 @@ const DefaultReplayWindow = 30 * 24 * time.Hour
 // is the whole defence when there is no store (tests, embedding).
 type replayGuard struct {
 	front  *replayCache
-	db     *store.DB
+	db     ReplayLog
 	window time.Duration
 	now    func() time.Time
 	log    *slog.Logger

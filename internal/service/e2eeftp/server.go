@@ -12,12 +12,12 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/netsvc"
-	"gatehouse/internal/store"
 )
 
 // Options tune a Server. The zero value is the original's behaviour plus
@@ -39,11 +39,18 @@ type Options struct {
 	// ReplayStore, when set, records every accepted client ephemeral key
 	// so that all daemons sharing it refuse a replayed hello, across
 	// crashes (nil: memory only).
-	ReplayStore *store.DB
+	ReplayStore ReplayLog
 	// ReplayWindow is how long stored keys are kept (0: 30 days).
 	ReplayWindow time.Duration
+	// ReplayPruneInterval is how often Run deletes expired keys from
+	// ReplayStore (0: never).
+	ReplayPruneInterval time.Duration
 	// Log receives server-wide warnings (nil: discarded).
 	Log *slog.Logger
+	// Rand feeds the ephemeral keys and IVs (nil: crypto/rand).
+	Rand io.Reader
+	// Now is the replay log's clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // DefaultMaxFileSize is Options.MaxFileSize's default.
@@ -82,13 +89,20 @@ func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rnd, now := opt.Rand, opt.Now
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	if now == nil {
+		now = time.Now
+	}
 	var replay *replayGuard
 	if opt.ReplayCacheSize > 0 {
 		replay = &replayGuard{front: newReplayCache(opt.ReplayCacheSize), db: opt.ReplayStore,
-			window: opt.ReplayWindow, now: time.Now, log: log}
+			window: opt.ReplayWindow, now: now, log: log}
 	}
 	return &Server{id: id, auth: auth, store: store, opt: opt, replay: replay,
-		log: log, randEph: rand.Reader, randIV: rand.Reader}
+		log: log, randEph: rnd, randIV: rnd}
 }
 
 // PruneReplay deletes the stored client ephemeral keys older than the
@@ -114,6 +128,22 @@ func (s *Server) RunReplayPruner(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// Run is the service's background work until ctx ends: the replay log's
+// pruner and, when the key set refreshes itself (SharedKeys), its refresh.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if r, ok := s.auth.(interface{ Run(context.Context) }); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Run(ctx)
+		}()
+	}
+	s.RunReplayPruner(ctx, s.opt.ReplayPruneInterval)
+	wg.Wait()
+	return nil
 }
 
 const sharedFolder = "received/"

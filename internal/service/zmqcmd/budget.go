@@ -12,8 +12,8 @@ import (
 )
 
 // Daemon-wide bound on concurrent computations (docs/zmqcmd.md, "Compute
-// budget"): at most Config.MaxComputations evaluations run at once; a
-// request over it waits up to Config.ComputeWait for a slot (in arrival
+// budget"): at most Options.MaxComputations evaluations run at once; a
+// request over it waits up to Options.ComputeWait for a slot (in arrival
 // order), then gets "Server busy, try again later". Requests the
 // small-integer fast path answers ((6 + 4) * 8: a few hundred
 // nanoseconds, bounded by its 64-byte limit) never take a slot, so a flood

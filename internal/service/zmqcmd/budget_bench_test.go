@@ -36,7 +36,7 @@ func BenchmarkLatencyUnderComputeFlood(b *testing.B) {
 }
 
 func benchFlood(b *testing.B, flood, maxComps int) {
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.MaxComputations = maxComps
 	cfg.ComputeWait = time.Minute
 	s, err := New(cfg, nil)

@@ -13,7 +13,7 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Add([]byte(`{"command_type": "os", "command_name": "echo", "parameters": {"a": 1}}`))
 	f.Add([]byte(`{"command_type": "os", "command_name": 5, "parameters": null}`))
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Allow = []string{"echo"} // no processes while fuzzing
 	s, err := New(cfg, nil)
 	if err != nil {

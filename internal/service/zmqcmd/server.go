@@ -17,8 +17,8 @@ import (
 	"gatehouse/internal/zmtp"
 )
 
-// Config is the service's behaviour; internal/config maps the TOML keys.
-type Config struct {
+// Options is the server's behaviour; Config.Options maps the TOML keys.
+type Options struct {
 	Allow          []string      // os command names clients may run
 	CommandTimeout time.Duration // per os command; the process group is killed after it
 	MaxOutput      int           // bytes of stdout kept per command
@@ -40,9 +40,9 @@ type Config struct {
 	OSRequiresCurve bool
 }
 
-// DefaultConfig matches config.defaultZMQCmd.
-func DefaultConfig() Config {
-	return Config{
+// DefaultOptions matches DefaultConfig().Options().
+func DefaultOptions() Options {
+	return Options{
 		Allow:          []string{"ping", "echo", "date", "uptime"},
 		CommandTimeout: 10 * time.Second,
 		MaxOutput:      64 << 10,
@@ -57,7 +57,7 @@ func DefaultConfig() Config {
 
 // Server serves the zmqcmd protocol; it implements netsvc.Handler.
 type Server struct {
-	cfg   Config
+	cfg   Options
 	log   *slog.Logger
 	procs chan struct{}
 	gate  computeGate
@@ -68,7 +68,7 @@ var _ netsvc.Handler = (*Server)(nil)
 
 // New checks cfg and returns a Server. log is used only for messages that
 // do not belong to a connection.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+func New(cfg Options, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -1,10 +1,11 @@
-package all_test
+package services_test
 
 import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"gatehouse/internal/services"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,11 +32,11 @@ func sharedConfig(t *testing.T, dsn, bucket string) *config.Config {
 	cfg.Admin.Enabled = false
 	cfg.Store.DSN = dsn
 	cfg.Blob.URL = "s3://" + bucket + "/shared"
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Listen = "127.0.0.1:0"
 	}
-	cfg.DrainTimeout = config.D(2 * time.Second)
+	cfg.DrainTimeout = 2 * time.Second
 	return cfg
 }
 

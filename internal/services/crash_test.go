@@ -1,4 +1,4 @@
-package all_test
+package services_test
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"gatehouse/internal/services"
 	"io"
 	"log/slog"
 	"os"
@@ -49,7 +50,7 @@ func runChildDaemon(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for _, n := range config.ServiceNames() {
+	for _, n := range services.Names() {
 		if a := d.Server.Addr(n); a != nil {
 			fmt.Printf("ADDR %s %s\n", n, a)
 		}
@@ -172,8 +173,8 @@ func testKilledDaemonMidUpload(t *testing.T, bucket string) {
 	}
 	serverPub := priv.Public().(ed25519.PublicKey)
 	for _, cfg := range []*config.Config{cfgA, cfgB} {
-		for _, n := range config.ServiceNames() {
-			sc, _ := cfg.ServiceCommon(n)
+		for _, n := range services.Names() {
+			sc, _ := services.Common(cfg, n)
 			sc.Enabled = n == "e2eeftp"
 		}
 	}

@@ -1,7 +1,8 @@
-package all_test
+package services_test
 
 import (
 	"context"
+	"gatehouse/internal/services"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,8 +21,8 @@ func TestEveryServiceSeriesAtZeroFromStart(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = true
 		sc.Listen = "127.0.0.1:0"
 	}
@@ -46,7 +47,7 @@ func TestEveryServiceSeriesAtZeroFromStart(t *testing.T) {
 		"cloudreport": {"INIT", "INFO", "PING", "VERS", "DWNL", "ERRL", "GREQ", "SRSP", "UNKNOWN"},
 		"zmqcmd":      {"compute", "os", "invalid"},
 	}
-	for _, svc := range config.ServiceNames() {
+	for _, svc := range services.Names() {
 		s := `service="` + svc + `"`
 		want := []string{`gatehouse_panics_total{` + s + `}`, `gatehouse_handshake_failures_total{` + s + `}`}
 		for _, r := range netsvc.RejectReasons {

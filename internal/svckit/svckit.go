@@ -1,4 +1,7 @@
-package daemon
+// Package svckit is what a service's Build gets from the daemon (Deps) and
+// the optional interfaces the daemon runs on what it builds. It imports no
+// service, no daemon and no config, so every service package may use it.
+package svckit
 
 import (
 	"context"
@@ -8,95 +11,75 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/blob"
-	"gatehouse/internal/config"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
 )
 
+// Runner is background work a service's handler may implement: the daemon
+// runs Run in its own goroutine from start-up until shutdown (ctx is
+// cancelled after the listeners have drained) and waits for it to return.
+// A non-nil error other than the context's is logged. A handler that also
+// implements io.Closer is closed after that (or after the drain, without
+// Run).
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
 // Deps is what a service gets from the daemon. A service uses only the
 // shared parts named here, never another service.
 type Deps struct {
-	Config   *config.Config
-	Store    *store.DB
-	Blob     blob.Store // names are already scoped to the service ("<name>/…" underneath)
-	Log      *slog.Logger
-	Registry prometheus.Registerer
-	// Listen is the address the daemon will bind for the service. A factory
+	Name    string // the service's name in the list
+	DataDir string // the daemon's data directory
+	Host    string // the address the default listeners bind
+	Store   *store.DB
+	Blob    blob.Store // names are already scoped to the service ("<name>/…" underneath)
+	// BlobShared is true when the blob store is shared by every daemon on
+	// it (blob.url is set), false for this daemon's own folder.
+	BlobShared bool
+	Log        *slog.Logger
+	Registry   prometheus.Registerer
+	// Listen is the address the daemon will bind for the service. A Build
 	// may change it, e.g. to honour a legacy port file, but should only do
 	// so when ListenFromConfig is false: an operator's explicit address wins.
 	Listen           string
 	ListenFromConfig bool
-	// Commands and RateLimited, when the factory sets them, are the
-	// service's request names (the values it passes to Conn.Request) and
-	// the "what" values it passes to Conn.RateLimited: their series exist
-	// at zero from start-up, so an alert sees the first event.
+	// Commands and RateLimited, when Build sets them, are the service's
+	// request names (the values it passes to Conn.Request) and the "what"
+	// values it passes to Conn.RateLimited: their series exist at zero from
+	// start-up, so an alert sees the first event.
 	Commands    []string
 	RateLimited []string
-	name        string
 
-	extra      []netsvc.Service // AddListener
-	skipListen bool             // SkipListen
+	// Extra are the listeners added with AddListener; NoListen is set by
+	// SkipListen. The daemon reads both after Build.
+	Extra    []netsvc.Service
+	NoListen bool
 }
 
 // AddListener opens another listener for the service (zmqcmd's CURVE
 // port) under its own name in logs, metrics and /healthz, with the
 // service's limits.
 func (d *Deps) AddListener(name, addr string, h netsvc.Handler) {
-	d.extra = append(d.extra, netsvc.Service{Name: name, Addr: addr, Handler: h})
+	d.Extra = append(d.Extra, netsvc.Service{Name: name, Addr: addr, Handler: h})
 }
 
 // SkipListen tells the daemon not to open the service's own listener (Listen),
 // only those added with AddListener.
-func (d *Deps) SkipListen() { d.skipListen = true }
+func (d *Deps) SkipListen() { d.NoListen = true }
 
 // Dir returns the service's own folder in the data directory
 // (<data>/<service>), creating it 0750.
 func (d *Deps) Dir() (string, error) {
-	p := filepath.Join(d.Config.DataDir, d.name)
+	p := filepath.Join(d.DataDir, d.Name)
 	if err := os.MkdirAll(p, 0o750); err != nil {
 		return "", err
 	}
 	return p, nil
-}
-
-// Factory builds a service's handler from the daemon's shared parts. The
-// returned io.Closer-like cleanup (may be nil) runs after the listeners have
-// drained.
-type Factory func(d *Deps) (h netsvc.Handler, cleanup func(), err error)
-
-var (
-	regMu     sync.Mutex
-	factories = map[string]Factory{}
-)
-
-// Register adds a service's factory; each service's svc_<name>.go calls it
-// from init. The name must be one of config.ServiceNames().
-func Register(name string, f Factory) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic(fmt.Sprintf("daemon: service %s registered twice", name))
-	}
-	factories[name] = f
-}
-
-func factory(name string) (Factory, bool) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	f, ok := factories[name]
-	return f, ok
-}
-
-// Registered reports whether the named service is built into this binary.
-func Registered(name string) bool {
-	_, ok := factory(name)
-	return ok
 }
 
 // Fingerprint is the OpenSSH-style "SHA256:…" fingerprint of key material,

@@ -1,7 +1,8 @@
-package all_test
+package services_test
 
 import (
 	"context"
+	"gatehouse/internal/services"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,8 +16,8 @@ func onlyE2EEFTP(t *testing.T) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n == "e2eeftp"
 		sc.Listen = "127.0.0.1:0"
 	}
@@ -27,7 +28,7 @@ func onlyE2EEFTP(t *testing.T) *config.Config {
 // daemons matter; the daemon refuses to start with one.
 func TestE2EEFTPReplayWindowMinimum(t *testing.T) {
 	cfg := onlyE2EEFTP(t)
-	cfg.Services.E2EEFTP.ReplayWindow = config.D(time.Minute)
+	cfg.Services.E2EEFTP.ReplayWindow = time.Minute
 	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil {
 		d.Shutdown()

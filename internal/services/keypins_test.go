@@ -1,7 +1,8 @@
-package all_test
+package services_test
 
 import (
 	"context"
+	"gatehouse/internal/services"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -20,9 +21,9 @@ func pinConfig(t *testing.T, dsn string) *config.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
 	cfg.Store.DSN = dsn
-	cfg.DrainTimeout = config.D(2 * time.Second)
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	cfg.DrainTimeout = 2 * time.Second
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n == "e2eeftp" || n == "backup"
 		sc.Listen = "127.0.0.1:0"
 	}

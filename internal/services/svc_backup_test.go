@@ -1,7 +1,8 @@
-package all_test
+package services_test
 
 import (
 	"context"
+	"gatehouse/internal/services"
 	"log/slog"
 	"net"
 	"os"
@@ -30,8 +31,8 @@ func onlyBackup(t *testing.T) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n == "backup"
 	}
 	return cfg

@@ -1,4 +1,4 @@
-package all_test
+package services_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
+	"gatehouse/internal/services"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,9 +32,9 @@ func tlsDaemonConfig(t *testing.T) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
-	cfg.DrainTimeout = config.D(2 * time.Second)
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	cfg.DrainTimeout = 2 * time.Second
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n != "zmqcmd"
 		sc.Listen = "127.0.0.1:0"
 		if sc.Enabled {
@@ -142,7 +143,7 @@ func TestTLSListenersServeEveryTCPService(t *testing.T) {
 	p := tlstest.New(t)
 	cfg := tlsDaemonConfig(t)
 	for _, n := range tlsServices {
-		sc, _ := cfg.ServiceCommon(n)
+		sc, _ := services.Common(cfg, n)
 		sc.TLSCert, sc.TLSKey = p.CertFile, p.KeyFile
 	}
 	e2e := e2eClient(t, cfg)
@@ -313,7 +314,7 @@ func TestTLSClientCertificatesMapToIdentity(t *testing.T) {
 	p, other := tlstest.New(t), tlstest.New(t)
 	cfg := tlsDaemonConfig(t)
 	for _, n := range tlsServices {
-		sc, _ := cfg.ServiceCommon(n)
+		sc, _ := services.Common(cfg, n)
 		sc.TLSCert, sc.TLSKey, sc.TLSClientCA = p.CertFile, p.KeyFile, p.CAFile
 	}
 	e2e := e2eClient(t, cfg)

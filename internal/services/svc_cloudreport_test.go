@@ -1,7 +1,8 @@
-package all_test
+package services_test
 
 import (
 	"context"
+	"gatehouse/internal/services"
 	"log/slog"
 	"testing"
 	"time"
@@ -18,8 +19,8 @@ func TestCloudreportDefaultConfigServesUnknownID(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false
-	for _, n := range config.ServiceNames() {
-		sc, _ := cfg.ServiceCommon(n)
+	for _, n := range services.Names() {
+		sc, _ := services.Common(cfg, n)
 		sc.Enabled = n == "cloudreport"
 		sc.Listen = "127.0.0.1:0"
 	}
