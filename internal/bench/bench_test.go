@@ -8,6 +8,7 @@ import (
 	"errors"
 	"gatehouse/internal/services"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,7 +191,26 @@ func TestRunAndWriters(t *testing.T) {
 			return nil, err
 		}
 		defer s.Close()
-		return e.MeasureRR(ctx, nil, "test echo", EchoOpener(s.Addr()))
+		// The echo server runs in this process: its CPU per request is
+		// this process's, standing in for a daemon's.
+		before, err := ReadProc(os.Getpid())
+		if err != nil {
+			return nil, err
+		}
+		figs, err := e.MeasureRR(ctx, nil, "test echo", EchoOpener(s.Addr()))
+		after, perr := ReadProc(os.Getpid())
+		if perr != nil {
+			return nil, perr
+		}
+		var ops int64
+		for _, f := range figs {
+			ops += f.Ops
+		}
+		for i := range figs {
+			figs[i].Primitives = PrimsE2EEFTPHandshake
+			figs[i].CPUPerReqUs = float64((after.CPU - before.CPU).Microseconds()) / float64(max(ops, 1))
+		}
+		return figs, err
 	}
 	t.Cleanup(func() { delete(drivers, "test-echo") })
 	dir := t.TempDir()
@@ -203,10 +223,30 @@ func TestRunAndWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	var svc, missing int
+	prims := map[string]Figure{}
+	for _, f := range r.Figures {
+		if f.Section == SectionBaseline && f.Kind == "primitive" {
+			prims[f.Name] = f
+		}
+	}
+	for _, n := range []string{PrimRSAEncrypt, PrimRSADecrypt, PrimX25519, PrimEd25519Sign, PrimEd25519Verify} {
+		if f, ok := prims[n]; !ok || f.Ops < 1 || f.CPUPerReqUs <= 0 || f.ReqPerSec <= 0 {
+			t.Fatalf("primitive limit %q missing or empty: %+v", n, f)
+		}
+	}
 	for _, f := range r.Figures {
 		switch f.Name {
 		case "test echo":
 			svc++
+			var want float64
+			for _, p := range PrimsE2EEFTPHandshake {
+				want += prims[p].CPUPerReqUs
+			}
+			if f.CPUPerReqUs <= 0 || f.PrimitivesCPUPerReqUs != want ||
+				math.Abs(f.CPUxPrimitives-f.CPUPerReqUs/want) > 1e-9*f.CPUxPrimitives {
+				t.Fatalf("CPU ×primitives: %.3f µs/req over %.3f µs of primitives gave %v: %+v",
+					f.CPUPerReqUs, want, f.CPUxPrimitives, f)
+			}
 			if f.Ratio <= 0 || f.LimitRate <= 0 || f.Limit != EchoName(f.Clients) {
 				t.Fatalf("service figure without ratio: %+v", f)
 			}
@@ -246,6 +286,9 @@ func TestRunAndWriters(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.Contains(b, []byte(`"cpu_x_primitives":`)) {
+		t.Fatal("results.json has no cpu_x_primitives field")
+	}
 	if len(back.Figures) != len(r.Figures) || back.Figures[0].Name != r.Figures[0].Name {
 		t.Fatalf("json round trip lost figures: %d vs %d", len(back.Figures), len(r.Figures))
 	}
@@ -253,7 +296,8 @@ func TestRunAndWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"test echo", EchoName(2), BaseAES256Seal, "not available", "% of "} {
+	for _, want := range []string{"test echo", EchoName(2), BaseAES256Seal, "not available", "% of ",
+		"CPU ×primitives", PrimRSAEncrypt, PrimX25519} {
 		if !strings.Contains(string(tb), want) {
 			t.Fatalf("table lacks %q:\n%s", want, tb)
 		}

@@ -61,6 +61,15 @@ type Figure struct {
 	// server's CPU/MiB divided by it says how much it spends beyond the
 	// cipher, independent of load.
 	LimitCPUPerMiBms float64 `json:"limit_cpu_ms_per_mib,omitempty"`
+	// Primitives names the public-key primitive limits (baseline figures)
+	// one request of a handshake figure needs on the server;
+	// PrimitivesCPUPerReqUs is their summed CPU per operation on one core
+	// in this run, and CPUxPrimitives the server's CPU per request divided
+	// by it: how much the request costs beyond its unavoidable
+	// cryptography.
+	Primitives            []string `json:"primitives,omitempty"`
+	PrimitivesCPUPerReqUs float64  `json:"primitives_cpu_us_per_req,omitempty"`
+	CPUxPrimitives        float64  `json:"cpu_x_primitives,omitempty"`
 	// Target is the issue's goal in words; Met says whether this run reached it
 	// (nil when there is no target or nothing was measured).
 	Target string `json:"target,omitempty"`
@@ -166,7 +175,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
+	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU ×primitives\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
 	for _, f := range r.Figures {
 		ratio := "-"
 		if f.Ratio > 0 {
@@ -201,11 +210,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		case f.LimitCPUPerMiBms > 0 && f.Section != SectionBaseline:
 			cpuX = f.CPUPerMiBms / f.LimitCPUPerMiBms
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			f.Section, f.Name, clients,
 			dash(f.ReqPerSec, "%.0f"), dash(f.P50ms, "%.3f"), dash(f.P99ms, "%.3f"),
 			dash(f.MBps, "%.1f"), dash(f.ServerCPUSec, "%.2fs"), dash(f.CPUPerReqUs, "%.1f"),
-			dash(cpuX, "%.1f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, target, note)
+			dash(cpuX, "%.1f×"), dash(f.CPUxPrimitives, "%.2f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, target, note)
 	}
 	return tw.Flush()
 }
@@ -228,6 +237,9 @@ func (r *Report) WriteSVG(w io.Writer) error {
 			v := fmt.Sprintf("%.0f req/s", f.ReqPerSec)
 			if f.MBps > 0 {
 				v = fmt.Sprintf("%.0f MB/s", f.MBps)
+			}
+			if f.Kind == "primitive" {
+				v = fmt.Sprintf("%.1f µs CPU per operation", f.CPUPerReqUs)
 			}
 			base = append(base, fmt.Sprintf("%s: %s", f.Name, v))
 		case f.Kind == "idle" && !f.Skipped():

@@ -252,7 +252,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		SizeBytes: o.Size, IdleConns: o.IdleConns, Rounds: max(o.Rounds, 1), Quick: o.Quick}}
 	env := &Env{Opts: o, Scratch: o.Scratch, sh: &shared{}}
 
-	env.Logf("baselines: echo round trip, tcp stream, ciphers (%s each)", o.Duration)
+	env.Logf("baselines: echo round trip, tcp stream, ciphers (%s each), public-key primitives", o.Duration)
 	for _, n := range o.Clients {
 		f, err := EchoBaselineExe(ctx, o.EchoExe, n, o.Duration)
 		if err != nil {
@@ -266,6 +266,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Figures = append(r.Figures, f)
 	r.Figures = append(r.Figures, CipherBaselines(ctx, o.Duration)...)
+	prims, err := PrimitiveBaselines(ctx, min(o.Duration, time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("public-key baselines: %w", err)
+	}
+	r.Figures = append(r.Figures, prims...)
 
 	for _, t := range o.Targets {
 		if ctx.Err() != nil {
@@ -295,6 +300,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		os.RemoveAll(sub.Scratch)
 	}
 	r.applyRatios()
+	r.applyPrimitives()
 	applyTargets(r, o)
 	r.Finished = time.Now()
 	return r, ctx.Err()

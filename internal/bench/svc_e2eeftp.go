@@ -65,6 +65,7 @@ func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
 		return op, func() {}, nil
 	})
 	for i := range figs {
+		figs[i].Primitives = PrimsE2EEFTPHandshake
 		figs[i].Note = joinNote("new connection + X25519/Ed25519 handshake per request (the protocol's rule)", figs[i].Note)
 	}
 	if err != nil {
