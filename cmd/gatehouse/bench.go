@@ -31,6 +31,8 @@ func runBench(args []string) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the table")
 	cipher := fs.String("sftp-cipher", "", "cipher for the sftp peer (sftp -c); empty is OpenSSH's default")
 	scratch := fs.String("scratch", "", "parent of the throw-away data directory (default the system temp dir)")
+	storeDSN := fs.String("store", "", "the daemon's store.dsn, e.g. postgres://user@127.0.0.1:5432/db (default SQLite in its data folder)")
+	blobURL := fs.String("blob", "", "the daemon's blob.url, e.g. s3://bucket/prefix (default local files); S3 credentials from GATEHOUSE_S3_*")
 	exe := fs.String("exe", "", "gatehouse binary to run as the daemon (default this binary)")
 	serveEcho := fs.Bool("serve-echo", false, "internal: run the echo limit server for a parent bench (stops when stdin closes)")
 	timeout := fs.Duration("timeout", 60*time.Minute, "stop the whole run after this long")
@@ -51,6 +53,7 @@ func runBench(args []string) error {
 		return errors.New("-rounds: want 1 to 20")
 	}
 	o := bench.Options{Targets: targets, Quick: *quick, Rounds: *rounds, SFTPCiph: *cipher, Log: os.Stderr,
+		Backends: bench.Backends{Store: *storeDSN, Blob: *blobURL},
 		Duration: bench.DefaultDuration, Size: bench.DefaultSize, IdleConns: bench.DefaultIdleConns}
 	if *quick {
 		o.Duration, o.Size, o.IdleConns = bench.QuickDuration, bench.QuickSize, bench.QuickIdleConns

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,15 +58,50 @@ func FreePort() (string, error) {
 // picked free just before the start, so another process can take one in
 // between; that start is retried with new ports.
 func StartDaemon(ctx context.Context, exe, service, dataDir string, sets ...string) (*Daemon, error) {
+	return StartDaemonOn(ctx, exe, service, dataDir, Backends{}, sets...)
+}
+
+// Backends are the metadata store and blob store the bench's daemon runs
+// on; zero values are the daemon's defaults (SQLite and local files in its
+// data folder).
+type Backends struct {
+	Store string // store.dsn, e.g. postgres://user@127.0.0.1:5432/db
+	Blob  string // blob.url, e.g. s3://bucket/prefix
+}
+
+// env is what the daemon child gets for b: the DSN and URL as
+// GATEHOUSE_STORE_DSN / GATEHOUSE_BLOB_URL (not on the command line, where
+// a password would show in ps), and with an S3 URL the GATEHOUSE_S3_*
+// endpoint and credentials of this process, as the daemon reads them.
+func (b Backends) env() []string {
+	var env []string
+	if b.Store != "" {
+		env = append(env, config.EnvPrefix+"STORE_DSN="+b.Store)
+	}
+	if b.Blob != "" {
+		env = append(env, config.EnvPrefix+"BLOB_URL="+b.Blob)
+		if strings.HasPrefix(b.Blob, "s3://") {
+			for _, kv := range os.Environ() {
+				if strings.HasPrefix(kv, config.EnvPrefix+"S3_") {
+					env = append(env, kv)
+				}
+			}
+		}
+	}
+	return env
+}
+
+// StartDaemonOn is StartDaemon with the daemon on the backends b.
+func StartDaemonOn(ctx context.Context, exe, service, dataDir string, b Backends, sets ...string) (*Daemon, error) {
 	for attempt := 1; ; attempt++ {
-		d, err := startDaemonOnce(ctx, exe, service, dataDir, sets...)
+		d, err := startDaemonOnce(ctx, exe, service, dataDir, b, sets...)
 		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
 			return d, err
 		}
 	}
 }
 
-func startDaemonOnce(ctx context.Context, exe, service, dataDir string, sets ...string) (*Daemon, error) {
+func startDaemonOnce(ctx context.Context, exe, service, dataDir string, b Backends, sets ...string) (*Daemon, error) {
 	if exe == "" {
 		return nil, errors.New("bench: no gatehouse binary to run")
 	}
@@ -99,7 +135,7 @@ func startDaemonOnce(ctx context.Context, exe, service, dataDir string, sets ...
 			env = append(env, kv)
 		}
 	}
-	d.cmd.Env = env
+	d.cmd.Env = append(env, b.env()...)
 	if err := d.cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s serve: %w", exe, err)
@@ -244,6 +280,12 @@ func daemonSets(service, addr, admin string, extra []string) []string {
 // focus on ServeConn to see the server). Its CPU and RSS readings are this
 // whole process's.
 func StartInProcess(ctx context.Context, service, dataDir string, sets ...string) (*Daemon, error) {
+	return StartInProcessOn(ctx, service, dataDir, Backends{}, sets...)
+}
+
+// StartInProcessOn is StartInProcess on the backends b (an S3 blob store
+// reads this process's GATEHOUSE_S3_* variables).
+func StartInProcessOn(ctx context.Context, service, dataDir string, b Backends, sets ...string) (*Daemon, error) {
 	addr, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -251,6 +293,7 @@ func StartInProcess(ctx context.Context, service, dataDir string, sets ...string
 	cfg := config.Default()
 	cfg.DataDir = dataDir
 	cfg.Admin.Enabled = false
+	cfg.Store.DSN, cfg.Blob.URL = b.Store, b.Blob
 	for _, kv := range daemonSets(service, addr, "127.0.0.1:0", sets) {
 		k, v, _ := strings.Cut(kv, "=")
 		if err := cfg.Set(k, v); err != nil {
@@ -266,4 +309,29 @@ func StartInProcess(ctx context.Context, service, dataDir string, sets ...string
 		return nil, err
 	}
 	return &Daemon{Service: service, Addr: addr, DataDir: dataDir, inproc: dd}, nil
+}
+
+// Describe names the backends for a report's header, with any password in
+// the DSN or URL left out.
+func (b Backends) Describe() (storeName, blobName string) {
+	storeName, blobName = "sqlite (data folder)", "local files (data folder)"
+	if b.Store != "" {
+		storeName = redactURL(b.Store)
+	}
+	if b.Blob != "" {
+		blobName = redactURL(b.Blob)
+	}
+	return storeName, blobName
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		// Not a URL (a key=value DSN, a path): show its kind only.
+		if strings.Contains(s, "password") {
+			return "(DSN with a password, not shown)"
+		}
+		return s
+	}
+	return u.Redacted()
 }

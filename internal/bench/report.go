@@ -120,6 +120,8 @@ type Settings struct {
 	IdleConns int      `json:"idle_conns"`
 	Rounds    int      `json:"rounds"`
 	Quick     bool     `json:"quick"`
+	Store     string   `json:"store"` // the daemon's metadata store, password left out
+	Blob      string   `json:"blob"`  // the daemon's blob store
 }
 
 // Baseline returns the named baseline figure.
@@ -171,6 +173,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.Host.OS, r.Host.CPUs, r.Host.GoVersion, r.Host.LoadAvg)
 	if r.Host.CPUModel != "" {
 		fmt.Fprintf(w, "cpu: %s\n", r.Host.CPUModel)
+	}
+	if r.Settings.Store != "" || r.Settings.Blob != "" {
+		fmt.Fprintf(w, "daemon store: %s, blobs: %s\n", r.Settings.Store, r.Settings.Blob)
 	}
 	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))

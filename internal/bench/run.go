@@ -45,6 +45,7 @@ type Options struct {
 	SFTPCiph  string        // sftp -c cipher; "" is OpenSSH's default
 	Rounds    int           // interleaved echo/service rounds per figure (default 1)
 	InProcess bool          // run the daemon in this process (for CPU profiles), not as a child
+	Backends  Backends      // the daemon's store and blob store; zero: SQLite and local files
 	Quick     bool
 	Log       io.Writer // progress lines; nil discards
 }
@@ -134,9 +135,9 @@ func (e *Env) StartDaemon(ctx context.Context, service string, sets ...string) (
 // process (profiling) instead of as a child.
 func (e *Env) StartDaemonAt(ctx context.Context, service, dir string, sets ...string) (*Daemon, error) {
 	if e.Opts.InProcess {
-		return StartInProcess(ctx, service, dir, sets...)
+		return StartInProcessOn(ctx, service, dir, e.Opts.Backends, sets...)
 	}
-	return StartDaemon(ctx, e.Opts.Exe, service, dir, sets...)
+	return StartDaemonOn(ctx, e.Opts.Exe, service, dir, e.Opts.Backends, sets...)
 }
 
 // NewDataDir makes a fresh data folder, for drivers that put keys in it
@@ -250,6 +251,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r := &Report{Started: time.Now(), Host: HostInfo(), Settings: Settings{
 		Services: o.Targets, Duration: o.Duration.String(), Clients: o.Clients,
 		SizeBytes: o.Size, IdleConns: o.IdleConns, Rounds: max(o.Rounds, 1), Quick: o.Quick}}
+	r.Settings.Store, r.Settings.Blob = o.Backends.Describe()
 	env := &Env{Opts: o, Scratch: o.Scratch, sh: &shared{}}
 
 	env.Logf("baselines: echo round trip, tcp stream, ciphers (%s each), public-key primitives", o.Duration)

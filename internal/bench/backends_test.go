@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/store/storetest"
+)
+
+// A bench run with -store on PostgreSQL runs the daemon on it: the report
+// header names the store (password left out), the backup figures were
+// measured, and the clients they registered are rows in that database.
+func TestRunOnPostgreSQL(t *testing.T) {
+	dsn := storetest.PGDSN(t)
+	r, err := Run(context.Background(), Options{
+		Targets: []string{"backup"}, Scratch: t.TempDir(), Duration: 100 * time.Millisecond,
+		Clients: []int{1}, Size: 64 << 10, IdleConns: 1, InProcess: true,
+		Backends: Backends{Store: dsn},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tb bytes.Buffer
+	if err := r.WriteTable(&tb); err != nil {
+		t.Fatal(err)
+	}
+	want := "daemon store: " + strings.SplitN(dsn, "?", 2)[0]
+	if !strings.Contains(tb.String(), want) || r.Settings.Store == "" ||
+		!strings.Contains(tb.String(), "blobs: local files") {
+		t.Fatalf("header lacks %q:\n%s", want, tb.String())
+	}
+	var measured int
+	for _, f := range r.Figures {
+		if f.Service != "backup" {
+			continue
+		}
+		if f.Skipped() || strings.HasPrefix(f.Note, "failed") {
+			t.Fatalf("backup on PostgreSQL: %+v", f)
+		}
+		measured++
+	}
+	if measured != 4 { // register, key, reconnect, upload
+		t.Fatalf("%d backup figures measured, want 4:\n%s", measured, tb.String())
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM backup_clients WHERE name LIKE 'bench-%'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n < 3 {
+		t.Fatalf("%d bench clients in PostgreSQL: the daemon did not run on it", n)
+	}
+}
+
+func TestBackendsDescribe(t *testing.T) {
+	s, b := Backends{}.Describe()
+	if !strings.HasPrefix(s, "sqlite") || !strings.HasPrefix(b, "local files") {
+		t.Fatalf("defaults described as %q, %q", s, b)
+	}
+	s, b = Backends{Store: "postgres://u:secret@127.0.0.1:5432/db", Blob: "s3://bucket/prefix"}.Describe()
+	if strings.Contains(s, "secret") || !strings.Contains(s, "postgres://u:") || b != "s3://bucket/prefix" {
+		t.Fatalf("described as %q, %q", s, b)
+	}
+	env := Backends{Store: "postgres://x", Blob: "s3://b/p"}.env()
+	if len(env) < 2 || env[0] != "GATEHOUSE_STORE_DSN=postgres://x" || env[1] != "GATEHOUSE_BLOB_URL=s3://b/p" {
+		t.Fatalf("child env %q", env)
+	}
+}
