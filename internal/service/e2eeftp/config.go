@@ -40,10 +40,11 @@ type Config struct {
 //
 // The original client reads and encrypts the whole file after the
 // handshake and before it sends "SEND|name|size", and the server waits for
-// that line under idle_timeout. Ten minutes cover a file of max_file_size
-// (4 GiB) read and encrypted at 7.2 MB/s or more; only clients whose hello verified
-// get that long (handshake_timeout still bounds everyone else).
-const DefaultIdleTimeout = 10 * time.Minute
+// that line under idle_timeout. Thirty minutes cover a file of
+// max_file_size (4 GiB) read and encrypted at 2.4 MB/s or more (an old
+// machine with a slow disk); only clients whose hello verified get that
+// long (handshake_timeout still bounds everyone else).
+const DefaultIdleTimeout = 30 * time.Minute
 
 // DefaultConfig is the configuration used when nothing is set.
 func DefaultConfig() Config {
