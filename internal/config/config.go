@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -66,6 +67,9 @@ type Log struct {
 	MaxSizeMB  int    `toml:"max_size_mb"`
 	MaxAgeDays int    `toml:"max_age_days"`
 	MaxBackups int    `toml:"max_backups"`
+	// Stderr keeps logging to standard error when File is set; false makes
+	// the file the only sink (with no file, stderr is always used).
+	Stderr bool `toml:"stderr"`
 }
 
 type Store struct {
@@ -97,7 +101,7 @@ func Default() *Config {
 		DrainTimeout: 10 * time.Second,
 		Admin:        Admin{Enabled: true},
 		Storage:      Storage{MinFreeMB: 512},
-		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10},
+		Log:          Log{Level: "info", Format: "text", MaxSizeMB: 100, MaxAgeDays: 30, MaxBackups: 10, Stderr: true},
 		Services: Services{
 			Cloudreport: cloudreport.DefaultConfig(),
 			Backup:      backup.DefaultConfig(),
@@ -283,10 +287,20 @@ func (c *Config) Set(key, val string) error {
 		if v.Type().Elem().Kind() != reflect.String {
 			return fmt.Errorf("%s: cannot be set from text", key)
 		}
+		// TOML array syntax (["ping", "echo"], as in the file) or a plain
+		// comma-separated list (ping,echo).
 		var items []string
-		for _, s := range strings.Split(val, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				items = append(items, s)
+		if t := strings.TrimSpace(val); strings.HasPrefix(t, "[") {
+			var doc struct{ V []string }
+			if _, err := toml.Decode("V = "+t, &doc); err != nil {
+				return fmt.Errorf("%s: want a TOML array of strings such as [\"a\", \"b\"]: %w", key, err)
+			}
+			items = doc.V
+		} else {
+			for _, s := range strings.Split(val, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					items = append(items, s)
+				}
 			}
 		}
 		v.Set(reflect.ValueOf(items))
@@ -373,7 +387,26 @@ func Load(path string) (*Config, error) {
 
 // WriteTOML prints the effective configuration.
 func WriteTOML(w io.Writer, c *Config) error {
-	return toml.NewEncoder(w).Encode(c)
+	out := *c
+	out.Store.DSN = RedactDSN(c.Store.DSN)
+	return toml.NewEncoder(w).Encode(&out)
+}
+
+// RedactDSN hides a password in a URL-shaped DSN (postgres://user:pw@host/db,
+// or ?password=…), for printing the effective configuration.
+func RedactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "REDACTED")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // Diff lists the key paths (as in the TOML file, e.g. "log.level",

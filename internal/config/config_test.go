@@ -114,3 +114,40 @@ func TestTLSKeys(t *testing.T) {
 		t.Fatalf("absolute path: %s", got)
 	}
 }
+
+func TestSetAcceptsTOMLArrays(t *testing.T) {
+	c := Default()
+	if err := c.Set("services.zmqcmd.allow", `["ping", "date"]`); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Services.ZMQCmd.Allow; len(got) != 2 || got[0] != "ping" || got[1] != "date" {
+		t.Fatalf("TOML array: %q", got)
+	}
+	if err := c.Set("services.zmqcmd.allow", "echo, uptime"); err != nil || len(c.Services.ZMQCmd.Allow) != 2 || c.Services.ZMQCmd.Allow[1] != "uptime" {
+		t.Fatalf("comma list: %q %v", c.Services.ZMQCmd.Allow, err)
+	}
+	if err := c.Set("services.zmqcmd.allow", `["ping", 3]`); err == nil {
+		t.Fatal("an array with a number accepted")
+	}
+}
+
+func TestCheckConfigRedactsDSNPassword(t *testing.T) {
+	c := Default()
+	c.Store.DSN = "postgres://gatehouse:s3cr3t@db.internal:5432/gh?sslmode=verify-full&password=other"
+	var b strings.Builder
+	if err := WriteTOML(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "s3cr3t") || strings.Contains(b.String(), "other") {
+		t.Fatalf("password printed:\n%s", b.String())
+	}
+	if !strings.Contains(b.String(), "gatehouse:REDACTED@db.internal:5432/gh") {
+		t.Fatalf("DSN not shown redacted:\n%s", b.String())
+	}
+	if c.Store.DSN != "postgres://gatehouse:s3cr3t@db.internal:5432/gh?sslmode=verify-full&password=other" {
+		t.Fatal("WriteTOML changed the config itself")
+	}
+	if got := RedactDSN("/var/lib/gatehouse/gh.db"); got != "/var/lib/gatehouse/gh.db" {
+		t.Fatalf("a path changed: %q", got)
+	}
+}

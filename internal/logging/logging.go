@@ -38,6 +38,17 @@ func NewLeveled(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger,
 	lv := new(slog.LevelVar)
 	lv.Set(level)
 	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: redact}
+	if cfg.Format == "json" {
+		// JSON consumers want numbers: durations in seconds (slog's default
+		// is nanoseconds, which nobody reads as such).
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			a = redact(groups, a)
+			if a.Value.Kind() == slog.KindDuration {
+				return slog.Float64(a.Key, a.Value.Duration().Seconds())
+			}
+			return a
+		}
+	}
 	var w io.Writer = stderr
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.File != "" {
@@ -55,6 +66,9 @@ func NewLeveled(cfg config.Log, dataDir string, stderr io.Writer) (*slog.Logger,
 			MaxBackups: cfg.MaxBackups,
 		}
 		w = io.MultiWriter(stderr, tj)
+		if !cfg.Stderr {
+			w = tj
+		}
 		closer = tj
 	}
 	sink := newBufferedSink(w, BufferSize, FlushInterval)

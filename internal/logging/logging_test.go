@@ -15,7 +15,7 @@ import (
 func TestSecretsNeverLogged(t *testing.T) {
 	var buf bytes.Buffer
 	dir := t.TempDir()
-	cfg := config.Log{Level: "debug", Format: "json", File: "logs/g.log", MaxSizeMB: 1}
+	cfg := config.Log{Level: "debug", Format: "json", File: "logs/g.log", MaxSizeMB: 1, Stderr: true}
 	log, closer, err := New(cfg, dir, &buf)
 	if err != nil {
 		t.Fatal(err)
@@ -92,5 +92,36 @@ func TestLogSinkIsBuffered(t *testing.T) {
 	}
 	if !strings.Contains(out, "i=999") {
 		t.Fatal("the last line was lost")
+	}
+}
+
+func TestJSONDurationsInSeconds(t *testing.T) {
+	var sink countingBuffer
+	log, closer, err := New(config.Log{Level: "info", Format: "json"}, t.TempDir(), &sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("drain", "drain_timeout", 1500*time.Millisecond, "key", "secret-value")
+	closer.Close()
+	out, _ := sink.snapshot()
+	if !strings.Contains(out, `"drain_timeout":1.5`) || strings.Contains(out, "secret-value") {
+		t.Fatalf("json line: %s", out)
+	}
+}
+
+func TestFileCanReplaceStderr(t *testing.T) {
+	var stderr countingBuffer
+	dir := t.TempDir()
+	log, closer, err := New(config.Log{Level: "info", Format: "text", File: "g.log", MaxSizeMB: 1}, dir, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("only in the file")
+	closer.Close()
+	if out, _ := stderr.snapshot(); out != "" {
+		t.Fatalf("stderr got %q with stderr = false", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "g.log")); !strings.Contains(string(b), "only in the file") {
+		t.Fatalf("file: %q", b)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,14 @@ func TestStatementCacheBounded(t *testing.T) {
 	// A statement that does not prepare reports its error as before.
 	if _, err := db.ExecContext(ctx, "INSERT INTO no_such_table VALUES (1)"); err == nil {
 		t.Fatal("a bad statement succeeded")
+	}
+}
+
+func TestUnsupportedStoreNamed(t *testing.T) {
+	for _, dsn := range []string{"mysql://root@127.0.0.1/test", "redis://127.0.0.1"} {
+		_, err := Open(context.Background(), dsn)
+		if err == nil || !strings.Contains(err.Error(), "unsupported store") {
+			t.Fatalf("%s: %v", dsn, err)
+		}
 	}
 }

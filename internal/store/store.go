@@ -44,6 +44,9 @@ type DB struct {
 // is a SQLite file path (":memory:" is not supported: use a temp file).
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	var db *DB
+	if scheme, _, ok := strings.Cut(dsn, "://"); ok && scheme != "postgres" && scheme != "postgresql" && scheme != "sqlite" {
+		return nil, fmt.Errorf("store: unsupported store %q: store.dsn takes postgres://…, postgresql://…, sqlite://PATH or a SQLite file path", scheme+"://")
+	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		sdb, err := sql.Open("pgx", dsn)
 		if err != nil {

@@ -30,6 +30,10 @@ func Build(c Config, d *svckit.Deps) (netsvc.Handler, error) {
 			}
 		}
 	}
+	if missing := srv.MissingPrograms(); len(missing) > 0 {
+		d.Log.Warn("allowlisted commands have no program in command_path; clients asking for them get \"Command not available\"",
+			"commands", missing, "command_path", cfg.CommandPath)
+	}
 	d.Log.Info("zmqcmd service ready", "allow", cfg.Allow, "command_timeout", cfg.CommandTimeout,
 		"max_output", cfg.MaxOutput, "fail_on_exit_code", cfg.FailOnExitCode,
 		"max_computations", srv.MaxComputations(), "compute_budget", cfg.Compute.Budget)

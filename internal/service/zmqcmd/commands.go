@@ -245,6 +245,21 @@ func (s *Server) lookPath(name string) (string, bool) {
 	return "", false
 }
 
+// MissingPrograms lists the allowlisted commands that run a program not
+// found in command_path: a client asking for one gets "Command not
+// available", so the operator is told at start.
+func (s *Server) MissingPrograms() []string {
+	var out []string
+	for _, name := range s.cfg.Allow {
+		if spec, ok := commandSpecs[name]; ok && spec.builtin == nil {
+			if _, found := s.lookPath(name); !found {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
 // capWriter keeps the first max bytes and counts the rest.
 type capWriter struct {
 	buf     bytes.Buffer
