@@ -58,6 +58,10 @@ type Storage struct {
 type Admin struct {
 	Enabled bool   `toml:"enabled"`
 	Listen  string `toml:"listen"` // empty means <host>:9090
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin
+	// listener (off by default: profiles reveal internals; keep the admin
+	// listener on loopback or a private network when it is on).
+	Pprof bool `toml:"pprof"`
 }
 
 type Log struct {

@@ -5,11 +5,13 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sort"
@@ -164,7 +166,7 @@ func startList(ctx context.Context, cfg *config.Config, log *slog.Logger, list [
 	d.Server.Start()
 	if d.adminLn != nil {
 		d.admin = &http.Server{Handler: d.adminMux(), ReadHeaderTimeout: 5 * time.Second}
-		log.Info("admin listening", "addr", d.adminLn.Addr().String(), "paths", "/healthz /readyz /metrics")
+		log.Info("admin listening", "addr", d.adminLn.Addr().String(), "paths", "/healthz /readyz /metrics /connz", "pprof", cfg.Admin.Pprof)
 		go d.admin.Serve(d.adminLn)
 	}
 	return d, nil
@@ -207,6 +209,24 @@ func (d *Daemon) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
 	mux.HandleFunc("/readyz", d.readyz)
+	mux.HandleFunc("/connz", func(w http.ResponseWriter, r *http.Request) {
+		conns := d.Server.Conns()
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Now   time.Time         `json:"now"`
+			Count int               `json:"count"`
+			Conns []netsvc.ConnInfo `json:"connections"`
+		}{time.Now().UTC(), len(conns), conns})
+	})
+	if d.cfg.Admin.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := d.Server.Healthy()
 		names := make([]string, 0, len(h))

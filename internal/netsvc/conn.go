@@ -18,13 +18,16 @@ import (
 // most WriteTimeout. It also carries the connection's id, logger and metrics.
 type Conn struct {
 	net.Conn
-	id      uint64
-	ip      string
-	log     *slog.Logger
-	svc     *svcState
-	limits  Limits
-	in, out atomic.Int64
-	tls     *tls.Conn // the TLS layer on a TLS listener's connection; nil on a plain one
+	id       uint64
+	ip       string
+	log      *slog.Logger
+	svc      *svcState
+	limits   Limits
+	in, out  atomic.Int64
+	tls      *tls.Conn // the TLS layer on a TLS listener's connection; nil on a plain one
+	started  time.Time
+	command  atomic.Pointer[string] // the request being served, for /connz
+	identity atomic.Pointer[string] // who the client is, as the service knows it (SetIdentity)
 
 	mu       sync.Mutex
 	readBy   time.Time // absolute bound on Reads (handshake, message); zero when none
@@ -240,9 +243,11 @@ func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(s
 	c.mu.Lock()
 	c.busy = true
 	c.mu.Unlock()
+	c.command.Store(&cmd)
 	var once sync.Once
 	return context.WithoutCancel(ctx), func(status string) {
 		once.Do(func() {
+			c.command.Store(nil)
 			c.svc.requestDone(cmd, status, time.Since(start))
 			c.mu.Lock()
 			c.busy = false
@@ -252,6 +257,37 @@ func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(s
 			c.mu.Unlock()
 		})
 	}
+}
+
+// SetIdentity records who the client is as the service knows it (a client
+// id, a key fingerprint), shown in the admin /connz view. Never a secret.
+func (c *Conn) SetIdentity(id string) { c.identity.Store(&id) }
+
+// ConnInfo describes one live connection (the admin /connz view).
+type ConnInfo struct {
+	Service  string    `json:"service"`
+	ID       uint64    `json:"id"`
+	Remote   string    `json:"remote"`
+	TLS      bool      `json:"tls,omitempty"`
+	Identity string    `json:"identity,omitempty"`
+	Since    time.Time `json:"since"`
+	BytesIn  int64     `json:"bytes_in"`
+	BytesOut int64     `json:"bytes_out"`
+	Command  string    `json:"command,omitempty"` // the request in progress, if any
+}
+
+func (c *Conn) info() ConnInfo {
+	in := ConnInfo{Service: c.svc.name, ID: c.id, Remote: c.Conn.RemoteAddr().String(), TLS: c.tls != nil,
+		Since: c.started, BytesIn: c.in.Load(), BytesOut: c.out.Load()}
+	if p := c.identity.Load(); p != nil {
+		in.Identity = *p
+	} else if id, ok := PeerIdentity(c); ok {
+		in.Identity = id
+	}
+	if p := c.command.Load(); p != nil {
+		in.Command = *p
+	}
+	return in
 }
 
 // Draining reports whether the daemon is shutting down; a session should

@@ -5,6 +5,7 @@
 package netsvc
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -277,6 +280,25 @@ func (s *Server) Healthy() map[string]bool {
 	return h
 }
 
+// Conns describes every live connection, by service then id.
+func (s *Server) Conns() []ConnInfo {
+	var out []ConnInfo
+	for _, sv := range s.svcs {
+		sv.mu.Lock()
+		for c := range sv.conns {
+			out = append(out, c.info())
+		}
+		sv.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b ConnInfo) int {
+		if a.Service != b.Service {
+			return strings.Compare(a.Service, b.Service)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
 // Active returns how many connections the named service serves now.
 func (s *Server) Active(name string) int64 {
 	for _, sv := range s.svcs {
@@ -339,12 +361,13 @@ func (s *Server) admit(sv *svcState, nc net.Conn, tlsCfg *tls.Config) *Conn {
 	sv.m.active.WithLabelValues(sv.name).Inc()
 	id := connSeq.Add(1)
 	c := &Conn{
-		ip:     ip,
-		Conn:   nc,
-		id:     id,
-		svc:    sv,
-		limits: sv.Limits,
-		log:    s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
+		ip:      ip,
+		Conn:    nc,
+		id:      id,
+		svc:     sv,
+		limits:  sv.Limits,
+		started: time.Now(),
+		log:     s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
 	}
 	if tlsCfg != nil {
 		c.tls = tls.Server(nc, tlsCfg)

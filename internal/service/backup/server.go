@@ -206,6 +206,9 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 		// every client here would make of the silence anyway.
 		return RespError, nil, nil
 	}
+	if h.Code != CodeRegister {
+		c.SetIdentity(h.ClientID.String()) // what the client claims; shown in /connz
+	}
 	switch h.Code {
 	case CodeRegister:
 		return s.register(ctx, c, p)

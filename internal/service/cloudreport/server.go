@@ -610,6 +610,7 @@ func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded b
 	}
 	ss.s.claimClient(ss, cl.ID)
 	ss.clientID = cl.ID
+	ss.c.SetIdentity(cl.ID)
 	ss.c.Log().Debug("INFO", "client", cl.ID, "enabled", cl.Enabled, "unrecorded", unrecorded)
 	return dataReply(o.Dialect, out), "ok", false
 }

@@ -284,6 +284,7 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 	if _, err := c.Write(out.Marshal()); err != nil {
 		return nil, fmt.Errorf("writing server hello: %w", err)
 	}
+	c.SetIdentity("ed25519:" + hex.EncodeToString(h.Identity[:8]))
 	return &session{s: s, c: c, r: r, keys: keys, client: h.Identity,
 		log: c.Log().With("client", hex.EncodeToString(h.Identity[:8]))}, nil
 }

@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/netsvc"
+	"gatehouse/internal/svckit"
+)
+
+const testHoldSvc = "hold"
+
+// holdRelease lets the "hold" stand-in service finish its request.
+var holdRelease = make(chan struct{})
+
+func init() {
+	testBuilds[testHoldSvc] = func(*svckit.Deps) (netsvc.Handler, error) {
+		return netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {
+			var b [1]byte
+			if _, err := io.ReadFull(c, b[:]); err != nil {
+				return err
+			}
+			c.SetIdentity("client-42")
+			_, done := c.Request(ctx, "HOLD")
+			io.WriteString(c, "held\n")
+			<-holdRelease
+			done("ok")
+			return nil
+		}), nil
+	}
+}
+
+// /connz lists live sessions with their service, remote address, identity,
+// start time, bytes and the request in progress; pprof is off unless set.
+func TestConnzAndPprof(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admin.Pprof = true
+	d, err := startServices(context.Background(), cfg, slog.New(slog.DiscardHandler),
+		[]svcSpec{{name: testHoldSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: 5 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown()
+	defer close(holdRelease)
+	c, err := net.Dial("tcp", d.Server.Addr(testHoldSvc).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte{'x'})
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(io.LimitReader(c, 5)); err != nil || string(b) != "held\n" {
+		t.Fatalf("hold: %q %v", b, err)
+	}
+	admin := "http://" + d.AdminAddr().String()
+	code, body := get(t, admin+"/connz")
+	var v struct {
+		Count int               `json:"count"`
+		Conns []netsvc.ConnInfo `json:"connections"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v.Count != 1 || len(v.Conns) != 1 {
+		t.Fatalf("connz %d: %s", code, body)
+	}
+	got := v.Conns[0]
+	if got.Service != testHoldSvc || got.Identity != "client-42" || got.Command != "HOLD" ||
+		got.Remote != c.LocalAddr().String() || got.BytesIn != 1 || got.BytesOut != 5 || time.Since(got.Since) > time.Minute {
+		t.Fatalf("connz entry %+v", got)
+	}
+	if code, body := get(t, admin+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof on: %d", code)
+	}
+	cfg2 := testConfig(t)
+	d2, err := startWith(t, cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Shutdown()
+	if code, _ := get(t, "http://"+d2.AdminAddr().String()+"/debug/pprof/"); code != 404 {
+		t.Fatalf("pprof off by default, got %d", code)
+	}
+}
