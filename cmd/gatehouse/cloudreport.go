@@ -21,8 +21,9 @@ import (
 	"gatehouse/internal/store"
 )
 
-func runCloudreportClient(args []string, out io.Writer) error {
-	fs := newFlagSet("client cloudreport",
+func runCloudreportClient(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "client cloudreport",
 		"gatehouse client cloudreport [-addr HOST:PORT] -id N -object ID [-dialect seed|delphi] [-hst NAME] [-download NAME -out FILE] [-errl TEXT]",
 		"gatehouse client cloudreport -id 2 -object 00003e3b",
 		"gatehouse client cloudreport -addr 10.0.0.5:8080 -id 9 -object 00003e3b -download app.zip -out /tmp/app.zip",
@@ -151,9 +152,9 @@ Every command takes -config/-data/-host/-set to find the daemon's store.
 Run 'gatehouse admin cloudreport <command> -h' for flags and examples.
 `
 
-func runCloudreportAdmin(args []string, out io.Writer) error {
+func runCloudreportAdmin(e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, crAdminUsage)
+		fmt.Fprint(e.stderr, crAdminUsage)
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -162,19 +163,19 @@ func runCloudreportAdmin(args []string, out io.Writer) error {
 	sub, rest := args[0], args[1:]
 	switch sub {
 	case "add":
-		return crAdd(rest, out)
+		return crAdd(e, rest)
 	case "list":
-		return crList(rest, out)
+		return crList(e, rest)
 	case "enable", "disable":
-		return crSetEnabled(sub, rest, out)
+		return crSetEnabled(e, sub, rest)
 	case "set-expiry":
-		return crSetExpiry(rest, out)
+		return crSetExpiry(e, rest)
 	case "errors":
-		return crErrors(rest, out)
+		return crErrors(e, rest)
 	case "publish", "unpublish", "updates":
-		return crUpdates(sub, rest, out)
+		return crUpdates(e, sub, rest)
 	}
-	fmt.Fprintf(os.Stderr, "gatehouse admin cloudreport: unknown command %q\n\n%s", sub, crAdminUsage)
+	fmt.Fprintf(e.stderr, "gatehouse admin cloudreport: unknown command %q\n\n%s", sub, crAdminUsage)
 	return errUsage
 }
 
@@ -205,8 +206,9 @@ func parseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-func crAdd(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport add",
+func crAdd(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport add",
 		"gatehouse admin cloudreport add -id ID -name NAME [-expires YYYY-MM-DD] [-disabled] [-data DIR]",
 		"gatehouse admin cloudreport add -id 00003e3b -name 'Firm Ltd'            # expires in one year",
 		"gatehouse admin cloudreport add -id 0000abcd -name Shop -expires 2027-12-31 -data /var/lib/gatehouse")
@@ -250,8 +252,9 @@ func enabledText(b bool) string {
 	return "disabled"
 }
 
-func crList(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport list", "gatehouse admin cloudreport list [-data DIR]",
+func crList(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport list", "gatehouse admin cloudreport list [-data DIR]",
 		"gatehouse admin cloudreport list -data /var/lib/gatehouse")
 	db, err := crOpen(fs, args, nil)
 	if err != nil {
@@ -306,8 +309,9 @@ func oneArg(fs *flag.FlagSet, what string) ([]string, error) {
 	return fs.Args(), nil
 }
 
-func crSetEnabled(sub string, args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport "+sub, "gatehouse admin cloudreport "+sub+" [-data DIR] ID",
+func crSetEnabled(e *env, sub string, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport "+sub, "gatehouse admin cloudreport "+sub+" [-data DIR] ID",
 		"gatehouse admin cloudreport "+sub+" 00003e3b")
 	var a []string
 	db, err := crOpen(fs, args, func() (err error) {
@@ -330,8 +334,9 @@ func crSetEnabled(sub string, args []string, out io.Writer) error {
 	return nil
 }
 
-func crSetExpiry(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport set-expiry", "gatehouse admin cloudreport set-expiry [-data DIR] ID YYYY-MM-DD",
+func crSetExpiry(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport set-expiry", "gatehouse admin cloudreport set-expiry [-data DIR] ID YYYY-MM-DD",
 		"gatehouse admin cloudreport set-expiry 00003e3b 2028-02-29")
 	var a []string
 	var exp time.Time
@@ -360,8 +365,9 @@ func crSetExpiry(args []string, out io.Writer) error {
 	return nil
 }
 
-func crErrors(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport errors", "gatehouse admin cloudreport errors [-client ID] [-limit N] [-data DIR]",
+func crErrors(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport errors", "gatehouse admin cloudreport errors [-client ID] [-limit N] [-data DIR]",
 		"gatehouse admin cloudreport errors                  # newest 50 reports",
 		"gatehouse admin cloudreport errors -client 00003e3b -limit 10")
 	client := fs.String("client", "", "only this client id (\"init:N\" for reports sent before INFO)")
@@ -399,13 +405,14 @@ func crErrors(args []string, out io.Writer) error {
 // crUpdates publishes, removes or lists the update files where the daemon
 // finds them (services.cloudreport.updates: the shared blob store, or this
 // machine's <data>/cloudreport/updates).
-func crUpdates(sub string, args []string, out io.Writer) error {
+func crUpdates(e *env, sub string, args []string) error {
+	out := e.stdout
 	synopsis := map[string]string{
 		"publish":   "gatehouse admin cloudreport publish FILE [-name NAME] [-config FILE] [-data DIR]",
 		"unpublish": "gatehouse admin cloudreport unpublish NAME [-config FILE] [-data DIR]",
 		"updates":   "gatehouse admin cloudreport updates [-config FILE] [-data DIR]",
 	}[sub]
-	fs := newFlagSet("admin cloudreport "+sub, synopsis,
+	fs := newFlagSet(e, "admin cloudreport "+sub, synopsis,
 		"gatehouse admin cloudreport publish ./app-1.2.zip -name app.zip   # every daemon serves it at once",
 		"gatehouse admin cloudreport unpublish app.zip",
 		"gatehouse admin cloudreport updates")

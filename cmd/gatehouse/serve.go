@@ -7,7 +7,6 @@ import (
 	"gatehouse/internal/services"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 
@@ -56,8 +55,8 @@ func configFlags(fs *flag.FlagSet) func() (*config.Config, error) {
 	}
 }
 
-func runServe(args []string) error {
-	fs := newFlagSet("serve", "gatehouse serve [-config FILE] [-data DIR] [-host ADDR] [-set key=value …]",
+func runServe(e *env, args []string) error {
+	fs := newFlagSet(e, "serve", "gatehouse serve [-config FILE] [-data DIR] [-host ADDR] [-set key=value …]",
 		"gatehouse serve                               # every service on 127.0.0.1, data in ./gatehouse-data",
 		"gatehouse serve -host 0.0.0.0 -data /var/lib/gatehouse",
 		"gatehouse serve -config gatehouse.toml -set services.zmqcmd.enabled=false",
@@ -79,20 +78,20 @@ func runServe(args []string) error {
 		}
 	}
 	if *check {
-		return config.WriteTOML(os.Stdout, cfg)
+		return config.WriteTOML(e.stdout, cfg)
 	}
-	log, level, closer, err := logging.NewLeveled(cfg.Log, cfg.DataDir, os.Stderr)
+	log, level, closer, err := logging.NewLeveled(cfg.Log, cfg.DataDir, e.stderr)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := e.signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP (systemd reload, logrotate) re-reads the configuration instead
 	// of killing the daemon.
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	e.notify(hup, syscall.SIGHUP)
+	defer e.stop(hup)
 	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		log.Error("start-up failed", "err", err)
