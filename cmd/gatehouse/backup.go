@@ -210,7 +210,7 @@ func runBackupAdmin(ctx context.Context, e *env, args []string) error {
 		"gatehouse admin backup versions --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt",
 		"gatehouse admin backup export --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt --version 2 -o notes-v2.txt",
 		"gatehouse admin backup clients -data /var/lib/gatehouse")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	client := fs.String("client", "", "files, versions: only this client's; export: the client (dashed UUID)")
 	file := fs.String("file", "", "versions: only this file's; export: the file")
 	version := fs.Int64("version", 0, "export: the version (default: the latest)")

@@ -181,8 +181,8 @@ func runCloudreportAdmin(e *env, args []string) error {
 
 // crOpen parses the flags, runs check (argument errors must not create a
 // data directory as a side effect) and opens the daemon's store.
-func crOpen(fs *flag.FlagSet, args []string, check func() error) (*store.DB, error) {
-	load := configFlags(fs)
+func crOpen(e *env, fs *flag.FlagSet, args []string, check func() error) (*store.DB, error) {
+	load := configFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func crAdd(e *env, args []string) error {
 	disabled := fs.Bool("disabled", false, "register the client disabled")
 	now := time.Now()
 	exp := cloudreport.AddYears(time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), 1)
-	db, err := crOpen(fs, args, func() (err error) {
+	db, err := crOpen(e, fs, args, func() (err error) {
 		if !cloudreport.ValidClientID(*id) {
 			return fmt.Errorf("-id %q: want 1..64 characters of [A-Za-z0-9._-]", *id)
 		}
@@ -256,7 +256,7 @@ func crList(e *env, args []string) error {
 	out := e.stdout
 	fs := newFlagSet(e, "admin cloudreport list", "gatehouse admin cloudreport list [-data DIR]",
 		"gatehouse admin cloudreport list -data /var/lib/gatehouse")
-	db, err := crOpen(fs, args, nil)
+	db, err := crOpen(e, fs, args, nil)
 	if err != nil {
 		return err
 	}
@@ -314,7 +314,7 @@ func crSetEnabled(e *env, sub string, args []string) error {
 	fs := newFlagSet(e, "admin cloudreport "+sub, "gatehouse admin cloudreport "+sub+" [-data DIR] ID",
 		"gatehouse admin cloudreport "+sub+" 00003e3b")
 	var a []string
-	db, err := crOpen(fs, args, func() (err error) {
+	db, err := crOpen(e, fs, args, func() (err error) {
 		if a, err = oneArg(fs, "client ID"); err == nil && len(a) != 1 {
 			err = fmt.Errorf("want one client ID, got %d arguments", len(a))
 		}
@@ -340,7 +340,7 @@ func crSetExpiry(e *env, args []string) error {
 		"gatehouse admin cloudreport set-expiry 00003e3b 2028-02-29")
 	var a []string
 	var exp time.Time
-	db, err := crOpen(fs, args, func() (err error) {
+	db, err := crOpen(e, fs, args, func() (err error) {
 		if a, err = oneArg(fs, "client ID and date"); err != nil {
 			return err
 		}
@@ -372,7 +372,7 @@ func crErrors(e *env, args []string) error {
 		"gatehouse admin cloudreport errors -client 00003e3b -limit 10")
 	client := fs.String("client", "", "only this client id (\"init:N\" for reports sent before INFO)")
 	limit := fs.Int("limit", 50, "newest N reports")
-	db, err := crOpen(fs, args, func() error {
+	db, err := crOpen(e, fs, args, func() error {
 		if *limit <= 0 || *limit > 100000 {
 			return fmt.Errorf("-limit %d: want 1..100000", *limit)
 		}
@@ -425,7 +425,7 @@ func crUpdates(e *env, sub string, args []string) error {
 		}
 		arg, args = args[0], args[1:]
 	}
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -85,8 +85,8 @@ func e2eKeyDir(load func() (cfgDataDir string, err error)) (e2eeftp.KeyDir, erro
 	return e2eeftp.KeyDir(filepath.Join(d, "e2eeftp")), nil
 }
 
-func dataDirLoader(fs *flag.FlagSet) func() (string, error) {
-	load := configFlags(fs)
+func dataDirLoader(e *env, fs *flag.FlagSet) func() (string, error) {
+	load := configFlags(e, fs)
 	return func() (string, error) {
 		cfg, err := load()
 		if err != nil {
@@ -100,7 +100,7 @@ func e2eKeysInit(e *env, args []string) error {
 	fs := newFlagSet(e, "init", "gatehouse keys e2eeftp init [-force] [-data DIR] [-config FILE]",
 		"gatehouse keys e2eeftp init -data /var/lib/gatehouse",
 		"gatehouse keys e2eeftp init -force            # replace the identity: every client needs the new known_server.pub")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	force := fs.Bool("force", false, "replace an existing server identity")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -130,7 +130,7 @@ func e2eKeysAddClient(e *env, args []string) error {
 	fs := newFlagSet(e, "add-client", "gatehouse keys e2eeftp add-client (-out DIR | -pub BASE64) [-comment TEXT] [-data DIR]",
 		"gatehouse keys e2eeftp add-client -out ./alice -comment alice   # writes alice/client_id.key and alice/known_server.pub",
 		"gatehouse keys e2eeftp add-client -pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA= -comment bob")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	out := fs.String("out", "", "folder for the new client's client_id.key and known_server.pub")
 	pub := fs.String("pub", "", "authorise an existing client key (base64 of the raw 32 bytes, as in authorized_clients.pub)")
 	comment := fs.String("comment", "", "note written above the key in authorized_clients.pub")
@@ -187,7 +187,7 @@ func e2eKeysAddClient(e *env, args []string) error {
 func e2eKeysRevoke(e *env, args []string) error {
 	fs := newFlagSet(e, "revoke", "gatehouse keys e2eeftp revoke -pub BASE64 [-data DIR] [-config FILE]",
 		"gatehouse keys e2eeftp revoke -pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA=")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	pub := fs.String("pub", "", "the client key to revoke (base64 of the raw 32 bytes, as 'keys e2eeftp list' shows it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -222,7 +222,7 @@ func e2eKeysRevoke(e *env, args []string) error {
 func e2eKeysList(e *env, args []string) error {
 	fs := newFlagSet(e, "list", "gatehouse keys e2eeftp list [-data DIR] [-config FILE]",
 		"gatehouse keys e2eeftp list -data /var/lib/gatehouse")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -5,16 +5,33 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// testEnv returns an env over stdin and the two writers whose signals are
-// sent in process through the returned hub.
+// testEnv returns an env over stdin and the two writers, with an empty
+// environment (setEnviron adds to it) and signals sent in process through
+// the returned hub.
 func testEnv(stdin io.Reader, stdout, stderr io.Writer) (*env, *sigHub) {
 	h := &sigHub{subs: map[chan<- os.Signal][]os.Signal{}}
-	return &env{stdin: stdin, stdout: stdout, stderr: stderr, notify: h.notify, stop: h.stop}, h
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, notify: h.notify, stop: h.stop}
+	setEnviron(e)
+	return e, h
+}
+
+// setEnviron makes "KEY=value" entries e's whole environment.
+func setEnviron(e *env, kv ...string) {
+	e.environ = func() []string { return slices.Clone(kv) }
+	e.getenv = func(key string) string {
+		for _, x := range kv {
+			if k, v, _ := strings.Cut(x, "="); k == key {
+				return v
+			}
+		}
+		return ""
+	}
 }
 
 // stdinEnv is testEnv without a use for the hub.

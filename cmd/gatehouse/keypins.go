@@ -46,7 +46,7 @@ func runKeyPinsAdmin(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "gatehouse admin keys: unknown command %q\n\n%s", sub, keyPinsUsage)
 		return errUsage
 	}
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}

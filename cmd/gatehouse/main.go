@@ -23,12 +23,17 @@ type command struct {
 }
 
 // env is what a command reads and writes besides its arguments: main wires
-// the process's standard streams and os/signal; tests pass buffers and send
-// signals in process. No command touches os.Stdin, os.Stdout, os.Stderr or
-// os/signal directly.
+// the process's standard streams, environment and os/signal; tests pass
+// buffers and an environment of their own and send signals in process. No
+// command touches os.Stdin, os.Stdout, os.Stderr, os.Getenv or os/signal
+// directly.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// getenv and environ read the environment (the config's
+	// GATEHOUSE_CONFIG and GATEHOUSE_* keys).
+	getenv  func(string) string
+	environ func() []string
 	// notify relays the listed signals to c until stop(c) is called
 	// (signal.Notify and signal.Stop for the real process).
 	notify func(c chan<- os.Signal, sig ...os.Signal)
@@ -37,7 +42,8 @@ type env struct {
 
 // processEnv is the env of the real process.
 func processEnv() *env {
-	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, notify: signal.Notify, stop: signal.Stop}
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ,
+		notify: signal.Notify, stop: signal.Stop}
 }
 
 // signalContext is signal.NotifyContext over e's signals: the context ends

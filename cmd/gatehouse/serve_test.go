@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"gatehouse/internal/services"
 	"io"
 	"net"
@@ -190,5 +191,28 @@ func TestUsageAndUnknownConfigKey(t *testing.T) {
 	out = stdout + stderr
 	if code != 0 || !strings.Contains(string(out), "max_conns = 77") {
 		t.Fatalf("-set not applied: exit %d\n%s", code, out)
+	}
+}
+
+// The configuration is read from the command's environment, not the
+// process's: GATEHOUSE_CONFIG names the file and GATEHOUSE_* keys override
+// it, while a variable set only in the test process is ignored.
+func TestServeReadsConfigFromItsEnvironment(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "g.toml")
+	if err := os.WriteFile(cfgFile, []byte("[services.clock]\nmax_conns = 5\n[log]\nlevel = \"warn\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_SERVICES_CLOCK_IDLE_TIMEOUT", "1234s")
+	var out, errb bytes.Buffer
+	e := bufEnv(&out, &errb)
+	setEnviron(e, "GATEHOUSE_CONFIG="+cfgFile, "GATEHOUSE_LOG_LEVEL=debug")
+	if code := run([]string{"serve", "-check-config"}, e); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "max_conns = 5") || !strings.Contains(out.String(), `level = "debug"`) {
+		t.Fatalf("file or environment not applied:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "1234s") || strings.Contains(out.String(), "20m34s") {
+		t.Fatalf("the process environment leaked into the command's:\n%s", out.String())
 	}
 }

@@ -48,7 +48,7 @@ func runTLSKeys(e *env, args []string) error {
 		return errUsage
 	}
 	fs := newFlagSet(e, "keys tls "+sub, "gatehouse keys tls "+sub+" [-config FILE] [-data DIR] [-set key=value …]")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

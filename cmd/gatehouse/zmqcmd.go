@@ -158,7 +158,7 @@ func zmqKeysInit(e *env, args []string) error {
 	fs := newFlagSet(e, "init", "gatehouse keys zmqcmd init [-force] [-data DIR] [-config FILE]",
 		"gatehouse keys zmqcmd init -data /var/lib/gatehouse",
 		"gatehouse keys zmqcmd init -force     # new server key: every CURVE client needs the new public key")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	force := fs.Bool("force", false, "replace an existing server key pair")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -188,7 +188,7 @@ func zmqKeysAddClient(e *env, args []string) error {
 	fs := newFlagSet(e, "add-client", "gatehouse keys zmqcmd add-client (-pub Z85 | -out DIR) [-comment TEXT] [-data DIR]",
 		`gatehouse keys zmqcmd add-client -pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' -comment bob   # a key from zmq.curve_keypair()`,
 		"gatehouse keys zmqcmd add-client -out ./alice -comment alice   # writes alice/client.key_secret, client.key, curve_server.key")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	out := fs.String("out", "", "create a client key pair in this folder and authorize it")
 	pub := fs.String("pub", "", "authorize an existing client public key (40 Z85 characters)")
 	comment := fs.String("comment", "", "note written above the key in the authorized list")
@@ -240,7 +240,7 @@ func zmqKeysAddClient(e *env, args []string) error {
 func zmqKeysRevoke(e *env, args []string) error {
 	fs := newFlagSet(e, "revoke", "gatehouse keys zmqcmd revoke -pub Z85 [-data DIR] [-config FILE]",
 		`gatehouse keys zmqcmd revoke -pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7'`)
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	pub := fs.String("pub", "", "the client public key to revoke (Z85, as 'keys zmqcmd list' shows it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -268,7 +268,7 @@ func zmqKeysRevoke(e *env, args []string) error {
 func zmqKeysList(e *env, args []string) error {
 	fs := newFlagSet(e, "list", "gatehouse keys zmqcmd list [-data DIR] [-config FILE]",
 		"gatehouse keys zmqcmd list -data /var/lib/gatehouse")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
