@@ -26,16 +26,17 @@ func (l *backupList) Set(v string) error { *l = append(*l, v); return nil }
 // progressThreshold: smaller files finish before a bar would be useful.
 const backupProgressThreshold = 4 << 20
 
-func runBackupClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runBackupClient(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "list":
-			return runBackupList(ctx, args[1:], stdout, stderr)
+			return runBackupList(ctx, e, args[1:])
 		case "restore":
-			return runBackupRestore(ctx, args[1:], stdout, stderr)
+			return runBackupRestore(ctx, e, args[1:])
 		}
 	}
-	flags := newFlagSet("client backup", "gatehouse client backup [--server HOST:PORT] [--name NAME] [--file PATH …] [--dir DIR]\n       gatehouse client backup list|restore …  (see their -h)",
+	stdout, stderr := e.stdout, e.stderr
+	flags := newFlagSet(e, "client backup", "gatehouse client backup [--server HOST:PORT] [--name NAME] [--file PATH …] [--dir DIR]\n       gatehouse client backup list|restore …  (see their -h)",
 		"gatehouse client backup --name alice --file notes.txt                 # 127.0.0.1:1357",
 		"gatehouse client backup --server 10.0.0.5:1357 --name alice --file a.txt --file b.pdf",
 		"gatehouse client backup --dir ~/backup-client    # server, name and files from transfer.info there",
@@ -200,15 +201,16 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func runBackupAdmin(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("admin backup", "gatehouse admin backup clients|files|versions|export [--client ID] [--file NAME] [--version V] [-o PATH] [-config FILE] [-data DIR] [-set key=value …]",
+func runBackupAdmin(ctx context.Context, e *env, args []string) error {
+	stdout := e.stdout
+	fs := newFlagSet(e, "admin backup", "gatehouse admin backup clients|files|versions|export [--client ID] [--file NAME] [--version V] [-o PATH] [-config FILE] [-data DIR] [-set key=value …]",
 		"gatehouse admin backup clients                 # every registered client, with its storage use",
 		"gatehouse admin backup files                   # every stored file, with its status",
 		"gatehouse admin backup files --client 1f93925f-86d8-432a-ad42-d24db9eb1a27",
 		"gatehouse admin backup versions --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt",
 		"gatehouse admin backup export --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt --version 2 -o notes-v2.txt",
 		"gatehouse admin backup clients -data /var/lib/gatehouse")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	client := fs.String("client", "", "files, versions: only this client's; export: the client (dashed UUID)")
 	file := fs.String("file", "", "versions: only this file's; export: the file")
 	version := fs.Int64("version", 0, "export: the version (default: the latest)")

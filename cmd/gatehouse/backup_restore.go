@@ -67,8 +67,9 @@ func backupReconnect(ctx context.Context, f backupIdentityFlags) (*backup.Client
 	return c, nil
 }
 
-func runBackupList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("client backup list", "gatehouse client backup list [--dir DIR] [--server HOST:PORT]",
+func runBackupList(ctx context.Context, e *env, args []string) error {
+	stdout, stderr := e.stdout, e.stderr
+	flags := newFlagSet(e, "client backup list", "gatehouse client backup list [--dir DIR] [--server HOST:PORT]",
 		"gatehouse client backup list --dir ~/backup-client",
 		"",
 		"Lists every version the server keeps of this client's files (a Gatehouse extension; the",
@@ -106,8 +107,9 @@ func runBackupList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-func runBackupRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("client backup restore", "gatehouse client backup restore NAME [-version V] [-o PATH] [--dir DIR] [--server HOST:PORT]",
+func runBackupRestore(ctx context.Context, e *env, args []string) error {
+	stdout, stderr := e.stdout, e.stderr
+	flags := newFlagSet(e, "client backup restore", "gatehouse client backup restore NAME [-version V] [-o PATH] [--dir DIR] [--server HOST:PORT]",
 		"gatehouse client backup restore notes.txt                     # latest version, to ./notes.txt",
 		"gatehouse client backup restore notes.txt -version 2 -o /tmp/notes-v2.txt",
 		"",

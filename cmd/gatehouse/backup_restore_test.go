@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 	run := func(args ...string) error {
 		out.Reset()
 		errb.Reset()
-		return runBackupClient(ctx, args, &out, &errb)
+		return runBackupClient(ctx, bufEnv(&out, &errb), args)
 	}
 	os.WriteFile(doc, v1, 0o644)
 	if err := run("--server", addr, "--name", "carol", "--dir", work, "--file", doc); err != nil {
@@ -86,14 +87,14 @@ func TestBackupRestoreCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	var aout bytes.Buffer
-	if err := runBackupAdmin(ctx, []string{"versions", "-data", data, "--client", me.ID.String()}, &aout); err != nil {
+	if err := runBackupAdmin(ctx, bufEnv(&aout, io.Discard), []string{"versions", "-data", data, "--client", me.ID.String()}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Count(aout.String(), "doc.bin") != 2 || !strings.Contains(aout.String(), "cipher") {
 		t.Fatalf("versions:\n%s", aout.String())
 	}
 	aout.Reset()
-	if err := runBackupAdmin(ctx, []string{"clients", "-data", data}, &aout); err != nil {
+	if err := runBackupAdmin(ctx, bufEnv(&aout, io.Discard), []string{"clients", "-data", data}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(aout.String(), "VERSIONS") || !strings.Contains(aout.String(), "  1      2  ") {
@@ -101,13 +102,13 @@ func TestBackupRestoreCommands(t *testing.T) {
 	}
 	exp := filepath.Join(dest, "exported.bin")
 	aout.Reset()
-	if err := runBackupAdmin(ctx, []string{"export", "-data", data, "--client", me.ID.String(), "--file", "doc.bin", "--version", "1", "-o", exp}, &aout); err != nil {
+	if err := runBackupAdmin(ctx, bufEnv(&aout, io.Discard), []string{"export", "-data", data, "--client", me.ID.String(), "--file", "doc.bin", "--version", "1", "-o", exp}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(exp); !bytes.Equal(got, v1) || !strings.Contains(aout.String(), "CRC checked") {
 		t.Fatalf("export: %d bytes, %s", len(got), aout.String())
 	}
-	if err := runBackupAdmin(ctx, []string{"export", "-data", data, "--client", me.ID.String(), "--file", "doc.bin", "--version", "3", "-o", exp}, &aout); err == nil ||
+	if err := runBackupAdmin(ctx, bufEnv(&aout, io.Discard), []string{"export", "-data", data, "--client", me.ID.String(), "--file", "doc.bin", "--version", "3", "-o", exp}); err == nil ||
 		!strings.Contains(err.Error(), "no version 3") {
 		t.Fatalf("export of a missing version: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"gatehouse/internal/services"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -58,7 +59,7 @@ func TestBackupClientAndAdmin(t *testing.T) {
 	os.WriteFile(big, bigData, 0o644)
 
 	var out, errb bytes.Buffer
-	err := runBackupClient(ctx, []string{"--server", addr, "--name", "alice", "--dir", work, "--file", small, "--file", big}, &out, &errb)
+	err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--server", addr, "--name", "alice", "--dir", work, "--file", small, "--file", big})
 	if err != nil {
 		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
 	}
@@ -82,7 +83,7 @@ func TestBackupClientAndAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := runBackupClient(ctx, []string{"--dir", work, "--quiet"}, &out, &errb); err != nil {
+	if err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--dir", work, "--quiet"}); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	if !strings.Contains(out.String(), "reconnected as \"alice\", id "+me.ID.String()) {
@@ -90,14 +91,14 @@ func TestBackupClientAndAdmin(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runBackupAdmin(ctx, []string{"clients", "-data", data}, &out); err != nil {
+	if err := runBackupAdmin(ctx, bufEnv(&out, io.Discard), []string{"clients", "-data", data}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), me.ID.String()) || !strings.Contains(out.String(), "160-byte RSA") {
 		t.Fatalf("clients:\n%s", out.String())
 	}
 	out.Reset()
-	if err := runBackupAdmin(ctx, []string{"files", "-data", data, "--client", me.ID.String()}, &out); err != nil {
+	if err := runBackupAdmin(ctx, bufEnv(&out, io.Discard), []string{"files", "-data", data, "--client", me.ID.String()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"\"small.txt\"", "\"big.bin\"", "verified", "5242880"} {
@@ -136,7 +137,7 @@ func TestBackupClientAndAdmin(t *testing.T) {
 	}
 	smallLine := func() string {
 		out.Reset()
-		if err := runBackupAdmin(ctx, []string{"files", "-data", data}, &out); err != nil {
+		if err := runBackupAdmin(ctx, bufEnv(&out, io.Discard), []string{"files", "-data", data}); err != nil {
 			t.Fatal(err)
 		}
 		for _, l := range strings.Split(out.String(), "\n") {
@@ -162,10 +163,10 @@ func TestBackupClientErrors(t *testing.T) {
 	ctx := context.Background()
 	var out, errb bytes.Buffer
 	work := t.TempDir()
-	if err := runBackupClient(ctx, []string{"--dir", work, "--file", "x"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "--name") {
+	if err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--dir", work, "--file", "x"}); err == nil || !strings.Contains(err.Error(), "--name") {
 		t.Errorf("no name: %v", err)
 	}
-	if err := runBackupClient(ctx, []string{"--dir", work, "--name", "a"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "nothing to back up") {
+	if err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--dir", work, "--name", "a"}); err == nil || !strings.Contains(err.Error(), "nothing to back up") {
 		t.Errorf("no files: %v", err)
 	}
 	// Nobody listens on port 1 of the loopback (a real file, so the client
@@ -174,14 +175,14 @@ func TestBackupClientErrors(t *testing.T) {
 	if err := os.WriteFile(real, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := runBackupClient(ctx, []string{"--dir", work, "--name", "a", "--file", real, "--server", "127.0.0.1:1", "--timeout", "1s"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "login to 127.0.0.1:1") {
+	if err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--dir", work, "--name", "a", "--file", real, "--server", "127.0.0.1:1", "--timeout", "1s"}); err == nil || !strings.Contains(err.Error(), "login to 127.0.0.1:1") {
 		t.Errorf("unreachable server: %v", err)
 	}
-	if err := runBackupAdmin(ctx, []string{"nonsense", "-data", work}, &out); err == nil {
+	if err := runBackupAdmin(ctx, bufEnv(&out, io.Discard), []string{"nonsense", "-data", work}); err == nil {
 		t.Error("unknown listing accepted")
 	}
 	errb.Reset()
-	err := runBackupClient(ctx, []string{"-h"}, &out, &errb)
+	err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"-h"})
 	if err == nil || !strings.Contains(errb.String(), "examples:") {
 		t.Errorf("-h: %v %q", err, errb.String())
 	}
@@ -201,7 +202,7 @@ func TestBackupClientTransferInfoRelativeToDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if err := runBackupClient(ctx, []string{"--dir", work, "--quiet"}, &out, &errb); err != nil {
+	if err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--dir", work, "--quiet"}); err != nil {
 		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
 	}
 	if !strings.Contains(out.String(), "backed up rel.txt") {
@@ -228,7 +229,7 @@ func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
 	ctx := context.Background()
 	work := t.TempDir()
 	var out, errb bytes.Buffer
-	err := runBackupClient(ctx, []string{"--server", addr, "--name", "typo", "--dir", work, "--file", filepath.Join(work, "nope.txt"), "--file", work}, &out, &errb)
+	err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--server", addr, "--name", "typo", "--dir", work, "--file", filepath.Join(work, "nope.txt"), "--file", work})
 	if err == nil || !strings.Contains(err.Error(), "nothing to back up") {
 		t.Fatalf("err %v", err)
 	}
@@ -239,7 +240,7 @@ func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
 		t.Error("me.info written although nothing could be backed up")
 	}
 	out.Reset()
-	if err := runBackupAdmin(ctx, []string{"clients", "-data", data}, &out); err != nil {
+	if err := runBackupAdmin(ctx, bufEnv(&out, io.Discard), []string{"clients", "-data", data}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "typo") {

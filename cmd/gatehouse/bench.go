@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,8 +13,8 @@ import (
 	"gatehouse/internal/bench"
 )
 
-func runBench(args []string) error {
-	fs := newFlagSet("bench", "gatehouse bench [flags] <service|sftp|idle|all> …",
+func runBench(e *env, args []string) error {
+	fs := newFlagSet(e, "bench", "gatehouse bench [flags] <service|sftp|idle|all> …",
 		"gatehouse bench all                        # everything, ~3 s per figure, 1 GiB transfers",
 		"gatehouse bench -quick all                 # smoke run: 0.5 s per figure, 16 MiB, 500 idle conns",
 		"gatehouse bench -d 10s -clients 1,8,32 clock zmqcmd",
@@ -40,9 +39,9 @@ func runBench(args []string) error {
 		return err
 	}
 	if *serveEcho {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := e.signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return bench.ServeEcho(ctx, os.Stdout, os.Stdin)
+		return bench.ServeEcho(ctx, e.stdout, e.stdin)
 	}
 	targets, err := bench.Resolve(fs.Args())
 	if err != nil {
@@ -52,7 +51,7 @@ func runBench(args []string) error {
 	if *rounds < 1 || *rounds > 20 {
 		return errors.New("-rounds: want 1 to 20")
 	}
-	o := bench.Options{Targets: targets, Quick: *quick, Rounds: *rounds, SFTPCiph: *cipher, Log: os.Stderr,
+	o := bench.Options{Targets: targets, Quick: *quick, Rounds: *rounds, SFTPCiph: *cipher, Log: e.stderr,
 		Backends: bench.Backends{Store: *storeDSN, Blob: *blobURL},
 		Duration: bench.DefaultDuration, Size: bench.DefaultSize, IdleConns: bench.DefaultIdleConns}
 	if *quick {
@@ -87,7 +86,7 @@ func runBench(args []string) error {
 	}
 	defer os.RemoveAll(o.Scratch)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := e.signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -96,10 +95,10 @@ func runBench(args []string) error {
 		return runErr
 	}
 	if *asJSON {
-		err = r.WriteJSON(os.Stdout)
+		err = r.WriteJSON(e.stdout)
 	} else {
-		fmt.Println()
-		err = r.WriteTable(os.Stdout)
+		fmt.Fprintln(e.stdout)
+		err = r.WriteTable(e.stdout)
 	}
 	if err != nil {
 		return err
@@ -108,7 +107,7 @@ func runBench(args []string) error {
 	if err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "bench: results in %s (results.json, results.txt, chart.svg)\n", dir)
+	fmt.Fprintf(e.stderr, "bench: results in %s (results.json, results.txt, chart.svg)\n", dir)
 	if runErr != nil {
 		return fmt.Errorf("run stopped early: %w", runErr)
 	}

@@ -28,28 +28,33 @@ func TestBenchParseSize(t *testing.T) {
 }
 
 func TestBenchUsageAndBadArgs(t *testing.T) {
-	out, err := exec.Command(binPath, "bench", "-h").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "examples:") || !strings.Contains(string(out), "-quick") {
-		t.Fatalf("bench -h: %v\n%s", err, out)
+	code, stdout, stderr := runCode(t, "bench", "-h")
+	if out := stdout + stderr; code != 0 || !strings.Contains(out, "examples:") || !strings.Contains(out, "-quick") {
+		t.Fatalf("bench -h: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{"bench"}, {"bench", "nosuch"}, {"bench", "-clients", "0", "clock"},
 		{"bench", "-size", "huge", "clock"}, {"bench", "-rounds", "99", "clock"}} {
-		if out, err := exec.Command(binPath, args...).CombinedOutput(); err == nil {
-			t.Errorf("%v succeeded:\n%s", args, out)
+		if code, stdout, stderr := runCode(t, args...); code == 0 {
+			t.Errorf("%v succeeded:\n%s%s", args, stdout, stderr)
 		}
 	}
 }
 
-// A real, tiny run through the built binary: the daemon child, the echo
-// child, the clock driver and the idle test, JSON on stdout and the three
-// result files on disk.
+// A real, tiny run: the daemon child, the echo child, the clock driver and
+// the idle test, JSON on stdout and the three result files on disk. bench
+// runs in process; its two children must be separate processes (it
+// measures their CPU time and memory), so this is the one test that builds
+// the gatehouse binary (without -race: it is the measured server, not the
+// code under test) and hands it over with -exe.
 func TestBenchQuickClockRun(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "gatehouse")
+	if b, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building gatehouse: %v\n%s", err, b)
+	}
 	out := t.TempDir()
-	cmd := exec.Command(binPath, "bench", "-quick", "-d", "200ms", "-idle", "50", "-json", "-out", out, "clock")
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	if code := run([]string{"bench", "-exe", exe, "-quick", "-d", "200ms", "-idle", "50", "-json", "-out", out, "clock"}, bufEnv(&stdout, &stderr)); code != 0 {
+		t.Fatalf("bench: exit %d\n%s", code, stderr.String())
 	}
 	var r bench.Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {

@@ -25,8 +25,9 @@ const clockMenu = `Select one of the option below:
 // runClockClient is the menu client of the original (1 time, 2 date,
 // 3 temperature, 4 exit, with the round-trip time of each request), or,
 // given commands as arguments, a non-interactive client for scripts.
-func runClockClient(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("client clock", "gatehouse client clock [--host ADDR] [--port N] [-timeout D] [time|date|temp …]",
+func runClockClient(ctx context.Context, e *env, args []string) error {
+	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
+	fs := newFlagSet(e, "client clock", "gatehouse client clock [--host ADDR] [--port N] [-timeout D] [time|date|temp …]",
 		"gatehouse client clock                          # interactive menu against 127.0.0.1:7777",
 		"gatehouse client clock --host 10.0.0.5 --port 7777",
 		"gatehouse client clock time                     # print the server's time and exit",

@@ -32,7 +32,7 @@ func runClock(t *testing.T, ctx context.Context, stdin io.Reader, args ...string
 	t.Helper()
 	var out, errOut bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- runClockClient(ctx, args, stdin, &out, &errOut) }()
+	go func() { done <- runClockClient(ctx, stdinEnv(stdin, &out, &errOut), args) }()
 	select {
 	case err := <-done:
 		return out.String(), errOut.String(), err

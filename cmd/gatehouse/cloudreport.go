@@ -21,8 +21,9 @@ import (
 	"gatehouse/internal/store"
 )
 
-func runCloudreportClient(args []string, out io.Writer) error {
-	fs := newFlagSet("client cloudreport",
+func runCloudreportClient(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "client cloudreport",
 		"gatehouse client cloudreport [-addr HOST:PORT] -id N -object ID [-dialect seed|delphi] [-hst NAME] [-download NAME -out FILE] [-errl TEXT]",
 		"gatehouse client cloudreport -id 2 -object 00003e3b",
 		"gatehouse client cloudreport -addr 10.0.0.5:8080 -id 9 -object 00003e3b -download app.zip -out /tmp/app.zip",
@@ -151,9 +152,9 @@ Every command takes -config/-data/-host/-set to find the daemon's store.
 Run 'gatehouse admin cloudreport <command> -h' for flags and examples.
 `
 
-func runCloudreportAdmin(args []string, out io.Writer) error {
+func runCloudreportAdmin(e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, crAdminUsage)
+		fmt.Fprint(e.stderr, crAdminUsage)
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -162,26 +163,26 @@ func runCloudreportAdmin(args []string, out io.Writer) error {
 	sub, rest := args[0], args[1:]
 	switch sub {
 	case "add":
-		return crAdd(rest, out)
+		return crAdd(e, rest)
 	case "list":
-		return crList(rest, out)
+		return crList(e, rest)
 	case "enable", "disable":
-		return crSetEnabled(sub, rest, out)
+		return crSetEnabled(e, sub, rest)
 	case "set-expiry":
-		return crSetExpiry(rest, out)
+		return crSetExpiry(e, rest)
 	case "errors":
-		return crErrors(rest, out)
+		return crErrors(e, rest)
 	case "publish", "unpublish", "updates":
-		return crUpdates(sub, rest, out)
+		return crUpdates(e, sub, rest)
 	}
-	fmt.Fprintf(os.Stderr, "gatehouse admin cloudreport: unknown command %q\n\n%s", sub, crAdminUsage)
+	fmt.Fprintf(e.stderr, "gatehouse admin cloudreport: unknown command %q\n\n%s", sub, crAdminUsage)
 	return errUsage
 }
 
 // crOpen parses the flags, runs check (argument errors must not create a
 // data directory as a side effect) and opens the daemon's store.
-func crOpen(fs *flag.FlagSet, args []string, check func() error) (*store.DB, error) {
-	load := configFlags(fs)
+func crOpen(e *env, fs *flag.FlagSet, args []string, check func() error) (*store.DB, error) {
+	load := configFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -205,8 +206,9 @@ func parseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-func crAdd(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport add",
+func crAdd(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport add",
 		"gatehouse admin cloudreport add -id ID -name NAME [-expires YYYY-MM-DD] [-disabled] [-data DIR]",
 		"gatehouse admin cloudreport add -id 00003e3b -name 'Firm Ltd'            # expires in one year",
 		"gatehouse admin cloudreport add -id 0000abcd -name Shop -expires 2027-12-31 -data /var/lib/gatehouse")
@@ -216,7 +218,7 @@ func crAdd(args []string, out io.Writer) error {
 	disabled := fs.Bool("disabled", false, "register the client disabled")
 	now := time.Now()
 	exp := cloudreport.AddYears(time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), 1)
-	db, err := crOpen(fs, args, func() (err error) {
+	db, err := crOpen(e, fs, args, func() (err error) {
 		if !cloudreport.ValidClientID(*id) {
 			return fmt.Errorf("-id %q: want 1..64 characters of [A-Za-z0-9._-]", *id)
 		}
@@ -250,10 +252,11 @@ func enabledText(b bool) string {
 	return "disabled"
 }
 
-func crList(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport list", "gatehouse admin cloudreport list [-data DIR]",
+func crList(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport list", "gatehouse admin cloudreport list [-data DIR]",
 		"gatehouse admin cloudreport list -data /var/lib/gatehouse")
-	db, err := crOpen(fs, args, nil)
+	db, err := crOpen(e, fs, args, nil)
 	if err != nil {
 		return err
 	}
@@ -306,11 +309,12 @@ func oneArg(fs *flag.FlagSet, what string) ([]string, error) {
 	return fs.Args(), nil
 }
 
-func crSetEnabled(sub string, args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport "+sub, "gatehouse admin cloudreport "+sub+" [-data DIR] ID",
+func crSetEnabled(e *env, sub string, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport "+sub, "gatehouse admin cloudreport "+sub+" [-data DIR] ID",
 		"gatehouse admin cloudreport "+sub+" 00003e3b")
 	var a []string
-	db, err := crOpen(fs, args, func() (err error) {
+	db, err := crOpen(e, fs, args, func() (err error) {
 		if a, err = oneArg(fs, "client ID"); err == nil && len(a) != 1 {
 			err = fmt.Errorf("want one client ID, got %d arguments", len(a))
 		}
@@ -330,12 +334,13 @@ func crSetEnabled(sub string, args []string, out io.Writer) error {
 	return nil
 }
 
-func crSetExpiry(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport set-expiry", "gatehouse admin cloudreport set-expiry [-data DIR] ID YYYY-MM-DD",
+func crSetExpiry(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport set-expiry", "gatehouse admin cloudreport set-expiry [-data DIR] ID YYYY-MM-DD",
 		"gatehouse admin cloudreport set-expiry 00003e3b 2028-02-29")
 	var a []string
 	var exp time.Time
-	db, err := crOpen(fs, args, func() (err error) {
+	db, err := crOpen(e, fs, args, func() (err error) {
 		if a, err = oneArg(fs, "client ID and date"); err != nil {
 			return err
 		}
@@ -360,13 +365,14 @@ func crSetExpiry(args []string, out io.Writer) error {
 	return nil
 }
 
-func crErrors(args []string, out io.Writer) error {
-	fs := newFlagSet("admin cloudreport errors", "gatehouse admin cloudreport errors [-client ID] [-limit N] [-data DIR]",
+func crErrors(e *env, args []string) error {
+	out := e.stdout
+	fs := newFlagSet(e, "admin cloudreport errors", "gatehouse admin cloudreport errors [-client ID] [-limit N] [-data DIR]",
 		"gatehouse admin cloudreport errors                  # newest 50 reports",
 		"gatehouse admin cloudreport errors -client 00003e3b -limit 10")
 	client := fs.String("client", "", "only this client id (\"init:N\" for reports sent before INFO)")
 	limit := fs.Int("limit", 50, "newest N reports")
-	db, err := crOpen(fs, args, func() error {
+	db, err := crOpen(e, fs, args, func() error {
 		if *limit <= 0 || *limit > 100000 {
 			return fmt.Errorf("-limit %d: want 1..100000", *limit)
 		}
@@ -399,13 +405,14 @@ func crErrors(args []string, out io.Writer) error {
 // crUpdates publishes, removes or lists the update files where the daemon
 // finds them (services.cloudreport.updates: the shared blob store, or this
 // machine's <data>/cloudreport/updates).
-func crUpdates(sub string, args []string, out io.Writer) error {
+func crUpdates(e *env, sub string, args []string) error {
+	out := e.stdout
 	synopsis := map[string]string{
 		"publish":   "gatehouse admin cloudreport publish FILE [-name NAME] [-config FILE] [-data DIR]",
 		"unpublish": "gatehouse admin cloudreport unpublish NAME [-config FILE] [-data DIR]",
 		"updates":   "gatehouse admin cloudreport updates [-config FILE] [-data DIR]",
 	}[sub]
-	fs := newFlagSet("admin cloudreport "+sub, synopsis,
+	fs := newFlagSet(e, "admin cloudreport "+sub, synopsis,
 		"gatehouse admin cloudreport publish ./app-1.2.zip -name app.zip   # every daemon serves it at once",
 		"gatehouse admin cloudreport unpublish app.zip",
 		"gatehouse admin cloudreport updates")
@@ -418,7 +425,7 @@ func crUpdates(sub string, args []string, out io.Writer) error {
 		}
 		arg, args = args[0], args[1:]
 	}
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

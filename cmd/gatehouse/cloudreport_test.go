@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,8 +23,12 @@ func crRun(t *testing.T, f func([]string, *bytes.Buffer) error, args ...string) 
 	return out.String(), err
 }
 
-func crAdmin(args []string, out *bytes.Buffer) error  { return runCloudreportAdmin(args, out) }
-func crClient(args []string, out *bytes.Buffer) error { return runCloudreportClient(args, out) }
+func crAdmin(args []string, out *bytes.Buffer) error {
+	return runCloudreportAdmin(bufEnv(out, io.Discard), args)
+}
+func crClient(args []string, out *bytes.Buffer) error {
+	return runCloudreportClient(bufEnv(out, io.Discard), args)
+}
 
 func TestCloudreportAdmin(t *testing.T) {
 	data := t.TempDir()

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,17 +21,14 @@ import (
 	"gatehouse/internal/store"
 )
 
-// e2eOut is where commands print results (tests replace it).
-var e2eOut io.Writer = os.Stdout
-
 type subcommand struct {
 	summary string
-	run     func(args []string) error
+	run     func(e *env, args []string) error
 }
 
-func runSub(prefix string, subs map[string]subcommand, order []string, args []string) error {
+func runSub(e *env, prefix string, subs map[string]subcommand, order []string, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		subUsage(os.Stderr, prefix, subs, order)
+		subUsage(e.stderr, prefix, subs, order)
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -40,11 +36,11 @@ func runSub(prefix string, subs map[string]subcommand, order []string, args []st
 	}
 	s, ok := subs[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "%s: unknown command %q\n\n", prefix, args[0])
-		subUsage(os.Stderr, prefix, subs, order)
+		fmt.Fprintf(e.stderr, "%s: unknown command %q\n\n", prefix, args[0])
+		subUsage(e.stderr, prefix, subs, order)
 		return errUsage
 	}
-	return s.run(args[1:])
+	return s.run(e, args[1:])
 }
 
 func subUsage(w io.Writer, prefix string, subs map[string]subcommand, order []string) {
@@ -57,14 +53,14 @@ func subUsage(w io.Writer, prefix string, subs map[string]subcommand, order []st
 
 // ---- gatehouse keys e2eeftp ----
 
-func runE2EKeys(args []string) error {
+func runE2EKeys(e *env, args []string) error {
 	subs := map[string]subcommand{
 		"init":       {"create the server identity (server_id.key, known_server.pub)", e2eKeysInit},
 		"add-client": {"create a client key pair in the original's files and authorise it", e2eKeysAddClient},
 		"revoke":     {"withdraw a client's authorisation on every daemon sharing the store", e2eKeysRevoke},
 		"list":       {"show the server key and the authorised clients", e2eKeysList},
 	}
-	return runSub("gatehouse keys e2eeftp", subs, []string{"init", "add-client", "revoke", "list"}, args)
+	return runSub(e, "gatehouse keys e2eeftp", subs, []string{"init", "add-client", "revoke", "list"}, args)
 }
 
 // e2eStore opens the daemon's store, where the authorised clients every
@@ -89,8 +85,8 @@ func e2eKeyDir(load func() (cfgDataDir string, err error)) (e2eeftp.KeyDir, erro
 	return e2eeftp.KeyDir(filepath.Join(d, "e2eeftp")), nil
 }
 
-func dataDirLoader(fs *flag.FlagSet) func() (string, error) {
-	load := configFlags(fs)
+func dataDirLoader(e *env, fs *flag.FlagSet) func() (string, error) {
+	load := configFlags(e, fs)
 	return func() (string, error) {
 		cfg, err := load()
 		if err != nil {
@@ -100,11 +96,11 @@ func dataDirLoader(fs *flag.FlagSet) func() (string, error) {
 	}
 }
 
-func e2eKeysInit(args []string) error {
-	fs := newFlagSet("init", "gatehouse keys e2eeftp init [-force] [-data DIR] [-config FILE]",
+func e2eKeysInit(e *env, args []string) error {
+	fs := newFlagSet(e, "init", "gatehouse keys e2eeftp init [-force] [-data DIR] [-config FILE]",
 		"gatehouse keys e2eeftp init -data /var/lib/gatehouse",
 		"gatehouse keys e2eeftp init -force            # replace the identity: every client needs the new known_server.pub")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	force := fs.Bool("force", false, "replace an existing server identity")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -120,21 +116,21 @@ func e2eKeysInit(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e2eOut, "created %s (private, 0600)\ncreated %s (give this file to every client)\nserver key %s\n",
+	fmt.Fprintf(e.stdout, "created %s (private, 0600)\ncreated %s (give this file to every client)\nserver key %s\n",
 		kd.ServerKey(), kd.KnownServer(), e2eeftp.AuthorizedLine(priv.Public().(ed25519.PublicKey)))
 	if *force {
 		// The daemon loads its identity once, at start (the original re-read
 		// it per connection).
-		fmt.Fprintln(e2eOut, "restart a running daemon (gatehouse serve) so that it uses the new identity")
+		fmt.Fprintln(e.stdout, "restart a running daemon (gatehouse serve) so that it uses the new identity")
 	}
 	return nil
 }
 
-func e2eKeysAddClient(args []string) error {
-	fs := newFlagSet("add-client", "gatehouse keys e2eeftp add-client (-out DIR | -pub BASE64) [-comment TEXT] [-data DIR]",
+func e2eKeysAddClient(e *env, args []string) error {
+	fs := newFlagSet(e, "add-client", "gatehouse keys e2eeftp add-client (-out DIR | -pub BASE64) [-comment TEXT] [-data DIR]",
 		"gatehouse keys e2eeftp add-client -out ./alice -comment alice   # writes alice/client_id.key and alice/known_server.pub",
 		"gatehouse keys e2eeftp add-client -pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA= -comment bob")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	out := fs.String("out", "", "folder for the new client's client_id.key and known_server.pub")
 	pub := fs.String("pub", "", "authorise an existing client key (base64 of the raw 32 bytes, as in authorized_clients.pub)")
 	comment := fs.String("comment", "", "note written above the key in authorized_clients.pub")
@@ -167,7 +163,7 @@ func e2eKeysAddClient(args []string) error {
 			return err
 		}
 		key = priv.Public().(ed25519.PublicKey)
-		fmt.Fprintf(e2eOut, "created %s (private, 0600) and %s\n",
+		fmt.Fprintf(e.stdout, "created %s (private, 0600) and %s\n",
 			filepath.Join(*out, e2eeftp.ClientKeyFile), filepath.Join(*out, e2eeftp.KnownServerFile))
 	}
 	added, err := kd.Authorize(key, *comment)
@@ -180,18 +176,18 @@ func e2eKeysAddClient(args []string) error {
 	}
 	added = added || storeAdded
 	if added {
-		fmt.Fprintf(e2eOut, "authorised %s in %s and the store (every daemon sharing it serves it within %v)\n",
+		fmt.Fprintf(e.stdout, "authorised %s in %s and the store (every daemon sharing it serves it within %v)\n",
 			e2eeftp.AuthorizedLine(key), kd.Authorized(), e2eeftp.DefaultKeyRefresh)
 	} else {
-		fmt.Fprintf(e2eOut, "%s was already authorised\n", e2eeftp.AuthorizedLine(key))
+		fmt.Fprintf(e.stdout, "%s was already authorised\n", e2eeftp.AuthorizedLine(key))
 	}
 	return nil
 }
 
-func e2eKeysRevoke(args []string) error {
-	fs := newFlagSet("revoke", "gatehouse keys e2eeftp revoke -pub BASE64 [-data DIR] [-config FILE]",
+func e2eKeysRevoke(e *env, args []string) error {
+	fs := newFlagSet(e, "revoke", "gatehouse keys e2eeftp revoke -pub BASE64 [-data DIR] [-config FILE]",
 		"gatehouse keys e2eeftp revoke -pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA=")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	pub := fs.String("pub", "", "the client key to revoke (base64 of the raw 32 bytes, as 'keys e2eeftp list' shows it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -218,15 +214,15 @@ func e2eKeysRevoke(args []string) error {
 	if !revoked && !removed {
 		return fmt.Errorf("revoke: %s is not an authorised client", e2eeftp.AuthorizedLine(key))
 	}
-	fmt.Fprintf(e2eOut, "revoked %s (every daemon sharing the store refuses it within %v)\n",
+	fmt.Fprintf(e.stdout, "revoked %s (every daemon sharing the store refuses it within %v)\n",
 		e2eeftp.AuthorizedLine(key), e2eeftp.DefaultKeyRefresh)
 	return nil
 }
 
-func e2eKeysList(args []string) error {
-	fs := newFlagSet("list", "gatehouse keys e2eeftp list [-data DIR] [-config FILE]",
+func e2eKeysList(e *env, args []string) error {
+	fs := newFlagSet(e, "list", "gatehouse keys e2eeftp list [-data DIR] [-config FILE]",
 		"gatehouse keys e2eeftp list -data /var/lib/gatehouse")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -239,9 +235,9 @@ func e2eKeysList(args []string) error {
 	if err != nil {
 		return fmt.Errorf("no server identity (run 'gatehouse keys e2eeftp init'): %w", err)
 	}
-	fmt.Fprintf(e2eOut, "server %s  (%s)\n", e2eeftp.AuthorizedLine(priv.Public().(ed25519.PublicKey)), kd.ServerKey())
+	fmt.Fprintf(e.stdout, "server %s  (%s)\n", e2eeftp.AuthorizedLine(priv.Public().(ed25519.PublicKey)), kd.ServerKey())
 	if insecure {
-		fmt.Fprintf(e2eOut, "warning: %s is readable by group or others; chmod 600 it\n", kd.ServerKey())
+		fmt.Fprintf(e.stdout, "warning: %s is readable by group or others; chmod 600 it\n", kd.ServerKey())
 	}
 	clients, err := db.E2EEFTPClients(context.Background())
 	if err != nil {
@@ -253,7 +249,7 @@ func e2eKeysList(args []string) error {
 			active++
 		}
 	}
-	fmt.Fprintf(e2eOut, "%d authorised client(s) in the store (what every daemon sharing it serves)\n", active)
+	fmt.Fprintf(e.stdout, "%d authorised client(s) in the store (what every daemon sharing it serves)\n", active)
 	for _, c := range clients {
 		state := ""
 		if !c.Revoked.IsZero() {
@@ -263,11 +259,11 @@ func e2eKeysList(args []string) error {
 		if c.Comment != "" {
 			note = "  # " + c.Comment
 		}
-		fmt.Fprintf(e2eOut, "  %s%s%s\n", c.PublicKey, state, note)
+		fmt.Fprintf(e.stdout, "  %s%s%s\n", c.PublicKey, state, note)
 	}
 	f, err := os.Open(kd.Authorized())
 	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(e2eOut, "no %s on this machine (import/export file)\n", kd.Authorized())
+		fmt.Fprintf(e.stdout, "no %s on this machine (import/export file)\n", kd.Authorized())
 		return nil
 	}
 	if err != nil {
@@ -275,16 +271,16 @@ func e2eKeysList(args []string) error {
 	}
 	defer f.Close()
 	entries, bad := e2eeftp.ParseAuthorized(io.LimitReader(f, 4<<20))
-	fmt.Fprintf(e2eOut, "%d key(s) in %s (imported into the store by the daemon on this machine)\n", len(entries), kd.Authorized())
+	fmt.Fprintf(e.stdout, "%d key(s) in %s (imported into the store by the daemon on this machine)\n", len(entries), kd.Authorized())
 	for _, b := range bad {
-		fmt.Fprintf(e2eOut, "  skipped %s\n", b)
+		fmt.Fprintf(e.stdout, "  skipped %s\n", b)
 	}
 	return nil
 }
 
 // ---- gatehouse client e2eeftp ----
 
-func runE2EClient(args []string) error {
+func runE2EClient(e *env, args []string) error {
 	subs := map[string]subcommand{
 		"send":   {"upload a file: send [flags] FILE [REMOTE_NAME]", e2eSend},
 		"get":    {"download a file: get [flags] NAME", e2eGet},
@@ -293,8 +289,8 @@ func runE2EClient(args []string) error {
 		"help":   {"show this help and the commands the server supports (HLIST)", nil},
 	}
 	order := []string{"send", "get", "list", "delete", "help"}
-	subs["help"] = subcommand{subs["help"].summary, func(a []string) error { return e2eHelp(subs, order, a) }}
-	return runSub("gatehouse client e2eeftp", subs, order, args)
+	subs["help"] = subcommand{subs["help"].summary, func(e *env, a []string) error { return e2eHelp(e, subs, order, a) }}
+	return runSub(e, "gatehouse client e2eeftp", subs, order, args)
 }
 
 type e2eClientFlags struct {
@@ -302,10 +298,12 @@ type e2eClientFlags struct {
 	timeout           *time.Duration
 	quiet             *bool
 	tls               func() (*tls.Config, error)
+	stderr            io.Writer // where the progress bar goes
 }
 
-func e2eFlags(fs *flag.FlagSet) e2eClientFlags {
+func e2eFlags(e *env, fs *flag.FlagSet) e2eClientFlags {
 	return e2eClientFlags{
+		stderr:  e.stderr,
 		addr:    fs.String("addr", "127.0.0.1:5001", "server host:port (the upstream console script used port 2121)"),
 		key:     fs.String("key", e2eeftp.ClientKeyFile, "client identity (PEM PKCS#8 Ed25519), as the original client"),
 		server:  fs.String("server-key", e2eeftp.KnownServerFile, "the server's public key (PEM)"),
@@ -331,18 +329,18 @@ func (f e2eClientFlags) bar(label string, total int64) *progress.Bar {
 	if *f.quiet {
 		return progress.New(nil, label, total)
 	}
-	return progress.New(os.Stderr, label, total)
+	return progress.New(f.stderr, label, total)
 }
 
-func interruptible() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt)
+func interruptible(e *env) (context.Context, context.CancelFunc) {
+	return e.signalContext(context.Background(), os.Interrupt)
 }
 
-func e2eSend(args []string) error {
-	fs := newFlagSet("send", "gatehouse client e2eeftp send [flags] FILE [REMOTE_NAME]",
+func e2eSend(e *env, args []string) error {
+	fs := newFlagSet(e, "send", "gatehouse client e2eeftp send [flags] FILE [REMOTE_NAME]",
 		"gatehouse client e2eeftp send report.pdf",
 		"gatehouse client e2eeftp send -addr files.example:5001 -key alice/client_id.key -server-key alice/known_server.pub ./big.iso disk.iso")
-	f := e2eFlags(fs)
+	f := e2eFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -371,7 +369,7 @@ func e2eSend(args []string) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("send: %s is not a regular file", path)
 	}
-	ctx, stop := interruptible()
+	ctx, stop := interruptible(e)
 	defer stop()
 	bar := f.bar("send "+name, st.Size())
 	start := time.Now()
@@ -380,16 +378,16 @@ func e2eSend(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e2eOut, "226 Transfer Complete: %s (%s in %s)\n", name, progress.Size(st.Size()), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.stdout, "226 Transfer Complete: %s (%s in %s)\n", name, progress.Size(st.Size()), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-func e2eGet(args []string) error {
-	fs := newFlagSet("get", "gatehouse client e2eeftp get [flags] [-o FILE] NAME",
+func e2eGet(e *env, args []string) error {
+	fs := newFlagSet(e, "get", "gatehouse client e2eeftp get [flags] [-o FILE] NAME",
 		"gatehouse client e2eeftp get report.pdf              # writes downloaded_report.pdf, as the original client",
 		"gatehouse client e2eeftp get -o - notes.txt | less   # to stdout",
 		"gatehouse client e2eeftp get -o /tmp/disk.iso disk.iso")
-	f := e2eFlags(fs)
+	f := e2eFlags(e, fs)
 	out := fs.String("o", "", "output file ('-' for stdout; default downloaded_NAME)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -406,13 +404,13 @@ func e2eGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptible()
+	ctx, stop := interruptible(e)
 	defer stop()
 	if *out == "-" {
 		// Stdout cannot be taken back: the tag is only checked at the end,
 		// so buffer nothing and report failure loudly.
 		bar := f.bar("get "+name, 0)
-		_, err := c.Get(ctx, name, io.MultiWriter(os.Stdout, bar))
+		_, err := c.Get(ctx, name, io.MultiWriter(e.stdout, bar))
 		bar.Done()
 		if err != nil {
 			return fmt.Errorf("%w (output on stdout is incomplete or unverified: discard it)", err)
@@ -450,15 +448,15 @@ func e2eGet(args []string) error {
 	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return err
 	}
-	fmt.Fprintf(e2eOut, "200 saved %s (%s in %s)\n", dest, progress.Size(n), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.stdout, "200 saved %s (%s in %s)\n", dest, progress.Size(n), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-func e2eList(args []string) error {
-	fs := newFlagSet("list", "gatehouse client e2eeftp list [flags]",
+func e2eList(e *env, args []string) error {
+	fs := newFlagSet(e, "list", "gatehouse client e2eeftp list [flags]",
 		"gatehouse client e2eeftp list",
 		"gatehouse client e2eeftp list -addr 127.0.0.1:2121")
-	f := e2eFlags(fs)
+	f := e2eFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -466,22 +464,22 @@ func e2eList(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptible()
+	ctx, stop := interruptible(e)
 	defer stop()
 	names, err := c.List(ctx)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
-		fmt.Fprintln(e2eOut, n)
+		fmt.Fprintln(e.stdout, n)
 	}
 	return nil
 }
 
-func e2eDelete(args []string) error {
-	fs := newFlagSet("delete", "gatehouse client e2eeftp delete [flags] NAME",
+func e2eDelete(e *env, args []string) error {
+	fs := newFlagSet(e, "delete", "gatehouse client e2eeftp delete [flags] NAME",
 		"gatehouse client e2eeftp delete old-report.pdf")
-	f := e2eFlags(fs)
+	f := e2eFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -493,36 +491,36 @@ func e2eDelete(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptible()
+	ctx, stop := interruptible(e)
 	defer stop()
 	if err := c.Delete(ctx, fs.Arg(0)); err != nil {
 		return err
 	}
-	fmt.Fprintf(e2eOut, "200 File deleted: %s\n", fs.Arg(0))
+	fmt.Fprintf(e.stdout, "200 File deleted: %s\n", fs.Arg(0))
 	return nil
 }
 
-func e2eHelp(subs map[string]subcommand, order []string, args []string) error {
-	fs := newFlagSet("help", "gatehouse client e2eeftp help [flags]",
+func e2eHelp(e *env, subs map[string]subcommand, order []string, args []string) error {
+	fs := newFlagSet(e, "help", "gatehouse client e2eeftp help [flags]",
 		"gatehouse client e2eeftp help",
 		"gatehouse client e2eeftp help -addr 127.0.0.1:2121   # also asks that server (HLIST)")
-	f := e2eFlags(fs)
+	f := e2eFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	subUsage(e2eOut, "gatehouse client e2eeftp", subs, order)
+	subUsage(e.stdout, "gatehouse client e2eeftp", subs, order)
 	c, err := f.client()
 	if err != nil {
-		fmt.Fprintf(e2eOut, "\n(not asking the server: %v)\n", err)
+		fmt.Fprintf(e.stdout, "\n(not asking the server: %v)\n", err)
 		return nil
 	}
-	ctx, stop := interruptible()
+	ctx, stop := interruptible(e)
 	defer stop()
 	cmds, err := c.HList(ctx)
 	if err != nil {
-		fmt.Fprintf(e2eOut, "\n(server %s did not answer HLIST: %v)\n", *f.addr, err)
+		fmt.Fprintf(e.stdout, "\n(server %s did not answer HLIST: %v)\n", *f.addr, err)
 		return nil
 	}
-	fmt.Fprintf(e2eOut, "\nserver %s supports: %s\n", *f.addr, strings.Join(cmds, " "))
+	fmt.Fprintf(e.stdout, "\nserver %s supports: %s\n", *f.addr, strings.Join(cmds, " "))
 	return nil
 }

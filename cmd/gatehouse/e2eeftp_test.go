@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"gatehouse/internal/services"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,66 +16,32 @@ import (
 	"gatehouse/internal/store"
 )
 
-// e2eRun runs the built binary in dir and returns stdout, stderr, and
+// e2eRun runs gatehouse in process in dir and returns stdout, stderr, and
 // whether it exited 0.
 func e2eRun(t *testing.T, dir string, args ...string) (string, string, bool) {
 	t.Helper()
-	cmd := exec.Command(binPath, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.String(), errb.String(), err == nil
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("%v: timed out", args)
-	}
-	return "", "", false
+	return runCmd(t, dir, args...)
 }
 
-// startE2EServe runs `gatehouse serve` with only e2eeftp enabled and
-// returns its address and process.
-func startE2EServe(t *testing.T, data string) (string, *exec.Cmd) {
+// startE2EServe runs `gatehouse serve` in process with only e2eeftp enabled
+// and returns its address and the running serve.
+func startE2EServe(t *testing.T, data string) (string, *served) {
 	t.Helper()
-	args := []string{"serve", "-data", data, "-set", "admin.enabled=false", "-set", "services.e2eeftp.listen=127.0.0.1:0"}
+	args := []string{"-data", data, "-set", "admin.enabled=false", "-set", "services.e2eeftp.listen=127.0.0.1:0"}
 	for _, n := range services.Names() {
 		if n != "e2eeftp" {
 			args = append(args, "-set", "services."+n+".enabled=false")
 		}
 	}
-	cmd := exec.Command(binPath, args...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	s := serveInProcess(t, args...)
+	m := regexp.MustCompile(`msg="service listening" service=e2eeftp addr=(\S+)`).FindStringSubmatch(s.logs.String())
+	if m == nil {
+		t.Fatalf("e2eeftp did not start:\n%s", s.logs.String())
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	re := regexp.MustCompile(`msg="service listening" service=e2eeftp addr=(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
-	defer kill.Stop()
-	var log strings.Builder
-	for sc.Scan() {
-		log.WriteString(sc.Text() + "\n")
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return m[1], cmd
-		}
-	}
-	t.Fatalf("e2eeftp did not start:\n%s", log.String())
-	return "", nil
+	return m[1], s
 }
 
 func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
-	t.Parallel()
 	root := t.TempDir()
 	data := filepath.Join(root, "data")
 	alice := filepath.Join(root, "alice")
@@ -183,16 +147,11 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 	}
 
 	// Every accepted hello is in the store's replay log.
-	serve.Process.Signal(syscall.SIGTERM)
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("serve exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
+	if !serve.sig.send(syscall.SIGTERM) {
+		t.Fatal("serve does not listen for SIGTERM")
+	}
+	if code := serve.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("serve exit: %d", code)
 	}
 	if _, err := os.Stat(obsolete); !os.IsNotExist(err) {
 		t.Fatalf("obsolete replay.cache still there: %v", err)
@@ -208,7 +167,6 @@ func TestE2EEFTPKeysAndClientCLI(t *testing.T) {
 }
 
 func TestE2EEFTPHelpHasExamples(t *testing.T) {
-	t.Parallel()
 	for _, args := range [][]string{
 		{"keys", "e2eeftp", "init", "-h"}, {"keys", "e2eeftp", "add-client", "-h"}, {"keys", "e2eeftp", "list", "-h"},
 		{"client", "e2eeftp", "send", "-h"}, {"client", "e2eeftp", "get", "-h"}, {"client", "e2eeftp", "list", "-h"},

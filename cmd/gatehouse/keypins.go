@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"gatehouse/internal/daemon"
 )
@@ -26,28 +24,29 @@ examples:
   gatehouse admin keys unpin e2eeftp/server_id -config /etc/gatehouse/gatehouse.toml
 `
 
-func runKeyPinsAdmin(args []string, out io.Writer) error {
+func runKeyPinsAdmin(e *env, args []string) error {
+	out := e.stdout
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, keyPinsUsage)
+		fmt.Fprint(e.stderr, keyPinsUsage)
 		if len(args) == 0 {
 			return errUsage
 		}
 		return nil
 	}
 	sub, rest := args[0], args[1:]
-	fs := newFlagSet("admin keys "+sub, "gatehouse admin keys "+sub+" [-config FILE] [-data DIR]")
+	fs := newFlagSet(e, "admin keys "+sub, "gatehouse admin keys "+sub+" [-config FILE] [-data DIR]")
 	var name string
 	if sub == "unpin" {
 		if len(rest) == 0 || rest[0] == "" || rest[0][0] == '-' {
-			fmt.Fprint(os.Stderr, keyPinsUsage)
+			fmt.Fprint(e.stderr, keyPinsUsage)
 			return errors.New("unpin: want the key's NAME first")
 		}
 		name, rest = rest[0], rest[1:]
 	} else if sub != "pins" {
-		fmt.Fprintf(os.Stderr, "gatehouse admin keys: unknown command %q\n\n%s", sub, keyPinsUsage)
+		fmt.Fprintf(e.stderr, "gatehouse admin keys: unknown command %q\n\n%s", sub, keyPinsUsage)
 		return errUsage
 	}
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}

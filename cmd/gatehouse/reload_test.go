@@ -30,13 +30,7 @@ func readNotify(t *testing.T, c *net.UnixConn) string {
 
 func waitLog(t *testing.T, logs *syncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q:\n%s", want, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	logs.wait(t, 10*time.Second, "log line "+want, func(s string) bool { return strings.Contains(s, want) })
 }
 
 // SIGHUP re-reads the configuration without dropping a session in flight:
@@ -56,7 +50,7 @@ func TestServeReloadsOnSIGHUPAndNotifiesSystemd(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("[log]\nlevel = \"info\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd, addrs, _, logs := startServe(t, "-config", cfgPath)
+	srv, addrs, _, logs := startServe(t, "-config", cfgPath)
 	if got := readNotify(t, nc); !strings.HasPrefix(got, "READY=1") {
 		t.Fatalf("first notify %q", got)
 	}
@@ -77,8 +71,8 @@ func TestServeReloadsOnSIGHUPAndNotifiesSystemd(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("[log]\nlevel = \"debug\"\n[services.clock]\nmax_conns = 7\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	if !srv.sig.send(syscall.SIGHUP) {
+		t.Fatal("serve does not listen for SIGHUP")
 	}
 	if got := readNotify(t, nc); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
 		t.Fatalf("reload notify %q", got)
@@ -99,12 +93,12 @@ func TestServeReloadsOnSIGHUPAndNotifiesSystemd(t *testing.T) {
 	waitLog(t, logs, "level=DEBUG")
 	// A broken file keeps the running configuration.
 	os.WriteFile(cfgPath, []byte("[log]\nlevel = \"loud\"\n"), 0o644)
-	cmd.Process.Signal(syscall.SIGHUP)
+	srv.sig.send(syscall.SIGHUP)
 	waitLog(t, logs, "reload failed; the running configuration stays")
 	if _, err := s.Temp(); err != nil {
 		t.Fatalf("session dropped by a failed reload: %v", err)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	srv.sig.send(syscall.SIGTERM)
 	for {
 		got := readNotify(t, nc)
 		if got == "STOPPING=1" {
@@ -114,8 +108,8 @@ func TestServeReloadsOnSIGHUPAndNotifiesSystemd(t *testing.T) {
 			t.Fatalf("unexpected notify %q", got)
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve exit: %v\n%s", err, logs.String())
+	if code := srv.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("serve exit: %d\n%s", code, logs.String())
 	}
 }
 
@@ -123,7 +117,7 @@ func TestServeReloadsOnSIGHUPAndNotifiesSystemd(t *testing.T) {
 // is replaced, the daemon logs and serves the new certificate.
 func TestServeReloadsTLSCertificateOnSIGHUP(t *testing.T) {
 	data := t.TempDir()
-	cmd, _, _, logs := startServe(t, "-data", data, "-set", "services.clock.tls_listen=127.0.0.1:0")
+	srv, _, _, logs := startServe(t, "-data", data, "-set", "services.clock.tls_listen=127.0.0.1:0")
 	m := regexp.MustCompile(`msg="service listening \(TLS\)" service=clock addr=(\S+)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("no TLS listener logged:\n%s", logs.String())
@@ -143,8 +137,8 @@ func TestServeReloadsTLSCertificateOnSIGHUP(t *testing.T) {
 	os.WriteFile(keyFile, keyPEM, 0o600)
 	os.WriteFile(certFile, certPEM, 0o644)
 	next, _ := tlsutil.CertFileFingerprint(certFile)
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	if !srv.sig.send(syscall.SIGHUP) {
+		t.Fatal("serve does not listen for SIGHUP")
 	}
 	waitLog(t, logs, `msg="TLS certificate reloaded" cert=`+certFile+` fingerprint=`+next)
 	pinned, err := tlsutil.ClientConfig(tlsutil.ClientOptions{Pin: next})

@@ -7,7 +7,6 @@ import (
 	"gatehouse/internal/services"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 
@@ -26,14 +25,14 @@ func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 // configFlags registers the flags every command that reads the config has,
 // and returns a loader that applies them last (defaults < file < env < flags).
-func configFlags(fs *flag.FlagSet) func() (*config.Config, error) {
+func configFlags(e *env, fs *flag.FlagSet) func() (*config.Config, error) {
 	path := fs.String("config", "", "TOML config file (default: $GATEHOUSE_CONFIG, ./gatehouse.toml, /etc/gatehouse/gatehouse.toml, the first that exists)")
 	data := fs.String("data", "", "data directory (default ./gatehouse-data)")
 	host := fs.String("host", "", "address every default listener binds (default 127.0.0.1; 0.0.0.0 for all interfaces)")
 	var sets setFlags
 	fs.Var(&sets, "set", "set any config key, e.g. -set services.clock.max_conns=64 (repeatable)")
 	return func() (*config.Config, error) {
-		cfg, err := config.Load(config.Find(*path))
+		cfg, err := config.LoadEnviron(config.FindEnv(*path, e.getenv), e.environ())
 		if err != nil {
 			return nil, err
 		}
@@ -56,13 +55,13 @@ func configFlags(fs *flag.FlagSet) func() (*config.Config, error) {
 	}
 }
 
-func runServe(args []string) error {
-	fs := newFlagSet("serve", "gatehouse serve [-config FILE] [-data DIR] [-host ADDR] [-set key=value …]",
+func runServe(e *env, args []string) error {
+	fs := newFlagSet(e, "serve", "gatehouse serve [-config FILE] [-data DIR] [-host ADDR] [-set key=value …]",
 		"gatehouse serve                               # every service on 127.0.0.1, data in ./gatehouse-data",
 		"gatehouse serve -host 0.0.0.0 -data /var/lib/gatehouse",
 		"gatehouse serve -config gatehouse.toml -set services.zmqcmd.enabled=false",
 		"gatehouse serve -check-config               # print the effective config and exit")
-	load := configFlags(fs)
+	load := configFlags(e, fs)
 	check := fs.Bool("check-config", false, "print the effective configuration as TOML and exit")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides log.level)")
 	if err := fs.Parse(args); err != nil {
@@ -79,20 +78,20 @@ func runServe(args []string) error {
 		}
 	}
 	if *check {
-		return config.WriteTOML(os.Stdout, cfg)
+		return config.WriteTOML(e.stdout, cfg)
 	}
-	log, level, closer, err := logging.NewLeveled(cfg.Log, cfg.DataDir, os.Stderr)
+	log, level, closer, err := logging.NewLeveled(cfg.Log, cfg.DataDir, e.stderr)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := e.signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP (systemd reload, logrotate) re-reads the configuration instead
 	// of killing the daemon.
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	e.notify(hup, syscall.SIGHUP)
+	defer e.stop(hup)
 	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		log.Error("start-up failed", "err", err)

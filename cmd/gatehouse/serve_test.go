@@ -1,90 +1,108 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"gatehouse/internal/services"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var binPath string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gatehouse-bin")
-	if err != nil {
-		panic(err)
-	}
-	binPath = filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-race", "-o", binPath, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("building gatehouse: " + err.Error())
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+// served is a `gatehouse serve` running in process: its signals are sent
+// through sig, its log is logs, and done closes when it returned code.
+type served struct {
+	sig  *sigHub
+	logs *syncBuffer
+	done chan struct{}
+	code int
 }
 
-// startServe runs `gatehouse serve` with every built-in service on a free
-// loopback port and returns the process, the services' addresses from the
-// log, the admin address and the log so far.
-func startServe(t *testing.T, extra ...string) (*exec.Cmd, map[string]string, string, *syncBuffer) {
+// wait returns serve's exit code, failing the test after d.
+func (s *served) wait(t *testing.T, d time.Duration) int {
 	t.Helper()
-	args := append([]string{"serve", "-data", t.TempDir(), "-set", "admin.listen=127.0.0.1:0", "-set", "drain_timeout=5s"}, serviceFlags()...)
+	select {
+	case <-s.done:
+		return s.code
+	case <-time.After(d):
+		t.Fatalf("serve did not exit within %v\n%s", d, s.logs.String())
+	}
+	return 0
+}
+
+func (s *served) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// serveInProcess runs `gatehouse serve ARGS` in process and returns once it
+// logged that it runs; the test's cleanup stops it.
+func serveInProcess(t *testing.T, args ...string) *served {
+	t.Helper()
+	s := &served{logs: &syncBuffer{}, done: make(chan struct{})}
+	var e *env
+	e, s.sig = testEnv(nil, io.Discard, s.logs)
+	go func() {
+		s.code = run(append([]string{"serve"}, args...), e)
+		close(s.done)
+		s.logs.Write(nil) // wakes a wait for the start-up line
+	}()
+	t.Cleanup(func() {
+		s.sig.send(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("serve did not stop at the end of the test")
+		}
+	})
+	s.logs.wait(t, 20*time.Second, "gatehouse running", func(text string) bool {
+		return s.exited() || strings.Contains(text, "gatehouse running")
+	})
+	if s.exited() {
+		t.Fatalf("serve exited with %d before running:\n%s", s.code, s.logs.String())
+	}
+	return s
+}
+
+// startServe runs `gatehouse serve` in process with every built-in service
+// on a free loopback port and returns it, the services' addresses from the
+// log, the admin address and the log.
+func startServe(t *testing.T, extra ...string) (*served, map[string]string, string, *syncBuffer) {
+	t.Helper()
+	args := append([]string{"-data", t.TempDir(), "-set", "admin.listen=127.0.0.1:0", "-set", "drain_timeout=5s"}, serviceFlags()...)
 	want := 0
 	for _, n := range services.Names() {
 		if _, ok := services.Lookup(n); ok {
 			want++
 		}
 	}
-	args = append(args, extra...)
-	cmd := exec.Command(binPath, args...)
-	logs := &syncBuffer{}
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	s := serveInProcess(t, append(args, extra...)...)
 	addrs := map[string]string{}
 	admin := ""
 	svcRe := regexp.MustCompile(`msg="service listening" service=(\S+) addr=(\S+)`)
 	adminRe := regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	deadline := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
-	defer deadline.Stop()
-	for sc.Scan() {
-		line := sc.Text()
-		logs.WriteString(line + "\n")
+	for _, line := range strings.Split(s.logs.String(), "\n") {
 		if m := svcRe.FindStringSubmatch(line); m != nil {
 			addrs[m[1]] = m[2]
 		}
 		if m := adminRe.FindStringSubmatch(line); m != nil {
 			admin = m[1]
 		}
-		if strings.Contains(line, "gatehouse running") {
-			break
-		}
 	}
 	if len(addrs) != want || admin == "" {
-		t.Fatalf("daemon did not start all %d services: %v\n%s", want, addrs, logs.String())
+		t.Fatalf("daemon did not start all %d services: %v\n%s", want, addrs, s.logs.String())
 	}
-	go func() {
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-		}
-	}()
-	return cmd, addrs, admin, logs
+	return s, addrs, admin, s.logs
 }
 
 // serviceFlags puts every built-in service on a free loopback port and
@@ -101,25 +119,8 @@ func serviceFlags() []string {
 	return args
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestServeStartsEveryServiceAndExitsCleanlyOnSIGTERM(t *testing.T) {
-	cmd, addrs, admin, logs := startServe(t)
+	srv, addrs, admin, logs := startServe(t)
 	for name, addr := range addrs {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
@@ -141,16 +142,11 @@ func TestServeStartsEveryServiceAndExitsCleanlyOnSIGTERM(t *testing.T) {
 			t.Fatalf("healthz does not report %s: %s", name, body)
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve exited with %v\n%s", err, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not exit within the drain timeout\n%s", logs.String())
+	if !srv.sig.send(syscall.SIGTERM) {
+		t.Fatal("serve does not listen for SIGTERM")
+	}
+	if code := srv.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("serve exited with %d\n%s", code, logs.String())
 	}
 	if !strings.Contains(logs.String(), "stopped") {
 		t.Fatalf("no shutdown log line:\n%s", logs.String())
@@ -163,9 +159,9 @@ func TestServeBusyPortFailsNamingServiceAndPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec.Command(binPath, append([]string{"serve", "-data", t.TempDir(), "-set", "admin.listen=" + ln.Addr().String()}, serviceFlags()...)...)
-	out, err := cmd.CombinedOutput()
-	if err == nil {
+	code, stdout, stderr := runCode(t, append([]string{"serve", "-data", t.TempDir(), "-set", "admin.listen=" + ln.Addr().String()}, serviceFlags()...)...)
+	out := stdout + stderr
+	if code == 0 {
 		t.Fatal("serve started on a busy port")
 	}
 	if !strings.Contains(string(out), "admin") || !strings.Contains(string(out), ln.Addr().String()) {
@@ -174,22 +170,49 @@ func TestServeBusyPortFailsNamingServiceAndPort(t *testing.T) {
 }
 
 func TestUsageAndUnknownConfigKey(t *testing.T) {
-	out, err := exec.Command(binPath).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "serve") {
-		t.Fatalf("no-args: %v\n%s", err, out)
+	code, stdout, stderr := runCode(t)
+	out := stdout + stderr
+	if code != 2 || !strings.Contains(string(out), "serve") {
+		t.Fatalf("no-args: exit %d\n%s", code, out)
 	}
-	out, err = exec.Command(binPath, "serve", "-h").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "examples:") || !strings.Contains(string(out), "-config") {
-		t.Fatalf("serve -h: %v\n%s", err, out)
+	code, stdout, stderr = runCode(t, "serve", "-h")
+	out = stdout + stderr
+	if code != 0 || !strings.Contains(string(out), "examples:") || !strings.Contains(string(out), "-config") {
+		t.Fatalf("serve -h: exit %d\n%s", code, out)
 	}
 	cfgFile := filepath.Join(t.TempDir(), "g.toml")
 	os.WriteFile(cfgFile, []byte("[services.clock]\nmax_con = 3\n"), 0o600)
-	out, err = exec.Command(binPath, "serve", "-config", cfgFile, "-check-config").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "services.clock.max_con") {
-		t.Fatalf("unknown key not reported: %v\n%s", err, out)
+	code, stdout, stderr = runCode(t, "serve", "-config", cfgFile, "-check-config")
+	out = stdout + stderr
+	if code == 0 || !strings.Contains(string(out), "services.clock.max_con") {
+		t.Fatalf("unknown key not reported: exit %d\n%s", code, out)
 	}
-	out, err = exec.Command(binPath, "serve", "-set", "services.clock.max_conns=77", "-check-config").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "max_conns = 77") {
-		t.Fatalf("-set not applied: %v\n%s", err, out)
+	code, stdout, stderr = runCode(t, "serve", "-set", "services.clock.max_conns=77", "-check-config")
+	out = stdout + stderr
+	if code != 0 || !strings.Contains(string(out), "max_conns = 77") {
+		t.Fatalf("-set not applied: exit %d\n%s", code, out)
+	}
+}
+
+// The configuration is read from the command's environment, not the
+// process's: GATEHOUSE_CONFIG names the file and GATEHOUSE_* keys override
+// it, while a variable set only in the test process is ignored.
+func TestServeReadsConfigFromItsEnvironment(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "g.toml")
+	if err := os.WriteFile(cfgFile, []byte("[services.clock]\nmax_conns = 5\n[log]\nlevel = \"warn\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_SERVICES_CLOCK_IDLE_TIMEOUT", "1234s")
+	var out, errb bytes.Buffer
+	e := bufEnv(&out, &errb)
+	setEnviron(e, "GATEHOUSE_CONFIG="+cfgFile, "GATEHOUSE_LOG_LEVEL=debug")
+	if code := run([]string{"serve", "-check-config"}, e); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "max_conns = 5") || !strings.Contains(out.String(), `level = "debug"`) {
+		t.Fatalf("file or environment not applied:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "1234s") || strings.Contains(out.String(), "20m34s") {
+		t.Fatalf("the process environment leaked into the command's:\n%s", out.String())
 	}
 }

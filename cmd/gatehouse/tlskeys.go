@@ -33,9 +33,10 @@ examples:
   gatehouse keys tls init -data /var/lib/gatehouse
 `
 
-func runTLSKeys(args []string, out io.Writer) error {
+func runTLSKeys(e *env, args []string) error {
+	out := e.stdout
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, tlsKeysUsage)
+		fmt.Fprint(e.stderr, tlsKeysUsage)
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -43,12 +44,11 @@ func runTLSKeys(args []string, out io.Writer) error {
 	}
 	sub := args[0]
 	if sub != "show" && sub != "init" {
-		fmt.Fprintf(os.Stderr, "gatehouse keys tls: unknown command %q\n\n%s", sub, tlsKeysUsage)
+		fmt.Fprintf(e.stderr, "gatehouse keys tls: unknown command %q\n\n%s", sub, tlsKeysUsage)
 		return errUsage
 	}
-	fs := newFlagSet("keys tls "+sub, "gatehouse keys tls "+sub+" [-config FILE] [-data DIR] [-set key=value …]")
-	fs.SetOutput(os.Stderr)
-	load := configFlags(fs)
+	fs := newFlagSet(e, "keys tls "+sub, "gatehouse keys tls "+sub+" [-config FILE] [-data DIR] [-set key=value …]")
+	load := configFlags(e, fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

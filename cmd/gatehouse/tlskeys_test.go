@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,14 +22,14 @@ import (
 func TestKeysTLSInitAndShow(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := runTLSKeys([]string{"show", "-data", dir}, &out); err != nil {
+	if err := runTLSKeys(bufEnv(&out, io.Discard), []string{"show", "-data", dir}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "not generated yet") {
 		t.Fatalf("show before init:\n%s", out.String())
 	}
 	out.Reset()
-	if err := runTLSKeys([]string{"init", "-data", dir}, &out); err != nil {
+	if err := runTLSKeys(bufEnv(&out, io.Discard), []string{"init", "-data", dir}); err != nil {
 		t.Fatal(err)
 	}
 	cert, key := tlsutil.SelfSignedPaths(dir)
@@ -43,7 +44,7 @@ func TestKeysTLSInitAndShow(t *testing.T) {
 		t.Fatalf("key file: %v %v", st, err)
 	}
 	out.Reset()
-	if err := runTLSKeys([]string{"show", "-data", dir, "-set", "services.clock.tls_listen=127.0.0.1:7778"}, &out); err != nil {
+	if err := runTLSKeys(bufEnv(&out, io.Discard), []string{"show", "-data", dir, "-set", "services.clock.tls_listen=127.0.0.1:7778"}); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -62,7 +63,7 @@ func TestKeysTLSInitAndShow(t *testing.T) {
 		t.Fatalf("zmqcmd listed:\n%s", got)
 	}
 	out.Reset()
-	if err := runTLSKeys([]string{"init", "-data", dir}, &out); err != nil || !strings.Contains(out.String(), fp) {
+	if err := runTLSKeys(bufEnv(&out, io.Discard), []string{"init", "-data", dir}); err != nil || !strings.Contains(out.String(), fp) {
 		t.Fatalf("second init replaced the certificate: %q %v", out.String(), err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +15,9 @@ import (
 
 // runZMQCmdClient sends one request like the original client.py and prints
 // the result: an os command's output as is, a compute result as JSON.
-func runZMQCmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("client zmqcmd",
+func runZMQCmdClient(ctx context.Context, e *env, args []string) error {
+	stdout, stderr := e.stdout, e.stderr
+	fs := newFlagSet(e, "client zmqcmd",
 		"gatehouse client zmqcmd [-addr HOST:PORT] [-timeout D] [-json] [-server-key Z85|FILE -key FILE] os NAME [PARAM …] | compute EXPR | raw JSON",
 		"gatehouse client zmqcmd os ping 127.0.0.1            # ping -c 4 127.0.0.1 on the server",
 		"gatehouse client zmqcmd os echo 'Hello, World!'",
@@ -136,17 +136,14 @@ func zmqcmdServerKey(v string) ([32]byte, error) {
 
 // ---- gatehouse keys zmqcmd ----
 
-// zmqcmdOut is where the keys commands print (tests replace it).
-var zmqcmdOut io.Writer = os.Stdout
-
-func runZMQCmdKeys(args []string) error {
+func runZMQCmdKeys(e *env, args []string) error {
 	subs := map[string]subcommand{
 		"init":       {"create the CURVE server key pair; prints the server public key (Z85) last", zmqKeysInit},
 		"add-client": {"authorize a client public key (-pub Z85), or create a client key pair (-out DIR)", zmqKeysAddClient},
 		"list":       {"show the server key and the authorized client keys", zmqKeysList},
 		"revoke":     {"withdraw a client key (refused from its next connection)", zmqKeysRevoke},
 	}
-	return runSub("gatehouse keys zmqcmd", subs, []string{"init", "add-client", "list", "revoke"}, args)
+	return runSub(e, "gatehouse keys zmqcmd", subs, []string{"init", "add-client", "list", "revoke"}, args)
 }
 
 func zmqKeyDir(load func() (string, error)) (string, error) {
@@ -157,11 +154,11 @@ func zmqKeyDir(load func() (string, error)) (string, error) {
 	return filepath.Join(d, "zmqcmd"), nil
 }
 
-func zmqKeysInit(args []string) error {
-	fs := newFlagSet("init", "gatehouse keys zmqcmd init [-force] [-data DIR] [-config FILE]",
+func zmqKeysInit(e *env, args []string) error {
+	fs := newFlagSet(e, "init", "gatehouse keys zmqcmd init [-force] [-data DIR] [-config FILE]",
 		"gatehouse keys zmqcmd init -data /var/lib/gatehouse",
 		"gatehouse keys zmqcmd init -force     # new server key: every CURVE client needs the new public key")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	force := fs.Bool("force", false, "replace an existing server key pair")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -177,21 +174,21 @@ func zmqKeysInit(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(zmqcmdOut, "created %s (secret, 0600)\ncreated %s (public certificate for clients)\n",
+	fmt.Fprintf(e.stdout, "created %s (secret, 0600)\ncreated %s (public certificate for clients)\n",
 		filepath.Join(dir, zmqcmd.ServerSecretFile), filepath.Join(dir, zmqcmd.ServerPublicFile))
 	if *force {
-		fmt.Fprintln(zmqcmdOut, "restart a running daemon (gatehouse serve) so that it uses the new key")
+		fmt.Fprintln(e.stdout, "restart a running daemon (gatehouse serve) so that it uses the new key")
 	}
-	fmt.Fprintln(zmqcmdOut, "server public key (Z85, for curve_serverkey):")
-	fmt.Fprintln(zmqcmdOut, zmtp.KeyText(c.Public))
+	fmt.Fprintln(e.stdout, "server public key (Z85, for curve_serverkey):")
+	fmt.Fprintln(e.stdout, zmtp.KeyText(c.Public))
 	return nil
 }
 
-func zmqKeysAddClient(args []string) error {
-	fs := newFlagSet("add-client", "gatehouse keys zmqcmd add-client (-pub Z85 | -out DIR) [-comment TEXT] [-data DIR]",
+func zmqKeysAddClient(e *env, args []string) error {
+	fs := newFlagSet(e, "add-client", "gatehouse keys zmqcmd add-client (-pub Z85 | -out DIR) [-comment TEXT] [-data DIR]",
 		`gatehouse keys zmqcmd add-client -pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' -comment bob   # a key from zmq.curve_keypair()`,
 		"gatehouse keys zmqcmd add-client -out ./alice -comment alice   # writes alice/client.key_secret, client.key, curve_server.key")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	out := fs.String("out", "", "create a client key pair in this folder and authorize it")
 	pub := fs.String("pub", "", "authorize an existing client public key (40 Z85 characters)")
 	comment := fs.String("comment", "", "note written above the key in the authorized list")
@@ -221,7 +218,7 @@ func zmqKeysAddClient(args []string) error {
 			return err
 		}
 		key = c.Public
-		fmt.Fprintf(zmqcmdOut, "created %s (secret, 0600), %s and %s\n", filepath.Join(*out, zmqcmd.ClientSecretFile),
+		fmt.Fprintf(e.stdout, "created %s (secret, 0600), %s and %s\n", filepath.Join(*out, zmqcmd.ClientSecretFile),
 			filepath.Join(*out, zmqcmd.ClientPublicFile), filepath.Join(*out, zmqcmd.ServerPublicFile))
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -233,17 +230,17 @@ func zmqKeysAddClient(args []string) error {
 		return err
 	}
 	if added {
-		fmt.Fprintf(zmqcmdOut, "authorized %s in %s (the daemon reads the change on the next connection)\n", zmtp.KeyText(key), path)
+		fmt.Fprintf(e.stdout, "authorized %s in %s (the daemon reads the change on the next connection)\n", zmtp.KeyText(key), path)
 	} else {
-		fmt.Fprintf(zmqcmdOut, "%s was already authorized\n", zmtp.KeyText(key))
+		fmt.Fprintf(e.stdout, "%s was already authorized\n", zmtp.KeyText(key))
 	}
 	return nil
 }
 
-func zmqKeysRevoke(args []string) error {
-	fs := newFlagSet("revoke", "gatehouse keys zmqcmd revoke -pub Z85 [-data DIR] [-config FILE]",
+func zmqKeysRevoke(e *env, args []string) error {
+	fs := newFlagSet(e, "revoke", "gatehouse keys zmqcmd revoke -pub Z85 [-data DIR] [-config FILE]",
 		`gatehouse keys zmqcmd revoke -pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7'`)
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	pub := fs.String("pub", "", "the client public key to revoke (Z85, as 'keys zmqcmd list' shows it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -264,14 +261,14 @@ func zmqKeysRevoke(args []string) error {
 	if !removed {
 		return fmt.Errorf("revoke: %s is not an authorized client", zmtp.KeyText(key))
 	}
-	fmt.Fprintf(zmqcmdOut, "revoked %s (refused from its next connection; open connections keep running)\n", zmtp.KeyText(key))
+	fmt.Fprintf(e.stdout, "revoked %s (refused from its next connection; open connections keep running)\n", zmtp.KeyText(key))
 	return nil
 }
 
-func zmqKeysList(args []string) error {
-	fs := newFlagSet("list", "gatehouse keys zmqcmd list [-data DIR] [-config FILE]",
+func zmqKeysList(e *env, args []string) error {
+	fs := newFlagSet(e, "list", "gatehouse keys zmqcmd list [-data DIR] [-config FILE]",
 		"gatehouse keys zmqcmd list -data /var/lib/gatehouse")
-	load := dataDirLoader(fs)
+	load := dataDirLoader(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -283,9 +280,9 @@ func zmqKeysList(args []string) error {
 	if err != nil {
 		return fmt.Errorf("no server key (run 'gatehouse keys zmqcmd init'): %w", err)
 	}
-	fmt.Fprintf(zmqcmdOut, "server %s  (%s)\n", zmtp.KeyText(c.Public), filepath.Join(dir, zmqcmd.ServerSecretFile))
+	fmt.Fprintf(e.stdout, "server %s  (%s)\n", zmtp.KeyText(c.Public), filepath.Join(dir, zmqcmd.ServerSecretFile))
 	if insecure {
-		fmt.Fprintf(zmqcmdOut, "warning: %s is readable by group or others; chmod 600 it\n", filepath.Join(dir, zmqcmd.ServerSecretFile))
+		fmt.Fprintf(e.stdout, "warning: %s is readable by group or others; chmod 600 it\n", filepath.Join(dir, zmqcmd.ServerSecretFile))
 	}
 	path := filepath.Join(dir, zmqcmd.AuthorizedFile)
 	b, err := os.ReadFile(path)
@@ -293,16 +290,16 @@ func zmqKeysList(args []string) error {
 		return err
 	}
 	entries, bad := zmqcmd.ParseAuthorized(b)
-	fmt.Fprintf(zmqcmdOut, "%d authorized client(s) in %s\n", len(entries), path)
-	for _, e := range entries {
+	fmt.Fprintf(e.stdout, "%d authorized client(s) in %s\n", len(entries), path)
+	for _, a := range entries {
 		note := ""
-		if e.Comment != "" {
-			note = "  # " + e.Comment
+		if a.Comment != "" {
+			note = "  # " + a.Comment
 		}
-		fmt.Fprintf(zmqcmdOut, "  %s%s\n", zmtp.KeyText(e.Key), note)
+		fmt.Fprintf(e.stdout, "  %s%s\n", zmtp.KeyText(a.Key), note)
 	}
 	for _, m := range bad {
-		fmt.Fprintf(zmqcmdOut, "  skipped %s\n", m)
+		fmt.Fprintf(e.stdout, "  skipped %s\n", m)
 	}
 	return nil
 }

@@ -20,10 +20,7 @@ import (
 func zmqKeys(t *testing.T, args ...string) (string, bool) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	old := zmqcmdOut
-	zmqcmdOut = &out
-	defer func() { zmqcmdOut = old }()
-	code := run(append([]string{"keys", "zmqcmd"}, args...), &errb)
+	code := run(append([]string{"keys", "zmqcmd"}, args...), bufEnv(&out, &errb))
 	return out.String() + errb.String(), code == 0
 }
 
@@ -99,7 +96,7 @@ func TestZMQCmdCurveKeysAndDaemon(t *testing.T) {
 	nullAddr, curveAddr := d.Server.Addr("zmqcmd").String(), d.Server.Addr("zmqcmd-curve").String()
 	cli := func(args ...string) (string, error) {
 		var o, e bytes.Buffer
-		err := runZMQCmdClient(context.Background(), args, &o, &e)
+		err := runZMQCmdClient(context.Background(), bufEnv(&o, &e), args)
 		return o.String(), err
 	}
 	curve := []string{"-addr", curveAddr, "-server-key", serverKey, "-key", filepath.Join(alice, "client.key_secret")}

@@ -40,7 +40,7 @@ func TestZMQCmdClientCLI(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var out, errb bytes.Buffer
-		err := runZMQCmdClient(context.Background(), tc.args, &out, &errb)
+		err := runZMQCmdClient(context.Background(), bufEnv(&out, &errb), tc.args)
 		if tc.errText == "" && err != nil || tc.errText != "" && (err == nil || !strings.Contains(err.Error(), tc.errText)) {
 			t.Errorf("%q: err %v, want %q", tc.args, err, tc.errText)
 		}
@@ -52,7 +52,7 @@ func TestZMQCmdClientCLI(t *testing.T) {
 
 func TestZMQCmdClientHelp(t *testing.T) {
 	var out, errb bytes.Buffer
-	err := runZMQCmdClient(context.Background(), []string{"-h"}, &out, &errb)
+	err := runZMQCmdClient(context.Background(), bufEnv(&out, &errb), []string{"-h"})
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errb.String(), "examples:") || !strings.Contains(errb.String(), "compute '(6 + 4) * 8'") {
 		t.Fatalf("help: %v\n%s", err, errb.String())
 	}
@@ -60,7 +60,7 @@ func TestZMQCmdClientHelp(t *testing.T) {
 
 func TestZMQCmdClientNoServer(t *testing.T) {
 	var out, errb bytes.Buffer
-	err := runZMQCmdClient(context.Background(), []string{"-addr", "127.0.0.1:1", "-timeout", "2s", "compute", "1"}, &out, &errb)
+	err := runZMQCmdClient(context.Background(), bufEnv(&out, &errb), []string{"-addr", "127.0.0.1:1", "-timeout", "2s", "compute", "1"})
 	if err == nil || !strings.Contains(err.Error(), "dial") {
 		t.Fatalf("no server: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestZMQCmdThroughDaemon(t *testing.T) {
 	addr := d.Server.Addr("zmqcmd").String()
 	run := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
-		err := runZMQCmdClient(context.Background(), append([]string{"-addr", addr}, args...), &out, &errb)
+		err := runZMQCmdClient(context.Background(), bufEnv(&out, &errb), append([]string{"-addr", addr}, args...))
 		return out.String(), err
 	}
 	if out, err := run("os", "uname", "-s"); err != nil || out != "Linux\n" {

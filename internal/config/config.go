@@ -190,11 +190,14 @@ var SearchPaths = []string{"gatehouse.toml", "/etc/gatehouse/gatehouse.toml"}
 // flag, else $GATEHOUSE_CONFIG, else the first of SearchPaths that exists,
 // else none (built-in defaults). A named file that is missing is an error
 // when Load reads it; a search path that is missing is skipped.
-func Find(flag string) string {
+func Find(flag string) string { return FindEnv(flag, os.Getenv) }
+
+// FindEnv is Find reading the environment through getenv.
+func FindEnv(flag string, getenv func(string) string) string {
 	if flag != "" {
 		return flag
 	}
-	if p := os.Getenv(EnvConfig); p != "" {
+	if p := getenv(EnvConfig); p != "" {
 		return p
 	}
 	for _, p := range SearchPaths {
@@ -376,14 +379,17 @@ func (c *Config) TLSPath(p string) string {
 
 // Load builds the effective config: defaults, the file at path (if not
 // empty), then the environment.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadEnviron(path, os.Environ()) }
+
+// LoadEnviron is Load with the environment given as "KEY=value" entries.
+func LoadEnviron(path string, environ []string) (*Config, error) {
 	c := Default()
 	if path != "" {
 		if err := c.LoadFile(path); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.LoadEnv(os.Environ()); err != nil {
+	if err := c.LoadEnv(environ); err != nil {
 		return nil, err
 	}
 	return c, nil
