@@ -361,6 +361,9 @@ func TestMetricsCountRequestsAndBytes(t *testing.T) {
 	c := dial(t, addr)
 	mustEcho(t, c, "one")
 	mustEcho(t, c, "two")
+	// The handler counts a request after writing its answer: wait for the
+	// count rather than race it.
+	waitFor(t, func() bool { return value(s.m.requests) == 2 })
 	if got := value(s.m.requests); got != 2 {
 		t.Fatalf("requests = %v", got)
 	}
