@@ -5,26 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testpeer"
 )
 
-// needPython skips with one line when /usr/bin/python3 is missing, except
-// under CI=true, where .ci/run installs it and its absence is a failure.
 func needPython(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(debianPython); err == nil {
-		return
-	}
-	msg := fmt.Sprintf("CPython comparison needs %s (apt-get install python3)", debianPython)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testpeer.NeedPython(t, "python3")
 }
 
 // pythonReplies evaluates every expression in one CPython process

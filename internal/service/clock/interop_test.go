@@ -3,29 +3,20 @@ package clock
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testpeer"
 )
 
-const debianPython = "/usr/bin/python3"
+const debianPython = testpeer.Python
 
-// needPython skips with one line when CPython is missing, except under
-// CI=true where it is installed and its absence is a failure.
 func needPython(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(debianPython); err == nil {
-		return
-	}
-	msg := fmt.Sprintf("interop needs CPython at %s", debianPython)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testpeer.NeedPython(t, "python3")
 }
 
 // CPython runs the original client's wire steps (its int() on the server

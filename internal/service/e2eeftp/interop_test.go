@@ -5,32 +5,20 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/internal/netsvc/netsvctest"
+	"gatehouse/internal/testpeer"
 )
 
-const debianPython = "/usr/bin/python3"
+const debianPython = testpeer.Python
 
-// needPyCryptography skips with one line when CPython or its cryptography
-// package (the library the original uses) is missing, except under CI=true,
-// where .ci/run installs it and its absence is a failure.
 func needPyCryptography(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(debianPython, "-c", "import cryptography").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("interop needs %s with python3-cryptography: %v %s", debianPython, err, bytes.TrimSpace(out))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testpeer.NeedPython(t, "python3-cryptography", "cryptography")
 }
 
 // A CPython client doing the stock client's SEND pauses between the

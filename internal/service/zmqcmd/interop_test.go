@@ -4,29 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testpeer"
 )
 
-const debianPython = "/usr/bin/python3"
+const debianPython = testpeer.Python
 
-// needPyZMQ skips with one line when Debian's python3-zmq is missing,
-// except under CI=true where it is installed and its absence is a failure.
 func needPyZMQ(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(debianPython, "-c", "import zmq; print(zmq.zmq_version())").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("libzmq interop needs %s with python3-zmq (apt-get install python3-zmq): %v %s", debianPython, err, bytes.TrimSpace(out))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testpeer.NeedPython(t, "python3-zmq", "zmq")
 }
 
 func runPeer(t *testing.T, addr, mode string, reqs [][]byte) []string {
