@@ -68,7 +68,7 @@ func DefaultConfig() Config {
 	b := Config{
 		Common:              svckit.DefaultCommon(),
 		MaxFileSize:         2 << 30,
-		MinUploadRate:       64 << 10,
+		MinUploadRate:       4 << 10,
 		PortInfo:            true,
 		PaddingFailureLimit: 5,
 		RegisterRate:        10,

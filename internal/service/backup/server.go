@@ -27,7 +27,7 @@ type Options struct {
 	// MaxFileSize bounds the bytes after the 1028 file header (default 2 GiB).
 	MaxFileSize int64
 	// MinUploadRate is the slowest an upload body may arrive, in bytes/s
-	// (default 64 KiB/s), checked progressively after the service's
+	// (default 4 KiB/s), checked progressively after the service's
 	// rate_grace (see uploadBody).
 	MinUploadRate int64
 	// EncryptAtRest stores ciphertext instead of plaintext.
@@ -102,7 +102,7 @@ func New(db Store, blobs blob.Store, masterKey []byte, opt Options) (*Server, er
 		opt.MaxFileSize = 1<<32 - 1 - FileHeaderSize
 	}
 	if opt.MinUploadRate <= 0 {
-		opt.MinUploadRate = 64 << 10
+		opt.MinUploadRate = 4 << 10
 	}
 	if opt.PaddingFailureLimit == 0 {
 		opt.PaddingFailureLimit = 5
