@@ -17,11 +17,13 @@ import (
 
 const testHoldSvc = "hold"
 
-// holdRelease lets the "hold" stand-in service finish its request.
-var holdRelease = make(chan struct{})
+// holdRelease lets the "hold" stand-in service finish its request; each
+// test run makes a new one before building the service.
+var holdRelease chan struct{}
 
 func init() {
 	testBuilds[testHoldSvc] = func(*svckit.Deps) (netsvc.Handler, error) {
+		release := holdRelease
 		return netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {
 			var b [1]byte
 			if _, err := io.ReadFull(c, b[:]); err != nil {
@@ -30,7 +32,7 @@ func init() {
 			c.SetIdentity("client-42")
 			_, done := c.Request(ctx, "HOLD")
 			io.WriteString(c, "held\n")
-			<-holdRelease
+			<-release
 			done("ok")
 			return nil
 		}), nil
@@ -42,6 +44,7 @@ func init() {
 func TestConnzAndPprof(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Admin.Pprof = true
+	holdRelease = make(chan struct{})
 	d, err := startServices(context.Background(), cfg, slog.New(slog.DiscardHandler),
 		[]svcSpec{{name: testHoldSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: 5 * time.Second}}})
 	if err != nil {
@@ -60,13 +63,22 @@ func TestConnzAndPprof(t *testing.T) {
 		t.Fatalf("hold: %q %v", b, err)
 	}
 	admin := "http://" + d.AdminAddr().String()
-	code, body := get(t, admin+"/connz")
 	var v struct {
 		Count int               `json:"count"`
 		Conns []netsvc.ConnInfo `json:"connections"`
 	}
-	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v.Count != 1 || len(v.Conns) != 1 {
-		t.Fatalf("connz %d: %s", code, body)
+	// The server counts its written bytes after Write returns, which can
+	// be after the client already read them: poll until they show.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body := get(t, admin+"/connz")
+		if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v.Count != 1 || len(v.Conns) != 1 {
+			t.Fatalf("connz %d: %s", code, body)
+		}
+		if v.Conns[0].BytesOut == 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	got := v.Conns[0]
 	if got.Service != testHoldSvc || got.Identity != "client-42" || got.Command != "HOLD" ||
