@@ -45,11 +45,13 @@ var (
 // separators U+001C..U+001F.
 func IsSpace(r rune) bool { return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f) }
 
-// IsBidi reports the bidirectional formatting characters: embeddings and
-// overrides (U+202A–U+202E), isolates (U+2066–U+2069) and the marks
-// (U+200E, U+200F, U+061C).
+// IsBidi reports the bidirectional formatting characters that reorder what
+// follows them: embeddings and overrides (U+202A–U+202E) and isolates
+// (U+2066–U+2069). The marks (U+200E, U+200F, U+061C) are not refused: they
+// only set the direction of neighbouring neutral characters, and file names
+// written in Hebrew or Arabic carry them legitimately.
 func IsBidi(r rune) bool {
-	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // IsControl reports C0 controls, DEL and C1 controls.

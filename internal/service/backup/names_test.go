@@ -17,7 +17,7 @@ func TestNamePolicy(t *testing.T) {
 	c := e.newClient("Michael Jackson") // a real client's name, space inside
 	data := []byte("some data")
 
-	for _, bad := range []string{"invoice\u202Efdp.exe", "dir/a\u2066b", "x\u200Fy.txt", "a\u0085b", " "} {
+	for _, bad := range []string{"invoice\u202Efdp.exe", "dir/a\u2066b", "a\u0085b", " "} {
 		_, err := c.Upload(ctx, bad, bytes.NewReader(data), int64(len(data)))
 		var re *ResponseError
 		if !errors.As(err, &re) || re.Response != RespError {

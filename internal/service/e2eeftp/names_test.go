@@ -29,7 +29,7 @@ func TestNamePolicy(t *testing.T) {
 		t.Fatalf("DELETE: %q", got)
 	}
 
-	for _, bad := range []string{" ", "\u3000", "invoice\u202Efdp.exe", "a\u2067b", "a\u200Fb"} {
+	for _, bad := range []string{" ", "\u3000", "invoice\u202Efdp.exe", "a\u2067b"} {
 		if got := send(bad); got != StatusMalformed {
 			t.Errorf("SEND %q: %q, want refused", bad, got)
 		}
