@@ -26,13 +26,13 @@ type Conn struct {
 	in, out  atomic.Int64
 	tls      *tls.Conn // the TLS layer on a TLS listener's connection; nil on a plain one
 	started  time.Time
-	command  atomic.Pointer[string] // the request being served, for /connz
 	identity atomic.Pointer[string] // who the client is, as the service knows it (SetIdentity)
 
 	mu       sync.Mutex
 	readBy   time.Time // absolute bound on Reads (handshake, message); zero when none
 	readKind string    // which bound readBy is: "handshake" or "message"
 	busy     bool      // a request is being served
+	command  string    // its name, for /connz
 	draining bool      // shutdown has begun
 
 	// A transfer in progress (StartTransfer): from xferStart on, after the
@@ -241,16 +241,14 @@ func (c *Conn) HandshakeFailed(reason string) {
 func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(status string)) {
 	start := time.Now()
 	c.mu.Lock()
-	c.busy = true
+	c.busy, c.command = true, cmd
 	c.mu.Unlock()
-	c.command.Store(&cmd)
 	var once sync.Once
 	return context.WithoutCancel(ctx), func(status string) {
 		once.Do(func() {
-			c.command.Store(nil)
 			c.svc.requestDone(cmd, status, time.Since(start))
 			c.mu.Lock()
-			c.busy = false
+			c.busy, c.command = false, ""
 			if c.draining {
 				_ = c.Conn.SetReadDeadline(time.Now())
 			}
@@ -284,9 +282,9 @@ func (c *Conn) info() ConnInfo {
 	} else if id, ok := PeerIdentity(c); ok {
 		in.Identity = id
 	}
-	if p := c.command.Load(); p != nil {
-		in.Command = *p
-	}
+	c.mu.Lock()
+	in.Command = c.command
+	c.mu.Unlock()
 	return in
 }
 
