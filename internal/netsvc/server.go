@@ -110,7 +110,9 @@ type svcState struct {
 func newSvcState(sv Service, ln net.Listener, m *Metrics) *svcState {
 	m.precreate(sv.Name)
 	for _, cmd := range sv.Commands {
-		m.requests.WithLabelValues(sv.Name, cmd, "ok")
+		for _, st := range Statuses {
+			m.requests.WithLabelValues(sv.Name, cmd, st)
+		}
 		m.latency.WithLabelValues(sv.Name, cmd)
 	}
 	for _, w := range sv.RateLimited {

@@ -1,0 +1,31 @@
+package netsvc
+
+// The values of gatehouse_requests_total's status label: one small
+// vocabulary for every service, so one alert rule or dashboard reads all of
+// them. A service maps its protocol's own answer codes onto these (its
+// docs/<service>.md says how) and may log the code itself.
+const (
+	// StatusOK: the request was served as asked.
+	StatusOK = "ok"
+	// StatusClientError: the request was malformed, named something that
+	// does not exist or was out of order (a bad name, a missing file, an
+	// unknown command).
+	StatusClientError = "client_error"
+	// StatusServerError: the server could not serve a valid request (store,
+	// blob store or disk failure, an internal error).
+	StatusServerError = "server_error"
+	// StatusRefused: a policy said no (authentication or authorisation
+	// failed, a key is unknown or revoked, a rate or size limit, a command
+	// not on an allowlist).
+	StatusRefused = "refused"
+	// StatusTimeout: a deadline passed while the request was served.
+	StatusTimeout = "timeout"
+	// StatusClosed: the peer went away, or the connection broke, before the
+	// request was done.
+	StatusClosed = "closed"
+)
+
+// Statuses are all values of the status label, in a stable order; every
+// command a service declares has a series at zero for each of them from
+// start-up.
+var Statuses = []string{StatusOK, StatusClientError, StatusServerError, StatusRefused, StatusTimeout, StatusClosed}
