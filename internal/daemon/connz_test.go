@@ -21,22 +21,22 @@ const testHoldSvc = "hold"
 // test run makes a new one before building the service.
 var holdRelease chan struct{}
 
-func init() {
-	testBuilds[testHoldSvc] = func(*svckit.Deps) (netsvc.Handler, error) {
-		release := holdRelease
-		return netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {
-			var b [1]byte
-			if _, err := io.ReadFull(c, b[:]); err != nil {
-				return err
-			}
-			c.SetIdentity("client-42")
-			_, done := c.Request(ctx, "HOLD")
-			io.WriteString(c, "held\n")
-			<-release
-			done("ok")
-			return nil
-		}), nil
-	}
+// holdBuild is the "hold" stand-in service (listed in testBuilds): it
+// answers one byte with "held" and keeps its request open until released.
+func holdBuild(*svckit.Deps) (netsvc.Handler, error) {
+	release := holdRelease
+	return netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {
+		var b [1]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return err
+		}
+		c.SetIdentity("client-42")
+		_, done := c.Request(ctx, "HOLD")
+		io.WriteString(c, "held\n")
+		<-release
+		done("ok")
+		return nil
+	}), nil
 }
 
 // /connz lists live sessions with their service, remote address, identity,

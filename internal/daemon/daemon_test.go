@@ -35,7 +35,8 @@ var testBuilds = map[string]func(d *svckit.Deps) (netsvc.Handler, error){
 			return err
 		}), nil
 	},
-	testCmdSvc: testCmdBuild,
+	testCmdSvc:  testCmdBuild,
+	testHoldSvc: holdBuild,
 }
 
 // svcSpec is a stand-in service to start: its name, address and limits.
