@@ -246,7 +246,13 @@ func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(s
 	var once sync.Once
 	return context.WithoutCancel(ctx), func(status string) {
 		once.Do(func() {
-			c.svc.requestDone(cmd, status, time.Since(start))
+			took := time.Since(start)
+			c.svc.requestDone(cmd, status, took)
+			if status == StatusClosed {
+				// A client that gives up (Ctrl-C, a lost link) is not a
+				// server fault: one info line, never an error.
+				c.log.Info("request ended: the client went away", "command", cmd, "duration", took)
+			}
 			c.mu.Lock()
 			c.busy, c.command = false, ""
 			if c.draining {

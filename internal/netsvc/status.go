@@ -1,5 +1,12 @@
 package netsvc
 
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
 // The values of gatehouse_requests_total's status label: one small
 // vocabulary for every service, so one alert rule or dashboard reads all of
 // them. A service maps its protocol's own answer codes onto these (its
@@ -29,3 +36,11 @@ const (
 // command a service declares has a series at zero for each of them from
 // start-up.
 var Statuses = []string{StatusOK, StatusClientError, StatusServerError, StatusRefused, StatusTimeout, StatusClosed}
+
+// PeerGone reports whether err means the client went away (closed or reset
+// the connection, or the connection was closed under the handler): a
+// request that ends with it has status StatusClosed.
+func PeerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
+}
