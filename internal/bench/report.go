@@ -75,8 +75,32 @@ type Figure struct {
 	Target string `json:"target,omitempty"`
 	Met    *bool  `json:"target_met,omitempty"`
 
+	// Idle is the idle test's particulars, on its two rows ("idle" and
+	// "newclient").
+	Idle *IdleDetail `json:"idle,omitempty"`
+
 	// Note explains a skip ("not available", "skipped: …") or adds context.
 	Note string `json:"note,omitempty"`
+}
+
+// IdleDetail describes an idle-session run: how many sessions were asked
+// and opened, from how many source addresses, under which open-file limit,
+// and how fast new clients were served meanwhile.
+type IdleDetail struct {
+	Asked       int `json:"asked"`
+	Opened      int `json:"opened"` // asked, or less when RLIMIT_NOFILE could not be raised enough
+	SourceAddrs int `json:"source_addresses"`
+	// The open-file limit in force after raising it, what the run wanted,
+	// and how much the soft limit lacked of that (0: enough).
+	NoFileSoft  uint64 `json:"rlimit_nofile_soft"`
+	NoFileHard  uint64 `json:"rlimit_nofile_hard"`
+	NoFileWant  uint64 `json:"rlimit_nofile_wanted"`
+	NoFileShort uint64 `json:"rlimit_nofile_short"`
+	// New clients (connect, key exchange, TIME), one after the other,
+	// while the sessions were open.
+	NewClientsServed int     `json:"new_clients_served"`
+	NewClientP50ms   float64 `json:"new_client_p50_ms"`
+	NewClientP99ms   float64 `json:"new_client_p99_ms"`
 }
 
 // Skipped reports whether the figure carries no measurement.
@@ -256,6 +280,14 @@ func (r *Report) WriteSVG(w io.Writer) error {
 			}
 			base = append(base, fmt.Sprintf("%s: %d reached, %.1f KiB of server RSS each%s",
 				f.Name, f.Ops, f.RSSPerConnKiB, met))
+		case f.Kind == "newclient" && !f.Skipped():
+			met := ""
+			if f.Met != nil && *f.Met {
+				met = " (target met)"
+			} else if f.Met != nil {
+				met = " (target MISSED)"
+			}
+			base = append(base, fmt.Sprintf("%s: p50 %.2f ms, p99 %.2f ms%s", f.Name, f.P50ms, f.P99ms, met))
 		case f.Ratio > 0:
 			v := fmt.Sprintf("%.0f req/s", f.ReqPerSec)
 			if f.MBps > 0 {
