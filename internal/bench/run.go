@@ -49,12 +49,12 @@ type Options struct {
 	// IdleProbes is how many new clients are timed while the idle sessions
 	// are open; 0 means DefaultIdleProbes.
 	IdleProbes int
-	SFTPCiph  string        // sftp -c cipher; "" is OpenSSH's default
-	Rounds    int           // interleaved echo/service rounds per figure (default 1)
-	InProcess bool          // run the daemon in this process (for CPU profiles), not as a child
-	Backends  Backends      // the daemon's store and blob store; zero: SQLite and local files
-	Quick     bool
-	Log       io.Writer // progress lines; nil discards
+	SFTPCiph   string   // sftp -c cipher; "" is OpenSSH's default
+	Rounds     int      // interleaved echo/service rounds per figure (default 1)
+	InProcess  bool     // run the daemon in this process (for CPU profiles), not as a child
+	Backends   Backends // the daemon's store and blob store; zero: SQLite and local files
+	Quick      bool
+	Log        io.Writer // progress lines; nil discards
 }
 
 // Defaults for a full run and for -quick.
