@@ -75,6 +75,16 @@ type Figure struct {
 	Target string `json:"target,omitempty"`
 	Met    *bool  `json:"target_met,omitempty"`
 
+	// Transport is the port the figure was measured on: "" the service's
+	// plain port, "tls" its tls_listen, "curve" zmqcmd's curve_listen.
+	// Plain names the plain row a secure row is compared with (same client
+	// count); PlainRatio is this row's rate over that row's and
+	// PlainCPURatio its server CPU per request (or per MiB) over that row's.
+	Transport     string  `json:"transport,omitempty"`
+	Plain         string  `json:"plain,omitempty"`
+	PlainRatio    float64 `json:"ratio_to_plain,omitempty"`
+	PlainCPURatio float64 `json:"cpu_x_plain,omitempty"`
+
 	// Idle is the idle test's particulars, on its two rows ("idle" and
 	// "newclient").
 	Idle *IdleDetail `json:"idle,omitempty"`
@@ -221,6 +231,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 				}
 			}
 		}
+		plain := "-"
+		if f.PlainRatio > 0 {
+			plain = fmt.Sprintf("%.0f%%", f.PlainRatio*100)
+			if f.PlainCPURatio > 0 {
+				plain += fmt.Sprintf(", CPU %.2f×", f.PlainCPURatio)
+			}
+		}
 		clients := "-"
 		if f.Clients > 0 {
 			clients = fmt.Sprint(f.Clients)
@@ -239,11 +256,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		case f.LimitCPUPerMiBms > 0 && f.Section != SectionBaseline:
 			cpuX = f.CPUPerMiBms / f.LimitCPUPerMiBms
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			f.Section, f.Name, clients,
 			dash(f.ReqPerSec, "%.0f"), dash(f.P50ms, "%.3f"), dash(f.P99ms, "%.3f"),
 			dash(f.MBps, "%.1f"), dash(f.ServerCPUSec, "%.2fs"), dash(f.CPUPerReqUs, "%.1f"),
-			dash(cpuX, "%.1f×"), dash(f.CPUxPrimitives, "%.2f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, target, note)
+			dash(cpuX, "%.1f×"), dash(f.CPUxPrimitives, "%.2f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, plain, target, note)
 	}
 	return tw.Flush()
 }

@@ -49,8 +49,12 @@ type Options struct {
 	// IdleProbes is how many new clients are timed while the idle sessions
 	// are open; 0 means DefaultIdleProbes.
 	IdleProbes int
-	SFTPCiph   string   // sftp -c cipher; "" is OpenSSH's default
-	Rounds     int      // interleaved echo/service rounds per figure (default 1)
+	SFTPCiph   string // sftp -c cipher; "" is OpenSSH's default
+	Rounds     int    // interleaved echo/service rounds per figure (default 1)
+	// SkipSecure leaves out the rows measured on the secure side doors
+	// (each TCP service's tls_listen, zmqcmd's curve_listen); by default
+	// they are measured next to their plain rows.
+	SkipSecure bool
 	InProcess  bool     // run the daemon in this process (for CPU profiles), not as a child
 	Backends   Backends // the daemon's store and blob store; zero: SQLite and local files
 	Quick      bool
@@ -310,6 +314,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.applyRatios()
 	r.applyPrimitives()
+	r.applyPlain()
+	r.placeSecure()
 	applyTargets(r, o)
 	r.Finished = time.Now()
 	return r, ctx.Err()
@@ -344,7 +350,9 @@ func applyTargets(r *Report, o Options) {
 	}
 	for i := range r.Figures {
 		f := &r.Figures[i]
-		if f.Skipped() {
+		if f.Skipped() || f.Transport != "" {
+			// The targets are for the plain protocols; a secure
+			// row is judged against its plain row (vs plain).
 			continue
 		}
 		switch f.Kind {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -11,9 +12,9 @@ import (
 // clockTimeout bounds each clock dial, key exchange and request.
 const clockTimeout = 5 * time.Second
 
-func clockOpener(addr string) Opener {
+func clockOpener(addr string, cfg *tls.Config) Opener {
 	return func(ctx context.Context, i int) (Op, func(), error) {
-		d := clock.Dialer{Timeout: clockTimeout}
+		d := clock.Dialer{Timeout: clockTimeout, TLS: cfg}
 		s, err := d.Dial(ctx, addr)
 		if err != nil {
 			return nil, nil, err
@@ -33,12 +34,23 @@ func clockOpener(addr string) Opener {
 }
 
 // benchClock measures TIME round trips at each client count, each session
-// after its key exchange (as the original's load generator did).
+// after its key exchange (as the original's load generator did), on the
+// plain port and then on the TLS port.
 func benchClock(ctx context.Context, e *Env) ([]Figure, error) {
-	d, err := e.StartDaemon(ctx, "clock")
+	d, tlsCfg, err := e.startService(ctx, "clock", "", true)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Stop()
-	return e.MeasureRR(ctx, d, "clock TIME", clockOpener(d.Addr))
+	const name = "clock TIME"
+	figs, err := e.MeasureRR(ctx, d, name, clockOpener(d.Addr, nil))
+	if err != nil || tlsCfg == nil {
+		return figs, err
+	}
+	sec, err := e.MeasureRR(ctx, d, name+secureSuffix(TransportTLS), clockOpener(d.TLSAddr, tlsCfg))
+	markSecure(sec, TransportTLS, name)
+	for i := range sec {
+		sec[i].Note = joinNote("TLS 1.3 session opened before the clock starts", sec[i].Note)
+	}
+	return append(figs, sec...), err
 }
