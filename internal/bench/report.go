@@ -214,7 +214,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU ×primitives\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
+	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU ×primitives\tCPU/MiB ms\tpeak RSS MiB\tvs limit\tvs plain\ttarget\tnote")
 	for _, f := range r.Figures {
 		ratio := "-"
 		if f.Ratio > 0 {
