@@ -35,7 +35,7 @@ func TestRunOnPostgreSQL(t *testing.T) {
 		!strings.Contains(tb.String(), "blobs: local files") {
 		t.Fatalf("header lacks %q:\n%s", want, tb.String())
 	}
-	var measured int
+	var measured, secure int
 	for _, f := range r.Figures {
 		if f.Service != "backup" {
 			continue
@@ -43,9 +43,13 @@ func TestRunOnPostgreSQL(t *testing.T) {
 		if f.Skipped() || strings.HasPrefix(f.Note, "failed") {
 			t.Fatalf("backup on PostgreSQL: %+v", f)
 		}
+		if f.Transport != "" {
+			secure++
+			continue
+		}
 		measured++
 	}
-	if measured != 4 { // register, key, reconnect, upload
+	if measured != 4 || secure != 2 { // register, key, reconnect, upload; reconnect and upload over TLS
 		t.Fatalf("%d backup figures measured, want 4:\n%s", measured, tb.String())
 	}
 	db, err := sql.Open("pgx", dsn)
@@ -106,7 +110,7 @@ func TestRunOnS3Blob(t *testing.T) {
 			transfers++
 		}
 	}
-	if transfers != 3 { // backup upload, e2eeftp SEND and GET
+	if transfers != 6 { // backup upload, e2eeftp SEND and GET, plain and over TLS
 		t.Fatalf("%d transfer figures, want 3: %+v", transfers, r.Figures)
 	}
 	s3, err := blob.OpenS3(context.Background(), url, blob.S3OptionsFromEnv())
@@ -123,7 +127,7 @@ func TestRunOnS3Blob(t *testing.T) {
 			big++
 		}
 	}
-	if big < 2 {
+	if big < 4 {
 		t.Fatalf("S3 holds %d objects of the transfer size (%+v): the daemon did not write there", big, objs)
 	}
 }
