@@ -292,7 +292,15 @@ func benchIdle(ctx context.Context, e *Env) ([]Figure, error) {
 	p.Name = fmt.Sprintf("clock new client, %d idle open", reached)
 	p.Idle = det
 	det.NewClientP50ms, det.NewClientP99ms, det.NewClientsServed = p.P50ms, p.P99ms, int(p.Ops)
-	e.Logf("idle: %s; new client p50 %.2f ms, p99 %.2f ms (%d of %d served)", f.Note, p.P50ms, p.P99ms, p.Ops, probes)
+	if p.Ops > 0 {
+		f.Note += fmt.Sprintf("; a new client was served in %.2f ms (p50; p99 %.2f ms, %d of %d served)",
+			p.P50ms, p.P99ms, p.Ops, probes)
+	}
+	if p.Errors > 0 {
+		f.Errors += p.Errors
+		f.Note += fmt.Sprintf("; %d new client(s) NOT served", p.Errors)
+	}
+	e.Logf("idle: %s", f.Note)
 	return []Figure{f, p}, nil
 }
 

@@ -194,7 +194,7 @@ func TestIdleRun(t *testing.T) {
 	}
 	d := idle.Idle
 	if idle.Ops != 60 || idle.Errors != 0 || d == nil || d.Asked != 60 || d.Opened != 60 || d.SourceAddrs != 3 ||
-		d.NoFileSoft == 0 || d.NoFileShort != 0 || idle.Met == nil {
+		d.NoFileSoft == 0 || d.NoFileShort != 0 || idle.Met == nil || !strings.Contains(idle.Note, "a new client was served in") {
 		t.Fatalf("idle row %+v detail %+v", idle, d)
 	}
 	if probe.Ops != 7 || probe.Errors != 0 || probe.P50ms <= 0 || probe.P99ms < probe.P50ms || probe.Met == nil ||
