@@ -26,8 +26,9 @@ type Figure struct {
 	Name    string `json:"name"`              // e.g. "clock TIME", "tcp echo round trip"
 	Service string `json:"service,omitempty"` // daemon service measured, "" for baselines
 	Clients int    `json:"clients,omitempty"`
-	// Kind is "rr" (request/response), "upload", "download" or "idle"; it
-	// decides which target applies.
+	// Kind is "rr" (request/response), "upload", "download", "idle",
+	// "newclient" (served while the idle sessions are open) or "primitive"
+	// (a public-key limit); it decides which target applies.
 	Kind string `json:"kind,omitempty"`
 
 	Ops     int64   `json:"ops,omitempty"`
