@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/blob"
+	"gatehouse/internal/blob/blobtest"
 	"gatehouse/internal/store/storetest"
 )
 
@@ -33,7 +35,7 @@ func TestRunOnPostgreSQL(t *testing.T) {
 		!strings.Contains(tb.String(), "blobs: local files") {
 		t.Fatalf("header lacks %q:\n%s", want, tb.String())
 	}
-	var measured int
+	var measured, secure int
 	for _, f := range r.Figures {
 		if f.Service != "backup" {
 			continue
@@ -41,9 +43,13 @@ func TestRunOnPostgreSQL(t *testing.T) {
 		if f.Skipped() || strings.HasPrefix(f.Note, "failed") {
 			t.Fatalf("backup on PostgreSQL: %+v", f)
 		}
+		if f.Transport != "" {
+			secure++
+			continue
+		}
 		measured++
 	}
-	if measured != 4 { // register, key, reconnect, upload
+	if measured != 4 || secure != 2 { // register, key, reconnect, upload; reconnect and upload over TLS
 		t.Fatalf("%d backup figures measured, want 4:\n%s", measured, tb.String())
 	}
 	db, err := sql.Open("pgx", dsn)
@@ -72,5 +78,56 @@ func TestBackendsDescribe(t *testing.T) {
 	env := Backends{Store: "postgres://x", Blob: "s3://b/p"}.env()
 	if len(env) < 2 || env[0] != "GATEHOUSE_STORE_DSN=postgres://x" || env[1] != "GATEHOUSE_BLOB_URL=s3://b/p" {
 		t.Fatalf("child env %q", env)
+	}
+}
+
+// A bench run with -blob on S3 (an in-process fake S3 server here) runs
+// the daemon on it: the header names the blob store, the transfer figures
+// were measured, and the uploaded files are objects under the URL's prefix.
+func TestRunOnS3Blob(t *testing.T) {
+	blobtest.FakeS3Env(t, "bench")
+	const url = "s3://bench/run"
+	r, err := Run(context.Background(), Options{
+		Targets: []string{"backup", "e2eeftp"}, Scratch: t.TempDir(), Duration: 100 * time.Millisecond,
+		Clients: []int{1}, Size: 64 << 10, IdleConns: 1, InProcess: true,
+		Backends: Backends{Blob: url},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Settings.Blob != url {
+		t.Fatalf("settings.blob = %q, want %q", r.Settings.Blob, url)
+	}
+	transfers := 0
+	for _, f := range r.Figures {
+		if f.Service == "" || f.Section != SectionService {
+			continue
+		}
+		if f.Skipped() || strings.HasPrefix(f.Note, "failed") || f.Errors != 0 {
+			t.Fatalf("%s on S3: %+v", f.Name, f)
+		}
+		if f.Bytes > 0 {
+			transfers++
+		}
+	}
+	if transfers != 6 { // backup upload, e2eeftp SEND and GET, plain and over TLS
+		t.Fatalf("%d transfer figures, want 3: %+v", transfers, r.Figures)
+	}
+	s3, err := blob.OpenS3(context.Background(), url, blob.S3OptionsFromEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := s3.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big int
+	for _, o := range objs {
+		if o.Size == 64<<10 {
+			big++
+		}
+	}
+	if big < 4 {
+		t.Fatalf("S3 holds %d objects of the transfer size (%+v): the daemon did not write there", big, objs)
 	}
 }

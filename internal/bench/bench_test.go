@@ -338,13 +338,17 @@ func TestTargets(t *testing.T) {
 		{Section: SectionService, Name: "fat", Kind: "upload", Bytes: 1, MBps: 200, Ratio: 0.9, PeakRSSMiB: 100},
 		{Section: SectionService, Name: "slow", Kind: "upload", Bytes: 1, MBps: 90, Ratio: 0.9, PeakRSSMiB: 20},
 		{Section: SectionService, Name: "nopeer", Kind: "download", Bytes: 1, MBps: 900, Ratio: 0.9, PeakRSSMiB: 20},
-		{Section: SectionScale, Name: "idle ok", Kind: "idle", Ops: 100, RSSPerConnKiB: 10},
-		{Section: SectionScale, Name: "idle short", Kind: "idle", Ops: 50, RSSPerConnKiB: 10},
-		{Section: SectionScale, Name: "idle fat", Kind: "idle", Ops: 100, RSSPerConnKiB: 40},
+		{Section: SectionScale, Name: "idle ok", Kind: "idle", Ops: 100, RSSPerConnKiB: 7.9},
+		{Section: SectionScale, Name: "idle short", Kind: "idle", Ops: 50, RSSPerConnKiB: 7},
+		{Section: SectionScale, Name: "idle fat", Kind: "idle", Ops: 100, RSSPerConnKiB: 8.1},
+		{Section: SectionScale, Name: "new fast", Kind: "newclient", Ops: 100, P99ms: 4.9},
+		{Section: SectionScale, Name: "new slow", Kind: "newclient", Ops: 100, P99ms: 5.1},
+		{Section: SectionScale, Name: "new refused", Kind: "newclient", Ops: 99, Errors: 1, P99ms: 1},
 	}}
 	applyTargets(r, Options{Clients: []int{1, 8}, IdleConns: 100})
 	want := map[string]bool{"fast": true, "fat": false, "slow": false, "nopeer": false,
-		"idle ok": true, "idle short": false, "idle fat": false}
+		"idle ok": true, "idle short": false, "idle fat": false,
+		"new fast": true, "new slow": false, "new refused": false}
 	for _, f := range r.Figures {
 		w, ok := want[f.Name]
 		if !ok {

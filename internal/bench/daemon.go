@@ -27,6 +27,7 @@ import (
 type Daemon struct {
 	Service   string
 	Addr      string // the service's listen address
+	TLSAddr   string // its tls_listen address, when the bench opened one
 	AdminAddr string
 	DataDir   string
 	cmd       *exec.Cmd

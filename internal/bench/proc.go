@@ -179,28 +179,70 @@ func (t *TreeSampler) Stop() int64 {
 	return t.peak
 }
 
-// RaiseNoFile lifts the soft open-file limit to want (or the hard limit,
-// whichever is lower) and returns the soft limit now in force. Children
-// started afterwards inherit it.
-func RaiseNoFile(want uint64) (uint64, error) {
+// NoFile is RLIMIT_NOFILE after RaiseNoFile: the limits in force and the
+// number of descriptors that were wanted.
+type NoFile struct {
+	Soft, Hard uint64
+	Want       uint64
+	// Err is a failed getrlimit/setrlimit other than the refusal to raise
+	// the hard limit (which Short reports).
+	Err error
+}
+
+// Short is how many descriptors the soft limit in force lacks of Want
+// (0 when it is enough).
+func (n NoFile) Short() uint64 {
+	if n.Soft >= n.Want {
+		return 0
+	}
+	return n.Want - n.Soft
+}
+
+// String says what the limit is and, when it is too low, by how much.
+func (n NoFile) String() string {
+	s := fmt.Sprintf("RLIMIT_NOFILE %d (hard %d)", n.Soft, n.Hard)
+	if short := n.Short(); short > 0 {
+		s += fmt.Sprintf(", %d short of the %d wanted: raise the hard limit (ulimit -Hn, LimitNOFILE=, or run with CAP_SYS_RESOURCE)", short, n.Want)
+	}
+	if n.Err != nil {
+		s += " (" + n.Err.Error() + ")"
+	}
+	return s
+}
+
+// RaiseNoFile lifts the soft open-file limit to the hard limit, and the
+// hard limit to want when it is lower and the process may (root with
+// CAP_SYS_RESOURCE), with syscall.Setrlimit. Children started afterwards
+// inherit the result. It never lowers a limit.
+func RaiseNoFile(want uint64) NoFile {
+	return raiseNoFile(want, syscall.Getrlimit, syscall.Setrlimit)
+}
+
+func raiseNoFile(want uint64, get, set func(int, *syscall.Rlimit) error) NoFile {
+	n := NoFile{Want: want}
 	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, err
+	if err := get(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		n.Err = fmt.Errorf("getrlimit: %w", err)
+		return n
 	}
-	if rl.Cur >= want {
-		return rl.Cur, nil
-	}
-	rl.Cur = min(want, rl.Max)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		// Try the hard limit too (works as root); fall back to what we have.
-		rl2 := syscall.Rlimit{Cur: want, Max: want}
-		if err2 := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl2); err2 != nil {
-			syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-			return rl.Cur, err
+	if rl.Max < want {
+		// Raising the hard limit needs CAP_SYS_RESOURCE; without it the
+		// soft limit still goes up to the hard one below.
+		if set(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: want}) == nil {
+			rl = syscall.Rlimit{Cur: want, Max: want}
 		}
 	}
-	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-	return rl.Cur, nil
+	if rl.Cur < rl.Max {
+		up := syscall.Rlimit{Cur: rl.Max, Max: rl.Max}
+		if err := set(syscall.RLIMIT_NOFILE, &up); err != nil {
+			n.Err = fmt.Errorf("setrlimit soft %d: %w", rl.Max, err)
+		}
+	}
+	if err := get(syscall.RLIMIT_NOFILE, &rl); err != nil && n.Err == nil {
+		n.Err = fmt.Errorf("getrlimit: %w", err)
+	}
+	n.Soft, n.Hard = rl.Cur, rl.Max
+	return n
 }
 
 // HostInfo describes this machine.

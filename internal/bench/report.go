@@ -26,8 +26,9 @@ type Figure struct {
 	Name    string `json:"name"`              // e.g. "clock TIME", "tcp echo round trip"
 	Service string `json:"service,omitempty"` // daemon service measured, "" for baselines
 	Clients int    `json:"clients,omitempty"`
-	// Kind is "rr" (request/response), "upload", "download" or "idle"; it
-	// decides which target applies.
+	// Kind is "rr" (request/response), "upload", "download", "idle",
+	// "newclient" (served while the idle sessions are open) or "primitive"
+	// (a public-key limit); it decides which target applies.
 	Kind string `json:"kind,omitempty"`
 
 	Ops     int64   `json:"ops,omitempty"`
@@ -75,8 +76,42 @@ type Figure struct {
 	Target string `json:"target,omitempty"`
 	Met    *bool  `json:"target_met,omitempty"`
 
+	// Transport is the port the figure was measured on: "" the service's
+	// plain port, "tls" its tls_listen, "curve" zmqcmd's curve_listen.
+	// Plain names the plain row a secure row is compared with (same client
+	// count); PlainRatio is this row's rate over that row's and
+	// PlainCPURatio its server CPU per request (or per MiB) over that row's.
+	Transport     string  `json:"transport,omitempty"`
+	Plain         string  `json:"plain,omitempty"`
+	PlainRatio    float64 `json:"ratio_to_plain,omitempty"`
+	PlainCPURatio float64 `json:"cpu_x_plain,omitempty"`
+
+	// Idle is the idle test's particulars, on its two rows ("idle" and
+	// "newclient").
+	Idle *IdleDetail `json:"idle,omitempty"`
+
 	// Note explains a skip ("not available", "skipped: …") or adds context.
 	Note string `json:"note,omitempty"`
+}
+
+// IdleDetail describes an idle-session run: how many sessions were asked
+// and opened, from how many source addresses, under which open-file limit,
+// and how fast new clients were served meanwhile.
+type IdleDetail struct {
+	Asked       int `json:"asked"`
+	Opened      int `json:"opened"` // asked, or less when RLIMIT_NOFILE could not be raised enough
+	SourceAddrs int `json:"source_addresses"`
+	// The open-file limit in force after raising it, what the run wanted,
+	// and how much the soft limit lacked of that (0: enough).
+	NoFileSoft  uint64 `json:"rlimit_nofile_soft"`
+	NoFileHard  uint64 `json:"rlimit_nofile_hard"`
+	NoFileWant  uint64 `json:"rlimit_nofile_wanted"`
+	NoFileShort uint64 `json:"rlimit_nofile_short"`
+	// New clients (connect, key exchange, TIME), one after the other,
+	// while the sessions were open.
+	NewClientsServed int     `json:"new_clients_served"`
+	NewClientP50ms   float64 `json:"new_client_p50_ms"`
+	NewClientP99ms   float64 `json:"new_client_p99_ms"`
 }
 
 // Skipped reports whether the figure carries no measurement.
@@ -180,7 +215,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU ×primitives\tCPU/MiB ms\tpeak RSS MiB\tvs limit\ttarget\tnote")
+	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU ×primitives\tCPU/MiB ms\tpeak RSS MiB\tvs limit\tvs plain\ttarget\tnote")
 	for _, f := range r.Figures {
 		ratio := "-"
 		if f.Ratio > 0 {
@@ -195,6 +230,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 				} else {
 					target += " MISSED"
 				}
+			}
+		}
+		plain := "-"
+		if f.PlainRatio > 0 {
+			plain = fmt.Sprintf("%.0f%%", f.PlainRatio*100)
+			if f.PlainCPURatio > 0 {
+				plain += fmt.Sprintf(", CPU %.2f×", f.PlainCPURatio)
 			}
 		}
 		clients := "-"
@@ -215,11 +257,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		case f.LimitCPUPerMiBms > 0 && f.Section != SectionBaseline:
 			cpuX = f.CPUPerMiBms / f.LimitCPUPerMiBms
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			f.Section, f.Name, clients,
 			dash(f.ReqPerSec, "%.0f"), dash(f.P50ms, "%.3f"), dash(f.P99ms, "%.3f"),
 			dash(f.MBps, "%.1f"), dash(f.ServerCPUSec, "%.2fs"), dash(f.CPUPerReqUs, "%.1f"),
-			dash(cpuX, "%.1f×"), dash(f.CPUxPrimitives, "%.2f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, target, note)
+			dash(cpuX, "%.1f×"), dash(f.CPUxPrimitives, "%.2f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, plain, target, note)
 	}
 	return tw.Flush()
 }
@@ -256,6 +298,14 @@ func (r *Report) WriteSVG(w io.Writer) error {
 			}
 			base = append(base, fmt.Sprintf("%s: %d reached, %.1f KiB of server RSS each%s",
 				f.Name, f.Ops, f.RSSPerConnKiB, met))
+		case f.Kind == "newclient" && !f.Skipped():
+			met := ""
+			if f.Met != nil && *f.Met {
+				met = " (target met)"
+			} else if f.Met != nil {
+				met = " (target MISSED)"
+			}
+			base = append(base, fmt.Sprintf("%s: p50 %.2f ms, p99 %.2f ms%s", f.Name, f.P50ms, f.P99ms, met))
 		case f.Ratio > 0:
 			v := fmt.Sprintf("%.0f req/s", f.ReqPerSec)
 			if f.MBps > 0 {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -18,13 +19,13 @@ import (
 // unlimited on the bench daemon (register_rate=0), or 1025 would measure
 // the per-address limiter.
 func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
-	d, err := e.StartDaemon(ctx, "backup", "services.backup.register_rate=0")
+	d, tlsCfg, err := e.startService(ctx, "backup", "", true, "services.backup.register_rate=0")
 	if err != nil {
 		return nil, err
 	}
 	defer d.Stop()
-	login := func(ctx context.Context, name string) (*backup.Client, error) {
-		c := &backup.Client{Addr: d.Addr, Name: name, Timeout: 30 * time.Second, Attempts: 1}
+	loginOn := func(ctx context.Context, addr string, cfg *tls.Config, name string) (*backup.Client, error) {
+		c := &backup.Client{Addr: addr, Name: name, Timeout: 30 * time.Second, Attempts: 1, TLS: cfg}
 		if err := c.Register(ctx); err != nil {
 			return nil, fmt.Errorf("backup: register: %w", err)
 		}
@@ -32,6 +33,9 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 			return nil, fmt.Errorf("backup: exchange keys: %w", err)
 		}
 		return c, nil
+	}
+	login := func(ctx context.Context, name string) (*backup.Client, error) {
+		return loginOn(ctx, d.Addr, nil, name)
 	}
 	run := unique()
 	var figs []Figure
@@ -63,14 +67,18 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 	if err != nil {
 		return figs, err
 	}
-	rec, err := e.MeasureRR(ctx, d, "backup reconnect (1027)", func(ctx context.Context, i int) (Op, func(), error) {
-		c, err := login(ctx, fmt.Sprintf("bench-%d-%s", i, run))
-		if err != nil {
-			return nil, nil, err
+	reconnect := func(addr string, cfg *tls.Config, tag string) Opener {
+		return func(ctx context.Context, i int) (Op, func(), error) {
+			c, err := loginOn(ctx, addr, cfg, fmt.Sprintf("bench-%s%d-%s", tag, i, run))
+			if err != nil {
+				return nil, nil, err
+			}
+			c.Timeout = clockTimeout
+			return func() error { return c.Reconnect(ctx) }, func() {}, nil
 		}
-		c.Timeout = clockTimeout
-		return func() error { return c.Reconnect(ctx) }, func() {}, nil
-	})
+	}
+	const recName = "backup reconnect (1027)"
+	rec, err := e.MeasureRR(ctx, d, recName, reconnect(d.Addr, nil, ""))
 	for i := range rec {
 		rec[i].Primitives = PrimsBackupKey
 		rec[i].Note = joinNote("new connection per request; the client's RSA-1024 unwrap is part of each request", rec[i].Note)
@@ -79,38 +87,67 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 	if err != nil {
 		return figs, err
 	}
+	if tlsCfg != nil {
+		sec, err := e.MeasureRR(ctx, d, recName+secureSuffix(TransportTLS), reconnect(d.TLSAddr, tlsCfg, "t"))
+		markSecure(sec, TransportTLS, recName)
+		for i := range sec {
+			sec[i].Primitives = PrimsBackupKey
+			sec[i].Note = joinNote("new connection and full TLS 1.3 handshake per request (no session resumption)", sec[i].Note)
+		}
+		figs = append(figs, sec...)
+		if err != nil {
+			return figs, err
+		}
+	}
 
 	src, _, err := e.Source()
 	if err != nil {
 		return figs, err
 	}
 	size := e.Opts.Size
-	c, err := login(ctx, "bench-upload-"+run)
-	if err != nil {
-		return figs, err
-	}
-	var res backup.UploadResult
-	up, err := e.MeasureTransfer(ctx, d, "backup upload", "upload", BaseAES128Enc, func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, TransferTimeout(size))
-		defer cancel()
-		f, err := os.Open(src)
+	upload := func(addr string, cfg *tls.Config, name, client string) (Figure, error) {
+		c, err := loginOn(ctx, addr, cfg, client)
 		if err != nil {
+			return Figure{}, err
+		}
+		var res backup.UploadResult
+		up, err := e.MeasureTransfer(ctx, d, name, "upload", BaseAES128Enc, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, TransferTimeout(size))
+			defer cancel()
+			f, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			res, err = c.Upload(ctx, "bench.bin", f, size)
+			if err == nil && !res.Verified {
+				err = errors.New("backup: upload not verified")
+			}
 			return err
+		})
+		if err == nil && up.Bytes > 0 {
+			up.Note = joinNote(up.Note, fmt.Sprintf("CRC verified by the server, %d attempt(s)", res.Attempts))
 		}
-		defer f.Close()
-		res, err = c.Upload(ctx, "bench.bin", f, size)
-		if err == nil && !res.Verified {
-			err = errors.New("backup: upload not verified")
-		}
-		return err
-	})
+		return up, err
+	}
+	const upName = "backup upload"
+	up, err := upload(d.Addr, nil, upName, "bench-upload-"+run)
 	if err != nil {
 		return figs, err
 	}
-	if up.Bytes > 0 {
-		up.Note = joinNote(up.Note, fmt.Sprintf("CRC verified by the server, %d attempt(s)", res.Attempts))
+	figs = append(figs, up)
+	if tlsCfg == nil {
+		return figs, nil
 	}
-	return append(figs, up), nil
+	sec, err := upload(d.TLSAddr, tlsCfg, upName+secureSuffix(TransportTLS), "bench-uploadt-"+run)
+	if err != nil {
+		return figs, err
+	}
+	sec.Transport, sec.Plain = TransportTLS, upName
+	if sec.Bytes > 0 {
+		sec.Note = joinNote("inside TLS 1.3 (AES-GCM on top of the protocol's AES-CBC)", sec.Note)
+	}
+	return append(figs, sec), nil
 }
 
 // unique is a short token that keeps this run's client names apart from
