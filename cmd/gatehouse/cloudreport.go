@@ -436,6 +436,13 @@ func crUpdates(e *env, sub string) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		// The update files live beside the daemon's store: a directory
+		// without one is not the daemon's, unless --init makes it so.
+		db, err := openStoreMay(cmd.Context(), cfg, *d.init)
+		if err != nil {
+			return err
+		}
+		db.Close()
 		return crUpdatesRun(e, cfg, sub, arg, name, out)
 	}
 	return cmd

@@ -178,7 +178,7 @@ func TestCloudreportAdminPublish(t *testing.T) {
 	data := t.TempDir()
 	src := filepath.Join(t.TempDir(), "app-1.2.zip")
 	os.WriteFile(src, []byte("release 1.2"), 0o600)
-	if out, err := crRun(t, crAdmin, "publish", src, "-name", "app.zip", "-data", data); err != nil || !strings.Contains(out, "published app.zip (11 bytes)") {
+	if out, err := crRun(t, crAdmin, "publish", src, "-name", "app.zip", "-data", data, "-init"); err != nil || !strings.Contains(out, "published app.zip (11 bytes)") {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
 	if b, err := os.ReadFile(filepath.Join(data, "cloudreport", "updates", "app.zip")); err != nil || string(b) != "release 1.2" {

@@ -95,12 +95,23 @@ func (d *dataFlags) openStore(ctx context.Context) (*store.DB, *config.Config, e
 }
 
 func openStoreMay(ctx context.Context, cfg *config.Config, create bool) (*store.DB, error) {
-	if path := sqlitePath(cfg); path != "" && !create {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, missingData("no store at "+path+" (the daemon creates it on its first start)", "create an empty one")
+	if !create {
+		if err := storeExists(cfg); err != nil {
+			return nil, err
 		}
 	}
 	return daemon.OpenStore(ctx, cfg)
+}
+
+// storeExists checks that a SQLite store is where the configuration says:
+// a data directory without one is not the daemon's.
+func storeExists(cfg *config.Config) error {
+	if path := sqlitePath(cfg); path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return missingData("no store at "+path+" (the daemon creates it on its first start)", "create an empty one")
+		}
+	}
+	return nil
 }
 
 // sqlitePath is the SQLite file the configuration's store is, "" for

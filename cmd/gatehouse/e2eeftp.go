@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"gatehouse/internal/config"
-	"gatehouse/internal/daemon"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/service/e2eeftp"
 	"gatehouse/internal/store"
+	"gatehouse/internal/tlsutil"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,50 +34,44 @@ func keysE2EEFTPCmd(e *env) *cobra.Command {
 }
 
 // e2eStore opens the daemon's store, where the authorised clients every
-// daemon sharing it serves are kept.
-func e2eStore(load func() (*config.Config, error)) (*store.DB, e2eeftp.KeyDir, error) {
-	cfg, err := load()
+// daemon sharing it serves are kept (a missing one is refused unless
+// --init).
+func e2eStore(d *dataFlags) (*store.DB, e2eeftp.KeyDir, error) {
+	db, cfg, err := d.openStore(context.Background())
 	if err != nil {
 		return nil, "", err
 	}
-	db, err := daemon.OpenStore(context.Background(), cfg)
-	if err != nil {
-		return nil, "", err
-	}
-	return db, e2eeftp.KeyDir(filepath.Join(cfg.DataDir, "e2eeftp")), nil
+	return db, e2eKeyDir(cfg), nil
 }
 
-func e2eKeyDir(load func() (cfgDataDir string, err error)) (e2eeftp.KeyDir, error) {
-	d, err := load()
-	if err != nil {
-		return "", err
-	}
-	return e2eeftp.KeyDir(filepath.Join(d, "e2eeftp")), nil
+func e2eKeyDir(cfg *config.Config) e2eeftp.KeyDir {
+	return e2eeftp.KeyDir(filepath.Join(cfg.DataDir, "e2eeftp"))
 }
 
-func dataDirLoader(e *env, fs *pflag.FlagSet) func() (string, error) {
-	load := configFlags(e, fs)
-	return func() (string, error) {
-		cfg, err := load()
-		if err != nil {
-			return "", err
-		}
-		return cfg.DataDir, nil
-	}
-}
+// keyFingerprint is the "SHA256:…" fingerprint of a raw public key
+// (unpadded base64 of its SHA-256, the form tlsutil gives certificates).
+func keyFingerprint(raw []byte) string { return tlsutil.Fingerprint(raw) }
 
 func e2eKeysInit(e *env) *cobra.Command {
 	cmd := newCmd("init", "", "gatehouse keys e2eeftp init [--force] [--data DIR] [--config FILE]",
 		"gatehouse keys e2eeftp init --data /var/lib/gatehouse",
 		"gatehouse keys e2eeftp init --force            # replace the identity: every client needs the new known_server.pub")
 	fs := cmd.Flags()
-	load := dataDirLoader(e, fs)
+	d := newDataFlags(e, fs)
 	force := fs.Bool("force", false, "replace an existing server identity")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		kd, err := e2eKeyDir(load)
+		// init is the request to create: the data directory and the
+		// store (so that add-client works before the first start) too.
+		cfg, err := d.configMay(true)
 		if err != nil {
 			return err
 		}
+		db, err := openStoreMay(cmd.Context(), cfg, true)
+		if err != nil {
+			return err
+		}
+		db.Close()
+		kd := e2eKeyDir(cfg)
 		priv, err := kd.Init(*force)
 		if errors.Is(err, e2eeftp.ErrKeyExists) {
 			return fmt.Errorf("%w (use --force to replace it)", err)
@@ -102,7 +96,7 @@ func e2eKeysAddClient(e *env) *cobra.Command {
 		"gatehouse keys e2eeftp add-client --out ./alice --comment alice   # writes alice/client_id.key and alice/known_server.pub",
 		"gatehouse keys e2eeftp add-client --pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA= --comment bob")
 	fs := cmd.Flags()
-	load := configFlags(e, fs)
+	d := newDataFlags(e, fs)
 	out := fs.String("out", "", "folder for the new client's client_id.key and known_server.pub")
 	pub := fs.String("pub", "", "authorise an existing client key (base64 of the raw 32 bytes, as in authorized_clients.pub)")
 	comment := fs.String("comment", "", "note written above the key in authorized_clients.pub")
@@ -111,7 +105,7 @@ func e2eKeysAddClient(e *env) *cobra.Command {
 			fs.Usage()
 			return errors.New("add-client: give exactly one of --out or --pub")
 		}
-		db, kd, err := e2eStore(load)
+		db, kd, err := e2eStore(d)
 		if err != nil {
 			return err
 		}
@@ -125,8 +119,18 @@ func e2eKeysAddClient(e *env) *cobra.Command {
 			key = raw
 		} else {
 			serverPub, err := e2eeftp.LoadPublicKey(kd.KnownServer())
+			if errors.Is(err, os.ErrNotExist) && *d.init {
+				var priv ed25519.PrivateKey
+				if priv, _, _, err = kd.LoadOrInit(); err == nil {
+					serverPub = priv.Public().(ed25519.PublicKey)
+					fmt.Fprintf(e.stdout, "created the server identity %s\n", kd.ServerKey())
+				}
+			}
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("add-client: no server identity in %s: is this the daemon's data directory? (a daemon creates it on its first start; --init creates it now)", filepath.Dir(kd.ServerKey()))
+			}
 			if err != nil {
-				return fmt.Errorf("add-client: no server identity yet (run 'gatehouse keys e2eeftp init'): %w", err)
+				return fmt.Errorf("add-client: %w", err)
 			}
 			priv, err := e2eeftp.ClientFiles(*out, serverPub)
 			if err != nil {
@@ -160,7 +164,7 @@ func e2eKeysRevoke(e *env) *cobra.Command {
 	cmd := newCmd("revoke", "", "gatehouse keys e2eeftp revoke --pub BASE64 [--data DIR] [--config FILE]",
 		"gatehouse keys e2eeftp revoke --pub oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA=")
 	fs := cmd.Flags()
-	load := configFlags(e, fs)
+	d := newDataFlags(e, fs)
 	pub := fs.String("pub", "", "the client key to revoke (base64 of the raw 32 bytes, as 'keys e2eeftp list' shows it)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(*pub))
@@ -168,7 +172,7 @@ func e2eKeysRevoke(e *env) *cobra.Command {
 			fs.Usage()
 			return errors.New("revoke: --pub must be base64 of a 32-byte Ed25519 key")
 		}
-		db, kd, err := e2eStore(load)
+		db, kd, err := e2eStore(d)
 		if err != nil {
 			return err
 		}
@@ -196,9 +200,9 @@ func e2eKeysList(e *env) *cobra.Command {
 	cmd := newCmd("list", "", "gatehouse keys e2eeftp list [--data DIR] [--config FILE]",
 		"gatehouse keys e2eeftp list --data /var/lib/gatehouse")
 	fs := cmd.Flags()
-	load := configFlags(e, fs)
+	d := newDataFlags(e, fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		db, kd, err := e2eStore(load)
+		db, kd, err := e2eStore(d)
 		if err != nil {
 			return err
 		}
@@ -207,7 +211,8 @@ func e2eKeysList(e *env) *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("no server identity (run 'gatehouse keys e2eeftp init'): %w", err)
 		}
-		fmt.Fprintf(e.stdout, "server %s  (%s)\n", e2eeftp.AuthorizedLine(priv.Public().(ed25519.PublicKey)), kd.ServerKey())
+		spub := priv.Public().(ed25519.PublicKey)
+		fmt.Fprintf(e.stdout, "server %s  %s  (%s)\n", keyFingerprint(spub), e2eeftp.AuthorizedLine(spub), kd.ServerKey())
 		if insecure {
 			fmt.Fprintf(e.stdout, "warning: %s is readable by group or others; chmod 600 it\n", kd.ServerKey())
 		}
@@ -231,7 +236,11 @@ func e2eKeysList(e *env) *cobra.Command {
 			if c.Comment != "" {
 				note = "  # " + c.Comment
 			}
-			fmt.Fprintf(e.stdout, "  %s%s%s\n", c.PublicKey, state, note)
+			fp := "(not a key)"
+			if raw, err := base64.StdEncoding.DecodeString(c.PublicKey); err == nil {
+				fp = keyFingerprint(raw)
+			}
+			fmt.Fprintf(e.stdout, "  %s  %s%s%s\n", fp, c.PublicKey, state, note)
 		}
 		f, err := os.Open(kd.Authorized())
 		if errors.Is(err, os.ErrNotExist) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/config"
 	"gatehouse/internal/service/zmqcmd"
 	"gatehouse/internal/zmtp"
 
@@ -157,26 +158,21 @@ func keysZMQCmdCmd(e *env) *cobra.Command {
 		short(zmqKeysRevoke(e), "withdraw a client key (refused from its next connection)"))
 }
 
-func zmqKeyDir(load func() (string, error)) (string, error) {
-	d, err := load()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(d, "zmqcmd"), nil
-}
+func zmqKeyDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "zmqcmd") }
 
 func zmqKeysInit(e *env) *cobra.Command {
 	cmd := newCmd("init", "", "gatehouse keys zmqcmd init [--force] [--data DIR] [--config FILE]",
 		"gatehouse keys zmqcmd init --data /var/lib/gatehouse",
 		"gatehouse keys zmqcmd init --force     # new server key: every CURVE client needs the new public key")
 	fs := cmd.Flags()
-	load := dataDirLoader(e, fs)
+	d := newDataFlags(e, fs)
 	force := fs.Bool("force", false, "replace an existing server key pair")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		dir, err := zmqKeyDir(load)
+		cfg, err := d.configMay(true) // init creates what it is asked to
 		if err != nil {
 			return err
 		}
+		dir := zmqKeyDir(cfg)
 		c, err := zmqcmd.InitServerKeys(dir, *force)
 		if errors.Is(err, zmqcmd.ErrKeyExists) {
 			return fmt.Errorf("%w (use --force to replace it)", err)
@@ -201,7 +197,7 @@ func zmqKeysAddClient(e *env) *cobra.Command {
 		`gatehouse keys zmqcmd add-client --pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --comment bob   # a key from zmq.curve_keypair()`,
 		"gatehouse keys zmqcmd add-client --out ./alice --comment alice   # writes alice/client.key_secret, client.key, curve_server.key")
 	fs := cmd.Flags()
-	load := dataDirLoader(e, fs)
+	d := newDataFlags(e, fs)
 	out := fs.String("out", "", "create a client key pair in this folder and authorize it")
 	pub := fs.String("pub", "", "authorize an existing client public key (40 Z85 characters)")
 	comment := fs.String("comment", "", "note written above the key in the authorized list")
@@ -210,10 +206,11 @@ func zmqKeysAddClient(e *env) *cobra.Command {
 			fs.Usage()
 			return errors.New("add-client: give exactly one of --out or --pub")
 		}
-		dir, err := zmqKeyDir(load)
+		cfg, err := d.config()
 		if err != nil {
 			return err
 		}
+		dir := zmqKeyDir(cfg)
 		var key [32]byte
 		if *pub != "" {
 			if key, err = zmtp.ParseKey(strings.TrimSpace(*pub)); err != nil {
@@ -254,7 +251,7 @@ func zmqKeysRevoke(e *env) *cobra.Command {
 	cmd := newCmd("revoke", "", "gatehouse keys zmqcmd revoke --pub Z85 [--data DIR] [--config FILE]",
 		`gatehouse keys zmqcmd revoke --pub 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7'`)
 	fs := cmd.Flags()
-	load := dataDirLoader(e, fs)
+	d := newDataFlags(e, fs)
 	pub := fs.String("pub", "", "the client public key to revoke (Z85, as 'keys zmqcmd list' shows it)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		key, err := zmtp.ParseKey(strings.TrimSpace(*pub))
@@ -262,10 +259,11 @@ func zmqKeysRevoke(e *env) *cobra.Command {
 			fs.Usage()
 			return fmt.Errorf("revoke: --pub: %w", zmtp.ErrKeyText)
 		}
-		dir, err := zmqKeyDir(load)
+		cfg, err := d.config()
 		if err != nil {
 			return err
 		}
+		dir := zmqKeyDir(cfg)
 		removed, err := zmqcmd.RevokeKey(filepath.Join(dir, zmqcmd.AuthorizedFile), key)
 		if err != nil {
 			return err
@@ -283,17 +281,18 @@ func zmqKeysList(e *env) *cobra.Command {
 	cmd := newCmd("list", "", "gatehouse keys zmqcmd list [--data DIR] [--config FILE]",
 		"gatehouse keys zmqcmd list --data /var/lib/gatehouse")
 	fs := cmd.Flags()
-	load := dataDirLoader(e, fs)
+	d := newDataFlags(e, fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		dir, err := zmqKeyDir(load)
+		cfg, err := d.config()
 		if err != nil {
 			return err
 		}
+		dir := zmqKeyDir(cfg)
 		c, insecure, err := zmqcmd.LoadServerCert(dir)
 		if err != nil {
 			return fmt.Errorf("no server key (run 'gatehouse keys zmqcmd init'): %w", err)
 		}
-		fmt.Fprintf(e.stdout, "server %s  (%s)\n", zmtp.KeyText(c.Public), filepath.Join(dir, zmqcmd.ServerSecretFile))
+		fmt.Fprintf(e.stdout, "server %s  %s  (%s)\n", keyFingerprint(c.Public[:]), zmtp.KeyText(c.Public), filepath.Join(dir, zmqcmd.ServerSecretFile))
 		if insecure {
 			fmt.Fprintf(e.stdout, "warning: %s is readable by group or others; chmod 600 it\n", filepath.Join(dir, zmqcmd.ServerSecretFile))
 		}
@@ -309,7 +308,7 @@ func zmqKeysList(e *env) *cobra.Command {
 			if a.Comment != "" {
 				note = "  # " + a.Comment
 			}
-			fmt.Fprintf(e.stdout, "  %s%s\n", zmtp.KeyText(a.Key), note)
+			fmt.Fprintf(e.stdout, "  %s  %s%s\n", keyFingerprint(a.Key[:]), zmtp.KeyText(a.Key), note)
 		}
 		for _, m := range bad {
 			fmt.Fprintf(e.stdout, "  skipped %s\n", m)
