@@ -230,6 +230,11 @@ func runBackupRestore(ctx context.Context, e *env, id backupIdentityFlags, name 
 			os.Remove(part)
 			return fmt.Errorf("restore of %s version %d: %w (nothing written to %s)", base, entry.Version, err, out)
 		}
+		if ctx.Err() != nil {
+			// Interrupted: the partial file is what a resume continues from
+			// (docs: it is kept on purpose, unlike a failed e2eeftp get's).
+			fmt.Fprintf(stderr, "%s keeps what arrived; run the same command again to resume\n", part)
+		}
 		return fmt.Errorf("restore of %s version %d: %w (%s keeps what arrived; run the same command again to resume)", base, entry.Version, err, part)
 	}
 	if err := f.Sync(); err != nil {

@@ -384,6 +384,14 @@ func (l *lazyBar) done() {
 	}
 }
 
+// complete ends the bar of a download of n bytes that verified.
+func (l *lazyBar) complete(n int64) {
+	if l.bar != nil {
+		l.bar.SetTotal(n)
+	}
+	l.done()
+}
+
 func e2eGet(e *env) *cobra.Command {
 	cmd := newCmd("get NAME", "", "gatehouse client e2eeftp get [flags] [-o FILE] NAME",
 		"gatehouse client e2eeftp get report.pdf              # writes downloaded_report.pdf, as the original client",
@@ -421,11 +429,12 @@ func e2eGetTo(ctx context.Context, e *env, c *e2eeftp.Client, name, out string, 
 	if out == "-" {
 		// Stdout cannot be taken back: the tag is only checked at the end,
 		// so buffer nothing and report failure loudly.
-		_, err := c.Get(ctx, name, io.MultiWriter(e.stdout, bar))
-		bar.done()
+		n, err := c.Get(ctx, name, io.MultiWriter(e.stdout, bar))
 		if err != nil {
+			bar.done()
 			return fmt.Errorf("%w (output on stdout is incomplete or unverified: discard it)", err)
 		}
+		bar.complete(n)
 		return nil
 	}
 	dest := out
@@ -439,11 +448,12 @@ func e2eGetTo(ctx context.Context, e *env, c *e2eeftp.Client, name, out string, 
 	defer os.Remove(tmp.Name())
 	start := time.Now()
 	n, err := c.Get(ctx, name, io.MultiWriter(tmp, bar))
-	bar.done()
 	if err != nil {
+		bar.done()
 		tmp.Close()
 		return err
 	}
+	bar.complete(n)
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
