@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gatehouse/internal/daemon"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/service/backup"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // backupList collects a repeatable flag.
@@ -22,53 +25,54 @@ type backupList []string
 
 func (l *backupList) String() string     { return strings.Join(*l, ",") }
 func (l *backupList) Set(v string) error { *l = append(*l, v); return nil }
+func (l *backupList) Type() string       { return "path" }
 
 // progressThreshold: smaller files finish before a bar would be useful.
 const backupProgressThreshold = 4 << 20
 
-func runBackupClient(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "list":
-			return runBackupList(ctx, e, args[1:])
-		case "restore":
-			return runBackupRestore(ctx, e, args[1:])
-		}
-	}
-	stdout, stderr := e.stdout, e.stderr
-	flags := newFlagSet(e, "client backup", "gatehouse client backup [--server HOST:PORT] [--name NAME] [--file PATH …] [--dir DIR]\n       gatehouse client backup list|restore …  (see their -h)",
+func clientBackupCmd(e *env) *cobra.Command {
+	cmd := newCmd("backup", "back files up to the encrypted backup service (stands in for the original C++ client)",
+		"gatehouse client backup [--addr HOST:PORT] [--name NAME] [--file PATH …] [--dir DIR]\n       gatehouse client backup list|restore …  (see their -h)",
 		"gatehouse client backup --name alice --file notes.txt                 # 127.0.0.1:1357",
-		"gatehouse client backup --server 10.0.0.5:1357 --name alice --file a.txt --file b.pdf",
+		"gatehouse client backup --addr 10.0.0.5:1357 --name alice --file a.txt --file b.pdf",
 		"gatehouse client backup --dir ~/backup-client    # server, name and files from transfer.info there",
 		"",
 		"The client keeps the original client's files in --dir: transfer.info (server, name, files),",
 		"me.info and priv.key (its identity). With me.info present it reconnects instead of registering.")
-	flags.SetOutput(stderr)
-	server := flags.String("server", "", "server address (default: transfer.info line 1, else 127.0.0.1:1357)")
-	name := flags.String("name", "", "client name for a new registration (default: transfer.info line 2)")
+	cmd.Args = cobra.NoArgs
+	fs := cmd.Flags()
+	server := fs.String("addr", "", "server host:port (default: transfer.info line 1, else 127.0.0.1:1357)")
+	aliasFlag(fs, "server", "addr")
+	name := fs.String("name", "", "client name for a new registration (default: transfer.info line 2)")
 	var files backupList
-	flags.Var(&files, "file", "file to back up (repeatable; default: the files listed in transfer.info)")
-	dir := flags.String("dir", ".", "folder holding transfer.info, me.info and priv.key")
-	timeout := flags.Duration("timeout", 30*time.Second, "limit for each read or write")
-	quiet := flags.Bool("quiet", false, "no progress bar")
-	tlsConfig := tlsClientFlags(flags)
-	if err := flags.Parse(args); err != nil {
-		return err
+	fs.Var(&files, "file", "file to back up (repeatable; default: the files listed in transfer.info)")
+	dir := fs.String("dir", ".", "folder holding transfer.info, me.info and priv.key")
+	timeout := fs.Duration("timeout", 30*time.Second, "limit for each read or write")
+	quiet := fs.BoolP("quiet", "q", false, "no progress bar")
+	tlsConfig := tlsClientFlags(fs)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return interruptible(e, cmd.Context(), func(ctx context.Context) error {
+			return runBackupUpload(ctx, e, fs, *server, *name, files, *dir, *timeout, *quiet, tlsConfig)
+		})
 	}
+	cmd.AddCommand(short(backupListCmd(e), "list the versions the server keeps of this client's files"),
+		short(backupRestoreCmd(e), "restore a file (a version of it) from the server"))
+	return cmd
+}
+
+func runBackupUpload(ctx context.Context, e *env, flags *pflag.FlagSet, server, name string, files backupList, dir string,
+	timeout time.Duration, quiet bool, tlsConfig func() (*tls.Config, error)) error {
+	stdout, stderr := e.stdout, e.stderr
 	tlsCfg, err := tlsConfig()
 	if err != nil {
 		return err
 	}
-	if flags.NArg() > 0 {
-		flags.Usage()
-		return fmt.Errorf("unexpected argument %q (use --file)", flags.Arg(0))
-	}
-	ti, err := backup.ReadTransferInfo(filepath.Join(*dir, backup.TransferInfoFile))
+	ti, err := backup.ReadTransferInfo(filepath.Join(dir, backup.TransferInfoFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	addr := firstNonEmpty(*server, ti.Addr, "127.0.0.1:1357")
-	cname := firstNonEmpty(*name, ti.Name)
+	addr := firstNonEmpty(server, ti.Addr, "127.0.0.1:1357")
+	cname := firstNonEmpty(name, ti.Name)
 	// Where each file is read from; the name sent stays as given, as the
 	// original client sent the path written in transfer.info.
 	open := map[string]string{}
@@ -78,12 +82,12 @@ func runBackupClient(ctx context.Context, e *env, args []string) error {
 			// The original client runs in its transfer.info's folder, so
 			// relative paths listed there are relative to --dir.
 			if !filepath.IsAbs(f) {
-				open[f] = filepath.Join(*dir, f)
+				open[f] = filepath.Join(dir, f)
 			}
 		}
 	}
 	if cname == "" {
-		if _, err := os.Stat(filepath.Join(*dir, backup.MeInfoFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, backup.MeInfoFile)); err != nil {
 			flags.Usage()
 			return errors.New("--name is required for a first registration (or a transfer.info)")
 		}
@@ -108,9 +112,9 @@ func runBackupClient(ctx context.Context, e *env, args []string) error {
 	if usable == 0 {
 		return fmt.Errorf("nothing to back up: none of the %d file(s) is a readable regular file", len(files))
 	}
-	c := &backup.Client{Addr: addr, Name: cname, Timeout: *timeout, TLS: tlsCfg}
+	c := &backup.Client{Addr: addr, Name: cname, Timeout: timeout, TLS: tlsCfg}
 	var bars []*progress.Bar
-	if !*quiet {
+	if !quiet {
 		c.Progress = func(label string, total int64) io.Writer {
 			if total < backupProgressThreshold {
 				return io.Discard
@@ -120,12 +124,12 @@ func runBackupClient(ctx context.Context, e *env, args []string) error {
 			return b
 		}
 	}
-	registered, err := c.Login(ctx, *dir)
+	registered, err := c.Login(ctx, dir)
 	if err != nil {
 		return fmt.Errorf("login to %s: %w", addr, err)
 	}
 	if registered {
-		fmt.Fprintf(stdout, "registered as %q, id %s (identity saved in %s)\n", c.Name, c.ID, filepath.Join(*dir, backup.MeInfoFile))
+		fmt.Fprintf(stdout, "registered as %q, id %s (identity saved in %s)\n", c.Name, c.ID, filepath.Join(dir, backup.MeInfoFile))
 	} else {
 		fmt.Fprintf(stdout, "reconnected as %q, id %s\n", c.Name, c.ID)
 	}
@@ -201,59 +205,55 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func runBackupAdmin(ctx context.Context, e *env, args []string) error {
-	stdout := e.stdout
-	fs := newFlagSet(e, "admin backup", "gatehouse admin backup clients|files|versions|export [--client ID] [--file NAME] [--version V] [-o PATH] [-config FILE] [-data DIR] [-set key=value …]",
+func adminBackupCmd(e *env) *cobra.Command {
+	return newGroup("backup", "backup clients, files and versions; export a version: admin backup clients|files|versions|export",
+		short(backupAdminCmd(e, "clients"), "every registered client, with its storage use"),
+		short(backupAdminCmd(e, "files"), "every stored file, with its status"),
+		short(backupAdminCmd(e, "versions"), "the verified versions of the stored files"),
+		short(backupAdminCmd(e, "export"), "write one version's plaintext to a file"))
+}
+
+func backupAdminCmd(e *env, what string) *cobra.Command {
+	cmd := newCmd(what, "", "gatehouse admin backup "+what+" [--client ID] [--file NAME] [--version V] [-o PATH] [--config FILE] [--data DIR] [--set key=value …]",
 		"gatehouse admin backup clients                 # every registered client, with its storage use",
 		"gatehouse admin backup files                   # every stored file, with its status",
 		"gatehouse admin backup files --client 1f93925f-86d8-432a-ad42-d24db9eb1a27",
 		"gatehouse admin backup versions --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt",
 		"gatehouse admin backup export --client 1f93925f-86d8-432a-ad42-d24db9eb1a27 --file notes.txt --version 2 -o notes-v2.txt",
-		"gatehouse admin backup clients -data /var/lib/gatehouse")
-	load := configFlags(e, fs)
+		"gatehouse admin backup clients --data /var/lib/gatehouse")
+	cmd.Args = cobra.NoArgs
+	fs := cmd.Flags()
+	d := newDataFlags(e, fs)
 	client := fs.String("client", "", "files, versions: only this client's; export: the client (dashed UUID)")
 	file := fs.String("file", "", "versions: only this file's; export: the file")
 	version := fs.Int64("version", 0, "export: the version (default: the latest)")
-	out := fs.String("o", "", "export: where to write the plaintext")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs.Usage()
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
-		return errors.New("want clients, files, versions or export")
+	out := fs.StringP("output", "o", "", "export: where to write the plaintext")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return backupAdmin(cmd.Context(), e, d, what, *client, *file, *version, *out)
 	}
-	what := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	switch what {
-	case "clients", "files", "versions", "export":
-	default:
-		fs.Usage()
-		return fmt.Errorf("unknown command %q: want clients, files, versions or export", what)
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	if *client != "" {
-		id, err := backup.ParseClientID(*client)
+	return cmd
+}
+
+func backupAdmin(ctx context.Context, e *env, d *dataFlags, what, client, file string, version int64, out string) error {
+	stdout := e.stdout
+	if client != "" {
+		id, err := backup.ParseClientID(client)
 		if err != nil {
 			return err
 		}
-		*client = id.String()
+		client = id.String()
 	}
-	db, err := daemon.OpenStore(ctx, cfg)
+	db, cfg, err := d.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	switch what {
 	case "versions":
-		return runBackupVersions(ctx, db, *client, *file, stdout)
+		return runBackupVersions(ctx, db, client, file, stdout)
 	case "export":
-		return runBackupExport(ctx, backupExportConfig{db: db, cfg: cfg, dataDir: cfg.DataDir, client: *client, file: *file,
-			out: *out, version: *version}, stdout)
+		return runBackupExport(ctx, backupExportConfig{db: db, cfg: cfg, dataDir: cfg.DataDir, client: client, file: file,
+			out: out, version: version}, stdout)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
@@ -280,7 +280,7 @@ func runBackupAdmin(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	files, err := db.BackupFiles(ctx, *client)
+	files, err := db.BackupFiles(ctx, client)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,9 @@ import (
 	"gatehouse/internal/progress"
 	"gatehouse/internal/service/backup"
 	"gatehouse/internal/store"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // backupIdentityFlags are the flags list and restore share: where the
@@ -29,15 +32,14 @@ type backupIdentityFlags struct {
 	timeout     *time.Duration
 }
 
-func addBackupIdentityFlags(flags interface {
-	String(name, value, usage string) *string
-	Duration(name string, value time.Duration, usage string) *time.Duration
-}) backupIdentityFlags {
-	return backupIdentityFlags{
+func addBackupIdentityFlags(flags *pflag.FlagSet) backupIdentityFlags {
+	f := backupIdentityFlags{
 		dir:     flags.String("dir", ".", "folder holding me.info and priv.key (and transfer.info)"),
-		server:  flags.String("server", "", "server address (default: transfer.info line 1, else 127.0.0.1:1357)"),
+		server:  flags.String("addr", "", "server host:port (default: transfer.info line 1, else 127.0.0.1:1357)"),
 		timeout: flags.Duration("timeout", 30*time.Second, "limit for each read or write"),
 	}
+	aliasFlag(flags, "server", "addr")
+	return f
 }
 
 // backupReconnect logs in with the identity in --dir by a 1027 only: list
@@ -67,22 +69,22 @@ func backupReconnect(ctx context.Context, f backupIdentityFlags) (*backup.Client
 	return c, nil
 }
 
-func runBackupList(ctx context.Context, e *env, args []string) error {
-	stdout, stderr := e.stdout, e.stderr
-	flags := newFlagSet(e, "client backup list", "gatehouse client backup list [--dir DIR] [--server HOST:PORT]",
+func backupListCmd(e *env) *cobra.Command {
+	cmd := newCmd("list", "", "gatehouse client backup list [--dir DIR] [--addr HOST:PORT]",
 		"gatehouse client backup list --dir ~/backup-client",
 		"",
 		"Lists every version the server keeps of this client's files (a Gatehouse extension; the",
 		"original server cannot answer it). The identity comes from me.info and priv.key in --dir.")
-	flags.SetOutput(stderr)
-	id := addBackupIdentityFlags(flags)
-	if err := flags.Parse(args); err != nil {
-		return err
+	cmd.Args = cobra.NoArgs
+	id := addBackupIdentityFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return interruptible(e, cmd.Context(), func(ctx context.Context) error { return runBackupList(ctx, e, id) })
 	}
-	if flags.NArg() > 0 {
-		flags.Usage()
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
-	}
+	return cmd
+}
+
+func runBackupList(ctx context.Context, e *env, id backupIdentityFlags) error {
+	stdout, stderr := e.stdout, e.stderr
 	c, err := backupReconnect(ctx, id)
 	if err != nil {
 		return err
@@ -107,40 +109,41 @@ func runBackupList(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func runBackupRestore(ctx context.Context, e *env, args []string) error {
-	stdout, stderr := e.stdout, e.stderr
-	flags := newFlagSet(e, "client backup restore", "gatehouse client backup restore NAME [-version V] [-o PATH] [--dir DIR] [--server HOST:PORT]",
+func backupRestoreCmd(e *env) *cobra.Command {
+	cmd := newCmd("restore NAME", "", "gatehouse client backup restore NAME [--version V] [-o PATH] [--dir DIR] [--addr HOST:PORT]",
 		"gatehouse client backup restore notes.txt                     # latest version, to ./notes.txt",
-		"gatehouse client backup restore notes.txt -version 2 -o /tmp/notes-v2.txt",
+		"gatehouse client backup restore notes.txt --version 2 -o /tmp/notes-v2.txt",
 		"",
 		"The file is written to a hidden .NAME.vV.gatehouse-restore file beside PATH and renamed",
 		"onto PATH only once its CRC checked out; an interrupted restore resumes from that file.")
-	flags.SetOutput(stderr)
-	id := addBackupIdentityFlags(flags)
-	version := flags.Uint("version", 0, "version to restore (default: the latest)")
-	outPath := flags.String("o", "", "where to write the file (default: NAME's base name in the current folder; a folder: inside it)")
-	quiet := flags.Bool("quiet", false, "no progress bar")
-	if err := flags.Parse(args); err != nil {
-		return err
+	fs := cmd.Flags()
+	id := addBackupIdentityFlags(fs)
+	version := fs.Uint("version", 0, "version to restore (default: the latest)")
+	outPath := fs.StringP("output", "o", "", "where to write the file (default: NAME's base name in the current folder; a folder: inside it)")
+	quiet := fs.BoolP("quiet", "q", false, "no progress bar")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			fs.Usage()
+			if len(args) == 0 {
+				return errors.New("which file? give its NAME")
+			}
+			return fmt.Errorf("unexpected argument %q", args[1])
+		}
+		return interruptible(e, cmd.Context(), func(ctx context.Context) error {
+			return runBackupRestore(ctx, e, id, args[0], *version, *outPath, *quiet)
+		})
 	}
-	if flags.NArg() == 0 {
-		flags.Usage()
-		return errors.New("which file? give its NAME")
-	}
-	name := flags.Arg(0)
-	if err := flags.Parse(flags.Args()[1:]); err != nil { // flags after NAME
-		return err
-	}
-	if flags.NArg() > 0 {
-		flags.Usage()
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
-	}
+	return cmd
+}
+
+func runBackupRestore(ctx context.Context, e *env, id backupIdentityFlags, name string, version uint, outPath string, quiet bool) error {
+	stdout, stderr := e.stdout, e.stderr
 	base, err := backup.StoredFileName(name)
 	if err != nil {
 		return fmt.Errorf("%q: %w", name, err)
 	}
-	if *version > 1<<32-1 {
-		return fmt.Errorf("-version %d is out of range", *version)
+	if version > 1<<32-1 {
+		return fmt.Errorf("--version %d is out of range", version)
 	}
 	c, err := backupReconnect(ctx, id)
 	if err != nil {
@@ -166,10 +169,10 @@ func runBackupRestore(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("unknown file %q: the server keeps no verified version of it (it has %d file(s)%s)", base, len(have), listSome(have))
 	}
 	entry := versions[len(versions)-1]
-	if *version != 0 {
+	if version != 0 {
 		found := false
 		for _, e := range versions {
-			if e.Version == uint32(*version) {
+			if e.Version == uint32(version) {
 				entry, found = e, true
 			}
 		}
@@ -178,10 +181,10 @@ func runBackupRestore(ctx context.Context, e *env, args []string) error {
 			for _, e := range versions {
 				vs = append(vs, strconv.Itoa(int(e.Version)))
 			}
-			return fmt.Errorf("unknown version %d of %q (versions kept: %s)", *version, base, strings.Join(vs, ", "))
+			return fmt.Errorf("unknown version %d of %q (versions kept: %s)", version, base, strings.Join(vs, ", "))
 		}
 	}
-	out := firstNonEmpty(*outPath, base)
+	out := firstNonEmpty(outPath, base)
 	if st, err := os.Stat(out); err == nil && st.IsDir() {
 		out = filepath.Join(out, base)
 	}
@@ -208,7 +211,7 @@ func runBackupRestore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var bar *progress.Bar
-	if !*quiet {
+	if !quiet {
 		c.Progress = func(label string, total int64) io.Writer {
 			if total < backupProgressThreshold {
 				return io.Discard
@@ -226,6 +229,11 @@ func runBackupRestore(ctx context.Context, e *env, args []string) error {
 			f.Close()
 			os.Remove(part)
 			return fmt.Errorf("restore of %s version %d: %w (nothing written to %s)", base, entry.Version, err, out)
+		}
+		if ctx.Err() != nil {
+			// Interrupted: the partial file is what a resume continues from
+			// (docs: it is kept on purpose, unlike a failed e2eeftp get's).
+			fmt.Fprintf(stderr, "%s keeps what arrived; run the same command again to resume\n", part)
 		}
 		return fmt.Errorf("restore of %s version %d: %w (%s keeps what arrived; run the same command again to resume)", base, entry.Version, err, part)
 	}
@@ -294,7 +302,7 @@ type backupExportConfig struct {
 // upload's CRC checked out.
 func runBackupExport(ctx context.Context, cfg backupExportConfig, stdout io.Writer) error {
 	if cfg.client == "" || cfg.file == "" || cfg.out == "" {
-		return errors.New("export needs -client ID, -file NAME and -o PATH")
+		return errors.New("export needs --client ID, --file NAME and -o PATH")
 	}
 	vs, err := cfg.db.BackupVersions(ctx, cfg.client, cfg.file)
 	if err != nil {

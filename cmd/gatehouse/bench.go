@@ -11,20 +11,23 @@ import (
 	"time"
 
 	"gatehouse/internal/bench"
+
+	"github.com/spf13/cobra"
 )
 
-func runBench(e *env, args []string) error {
-	fs := newFlagSet(e, "bench", "gatehouse bench [flags] <service|sftp|idle|all> …",
+func benchCmd(e *env) *cobra.Command {
+	cmd := newCmd("bench", "measure the services: bench <service|all>", "gatehouse bench [flags] <service|sftp|idle|all> …",
 		"gatehouse bench all                        # everything, ~3 s per figure, 1 GiB transfers",
-		"gatehouse bench -quick all                 # smoke run: 0.5 s per figure, 16 MiB, 500 idle conns",
-		"gatehouse bench -d 10s -clients 1,8,32 clock zmqcmd",
-		"gatehouse bench -size 256MiB e2eeftp       # e2eeftp and the sftp peer on a 256 MiB file",
-		"gatehouse bench -json -out /tmp/r idle     # 10,000 idle clock sessions, JSON on stdout")
+		"gatehouse bench --quick all                 # smoke run: 0.5 s per figure, 16 MiB, 500 idle conns",
+		"gatehouse bench -d 10s --clients 1,8,32 clock zmqcmd",
+		"gatehouse bench --size 256MiB e2eeftp       # e2eeftp and the sftp peer on a 256 MiB file",
+		"gatehouse bench --json --out /tmp/r idle     # 10,000 idle clock sessions, JSON on stdout")
+	fs := cmd.Flags()
 	out := fs.String("out", "./bench-results", "folder for results.json, results.txt and chart.svg (a time-stamped subfolder per run)")
-	dur := fs.Duration("d", 0, "duration of each request/response figure and baseline (default 3s, -quick 500ms)")
+	dur := fs.DurationP("duration", "d", 0, "duration of each request/response figure and baseline (default 3s, --quick 500ms)")
 	clients := fs.String("clients", "1,8", "comma-separated client counts for request/response figures")
-	size := fs.String("size", "", "transfer file size, e.g. 1GiB, 64MiB, 1000000 (default 1GiB, -quick 16MiB)")
-	idle := fs.Int("idle", 0, "idle clock connections to open (default 10000, -quick 500)")
+	size := fs.String("size", "", "transfer file size, e.g. 1GiB, 64MiB, 1000000 (default 1GiB, --quick 16MiB)")
+	idle := fs.Int("idle", 0, "idle clock connections to open (default 10000, --quick 500)")
 	rounds := fs.Int("rounds", 1, "rounds of echo-then-service per request/response figure, interleaved; rates are totals, p50/p99 the median round's")
 	quick := fs.Bool("quick", false, "fast smoke run with small sizes")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the table")
@@ -34,84 +37,85 @@ func runBench(e *env, args []string) error {
 	blobURL := fs.String("blob", "", "the daemon's blob.url, e.g. s3://bucket/prefix (default local files); S3 credentials from GATEHOUSE_S3_*")
 	exe := fs.String("exe", "", "gatehouse binary to run as the daemon (default this binary)")
 	serveEcho := fs.Bool("serve-echo", false, "internal: run the echo limit server for a parent bench (stops when stdin closes)")
+	fs.MarkHidden("serve-echo")
 	timeout := fs.Duration("timeout", 60*time.Minute, "stop the whole run after this long")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *serveEcho {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if *serveEcho {
+			ctx, stop := e.signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return bench.ServeEcho(ctx, e.stdout, e.stdin)
+		}
+		targets, err := bench.Resolve(fs.Args())
+		if err != nil {
+			fs.Usage()
+			return err
+		}
+		if *rounds < 1 || *rounds > 20 {
+			return errors.New("--rounds: want 1 to 20")
+		}
+		o := bench.Options{Targets: targets, Quick: *quick, Rounds: *rounds, SFTPCiph: *cipher, Log: e.stderr,
+			Backends: bench.Backends{Store: *storeDSN, Blob: *blobURL},
+			Duration: bench.DefaultDuration, Size: bench.DefaultSize, IdleConns: bench.DefaultIdleConns}
+		if *quick {
+			o.Duration, o.Size, o.IdleConns = bench.QuickDuration, bench.QuickSize, bench.QuickIdleConns
+		}
+		if *dur > 0 {
+			o.Duration = *dur
+		}
+		if *size != "" {
+			if o.Size, err = parseSize(*size); err != nil {
+				return fmt.Errorf("--size: %w", err)
+			}
+		}
+		if *idle > 0 {
+			o.IdleConns = *idle
+		}
+		for _, c := range strings.Split(*clients, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil || n < 1 || n > 1024 {
+				return fmt.Errorf("--clients: want counts between 1 and 1024, got %q", c)
+			}
+			o.Clients = append(o.Clients, n)
+		}
+		if o.Exe = *exe; o.Exe == "" {
+			if o.Exe, err = os.Executable(); err != nil {
+				return fmt.Errorf("cannot find this binary to run the daemon (use --exe): %w", err)
+			}
+		}
+		o.EchoExe = o.Exe
+		if o.Scratch, err = os.MkdirTemp(*scratch, "gatehouse-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(o.Scratch)
+
 		ctx, stop := e.signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return bench.ServeEcho(ctx, e.stdout, e.stdin)
-	}
-	targets, err := bench.Resolve(fs.Args())
-	if err != nil {
-		fs.Usage()
-		return err
-	}
-	if *rounds < 1 || *rounds > 20 {
-		return errors.New("-rounds: want 1 to 20")
-	}
-	o := bench.Options{Targets: targets, Quick: *quick, Rounds: *rounds, SFTPCiph: *cipher, Log: e.stderr,
-		Backends: bench.Backends{Store: *storeDSN, Blob: *blobURL},
-		Duration: bench.DefaultDuration, Size: bench.DefaultSize, IdleConns: bench.DefaultIdleConns}
-	if *quick {
-		o.Duration, o.Size, o.IdleConns = bench.QuickDuration, bench.QuickSize, bench.QuickIdleConns
-	}
-	if *dur > 0 {
-		o.Duration = *dur
-	}
-	if *size != "" {
-		if o.Size, err = parseSize(*size); err != nil {
-			return fmt.Errorf("-size: %w", err)
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		r, runErr := bench.Run(ctx, o)
+		if r == nil {
+			return runErr
 		}
-	}
-	if *idle > 0 {
-		o.IdleConns = *idle
-	}
-	for _, c := range strings.Split(*clients, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(c))
-		if err != nil || n < 1 || n > 1024 {
-			return fmt.Errorf("-clients: want counts between 1 and 1024, got %q", c)
+		if *asJSON {
+			err = r.WriteJSON(e.stdout)
+		} else {
+			fmt.Fprintln(e.stdout)
+			err = r.WriteTable(e.stdout)
 		}
-		o.Clients = append(o.Clients, n)
-	}
-	if o.Exe = *exe; o.Exe == "" {
-		if o.Exe, err = os.Executable(); err != nil {
-			return fmt.Errorf("cannot find this binary to run the daemon (use -exe): %w", err)
+		if err != nil {
+			return err
 		}
+		dir, err := bench.WriteResults(r, *out)
+		if err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "bench: results in %s (results.json, results.txt, chart.svg)\n", dir)
+		if runErr != nil {
+			return fmt.Errorf("run stopped early: %w", runErr)
+		}
+		return nil
 	}
-	o.EchoExe = o.Exe
-	if o.Scratch, err = os.MkdirTemp(*scratch, "gatehouse-bench-"); err != nil {
-		return err
-	}
-	defer os.RemoveAll(o.Scratch)
-
-	ctx, stop := e.signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	r, runErr := bench.Run(ctx, o)
-	if r == nil {
-		return runErr
-	}
-	if *asJSON {
-		err = r.WriteJSON(e.stdout)
-	} else {
-		fmt.Fprintln(e.stdout)
-		err = r.WriteTable(e.stdout)
-	}
-	if err != nil {
-		return err
-	}
-	dir, err := bench.WriteResults(r, *out)
-	if err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	fmt.Fprintf(e.stderr, "bench: results in %s (results.json, results.txt, chart.svg)\n", dir)
-	if runErr != nil {
-		return fmt.Errorf("run stopped early: %w", runErr)
-	}
-	return nil
+	return cmd
 }
 
 // parseSize reads 1GiB, 64MiB, 512KiB, 1GB, 10MB or a plain byte count.

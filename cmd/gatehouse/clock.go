@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,9 @@ import (
 	"unicode"
 
 	"gatehouse/internal/service/clock"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 const clockMenu = `Select one of the option below:
@@ -22,28 +26,53 @@ const clockMenu = `Select one of the option below:
 4. Exit
 `
 
-// runClockClient is the menu client of the original (1 time, 2 date,
+// clientClockCmd is the menu client of the original (1 time, 2 date,
 // 3 temperature, 4 exit, with the round-trip time of each request), or,
 // given commands as arguments, a non-interactive client for scripts.
-func runClockClient(ctx context.Context, e *env, args []string) error {
-	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
-	fs := newFlagSet(e, "client clock", "gatehouse client clock [--host ADDR] [--port N] [-timeout D] [time|date|temp …]",
+func clientClockCmd(e *env) *cobra.Command {
+	cmd := newCmd("clock [time|date|temp …]", "TIME/DATE/TEMP menu client of the legacy clock protocol (toy DH + Caesar)",
+		"gatehouse client clock [--addr HOST:PORT] [--timeout D] [--rtt] [time|date|temp …]",
 		"gatehouse client clock                          # interactive menu against 127.0.0.1:7777",
-		"gatehouse client clock --host 10.0.0.5 --port 7777",
+		"gatehouse client clock --addr 10.0.0.5:7777",
 		"gatehouse client clock time                     # print the server's time and exit",
-		"gatehouse client clock -rtt time date temp      # one line each, with the round-trip time",
-		"gatehouse client clock --port 7778 -tls -tls-pin SHA256:… time   # the tls_listen port")
-	fs.SetOutput(stderr)
-	host := fs.String("host", "127.0.0.1", "server address")
-	port := fs.Int("port", 7777, "server port")
+		"gatehouse client clock time date temp --rtt     # one line each, with the round-trip time",
+		"gatehouse client clock time --addr 127.0.0.1:7778 --tls --tls-pin SHA256:…   # the tls_listen port")
+	fs := cmd.Flags()
+	addr := fs.String("addr", "127.0.0.1:7777", "server host:port")
+	host := fs.String("host", "", "server address (earlier spelling: --addr's host)")
+	port := fs.Int("port", 0, "server port (earlier spelling: --addr's port)")
+	fs.MarkHidden("host")
+	fs.MarkHidden("port")
 	timeout := fs.Duration("timeout", clock.DefaultTimeout, "limit for connecting and for each request")
 	rtt := fs.Bool("rtt", false, "non-interactive: also print each round-trip time")
 	allowWeak := fs.Bool("allow-weak-shift", false,
 		"keep a session whose Caesar shift is 0 or 1 (plaintext); by default the client reconnects")
 	tlsConfig := tlsClientFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		h, p, err := net.SplitHostPort(*addr)
+		if err != nil {
+			return fmt.Errorf("--addr %q: want host:port", *addr)
+		}
+		if *host != "" {
+			h = *host
+		}
+		if *port != 0 {
+			p = strconv.Itoa(*port)
+		}
+		pn, err := strconv.Atoi(p)
+		if err != nil || pn <= 0 || pn > 65535 {
+			return fmt.Errorf("port %s: want 1..65535", p)
+		}
+		return interruptible(e, cmd.Context(), func(ctx context.Context) error {
+			return clockClient(ctx, e, fs, h, pn, *timeout, *rtt, *allowWeak, tlsConfig)
+		})
 	}
+	return cmd
+}
+
+func clockClient(ctx context.Context, e *env, fs *pflag.FlagSet, host string, port int, timeout time.Duration,
+	rtt, allowWeak bool, tlsConfig func() (*tls.Config, error)) error {
+	stdin, stdout := e.stdin, e.stdout
 	tlsCfg, err := tlsConfig()
 	if err != nil {
 		return err
@@ -62,11 +91,8 @@ func runClockClient(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("unknown request %q: want time, date or temp", a)
 		}
 	}
-	if *port <= 0 || *port > 65535 {
-		return fmt.Errorf("--port %d: want 1..65535", *port)
-	}
-	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
-	d := clock.Dialer{Timeout: *timeout, AllowWeakShift: *allowWeak, TLS: tlsCfg}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	d := clock.Dialer{Timeout: timeout, AllowWeakShift: allowWeak, TLS: tlsCfg}
 	s, err := d.Dial(ctx, addr)
 	if err != nil {
 		return err
@@ -83,7 +109,7 @@ func runClockClient(ctx context.Context, e *env, args []string) error {
 			if err != nil {
 				return err
 			}
-			if *rtt {
+			if rtt {
 				fmt.Fprintf(stdout, "%s\t%.4f ms\n", printable(r), msSince(t0))
 			} else {
 				fmt.Fprintln(stdout, printable(r))
@@ -91,7 +117,7 @@ func runClockClient(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	return clockMenuLoop(ctx, s, *host, *port, stdin, stdout)
+	return clockMenuLoop(ctx, s, host, port, stdin, stdout)
 }
 
 func clockMenuLoop(ctx context.Context, s *clock.Session, host string, port int, stdin io.Reader, stdout io.Writer) error {

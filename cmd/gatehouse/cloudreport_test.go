@@ -32,7 +32,7 @@ func crClient(args []string, out *bytes.Buffer) error {
 
 func TestCloudreportAdmin(t *testing.T) {
 	data := t.TempDir()
-	out, err := crRun(t, crAdmin, "add", "-data", data, "-id", "00003e3b", "-name", "Firm Ltd", "-expires", "2027-11-22")
+	out, err := crRun(t, crAdmin, "add", "-init", "-data", data, "-id", "00003e3b", "-name", "Firm Ltd", "-expires", "2027-11-22")
 	if err != nil || !strings.Contains(out, "added client 00003e3b (Firm Ltd), expires 2027-11-22, enabled") {
 		t.Fatalf("add: %q %v", out, err)
 	}
@@ -85,7 +85,7 @@ func TestCloudreportAdmin(t *testing.T) {
 // the report it left.
 func TestCloudreportClientCommand(t *testing.T) {
 	data := t.TempDir()
-	if _, err := crRun(t, crAdmin, "add", "-data", data, "-id", "00003e3b", "-name", "Firm"); err != nil {
+	if _, err := crRun(t, crAdmin, "add", "-init", "-data", data, "-id", "00003e3b", "-name", "Firm"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
@@ -178,7 +178,7 @@ func TestCloudreportAdminPublish(t *testing.T) {
 	data := t.TempDir()
 	src := filepath.Join(t.TempDir(), "app-1.2.zip")
 	os.WriteFile(src, []byte("release 1.2"), 0o600)
-	if out, err := crRun(t, crAdmin, "publish", src, "-name", "app.zip", "-data", data); err != nil || !strings.Contains(out, "published app.zip (11 bytes)") {
+	if out, err := crRun(t, crAdmin, "publish", src, "-name", "app.zip", "-data", data, "-init"); err != nil || !strings.Contains(out, "published app.zip (11 bytes)") {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
 	if b, err := os.ReadFile(filepath.Join(data, "cloudreport", "updates", "app.zip")); err != nil || string(b) != "release 1.2" {

@@ -1,6 +1,12 @@
 // Command gatehouse is the one binary: the daemon (serve), key tools (keys),
 // protocol clients (client), store administration (admin) and benchmarks
 // (bench).
+//
+// The command tree is built with cobra by newRoot, a function of the
+// command's env: there is no package-level command state, so tests run
+// commands in process, each with streams, an environment and signals of its
+// own. Shell completion (gatehouse completion bash|zsh|fish) and the man
+// pages (gatehouse man DIR) come from the same definitions.
 package main
 
 import (
@@ -11,16 +17,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
+	"sync/atomic"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 
 	"gatehouse/internal/buildinfo"
 )
-
-type command struct {
-	summary string
-	run     func(e *env, args []string) error
-}
 
 // env is what a command reads and writes besides its arguments: main wires
 // the process's standard streams, environment and os/signal; tests pass
@@ -47,96 +52,325 @@ func processEnv() *env {
 }
 
 // signalContext is signal.NotifyContext over e's signals: the context ends
-// when one of sig arrives or stop is called.
+// when one of sig arrives or stop is called; its cause is then
+// errInterrupted.
 func (e *env) signalContext(parent context.Context, sig ...os.Signal) (context.Context, context.CancelFunc) {
 	ch := make(chan os.Signal, 1)
 	e.notify(ch, sig...)
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancelCause(parent)
 	go func() {
 		select {
 		case <-ch:
-			cancel()
+			cancel(errInterrupted)
 		case <-ctx.Done():
 		}
 	}()
 	return ctx, func() {
 		e.stop(ch)
-		cancel()
+		cancel(nil)
 	}
 }
 
-var commands = map[string]command{
-	"serve":   {"run the daemon", runServe},
-	"keys":    {"create and list keys: keys <service> …", func(e *env, a []string) error { return dispatch(e, "keys", keysCmds, a) }},
-	"client":  {"talk to a service: client <service> …", func(e *env, a []string) error { return dispatch(e, "client", clientCmds, a) }},
-	"admin":   {"inspect and manage stored state: admin <service> …", func(e *env, a []string) error { return dispatch(e, "admin", adminCmds, a) }},
-	"bench":   {"measure the services: bench <service|all>", runBench},
-	"version": {"print the version", runVersion},
+// errInterrupted is what a client command returns when Ctrl-C (SIGINT)
+// ended it: run prints "interrupted" and exits 130, as shells do.
+var errInterrupted = errors.New("interrupted")
+
+// interruptible runs body with a context that SIGINT ends; an error body
+// returns after the signal becomes errInterrupted (the command's own
+// clean-up, e.g. removing a partial download, has run by then).
+func interruptible(e *env, parent context.Context, body func(ctx context.Context) error) error {
+	ctx, stop := e.signalContext(parent, os.Interrupt)
+	defer stop()
+	err := body(ctx)
+	if err != nil && errors.Is(context.Cause(ctx), errInterrupted) {
+		return errInterrupted
+	}
+	return err
 }
 
-// Per-service subcommands (the service names are those of the services
-// list, a test checks; "tls" and "keys" are daemon-wide). The run functions
-// live in each service's cmd file.
-var (
-	keysCmds = map[string]command{
-		"e2eeftp": {"server identity and client keys: init | add-client | revoke | list", runE2EKeys},
-		"tls":     {"TLS certificates of the tls_listen ports: show | init", runTLSKeys},
-		"zmqcmd":  {"CURVE port keys: init | add-client | list | revoke", runZMQCmdKeys},
-	}
-	clientCmds = map[string]command{
-		"backup": {
-			summary: "back files up to the encrypted backup service (stands in for the original C++ client)",
-			run: func(e *env, args []string) error {
-				ctx, stop := e.signalContext(context.Background(), os.Interrupt)
-				defer stop()
-				return runBackupClient(ctx, e, args)
-			},
-		},
-		"clock": {
-			summary: "TIME/DATE/TEMP menu client of the legacy clock protocol (toy DH + Caesar)",
-			run: func(e *env, args []string) error {
-				ctx, stop := e.signalContext(context.Background(), os.Interrupt)
-				defer stop()
-				return runClockClient(ctx, e, args)
-			},
-		},
-		"cloudreport": {
-			summary: "run INIT, INFO, PING, VERS, DWNL and ERRL against a Cloud Report server",
-			run:     runCloudreportClient,
-		},
-		"e2eeftp": {"encrypted file transfer: send | get | list | delete | help", runE2EClient},
-		"zmqcmd": {
-			summary: "send os/compute commands to the ZeroMQ JSON command service (REQ over ZMTP)",
-			run: func(e *env, args []string) error {
-				ctx, stop := e.signalContext(context.Background(), os.Interrupt)
-				defer stop()
-				return runZMQCmdClient(ctx, e, args)
-			},
-		},
-	}
-	adminCmds = map[string]command{
-		"backup": {
-			summary: "backup clients, files and versions; export a version: admin backup clients|files|versions|export",
-			run:     func(e *env, args []string) error { return runBackupAdmin(context.Background(), e, args) },
-		},
-		"cloudreport": {
-			summary: "client registry, error reports and update files: add|list|enable|disable|set-expiry|errors|publish|unpublish|updates",
-			run:     runCloudreportAdmin,
-		},
-		"keys": {
-			summary: "fingerprints of the keys daemons sharing the store must hold alike: pins|unpin NAME",
-			run:     runKeyPinsAdmin,
-		},
-	}
-)
+// errUsage marks an error whose usage text was already printed.
+var errUsage = errors.New("usage")
 
-func runVersion(e *env, args []string) error {
-	fs := newFlagSet(e, "version", "gatehouse version", "gatehouse version    # e.g. gatehouse v1.2.0 (rev 8c7fd24…, 2026-12-04T20:14:41Z) go1.26.8 linux/amd64")
-	if err := fs.Parse(args); err != nil {
+// exitCode is an error that sets the exit code (its text was printed).
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit %d", int(c)) }
+
+func main() {
+	os.Exit(run(os.Args[1:], processEnv()))
+}
+
+// run runs the command args names with e's streams and signals and returns
+// the process exit code.
+func run(args []string, e *env) int {
+	err := execute(context.Background(), e, args)
+	var code exitCode
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(e.stderr, "interrupted")
+		return 130
+	case errors.Is(err, errUsage):
+		return 1
+	}
+	name := "gatehouse"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name += " " + args[0]
+	}
+	fmt.Fprintf(e.stderr, "%s: %v\n", name, err)
+	return 1
+}
+
+// execute runs the command args names in process. It returns flag.ErrHelp
+// when it only printed help.
+func execute(ctx context.Context, e *env, args []string) error {
+	root := newRoot(e)
+	helped := new(atomic.Bool)
+	root.SetHelpFunc(func(c *cobra.Command, _ []string) {
+		helped.Store(true)
+		writeHelp(c.ErrOrStderr(), c)
+	})
+	root.SetArgs(canonicalArgs(root, args))
+	if err := root.ExecuteContext(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, versionLine(buildinfo.Current()))
+	if helped.Load() {
+		return flag.ErrHelp
+	}
 	return nil
+}
+
+// newRoot builds the whole command tree over e.
+func newRoot(e *env) *cobra.Command {
+	root := newGroup("gatehouse", "one daemon for five legacy protocols, and their tools")
+	root.Long = "Run 'gatehouse help <command>' or 'gatehouse <command> -h' for a command's flags and examples;\n" +
+		"'gatehouse completion bash|zsh|fish' prints a shell completion script."
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SilenceErrors = true
+	root.SilenceUsage = true
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		writeHelp(c.ErrOrStderr(), c)
+		return err
+	})
+	root.AddCommand(
+		serveCmd(e),
+		newGroup("keys", "create and list keys: keys <service> …", keysE2EEFTPCmd(e), keysTLSCmd(e), keysZMQCmdCmd(e)),
+		newGroup("client", "talk to a service: client <service> …",
+			clientBackupCmd(e), clientClockCmd(e), clientCloudreportCmd(e), clientE2EEFTPCmd(e), clientZMQCmdCmd(e)),
+		newGroup("admin", "inspect and manage stored state: admin <service> …",
+			adminBackupCmd(e), adminCloudreportCmd(e), adminKeysCmd(e)),
+		benchCmd(e),
+		versionCmd(e),
+		manCmd(root),
+	)
+	root.SetHelpCommand(&cobra.Command{
+		Use: "help [command …]", Short: "show a command's flags and examples",
+		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, s := range cmd.Commands() {
+				if s.IsAvailableCommand() {
+					names = append(names, cobra.CompletionWithDesc(s.Name(), s.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil || len(rest) > 0 && len(cmd.Commands()) > 0 {
+				fmt.Fprintf(c.ErrOrStderr(), "gatehouse help: unknown command %q\n\n", strings.Join(args, " "))
+				writeHelp(c.ErrOrStderr(), c.Root())
+				return errUsage
+			}
+			return cmd.Help()
+		},
+	})
+	return root
+}
+
+// newGroup returns a command that only holds subcommands: without one (or
+// with an unknown one) it prints its usage and fails.
+func newGroup(name, short string, subs ...*cobra.Command) *cobra.Command {
+	g := &cobra.Command{Use: name, Short: short, Args: cobra.ArbitraryArgs,
+		Annotations: map[string]string{"group": "1", "synopsis": ""}}
+	path := func() string { return g.CommandPath() }
+	g.RunE = func(c *cobra.Command, args []string) error {
+		code := errUsage
+		if !c.HasParent() {
+			code = exitCode(2)
+		}
+		if len(args) > 0 {
+			fmt.Fprintf(c.ErrOrStderr(), "%s: unknown command %q\n\n", path(), args[0])
+		}
+		writeHelp(c.ErrOrStderr(), c)
+		return code
+	}
+	g.AddCommand(subs...)
+	return g
+}
+
+// newCmd returns a command whose help shows synopsis, its flags and the
+// examples. In its RunE, cmd.Flags().Usage() prints that help on stderr.
+func newCmd(use, short, synopsis string, examples ...string) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Annotations: map[string]string{"synopsis": synopsis}}
+	if len(examples) > 0 {
+		c.Example = "  " + strings.Join(examples, "\n  ")
+	}
+	c.Flags().SortFlags = false
+	c.Flags().Usage = func() { writeHelp(c.ErrOrStderr(), c) }
+	return c
+}
+
+// writeHelp prints c's usage line, description, subcommands, flags and
+// examples.
+func writeHelp(w io.Writer, c *cobra.Command) {
+	syn := c.Annotations["synopsis"]
+	subs := []*cobra.Command{}
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() || s.Name() == "help" && !c.HasParent() {
+			subs = append(subs, s)
+		}
+	}
+	if syn == "" {
+		syn = c.CommandPath() + " <command> [flags]"
+		if len(subs) == 0 {
+			syn = c.UseLine()
+		}
+	}
+	fmt.Fprintf(w, "usage: %s\n", syn)
+	if c.Long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
+	}
+	if len(subs) > 0 {
+		fmt.Fprint(w, "\ncommands:\n")
+		for _, s := range subs {
+			fmt.Fprintf(w, "  %-12s %s\n", s.Name(), s.Short)
+		}
+	}
+	if c.Annotations["group"] == "" {
+		if fl := c.LocalFlags().FlagUsages(); fl != "" {
+			fmt.Fprintf(w, "\nflags:\n%s", fl)
+		}
+	}
+	if c.Example != "" {
+		fmt.Fprintf(w, "\nexamples:\n%s\n", c.Example)
+	}
+	if len(subs) > 0 {
+		fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags and examples.\n", c.CommandPath())
+	}
+}
+
+// canonicalArgs rewrites the arguments of the command args name so that
+// cobra parses them as the pre-cobra CLI did and as GNU tools do: the
+// flags of the command (in any position, also after its arguments), "--",
+// then its arguments in order. A single-dash long flag of the command
+// (-data, -config, -set, as README and scripts spell them) becomes its
+// --form. An argument that starts with "-" but is no flag of the command
+// stays an argument if the command takes such arguments (zmqcmd's os
+// parameters: rm -rf); "--" ends the flags explicitly.
+func canonicalArgs(root *cobra.Command, args []string) []string {
+	cur, i := root, 0
+	for i < len(args) {
+		next := subcommand(cur, args[i])
+		if next == nil {
+			break
+		}
+		cur, i = next, i+1
+	}
+	if cur == root || cur.Annotations["group"] != "" {
+		return args
+	}
+	cur.InitDefaultHelpFlag()
+	fs := cur.Flags()
+	passDash := cur.Annotations["dash-args"] != ""
+	out := append([]string{}, args[:i]...)
+	var pos []string
+	rest := args[i:]
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		if a == "--" {
+			pos = append(pos, rest[j+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		var f *pflag.Flag
+		body := strings.TrimPrefix(a, "-")
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(body, "-"), "=")
+		switch {
+		case strings.HasPrefix(a, "--"):
+			f = fs.Lookup(name)
+		case len(name) > 1 && fs.Lookup(name) != nil:
+			f = fs.Lookup(name)
+			a = "-" + a
+		default:
+			if f = fs.ShorthandLookup(body[:1]); f != nil {
+				hasValue = len(body) > 1
+			}
+		}
+		if f == nil {
+			if passDash {
+				pos = append(pos, a)
+			} else {
+				out = append(out, a) // cobra reports the unknown flag
+			}
+			continue
+		}
+		out = append(out, a)
+		if !hasValue && f.NoOptDefVal == "" && j+1 < len(rest) {
+			j++
+			out = append(out, rest[j])
+		}
+	}
+	if len(pos) > 0 {
+		out = append(append(out, "--"), pos...)
+	}
+	return out
+}
+
+func subcommand(c *cobra.Command, name string) *cobra.Command {
+	for _, s := range c.Commands() {
+		if s.Name() == name || s.HasAlias(name) {
+			return s
+		}
+	}
+	return nil
+}
+
+// short sets c's one-line summary.
+func short(c *cobra.Command, s string) *cobra.Command {
+	c.Short = s
+	return c
+}
+
+// aliasFlag makes --old a hidden second name of the flag --name (an
+// earlier spelling that scripts may use).
+func aliasFlag(fs *pflag.FlagSet, old, name string) {
+	f := fs.Lookup(name)
+	fs.Var(f.Value, old, "alias of --"+name)
+	fs.Lookup(old).NoOptDefVal = f.NoOptDefVal
+	fs.MarkHidden(old)
+}
+
+func versionCmd(e *env) *cobra.Command {
+	c := newCmd("version", "print the version", "gatehouse version",
+		"gatehouse version    # e.g. gatehouse v1.2.0 (rev 8c7fd24…, 2026-12-04T20:14:41Z) go1.26.8 linux/amd64")
+	c.Args = cobra.NoArgs
+	c.RunE = func(*cobra.Command, []string) error {
+		fmt.Fprintln(e.stdout, versionLine(buildinfo.Current()))
+		return nil
+	}
+	return c
 }
 
 func versionLine(b buildinfo.Info) string {
@@ -154,84 +388,23 @@ func versionLine(b buildinfo.Info) string {
 	return line + " " + b.GoVersion + " " + b.Platform
 }
 
-// errUsage marks an error whose usage text was already printed.
-var errUsage = errors.New("usage")
-
-func main() {
-	os.Exit(run(os.Args[1:], processEnv()))
-}
-
-// run runs the command args names with e's streams and signals and returns
-// the process exit code.
-func run(args []string, e *env) int {
-	stderr := e.stderr
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr, "gatehouse", commands)
-		if len(args) == 0 {
-			return 2
+// manCmd writes one man page per command into a folder, from the same
+// definitions as the help and the completion.
+func manCmd(root *cobra.Command) *cobra.Command {
+	c := newCmd("man DIR", "write the man pages (section 1) into DIR", "gatehouse man DIR",
+		"gatehouse man /usr/local/share/man/man1 && man gatehouse-client-e2eeftp-get")
+	c.Args = cobra.ExactArgs(1)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := os.MkdirAll(args[0], 0o755); err != nil {
+			return err
 		}
-		return 0
-	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n", args[0])
-		usage(stderr, "gatehouse", commands)
-		return 2
-	}
-	if err := c.run(e, args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+		root.DisableAutoGenTag = true
+		hdr := &doc.GenManHeader{Title: "GATEHOUSE", Section: "1", Source: "gatehouse " + buildinfo.Current().Version}
+		if err := doc.GenManTree(root, hdr, args[0]); err != nil {
+			return err
 		}
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "gatehouse %s: %v\n", args[0], err)
-		}
-		return 1
-	}
-	return 0
-}
-
-func dispatch(e *env, group string, cmds map[string]command, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		usage(e.stderr, "gatehouse "+group, cmds)
-		if len(args) == 0 {
-			return errUsage
-		}
+		fmt.Fprintf(c.OutOrStdout(), "wrote the man pages to %s\n", args[0])
 		return nil
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(e.stderr, "gatehouse %s: unknown service %q\n\n", group, args[0])
-		usage(e.stderr, "gatehouse "+group, cmds)
-		return errUsage
-	}
-	return c.run(e, args[1:])
-}
-
-func usage(w io.Writer, prefix string, cmds map[string]command) {
-	fmt.Fprintf(w, "usage: %s <command> [flags]\n\ncommands:\n", prefix)
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags and examples.\n", prefix)
-}
-
-// newFlagSet returns a FlagSet that writes to e.stderr and whose -h prints
-// the usage line, the flags and the examples.
-func newFlagSet(e *env, name, synopsis string, examples ...string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "usage: %s\n\nflags:\n", synopsis)
-		fs.PrintDefaults()
-		if len(examples) > 0 {
-			fmt.Fprintf(w, "\nexamples:\n  %s\n", strings.Join(examples, "\n  "))
-		}
-	}
-	return fs
+	return c
 }

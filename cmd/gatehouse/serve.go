@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"gatehouse/internal/services"
 	"log/slog"
@@ -15,6 +14,9 @@ import (
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/logging"
 	"gatehouse/internal/sdnotify"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // setFlags collects repeated -set key=value flags.
@@ -22,15 +24,16 @@ type setFlags []string
 
 func (s *setFlags) String() string     { return strings.Join(*s, ",") }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
+func (s *setFlags) Type() string       { return "key=value" }
 
 // configFlags registers the flags every command that reads the config has,
 // and returns a loader that applies them last (defaults < file < env < flags).
-func configFlags(e *env, fs *flag.FlagSet) func() (*config.Config, error) {
+func configFlags(e *env, fs *pflag.FlagSet) func() (*config.Config, error) {
 	path := fs.String("config", "", "TOML config file (default: $GATEHOUSE_CONFIG, ./gatehouse.toml, /etc/gatehouse/gatehouse.toml, the first that exists)")
 	data := fs.String("data", "", "data directory (default ./gatehouse-data)")
 	host := fs.String("host", "", "address every default listener binds (default 127.0.0.1; 0.0.0.0 for all interfaces)")
 	var sets setFlags
-	fs.Var(&sets, "set", "set any config key, e.g. -set services.clock.max_conns=64 (repeatable)")
+	fs.Var(&sets, "set", "set any config key, e.g. --set services.clock.max_conns=64 (repeatable)")
 	return func() (*config.Config, error) {
 		cfg, err := config.LoadEnviron(config.FindEnv(*path, e.getenv), e.environ())
 		if err != nil {
@@ -45,39 +48,43 @@ func configFlags(e *env, fs *flag.FlagSet) func() (*config.Config, error) {
 		for _, kv := range sets {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
-				return nil, fmt.Errorf("-set %q: want key=value", kv)
+				return nil, fmt.Errorf("--set %q: want key=value", kv)
 			}
 			if err := cfg.Set(k, v); err != nil {
-				return nil, fmt.Errorf("-set: %w", err)
+				return nil, fmt.Errorf("--set: %w", err)
 			}
 		}
 		return cfg, services.Validate(cfg)
 	}
 }
 
-func runServe(e *env, args []string) error {
-	fs := newFlagSet(e, "serve", "gatehouse serve [-config FILE] [-data DIR] [-host ADDR] [-set key=value …]",
+func serveCmd(e *env) *cobra.Command {
+	c := newCmd("serve", "run the daemon", "gatehouse serve [--config FILE] [--data DIR] [--host ADDR] [--set key=value …]",
 		"gatehouse serve                               # every service on 127.0.0.1, data in ./gatehouse-data",
-		"gatehouse serve -host 0.0.0.0 -data /var/lib/gatehouse",
-		"gatehouse serve -config gatehouse.toml -set services.zmqcmd.enabled=false",
-		"gatehouse serve -check-config               # print the effective config and exit")
+		"gatehouse serve --host 0.0.0.0 --data /var/lib/gatehouse",
+		"gatehouse serve --config gatehouse.toml --set services.zmqcmd.enabled=false",
+		"gatehouse serve --check-config                # print the effective config and exit")
+	c.Args = cobra.NoArgs
+	fs := c.Flags()
 	load := configFlags(e, fs)
 	check := fs.Bool("check-config", false, "print the effective configuration as TOML and exit")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides log.level)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	c.RunE = func(*cobra.Command, []string) error { return runServe(e, load, *check, *logLevel) }
+	return c
+}
+
+func runServe(e *env, load func() (*config.Config, error), check bool, logLevel string) error {
 	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	if *logLevel != "" {
-		cfg.Log.Level = *logLevel
+	if logLevel != "" {
+		cfg.Log.Level = logLevel
 		if err := services.Validate(cfg); err != nil {
 			return err
 		}
 	}
-	if *check {
+	if check {
 		return config.WriteTOML(e.stdout, cfg)
 	}
 	log, level, closer, err := logging.NewLeveled(cfg.Log, cfg.DataDir, e.stderr)

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"gatehouse/internal/services"
 	"io"
@@ -12,68 +11,56 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/tlsutil"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const tlsKeysUsage = `usage: gatehouse keys tls <command> [-config FILE] [-data DIR] [-set key=value …]
-
-The TCP services (cloudreport, backup, clock, e2eeftp) can serve their
+func keysTLSCmd(e *env) *cobra.Command {
+	g := newGroup("tls", "TLS certificates of the tls_listen ports: show | init",
+		short(tlsKeysCmd(e, "show"), "per service: TLS port, certificate file and its SHA256 fingerprint (what clients pin with --tls-pin)"),
+		short(tlsKeysCmd(e, "init"), "generate the self-signed certificate now (the daemon would on its first start)"))
+	g.Long = `The TCP services (cloudreport, backup, clock, e2eeftp) can serve their
 protocol inside TLS 1.3 on a second port, services.<name>.tls_listen. They
 use tls_cert/tls_key when set, else a self-signed certificate the daemon
-generates into <data>/tls/ on first start.
+generates into <data>/tls/ on first start. Run 'keys tls init' as the user
+the daemon runs as, e.g. to hand out the pin before starting it.`
+	return g
+}
 
-commands:
-  show   per service: TLS port, certificate file and its SHA256 fingerprint
-         (what clients pin with -tls-pin)
-  init   generate the self-signed certificate now (the daemon would on its
-         first start), e.g. to hand out the pin before starting it; run it
-         as the user the daemon runs as
-
-examples:
-  gatehouse keys tls show -config /etc/gatehouse/gatehouse.toml
-  gatehouse keys tls init -data /var/lib/gatehouse
-`
-
-func runTLSKeys(e *env, args []string) error {
+func tlsKeysCmd(e *env, sub string) *cobra.Command {
 	out := e.stdout
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stderr, tlsKeysUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	sub := args[0]
-	if sub != "show" && sub != "init" {
-		fmt.Fprintf(e.stderr, "gatehouse keys tls: unknown command %q\n\n%s", sub, tlsKeysUsage)
-		return errUsage
-	}
-	fs := newFlagSet(e, "keys tls "+sub, "gatehouse keys tls "+sub+" [-config FILE] [-data DIR] [-set key=value …]")
-	load := configFlags(e, fs)
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	if sub == "init" {
-		cert, _, created, err := tlsutil.LoadOrCreateSelfSigned(cfg.DataDir, daemon.SelfSignedHosts(cfg))
+	cmd := newCmd(sub, "", "gatehouse keys tls "+sub+" [--config FILE] [--data DIR] [--set key=value …]",
+		"gatehouse keys tls show --config /etc/gatehouse/gatehouse.toml",
+		"gatehouse keys tls init --data /var/lib/gatehouse")
+	cmd.Args = cobra.NoArgs
+	d := newDataFlags(e, cmd.Flags())
+	cmd.RunE = func(*cobra.Command, []string) error {
+		// init creates what it is asked to, the data directory included.
+		cfg, err := d.configMay(sub == "init" || *d.init)
 		if err != nil {
 			return err
 		}
-		fp, err := tlsutil.CertFileFingerprint(cert)
-		if err != nil {
-			return err
+		if sub == "init" {
+			cert, _, created, err := tlsutil.LoadOrCreateSelfSigned(cfg.DataDir, daemon.SelfSignedHosts(cfg))
+			if err != nil {
+				return err
+			}
+			fp, err := tlsutil.CertFileFingerprint(cert)
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(out, "generated %s\n", cert)
+			} else {
+				fmt.Fprintf(out, "already present: %s\n", cert)
+			}
+			fmt.Fprintln(out, fp)
+			return nil
 		}
-		if created {
-			fmt.Fprintf(out, "generated %s\n", cert)
-		} else {
-			fmt.Fprintf(out, "already present: %s\n", cert)
-		}
-		fmt.Fprintln(out, fp)
-		return nil
+		return showTLS(cfg, out)
 	}
-	return showTLS(cfg, out)
+	return cmd
 }
 
 // showTLS prints one line per TCP service: name, TLS address (or "off"),
@@ -120,17 +107,17 @@ func certFingerprint(cert, key string, self bool) (string, error) {
 
 // tlsClientFlags registers the Go clients' TLS flags on fs and returns the
 // function that builds the client configuration (nil without -tls).
-func tlsClientFlags(fs *flag.FlagSet) func() (*tls.Config, error) {
+func tlsClientFlags(fs *pflag.FlagSet) func() (*tls.Config, error) {
 	on := fs.Bool("tls", false, "speak the protocol inside TLS (the service's tls_listen port)")
-	ca := fs.String("tls-ca", "", "with -tls: PEM file of the CA (or the server's self-signed certificate) to verify the server with")
-	pin := fs.String("tls-pin", "", "with -tls: the server certificate's fingerprint SHA256:… ('gatehouse keys tls show'); replaces CA and name checks")
-	cert := fs.String("tls-cert", "", "with -tls: client certificate (PEM) for mutual TLS")
-	key := fs.String("tls-key", "", "with -tls: key of -tls-cert (PEM)")
-	name := fs.String("tls-server-name", "", "with -tls-ca: the name to verify in the server certificate (default: the host connected to)")
+	ca := fs.String("tls-ca", "", "with --tls: PEM file of the CA (or the server's self-signed certificate) to verify the server with")
+	pin := fs.String("tls-pin", "", "with --tls: the server certificate's fingerprint SHA256:… ('gatehouse keys tls show'); replaces CA and name checks")
+	cert := fs.String("tls-cert", "", "with --tls: client certificate (PEM) for mutual TLS")
+	key := fs.String("tls-key", "", "with --tls: key of --tls-cert (PEM)")
+	name := fs.String("tls-server-name", "", "with --tls-ca: the name to verify in the server certificate (default: the host connected to)")
 	return func() (*tls.Config, error) {
 		if !*on {
 			if *ca != "" || *pin != "" || *cert != "" || *key != "" || *name != "" {
-				return nil, errors.New("-tls-ca, -tls-pin, -tls-cert, -tls-key and -tls-server-name need -tls")
+				return nil, errors.New("--tls-ca, -tls-pin, -tls-cert, -tls-key and -tls-server-name need -tls")
 			}
 			return nil, nil
 		}

@@ -16,12 +16,12 @@ import (
 )
 
 // zmqKeys runs 'gatehouse keys zmqcmd ARGS' in process and returns what it
-// printed.
+// printed, stderr (the data directory line, errors) first.
 func zmqKeys(t *testing.T, args ...string) (string, bool) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(append([]string{"keys", "zmqcmd"}, args...), bufEnv(&out, &errb))
-	return out.String() + errb.String(), code == 0
+	return errb.String() + out.String(), code == 0
 }
 
 func curveDaemon(t *testing.T, data string, set map[string]string) *daemon.Daemon {

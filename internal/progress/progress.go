@@ -54,6 +54,14 @@ func (b *Bar) Add(n int64) {
 	}
 }
 
+// SetTotal replaces the expected size: a download whose announced size
+// was an upper bound ends at 100% with the exact count.
+func (b *Bar) SetTotal(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total = n
+}
+
 // Done prints the final line.
 func (b *Bar) Done() {
 	b.mu.Lock()

@@ -21,3 +21,16 @@ func TestBarCountsAndPrintsFinalLine(t *testing.T) {
 		t.Fatal("Size formatting")
 	}
 }
+
+// A total that was an upper bound (an encrypted body's largest plaintext)
+// is replaced by the exact count at the end: the bar ends at 100%.
+func TestBarSetTotal(t *testing.T) {
+	var buf bytes.Buffer
+	b := New(&buf, "get", 4096)
+	b.Write(make([]byte, 4081))
+	b.SetTotal(4081)
+	b.Done()
+	if out := buf.String(); !strings.Contains(out, "100.0%") || !strings.Contains(out, "4.0 KiB/4.0 KiB") {
+		t.Fatalf("unexpected output %q", out)
+	}
+}

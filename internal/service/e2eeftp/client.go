@@ -33,6 +33,10 @@ type Client struct {
 	// Gatehouse tls_listen port); the signed handshake and the encrypted
 	// wire inside are unchanged.
 	TLS *tls.Config
+	// OnGetSize, when set, is called once a GET's reply announced its body,
+	// before any of it is written, with the largest plaintext the body can
+	// hold (a progress bar's total; the exact size is known at the end).
+	OnGetSize func(size int64)
 
 	randEph, randIV io.Reader // nil: crypto/rand
 }
@@ -271,6 +275,9 @@ func (c *Client) Get(ctx context.Context, name string, w io.Writer) (int64, erro
 	}
 	if c.MaxGet > 0 && n > BlobLen(c.MaxGet) {
 		return 0, fmt.Errorf("e2eeftp: GET body of %d bytes exceeds the limit", n)
+	}
+	if c.OnGetSize != nil {
+		c.OnGetSize(max(PlainLenMax(n), 0))
 	}
 	got, err := s.Keys.Open(w, s.R, n)
 	return got, c.wrapCtx(ctx, err)

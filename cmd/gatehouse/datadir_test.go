@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// admin and keys never create a data directory, a store or a server
+// identity unless --init asks: a missing one is an error naming the path
+// and the ways out, and nothing is left behind.
+func TestAdminAndKeysRefuseAMissingStore(t *testing.T) {
+	root := t.TempDir()
+	missing := filepath.Join(root, "nowhere")
+	empty := filepath.Join(root, "empty") // exists, holds no store
+	if err := os.Mkdir(empty, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"admin", "cloudreport", "add", "--id", "00003e3b", "--name", "x"},
+		{"admin", "cloudreport", "list"},
+		{"admin", "cloudreport", "updates"},
+		{"admin", "backup", "clients"},
+		{"admin", "keys", "pins"},
+		{"keys", "e2eeftp", "add-client", "--out", filepath.Join(root, "alice")},
+		{"keys", "e2eeftp", "list"},
+		{"keys", "e2eeftp", "revoke", "--pub", "oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA="},
+		{"keys", "zmqcmd", "list"},
+		{"keys", "zmqcmd", "add-client", "--out", filepath.Join(root, "bob")},
+		{"keys", "tls", "show"},
+	} {
+		for _, dir := range []string{missing, empty} {
+			if dir == empty && (args[1] == "zmqcmd" || args[1] == "tls") {
+				continue // no store: an existing directory is enough
+			}
+			code, _, errs := runCode(t, append(args, "--data", dir)...)
+			if code == 0 || !strings.Contains(errs, dir) || !strings.Contains(errs, "--data") || !strings.Contains(errs, "--init") {
+				t.Errorf("%q --data %s: exit %d\n%s", args, dir, code, errs)
+			}
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("%q created %s", args, missing)
+		}
+		if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+			t.Fatalf("%q wrote into %s: %v", args, empty, ents)
+		}
+	}
+	for _, d := range []string{"alice", "bob"} {
+		if _, err := os.Stat(filepath.Join(root, d)); err == nil {
+			t.Errorf("a refused add-client wrote %s", d)
+		}
+	}
+}
+
+// --init creates what is missing; every command says on stderr which data
+// directory it used and which config file named it, unless --quiet.
+func TestAdminAndKeysInit(t *testing.T) {
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	code, out, errs := runCode(t, "admin", "cloudreport", "add", "--id", "00003e3b", "--name", "Firm", "--data", data, "--init")
+	if code != 0 || !strings.Contains(out, "added client 00003e3b") {
+		t.Fatalf("add --init: exit %d\n%s%s", code, out, errs)
+	}
+	if want := "gatehouse: data directory " + data + " (no config file)\n"; errs != want {
+		t.Fatalf("stderr %q, want %q", errs, want)
+	}
+	if _, err := os.Stat(filepath.Join(data, "gatehouse.db")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCode(t, "admin", "cloudreport", "list", "--data", data, "--quiet")
+	if code != 0 || errs != "" || !strings.Contains(out, "00003e3b") {
+		t.Fatalf("list --quiet: exit %d\n%s%s", code, out, errs)
+	}
+
+	// The config is found as serve finds it: here GATEHOUSE_CONFIG.
+	cfgFile := filepath.Join(root, "g.toml")
+	if err := os.WriteFile(cfgFile, []byte("data = "+`"`+data+`"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var o, eb bytes.Buffer
+	e := bufEnv(&o, &eb)
+	setEnviron(e, "GATEHOUSE_CONFIG="+cfgFile)
+	if code := run([]string{"admin", "cloudreport", "list"}, e); code != 0 || !strings.Contains(o.String(), "00003e3b") ||
+		!strings.Contains(eb.String(), "data directory "+data+" (config "+cfgFile+")") {
+		t.Fatalf("list via GATEHOUSE_CONFIG: exit %d\n%s%s", code, o.String(), eb.String())
+	}
+
+	// keys e2eeftp add-client --init on a fresh directory creates the
+	// store and the server identity it needs; list shows fingerprints.
+	fresh := filepath.Join(root, "fresh")
+	alice := filepath.Join(root, "alice")
+	code, out, errs = runCode(t, "keys", "e2eeftp", "add-client", "--out", alice, "--comment", "alice", "--data", fresh, "--init")
+	if code != 0 || !strings.Contains(out, "created the server identity") || !strings.Contains(out, "authorised") {
+		t.Fatalf("add-client --init: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCode(t, "keys", "e2eeftp", "list", "--data", fresh)
+	if code != 0 || strings.Count(out, "SHA256:") != 2 || !strings.Contains(out, "# alice") {
+		t.Fatalf("list: exit %d\n%s%s", code, out, errs)
+	}
+}
