@@ -27,7 +27,10 @@ func benchCmd(e *env) *cobra.Command {
 	dur := fs.DurationP("duration", "d", 0, "duration of each request/response figure and baseline (default 3s, --quick 500ms)")
 	clients := fs.String("clients", "1,8", "comma-separated client counts for request/response figures")
 	size := fs.String("size", "", "transfer file size, e.g. 1GiB, 64MiB, 1000000 (default 1GiB, --quick 16MiB)")
-	idle := fs.Int("idle", 0, "idle clock connections to open (default 10000, --quick 500)")
+	idle := fs.Int("idle", 0, "idle clock connections to open (default 10000, --quick 500); 100000 needs a hard open-file limit above it (ulimit -Hn)")
+	idleSources := fs.Int("idle-sources", 0, "loopback source addresses (127.0.0.2 …) the idle connections are spread over (default: enough for the count)")
+	idleProbes := fs.Int("idle-probes", 0, "new clients timed one by one while the idle sessions are open (default 100)")
+	secure := fs.Bool("secure", true, "also measure the secure side doors (TLS, CURVE) next to their plain rows")
 	rounds := fs.Int("rounds", 1, "rounds of echo-then-service per request/response figure, interleaved; rates are totals, p50/p99 the median round's")
 	quick := fs.Bool("quick", false, "fast smoke run with small sizes")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the table")
@@ -70,6 +73,10 @@ func benchCmd(e *env) *cobra.Command {
 		if *idle > 0 {
 			o.IdleConns = *idle
 		}
+		if *idleSources < 0 || *idleProbes < 0 {
+			return errors.New("--idle-sources, --idle-probes: want 0 (automatic) or more")
+		}
+		o.IdleSources, o.IdleProbes, o.SkipSecure = *idleSources, *idleProbes, !*secure
 		for _, c := range strings.Split(*clients, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(c))
 			if err != nil || n < 1 || n > 1024 {

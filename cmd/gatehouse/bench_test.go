@@ -33,7 +33,8 @@ func TestBenchUsageAndBadArgs(t *testing.T) {
 		t.Fatalf("bench -h: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{"bench"}, {"bench", "nosuch"}, {"bench", "-clients", "0", "clock"},
-		{"bench", "-size", "huge", "clock"}, {"bench", "-rounds", "99", "clock"}} {
+		{"bench", "-size", "huge", "clock"}, {"bench", "-rounds", "99", "clock"},
+		{"bench", "--idle-sources", "-1", "idle"}, {"bench", "--idle-probes", "-2", "idle"}} {
 		if code, stdout, stderr := runCode(t, args...); code == 0 {
 			t.Errorf("%v succeeded:\n%s%s", args, stdout, stderr)
 		}
