@@ -12,14 +12,11 @@ import (
 )
 
 // startWithMetrics serves a Server through netsvc with its metrics in reg.
-func startWithMetrics(t *testing.T, o Options, l netsvc.Limits) (*netsvc.Server, string, *prometheus.Registry) {
+func startWithMetrics(t *testing.T, o Config, l netsvc.Limits) (*netsvc.Server, string, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	if o.Metrics == nil {
-		o.Metrics = reg
-	}
 	srv := netsvc.New(nil, netsvc.NewMetrics(reg))
-	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: NewServer(o), Limits: l}); err != nil {
+	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: newServer(t, o, Env{Metrics: reg}), Limits: l}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()
@@ -63,7 +60,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, want map[strin
 // Each request feeds the per-command counters; bad keys count as failed
 // handshakes, but a silent client cut off by shutdown does not.
 func TestMetrics(t *testing.T) {
-	srv, addr, reg := startWithMetrics(t, Options{Rand: newExponents(7)}, netsvctest.DefaultLimits)
+	srv, addr, reg := startWithMetrics(t, testConfig(newExponents(7), time.Time{}), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
 		t.Fatalf("server key %q", got)

@@ -16,24 +16,8 @@ import (
 	"gatehouse/internal/netsvc"
 )
 
-// Options configure a Server. The zero value serves the original's
-// behaviour (random TEMP) with crypto/rand exponents and the local clock.
-type Options struct {
-	Temp TempSource // nil means RandomTemp
-	// RefuseWeakClientKeys closes, without a reply, a connection whose
-	// client key forces shift 0 or 1 (see IsWeakPeerKey). By default such
-	// sessions are served as the original served them: the original client
-	// picks such a key itself in about 3 % of its runs, and the byte Caesar
-	// has no confidentiality to lose.
-	RefuseWeakClientKeys bool
-	Rand                 io.Reader        // source of DH exponents; nil means crypto/rand
-	Now                  func() time.Time // nil means time.Now (local zone, as the original)
-	// Metrics receives gatehouse_clock_weak_keys_total (nil: not exported).
-	Metrics prometheus.Registerer
-}
-
 // Validate checks the [services.clock] section as far as it can without
-// reading anything (a "file" source is read by OptionsFromConfig).
+// reading anything (a "file" source is read by New).
 func (c Config) Validate() error {
 	if c.AllowWeakClientKeys && c.RefuseWeakClientKeys {
 		return errors.New("clock: allow_weak_client_keys (deprecated) and refuse_weak_client_keys contradict each other; remove allow_weak_client_keys")
@@ -57,56 +41,66 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// OptionsFromConfig builds Options from the [services.clock] section and
-// checks them; a "file" source must give a reading now, so a wrong path
-// fails at start-up rather than on the first TEMP.
-func OptionsFromConfig(c Config) (Options, error) {
-	if err := c.Validate(); err != nil {
-		return Options{}, err
-	}
-	o := Options{RefuseWeakClientKeys: c.RefuseWeakClientKeys, Rand: c.Rand, Now: c.Now}
-	switch c.TempSource {
-	case "", "random":
-		o.Temp = RandomTemp{}
-	case "fixed":
-		o.Temp = FixedTemp(c.TempFixed)
-	case "file":
-		ft := FileTemp{Path: c.TempFile, Scale: c.TempFileScale}
-		if _, err := ft.Celsius(); err != nil {
-			return o, fmt.Errorf("clock: %w", err)
-		}
-		o.Temp = ft
-	}
-	return o, nil
+// Env is what a Server needs besides its Config: runtime dependencies,
+// not knobs.
+type Env struct {
+	// Temp, when not nil, is the TEMP source instead of the one
+	// cfg.TempSource names (tests inject one).
+	Temp TempSource
+	// Metrics receives gatehouse_clock_weak_keys_total (nil: not exported).
+	Metrics prometheus.Registerer
 }
 
 // Server is the clock service's netsvc.Handler.
 type Server struct {
+	cfg        Config // as given, with Rand and Now filled in
 	temp       TempSource
-	refuseWeak bool
-	rand       io.Reader
-	now        func() time.Time
 	weakServed prometheus.Counter // sessions run with a weak client key
 	weakRefuse prometheus.Counter // connections closed for one (RefuseWeakClientKeys)
 }
 
 var _ netsvc.Handler = (*Server)(nil)
 
-// NewServer returns a Server with o's settings.
-func NewServer(o Options) *Server {
-	weak := weakKeysMetric(o.Metrics)
-	s := &Server{temp: o.Temp, refuseWeak: o.RefuseWeakClientKeys, rand: o.Rand, now: o.Now,
-		weakServed: weak.WithLabelValues("served"), weakRefuse: weak.WithLabelValues("refused")}
-	if s.temp == nil {
-		s.temp = RandomTemp{}
+// New checks cfg and returns a Server serving it. The TEMP source is the
+// one cfg.TempSource names unless env.Temp is set; a "file" source must
+// give a reading now, so a wrong path fails at start-up rather than on the
+// first TEMP. A nil cfg.Rand is crypto/rand, a nil cfg.Now time.Now (local
+// zone, as the original).
+func New(cfg Config, env Env) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if s.rand == nil {
-		s.rand = rand.Reader
+	temp := env.Temp
+	if temp == nil {
+		var err error
+		if temp, err = tempFromConfig(cfg); err != nil {
+			return nil, err
+		}
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
 	}
-	return s
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	weak := weakKeysMetric(env.Metrics)
+	return &Server{cfg: cfg, temp: temp,
+		weakServed: weak.WithLabelValues("served"), weakRefuse: weak.WithLabelValues("refused")}, nil
+}
+
+// tempFromConfig is the TEMP source a checked cfg names.
+func tempFromConfig(c Config) (TempSource, error) {
+	switch c.TempSource {
+	case "fixed":
+		return FixedTemp(c.TempFixed), nil
+	case "file":
+		ft := FileTemp{Path: c.TempFile, Scale: c.TempFileScale}
+		if _, err := ft.Celsius(); err != nil {
+			return nil, fmt.Errorf("clock: %w", err)
+		}
+		return ft, nil
+	}
+	return RandomTemp{}, nil
 }
 
 // conn is what a session needs from its connection; *netsvc.Conn has it,
@@ -189,14 +183,14 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 		return 0, err
 	}
 	weakPeer := IsWeakPeerKey(a)
-	if weakPeer && s.refuseWeak {
+	if weakPeer && s.cfg.RefuseWeakClientKeys {
 		s.weakRefuse.Inc()
 		c.HandshakeFailed("client key forces shift 0 or 1")
 		return 0, ErrWeakKey
 	}
 	var b, k int
 	for i := 0; ; i++ {
-		if b, err = randExponent(s.rand); err != nil {
+		if b, err = randExponent(s.cfg.Rand); err != nil {
 			return 0, fmt.Errorf("draw exponent: %w", err)
 		}
 		k = SharedKey(a, b)
@@ -208,7 +202,7 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 			break
 		}
 		if i+1 >= maxExponentDraws {
-			if !s.refuseWeak {
+			if !s.cfg.RefuseWeakClientKeys {
 				break
 			}
 			c.HandshakeFailed("no exponent avoids shift 0 or 1")
@@ -264,9 +258,9 @@ func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, 
 		done("unknown")
 		return nil
 	case CmdTime:
-		resp = FormatTime(s.now())
+		resp = FormatTime(s.cfg.Now())
 	case CmdDate:
-		resp = FormatDate(s.now())
+		resp = FormatDate(s.cfg.Now())
 	case CmdTemp:
 		t, err := s.temp.Celsius()
 		if err != nil {

@@ -18,9 +18,9 @@ import (
 	"gatehouse/internal/netsvc/netsvctest"
 )
 
-func start(t *testing.T, o Options, l netsvc.Limits) (*netsvc.Server, string) {
+func start(t *testing.T, o Config, l netsvc.Limits) (*netsvc.Server, string) {
 	t.Helper()
-	return netsvctest.Start(t, "clock", NewServer(o), l)
+	return netsvctest.Start(t, "clock", newServer(t, o, Env{}), l)
 }
 
 func dialRaw(t *testing.T, addr string) net.Conn {
@@ -93,7 +93,7 @@ func waitActive(t *testing.T, srv *netsvc.Server, want int64) {
 // server exponent 19 (key 35), K=189.
 func TestWorkedExampleA(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(19), Now: func() time.Time { return now }, Temp: FixedTemp(-44)},
+	_, addr := start(t, withFixedTemp(testConfig(newExponents(19), now), -44),
 		netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	steps := []struct{ send, want string }{
@@ -114,7 +114,7 @@ func TestWorkedExampleA(t *testing.T) {
 // re-drawn without the client noticing.
 func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(0, 32, 7), Now: func() time.Time { return now }, Temp: FixedTemp(6)},
+	_, addr := start(t, withFixedTemp(testConfig(newExponents(0, 32, 7), now), 6),
 		netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	steps := []struct{ send, want string }{
@@ -132,7 +132,7 @@ func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
 
 func TestMicrosecondZeroTimeIs8Bytes(t *testing.T) {
 	now := time.Date(2024, 10, 23, 0, 2, 19, 0, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	_, addr := start(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
 		t.Fatalf("server key %q", got)
@@ -146,7 +146,7 @@ var timeRE = regexp.MustCompile(`^\d\d:\d\d:\d\d(\.\d{6})?$`)
 
 // A full session per command with the Go client and the real clock.
 func TestFullSessionEachCommand(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	ctx := context.Background()
 	for _, cmd := range []Command{CmdTime, CmdDate, CmdTemp} {
 		t.Run(cmd.String(), func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestFullSessionEachCommand(t *testing.T) {
 
 // Many requests on one session; random TEMP covers the range ends.
 func TestManyRequestsOneSession(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestManyRequestsOneSession(t *testing.T) {
 // The original accepts case and whitespace variants (strip + upper).
 func TestLenientCommands(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }, Temp: FixedTemp(6)},
+	_, addr := start(t, withFixedTemp(testConfig(newExponents(7), now), 6),
 		netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte(" 169\n")); string(got) != "146" {
@@ -236,7 +236,7 @@ func TestLenientCommands(t *testing.T) {
 // usable, exactly as the original (docs/clock.md, "Compatibility rules").
 func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	_, addr := start(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
 		t.Fatalf("server key %q", got)
@@ -259,7 +259,7 @@ func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 // key 1, which is weak: served by default, closed with the opt-in.
 func TestSplitClientKey(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	_, addr := start(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	c.Write([]byte("16"))
 	if got := readOne(t, c); string(got) != "146" {
@@ -289,7 +289,7 @@ func TestSplitClientKey(t *testing.T) {
 	}
 
 	// With the opt-in it closes before the rest of the key could be sent.
-	_, addr3 := start(t, Options{Rand: newExponents(7), RefuseWeakClientKeys: true}, netsvctest.DefaultLimits)
+	_, addr3 := start(t, refusing(testConfig(newExponents(7), time.Time{})), netsvctest.DefaultLimits)
 	c3 := dialRaw(t, addr3)
 	c3.Write([]byte("1"))
 	expectClosed(t, c3)
@@ -299,14 +299,16 @@ func TestSplitClientKey(t *testing.T) {
 // shift 0 or 1, get the connection closed before any reply; any other key
 // never gets a weak shift (in either mode, the exponent is re-drawn).
 func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
-	srv, addr := start(t, Options{RefuseWeakClientKeys: true}, netsvctest.DefaultLimits)
+	srv, addr := start(t, refusing(DefaultConfig()), netsvctest.DefaultLimits)
 	for _, key := range []string{"0", "1", "256", "257", "-1", "513", "0000", "-256"} {
 		c := dialRaw(t, addr)
 		c.Write([]byte(key))
 		expectClosed(t, c)
 	}
 	waitActive(t, srv, 0)
-	for _, o := range []Options{{RefuseWeakClientKeys: true}, {}} {
+	for _, refuse := range []bool{true, false} {
+		o := DefaultConfig()
+		o.RefuseWeakClientKeys = refuse
 		_, addr := start(t, o, netsvctest.DefaultLimits)
 		// Any other key in the subgroup gets a non-weak session.
 		for _, key := range []int{2, 16, 128, 255, 169} {
@@ -327,7 +329,7 @@ func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
 				t.Fatalf("server key %d not in the subgroup", b)
 			}
 			if k := SharedKey(key, e); IsWeakShift(k) {
-				t.Fatalf("%+v: client key %d: weak K %d", o, key, k)
+				t.Fatalf("refuse_weak_client_keys=%v: client key %d: weak K %d", refuse, key, k)
 			}
 		}
 	}
@@ -336,7 +338,7 @@ func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
 	// table above cannot tell it (it once flagged key 3 wrongly); use known
 	// exponents instead. 3 generates the whole group: 3^128 = 256 (shift 0)
 	// must be re-drawn, 3^5 = 243 is fine, and B = 11^5 = 169.
-	_, addr3 := start(t, Options{Rand: newExponents(128, 5)}, netsvctest.DefaultLimits)
+	_, addr3 := start(t, testConfig(newExponents(128, 5), time.Time{}), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr3)
 	if got := exchange(t, c, []byte("3")); string(got) != "169" {
 		t.Fatalf("client key 3: server key %q, want 169 (exponent 128 gives shift 0)", got)
@@ -348,7 +350,7 @@ func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
 
 // Garbage keys and invalid UTF-8 close that connection only.
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
-	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	srv, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	ctx := context.Background()
 	good, err := Dial(ctx, addr)
 	if err != nil {
@@ -397,7 +399,7 @@ func TestFortyIdleThenFortyFirst(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.MaxConns = 41
 	l.HandshakeTimeout = 20 * time.Second
-	srv, addr := start(t, Options{}, l)
+	srv, addr := start(t, DefaultConfig(), l)
 	var idle []net.Conn
 	for i := range 40 {
 		c := dialRaw(t, addr)
@@ -454,7 +456,7 @@ func TestFortyIdleThenFortyFirst(t *testing.T) {
 func TestHundredProbesThenClient(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.MaxConns = 32
-	srv, addr := start(t, Options{}, l)
+	srv, addr := start(t, DefaultConfig(), l)
 	for range 100 {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if errors.Is(err, syscall.ECONNRESET) {
@@ -478,7 +480,7 @@ func TestHundredProbesThenClient(t *testing.T) {
 
 // Concurrent sessions share nothing; run under -race.
 func TestConcurrentSessions(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for range 16 {
@@ -510,7 +512,7 @@ func TestDeadlines(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
 	l.IdleTimeout = 1500 * time.Millisecond
-	srv, addr := start(t, Options{}, l)
+	srv, addr := start(t, DefaultConfig(), l)
 	silent := dialRaw(t, addr)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
@@ -536,7 +538,7 @@ func TestDeadlines(t *testing.T) {
 // Shutdown closes an idle session at once instead of hanging the way the
 // original did with a client connected.
 func TestShutdownWithIdleSession(t *testing.T) {
-	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	srv, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -570,11 +572,7 @@ func TestTempSources(t *testing.T) {
 		t.Fatalf("default temp_source %q", cfg.TempSource)
 	}
 	cfg.TempSource, cfg.TempFile = "file", zone
-	o, err := OptionsFromConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr := start(t, o, netsvctest.DefaultLimits)
+	_, addr := start(t, cfg, netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -585,11 +583,11 @@ func TestTempSources(t *testing.T) {
 	}
 	os.WriteFile(zone, []byte("-12.4"), 0o600)
 	cfg.TempFileScale = 1
-	o2, err := OptionsFromConfig(cfg)
+	o2, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := o2.Temp.Celsius(); err != nil || v != -12 {
+	if v, err := o2.temp.Celsius(); err != nil || v != -12 {
 		t.Fatalf("scale 1: %d, %v", v, err)
 	}
 	// A sensor that disappears closes the session rather than inventing a value.
@@ -599,11 +597,11 @@ func TestTempSources(t *testing.T) {
 	}
 
 	cfg.TempSource, cfg.TempFixed = "fixed", 21
-	o3, err := OptionsFromConfig(cfg)
+	o3, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := o3.Temp.Celsius(); v != 21 {
+	if v, _ := o3.temp.Celsius(); v != 21 {
 		t.Fatalf("fixed = %d", v)
 	}
 
@@ -619,7 +617,7 @@ func TestTempSources(t *testing.T) {
 	} {
 		c := DefaultConfig()
 		mut(&c)
-		if _, err := OptionsFromConfig(c); err == nil {
+		if _, err := New(c, Env{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -652,7 +650,7 @@ func TestTempSources(t *testing.T) {
 // The server never writes more than it was asked for: a client that sends
 // a key and then reads must see exactly one key and nothing else.
 func TestNothingBeforeKey(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	expectSilence(t, c, 200*time.Millisecond)
 	got := exchange(t, c, []byte("169"))

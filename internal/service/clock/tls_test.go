@@ -83,9 +83,8 @@ func TestTLSThroughSocatForUnchangedClients(t *testing.T) {
 	needPython(t)
 	p := tlstest.New(t)
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
-	o := defaultOptions(t, nil, now)
-	o.Temp = FixedTemp(6)
-	_, plain, tlsAddr := netsvctest.StartTLS(t, "clock", NewServer(o), defaultLimits(), p.ServerConfig(t, false))
+	o := withFixedTemp(defaultConfig(t, nil, now), 6)
+	_, plain, tlsAddr := netsvctest.StartTLS(t, "clock", newServer(t, o, Env{}), defaultLimits(), p.ServerConfig(t, false))
 	wrapped := socatWrapper(t, socat, tlsAddr, p.CAFile)
 
 	python := func(addr string) string {
@@ -131,7 +130,7 @@ func TestTLSThroughSocatForUnchangedClients(t *testing.T) {
 // and a plain client on the TLS port gets no clock answer.
 func TestTLSClockClient(t *testing.T) {
 	p, other := tlstest.New(t), tlstest.New(t)
-	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", NewServer(Options{Temp: FixedTemp(6)}), defaultLimits(), p.ServerConfig(t, false))
+	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", newServer(t, withFixedTemp(DefaultConfig(), 6), Env{}), defaultLimits(), p.ServerConfig(t, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, err := (&Dialer{Timeout: 5 * time.Second, TLS: p.ClientConfig(t, "")}).Dial(ctx, tlsAddr)
