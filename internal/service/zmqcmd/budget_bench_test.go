@@ -36,10 +36,10 @@ func BenchmarkLatencyUnderComputeFlood(b *testing.B) {
 }
 
 func benchFlood(b *testing.B, flood, maxComps int) {
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.MaxComputations = maxComps
 	cfg.ComputeWait = time.Minute
-	s, err := New(cfg, nil)
+	s, err := New(cfg, Env{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package zmqcmd
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,102 +13,88 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/pyexpr"
 	"gatehouse/internal/zmtp"
 )
 
-// Options is the server's behaviour; Config.Options maps the TOML keys.
-type Options struct {
-	Allow          []string      // os command names clients may run
-	CommandTimeout time.Duration // per os command; the process group is killed after it
-	MaxOutput      int           // bytes of stdout kept per command
-	MaxProcs       int           // os commands running at once, daemon-wide
-	CommandPath    []string      // directories searched for command binaries
-	FailOnExitCode bool          // non-zero exit → error reply instead of the original's success
-	PingHosts      []string      // when not empty, the only hosts ping may target
-	Compute        Limits        // compute evaluation limits (with the CPU budget)
-	// MaxComputations is how many evaluations run at once, daemon-wide
-	// (0: DefaultMaxComputations, half the CPUs).
-	MaxComputations int
-	// ComputeWait is how long an evaluation waits for a slot before the
-	// busy reply.
-	ComputeWait time.Duration
-	MaxFrame    int // bytes per ZMTP frame
-	MaxFrames   int // frames per ZMTP message
-	// OSRequiresCurve refuses os commands on connections that did not
-	// authenticate with CURVE (the legacy NULL port); compute stays open.
-	OSRequiresCurve bool
-}
+// maxFrames is the most frames one ZMTP message may have: a request is
+// one frame after its envelope (REQ, DEALER, a proxy's routing frames).
+const maxFrames = 8
 
-// DefaultOptions matches DefaultConfig().Options().
-func DefaultOptions() Options {
-	return Options{
-		Allow:          []string{"ping", "echo", "date", "uptime"},
-		CommandTimeout: 10 * time.Second,
-		MaxOutput:      64 << 10,
-		MaxProcs:       8,
-		CommandPath:    []string{"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"},
-		Compute:        DefaultLimits,
-		ComputeWait:    10 * time.Second,
-		MaxFrame:       256 << 10,
-		MaxFrames:      8,
-	}
+// Env is what a Server needs besides its Config: runtime dependencies,
+// not knobs.
+type Env struct {
+	// Log receives messages that do not belong to a connection (nil:
+	// discarded).
+	Log *slog.Logger
+	// Metrics receives the service's own series (nil: not exported).
+	Metrics prometheus.Registerer
+	// CurveKey is the server's CURVE key pair, with its secret (Build
+	// loads it from the data folder). With it, the server also serves the
+	// CURVE port (CurveHandler); curve_listen needs it.
+	CurveKey *Cert
+	// CurveAllowed decides on every CURVE connection whether a client key
+	// may connect (AuthorizedKeys.Contains); needed with CurveKey.
+	CurveAllowed func(k [32]byte) bool
 }
 
 // Server serves the zmqcmd protocol; it implements netsvc.Handler.
 type Server struct {
-	cfg   Options
+	cfg   Config // as given, with Rand and Now filled in
+	lim   Limits // cfg.computeLimits()
 	log   *slog.Logger
 	procs chan struct{}
 	gate  computeGate
 	cm    *computeMetrics
+	curve *CurveHandler // nil without Env.CurveKey
 }
 
 var _ netsvc.Handler = (*Server)(nil)
 
-// New checks cfg and returns a Server. log is used only for messages that
-// do not belong to a connection.
-func New(cfg Options, log *slog.Logger) (*Server, error) {
+// New checks cfg and returns a Server serving it. A nil cfg.Rand is
+// crypto/rand, a nil cfg.Now time.Now.
+func New(cfg Config, env Env) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for _, name := range cfg.Allow {
-		if _, ok := commandSpecs[name]; !ok {
-			return nil, fmt.Errorf("zmqcmd: allow: command %q has no argument validator (supported: %s)",
-				name, strings.Join(SupportedCommands(), ", "))
+	slots := cfg.MaxComputations
+	if slots == 0 {
+		slots = DefaultMaxComputations()
+	}
+	s := &Server{cfg: cfg, lim: cfg.computeLimits(), log: log, procs: make(chan struct{}, cfg.MaxProcs),
+		gate: computeGate{slots: make(chan struct{}, slots)}, cm: newComputeMetrics()}
+	if env.CurveKey != nil {
+		if !env.CurveKey.HasSecret {
+			return nil, errors.New("zmqcmd: the CURVE port needs the server's secret key")
+		}
+		if env.CurveAllowed == nil {
+			return nil, errors.New("zmqcmd: the CURVE port needs an authorized-keys check")
+		}
+		s.curve = &CurveHandler{s: s, key: *env.CurveKey, allowed: env.CurveAllowed}
+	} else if cfg.CurveListen != "" {
+		return nil, errors.New("zmqcmd: curve_listen is set but no CURVE server key was given")
+	}
+	if env.Metrics != nil {
+		for _, c := range s.collectors() {
+			if err := env.Metrics.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
-	switch {
-	case cfg.CommandTimeout <= 0:
-		return nil, errors.New("zmqcmd: command_timeout must be positive")
-	case cfg.MaxOutput <= 0:
-		return nil, errors.New("zmqcmd: max_output must be positive")
-	case cfg.MaxProcs <= 0:
-		return nil, errors.New("zmqcmd: max_procs must be positive")
-	case cfg.MaxFrame < 1024:
-		return nil, errors.New("zmqcmd: max_frame must be at least 1024")
-	case cfg.MaxFrames < 2:
-		return nil, errors.New("zmqcmd: max_frames must be at least 2")
-	case cfg.Compute.MaxExpression <= 0 || cfg.Compute.MaxNodes <= 0 || cfg.Compute.MaxDepth <= 0 ||
-		cfg.Compute.MaxBits < 14400 || cfg.Compute.MaxItems <= 0:
-		return nil, errors.New("zmqcmd: compute limits must be positive (max_bits ≥ 14400)")
-	case cfg.Compute.Timeout <= 0:
-		// Evaluate treats 0 as "no deadline": never let configuration do that.
-		return nil, errors.New("zmqcmd: compute_timeout must be positive")
-	case cfg.Compute.Budget <= 0:
-		// Likewise 0 would turn the CPU budget off.
-		return nil, errors.New("zmqcmd: compute_budget must be positive")
-	case cfg.MaxComputations < 0:
-		return nil, errors.New("zmqcmd: max_computations must not be negative (0: half the CPUs)")
-	case cfg.ComputeWait <= 0:
-		return nil, errors.New("zmqcmd: compute_wait must be positive")
-	}
-	if cfg.MaxComputations == 0 {
-		cfg.MaxComputations = DefaultMaxComputations()
-	}
-	return &Server{cfg: cfg, log: log, procs: make(chan struct{}, cfg.MaxProcs),
-		gate: computeGate{slots: make(chan struct{}, cfg.MaxComputations)}, cm: newComputeMetrics()}, nil
+	return s, nil
 }
 
 // ServeConn runs one ZMTP connection: handshake as a ROUTER, then one
@@ -125,7 +112,7 @@ func (s *Server) serve(ctx context.Context, c *netsvc.Conn, curve *zmtp.Curve) e
 		SocketType: "ROUTER",
 		Identity:   []byte{},
 		Accept:     []string{"REQ", "DEALER"},
-		Limits:     zmtp.Limits{MaxFrame: s.cfg.MaxFrame, MaxFrames: s.cfg.MaxFrames},
+		Limits:     zmtp.Limits{MaxFrame: s.cfg.MaxFrame, MaxFrames: maxFrames},
 		Curve:      curve,
 		// Once a request starts, all of it must arrive within the message
 		// timeout: a peer trickling bytes cannot hold a connection and its
@@ -262,7 +249,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		logOn := log.Enabled(ctx, slog.LevelInfo)
 		var start time.Time
 		if logOn {
-			start = time.Now()
+			start = s.cfg.Now()
 		}
 		expr, isStr := jsonString(req.Expression)
 		var r, result []byte
@@ -270,7 +257,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		if isStr {
 			r, result, err = s.computeString(ctx, buf, expr)
 		} else {
-			r, result, err = computeReply(buf, req.Expression, s.cfg.Compute)
+			r, result, err = computeReply(buf, req.Expression, s.lim)
 		}
 		if err != nil {
 			s.countRefusal(err)
@@ -278,7 +265,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 			if logOn {
 				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
 					slog.String("status", "error"), slog.String("error_kind", pyexpr.Kind(err)),
-					slog.String("message", shortForLog(pyexpr.Message(err), 200)), slog.Duration("duration", time.Since(start)))
+					slog.String("message", shortForLog(pyexpr.Message(err), 200)), slog.Duration("duration", s.cfg.Now().Sub(start)))
 			}
 			return r
 		}
@@ -286,7 +273,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		if logOn {
 			log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
 				slog.String("status", "success"), slog.String("result", shortForLog(string(result), 200)),
-				slog.Duration("duration", time.Since(start)))
+				slog.Duration("duration", s.cfg.Now().Sub(start)))
 		}
 		return r
 	case "os":
@@ -427,11 +414,11 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 		log.Warn("os refused", "command", name, "reason", "too many commands running")
 		return AppendError(buf, "Server busy, try again later"), "busy"
 	}
-	start := time.Now()
+	start := s.cfg.Now()
 	// ctx is the request's (see handleOn): shutdown does not cut it.
 	res, err := s.run(ctx, path, argv)
 	<-s.procs
-	dur := time.Since(start)
+	dur := s.cfg.Now().Sub(start)
 	if err != nil {
 		log.Warn("os command failed to start", "command", name, "err", err)
 		return AppendError(buf, "Command could not be started"), "error"
