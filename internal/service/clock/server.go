@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -148,12 +149,11 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 		return fmt.Errorf("read client key: %w", err)
 	}
 	_, done := c.Request(ctx, "KEY")
-	k, err := s.keyExchange(c, in[:n])
+	k, status, err := s.keyExchange(c, in[:n])
+	done(status)
 	if err != nil {
-		done("error")
 		return err
 	}
-	done("ok")
 	c.EndHandshake()
 
 	var plain, out [MaxMessage]byte
@@ -175,23 +175,24 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 }
 
 // keyExchange parses the client key, picks our exponent and sends our
-// public key in one Write. It returns the shared key.
-func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
+// public key in one Write. It returns the shared key and the KEY request's
+// status (docs/clock.md, "Metrics").
+func (s *Server) keyExchange(c conn, msg []byte) (int, string, error) {
 	a, err := ParseKey(msg)
 	if err != nil {
 		c.HandshakeFailed("malformed client key")
-		return 0, err
+		return 0, netsvc.StatusClientError, err
 	}
 	weakPeer := IsWeakPeerKey(a)
 	if weakPeer && s.cfg.RefuseWeakClientKeys {
 		s.weakRefuse.Inc()
 		c.HandshakeFailed("client key forces shift 0 or 1")
-		return 0, ErrWeakKey
+		return 0, netsvc.StatusRefused, ErrWeakKey
 	}
 	var b, k int
 	for i := 0; ; i++ {
 		if b, err = randExponent(s.cfg.Rand); err != nil {
-			return 0, fmt.Errorf("draw exponent: %w", err)
+			return 0, netsvc.StatusServerError, fmt.Errorf("draw exponent: %w", err)
 		}
 		k = SharedKey(a, b)
 		// Re-drawing is invisible to the client, which only computes B^a;
@@ -206,7 +207,7 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 				break
 			}
 			c.HandshakeFailed("no exponent avoids shift 0 or 1")
-			return 0, ErrWeakKey
+			return 0, netsvc.StatusRefused, ErrWeakKey
 		}
 	}
 	if weakPeer {
@@ -217,9 +218,9 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 		c.Log().Debug("weak client key served: the session runs with Caesar shift 0 or 1")
 	}
 	if _, err := c.Write(FormatKey(PublicKey(b))); err != nil {
-		return 0, fmt.Errorf("send server key: %w", err)
+		return 0, writeStatus(err), fmt.Errorf("send server key: %w", err)
 	}
-	return k, nil
+	return k, netsvc.StatusOK, nil
 }
 
 // randExponent draws uniformly from 0..1000, the original's range (any
@@ -246,7 +247,7 @@ func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, 
 	cmd, err := ParseCommand(plain)
 	if err != nil {
 		_, done := c.Request(ctx, "INVALID")
-		done("error")
+		done(netsvc.StatusClientError)
 		return err
 	}
 	_, done := c.Request(ctx, cmd.String())
@@ -255,7 +256,7 @@ func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, 
 	case CmdUnknown:
 		// The original answers with nothing and keeps reading; a reply
 		// of any kind would be read by an old client as the next answer.
-		done("unknown")
+		done(netsvc.StatusClientError)
 		return nil
 	case CmdTime:
 		resp = FormatTime(s.cfg.Now())
@@ -267,18 +268,28 @@ func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, 
 			// Silence would hang the original client forever, and a
 			// made-up value would be a lie; closing makes it fail visibly.
 			c.Log().Warn("temperature unavailable; closing session", "err", err)
-			done("error")
+			done(netsvc.StatusServerError)
 			return err
 		}
 		resp = FormatTemp(t)
 	}
 	out = Encrypt(out, []byte(resp), k)
 	if _, err := c.Write(out); err != nil {
-		done("error")
+		done(writeStatus(err))
 		return fmt.Errorf("send %s response: %w", cmd, err)
 	}
-	done("ok")
+	done(netsvc.StatusOK)
 	return nil
+}
+
+// writeStatus is the status of a request whose answer could not be
+// written: write_timeout passed (the peer stopped reading) or the peer
+// went away.
+func writeStatus(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return netsvc.StatusTimeout
+	}
+	return netsvc.StatusClosed
 }
 
 // weakKeysMetric returns gatehouse_clock_weak_keys_total, registered with

@@ -208,7 +208,7 @@ func (s *Server) handle(ctx context.Context, begin func(ctx context.Context, cmd
 func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(string)), log *slog.Logger, buf []byte, body [][]byte, authenticated bool) []byte {
 	if len(body) != 1 {
 		_, done := begin(ctx, "invalid")
-		defer done("error")
+		defer done(netsvc.StatusClientError)
 		msg := msgMultipart
 		if len(body) == 0 {
 			msg = msgInvalidJSON
@@ -220,7 +220,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 	var req Request
 	if err := decodeRequest(&req, body[0]); err != nil {
 		_, done := begin(ctx, "invalid")
-		defer done("error")
+		defer done(netsvc.StatusClientError)
 		log.Info("request refused", "reason", err.Error(), "bytes", len(body[0]))
 		r := AppendError(buf, err.Error())
 		return r
@@ -228,7 +228,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 	kind := commandKind(req.CommandType)
 	if req.CommandType == nil {
 		_, done := begin(ctx, "invalid")
-		defer done("error")
+		defer done(netsvc.StatusClientError)
 		log.Info("request refused", "reason", "missing command_type")
 		r := AppendError(buf, msgMissingPrefix+"command_type")
 		return r
@@ -239,7 +239,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		// slot, shutdown (ctx) still ends the wait with the busy reply.
 		_, done := begin(ctx, "compute")
 		if req.Expression == nil {
-			done("error")
+			done(netsvc.StatusClientError)
 			log.Info("compute refused", "reason", "missing expression")
 			r := AppendError(buf, msgMissingPrefix+"expression")
 			return r
@@ -261,7 +261,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		}
 		if err != nil {
 			s.countRefusal(err)
-			done("error")
+			done(computeStatus(err))
 			if logOn {
 				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
 					slog.String("status", "error"), slog.String("error_kind", pyexpr.Kind(err)),
@@ -269,7 +269,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 			}
 			return r
 		}
-		done("ok")
+		done(netsvc.StatusOK)
 		if logOn {
 			log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
 				slog.String("status", "success"), slog.String("result", shortForLog(string(result), 200)),
@@ -281,7 +281,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		// shutdown begins: it runs under the request's context.
 		rctx, done := begin(ctx, "os")
 		if s.cfg.OSRequiresCurve && !authenticated {
-			done("error")
+			done(netsvc.StatusRefused)
 			log.Info("os refused", "reason", "os_requires_curve and the client is not CURVE-authenticated")
 			return AppendError(buf, msgOSNeedsCurve)
 		}
@@ -290,10 +290,24 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		return r
 	}
 	_, done := begin(ctx, "invalid")
-	defer done("error")
+	defer done(netsvc.StatusClientError)
 	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
 	return r
+}
+
+// computeStatus is the request status of a compute error: the server's
+// bounds (CPU budget, its estimate, size limits, no free slot) refused it,
+// compute_timeout ended it, or the expression itself failed as it would in
+// Python (syntax, names, runtime errors: the client's).
+func computeStatus(err error) string {
+	switch pyexpr.Kind(err) {
+	case "budget", "estimate", "limit", "busy":
+		return netsvc.StatusRefused
+	case "timeout":
+		return netsvc.StatusTimeout
+	}
+	return netsvc.StatusClientError
 }
 
 // commandKind is jsonString(raw) without the allocation for the two
@@ -368,22 +382,22 @@ func jsonPyType(raw json.RawMessage) string {
 func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, req *Request) ([]byte, string) {
 	if req.CommandName == nil {
 		log.Info("os refused", "reason", "missing command_name")
-		return AppendError(buf, msgMissingPrefix+"command_name"), "error"
+		return AppendError(buf, msgMissingPrefix+"command_name"), netsvc.StatusClientError
 	}
 	name, ok := jsonString(req.CommandName)
 	if !ok {
 		log.Info("os refused", "reason", "command_name is not a string")
-		return AppendError(buf, "command_name must be a string"), "error"
+		return AppendError(buf, "command_name must be a string"), netsvc.StatusClientError
 	}
 	params, err := parameters(req.Parameters)
 	if err != nil {
 		log.Info("os refused", "command", shortForLog(name, 64), "reason", err.Error())
-		return AppendError(buf, err.Error()), "error"
+		return AppendError(buf, err.Error()), netsvc.StatusClientError
 	}
 	spec, known := commandSpecs[name]
 	if !known || !slices.Contains(s.cfg.Allow, name) {
 		log.Info("os refused", "command", shortForLog(name, 64), "reason", "not allowed")
-		return AppendError(buf, "Command not allowed: "+shortForLog(name, 64)), "error"
+		return AppendError(buf, "Command not allowed: "+shortForLog(name, 64)), netsvc.StatusRefused
 	}
 	logArgs := shortForLog(strings.Join(params, " "), 200)
 	if spec.builtin != nil {
@@ -392,17 +406,17 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 			out = out[:s.cfg.MaxOutput] + truncMarker
 		}
 		log.Info("os command", "command", name, "args", logArgs, "status", "success", "builtin", true)
-		return AppendStringResult(buf, out), "ok"
+		return AppendStringResult(buf, out), netsvc.StatusOK
 	}
 	argv, err := spec.argv(s, params)
 	if err != nil {
 		log.Info("os refused", "command", name, "args", logArgs, "reason", err.Error())
-		return AppendError(buf, err.Error()), "error"
+		return AppendError(buf, err.Error()), netsvc.StatusRefused
 	}
 	path, found := s.lookPath(name)
 	if !found {
 		log.Warn("os command not installed", "command", name)
-		return AppendError(buf, "Command not available: "+name), "error"
+		return AppendError(buf, "Command not available: "+name), netsvc.StatusServerError
 	}
 	// A bounded number of processes run at once; a client waits at most
 	// the command timeout for a slot.
@@ -412,7 +426,7 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 	case s.procs <- struct{}{}:
 	case <-wait.C:
 		log.Warn("os refused", "command", name, "reason", "too many commands running")
-		return AppendError(buf, "Server busy, try again later"), "busy"
+		return AppendError(buf, "Server busy, try again later"), netsvc.StatusRefused
 	}
 	start := s.cfg.Now()
 	// ctx is the request's (see handleOn): shutdown does not cut it.
@@ -421,11 +435,11 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 	dur := s.cfg.Now().Sub(start)
 	if err != nil {
 		log.Warn("os command failed to start", "command", name, "err", err)
-		return AppendError(buf, "Command could not be started"), "error"
+		return AppendError(buf, "Command could not be started"), netsvc.StatusServerError
 	}
 	if res.timedOut {
 		log.Info("os command", "command", name, "args", logArgs, "status", "timeout", "duration", dur)
-		return AppendError(buf, fmt.Sprintf("Command timed out after %s", s.cfg.CommandTimeout)), "timeout"
+		return AppendError(buf, fmt.Sprintf("Command timed out after %s", s.cfg.CommandTimeout)), netsvc.StatusTimeout
 	}
 	out := normalizeOutput(res.stdout)
 	if res.dropped > 0 {
@@ -434,10 +448,13 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 	log.Info("os command", "command", name, "args", logArgs, "exit_code", res.exitCode,
 		"stdout_bytes", len(res.stdout)+int(res.dropped), "stdout", shortForLog(out, 200),
 		"stderr", shortForLog(res.stderr, 200), "duration", dur)
+	// A non-zero exit is the command's result, not a failure of the
+	// service: the request was served (ok), whether the reply says success
+	// (the original) or, with fail_on_exit_code, an error.
 	if res.exitCode != 0 && s.cfg.FailOnExitCode {
-		return AppendError(buf, fmt.Sprintf("Command failed with exit code %d", res.exitCode)), "error"
+		return AppendError(buf, fmt.Sprintf("Command failed with exit code %d", res.exitCode)), netsvc.StatusOK
 	}
-	return AppendStringResult(buf, out), "ok"
+	return AppendStringResult(buf, out), netsvc.StatusOK
 }
 
 const truncMarker = "\n[output truncated]\n"
