@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
@@ -53,7 +56,19 @@ func readOne(t *testing.T, c net.Conn) []byte {
 	return buf[:n]
 }
 
-// expectSilence checks that nothing arrives for d.
+// waitUnknown waits until the server has counted n UNKNOWN requests: it
+// read and dropped each, without an answer, so the next write is a read of
+// its own and anything the server had sent would precede the next answer.
+func waitUnknown(t *testing.T, reg *prometheus.Registry, n int) {
+	t.Helper()
+	netsvctest.Eventually(t, fmt.Sprintf("%d UNKNOWN requests counted", n), 5*time.Second, func() bool {
+		return counter(t, reg, "gatehouse_requests_total", map[string]string{"command": "UNKNOWN"}) == float64(n)
+	})
+}
+
+// expectSilence checks that nothing arrives for d: for asserting that the
+// server sends nothing where no request of the session could tell (before
+// the key, after the last answer), bounded by d.
 func expectSilence(t *testing.T, c net.Conn, d time.Duration) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(d))
@@ -80,13 +95,8 @@ func expectClosed(t *testing.T, c net.Conn) {
 // waitActive polls until the service serves want connections.
 func waitActive(t *testing.T, srv *netsvc.Server, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Active("clock") != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("active connections = %d, want %d", srv.Active("clock"), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	netsvctest.Eventually(t, fmt.Sprintf("active connections = %d", want), 5*time.Second,
+		func() bool { return srv.Active("clock") == want })
 }
 
 // Worked example A (docs/clock.md, "Worked examples"), replayed byte for byte: client key 137,
@@ -236,17 +246,20 @@ func TestLenientCommands(t *testing.T) {
 // usable, exactly as the original (docs/clock.md, "Compatibility rules").
 func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
+	_, addr, reg := startWithMetrics(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
 		t.Fatalf("server key %q", got)
 	}
 	e := func(s string) []byte { return Encrypt(nil, []byte(s), 211) }
-	for _, frag := range []string{"HELO", "TIMETIME", "TI", "ME", "TIME TIME"} {
+	for i, frag := range []string{"HELO", "TIMETIME", "TI", "ME", "TIME TIME"} {
 		if _, err := c.Write(e(frag)); err != nil {
 			t.Fatal(err)
 		}
-		expectSilence(t, c, 150*time.Millisecond)
+		// Each fragment is its own read (the server counted it before the
+		// next is sent), and any answer to it would be read by the DATE
+		// exchange below instead of DATE's.
+		waitUnknown(t, reg, i+1)
 	}
 	if got := exchange(t, c, e("DATE")); string(Decrypt(nil, got, 211)) != "2026-11-22" {
 		t.Fatalf("DATE after silence = %q", Decrypt(nil, got, 211))
@@ -259,7 +272,7 @@ func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 // key 1, which is weak: served by default, closed with the opt-in.
 func TestSplitClientKey(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
+	_, addr, reg := startWithMetrics(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	c.Write([]byte("16"))
 	if got := readOne(t, c); string(got) != "146" {
@@ -270,7 +283,7 @@ func TestSplitClientKey(t *testing.T) {
 		t.Fatalf("K = %d", k)
 	}
 	c.Write([]byte("9"))
-	expectSilence(t, c, 150*time.Millisecond)
+	waitUnknown(t, reg, 1) // no answer: the TIME exchange below would read it
 	if got := Decrypt(nil, exchange(t, c, Encrypt(nil, []byte("TIME"), k)), k); string(got) != "11:51:06.090880" {
 		t.Fatalf("TIME = %q", got)
 	}
@@ -283,7 +296,7 @@ func TestSplitClientKey(t *testing.T) {
 		t.Fatalf("server key for key 1: %q", got)
 	}
 	c2.Write([]byte("69"))
-	expectSilence(t, c2, 150*time.Millisecond)
+	waitUnknown(t, reg, 2)
 	if got := Decrypt(nil, exchange(t, c2, Encrypt(nil, []byte("TIME"), 1)), 1); string(got) != "11:51:06.090880" {
 		t.Fatalf("TIME with key 1 = %q", got)
 	}

@@ -60,19 +60,16 @@ func socatWrapper(t *testing.T, socat, tlsAddr, caFile string) string {
 		}
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	// Wait until socat listens (bounded: 100 tries, 5 s).
-	deadline := time.Now().Add(5 * time.Second)
-	for i := 0; ; i++ {
+	// Wait until socat listens (bounded: 5 s).
+	netsvctest.Eventually(t, "socat listening on "+addr, 5*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
+		if err != nil {
+			return false
 		}
-		if i >= 100 || time.Now().After(deadline) {
-			t.Fatalf("socat does not listen on %s: %v %s", addr, err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		c.Close()
+		return true
+	})
+	return addr
 }
 
 // An unmodified client reaches the TLS port through socat on loopback and

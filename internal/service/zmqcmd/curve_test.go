@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,18 +138,14 @@ func handshakeFailures(t *testing.T, reg *prometheus.Registry, svc string) float
 	return 0
 }
 
-// waitHandshakeFailures polls the counter until it reaches want, for at
-// most 5 s, and returns its last value.
+// waitHandshakeFailures waits (at most 5 s) until the counter reaches want:
+// the server counts a failure after the client already saw it fail. It
+// returns the value then, which the caller checks for overshoot.
 func waitHandshakeFailures(t *testing.T, reg *prometheus.Registry, svc string, want float64) float64 {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := handshakeFailures(t, reg, svc)
-		if n >= want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	netsvctest.Eventually(t, fmt.Sprintf("%s handshake failures >= %v", svc, want), 5*time.Second,
+		func() bool { return handshakeFailures(t, reg, svc) >= want })
+	return handshakeFailures(t, reg, svc)
 }
 
 // curveRequests are answered the same on both ports.

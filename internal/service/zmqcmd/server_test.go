@@ -641,6 +641,8 @@ func TestTricklingRequestIsCutAtMessageTimeout(t *testing.T) {
 			closed = true
 			break
 		}
+		// The trickle is the thing under test, not synchronisation: one
+		// byte per 100 ms, bounded by the 3 s below.
 		time.Sleep(100 * time.Millisecond)
 		if time.Since(start) > 3*time.Second {
 			break
