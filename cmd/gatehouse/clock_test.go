@@ -17,9 +17,19 @@ import (
 	"gatehouse/internal/service/clock"
 )
 
+// clockServer is a clock server whose TEMP reads 6.
+func clockServer(t *testing.T) *clock.Server {
+	t.Helper()
+	s, err := clock.New(clock.DefaultConfig(), clock.Env{Temp: clock.FixedTemp(6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func startClock(t *testing.T) (host, port string) {
 	t.Helper()
-	_, addr := netsvctest.Start(t, "clock", clock.NewServer(clock.Options{Temp: clock.FixedTemp(6)}), netsvctest.DefaultLimits)
+	_, addr := netsvctest.Start(t, "clock", clockServer(t), netsvctest.DefaultLimits)
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"gatehouse/internal/netsvc/netsvctest"
-	"gatehouse/internal/service/clock"
 	"gatehouse/internal/tlsutil"
 	"gatehouse/internal/tlsutil/tlstest"
 )
@@ -72,7 +71,7 @@ func TestKeysTLSInitAndShow(t *testing.T) {
 // a wrong pin is refused; TLS flags without -tls are an error.
 func TestClockClientTLSFlags(t *testing.T) {
 	p := tlstest.New(t)
-	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", clock.NewServer(clock.Options{Temp: clock.FixedTemp(6)}),
+	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", clockServer(t),
 		netsvctest.DefaultLimits, p.ServerConfig(t, false))
 	host, port, _ := net.SplitHostPort(tlsAddr)
 	ctx := context.Background()

@@ -17,7 +17,7 @@ import (
 )
 
 func TestZMQCmdClientCLI(t *testing.T) {
-	s, err := zmqcmd.New(zmqcmd.DefaultOptions(), nil)
+	s, err := zmqcmd.New(zmqcmd.DefaultConfig(), zmqcmd.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

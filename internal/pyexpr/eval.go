@@ -7,6 +7,7 @@ import "time"
 type evaluator struct {
 	lim        Limits
 	deadline   time.Time
+	now        func() time.Time // the deadline's clock (Limits.Now)
 	steps      int
 	nextCheck  int
 	cost       int64 // cost units charged so far (cost.go)
@@ -21,7 +22,7 @@ func (e *evaluator) step(n int) error {
 	}
 	if e.steps >= e.nextCheck && !e.deadline.IsZero() {
 		e.nextCheck = e.steps + 64
-		if time.Now().After(e.deadline) {
+		if e.now().After(e.deadline) {
 			return errTimeout
 		}
 	}

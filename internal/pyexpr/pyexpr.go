@@ -43,6 +43,8 @@ type Limits struct {
 	MaxBits       int           // bits of any intermediate integer
 	MaxItems      int           // elements of any list/tuple built
 	Timeout       time.Duration // wall-clock budget, checked between steps
+	// Now is the clock the Timeout is checked against (nil: time.Now).
+	Now func() time.Time
 	// Budget is the CPU budget of one evaluation in cost units (cost.go),
 	// charged before each operation and estimated before evaluating; 0
 	// turns it off (tests only: the service requires it).
@@ -121,9 +123,12 @@ func prepare(src string, lim Limits) (*node, error) {
 
 // evaluateTree evaluates a prepared expression within lim.
 func evaluateTree(n *node, lim Limits) (any, error) {
-	e := &evaluator{lim: lim}
+	e := &evaluator{lim: lim, now: lim.Now}
+	if e.now == nil {
+		e.now = time.Now
+	}
 	if lim.Timeout > 0 {
-		e.deadline = time.Now().Add(lim.Timeout)
+		e.deadline = e.now().Add(lim.Timeout)
 	}
 	v, err := e.eval(n)
 	if err != nil {

@@ -49,13 +49,16 @@ type Curve struct {
 	// does without a ZAP handler.
 	Authorize func(clientKey [32]byte) error
 
-	rand           io.Reader // tests make the handshake reproducible
+	// Rand is the source of the handshake's ephemeral keys, nonce
+	// prefixes and cookie keys (nil: crypto/rand).
+	Rand io.Reader
+
 	vouchServerKey *[32]byte // tests vouch for another server
 }
 
 func (cv *Curve) random() io.Reader {
-	if cv.rand != nil {
-		return cv.rand
+	if cv.Rand != nil {
+		return cv.Rand
 	}
 	return rand.Reader
 }

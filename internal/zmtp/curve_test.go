@@ -371,7 +371,7 @@ func captureClientOptions(t testing.TB) Options {
 	}
 	return Options{SocketType: "REQ", Identity: []byte{}, Accept: []string{"REP", "ROUTER"},
 		Limits: Limits{MaxFrame: 4096, MaxFrames: 4},
-		Curve:  &Curve{PublicKey: CurvePublicKey(sec), SecretKey: sec, ServerKey: CurvePublicKey(srv), rand: deterministic()}}
+		Curve:  &Curve{PublicKey: CurvePublicKey(sec), SecretKey: sec, ServerKey: CurvePublicKey(srv), Rand: deterministic()}}
 }
 
 func captureServer(t testing.TB) Options {
@@ -381,7 +381,7 @@ func captureServer(t testing.TB) Options {
 	}
 	return Options{SocketType: "ROUTER", Identity: []byte{}, Accept: []string{"REQ", "DEALER"},
 		Limits: Limits{MaxFrame: 4096, MaxFrames: 4},
-		Curve:  &Curve{Server: true, PublicKey: CurvePublicKey(sec), SecretKey: sec, rand: deterministic()}}
+		Curve:  &Curve{Server: true, PublicKey: CurvePublicKey(sec), SecretKey: sec, Rand: deterministic()}}
 }
 
 // readCapture reads testdata/curve_pyzmq_client.hex: what a libzmq CURVE

@@ -17,7 +17,7 @@ import (
 func BenchmarkTimeRoundTrip(b *testing.B) {
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			_, addr := netsvctest.Start(b, "clock", NewServer(Options{}), netsvctest.DefaultLimits)
+			_, addr := netsvctest.Start(b, "clock", newServer(b, DefaultConfig(), Env{}), netsvctest.DefaultLimits)
 			sessions := make([]*Session, clients)
 			for i := range sessions {
 				s, err := Dial(context.Background(), addr)
@@ -55,7 +55,7 @@ func BenchmarkTimeRoundTrip(b *testing.B) {
 
 // BenchmarkKeyExchange measures connect + key exchange + close.
 func BenchmarkKeyExchange(b *testing.B) {
-	_, addr := netsvctest.Start(b, "clock", NewServer(Options{}), netsvctest.DefaultLimits)
+	_, addr := netsvctest.Start(b, "clock", newServer(b, DefaultConfig(), Env{}), netsvctest.DefaultLimits)
 	for b.Loop() {
 		s, err := Dial(context.Background(), addr)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -38,11 +39,29 @@ func fakeServer(t *testing.T, handle func(c net.Conn)) (addr string, conns *atom
 	return ln.Addr().String(), conns
 }
 
+// pipeServer runs handle on the server end of an in-memory connection and
+// returns the client end. Over net.Pipe each Write reaches the reader as
+// its own Read(s) (nothing coalesces), so a response written in two Writes
+// is certainly split, with no sleep between them.
+func pipeServer(t *testing.T, handle func(c net.Conn)) net.Conn {
+	t.Helper()
+	cli, srv := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer srv.Close()
+		srv.SetDeadline(time.Now().Add(5 * time.Second))
+		handle(srv)
+	}()
+	t.Cleanup(func() { cli.Close(); <-done })
+	return cli
+}
+
 // The Go client speaks the original's bytes (worked example B, a=5) and
 // reassembles responses that the network split, even inside "°".
 func TestClientWorkedExampleBWithSplitResponses(t *testing.T) {
 	got := make(chan string, 8)
-	addr, _ := fakeServer(t, func(c net.Conn) {
+	conn := pipeServer(t, func(c net.Conn) {
 		buf := make([]byte, MaxMessage)
 		n, _ := c.Read(buf)
 		got <- string(buf[:n])
@@ -58,12 +77,11 @@ func TestClientWorkedExampleBWithSplitResponses(t *testing.T) {
 			}
 			got <- string(buf[:n])
 			c.Write(unhex(t, resp[0]))
-			time.Sleep(30 * time.Millisecond)
 			c.Write(unhex(t, resp[1]))
 		}
 	})
 	d := Dialer{Rand: newExponents(5)}
-	s, err := d.Dial(context.Background(), addr)
+	s, err := d.Handshake(context.Background(), conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +224,9 @@ func TestClientTimeouts(t *testing.T) {
 		buf := make([]byte, MaxMessage)
 		c.Read(buf)
 		keyRead <- struct{}{}
-		time.Sleep(time.Second) // a stalled server: the thing the client must give up on
+		// A stalled server, the thing the client must give up on: it
+		// answers nothing until the client hangs up.
+		io.Copy(io.Discard, c)
 	})
 	d := Dialer{Timeout: 200 * time.Millisecond}
 	t0 := time.Now()

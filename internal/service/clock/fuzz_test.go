@@ -81,7 +81,7 @@ func FuzzSession(f *testing.F) {
 			return
 		}
 		now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-		srv := NewServer(Options{Rand: newExponents(7), Now: func() time.Time { return now }, Temp: FixedTemp(6)})
+		srv := newServer(t, withFixedTemp(testConfig(newExponents(7), now), 6), Env{})
 		reads := cut(stream, sizes)
 		for _, r := range reads {
 			if len(r) > MaxMessage {

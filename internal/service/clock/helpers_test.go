@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"testing"
+	"time"
 )
 
 func fmtSscanf(s string, e, pub *int) (int, error) {
@@ -40,3 +42,36 @@ func (x *exponents) Read(p []byte) (int, error) {
 func newExponents(v ...uint16) *exponents { return &exponents{vals: v} }
 
 func nil2rand() io.Reader { return rand.Reader }
+
+// testConfig is DefaultConfig with the exponent source rnd and the clock
+// stopped at now, when given (nil, zero: crypto/rand, time.Now).
+func testConfig(rnd io.Reader, now time.Time) Config {
+	c := DefaultConfig()
+	c.Rand = rnd
+	if !now.IsZero() {
+		c.Now = func() time.Time { return now }
+	}
+	return c
+}
+
+// withFixedTemp is c with temp_source = "fixed" reading v.
+func withFixedTemp(c Config, v int) Config {
+	c.TempSource, c.TempFixed = "fixed", v
+	return c
+}
+
+// refusing is c with refuse_weak_client_keys on.
+func refusing(c Config) Config {
+	c.RefuseWeakClientKeys = true
+	return c
+}
+
+// newServer is New for tests: an error fails the test.
+func newServer(t testing.TB, cfg Config, env Env) *Server {
+	t.Helper()
+	s, err := New(cfg, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -27,8 +27,7 @@ func needPython(t *testing.T) {
 func TestInteropCPythonOriginalClientSteps(t *testing.T) {
 	needPython(t)
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
-	o := defaultOptions(t, nil, now)
-	o.Temp = FixedTemp(6)
+	o := withFixedTemp(defaultConfig(t, nil, now), 6)
 	_, addr := start(t, o, defaultLimits())
 	_, port, _ := strings.Cut(addr, ":")
 	keys := []int{5, 17, 123, 1000, 0, 32, 64, 96, 992}

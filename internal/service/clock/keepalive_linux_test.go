@@ -18,13 +18,14 @@ func TestDefaultIdleAllowsAnHourAndKeepAliveIsOn(t *testing.T) {
 		t.Fatalf("default clock idle_timeout %v: an original menu client idle for an hour would be cut", l.IdleTimeout)
 	}
 	got := make(chan netsvctest.KeepAlive, 1)
+	srv := newServer(t, DefaultConfig(), Env{})
 	h := netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {
 		ka, err := netsvctest.KeepAliveOf(c.Conn)
 		if err != nil {
 			t.Error(err)
 		}
 		got <- ka
-		return NewServer(Options{}).ServeConn(ctx, c)
+		return srv.ServeConn(ctx, c)
 	})
 	_, addr := netsvctest.Start(t, "clock", h, l)
 	s, err := Dial(context.Background(), addr)

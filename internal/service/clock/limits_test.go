@@ -31,7 +31,7 @@ func TestDefaultLimitsSurviveManyIdle(t *testing.T) {
 	if l.IdleTimeout < time.Hour || l.HandshakeTimeout < 5*time.Second || l.HandshakeTimeout > 10*time.Second {
 		t.Fatalf("default deadlines %+v: want a generous idle and a 5-10 s handshake deadline (docs/clock.md, Compatibility rules)", l)
 	}
-	srv, addr := start(t, Options{}, l)
+	srv, addr := start(t, DefaultConfig(), l)
 	conns := make([]net.Conn, 0, idle)
 	defer func() {
 		for _, c := range conns {

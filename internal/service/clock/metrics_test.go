@@ -2,6 +2,7 @@ package clock
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -12,14 +13,11 @@ import (
 )
 
 // startWithMetrics serves a Server through netsvc with its metrics in reg.
-func startWithMetrics(t *testing.T, o Options, l netsvc.Limits) (*netsvc.Server, string, *prometheus.Registry) {
+func startWithMetrics(t *testing.T, o Config, l netsvc.Limits) (*netsvc.Server, string, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	if o.Metrics == nil {
-		o.Metrics = reg
-	}
 	srv := netsvc.New(nil, netsvc.NewMetrics(reg))
-	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: NewServer(o), Limits: l}); err != nil {
+	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: newServer(t, o, Env{Metrics: reg}), Limits: l}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()
@@ -63,14 +61,14 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, want map[strin
 // Each request feeds the per-command counters; bad keys count as failed
 // handshakes, but a silent client cut off by shutdown does not.
 func TestMetrics(t *testing.T) {
-	srv, addr, reg := startWithMetrics(t, Options{Rand: newExponents(7)}, netsvctest.DefaultLimits)
+	srv, addr, reg := startWithMetrics(t, testConfig(newExponents(7), time.Time{}), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
 		t.Fatalf("server key %q", got)
 	}
 	exchange(t, c, Encrypt(nil, []byte("TIME"), 211))
 	c.Write(Encrypt(nil, []byte("HELO"), 211))
-	expectSilence(t, c, 100*time.Millisecond) // else DATE may join HELO in one read
+	waitUnknown(t, reg, 1) // else DATE may join HELO in one read
 	exchange(t, c, Encrypt(nil, []byte("DATE"), 211))
 
 	bad := dialRaw(t, addr)
@@ -92,11 +90,11 @@ func TestMetrics(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{map[string]string{"command": "KEY", "status": "ok"}, 1},
-		{map[string]string{"command": "KEY", "status": "error"}, 1},
-		{map[string]string{"command": "TIME", "status": "ok"}, 1},
-		{map[string]string{"command": "DATE", "status": "ok"}, 1},
-		{map[string]string{"command": "UNKNOWN", "status": "unknown"}, 1},
+		{map[string]string{"command": "KEY", "status": netsvc.StatusOK}, 1},
+		{map[string]string{"command": "KEY", "status": netsvc.StatusClientError}, 1},
+		{map[string]string{"command": "TIME", "status": netsvc.StatusOK}, 1},
+		{map[string]string{"command": "DATE", "status": netsvc.StatusOK}, 1},
+		{map[string]string{"command": "UNKNOWN", "status": netsvc.StatusClientError}, 1},
 	} {
 		if got := counter(t, reg, "gatehouse_requests_total", v.labels); got != v.want {
 			t.Errorf("requests %v = %v, want %v", v.labels, got, v.want)
@@ -104,5 +102,61 @@ func TestMetrics(t *testing.T) {
 	}
 	if got := counter(t, reg, "gatehouse_handshake_failures_total", nil); got != 1 {
 		t.Errorf("handshake failures = %v, want 1 (the garbage key only)", got)
+	}
+}
+
+// failingTemp is a TEMP source whose sensor is gone.
+type failingTemp struct{}
+
+func (failingTemp) Celsius() (int, error) { return 0, errors.New("sensor gone") }
+
+// The other statuses (docs/clock.md, "Metrics"): invalid UTF-8 is the
+// client's error, a TEMP source that fails is the server's, and a weak
+// client key refused by the opt-in is a refusal.
+func TestMetricsStatuses(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := netsvc.New(nil, netsvc.NewMetrics(reg))
+	h := newServer(t, testConfig(newExponents(7), time.Time{}), Env{Temp: failingTemp{}, Metrics: reg})
+	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: h, Limits: netsvctest.DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.Addr("clock").String()
+
+	c := dialRaw(t, addr)
+	if got := exchange(t, c, []byte("169")); string(got) != "146" {
+		t.Fatalf("server key %q", got)
+	}
+	c.Write(Encrypt(nil, []byte{0xff, 'T', 'I', 'M', 'E'}, 211))
+	expectClosed(t, c)
+
+	c = dialRaw(t, addr)
+	if got := exchange(t, c, []byte("169")); string(got) != "146" {
+		t.Fatalf("server key %q", got)
+	}
+	c.Write(Encrypt(nil, []byte("TEMP"), 211))
+	expectClosed(t, c)
+
+	_, addr2, reg2 := startWithMetrics(t, refusing(DefaultConfig()), netsvctest.DefaultLimits)
+	c = dialRaw(t, addr2)
+	c.Write([]byte("1"))
+	expectClosed(t, c)
+
+	for _, v := range []struct {
+		reg    *prometheus.Registry
+		labels map[string]string
+	}{
+		{reg, map[string]string{"command": "INVALID", "status": netsvc.StatusClientError}},
+		{reg, map[string]string{"command": "TEMP", "status": netsvc.StatusServerError}},
+		{reg2, map[string]string{"command": "KEY", "status": netsvc.StatusRefused}},
+	} {
+		if got := counter(t, v.reg, "gatehouse_requests_total", v.labels); got != 1 {
+			t.Errorf("requests %v = %v, want 1", v.labels, got)
+		}
 	}
 }

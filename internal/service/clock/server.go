@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,24 +17,8 @@ import (
 	"gatehouse/internal/netsvc"
 )
 
-// Options configure a Server. The zero value serves the original's
-// behaviour (random TEMP) with crypto/rand exponents and the local clock.
-type Options struct {
-	Temp TempSource // nil means RandomTemp
-	// RefuseWeakClientKeys closes, without a reply, a connection whose
-	// client key forces shift 0 or 1 (see IsWeakPeerKey). By default such
-	// sessions are served as the original served them: the original client
-	// picks such a key itself in about 3 % of its runs, and the byte Caesar
-	// has no confidentiality to lose.
-	RefuseWeakClientKeys bool
-	Rand                 io.Reader        // source of DH exponents; nil means crypto/rand
-	Now                  func() time.Time // nil means time.Now (local zone, as the original)
-	// Metrics receives gatehouse_clock_weak_keys_total (nil: not exported).
-	Metrics prometheus.Registerer
-}
-
 // Validate checks the [services.clock] section as far as it can without
-// reading anything (a "file" source is read by OptionsFromConfig).
+// reading anything (a "file" source is read by New).
 func (c Config) Validate() error {
 	if c.AllowWeakClientKeys && c.RefuseWeakClientKeys {
 		return errors.New("clock: allow_weak_client_keys (deprecated) and refuse_weak_client_keys contradict each other; remove allow_weak_client_keys")
@@ -57,56 +42,66 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// OptionsFromConfig builds Options from the [services.clock] section and
-// checks them; a "file" source must give a reading now, so a wrong path
-// fails at start-up rather than on the first TEMP.
-func OptionsFromConfig(c Config) (Options, error) {
-	if err := c.Validate(); err != nil {
-		return Options{}, err
-	}
-	o := Options{RefuseWeakClientKeys: c.RefuseWeakClientKeys, Rand: c.Rand, Now: c.Now}
-	switch c.TempSource {
-	case "", "random":
-		o.Temp = RandomTemp{}
-	case "fixed":
-		o.Temp = FixedTemp(c.TempFixed)
-	case "file":
-		ft := FileTemp{Path: c.TempFile, Scale: c.TempFileScale}
-		if _, err := ft.Celsius(); err != nil {
-			return o, fmt.Errorf("clock: %w", err)
-		}
-		o.Temp = ft
-	}
-	return o, nil
+// Env is what a Server needs besides its Config: runtime dependencies,
+// not knobs.
+type Env struct {
+	// Temp, when not nil, is the TEMP source instead of the one
+	// cfg.TempSource names (tests inject one).
+	Temp TempSource
+	// Metrics receives gatehouse_clock_weak_keys_total (nil: not exported).
+	Metrics prometheus.Registerer
 }
 
 // Server is the clock service's netsvc.Handler.
 type Server struct {
+	cfg        Config // as given, with Rand and Now filled in
 	temp       TempSource
-	refuseWeak bool
-	rand       io.Reader
-	now        func() time.Time
 	weakServed prometheus.Counter // sessions run with a weak client key
 	weakRefuse prometheus.Counter // connections closed for one (RefuseWeakClientKeys)
 }
 
 var _ netsvc.Handler = (*Server)(nil)
 
-// NewServer returns a Server with o's settings.
-func NewServer(o Options) *Server {
-	weak := weakKeysMetric(o.Metrics)
-	s := &Server{temp: o.Temp, refuseWeak: o.RefuseWeakClientKeys, rand: o.Rand, now: o.Now,
-		weakServed: weak.WithLabelValues("served"), weakRefuse: weak.WithLabelValues("refused")}
-	if s.temp == nil {
-		s.temp = RandomTemp{}
+// New checks cfg and returns a Server serving it. The TEMP source is the
+// one cfg.TempSource names unless env.Temp is set; a "file" source must
+// give a reading now, so a wrong path fails at start-up rather than on the
+// first TEMP. A nil cfg.Rand is crypto/rand, a nil cfg.Now time.Now (local
+// zone, as the original).
+func New(cfg Config, env Env) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if s.rand == nil {
-		s.rand = rand.Reader
+	temp := env.Temp
+	if temp == nil {
+		var err error
+		if temp, err = tempFromConfig(cfg); err != nil {
+			return nil, err
+		}
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
 	}
-	return s
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	weak := weakKeysMetric(env.Metrics)
+	return &Server{cfg: cfg, temp: temp,
+		weakServed: weak.WithLabelValues("served"), weakRefuse: weak.WithLabelValues("refused")}, nil
+}
+
+// tempFromConfig is the TEMP source a checked cfg names.
+func tempFromConfig(c Config) (TempSource, error) {
+	switch c.TempSource {
+	case "fixed":
+		return FixedTemp(c.TempFixed), nil
+	case "file":
+		ft := FileTemp{Path: c.TempFile, Scale: c.TempFileScale}
+		if _, err := ft.Celsius(); err != nil {
+			return nil, fmt.Errorf("clock: %w", err)
+		}
+		return ft, nil
+	}
+	return RandomTemp{}, nil
 }
 
 // conn is what a session needs from its connection; *netsvc.Conn has it,
@@ -154,12 +149,11 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 		return fmt.Errorf("read client key: %w", err)
 	}
 	_, done := c.Request(ctx, "KEY")
-	k, err := s.keyExchange(c, in[:n])
+	k, status, err := s.keyExchange(c, in[:n])
+	done(status)
 	if err != nil {
-		done("error")
 		return err
 	}
-	done("ok")
 	c.EndHandshake()
 
 	var plain, out [MaxMessage]byte
@@ -181,23 +175,24 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 }
 
 // keyExchange parses the client key, picks our exponent and sends our
-// public key in one Write. It returns the shared key.
-func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
+// public key in one Write. It returns the shared key and the KEY request's
+// status (docs/clock.md, "Metrics").
+func (s *Server) keyExchange(c conn, msg []byte) (int, string, error) {
 	a, err := ParseKey(msg)
 	if err != nil {
 		c.HandshakeFailed("malformed client key")
-		return 0, err
+		return 0, netsvc.StatusClientError, err
 	}
 	weakPeer := IsWeakPeerKey(a)
-	if weakPeer && s.refuseWeak {
+	if weakPeer && s.cfg.RefuseWeakClientKeys {
 		s.weakRefuse.Inc()
 		c.HandshakeFailed("client key forces shift 0 or 1")
-		return 0, ErrWeakKey
+		return 0, netsvc.StatusRefused, ErrWeakKey
 	}
 	var b, k int
 	for i := 0; ; i++ {
-		if b, err = randExponent(s.rand); err != nil {
-			return 0, fmt.Errorf("draw exponent: %w", err)
+		if b, err = randExponent(s.cfg.Rand); err != nil {
+			return 0, netsvc.StatusServerError, fmt.Errorf("draw exponent: %w", err)
 		}
 		k = SharedKey(a, b)
 		// Re-drawing is invisible to the client, which only computes B^a;
@@ -208,11 +203,11 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 			break
 		}
 		if i+1 >= maxExponentDraws {
-			if !s.refuseWeak {
+			if !s.cfg.RefuseWeakClientKeys {
 				break
 			}
 			c.HandshakeFailed("no exponent avoids shift 0 or 1")
-			return 0, ErrWeakKey
+			return 0, netsvc.StatusRefused, ErrWeakKey
 		}
 	}
 	if weakPeer {
@@ -223,9 +218,9 @@ func (s *Server) keyExchange(c conn, msg []byte) (int, error) {
 		c.Log().Debug("weak client key served: the session runs with Caesar shift 0 or 1")
 	}
 	if _, err := c.Write(FormatKey(PublicKey(b))); err != nil {
-		return 0, fmt.Errorf("send server key: %w", err)
+		return 0, writeStatus(err), fmt.Errorf("send server key: %w", err)
 	}
-	return k, nil
+	return k, netsvc.StatusOK, nil
 }
 
 // randExponent draws uniformly from 0..1000, the original's range (any
@@ -252,7 +247,7 @@ func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, 
 	cmd, err := ParseCommand(plain)
 	if err != nil {
 		_, done := c.Request(ctx, "INVALID")
-		done("error")
+		done(netsvc.StatusClientError)
 		return err
 	}
 	_, done := c.Request(ctx, cmd.String())
@@ -261,30 +256,40 @@ func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, 
 	case CmdUnknown:
 		// The original answers with nothing and keeps reading; a reply
 		// of any kind would be read by an old client as the next answer.
-		done("unknown")
+		done(netsvc.StatusClientError)
 		return nil
 	case CmdTime:
-		resp = FormatTime(s.now())
+		resp = FormatTime(s.cfg.Now())
 	case CmdDate:
-		resp = FormatDate(s.now())
+		resp = FormatDate(s.cfg.Now())
 	case CmdTemp:
 		t, err := s.temp.Celsius()
 		if err != nil {
 			// Silence would hang the original client forever, and a
 			// made-up value would be a lie; closing makes it fail visibly.
 			c.Log().Warn("temperature unavailable; closing session", "err", err)
-			done("error")
+			done(netsvc.StatusServerError)
 			return err
 		}
 		resp = FormatTemp(t)
 	}
 	out = Encrypt(out, []byte(resp), k)
 	if _, err := c.Write(out); err != nil {
-		done("error")
+		done(writeStatus(err))
 		return fmt.Errorf("send %s response: %w", cmd, err)
 	}
-	done("ok")
+	done(netsvc.StatusOK)
 	return nil
+}
+
+// writeStatus is the status of a request whose answer could not be
+// written: write_timeout passed (the peer stopped reading) or the peer
+// went away.
+func writeStatus(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return netsvc.StatusTimeout
+	}
+	return netsvc.StatusClosed
 }
 
 // weakKeysMetric returns gatehouse_clock_weak_keys_total, registered with

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,13 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 )
 
-func start(t *testing.T, o Options, l netsvc.Limits) (*netsvc.Server, string) {
+func start(t *testing.T, o Config, l netsvc.Limits) (*netsvc.Server, string) {
 	t.Helper()
-	return netsvctest.Start(t, "clock", NewServer(o), l)
+	return netsvctest.Start(t, "clock", newServer(t, o, Env{}), l)
 }
 
 func dialRaw(t *testing.T, addr string) net.Conn {
@@ -53,7 +56,19 @@ func readOne(t *testing.T, c net.Conn) []byte {
 	return buf[:n]
 }
 
-// expectSilence checks that nothing arrives for d.
+// waitUnknown waits until the server has counted n UNKNOWN requests: it
+// read and dropped each, without an answer, so the next write is a read of
+// its own and anything the server had sent would precede the next answer.
+func waitUnknown(t *testing.T, reg *prometheus.Registry, n int) {
+	t.Helper()
+	netsvctest.Eventually(t, fmt.Sprintf("%d UNKNOWN requests counted", n), 5*time.Second, func() bool {
+		return counter(t, reg, "gatehouse_requests_total", map[string]string{"command": "UNKNOWN"}) == float64(n)
+	})
+}
+
+// expectSilence checks that nothing arrives for d: for asserting that the
+// server sends nothing where no request of the session could tell (before
+// the key, after the last answer), bounded by d.
 func expectSilence(t *testing.T, c net.Conn, d time.Duration) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(d))
@@ -80,20 +95,15 @@ func expectClosed(t *testing.T, c net.Conn) {
 // waitActive polls until the service serves want connections.
 func waitActive(t *testing.T, srv *netsvc.Server, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Active("clock") != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("active connections = %d, want %d", srv.Active("clock"), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	netsvctest.Eventually(t, fmt.Sprintf("active connections = %d", want), 5*time.Second,
+		func() bool { return srv.Active("clock") == want })
 }
 
 // Worked example A (docs/clock.md, "Worked examples"), replayed byte for byte: client key 137,
 // server exponent 19 (key 35), K=189.
 func TestWorkedExampleA(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(19), Now: func() time.Time { return now }, Temp: FixedTemp(-44)},
+	_, addr := start(t, withFixedTemp(testConfig(newExponents(19), now), -44),
 		netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	steps := []struct{ send, want string }{
@@ -114,7 +124,7 @@ func TestWorkedExampleA(t *testing.T) {
 // re-drawn without the client noticing.
 func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(0, 32, 7), Now: func() time.Time { return now }, Temp: FixedTemp(6)},
+	_, addr := start(t, withFixedTemp(testConfig(newExponents(0, 32, 7), now), 6),
 		netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	steps := []struct{ send, want string }{
@@ -132,7 +142,7 @@ func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
 
 func TestMicrosecondZeroTimeIs8Bytes(t *testing.T) {
 	now := time.Date(2024, 10, 23, 0, 2, 19, 0, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	_, addr := start(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
 		t.Fatalf("server key %q", got)
@@ -146,7 +156,7 @@ var timeRE = regexp.MustCompile(`^\d\d:\d\d:\d\d(\.\d{6})?$`)
 
 // A full session per command with the Go client and the real clock.
 func TestFullSessionEachCommand(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	ctx := context.Background()
 	for _, cmd := range []Command{CmdTime, CmdDate, CmdTemp} {
 		t.Run(cmd.String(), func(t *testing.T) {
@@ -193,7 +203,7 @@ func TestFullSessionEachCommand(t *testing.T) {
 
 // Many requests on one session; random TEMP covers the range ends.
 func TestManyRequestsOneSession(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +227,7 @@ func TestManyRequestsOneSession(t *testing.T) {
 // The original accepts case and whitespace variants (strip + upper).
 func TestLenientCommands(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }, Temp: FixedTemp(6)},
+	_, addr := start(t, withFixedTemp(testConfig(newExponents(7), now), 6),
 		netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte(" 169\n")); string(got) != "146" {
@@ -236,17 +246,20 @@ func TestLenientCommands(t *testing.T) {
 // usable, exactly as the original (docs/clock.md, "Compatibility rules").
 func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	_, addr, reg := startWithMetrics(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
 		t.Fatalf("server key %q", got)
 	}
 	e := func(s string) []byte { return Encrypt(nil, []byte(s), 211) }
-	for _, frag := range []string{"HELO", "TIMETIME", "TI", "ME", "TIME TIME"} {
+	for i, frag := range []string{"HELO", "TIMETIME", "TI", "ME", "TIME TIME"} {
 		if _, err := c.Write(e(frag)); err != nil {
 			t.Fatal(err)
 		}
-		expectSilence(t, c, 150*time.Millisecond)
+		// Each fragment is its own read (the server counted it before the
+		// next is sent), and any answer to it would be read by the DATE
+		// exchange below instead of DATE's.
+		waitUnknown(t, reg, i+1)
 	}
 	if got := exchange(t, c, e("DATE")); string(Decrypt(nil, got, 211)) != "2026-11-22" {
 		t.Fatalf("DATE after silence = %q", Decrypt(nil, got, 211))
@@ -259,7 +272,7 @@ func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 // key 1, which is weak: served by default, closed with the opt-in.
 func TestSplitClientKey(t *testing.T) {
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
-	_, addr := start(t, Options{Rand: newExponents(7), Now: func() time.Time { return now }}, netsvctest.DefaultLimits)
+	_, addr, reg := startWithMetrics(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	c.Write([]byte("16"))
 	if got := readOne(t, c); string(got) != "146" {
@@ -270,7 +283,7 @@ func TestSplitClientKey(t *testing.T) {
 		t.Fatalf("K = %d", k)
 	}
 	c.Write([]byte("9"))
-	expectSilence(t, c, 150*time.Millisecond)
+	waitUnknown(t, reg, 1) // no answer: the TIME exchange below would read it
 	if got := Decrypt(nil, exchange(t, c, Encrypt(nil, []byte("TIME"), k)), k); string(got) != "11:51:06.090880" {
 		t.Fatalf("TIME = %q", got)
 	}
@@ -283,13 +296,13 @@ func TestSplitClientKey(t *testing.T) {
 		t.Fatalf("server key for key 1: %q", got)
 	}
 	c2.Write([]byte("69"))
-	expectSilence(t, c2, 150*time.Millisecond)
+	waitUnknown(t, reg, 2)
 	if got := Decrypt(nil, exchange(t, c2, Encrypt(nil, []byte("TIME"), 1)), 1); string(got) != "11:51:06.090880" {
 		t.Fatalf("TIME with key 1 = %q", got)
 	}
 
 	// With the opt-in it closes before the rest of the key could be sent.
-	_, addr3 := start(t, Options{Rand: newExponents(7), RefuseWeakClientKeys: true}, netsvctest.DefaultLimits)
+	_, addr3 := start(t, refusing(testConfig(newExponents(7), time.Time{})), netsvctest.DefaultLimits)
 	c3 := dialRaw(t, addr3)
 	c3.Write([]byte("1"))
 	expectClosed(t, c3)
@@ -299,14 +312,16 @@ func TestSplitClientKey(t *testing.T) {
 // shift 0 or 1, get the connection closed before any reply; any other key
 // never gets a weak shift (in either mode, the exponent is re-drawn).
 func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
-	srv, addr := start(t, Options{RefuseWeakClientKeys: true}, netsvctest.DefaultLimits)
+	srv, addr := start(t, refusing(DefaultConfig()), netsvctest.DefaultLimits)
 	for _, key := range []string{"0", "1", "256", "257", "-1", "513", "0000", "-256"} {
 		c := dialRaw(t, addr)
 		c.Write([]byte(key))
 		expectClosed(t, c)
 	}
 	waitActive(t, srv, 0)
-	for _, o := range []Options{{RefuseWeakClientKeys: true}, {}} {
+	for _, refuse := range []bool{true, false} {
+		o := DefaultConfig()
+		o.RefuseWeakClientKeys = refuse
 		_, addr := start(t, o, netsvctest.DefaultLimits)
 		// Any other key in the subgroup gets a non-weak session.
 		for _, key := range []int{2, 16, 128, 255, 169} {
@@ -327,7 +342,7 @@ func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
 				t.Fatalf("server key %d not in the subgroup", b)
 			}
 			if k := SharedKey(key, e); IsWeakShift(k) {
-				t.Fatalf("%+v: client key %d: weak K %d", o, key, k)
+				t.Fatalf("refuse_weak_client_keys=%v: client key %d: weak K %d", refuse, key, k)
 			}
 		}
 	}
@@ -336,7 +351,7 @@ func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
 	// table above cannot tell it (it once flagged key 3 wrongly); use known
 	// exponents instead. 3 generates the whole group: 3^128 = 256 (shift 0)
 	// must be re-drawn, 3^5 = 243 is fine, and B = 11^5 = 169.
-	_, addr3 := start(t, Options{Rand: newExponents(128, 5)}, netsvctest.DefaultLimits)
+	_, addr3 := start(t, testConfig(newExponents(128, 5), time.Time{}), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr3)
 	if got := exchange(t, c, []byte("3")); string(got) != "169" {
 		t.Fatalf("client key 3: server key %q, want 169 (exponent 128 gives shift 0)", got)
@@ -348,7 +363,7 @@ func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
 
 // Garbage keys and invalid UTF-8 close that connection only.
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
-	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	srv, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	ctx := context.Background()
 	good, err := Dial(ctx, addr)
 	if err != nil {
@@ -397,7 +412,7 @@ func TestFortyIdleThenFortyFirst(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.MaxConns = 41
 	l.HandshakeTimeout = 20 * time.Second
-	srv, addr := start(t, Options{}, l)
+	srv, addr := start(t, DefaultConfig(), l)
 	var idle []net.Conn
 	for i := range 40 {
 		c := dialRaw(t, addr)
@@ -454,7 +469,7 @@ func TestFortyIdleThenFortyFirst(t *testing.T) {
 func TestHundredProbesThenClient(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.MaxConns = 32
-	srv, addr := start(t, Options{}, l)
+	srv, addr := start(t, DefaultConfig(), l)
 	for range 100 {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if errors.Is(err, syscall.ECONNRESET) {
@@ -478,7 +493,7 @@ func TestHundredProbesThenClient(t *testing.T) {
 
 // Concurrent sessions share nothing; run under -race.
 func TestConcurrentSessions(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for range 16 {
@@ -510,7 +525,7 @@ func TestDeadlines(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
 	l.IdleTimeout = 1500 * time.Millisecond
-	srv, addr := start(t, Options{}, l)
+	srv, addr := start(t, DefaultConfig(), l)
 	silent := dialRaw(t, addr)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
@@ -536,7 +551,7 @@ func TestDeadlines(t *testing.T) {
 // Shutdown closes an idle session at once instead of hanging the way the
 // original did with a client connected.
 func TestShutdownWithIdleSession(t *testing.T) {
-	srv, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	srv, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -570,11 +585,7 @@ func TestTempSources(t *testing.T) {
 		t.Fatalf("default temp_source %q", cfg.TempSource)
 	}
 	cfg.TempSource, cfg.TempFile = "file", zone
-	o, err := OptionsFromConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr := start(t, o, netsvctest.DefaultLimits)
+	_, addr := start(t, cfg, netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -585,11 +596,11 @@ func TestTempSources(t *testing.T) {
 	}
 	os.WriteFile(zone, []byte("-12.4"), 0o600)
 	cfg.TempFileScale = 1
-	o2, err := OptionsFromConfig(cfg)
+	o2, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := o2.Temp.Celsius(); err != nil || v != -12 {
+	if v, err := o2.temp.Celsius(); err != nil || v != -12 {
 		t.Fatalf("scale 1: %d, %v", v, err)
 	}
 	// A sensor that disappears closes the session rather than inventing a value.
@@ -599,11 +610,11 @@ func TestTempSources(t *testing.T) {
 	}
 
 	cfg.TempSource, cfg.TempFixed = "fixed", 21
-	o3, err := OptionsFromConfig(cfg)
+	o3, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := o3.Temp.Celsius(); v != 21 {
+	if v, _ := o3.temp.Celsius(); v != 21 {
 		t.Fatalf("fixed = %d", v)
 	}
 
@@ -619,7 +630,7 @@ func TestTempSources(t *testing.T) {
 	} {
 		c := DefaultConfig()
 		mut(&c)
-		if _, err := OptionsFromConfig(c); err == nil {
+		if _, err := New(c, Env{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -652,7 +663,7 @@ func TestTempSources(t *testing.T) {
 // The server never writes more than it was asked for: a client that sends
 // a key and then reads must see exactly one key and nothing else.
 func TestNothingBeforeKey(t *testing.T) {
-	_, addr := start(t, Options{}, netsvctest.DefaultLimits)
+	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	expectSilence(t, c, 200*time.Millisecond)
 	got := exchange(t, c, []byte("169"))

@@ -18,7 +18,7 @@ func FuzzSessionPipe(f *testing.F) {
 	f.Add([]byte("0TIMEDATE"))
 	f.Add([]byte(" 169\nTIMETIME"))
 	f.Add([]byte("abc"))
-	s := NewServer(Options{})
+	s := newServer(f, DefaultConfig(), Env{})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		netsvctest.Feed(t, s, netsvctest.PipeLimits, in, 10*time.Second)
 	})

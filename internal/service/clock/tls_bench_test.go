@@ -16,7 +16,7 @@ import (
 //	go test ./internal/service/clock/ -run '^$' -bench TLSCost -benchtime 2000x
 func BenchmarkTLSCost(b *testing.B) {
 	p := tlstest.New(b)
-	_, plain, tlsAddr := netsvctest.StartTLS(b, "clock", NewServer(Options{}), netsvctest.DefaultLimits, p.ServerConfig(b, false))
+	_, plain, tlsAddr := netsvctest.StartTLS(b, "clock", newServer(b, DefaultConfig(), Env{}), netsvctest.DefaultLimits, p.ServerConfig(b, false))
 	cfg := p.ClientConfig(b, "")
 	for _, tc := range []struct {
 		name string

@@ -60,19 +60,16 @@ func socatWrapper(t *testing.T, socat, tlsAddr, caFile string) string {
 		}
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	// Wait until socat listens (bounded: 100 tries, 5 s).
-	deadline := time.Now().Add(5 * time.Second)
-	for i := 0; ; i++ {
+	// Wait until socat listens (bounded: 5 s).
+	netsvctest.Eventually(t, "socat listening on "+addr, 5*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
+		if err != nil {
+			return false
 		}
-		if i >= 100 || time.Now().After(deadline) {
-			t.Fatalf("socat does not listen on %s: %v %s", addr, err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		c.Close()
+		return true
+	})
+	return addr
 }
 
 // An unmodified client reaches the TLS port through socat on loopback and
@@ -83,9 +80,8 @@ func TestTLSThroughSocatForUnchangedClients(t *testing.T) {
 	needPython(t)
 	p := tlstest.New(t)
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
-	o := defaultOptions(t, nil, now)
-	o.Temp = FixedTemp(6)
-	_, plain, tlsAddr := netsvctest.StartTLS(t, "clock", NewServer(o), defaultLimits(), p.ServerConfig(t, false))
+	o := withFixedTemp(defaultConfig(t, nil, now), 6)
+	_, plain, tlsAddr := netsvctest.StartTLS(t, "clock", newServer(t, o, Env{}), defaultLimits(), p.ServerConfig(t, false))
 	wrapped := socatWrapper(t, socat, tlsAddr, p.CAFile)
 
 	python := func(addr string) string {
@@ -131,7 +127,7 @@ func TestTLSThroughSocatForUnchangedClients(t *testing.T) {
 // and a plain client on the TLS port gets no clock answer.
 func TestTLSClockClient(t *testing.T) {
 	p, other := tlstest.New(t), tlstest.New(t)
-	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", NewServer(Options{Temp: FixedTemp(6)}), defaultLimits(), p.ServerConfig(t, false))
+	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", newServer(t, withFixedTemp(DefaultConfig(), 6), Env{}), defaultLimits(), p.ServerConfig(t, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, err := (&Dialer{Timeout: 5 * time.Second, TLS: p.ClientConfig(t, "")}).Dial(ctx, tlsAddr)

@@ -14,24 +14,21 @@ import (
 	"gatehouse/internal/netsvc"
 )
 
-// defaultOptions are the Options the daemon builds from the default
-// configuration, with the exponent source and clock fixed when given.
-func defaultOptions(t *testing.T, rnd *exponents, now time.Time) Options {
+// defaultConfig is the default configuration, checked to serve weak
+// client keys, with the exponent source and clock fixed when given.
+func defaultConfig(t *testing.T, rnd *exponents, now time.Time) Config {
 	t.Helper()
-	o, err := OptionsFromConfig(DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.RefuseWeakClientKeys {
+	c := DefaultConfig()
+	if c.RefuseWeakClientKeys {
 		t.Fatal("the default configuration refuses weak client keys")
 	}
 	if rnd != nil {
-		o.Rand = rnd
+		c.Rand = rnd
 	}
 	if !now.IsZero() {
-		o.Now = func() time.Time { return now }
+		c.Now = func() time.Time { return now }
 	}
-	return o
+	return c
 }
 
 // The original client's private key is 0..1000; 0 or 32 mod 64 (about
@@ -66,8 +63,7 @@ func TestWeakClientKeysServedByDefault(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := defaultOptions(t, newExponents(tc.exp), now)
-			o.Temp = FixedTemp(-44)
+			o := withFixedTemp(defaultConfig(t, newExponents(tc.exp), now), -44)
 			_, addr := start(t, o, defaultLimits())
 			c := dialRaw(t, addr)
 			for _, s := range tc.steps {
@@ -85,7 +81,7 @@ func TestWeakClientKeysServedByDefault(t *testing.T) {
 // weak public key, the default configuration answers.
 func TestOriginalClientWeakPrivateKeysServed(t *testing.T) {
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
-	_, addr := start(t, defaultOptions(t, nil, now), defaultLimits())
+	_, addr := start(t, defaultConfig(t, nil, now), defaultLimits())
 	n := 0
 	for a := 0; a <= 1000; a++ {
 		if !IsWeakPeerKey(PublicKey(a)) {
@@ -119,7 +115,7 @@ func TestOriginalClientWeakPrivateKeysServed(t *testing.T) {
 // refused ones instead (which are also failed handshakes, as before).
 func TestWeakKeysMetric(t *testing.T) {
 	for _, refuse := range []bool{false, true} {
-		o := defaultOptions(t, nil, time.Time{})
+		o := defaultConfig(t, nil, time.Time{})
 		o.RefuseWeakClientKeys = refuse
 		_, addr, reg := startWithMetrics(t, o, defaultLimits())
 		for _, outcome := range []string{"served", "refused"} {
@@ -181,7 +177,7 @@ func hasSeries(t *testing.T, reg *prometheus.Registry, name string, labels map[s
 
 // The deprecated allow_weak_client_keys is accepted (it is what the default
 // does now) but cannot be combined with the opt-in that contradicts it.
-func TestOptionsFromConfigWeakKeySwitches(t *testing.T) {
+func TestNewWeakKeySwitches(t *testing.T) {
 	for _, tc := range []struct {
 		allow, refuse bool
 		wantRefuse    bool
@@ -194,9 +190,13 @@ func TestOptionsFromConfigWeakKeySwitches(t *testing.T) {
 	} {
 		c := DefaultConfig()
 		c.AllowWeakClientKeys, c.RefuseWeakClientKeys = tc.allow, tc.refuse
-		o, err := OptionsFromConfig(c)
-		if (err != nil) != tc.wantErr || (err == nil && o.RefuseWeakClientKeys != tc.wantRefuse) {
-			t.Errorf("allow=%v refuse=%v: refuse=%v err=%v", tc.allow, tc.refuse, o.RefuseWeakClientKeys, err)
+		var refuse bool
+		s, err := New(c, Env{})
+		if err == nil {
+			refuse = s.cfg.RefuseWeakClientKeys
+		}
+		if (err != nil) != tc.wantErr || (err == nil && refuse != tc.wantRefuse) {
+			t.Errorf("allow=%v refuse=%v: refuse=%v err=%v", tc.allow, tc.refuse, refuse, err)
 		}
 	}
 }
@@ -225,7 +225,7 @@ func TestWeakKeyLoggedAtDebug(t *testing.T) {
 	var buf lockedBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := netsvc.New(log, nil)
-	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: NewServer(Options{}), Limits: defaultLimits()}); err != nil {
+	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: newServer(t, DefaultConfig(), Env{}), Limits: defaultLimits()}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()

@@ -35,7 +35,7 @@ func BenchmarkComputeRoundTrip(b *testing.B) {
 }
 
 func benchRoundTrip(b *testing.B, clients int, logged bool) {
-	s, err := New(DefaultOptions(), nil)
+	s, err := New(DefaultConfig(), Env{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func benchRoundTrip(b *testing.B, clients int, logged bool) {
 // encode, frame) without sockets, so allocations and CPU are the server's
 // alone.
 func BenchmarkServerSide(b *testing.B) {
-	s, err := New(DefaultOptions(), nil)
+	s, err := New(DefaultConfig(), Env{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // Daemon-wide bound on concurrent computations (docs/zmqcmd.md, "Compute
-// budget"): at most Options.MaxComputations evaluations run at once; a
-// request over it waits up to Options.ComputeWait for a slot (in arrival
+// budget"): at most Config.MaxComputations evaluations run at once; a
+// request over it waits up to Config.ComputeWait for a slot (in arrival
 // order), then gets "Server busy, try again later". Requests the
 // small-integer fast path answers ((6 + 4) * 8: a few hundred
 // nanoseconds, bounded by its 64-byte limit) never take a slot, so a flood
@@ -27,8 +27,8 @@ var errBusy = pyexpr.NewError("Server busy, try again later", "busy")
 // which follows a container's CPU limit), at least one.
 func DefaultMaxComputations() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
-// computeMetrics are the service's own series (registered by the daemon
-// through Server.Collectors).
+// computeMetrics are the service's own series (registered by New with
+// Env.Metrics).
 type computeMetrics struct {
 	active  prometheus.Gauge
 	waiting prometheus.Gauge
@@ -58,8 +58,9 @@ func newComputeMetrics() *computeMetrics {
 	return m
 }
 
-// Collectors returns the service's own metrics for the daemon's registry.
-func (s *Server) Collectors() []prometheus.Collector {
+// collectors are the service's own metrics (New registers them with
+// Env.Metrics).
+func (s *Server) collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.cm.active, s.cm.waiting, s.cm.refused}
 }
 

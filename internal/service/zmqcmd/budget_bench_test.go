@@ -36,10 +36,10 @@ func BenchmarkLatencyUnderComputeFlood(b *testing.B) {
 }
 
 func benchFlood(b *testing.B, flood, maxComps int) {
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.MaxComputations = maxComps
 	cfg.ComputeWait = time.Minute
-	s, err := New(cfg, nil)
+	s, err := New(cfg, Env{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,10 +67,9 @@ func benchFlood(b *testing.B, flood, maxComps int) {
 	// Let the flood fill the slots before measuring: wait until every
 	// slot is taken (bounded: at most 5 s).
 	if flood > 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		for s.gate.inflight.Load() < int64(min(flood, s.MaxComputations())) && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		netsvctest.Eventually(b, "computation slots taken by the flood", 5*time.Second, func() bool {
+			return s.gate.inflight.Load() >= int64(min(flood, s.MaxComputations()))
+		})
 	}
 
 	echo, err := net.Dial("tcp", echoAddr)

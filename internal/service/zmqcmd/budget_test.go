@@ -24,7 +24,7 @@ const replyBudget = `{"status": "error", "message": "Computation exceeds the ser
 // TestBudgetRefusalOverWire: the refusal is the original's error shape,
 // and it is counted.
 func TestBudgetRefusalOverWire(t *testing.T) {
-	s, err := New(DefaultOptions(), nil)
+	s, err := New(DefaultConfig(), Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +58,9 @@ func TestBudgetRefusalOverWire(t *testing.T) {
 // answered while every slot is taken. Events come from the gate's hooks,
 // not from sleeps.
 func TestComputeConcurrencyBound(t *testing.T) {
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.MaxComputations = 2
-	s, err := New(cfg, nil)
+	s, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +136,10 @@ func TestComputeConcurrencyBound(t *testing.T) {
 // TestComputeBusyAfterWait: a request that finds no slot within
 // compute_wait gets the busy reply and is counted.
 func TestComputeBusyAfterWait(t *testing.T) {
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.MaxComputations = 1
 	cfg.ComputeWait = 20e6 // 20 ms
-	s, err := New(cfg, nil)
+	s, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,18 +172,18 @@ func TestComputeBusyAfterWait(t *testing.T) {
 }
 
 func TestConfigRefusesUnboundedBudget(t *testing.T) {
-	for name, mod := range map[string]func(*Options){
-		"budget 0":         func(c *Options) { c.Compute.Budget = 0 },
-		"computations < 0": func(c *Options) { c.MaxComputations = -1 },
-		"wait 0":           func(c *Options) { c.ComputeWait = 0 },
+	for name, mod := range map[string]func(*Config){
+		"budget 0":         func(c *Config) { c.ComputeBudget = 0 },
+		"computations < 0": func(c *Config) { c.MaxComputations = -1 },
+		"wait 0":           func(c *Config) { c.ComputeWait = 0 },
 	} {
-		cfg := DefaultOptions()
+		cfg := DefaultConfig()
 		mod(&cfg)
-		if _, err := New(cfg, nil); err == nil {
+		if _, err := New(cfg, Env{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	s, err := New(DefaultOptions(), nil)
+	s, err := New(DefaultConfig(), Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,10 @@ import (
 // An allowlisted command whose program is not in command_path is named at
 // start; a builtin (echo) never is.
 func TestMissingPrograms(t *testing.T) {
-	opts := DefaultOptions()
+	opts := DefaultConfig()
 	opts.Allow = []string{"echo", "ping", "date"}
 	opts.CommandPath = []string{t.TempDir()} // holds no programs
-	s, err := New(opts, nil)
+	s, err := New(opts, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestMissingPrograms(t *testing.T) {
 		t.Fatalf("missing %v, want [ping date]", got)
 	}
 	opts.CommandPath = []string{"/usr/bin", "/bin"}
-	s, err = New(opts, nil)
+	s, err = New(opts, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,9 +48,9 @@ var compatRows = []struct{ name, req, reply string }{
 	{"max key", `{"command_type": "compute", "expression": "max(-3, 2, key=abs)"}`, `{"status": "success", "result": -3}`},
 }
 
-// TestCompatVectorsOverWire replays compatRows against DefaultOptions.
+// TestCompatVectorsOverWire replays compatRows against DefaultConfig.
 func TestCompatVectorsOverWire(t *testing.T) {
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	c := dial(t, addr)
 	for _, row := range compatRows {
 		got, err := c.RoundTrip(context.Background(), []byte(row.req))
@@ -67,7 +67,7 @@ func TestCompatVectorsOverWire(t *testing.T) {
 // socket (pyzmq), the original client's transport.
 func TestCompatVectorsThroughLibzmq(t *testing.T) {
 	needPyZMQ(t)
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	var reqs [][]byte
 	for _, row := range compatRows {
 		reqs = append(reqs, []byte(row.req))

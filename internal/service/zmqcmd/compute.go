@@ -13,7 +13,7 @@ import (
 	"gatehouse/internal/pyexpr"
 )
 
-// Limits bound one evaluation (pyexpr.Limits; Config.Compute).
+// Limits bound one evaluation (pyexpr.Limits; Config.computeLimits).
 type Limits = pyexpr.Limits
 
 // DefaultLimits are the compute limits by default.
@@ -79,10 +79,10 @@ func appendComputeReply(dst []byte, v pyexpr.Value, err error) (reply, result []
 // errors and hopeless expressions without waiting, and only the
 // evaluation itself takes a computation slot (budget.go).
 func (s *Server) computeString(ctx context.Context, buf []byte, expr string) (reply, result []byte, err error) {
-	if r, res, ok := computeFast(buf, expr, s.cfg.Compute); ok {
+	if r, res, ok := computeFast(buf, expr, s.lim); ok {
 		return r, res, nil
 	}
-	x, err := pyexpr.Prepare(expr, s.cfg.Compute)
+	x, err := pyexpr.Prepare(expr, s.lim)
 	if err != nil {
 		return appendComputeReply(buf, nil, err)
 	}

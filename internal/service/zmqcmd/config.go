@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"gatehouse/internal/svckit"
@@ -57,9 +58,11 @@ type Config struct {
 	// reply); compute stays open there.
 	OSRequiresCurve bool `toml:"os_requires_curve"`
 
-	// Rand is unused (the service draws no random numbers of its own; CURVE
-	// keys come from crypto/rand in zmtp) and Now is unused too. Not in
-	// TOML; there for the shape every service's Config has.
+	// Rand is the source of the CURVE handshakes' ephemeral keys, nonces
+	// and cookie keys (nil: crypto/rand); Now the clock compute_timeout is
+	// checked against and logged durations are measured with (nil:
+	// time.Now). Not in TOML. The waits (command_timeout, compute_wait)
+	// are runtime timers, which a Now function cannot drive.
 	Rand io.Reader        `toml:"-"`
 	Now  func() time.Time `toml:"-"`
 }
@@ -82,8 +85,37 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks what decoding cannot: the ports left open.
+// Validate checks what decoding cannot: the ports left open, the
+// allowlist (each command needs an argument validator) and the bounds.
 func (c Config) Validate() error {
+	for _, name := range c.Allow {
+		if _, ok := commandSpecs[name]; !ok {
+			return fmt.Errorf("zmqcmd: allow: command %q has no argument validator (supported: %s)",
+				name, strings.Join(SupportedCommands(), ", "))
+		}
+	}
+	switch {
+	case c.CommandTimeout <= 0:
+		return errors.New("zmqcmd: command_timeout must be positive")
+	case c.MaxOutput <= 0:
+		return errors.New("zmqcmd: max_output must be positive")
+	case c.MaxProcs <= 0:
+		return errors.New("zmqcmd: max_procs must be positive")
+	case c.MaxFrame < 1024:
+		return errors.New("zmqcmd: max_frame must be at least 1024")
+	case c.MaxExpression <= 0:
+		return errors.New("zmqcmd: max_expression must be positive")
+	case c.ComputeTimeout <= 0:
+		// The evaluator treats 0 as "no deadline": never let configuration do that.
+		return errors.New("zmqcmd: compute_timeout must be positive")
+	case c.ComputeBudget <= 0:
+		// Likewise 0 would turn the CPU budget off.
+		return errors.New("zmqcmd: compute_budget must be positive")
+	case c.MaxComputations < 0:
+		return errors.New("zmqcmd: max_computations must not be negative (0: half the CPUs)")
+	case c.ComputeWait <= 0:
+		return errors.New("zmqcmd: compute_wait must be positive")
+	}
 	if c.CurveListen == "" {
 		if !c.NullEnabled {
 			return errors.New("zmqcmd: null_enabled = false needs curve_listen (no port would be left)")
@@ -96,22 +128,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Options maps the section onto the server's Options.
-func (c Config) Options() Options {
-	cfg := DefaultOptions()
-	cfg.Allow = c.Allow
-	cfg.CommandTimeout = c.CommandTimeout
-	cfg.MaxOutput = c.MaxOutput
-	cfg.MaxProcs = c.MaxProcs
-	cfg.CommandPath = c.CommandPath
-	cfg.FailOnExitCode = c.FailOnExitCode
-	cfg.PingHosts = c.PingHosts
-	cfg.Compute.Timeout = c.ComputeTimeout
-	cfg.Compute.MaxExpression = c.MaxExpression
-	cfg.Compute.Budget = c.ComputeBudget
-	cfg.MaxComputations = c.MaxComputations
-	cfg.ComputeWait = c.ComputeWait
-	cfg.MaxFrame = c.MaxFrame
-	cfg.OSRequiresCurve = c.OSRequiresCurve
-	return cfg
+// computeLimits are the evaluator's limits: the section's compute keys on
+// top of pyexpr's fixed ones (tree size, depth, integer size, items).
+func (c Config) computeLimits() Limits {
+	lim := DefaultLimits
+	lim.MaxExpression = c.MaxExpression
+	lim.Timeout = c.ComputeTimeout
+	lim.Budget = c.ComputeBudget
+	lim.Now = c.Now
+	return lim
 }

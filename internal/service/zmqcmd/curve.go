@@ -211,18 +211,9 @@ type CurveHandler struct {
 
 var _ netsvc.Handler = (*CurveHandler)(nil)
 
-// Curve returns the handler of the CURVE port. key must hold the secret
-// key; allowed decides on every connection whether a client key may
-// connect (AuthorizedKeys.Contains).
-func (s *Server) Curve(key Cert, allowed func(k [32]byte) bool) (*CurveHandler, error) {
-	if !key.HasSecret {
-		return nil, errors.New("zmqcmd: the CURVE port needs the server's secret key")
-	}
-	if allowed == nil {
-		return nil, errors.New("zmqcmd: the CURVE port needs an authorized-keys check")
-	}
-	return &CurveHandler{s: s, key: key, allowed: allowed}, nil
-}
+// CurveHandler returns the handler of the CURVE port, nil when New was
+// given no Env.CurveKey.
+func (s *Server) CurveHandler() *CurveHandler { return s.curve }
 
 // ServeConn runs one CURVE connection.
 func (h *CurveHandler) ServeConn(ctx context.Context, c *netsvc.Conn) error {
@@ -230,6 +221,7 @@ func (h *CurveHandler) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		Server:    true,
 		PublicKey: h.key.Public,
 		SecretKey: h.key.Secret,
+		Rand:      h.s.cfg.Rand,
 		Authorize: func(k [32]byte) error {
 			if !h.allowed(k) {
 				return ErrNotAuthorized

@@ -15,7 +15,7 @@ import (
 // internal/zmtp BenchmarkConnMiB.
 func BenchmarkCurveRequest(b *testing.B) {
 	cs := newCurveSetup(b)
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	nullAddr, curveAddr := startBothB(b, cfg, cs)
 	big := strings.Repeat("x", 60<<10)
 	for _, port := range []string{"null", "curve"} {
@@ -54,7 +54,7 @@ func BenchmarkCurveRequest(b *testing.B) {
 // handshake, NULL against CURVE (five X25519 operations on each side).
 func BenchmarkCurveHandshake(b *testing.B) {
 	cs := newCurveSetup(b)
-	nullAddr, curveAddr := startBothB(b, DefaultOptions(), cs)
+	nullAddr, curveAddr := startBothB(b, DefaultConfig(), cs)
 	alice := cs.cert(b, cs.alice)
 	for _, port := range []string{"null", "curve"} {
 		b.Run(port, func(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,32 +78,29 @@ func (cs *curveSetup) cert(t testing.TB, path string) Cert {
 
 // startBoth serves cfg on a NULL port and a CURVE port (one Server, as the
 // daemon does) with metrics in reg.
-func startBoth(t *testing.T, cfg Options, cs *curveSetup) (nullAddr, curveAddr string, reg *prometheus.Registry) {
+func startBoth(t *testing.T, cfg Config, cs *curveSetup) (nullAddr, curveAddr string, reg *prometheus.Registry) {
 	t.Helper()
 	return startBothTB(t, cfg, cs)
 }
 
-func startBothB(b *testing.B, cfg Options, cs *curveSetup) (nullAddr, curveAddr string) {
+func startBothB(b *testing.B, cfg Config, cs *curveSetup) (nullAddr, curveAddr string) {
 	b.Helper()
 	nullAddr, curveAddr, _ = startBothTB(b, cfg, cs)
 	return nullAddr, curveAddr
 }
 
-func startBothTB(t testing.TB, cfg Options, cs *curveSetup) (nullAddr, curveAddr string, reg *prometheus.Registry) {
+func startBothTB(t testing.TB, cfg Config, cs *curveSetup) (nullAddr, curveAddr string, reg *prometheus.Registry) {
 	t.Helper()
-	s, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	key, _, err := LoadServerCert(cs.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := NewAuthorizedKeys(filepath.Join(cs.dir, AuthorizedFile), nil)
-	ch, err := s.Curve(key, auth.Contains)
+	s, err := New(cfg, Env{CurveKey: &key, CurveAllowed: auth.Contains})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ch := s.CurveHandler()
 	reg = prometheus.NewRegistry()
 	srv := netsvc.New(nil, netsvc.NewMetrics(reg))
 	l := netsvctest.DefaultLimits
@@ -140,18 +138,14 @@ func handshakeFailures(t *testing.T, reg *prometheus.Registry, svc string) float
 	return 0
 }
 
-// waitHandshakeFailures polls the counter until it reaches want, for at
-// most 5 s, and returns its last value.
+// waitHandshakeFailures waits (at most 5 s) until the counter reaches want:
+// the server counts a failure after the client already saw it fail. It
+// returns the value then, which the caller checks for overshoot.
 func waitHandshakeFailures(t *testing.T, reg *prometheus.Registry, svc string, want float64) float64 {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := handshakeFailures(t, reg, svc)
-		if n >= want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	netsvctest.Eventually(t, fmt.Sprintf("%s handshake failures >= %v", svc, want), 5*time.Second,
+		func() bool { return handshakeFailures(t, reg, svc) >= want })
+	return handshakeFailures(t, reg, svc)
 }
 
 // curveRequests are answered the same on both ports.
@@ -198,7 +192,7 @@ func runCurvePeer(t *testing.T, stdin string, args ...string) []string {
 func TestCurvePyZMQClient(t *testing.T) {
 	needPyZMQ(t)
 	cs := newCurveSetup(t)
-	nullAddr, curveAddr, reg := startBoth(t, DefaultOptions(), cs)
+	nullAddr, curveAddr, reg := startBoth(t, DefaultConfig(), cs)
 	want := nullReplies(t, nullAddr)
 	var in strings.Builder
 	for _, r := range curveRequests {
@@ -270,7 +264,7 @@ func TestCurvePyZMQClient(t *testing.T) {
 // port.
 func TestCurveGoClient(t *testing.T) {
 	cs := newCurveSetup(t)
-	nullAddr, curveAddr, reg := startBoth(t, DefaultOptions(), cs)
+	nullAddr, curveAddr, reg := startBoth(t, DefaultConfig(), cs)
 	ctx := context.Background()
 	alice := cs.cert(t, cs.alice)
 	c, err := DialCurve(ctx, curveAddr, 5*time.Second, cs.server.Public, alice)
@@ -314,7 +308,7 @@ func TestCurveGoClient(t *testing.T) {
 // both.
 func TestCurveOSRequiresCurve(t *testing.T) {
 	cs := newCurveSetup(t)
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.OSRequiresCurve = true
 	nullAddr, curveAddr, _ := startBoth(t, cfg, cs)
 	ctx := context.Background()

@@ -13,9 +13,9 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Add([]byte(`{"command_type": "os", "command_name": "echo", "parameters": {"a": 1}}`))
 	f.Add([]byte(`{"command_type": "os", "command_name": 5, "parameters": null}`))
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.Allow = []string{"echo"} // no processes while fuzzing
-	s, err := New(cfg, nil)
+	s, err := New(cfg, Env{})
 	if err != nil {
 		f.Fatal(err)
 	}

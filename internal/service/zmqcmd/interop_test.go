@@ -46,7 +46,7 @@ func runPeer(t *testing.T, addr, mode string, reqs [][]byte) []string {
 // sockets and compares the reply bytes.
 func TestInteropPyZMQ(t *testing.T) {
 	needPyZMQ(t)
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	var reqs [][]byte
 	for _, row := range specRows {
 		reqs = append(reqs, []byte(row.req))
@@ -87,7 +87,7 @@ func TestInteropPyZMQ(t *testing.T) {
 // its client style: a new libzmq context and REQ socket per command.
 func TestInteropOriginalSuite(t *testing.T) {
 	needPyZMQ(t)
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	lines := runPeer(t, addr, "suite", nil)
 	want := []string{"ok test_send_math_command", "ok test_send_os_command", "ok test_process_invalid_command", "ok test_process_math_command",
 		"ok test_process_os_command", "ok multipart answered, socket still usable"}

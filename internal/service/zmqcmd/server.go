@@ -2,6 +2,7 @@ package zmqcmd
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,102 +13,88 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/pyexpr"
 	"gatehouse/internal/zmtp"
 )
 
-// Options is the server's behaviour; Config.Options maps the TOML keys.
-type Options struct {
-	Allow          []string      // os command names clients may run
-	CommandTimeout time.Duration // per os command; the process group is killed after it
-	MaxOutput      int           // bytes of stdout kept per command
-	MaxProcs       int           // os commands running at once, daemon-wide
-	CommandPath    []string      // directories searched for command binaries
-	FailOnExitCode bool          // non-zero exit → error reply instead of the original's success
-	PingHosts      []string      // when not empty, the only hosts ping may target
-	Compute        Limits        // compute evaluation limits (with the CPU budget)
-	// MaxComputations is how many evaluations run at once, daemon-wide
-	// (0: DefaultMaxComputations, half the CPUs).
-	MaxComputations int
-	// ComputeWait is how long an evaluation waits for a slot before the
-	// busy reply.
-	ComputeWait time.Duration
-	MaxFrame    int // bytes per ZMTP frame
-	MaxFrames   int // frames per ZMTP message
-	// OSRequiresCurve refuses os commands on connections that did not
-	// authenticate with CURVE (the legacy NULL port); compute stays open.
-	OSRequiresCurve bool
-}
+// maxFrames is the most frames one ZMTP message may have: a request is
+// one frame after its envelope (REQ, DEALER, a proxy's routing frames).
+const maxFrames = 8
 
-// DefaultOptions matches DefaultConfig().Options().
-func DefaultOptions() Options {
-	return Options{
-		Allow:          []string{"ping", "echo", "date", "uptime"},
-		CommandTimeout: 10 * time.Second,
-		MaxOutput:      64 << 10,
-		MaxProcs:       8,
-		CommandPath:    []string{"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"},
-		Compute:        DefaultLimits,
-		ComputeWait:    10 * time.Second,
-		MaxFrame:       256 << 10,
-		MaxFrames:      8,
-	}
+// Env is what a Server needs besides its Config: runtime dependencies,
+// not knobs.
+type Env struct {
+	// Log receives messages that do not belong to a connection (nil:
+	// discarded).
+	Log *slog.Logger
+	// Metrics receives the service's own series (nil: not exported).
+	Metrics prometheus.Registerer
+	// CurveKey is the server's CURVE key pair, with its secret (Build
+	// loads it from the data folder). With it, the server also serves the
+	// CURVE port (CurveHandler); curve_listen needs it.
+	CurveKey *Cert
+	// CurveAllowed decides on every CURVE connection whether a client key
+	// may connect (AuthorizedKeys.Contains); needed with CurveKey.
+	CurveAllowed func(k [32]byte) bool
 }
 
 // Server serves the zmqcmd protocol; it implements netsvc.Handler.
 type Server struct {
-	cfg   Options
+	cfg   Config // as given, with Rand and Now filled in
+	lim   Limits // cfg.computeLimits()
 	log   *slog.Logger
 	procs chan struct{}
 	gate  computeGate
 	cm    *computeMetrics
+	curve *CurveHandler // nil without Env.CurveKey
 }
 
 var _ netsvc.Handler = (*Server)(nil)
 
-// New checks cfg and returns a Server. log is used only for messages that
-// do not belong to a connection.
-func New(cfg Options, log *slog.Logger) (*Server, error) {
+// New checks cfg and returns a Server serving it. A nil cfg.Rand is
+// crypto/rand, a nil cfg.Now time.Now.
+func New(cfg Config, env Env) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for _, name := range cfg.Allow {
-		if _, ok := commandSpecs[name]; !ok {
-			return nil, fmt.Errorf("zmqcmd: allow: command %q has no argument validator (supported: %s)",
-				name, strings.Join(SupportedCommands(), ", "))
+	slots := cfg.MaxComputations
+	if slots == 0 {
+		slots = DefaultMaxComputations()
+	}
+	s := &Server{cfg: cfg, lim: cfg.computeLimits(), log: log, procs: make(chan struct{}, cfg.MaxProcs),
+		gate: computeGate{slots: make(chan struct{}, slots)}, cm: newComputeMetrics()}
+	if env.CurveKey != nil {
+		if !env.CurveKey.HasSecret {
+			return nil, errors.New("zmqcmd: the CURVE port needs the server's secret key")
+		}
+		if env.CurveAllowed == nil {
+			return nil, errors.New("zmqcmd: the CURVE port needs an authorized-keys check")
+		}
+		s.curve = &CurveHandler{s: s, key: *env.CurveKey, allowed: env.CurveAllowed}
+	} else if cfg.CurveListen != "" {
+		return nil, errors.New("zmqcmd: curve_listen is set but no CURVE server key was given")
+	}
+	if env.Metrics != nil {
+		for _, c := range s.collectors() {
+			if err := env.Metrics.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
-	switch {
-	case cfg.CommandTimeout <= 0:
-		return nil, errors.New("zmqcmd: command_timeout must be positive")
-	case cfg.MaxOutput <= 0:
-		return nil, errors.New("zmqcmd: max_output must be positive")
-	case cfg.MaxProcs <= 0:
-		return nil, errors.New("zmqcmd: max_procs must be positive")
-	case cfg.MaxFrame < 1024:
-		return nil, errors.New("zmqcmd: max_frame must be at least 1024")
-	case cfg.MaxFrames < 2:
-		return nil, errors.New("zmqcmd: max_frames must be at least 2")
-	case cfg.Compute.MaxExpression <= 0 || cfg.Compute.MaxNodes <= 0 || cfg.Compute.MaxDepth <= 0 ||
-		cfg.Compute.MaxBits < 14400 || cfg.Compute.MaxItems <= 0:
-		return nil, errors.New("zmqcmd: compute limits must be positive (max_bits ≥ 14400)")
-	case cfg.Compute.Timeout <= 0:
-		// Evaluate treats 0 as "no deadline": never let configuration do that.
-		return nil, errors.New("zmqcmd: compute_timeout must be positive")
-	case cfg.Compute.Budget <= 0:
-		// Likewise 0 would turn the CPU budget off.
-		return nil, errors.New("zmqcmd: compute_budget must be positive")
-	case cfg.MaxComputations < 0:
-		return nil, errors.New("zmqcmd: max_computations must not be negative (0: half the CPUs)")
-	case cfg.ComputeWait <= 0:
-		return nil, errors.New("zmqcmd: compute_wait must be positive")
-	}
-	if cfg.MaxComputations == 0 {
-		cfg.MaxComputations = DefaultMaxComputations()
-	}
-	return &Server{cfg: cfg, log: log, procs: make(chan struct{}, cfg.MaxProcs),
-		gate: computeGate{slots: make(chan struct{}, cfg.MaxComputations)}, cm: newComputeMetrics()}, nil
+	return s, nil
 }
 
 // ServeConn runs one ZMTP connection: handshake as a ROUTER, then one
@@ -125,7 +112,7 @@ func (s *Server) serve(ctx context.Context, c *netsvc.Conn, curve *zmtp.Curve) e
 		SocketType: "ROUTER",
 		Identity:   []byte{},
 		Accept:     []string{"REQ", "DEALER"},
-		Limits:     zmtp.Limits{MaxFrame: s.cfg.MaxFrame, MaxFrames: s.cfg.MaxFrames},
+		Limits:     zmtp.Limits{MaxFrame: s.cfg.MaxFrame, MaxFrames: maxFrames},
 		Curve:      curve,
 		// Once a request starts, all of it must arrive within the message
 		// timeout: a peer trickling bytes cannot hold a connection and its
@@ -221,7 +208,7 @@ func (s *Server) handle(ctx context.Context, begin func(ctx context.Context, cmd
 func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(string)), log *slog.Logger, buf []byte, body [][]byte, authenticated bool) []byte {
 	if len(body) != 1 {
 		_, done := begin(ctx, "invalid")
-		defer done("error")
+		defer done(netsvc.StatusClientError)
 		msg := msgMultipart
 		if len(body) == 0 {
 			msg = msgInvalidJSON
@@ -233,7 +220,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 	var req Request
 	if err := decodeRequest(&req, body[0]); err != nil {
 		_, done := begin(ctx, "invalid")
-		defer done("error")
+		defer done(netsvc.StatusClientError)
 		log.Info("request refused", "reason", err.Error(), "bytes", len(body[0]))
 		r := AppendError(buf, err.Error())
 		return r
@@ -241,7 +228,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 	kind := commandKind(req.CommandType)
 	if req.CommandType == nil {
 		_, done := begin(ctx, "invalid")
-		defer done("error")
+		defer done(netsvc.StatusClientError)
 		log.Info("request refused", "reason", "missing command_type")
 		r := AppendError(buf, msgMissingPrefix+"command_type")
 		return r
@@ -252,7 +239,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		// slot, shutdown (ctx) still ends the wait with the busy reply.
 		_, done := begin(ctx, "compute")
 		if req.Expression == nil {
-			done("error")
+			done(netsvc.StatusClientError)
 			log.Info("compute refused", "reason", "missing expression")
 			r := AppendError(buf, msgMissingPrefix+"expression")
 			return r
@@ -262,7 +249,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		logOn := log.Enabled(ctx, slog.LevelInfo)
 		var start time.Time
 		if logOn {
-			start = time.Now()
+			start = s.cfg.Now()
 		}
 		expr, isStr := jsonString(req.Expression)
 		var r, result []byte
@@ -270,23 +257,23 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		if isStr {
 			r, result, err = s.computeString(ctx, buf, expr)
 		} else {
-			r, result, err = computeReply(buf, req.Expression, s.cfg.Compute)
+			r, result, err = computeReply(buf, req.Expression, s.lim)
 		}
 		if err != nil {
 			s.countRefusal(err)
-			done("error")
+			done(computeStatus(err))
 			if logOn {
 				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
 					slog.String("status", "error"), slog.String("error_kind", pyexpr.Kind(err)),
-					slog.String("message", shortForLog(pyexpr.Message(err), 200)), slog.Duration("duration", time.Since(start)))
+					slog.String("message", shortForLog(pyexpr.Message(err), 200)), slog.Duration("duration", s.cfg.Now().Sub(start)))
 			}
 			return r
 		}
-		done("ok")
+		done(netsvc.StatusOK)
 		if logOn {
 			log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", shortForLog(expr, 200)),
 				slog.String("status", "success"), slog.String("result", shortForLog(string(result), 200)),
-				slog.Duration("duration", time.Since(start)))
+				slog.Duration("duration", s.cfg.Now().Sub(start)))
 		}
 		return r
 	case "os":
@@ -294,7 +281,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		// shutdown begins: it runs under the request's context.
 		rctx, done := begin(ctx, "os")
 		if s.cfg.OSRequiresCurve && !authenticated {
-			done("error")
+			done(netsvc.StatusRefused)
 			log.Info("os refused", "reason", "os_requires_curve and the client is not CURVE-authenticated")
 			return AppendError(buf, msgOSNeedsCurve)
 		}
@@ -303,10 +290,24 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 		return r
 	}
 	_, done := begin(ctx, "invalid")
-	defer done("error")
+	defer done(netsvc.StatusClientError)
 	log.Info("request refused", "reason", "invalid command type", "command_type", shortForLog(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
 	return r
+}
+
+// computeStatus is the request status of a compute error: the server's
+// bounds (CPU budget, its estimate, size limits, no free slot) refused it,
+// compute_timeout ended it, or the expression itself failed as it would in
+// Python (syntax, names, runtime errors: the client's).
+func computeStatus(err error) string {
+	switch pyexpr.Kind(err) {
+	case "budget", "estimate", "limit", "busy":
+		return netsvc.StatusRefused
+	case "timeout":
+		return netsvc.StatusTimeout
+	}
+	return netsvc.StatusClientError
 }
 
 // commandKind is jsonString(raw) without the allocation for the two
@@ -381,22 +382,22 @@ func jsonPyType(raw json.RawMessage) string {
 func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, req *Request) ([]byte, string) {
 	if req.CommandName == nil {
 		log.Info("os refused", "reason", "missing command_name")
-		return AppendError(buf, msgMissingPrefix+"command_name"), "error"
+		return AppendError(buf, msgMissingPrefix+"command_name"), netsvc.StatusClientError
 	}
 	name, ok := jsonString(req.CommandName)
 	if !ok {
 		log.Info("os refused", "reason", "command_name is not a string")
-		return AppendError(buf, "command_name must be a string"), "error"
+		return AppendError(buf, "command_name must be a string"), netsvc.StatusClientError
 	}
 	params, err := parameters(req.Parameters)
 	if err != nil {
 		log.Info("os refused", "command", shortForLog(name, 64), "reason", err.Error())
-		return AppendError(buf, err.Error()), "error"
+		return AppendError(buf, err.Error()), netsvc.StatusClientError
 	}
 	spec, known := commandSpecs[name]
 	if !known || !slices.Contains(s.cfg.Allow, name) {
 		log.Info("os refused", "command", shortForLog(name, 64), "reason", "not allowed")
-		return AppendError(buf, "Command not allowed: "+shortForLog(name, 64)), "error"
+		return AppendError(buf, "Command not allowed: "+shortForLog(name, 64)), netsvc.StatusRefused
 	}
 	logArgs := shortForLog(strings.Join(params, " "), 200)
 	if spec.builtin != nil {
@@ -405,17 +406,17 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 			out = out[:s.cfg.MaxOutput] + truncMarker
 		}
 		log.Info("os command", "command", name, "args", logArgs, "status", "success", "builtin", true)
-		return AppendStringResult(buf, out), "ok"
+		return AppendStringResult(buf, out), netsvc.StatusOK
 	}
 	argv, err := spec.argv(s, params)
 	if err != nil {
 		log.Info("os refused", "command", name, "args", logArgs, "reason", err.Error())
-		return AppendError(buf, err.Error()), "error"
+		return AppendError(buf, err.Error()), netsvc.StatusRefused
 	}
 	path, found := s.lookPath(name)
 	if !found {
 		log.Warn("os command not installed", "command", name)
-		return AppendError(buf, "Command not available: "+name), "error"
+		return AppendError(buf, "Command not available: "+name), netsvc.StatusServerError
 	}
 	// A bounded number of processes run at once; a client waits at most
 	// the command timeout for a slot.
@@ -425,20 +426,20 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 	case s.procs <- struct{}{}:
 	case <-wait.C:
 		log.Warn("os refused", "command", name, "reason", "too many commands running")
-		return AppendError(buf, "Server busy, try again later"), "busy"
+		return AppendError(buf, "Server busy, try again later"), netsvc.StatusRefused
 	}
-	start := time.Now()
+	start := s.cfg.Now()
 	// ctx is the request's (see handleOn): shutdown does not cut it.
 	res, err := s.run(ctx, path, argv)
 	<-s.procs
-	dur := time.Since(start)
+	dur := s.cfg.Now().Sub(start)
 	if err != nil {
 		log.Warn("os command failed to start", "command", name, "err", err)
-		return AppendError(buf, "Command could not be started"), "error"
+		return AppendError(buf, "Command could not be started"), netsvc.StatusServerError
 	}
 	if res.timedOut {
 		log.Info("os command", "command", name, "args", logArgs, "status", "timeout", "duration", dur)
-		return AppendError(buf, fmt.Sprintf("Command timed out after %s", s.cfg.CommandTimeout)), "timeout"
+		return AppendError(buf, fmt.Sprintf("Command timed out after %s", s.cfg.CommandTimeout)), netsvc.StatusTimeout
 	}
 	out := normalizeOutput(res.stdout)
 	if res.dropped > 0 {
@@ -447,10 +448,13 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 	log.Info("os command", "command", name, "args", logArgs, "exit_code", res.exitCode,
 		"stdout_bytes", len(res.stdout)+int(res.dropped), "stdout", shortForLog(out, 200),
 		"stderr", shortForLog(res.stderr, 200), "duration", dur)
+	// A non-zero exit is the command's result, not a failure of the
+	// service: the request was served (ok), whether the reply says success
+	// (the original) or, with fail_on_exit_code, an error.
 	if res.exitCode != 0 && s.cfg.FailOnExitCode {
-		return AppendError(buf, fmt.Sprintf("Command failed with exit code %d", res.exitCode)), "error"
+		return AppendError(buf, fmt.Sprintf("Command failed with exit code %d", res.exitCode)), netsvc.StatusOK
 	}
-	return AppendStringResult(buf, out), "ok"
+	return AppendStringResult(buf, out), netsvc.StatusOK
 }
 
 const truncMarker = "\n[output truncated]\n"

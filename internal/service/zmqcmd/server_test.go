@@ -20,12 +20,18 @@ import (
 	"gatehouse/internal/zmtp"
 )
 
-func startServer(t testing.TB, cfg Options) string {
+func startServer(t testing.TB, cfg Config) string {
 	t.Helper()
-	s, err := New(cfg, nil)
+	s, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerWith(t, s)
+}
+
+// startServerWith serves s on a loopback port.
+func startServerWith(t testing.TB, s *Server) string {
+	t.Helper()
 	_, addr := netsvctest.Start(t, "zmqcmd", s, netsvctest.DefaultLimits)
 	return addr
 }
@@ -131,7 +137,7 @@ var specRows = []struct {
 // (the original's destructive rows cannot hurt us: one connection serves
 // them all in a row) and compares reply bytes.
 func TestSpecVectorsOverWire(t *testing.T) {
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	c := dial(t, addr)
 	for _, row := range specRows {
 		t.Run(row.name, func(t *testing.T) {
@@ -159,7 +165,7 @@ func TestSpecVectorsOverWire(t *testing.T) {
 // greeting and READY must be the original's bytes (docs/zmqcmd.md,
 // "Transport and envelopes").
 func TestGreetingBytesOnWire(t *testing.T) {
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +210,7 @@ func rawPeer(t *testing.T, addr, socketType string) *zmtp.Conn {
 }
 
 func TestEnvelopes(t *testing.T) {
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	req := []byte(`{"command_type": "compute", "expression": "1+1"}`)
 	ok := `{"status": "success", "result": 2}`
 	t.Run("dealer with delimiter", func(t *testing.T) {
@@ -260,7 +266,7 @@ func TestEnvelopes(t *testing.T) {
 // TestMalformedNeverKills sends more malformed requests than the original
 // had workers (5) and checks the server still answers.
 func TestMalformedNeverKills(t *testing.T) {
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	c := dial(t, addr)
 	for i := 0; i < 12; i++ {
 		got, err := c.RoundTrip(context.Background(), []byte("not json"))
@@ -277,7 +283,7 @@ func TestMalformedNeverKills(t *testing.T) {
 // TestOversizedFrameClosesOnlyThatConnection: a header claiming 2^40 bytes
 // closes that connection without allocating; others are served.
 func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
-	addr := startServer(t, DefaultOptions())
+	addr := startServer(t, DefaultConfig())
 	good := dial(t, addr)
 	zc := rawPeer(t, addr, "REQ")
 	nc, _ := net.Dial("tcp", addr)
@@ -305,7 +311,7 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 // stop new clients (go-zeromq #131), and is dropped at the handshake
 // deadline.
 func TestSilentPeerDoesNotBlockOthers(t *testing.T) {
-	s, _ := New(DefaultOptions(), nil)
+	s, _ := New(DefaultConfig(), Env{})
 	lim := netsvctest.DefaultLimits
 	lim.HandshakeTimeout = 300 * time.Millisecond
 	_, addr := netsvctest.Start(t, "zmqcmd", s, lim)
@@ -326,9 +332,9 @@ func TestSilentPeerDoesNotBlockOthers(t *testing.T) {
 	}
 }
 
-func osConfig(t *testing.T) (Options, string) {
+func osConfig(t *testing.T) (Config, string) {
 	dir := t.TempDir()
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.CommandPath = []string{dir, "/usr/bin", "/bin"}
 	return cfg, dir
 }
@@ -426,7 +432,7 @@ func TestOutputNormalized(t *testing.T) {
 }
 
 func TestOSOptionalCommands(t *testing.T) {
-	cfg := DefaultOptions()
+	cfg := DefaultConfig()
 	cfg.Allow = append(cfg.Allow, "uname", "hostname")
 	c := dial(t, startServer(t, cfg))
 	got, _ := c.RoundTrip(context.Background(), OSRequest("uname", []string{"-s"}))
@@ -454,7 +460,7 @@ func TestOSOptionalCommands(t *testing.T) {
 			t.Errorf("%s %q: %s %v", tc.name, tc.params, got, err)
 		}
 	}
-	if _, err := New(Options{Allow: []string{"rm"}}, nil); err == nil || !strings.Contains(err.Error(), "rm") {
+	if _, err := New(Config{Allow: []string{"rm"}}, Env{}); err == nil || !strings.Contains(err.Error(), "rm") {
 		t.Fatalf("allowlist with unknown command accepted: %v", err)
 	}
 }
@@ -462,13 +468,13 @@ func TestOSOptionalCommands(t *testing.T) {
 // TestConfigRefusesUnboundedCompute: compute_timeout = 0 would silently
 // turn the evaluation deadline off.
 func TestConfigRefusesUnboundedCompute(t *testing.T) {
-	cfg := DefaultOptions()
-	cfg.Compute.Timeout = 0
-	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "compute_timeout") {
+	cfg := DefaultConfig()
+	cfg.ComputeTimeout = 0
+	if _, err := New(cfg, Env{}); err == nil || !strings.Contains(err.Error(), "compute_timeout") {
 		t.Fatalf("compute_timeout 0 accepted: %v", err)
 	}
-	cfg.Compute.Timeout = -time.Second
-	if _, err := New(cfg, nil); err == nil {
+	cfg.ComputeTimeout = -time.Second
+	if _, err := New(cfg, Env{}); err == nil {
 		t.Fatal("negative compute_timeout accepted")
 	}
 }
@@ -518,7 +524,7 @@ func TestLogsCommands(t *testing.T) {
 	var buf bytes.Buffer
 	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
 	srv := netsvc.New(slog.New(slog.NewTextHandler(w, nil)), nil)
-	s, _ := New(DefaultOptions(), nil)
+	s, _ := New(DefaultConfig(), Env{})
 	if err := srv.Listen(netsvc.Service{Name: "zmqcmd", Addr: "127.0.0.1:0", Handler: s, Limits: netsvctest.DefaultLimits}); err != nil {
 		t.Fatal(err)
 	}
@@ -572,7 +578,7 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 	started := filepath.Join(t.TempDir(), "started")
 	fakeBin(t, dir, "ping", `: >'`+started+`'; sleep 1; echo finished`)
 	srv := netsvc.New(slog.New(slog.DiscardHandler), nil)
-	s, err := New(cfg, nil)
+	s, err := New(cfg, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +619,7 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 // one byte at a time, each just inside the idle timeout, is closed once the
 // request has taken longer than the message timeout.
 func TestTricklingRequestIsCutAtMessageTimeout(t *testing.T) {
-	s, _ := New(DefaultOptions(), nil)
+	s, _ := New(DefaultConfig(), Env{})
 	lim := netsvctest.DefaultLimits
 	lim.IdleTimeout = time.Second
 	lim.MessageTimeout = 300 * time.Millisecond
@@ -635,6 +641,8 @@ func TestTricklingRequestIsCutAtMessageTimeout(t *testing.T) {
 			closed = true
 			break
 		}
+		// The trickle is the thing under test, not synchronisation: one
+		// byte per 100 ms, bounded by the 3 s below.
 		time.Sleep(100 * time.Millisecond)
 		if time.Since(start) > 3*time.Second {
 			break

@@ -45,9 +45,9 @@ func FuzzSession(f *testing.F) {
 	}
 	f.Add(reqSession(all...))
 	f.Add(reqSession(`{"command_type": "compute", "expression": "(6 + 4) * 8"}`)[:70])
-	opts := DefaultOptions()
+	opts := DefaultConfig()
 	opts.Allow = []string{"echo"} // builtin: no process is started
-	s, err := New(opts, nil)
+	s, err := New(opts, Env{})
 	if err != nil {
 		f.Fatal(err)
 	}
