@@ -25,7 +25,7 @@ func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, string, b
 	if data, ok := r.Param("DATA"); ok {
 		p, err := ss.codec.Decrypt(data)
 		if err != nil {
-			return errorReply(s.dialect, failDecrypt, ""), "error", ss.authFailed("decrypt failed")
+			return errorReply(s.dialect, failDecrypt, ""), netsvc.StatusRefused, ss.authFailed("decrypt failed")
 		}
 		plain = p
 	}
@@ -43,7 +43,8 @@ func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, string, b
 		if ss.reports == s.cfg.MaxErrorReports+1 {
 			ss.c.Log().Warn("ERRL: per-connection report limit reached; further reports are not stored", "client", who)
 		}
-		return okReply(s.dialect), "ok", false
+		// Answered 200 OK as the seed would, but not stored: a limit.
+		return okReply(s.dialect), netsvc.StatusRefused, false
 	}
 	e := store.CloudreportError{
 		ClientID: who,
@@ -56,11 +57,11 @@ func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, string, b
 		// Never a success for a report that was not stored: the seed's own
 		// failure reply for ERRL (without the exception text).
 		ss.c.Log().Error("ERRL: cannot store report; answered with an error", "client", who, "err", err)
-		return errorReply(s.dialect, failErrl, ""), "error", false
+		return errorReply(s.dialect, failErrl, ""), netsvc.StatusServerError, false
 	}
 	ss.s.pruneReports(ctx, ss.c)
 	ss.c.Log().Info("ERRL", "client", who, "text", Latin1ToUTF8(truncate([]byte(r.Rest), 200)))
-	return okReply(s.dialect), "ok", false
+	return okReply(s.dialect), netsvc.StatusOK, false
 }
 
 // pruneReports keeps the ERRL table under MaxStoredReports, checking every

@@ -22,11 +22,11 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 			// with nothing to record.
 			return ss.anonymousGrant("info without data")
 		}
-		return errorReply(s.dialect, failMissingData, ""), "error", ss.authFailed("info without data")
+		return errorReply(s.dialect, failMissingData, ""), netsvc.StatusRefused, ss.authFailed("info without data")
 	}
 	plain, err := ss.codec.Decrypt(data)
 	if err != nil {
-		return errorReply(s.dialect, failDecrypt, ""), "error", ss.authFailed("decrypt failed")
+		return errorReply(s.dialect, failDecrypt, ""), netsvc.StatusRefused, ss.authFailed("decrypt failed")
 	}
 	fields := ParseFields(plain)
 	wireID, _ := fields.Get("ID")
@@ -37,7 +37,7 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 		if open {
 			return ss.anonymousGrant("no valid client id")
 		}
-		return errorReply(s.dialect, failNotFound, ""), "error", ss.authFailed("no valid client id")
+		return errorReply(s.dialect, failNotFound, ""), netsvc.StatusRefused, ss.authFailed("no valid client id")
 	}
 	id := store.NormalizeCloudreportID(wireID)
 	cl, err := ss.s.lookup(ctx, id)
@@ -46,16 +46,21 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 		cl, err = ss.s.registerSeen(ctx, ss, id, fields)
 		if err != nil {
 			// Not recorded now (rate limit, store failure): answered as
-			// the seed would and recorded on a later INFO.
-			return ss.grant(wireID, cl, true)
+			// the seed would and recorded on a later INFO. A store failure
+			// is a server_error even so; the rate limit has its own series.
+			reply, status, closeAfter := ss.grant(wireID, cl, true)
+			if status == netsvc.StatusOK && !errors.Is(err, errRateLimited) {
+				status = netsvc.StatusServerError
+			}
+			return reply, status, closeAfter
 		}
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !cl.Enabled && !open):
 		// Unknown and disabled look the same on the wire; the log tells.
 		ss.c.Log().Info("INFO refused", "client", id, "known", err == nil)
-		return errorReply(s.dialect, failNotFound, ""), "error", ss.authFailed("unknown or disabled client")
+		return errorReply(s.dialect, failNotFound, ""), netsvc.StatusRefused, ss.authFailed("unknown or disabled client")
 	case err != nil:
 		ss.c.Log().Error("INFO registry lookup failed", "client", id, "err", err)
-		return errorReply(s.dialect, failInternal, ""), "error", false
+		return errorReply(s.dialect, failInternal, ""), netsvc.StatusServerError, false
 	default:
 		ss.s.noteSeen(id, s.cfg.Now(), ss.peer)
 	}
@@ -68,7 +73,7 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 func (ss *session) certRefused(wireID string) ([]byte, string, bool) {
 	cn, _ := netsvc.PeerIdentity(ss.c)
 	ss.c.Log().Info("INFO refused: client id is not the one of the TLS client certificate", "client", wireID, "certificate_cn", cn)
-	return errorReply(ss.s.dialect, failNotFound, ""), "error", ss.authFailed("client id differs from the TLS client certificate")
+	return errorReply(ss.s.dialect, failNotFound, ""), netsvc.StatusRefused, ss.authFailed("client id differs from the TLS client certificate")
 }
 
 // grant answers INFO for client cl. The reply's ID is the id as the
@@ -91,13 +96,13 @@ func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded b
 	}
 	out, err := ss.codec.Encrypt(payload.Format())
 	if err != nil {
-		return errorReply(s.dialect, failInternal, ""), "error", false
+		return errorReply(s.dialect, failInternal, ""), netsvc.StatusServerError, false
 	}
 	ss.s.claimClient(ss, cl.ID)
 	ss.clientID = cl.ID
 	ss.c.SetIdentity(cl.ID)
 	ss.c.Log().Debug("INFO", "client", cl.ID, "enabled", cl.Enabled, "unrecorded", unrecorded)
-	return dataReply(s.dialect, out), "ok", false
+	return dataReply(s.dialect, out), netsvc.StatusOK, false
 }
 
 // anonymousGrant is the seed's INFO answer for a client that names no
@@ -116,10 +121,10 @@ func (ss *session) anonymousGrant(reason string) ([]byte, string, bool) {
 	}
 	out, err := ss.codec.Encrypt(payload.Format())
 	if err != nil {
-		return errorReply(s.dialect, failInternal, ""), "error", false
+		return errorReply(s.dialect, failInternal, ""), netsvc.StatusServerError, false
 	}
 	ss.c.Log().Info("INFO answered without a client id", "reason", reason, "init", ss.init.Text)
-	return dataReply(s.dialect, out), "ok", false
+	return dataReply(s.dialect, out), netsvc.StatusOK, false
 }
 
 var errRateLimited = errors.New("cloudreport: first-seen client rate limited")

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"gatehouse/internal/netsvc"
 	"io"
 	"io/fs"
 	"strconv"
@@ -36,23 +37,25 @@ func (s *Server) listUpdates(ctx context.Context) ([]updateFile, error) {
 	return out, nil
 }
 
-func (ss *session) encryptReply(f Fields, fail failure) ([]byte, string, bool) {
+// encryptReply answers f, counted as status; an encryption failure is the
+// fail reply, a server_error.
+func (ss *session) encryptReply(f Fields, fail failure, status string) ([]byte, string, bool) {
 	out, err := ss.codec.Encrypt(f.Format())
 	if err != nil {
-		return errorReply(ss.s.dialect, fail, ""), "error", false
+		return errorReply(ss.s.dialect, fail, ""), netsvc.StatusServerError, false
 	}
-	return dataReply(ss.s.dialect, out), "ok", false
+	return dataReply(ss.s.dialect, out), status, false
 }
 
 func (ss *session) handleVers(ctx context.Context) ([]byte, string, bool) {
 	s := ss.s
 	if ss.clientID == "" && s.registration == Known {
-		return errorReply(s.dialect, failNotAuth, ""), "error", false
+		return errorReply(s.dialect, failNotAuth, ""), netsvc.StatusRefused, false
 	}
 	files, err := ss.s.listUpdates(ctx)
 	if err != nil {
 		ss.c.Log().Error("VERS: cannot list updates", "err", err)
-		return errorReply(s.dialect, failVers, ""), "error", false
+		return errorReply(s.dialect, failVers, ""), netsvc.StatusServerError, false
 	}
 	// The seed's three lines first, then the folder's listing.
 	f := Fields{
@@ -69,7 +72,7 @@ func (ss *session) handleVers(ctx context.Context) ([]byte, string, bool) {
 			Field{"S" + n, strconv.FormatInt(u.size, 10)},
 			Field{"D" + n, u.mod.In(s.loc).Format("2006-01-02 15:04:05")})
 	}
-	return ss.encryptReply(f, failVers)
+	return ss.encryptReply(f, failVers, netsvc.StatusOK)
 }
 
 var noFiles = Fields{{"TT", "Test"}, {"STATUS", "NOFILES"}, {"MESSAGE", "No files available for download"}}
@@ -77,28 +80,29 @@ var noFiles = Fields{{"TT", "Test"}, {"STATUS", "NOFILES"}, {"MESSAGE", "No file
 func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, bool) {
 	s := ss.s
 	if ss.clientID == "" && s.registration == Known {
-		return errorReply(s.dialect, failNotAuth, ""), "error", false
+		return errorReply(s.dialect, failNotAuth, ""), netsvc.StatusRefused, false
 	}
 	files, err := ss.s.listUpdates(ctx)
 	if err != nil {
 		ss.c.Log().Error("DWNL: cannot list updates", "err", err)
-		return errorReply(s.dialect, failDwnl, ""), "error", false
+		return errorReply(s.dialect, failDwnl, ""), netsvc.StatusServerError, false
 	}
 	name, ok := r.Param("F")
 	if !ok {
 		if len(files) == 0 {
-			return ss.encryptReply(noFiles, failDwnl)
+			return ss.encryptReply(noFiles, failDwnl, netsvc.StatusOK)
 		}
-		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "ERROR"}, {"MESSAGE", "Missing F parameter"}}, failDwnl)
+		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "ERROR"}, {"MESSAGE", "Missing F parameter"}}, failDwnl, netsvc.StatusClientError)
 	}
 	// The wire name is checked before it comes near the filesystem, and
 	// os.Root keeps even a symlink inside the folder.
 	if !ValidUpdateName(name) {
 		ss.c.Log().Info("DWNL refused: invalid file name", "name", fmt.Sprintf("%q", shortArg(name)))
-		return errorReply(s.dialect, failBadName, ""), "error", false
+		return errorReply(s.dialect, failBadName, ""), netsvc.StatusClientError, false
 	}
 	if len(files) == 0 {
-		return ss.encryptReply(noFiles, failDwnl)
+		// The named file does not exist.
+		return ss.encryptReply(noFiles, failDwnl, netsvc.StatusClientError)
 	}
 	// The slot is held until the reply is written, so a slow reader
 	// counts against it too.
@@ -106,17 +110,18 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 	case ss.s.dlSem <- struct{}{}:
 		ss.afterWrite = func() { <-ss.s.dlSem }
 	case <-ss.drain:
-		return errorReply(s.dialect, failDwnl, ""), "error", false
+		// Shutdown came first: the server cannot serve it now.
+		return errorReply(s.dialect, failDwnl, ""), netsvc.StatusServerError, false
 	}
 	f, size, sum, err := ss.s.openUpdate(ctx, name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "NOTFOUND"}, {"F", name}, {"MESSAGE", "File not found"}}, failDwnl)
+		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "NOTFOUND"}, {"F", name}, {"MESSAGE", "File not found"}}, failDwnl, netsvc.StatusClientError)
 	case errors.Is(err, errTooLarge):
-		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "TOOLARGE"}, {"F", name}, {"MESSAGE", "File too large"}}, failDwnl)
+		return ss.encryptReply(Fields{{"TT", "Test"}, {"STATUS", "TOOLARGE"}, {"F", name}, {"MESSAGE", "File too large"}}, failDwnl, netsvc.StatusRefused)
 	case err != nil:
 		ss.c.Log().Error("DWNL: cannot read update", "name", name, "err", err)
-		return errorReply(s.dialect, failDwnl, ""), "error", false
+		return errorReply(s.dialect, failDwnl, ""), netsvc.StatusServerError, false
 	}
 	ss.c.Log().Info("DWNL", "client", ss.clientID, "name", name, "size", size)
 	head := Fields{
@@ -133,7 +138,7 @@ func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, b
 		}
 		return err
 	}
-	return nil, "ok", false
+	return nil, netsvc.StatusOK, false
 }
 
 var (
@@ -196,7 +201,7 @@ func (ss *session) streamFile(head []byte, f io.Reader, size int64, sum []byte) 
 	}
 	b64 := base64.NewEncoder(base64.StdEncoding, enc)
 	h := sha256.New()
-	n, err := io.Copy(b64, io.TeeReader(io.LimitReader(f, size+1), h))
+	n, err := io.Copy(b64, io.TeeReader(updateReader{io.LimitReader(f, size+1)}, h))
 	if err != nil {
 		return err
 	}
@@ -211,4 +216,22 @@ func (ss *session) streamFile(head []byte, f io.Reader, size int64, sum []byte) 
 	}
 	bw.WriteString("\r\n")
 	return bw.Flush()
+}
+
+// updateReadError is a failure to read the update file while it is
+// streamed (not a write to the client).
+type updateReadError struct{ err error }
+
+func (e *updateReadError) Error() string { return "cloudreport: reading update: " + e.err.Error() }
+func (e *updateReadError) Unwrap() error { return e.err }
+
+// updateReader tags the update file's read errors as updateReadError.
+type updateReader struct{ r io.Reader }
+
+func (u updateReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &updateReadError{err}
+	}
+	return n, err
 }

@@ -21,6 +21,8 @@ import (
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/storetest"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // syncBuf is a log sink the server's goroutines may share.
@@ -47,6 +49,7 @@ type env struct {
 	srv  *Server
 	logs *syncBuf
 	dir  string
+	prom *prometheus.Registry // the server's and netsvc's series
 }
 
 var testNow = time.Date(2026, 11, 22, 12, 33, 32, 0, time.UTC)
@@ -80,7 +83,7 @@ func start(t *testing.T, cfg Config, lim netsvc.Limits) *env {
 // registry when it is not nil.
 func startReg(t *testing.T, db *store.DB, reg Registry, cfg Config, lim netsvc.Limits) *env {
 	t.Helper()
-	e := &env{db: db, logs: &syncBuf{}, dir: t.TempDir()}
+	e := &env{db: db, logs: &syncBuf{}, dir: t.TempDir(), prom: prometheus.NewRegistry()}
 	if reg == nil {
 		reg = db
 	}
@@ -88,14 +91,15 @@ func startReg(t *testing.T, db *store.DB, reg Registry, cfg Config, lim netsvc.L
 		cfg.Now = func() time.Time { return testNow }
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(cfg, Env{Registry: reg, Log: log, Location: time.UTC,
+	nm := netsvc.NewMetrics(e.prom) // first, as the daemon does
+	srv, err := New(cfg, Env{Registry: reg, Log: log, Location: time.UTC, Metrics: e.prom,
 		Updates: dirUpdatesT(t, filepath.Join(e.dir, "updates"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = srv
 	t.Cleanup(func() { srv.Close() })
-	ns := netsvc.New(log, nil)
+	ns := netsvc.New(log, nm)
 	if err := ns.Listen(netsvc.Service{Name: "cloudreport", Addr: "127.0.0.1:0", Handler: srv, Limits: lim}); err != nil {
 		t.Fatal(err)
 	}

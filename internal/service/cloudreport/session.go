@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sort"
 
 	"gatehouse/internal/netsvc"
@@ -109,12 +110,13 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		reply, status, closeAfter := ss.handle(rctx, req)
 		var werr error
 		if ss.send != nil {
-			if werr = ss.send(); werr != nil {
-				status = "error"
-			}
+			werr = ss.send()
 			ss.send = nil
 		} else if len(reply) > 0 {
 			_, werr = c.Write(reply)
+		}
+		if werr != nil {
+			status = writeStatus(werr)
 		}
 		if ss.afterWrite != nil {
 			ss.afterWrite()
@@ -148,7 +150,7 @@ func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status 
 	// The seed checks initialization before it looks at the command, so
 	// an unknown command before INIT is "not initialized" too.
 	if !ss.initialized {
-		return errorReply(d, failNotInit, ""), "error", false
+		return errorReply(d, failNotInit, ""), netsvc.StatusClientError, false
 	}
 	known := false
 	switch r.Cmd {
@@ -159,11 +161,11 @@ func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status 
 	}
 	if !known {
 		ss.c.Log().Debug("unknown command", "cmd", r.Cmd)
-		return errorReply(d, failUnknown, r.Cmd), "error", false
+		return errorReply(d, failUnknown, r.Cmd), netsvc.StatusClientError, false
 	}
 	switch r.Cmd {
 	case "PING":
-		return pongReply(d), "ok", false
+		return pongReply(d), netsvc.StatusOK, false
 	case "INFO":
 		return ss.handleInfo(ctx, r)
 	case "VERS":
@@ -175,9 +177,9 @@ func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status 
 	case "GREQ":
 		// No request relay exists; answer "nothing pending" the way HEAD's
 		// reconstruction does so a polling Indy client does not fail.
-		return []byte("200 CMD=0 DATA=\r\n"), "ok", false
+		return []byte("200 CMD=0 DATA=\r\n"), netsvc.StatusOK, false
 	default: // SRSP
-		return okReply(d), "ok", false
+		return okReply(d), netsvc.StatusOK, false
 	}
 }
 
@@ -291,4 +293,20 @@ func (s *Server) LiveClients() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// writeStatus is the request status of a reply that could not be written
+// whole: the update source failing (or changing) under a streamed DWNL is
+// the server's fault, a write deadline (write_timeout, download_min_rate)
+// a timeout, anything else the peer going away.
+func writeStatus(err error) string {
+	var re *updateReadError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errUpdateChanged), errors.As(err, &re):
+		return netsvc.StatusServerError
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return netsvc.StatusTimeout
+	}
+	return netsvc.StatusClosed
 }
