@@ -151,11 +151,13 @@ func (s *Server) registerSeen(ctx context.Context, ss *session, id string, f Fie
 		ss.c.Log().Info("new client not recorded: per-address first-seen limit", "client", id)
 		return c, errRateLimited
 	}
+	epoch := s.cache.begin()
 	got, created, err := s.reg.CloudreportRegisterSeen(ctx, c)
 	if err != nil {
 		ss.c.Log().Error("new client not recorded: store write failed", "client", id, "err", err)
 		return c, err
 	}
+	s.cache.fill(epoch, id, got, nil)
 	if created {
 		s.m.registered.Inc()
 		ss.c.Log().Info("new client recorded (open registration)", "client", id)

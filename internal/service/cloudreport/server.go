@@ -24,6 +24,9 @@ type Registry interface {
 	CloudreportPruneErrors(ctx context.Context, keep int) (int64, error)
 	CloudreportRegisterSeen(ctx context.Context, c store.CloudreportClient) (store.CloudreportClient, bool, error)
 	CloudreportTouchClients(ctx context.Context, seen []store.CloudreportSeen) error
+	// CloudreportRegistryGeneration counts administrative registry
+	// changes: the registry cache's invalidation (regcache.go).
+	CloudreportRegistryGeneration(ctx context.Context) (int64, error)
 }
 
 // Registration says which client ids INFO answers.
@@ -157,8 +160,7 @@ type Server struct {
 	log     *slog.Logger
 	loc     *time.Location
 
-	cacheMu sync.Mutex
-	cache   map[string]cachedClient
+	cache registryCache // INFO's registry reads
 
 	stored atomic.Int64  // ERRL reports stored since start, paces pruning
 	dlSem  chan struct{} // DWNL replies in flight
@@ -199,12 +201,13 @@ func New(cfg Config, env Env) (*Server, error) {
 	hash, _ := lcrypto.ParseHash(cfg.DelphiHash)
 	s := &Server{cfg: cfg, dialect: dialect, registration: registration, hash: hash,
 		reg: env.Registry, updates: env.Updates, log: env.Log, loc: env.Location,
-		byInit: map[string]*session{}, byClient: map[string]map[*session]struct{}{}, cache: map[string]cachedClient{},
+		byInit: map[string]*session{}, byClient: map[string]map[*session]struct{}{},
 		dlSem:   make(chan struct{}, cfg.MaxConcurrentDownloads),
 		limiter: newAddrLimiter(cfg.FirstSeenRate, cfg.FirstSeenBurst, maxLimitedAddrs),
 		seen:    seenTracker{max: maxSeenPending},
 		m:       newMetrics(env.Metrics),
 		stop:    make(chan struct{}), flushed: make(chan struct{})}
+	s.cache.init()
 	if s.log == nil {
 		s.log = slog.Default()
 	}

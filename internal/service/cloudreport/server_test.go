@@ -54,6 +54,14 @@ type env struct {
 
 var testNow = time.Date(2026, 11, 22, 12, 33, 32, 0, time.UTC)
 
+// movingClock is a clock at testNow that advance moves on.
+func movingClock() (clock func() time.Time, advance func(time.Duration)) {
+	var mu sync.Mutex
+	now := testNow
+	return func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
 // conf is DefaultConfig changed by f.
 func conf(f func(c *Config)) Config {
 	c := DefaultConfig()
@@ -316,7 +324,8 @@ func TestLineLimit(t *testing.T) {
 // Registration = known: INFO without DATA, undecryptable DATA,
 // unknown and disabled clients get no grant.
 func TestInfoNeedsRegisteredClient(t *testing.T) {
-	e := start(t, conf(func(c *Config) { c.Registration = "known" }), netsvctest.DefaultLimits)
+	clock, advance := movingClock()
+	e := start(t, conf(func(c *Config) { c.Registration = "known"; c.Now = clock }), netsvctest.DefaultLimits)
 	e.register(t, "0000dead", false)
 	e.register(t, "00003e3b", true)
 	key := SeedKey("D5F2", 2, "127.0.0.1")
@@ -344,6 +353,7 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 	if err := e.db.CloudreportSetEnabled(context.Background(), "0000dead", true); err != nil {
 		t.Fatal(err)
 	}
+	advance(registryCheckInterval) // the registry cache's bound
 	r.send("INFO DATA=" + enc("TT=Test\r\nID=0000dead") + "\r\n")
 	if id, _ := decrypt(t, key, r.data()).Get("ID"); id != "0000dead" {
 		t.Fatalf("INFO after enable: ID %q", id)
@@ -359,9 +369,7 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 // The cache runs on cfg.Now, so the test moves the clock instead of
 // waiting.
 func TestDisableTakesEffect(t *testing.T) {
-	var mu sync.Mutex
-	now := testNow
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock, advance := movingClock()
 	e := start(t, conf(func(c *Config) { c.Registration = "known"; c.Now = clock }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
@@ -371,9 +379,7 @@ func TestDisableTakesEffect(t *testing.T) {
 	if err := e.db.CloudreportSetEnabled(context.Background(), "00003e3b", false); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(2 * time.Second)
-	mu.Unlock()
+	advance(registryCheckInterval)
 	d, _ := NewSeedCodec(SeedKey("D5F2", 2, "127.0.0.1"), 0).Encrypt([]byte("TT=Test\r\nID=00003e3b"))
 	r.send("INFO DATA=" + d + "\r\n")
 	r.expect("ERROR Error object not found\r\n")
