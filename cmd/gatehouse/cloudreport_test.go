@@ -96,7 +96,11 @@ func TestCloudreportClientCommand(t *testing.T) {
 	}
 	defer db.Close()
 	upd := filepath.Join(data, "cloudreport", "updates")
-	srv, err := cloudreport.NewServer(db, cloudreport.Options{UpdatesDir: upd})
+	updates, err := cloudreport.DirUpdates(upd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := cloudreport.New(cloudreport.DefaultConfig(), cloudreport.Env{Registry: db, Updates: updates})
 	if err != nil {
 		t.Fatal(err)
 	}

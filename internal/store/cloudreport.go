@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -98,10 +99,15 @@ func (db *DB) CloudreportAddClient(ctx context.Context, c CloudreportClient) err
 		c.Created = time.Now()
 	}
 	c.ID = NormalizeCloudreportID(c.ID)
-	_, err := db.ExecContext(ctx,
-		"INSERT INTO cloudreport_clients (id, name, expires, enabled, created_at, first_seen, last_seen, last_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-		c.ID, cloudreportText(c.Name), c.Expires.Format(CloudreportDateLayout), boolInt(c.Enabled), TimeText(c.Created),
-		optTime(c.FirstSeen), optTime(c.LastSeen), optText(c.LastAddr))
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO cloudreport_clients (id, name, expires, enabled, created_at, first_seen, last_seen, last_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			c.ID, cloudreportText(c.Name), c.Expires.Format(CloudreportDateLayout), boolInt(c.Enabled), TimeText(c.Created),
+			optTime(c.FirstSeen), optTime(c.LastSeen), optText(c.LastAddr)); err != nil {
+			return err
+		}
+		return bumpCloudreportGeneration(ctx, tx)
+	})
 	if IsUniqueViolation(err) {
 		return fmt.Errorf("cloudreport client %q: %w", c.ID, ErrConflict)
 	}
@@ -205,11 +211,17 @@ func (db *DB) CloudreportTouchClients(ctx context.Context, seen []CloudreportSee
 
 func (db *DB) cloudreportUpdate(ctx context.Context, id, query string, arg any) error {
 	id = NormalizeCloudreportID(id)
-	res, err := db.ExecContext(ctx, query, arg, id)
-	if err != nil {
-		return fmt.Errorf("store: cloudreport update client: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, arg, id)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return bumpCloudreportGeneration(ctx, tx)
+	})
 	if err != nil {
 		return fmt.Errorf("store: cloudreport update client: %w", err)
 	}
@@ -217,6 +229,43 @@ func (db *DB) cloudreportUpdate(ctx context.Context, id, query string, arg any) 
 		return fmt.Errorf("cloudreport client %q: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// cloudreportGenerationKey is the settings row counting the administrative
+// changes of the client registry (add, enable, disable, expiry): a daemon
+// that caches the registry reads it about once a second to notice changes
+// made by another process (docs/cloudreport.md, "Registry cache"). Rows
+// that open registration adds do not count: they only turn an absent id
+// into the answer the daemon would have given anyway.
+const cloudreportGenerationKey = "cloudreport.registry_generation"
+
+// bumpCloudreportGeneration counts one administrative registry change, in
+// the transaction of the change.
+func bumpCloudreportGeneration(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx,
+		"INSERT INTO settings (key, value) VALUES ($1, '1') ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + 1 AS TEXT)",
+		cloudreportGenerationKey)
+	return err
+}
+
+// CloudreportRegistryGeneration is the count of administrative changes of
+// the client registry so far (0: none); it only grows. An operator who
+// changes cloudreport_clients by hand bumps it with
+// UPDATE settings SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'cloudreport.registry_generation'.
+func (db *DB) CloudreportRegistryGeneration(ctx context.Context) (int64, error) {
+	var v string
+	err := db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = $1", cloudreportGenerationKey).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: cloudreport registry generation: %w", err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("store: cloudreport registry generation %q: %w", v, err)
+	}
+	return n, nil
 }
 
 // CloudreportSetEnabled enables or disables a client; ErrNotFound when absent.

@@ -291,3 +291,45 @@ func TestCloudreportMigrationCaseCollisions(t *testing.T) {
 		}
 	})
 }
+
+// Every administrative change of the registry bumps its generation, in
+// the change's transaction; failed changes and open registration do not.
+func TestCloudreportRegistryGeneration(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		want := func(n int64) {
+			t.Helper()
+			got, err := db.CloudreportRegistryGeneration(ctx)
+			if err != nil || got != n {
+				t.Fatalf("generation %d, %v; want %d", got, err, n)
+			}
+		}
+		want(0)
+		exp := time.Date(2027, 2, 28, 0, 0, 0, 0, time.UTC)
+		c := store.CloudreportClient{ID: "00003e3b", Name: "Firm", Expires: exp, Enabled: true}
+		if err := db.CloudreportAddClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		want(1)
+		if err := db.CloudreportAddClient(ctx, c); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate add: %v", err)
+		}
+		want(1)
+		if err := db.CloudreportSetEnabled(ctx, "00003E3B", false); err != nil {
+			t.Fatal(err)
+		}
+		want(2)
+		if err := db.CloudreportSetExpiry(ctx, "00003e3b", exp.AddDate(1, 0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		want(3)
+		if err := db.CloudreportSetEnabled(ctx, "nope", true); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("enable missing: %v", err)
+		}
+		want(3)
+		if _, created, err := db.CloudreportRegisterSeen(ctx, store.CloudreportClient{ID: "0000new1", Expires: exp, Enabled: true}); err != nil || !created {
+			t.Fatalf("register seen: %v %v", created, err)
+		}
+		want(3)
+	})
+}

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 
 	"gatehouse/internal/blob"
-	lcrypto "gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/svckit"
 )
@@ -13,16 +12,7 @@ import (
 // Build is the daemon's entry (internal/services): the server for the
 // [services.cloudreport] section cfg.
 func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
-	dialect, err := ParseDialect(cfg.Dialect)
-	if err != nil {
-		return nil, err
-	}
-	registration, err := ParseRegistration(cfg.Registration)
-	if err != nil {
-		return nil, err
-	}
-	hash, err := lcrypto.ParseHash(cfg.DelphiHash)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if _, err := d.Dir(); err != nil {
@@ -32,36 +22,11 @@ func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	updates := BlobUpdates(ustore)
-	srv, err := NewServer(d.Store, Options{
-		Dialect:                dialect,
-		ServerKey:              cfg.ServerKey,
-		DelphiHash:             hash,
-		DelphiZlib:             cfg.DelphiZlib,
-		MaxLine:                cfg.MaxLine,
-		MaxInflate:             cfg.MaxInflate,
-		MaxAuthFailures:        cfg.MaxAuthFailures,
-		MaxErrorReports:        cfg.MaxErrorReports,
-		MaxStoredReports:       cfg.MaxStoredReports,
-		MaxDownload:            cfg.MaxDownload,
-		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
-		Updates:                updates,
-		UpdateVersion:          cfg.UpdateVersion,
-		UpdateBuild:            cfg.UpdateBuild,
-		CompatInitDuplicate:    cfg.CompatInitDuplicate,
-		Registration:           registration,
-		FirstSeenRate:          cfg.FirstSeenRate,
-		FirstSeenBurst:         cfg.FirstSeenBurst,
-		SeenFlushInterval:      cfg.SeenFlushInterval,
-		DownloadMinRate:        cfg.DownloadMinRate,
-		Metrics:                d.Registry,
-		Log:                    d.Log,
-		Now:                    cfg.Now,
-	})
+	srv, err := New(cfg, Env{Registry: d.Store, Updates: BlobUpdates(ustore), Log: d.Log, Metrics: d.Registry})
 	if err != nil {
 		return nil, err
 	}
-	if dialect == Delphi {
+	if srv.dialect == Delphi {
 		d.Log.Warn("cloudreport runs the experimental delphi dialect; see docs/md for what is verified")
 	}
 	// The names cloudreport's session passes to Conn.Request (its
@@ -70,7 +35,7 @@ func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	d.Commands = []string{"INIT", "INFO", "PING", "VERS", "DWNL", "ERRL", "GREQ", "SRSP", "UNKNOWN"}
 	d.RateLimited = []string{"first_seen"}
 	d.Log.Info("cloudreport updates", "source", where)
-	d.Log.Info("cloudreport registration", "mode", registration.String())
+	d.Log.Info("cloudreport registration", "mode", srv.registration.String())
 	if ustore == d.Blob {
 		return srv, nil
 	}

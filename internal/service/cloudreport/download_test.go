@@ -85,7 +85,7 @@ func heapInuse() uint64 {
 // in use after GC), the code that built the reply whole pinned +188 MiB;
 // streamed it is about +5 MiB; the bound is 16 MiB for all four.
 func TestDownloadMemoryBoundedForNonReaders(t *testing.T) {
-	e := start(t, Options{MaxConcurrentDownloads: 5}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.MaxConcurrentDownloads = 5 }), netsvctest.DefaultLimits)
 	const size = 12 << 20
 	writeRandomFile(t, filepath.Join(e.dir, "updates", "big.bin"), size)
 	base := heapInuse()
@@ -130,7 +130,7 @@ func TestSlowDownloadReaderCut(t *testing.T) {
 	lim := netsvctest.DefaultLimits
 	lim.WriteTimeout = 5 * time.Second
 	lim.RateGrace = time.Second
-	e := start(t, Options{DownloadMinRate: 1 << 30}, lim)
+	e := start(t, conf(func(c *Config) { c.DownloadMinRate = 1 << 30 }), lim)
 	writeRandomFile(t, filepath.Join(e.dir, "updates", "big.bin"), 8<<20)
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
@@ -173,7 +173,7 @@ func TestSlowDownloadReaderCut(t *testing.T) {
 // client (zlib on and off).
 func TestDelphiStreamedDownload(t *testing.T) {
 	for _, z := range []bool{true, false} {
-		e := start(t, Options{Dialect: Delphi, DelphiZlib: z}, netsvctest.DefaultLimits)
+		e := start(t, conf(func(c *Config) { c.Dialect = "delphi"; c.DelphiZlib = z }), netsvctest.DefaultLimits)
 		want := writeRandomFile(t, filepath.Join(e.dir, "updates", "app.zip"), 100_003)
 		c, err := Dial(context.Background(), e.addr, ClientOptions{Dialect: Delphi, HST: "WS-17", DelphiZlib: z})
 		if err != nil {

@@ -159,7 +159,7 @@ func TestZlibBombBounded(t *testing.T) {
 func benchSession(b *testing.B) *Client {
 	b.Helper()
 	db := benchStore(b)
-	srv, err := NewServer(db, Options{})
+	srv, err := New(DefaultConfig(), Env{Registry: db})
 	if err != nil {
 		b.Fatal(err)
 	}

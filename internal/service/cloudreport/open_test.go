@@ -20,7 +20,7 @@ import (
 
 // Open registration is the default: these tests replay the original
 // client's bytes (the worked example and request table of
-// docs/cloudreport.md) against Options{} on both engines.
+// docs/cloudreport.md) against DefaultConfig() on both engines.
 
 // workedInfo is the INFO line of the worked example: enc("TT=Test\r\n
 // ID=00003e3b\r\nFN=Firm\r\nHS=DLUKAREV", "D5F2F121").
@@ -52,7 +52,7 @@ func encFor(index int, plain string) string {
 // recorded, and the admin list shows it.
 func TestOpenUnknownClientWorkedExample(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
-		e := startReg(t, db, nil, Options{}, netsvctest.DefaultLimits)
+		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		r := dialRaw(t, e.addr)
 		r.send("PING\r\n")
 		r.expect("ERROR Client not initialized. Send INIT command first.\r\n")
@@ -107,7 +107,7 @@ func TestOpenUnknownClientWorkedExample(t *testing.T) {
 
 // VERS and DWNL right after INIT are answered as the seed answers them.
 func TestOpenVersDwnlRightAfterInit(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=1\r\nVERS\r\nDWNL F=x\r\nDWNL\r\n")
 	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
@@ -126,7 +126,7 @@ func TestOpenVersDwnlRightAfterInit(t *testing.T) {
 // answer: the INIT number as ID, enabled, one year; nothing is
 // recorded.
 func TestOpenInfoWithoutID(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=2\r\nINFO\r\n")
 	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
@@ -147,7 +147,7 @@ func TestOpenInfoWithoutID(t *testing.T) {
 // recorded, and the reply's ID is spelled as the client spelled it.
 func TestOpenMixedCaseID(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
-		e := startReg(t, db, nil, Options{}, netsvctest.DefaultLimits)
+		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		e.register(t, "00003E3B", true) // the store keeps it lower case
 		r := dialRaw(t, e.addr)
 		r.send("INIT ID=2 DT=250411 TM=142807 HST=DLUKAREV ATP=EBOCloudReportApp.exe AVR=6.0.0.0\r\n")
@@ -171,7 +171,7 @@ func TestOpenMixedCaseID(t *testing.T) {
 // A second connection of one id does not close the first; it is counted.
 func TestOpenSecondConnectionKeepsFirst(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
-		e := startReg(t, db, nil, Options{}, netsvctest.DefaultLimits)
+		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		first := dialRaw(t, e.addr)
 		second := dialRaw(t, e.addr)
 		for _, r := range []*raw{first, second} {
@@ -201,7 +201,7 @@ func TestOpenSecondConnectionKeepsFirst(t *testing.T) {
 // A disabled client gets EN=0, an expired one its real EX, not an error.
 func TestOpenDisabledAndExpired(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
-		e := startReg(t, db, nil, Options{}, netsvctest.DefaultLimits)
+		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		e.register(t, "0000dead", false)
 		old := store.CloudreportClient{ID: "00000ld1", Name: "Old", Enabled: true,
 			Expires: time.Date(2020, 1, 31, 0, 0, 0, 0, time.UTC), Created: time.Date(2019, 1, 31, 8, 0, 0, 0, time.UTC)}
@@ -248,7 +248,7 @@ func TestLastSeenCoalesced(t *testing.T) {
 	var mu sync.Mutex
 	now := testNow
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := startReg(t, db, reg, Options{Now: clock, SeenFlushInterval: time.Hour}, netsvctest.DefaultLimits)
+	e := startReg(t, db, reg, conf(func(c *Config) { c.Now = clock; c.SeenFlushInterval = time.Hour }), netsvctest.DefaultLimits)
 	e.register(t, "aaaa0001", true)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=4\r\n")
@@ -312,7 +312,7 @@ func TestSeenTrackerBounded(t *testing.T) {
 // usual (a legitimate client cannot tell), but not recorded until a later
 // INFO finds budget again; the limit is counted.
 func TestFirstSeenRateLimited(t *testing.T) {
-	e := start(t, Options{FirstSeenRate: 1, FirstSeenBurst: 2}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.FirstSeenRate = 1; c.FirstSeenBurst = 2 }), netsvctest.DefaultLimits)
 	var mu sync.Mutex
 	lnow := time.Now()
 	e.srv.limiter.SetNow(func() time.Time { mu.Lock(); defer mu.Unlock(); return lnow })
@@ -368,7 +368,7 @@ func (failingRegistry) CloudreportTouchClients(context.Context, []store.Cloudrep
 // why; reads keep working: a new client is answered, just not recorded.
 func TestWriteFailuresAreReported(t *testing.T) {
 	db := storetest.SQLite(t)
-	e := startReg(t, db, failingRegistry{db}, Options{}, netsvctest.DefaultLimits)
+	e := startReg(t, db, failingRegistry{db}, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=2 DT=250411 TM=142807 HST=DLUKAREV ATP=EBOCloudReportApp.exe AVR=6.0.0.0\r\n")
@@ -396,7 +396,7 @@ func TestWriteFailuresAreReported(t *testing.T) {
 		t.Errorf("log does not name the underlying error:\n%s", logs)
 	}
 
-	d := startReg(t, db, failingRegistry{db}, Options{Dialect: Delphi}, netsvctest.DefaultLimits)
+	d := startReg(t, db, failingRegistry{db}, conf(func(c *Config) { c.Dialect = "delphi" }), netsvctest.DefaultLimits)
 	r = dialRaw(t, d.addr)
 	r.send("INIT ID=2 HST=DLUKAREV\r\nERRL [Error]x\r\n")
 	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n520 Error processing ERRL command: report not stored\r\n")

@@ -47,7 +47,7 @@ func TestRequestInFlightAtShutdownCompletes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			db := storetest.SQLite(t)
 			reg := &holdingRegistry{DB: db, entered: make(chan string, 1), release: make(chan struct{})}
-			srv, err := NewServer(reg, Options{Now: func() time.Time { return testNow }, Location: time.UTC, UpdatesDir: t.TempDir()})
+			srv, err := New(conf(func(c *Config) { c.Now = func() time.Time { return testNow } }), Env{Registry: reg, Location: time.UTC, Updates: dirUpdatesT(t, t.TempDir())})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -61,7 +61,7 @@ func (s *Server) noteSeen(id string, at time.Time, addr string) {
 // once more when the server is closed.
 func (s *Server) flushLoop() {
 	defer close(s.flushed)
-	tk := time.NewTicker(s.opt.SeenFlushInterval)
+	tk := time.NewTicker(s.cfg.SeenFlushInterval)
 	defer tk.Stop()
 	for {
 		select {
@@ -81,14 +81,14 @@ func (s *Server) flushLoop() {
 func (s *Server) FlushSeen(ctx context.Context) error {
 	list, skipped := s.seen.take()
 	if skipped > 0 {
-		s.opt.log().Warn("cloudreport: last-seen updates skipped, pending map full", "skipped", skipped, "max", s.opt.MaxSeenPending)
+		s.log.Warn("cloudreport: last-seen updates skipped, pending map full", "skipped", skipped, "max", maxSeenPending)
 	}
 	if len(list) == 0 {
 		return nil
 	}
 	err := s.reg.CloudreportTouchClients(ctx, list)
 	if err != nil {
-		s.opt.log().Error("cloudreport: cannot write last-seen times", "clients", len(list), "err", err)
+		s.log.Error("cloudreport: cannot write last-seen times", "clients", len(list), "err", err)
 	}
 	return err
 }

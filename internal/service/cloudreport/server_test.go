@@ -21,6 +21,8 @@ import (
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/storetest"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // syncBuf is a log sink the server's goroutines may share.
@@ -47,45 +49,65 @@ type env struct {
 	srv  *Server
 	logs *syncBuf
 	dir  string
+	prom *prometheus.Registry // the server's and netsvc's series
 }
 
 var testNow = time.Date(2026, 11, 22, 12, 33, 32, 0, time.UTC)
 
-// start serves a Server over the real netsvc runtime on 127.0.0.1, logging
-// at debug level into env.logs. A zero Options.Now gets testNow.
-func start(t *testing.T, opt Options, lim netsvc.Limits) *env {
+// movingClock is a clock at testNow that advance moves on.
+func movingClock() (clock func() time.Time, advance func(time.Duration)) {
+	var mu sync.Mutex
+	now := testNow
+	return func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// conf is DefaultConfig changed by f.
+func conf(f func(c *Config)) Config {
+	c := DefaultConfig()
+	f(&c)
+	return c
+}
+
+// dirUpdatesT is DirUpdates(dir) or the end of the test.
+func dirUpdatesT(t testing.TB, dir string) UpdateSource {
 	t.Helper()
-	return startReg(t, storetest.SQLite(t), nil, opt, lim)
+	u, err := DirUpdates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// start serves a Server over the real netsvc runtime on 127.0.0.1, logging
+// at debug level into env.logs, dates in UTC, updates from env.dir/updates.
+// A nil cfg.Now gets testNow.
+func start(t *testing.T, cfg Config, lim netsvc.Limits) *env {
+	t.Helper()
+	return startReg(t, storetest.SQLite(t), nil, cfg, lim)
 }
 
 // startReg is start on db, with reg (a wrapper of db) as the server's
 // registry when it is not nil.
-func startReg(t *testing.T, db *store.DB, reg Registry, opt Options, lim netsvc.Limits) *env {
+func startReg(t *testing.T, db *store.DB, reg Registry, cfg Config, lim netsvc.Limits) *env {
 	t.Helper()
-	e := &env{db: db, logs: &syncBuf{}, dir: t.TempDir()}
+	e := &env{db: db, logs: &syncBuf{}, dir: t.TempDir(), prom: prometheus.NewRegistry()}
 	if reg == nil {
 		reg = db
 	}
-	if opt.Now == nil {
-		opt.Now = func() time.Time { return testNow }
-	}
-	if opt.Location == nil {
-		opt.Location = time.UTC
-	}
-	if opt.UpdatesDir == "" {
-		opt.UpdatesDir = filepath.Join(e.dir, "updates")
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return testNow }
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if opt.Log == nil {
-		opt.Log = log
-	}
-	srv, err := NewServer(reg, opt)
+	nm := netsvc.NewMetrics(e.prom) // first, as the daemon does
+	srv, err := New(cfg, Env{Registry: reg, Log: log, Location: time.UTC, Metrics: e.prom,
+		Updates: dirUpdatesT(t, filepath.Join(e.dir, "updates"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = srv
 	t.Cleanup(func() { srv.Close() })
-	ns := netsvc.New(log, nil)
+	ns := netsvc.New(log, nm)
 	if err := ns.Listen(netsvc.Service{Name: "cloudreport", Addr: "127.0.0.1:0", Handler: srv, Limits: lim}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +222,7 @@ func formatted(f Fields) string { return string(f.Format()) }
 // dialect, the default)"), byte for byte apart from the encrypted
 // payloads, which are checked after decryption.
 func TestWorkedExampleSession(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	cl := e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
 	const key = "D5F2F121" // "D5F2" + dict #2 + "12" + "1" of the peer 127.0.0.1
@@ -243,7 +265,7 @@ func TestWorkedExampleSession(t *testing.T) {
 // Request → reply rows (docs/cloudreport.md, "Reference vectors") that do not need a registered
 // client, plus framing rules (docs/cloudreport.md, "Framing"): bare LF, case-insensitive commands, pipelining.
 func TestRequestReplyTable(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	// The seed checks initialization before the command name
 	// (docs/cloudreport.md, "Session state").
@@ -285,7 +307,7 @@ func TestRequestReplyTable(t *testing.T) {
 // docs/cloudreport.md, "Framing": 60 012-byte lines are processed, 70 012-byte ones close the
 // connection silently.
 func TestLineLimit(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=1\r\n")
 	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
@@ -302,7 +324,8 @@ func TestLineLimit(t *testing.T) {
 // Registration = known: INFO without DATA, undecryptable DATA,
 // unknown and disabled clients get no grant.
 func TestInfoNeedsRegisteredClient(t *testing.T) {
-	e := start(t, Options{Registration: Known}, netsvctest.DefaultLimits)
+	clock, advance := movingClock()
+	e := start(t, conf(func(c *Config) { c.Registration = "known"; c.Now = clock }), netsvctest.DefaultLimits)
 	e.register(t, "0000dead", false)
 	e.register(t, "00003e3b", true)
 	key := SeedKey("D5F2", 2, "127.0.0.1")
@@ -330,6 +353,7 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 	if err := e.db.CloudreportSetEnabled(context.Background(), "0000dead", true); err != nil {
 		t.Fatal(err)
 	}
+	advance(registryCheckInterval) // the registry cache's bound
 	r.send("INFO DATA=" + enc("TT=Test\r\nID=0000dead") + "\r\n")
 	if id, _ := decrypt(t, key, r.data()).Get("ID"); id != "0000dead" {
 		t.Fatalf("INFO after enable: ID %q", id)
@@ -340,10 +364,13 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 	}
 }
 
-// A disable reaches live traffic within the registry cache TTL
+// A disable reaches live traffic within the registry cache's bound
 // (registration = known: refused; open: EN=0, TestOpenDisabledAndExpired).
+// The cache runs on cfg.Now, so the test moves the clock instead of
+// waiting.
 func TestDisableTakesEffect(t *testing.T) {
-	e := start(t, Options{Registration: Known, RegistryCacheTTL: 100 * time.Millisecond}, netsvctest.DefaultLimits)
+	clock, advance := movingClock()
+	e := start(t, conf(func(c *Config) { c.Registration = "known"; c.Now = clock }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=2\r\n")
@@ -352,7 +379,7 @@ func TestDisableTakesEffect(t *testing.T) {
 	if err := e.db.CloudreportSetEnabled(context.Background(), "00003e3b", false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond)
+	advance(registryCheckInterval)
 	d, _ := NewSeedCodec(SeedKey("D5F2", 2, "127.0.0.1"), 0).Encrypt([]byte("TT=Test\r\nID=00003e3b"))
 	r.send("INFO DATA=" + d + "\r\n")
 	r.expect("ERROR Error object not found\r\n")
@@ -361,7 +388,7 @@ func TestDisableTakesEffect(t *testing.T) {
 // Flaw 1 (docs/cloudreport.md, "Seed flaws the service fixes"): every decrypt failure gives the same bytes (no padding oracle
 // in the replies), and a connection gets MaxAuthFailures tries.
 func TestDecryptFailuresAreUniformAndLimited(t *testing.T) {
-	e := start(t, Options{MaxAuthFailures: 4}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.MaxAuthFailures = 4 }), netsvctest.DefaultLimits)
 	key := SeedKey("D5F2", 1, "127.0.0.1")
 	good, _ := NewSeedCodec(key, 0).Encrypt([]byte("TT=Test\r\nID=x"))
 	badPad := flipLast(good)
@@ -381,7 +408,7 @@ func TestDecryptFailuresAreUniformAndLimited(t *testing.T) {
 // Flaw 3 (docs/cloudreport.md, "Seed flaws the service fixes"): keys, their hashes and plaintexts never reach the log, even at
 // debug level.
 func TestSecretsNotLogged(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=2\r\n")
@@ -424,7 +451,7 @@ func infoOK(t *testing.T, r *raw, index int, id string) {
 // of one client does not close the first (the seed kept both; closing it
 // would let anyone who knows an id kick that client offline).
 func TestSessionsKeyedByIdentity(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "aaaa0001", true)
 	e.register(t, "aaaa0002", true)
 	a := dialRaw(t, e.addr)
@@ -476,7 +503,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // entry, so a third connection is rejected too (flaw 6 in docs/cloudreport.md, "Seed flaws the service fixes"), and a re-INIT
 // leaves no stale entry behind (flaw 7).
 func TestCompatInitDuplicate(t *testing.T) {
-	e := start(t, Options{CompatInitDuplicate: true}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.CompatInitDuplicate = true }), netsvctest.DefaultLimits)
 	first := dialRaw(t, e.addr)
 	first.send("INIT ID=4\r\n")
 	first.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
@@ -503,7 +530,7 @@ func TestCompatInitDuplicate(t *testing.T) {
 // Flaw 8 (docs/cloudreport.md, "Seed flaws the service fixes"): the seed's INFO raised on 29 February.
 func TestLeapDay(t *testing.T) {
 	leap := time.Date(2028, 2, 29, 23, 59, 0, 0, time.UTC)
-	e := start(t, Options{Now: func() time.Time { return leap }}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.Now = func() time.Time { return leap } }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=3\r\n")
@@ -518,7 +545,7 @@ func TestLeapDay(t *testing.T) {
 // VERS lists and DWNL serves the updates folder; names from the wire never
 // leave it (flaw 13 in docs/cloudreport.md, "Seed flaws the service fixes", the historical path traversal).
 func TestUpdatesFolder(t *testing.T) {
-	e := start(t, Options{MaxDownload: 1 << 10, MaxAuthFailures: 100}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.MaxDownload = 1 << 10; c.MaxAuthFailures = 100 }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	upd := filepath.Join(e.dir, "updates")
 	secret := filepath.Join(e.dir, "secret.txt")
@@ -578,7 +605,7 @@ func TestUpdatesFolder(t *testing.T) {
 // ERRL reports are stored with the client they came from; before INFO the
 // INIT ID stands in; the per-connection cap holds.
 func TestErrorReports(t *testing.T) {
-	e := start(t, Options{MaxErrorReports: 2}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.MaxErrorReports = 2 }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	c, err := Dial(context.Background(), e.addr, ClientOptions{})
 	if err != nil {
@@ -613,7 +640,7 @@ func TestErrorReports(t *testing.T) {
 func TestHandshakeTimeout(t *testing.T) {
 	lim := netsvctest.DefaultLimits
 	lim.HandshakeTimeout = 300 * time.Millisecond
-	e := start(t, Options{}, lim)
+	e := start(t, DefaultConfig(), lim)
 	r := dialRaw(t, e.addr)
 	r.send("INI")
 	began := time.Now()
@@ -636,7 +663,7 @@ func TestTricklingLineCutAtMessageTimeout(t *testing.T) {
 	lim := netsvctest.DefaultLimits
 	lim.IdleTimeout = time.Second
 	lim.MessageTimeout = 300 * time.Millisecond
-	e := start(t, Options{}, lim)
+	e := start(t, DefaultConfig(), lim)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=1\r\n")
 	r.expect("200-KEY=D5F2\r\n200 LEN=1\r\n")
@@ -656,7 +683,7 @@ func TestTricklingLineCutAtMessageTimeout(t *testing.T) {
 
 // The Go client against the server, seed dialect, every command.
 func TestClientSeed(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	for _, id := range []int{1, 5, 9, 10, 11} {
 		c, err := Dial(context.Background(), e.addr, ClientOptions{})
@@ -685,7 +712,7 @@ func TestClientSeed(t *testing.T) {
 // SHA-1/CFB-8 the cipher, and every reply is a single Indy reply.
 func TestDelphiDialect(t *testing.T) {
 	for _, h := range []legacycrypto.Hash{legacycrypto.SHA1, legacycrypto.MD5} {
-		e := start(t, Options{Dialect: Delphi, DelphiHash: h, DelphiZlib: true}, netsvctest.DefaultLimits)
+		e := start(t, conf(func(c *Config) { c.Dialect = "delphi"; c.DelphiHash = string(h); c.DelphiZlib = true }), netsvctest.DefaultLimits)
 		e.register(t, "00003e3b", true)
 		r := dialRaw(t, e.addr)
 		r.send("PING\r\n")
@@ -735,7 +762,7 @@ func TestDelphiDialect(t *testing.T) {
 
 func TestGracefulShutdown(t *testing.T) {
 	db := storetest.SQLite(t)
-	srv, err := NewServer(db, Options{})
+	srv, err := New(DefaultConfig(), Env{Registry: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -760,7 +787,7 @@ func TestGracefulShutdown(t *testing.T) {
 // reply as an error at once, not a read timeout (the line is no Indy end
 // marker).
 func TestDelphiClientSeesSeedError(t *testing.T) {
-	e := start(t, Options{}, netsvctest.DefaultLimits)
+	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	c, err := Dial(context.Background(), e.addr, ClientOptions{Dialect: Delphi, HST: "WS-17", Timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -783,7 +810,7 @@ func TestDelphiClientSeesSeedError(t *testing.T) {
 // Anyone may INIT and report, so the stored reports have a ceiling; the
 // newest are kept.
 func TestStoredReportsBounded(t *testing.T) {
-	e := start(t, Options{MaxStoredReports: 4}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.MaxStoredReports = 4 }), netsvctest.DefaultLimits)
 	for c := range 3 {
 		r := dialRaw(t, e.addr)
 		r.send("INIT ID=1\r\n")
@@ -806,7 +833,7 @@ func TestStoredReportsBounded(t *testing.T) {
 // MaxConcurrentDownloads are built at once; a slot is freed after the
 // reply is written.
 func TestDownloadsBounded(t *testing.T) {
-	e := start(t, Options{MaxConcurrentDownloads: 1}, netsvctest.DefaultLimits)
+	e := start(t, conf(func(c *Config) { c.MaxConcurrentDownloads = 1 }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	os.WriteFile(filepath.Join(e.dir, "updates", "app.zip"), []byte("new version"), 0o600)
 	r := dialRaw(t, e.addr)

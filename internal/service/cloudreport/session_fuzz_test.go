@@ -18,7 +18,7 @@ func FuzzSession(f *testing.F) {
 	for _, fr := range realFrames {
 		f.Add([]byte(realFrames[1] + fr))
 	}
-	srv, err := NewServer(storetest.SQLite(f), Options{UpdatesDir: f.TempDir()})
+	srv, err := New(DefaultConfig(), Env{Registry: storetest.SQLite(f), Updates: dirUpdatesT(f, f.TempDir())})
 	if err != nil {
 		f.Fatal(err)
 	}
