@@ -20,76 +20,63 @@ import (
 	"gatehouse/internal/netsvc"
 )
 
-// Options tune a Server. The zero value is the original's behaviour plus
-// Gatehouse's safety limits.
-type Options struct {
-	// MaxFileSize bounds a SEND's plaintext in bytes (0: 4 GiB). A SEND
-	// whose declared body is larger is refused before reading it.
-	MaxFileSize int64
-	// PerClientFolders keeps each client identity's files apart
-	// ("clients/<hex key>/"); false is the original's one shared folder.
-	PerClientFolders bool
-	// DisableDelete removes DELETE (answered "400|Invalid Command", and left
-	// out of HLIST).
-	DisableDelete bool
-	// ReplayCacheSize is how many client ephemeral keys the in-memory
-	// front of the replay defence remembers (0: 262144; negative: the
-	// defence is off, store included).
-	ReplayCacheSize int
-	// ReplayStore, when set, records every accepted client ephemeral key
-	// so that all daemons sharing it refuse a replayed hello, across
-	// crashes (nil: memory only).
-	ReplayStore ReplayLog
-	// ReplayWindow is how long stored keys are kept (0: 30 days).
-	ReplayWindow time.Duration
-	// ReplayPruneInterval is how often Run deletes expired keys from
-	// ReplayStore (0: never).
-	ReplayPruneInterval time.Duration
+// Env is what a Server needs besides its configuration: the runtime
+// dependencies Build loads or gets from the daemon (svckit.Deps).
+type Env struct {
+	// Identity is the server's Ed25519 key (server_id.key).
+	Identity ed25519.PrivateKey
+	// Keys decides which client identities may connect
+	// (authorized_clients.pub, through the store's SharedKeys).
+	Keys KeySet
+	// Blob holds the files, already scoped to the service ("e2eeftp/").
+	Blob blob.Store
+	// Replay, when set, records every accepted client ephemeral key so that
+	// all daemons sharing it refuse a replayed hello, across crashes (nil:
+	// the in-memory front only).
+	Replay ReplayLog
 	// Log receives server-wide warnings (nil: discarded).
 	Log *slog.Logger
-	// Rand feeds the ephemeral keys and IVs (nil: crypto/rand).
-	Rand io.Reader
-	// Now is the replay log's clock (nil: time.Now).
-	Now func() time.Time
 }
 
-// DefaultMaxFileSize is Options.MaxFileSize's default.
+// DefaultMaxFileSize is max_file_size's default (DefaultConfig).
 const DefaultMaxFileSize = 4 << 30
 
-// DefaultReplayCacheSize is Options.ReplayCacheSize's default.
+// DefaultReplayCacheSize is replay_cache_size's default (DefaultConfig).
 const DefaultReplayCacheSize = 1 << 18
 
 // Server is the e2eeftp netsvc.Handler.
 type Server struct {
+	cfg    Config
 	id     ed25519.PrivateKey
 	auth   KeySet
 	store  blob.Store
-	opt    Options
 	replay *replayGuard
 	log    *slog.Logger
-
-	// randEph and randIV feed the ephemeral keys and IVs; tests fix them to
-	// reproduce the original's transcripts (docs/e2eeftp.md, "Worked example").
-	randEph, randIV io.Reader
+	// rand feeds the ephemeral keys and IVs (cfg.Rand or crypto/rand);
+	// now is cfg.Now or time.Now.
+	rand io.Reader
+	now  func() time.Time
 }
 
-// NewServer serves files from store (already scoped to the service) to the
-// clients in auth, as the identity id.
-func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options) *Server {
-	if opt.MaxFileSize <= 0 {
-		opt.MaxFileSize = DefaultMaxFileSize
+// New is the one constructor: a server for cfg (validated, kept as the
+// server's configuration) with the dependencies in env. MaxFileSize <= 0
+// means DefaultMaxFileSize; ReplayCacheSize <= 0 turns the replay defence
+// off, store log included (Build warns about it).
+func New(cfg Config, env Env) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if opt.ReplayCacheSize == 0 {
-		opt.ReplayCacheSize = DefaultReplayCacheSize
+	if env.Identity == nil || env.Keys == nil || env.Blob == nil {
+		return nil, errors.New("e2eeftp: New needs an identity, a key set and a blob store")
 	}
-	if opt.ReplayWindow <= 0 {
-		opt.ReplayWindow = DefaultReplayWindow
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = DefaultMaxFileSize
 	}
-	log := opt.Log
+	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rnd, now := opt.Rand, opt.Now
+	rnd, now := cfg.Rand, cfg.Now
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -97,12 +84,12 @@ func NewServer(id ed25519.PrivateKey, auth KeySet, store blob.Store, opt Options
 		now = time.Now
 	}
 	var replay *replayGuard
-	if opt.ReplayCacheSize > 0 {
-		replay = &replayGuard{front: newReplayCache(opt.ReplayCacheSize), db: opt.ReplayStore,
-			window: opt.ReplayWindow, now: now, log: log}
+	if cfg.ReplayCacheSize > 0 {
+		replay = &replayGuard{front: newReplayCache(cfg.ReplayCacheSize), db: env.Replay,
+			window: cfg.ReplayWindow, now: now, log: log}
 	}
-	return &Server{id: id, auth: auth, store: store, opt: opt, replay: replay,
-		log: log, randEph: rnd, randIV: rnd}
+	return &Server{cfg: cfg, id: env.Identity, auth: env.Keys, store: env.Blob,
+		replay: replay, log: log, rand: rnd, now: now}, nil
 }
 
 // PruneReplay deletes the stored client ephemeral keys older than the
@@ -141,7 +128,7 @@ func (s *Server) Run(ctx context.Context) error {
 			r.Run(ctx)
 		}()
 	}
-	s.RunReplayPruner(ctx, s.opt.ReplayPruneInterval)
+	s.RunReplayPruner(ctx, s.cfg.ReplayPruneInterval)
 	wg.Wait()
 	return nil
 }
@@ -149,7 +136,7 @@ func (s *Server) Run(ctx context.Context) error {
 const sharedFolder = "received/"
 
 func (s *Server) folder(client [32]byte) string {
-	if s.opt.PerClientFolders {
+	if s.cfg.PerClientFolders {
 		return "clients/" + hex.EncodeToString(client[:]) + "/"
 	}
 	return sharedFolder
@@ -157,7 +144,7 @@ func (s *Server) folder(client [32]byte) string {
 
 // Commands is HLIST's body: the command names in the original's order.
 func (s *Server) Commands() []string {
-	if s.opt.DisableDelete {
+	if !s.cfg.AllowDelete {
 		return []string{"SEND", "GET", "LIST", "HLIST"}
 	}
 	return []string{"SEND", "GET", "LIST", "DELETE", "HLIST"}
@@ -264,7 +251,7 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 	if !h.Verify() {
 		return nil, ErrBadSignature
 	}
-	eph, err := newEphemeral(s.randEph)
+	eph, err := newEphemeral(s.rand)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +337,7 @@ func (ss *session) dispatch(ctx context.Context, req Request) string {
 
 func (ss *session) send(ctx context.Context, raw string, size int64) string {
 	name := raw
-	if size > BlobLen(ss.s.opt.MaxFileSize) {
+	if size > BlobLen(ss.s.cfg.MaxFileSize) {
 		// Too big to drain: answer and close; the client may see a reset.
 		ss.log.Info("SEND refused: too large", "name", name, "size", size)
 		ss.reply(StatusMalformed)
@@ -424,7 +411,7 @@ func (ss *session) get(ctx context.Context, name string) string {
 	}
 	defer rc.Close()
 	iv := make([]byte, 16)
-	if _, err := io.ReadFull(ss.s.randIV, iv); err != nil {
+	if _, err := io.ReadFull(ss.s.rand, iv); err != nil {
 		ss.reply(StatusServerReadError)
 		return "500"
 	}
@@ -443,7 +430,7 @@ func (ss *session) get(ctx context.Context, name string) string {
 }
 
 func (ss *session) delete(ctx context.Context, name string) string {
-	if ss.s.opt.DisableDelete {
+	if !ss.s.cfg.AllowDelete {
 		ss.reply(StatusInvalidCommand)
 		return "400"
 	}
