@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -150,6 +152,15 @@ func (s *Server) Commands() []string {
 	return []string{"SEND", "GET", "LIST", "DELETE", "HLIST"}
 }
 
+// requestNames are the names ServeConn passes to Conn.Request: the
+// commands, DELETE included when allow_delete is off (its refusals are
+// counted under it), and INVALID for lines that name no command.
+var requestNames = []string{"SEND", "GET", "LIST", "DELETE", "HLIST", "INVALID"}
+
+// status is a request's status for gatehouse_requests_total: only the
+// netsvc.Status* constants (docs/e2eeftp.md, "Metrics").
+type status = string
+
 // session is one authenticated connection.
 type session struct {
 	s      *Server
@@ -158,17 +169,36 @@ type session struct {
 	keys   Keys
 	client [32]byte
 	log    *slog.Logger
-	// err is the first I/O error that ended the command early (a deadline,
-	// a reset, a storage failure); ServeConn returns it.
+	// err is the first error that ended the command early (a deadline, a
+	// reset, a storage failure); ServeConn returns it.
 	err error
 }
 
-// fail records why the session ends early and returns the "close" status.
-func (ss *session) fail(format string, err error) string {
+func (ss *session) setErr(format string, err error) {
 	if ss.err == nil {
 		ss.err = fmt.Errorf(format+": %w", err)
 	}
-	return "close"
+}
+
+// peerFailed records an I/O error with the client that ends the session
+// early: a deadline (timeout) or a connection that broke or ended (closed).
+func (ss *session) peerFailed(format string, err error) status {
+	ss.setErr(format, err)
+	return peerStatus(err)
+}
+
+// storeFailed records a storage error that ends the session unanswered.
+func (ss *session) storeFailed(format string, err error) status {
+	ss.setErr(format, err)
+	return netsvc.StatusServerError
+}
+
+func peerStatus(err error) status {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return netsvc.StatusTimeout
+	}
+	return netsvc.StatusClosed
 }
 
 // ServeConn runs one connection: handshake, one command, close. Every error
@@ -204,8 +234,8 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	}
 	if errors.Is(err, ErrLineTooLong) {
 		_, done := c.Request(ctx, "INVALID")
-		sess.reply(StatusMalformed)
-		done("400")
+		sess.log.Info("request refused: command line too long", "code", 400)
+		done(sess.answer(StatusMalformed, netsvc.StatusClientError))
 		return err
 	}
 	if err != nil {
@@ -214,29 +244,35 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	req, err := ParseRequest(line)
 	if err != nil {
 		_, done := c.Request(ctx, "INVALID")
-		sess.reply(StatusMalformed)
-		done("400")
-		return nil
+		sess.log.Info("request refused: command line is not UTF-8", "code", 400)
+		done(sess.answer(StatusMalformed, netsvc.StatusClientError))
+		return sess.err
 	}
 	cmd := req.Command
+	if cmd == "DELETE" && !s.cfg.AllowDelete {
+		// A policy refusal, answered as the original answers an unknown
+		// command.
+		_, done := c.Request(ctx, "DELETE")
+		sess.log.Info("DELETE refused: allow_delete is off", "code", 400)
+		done(sess.answer(StatusInvalidCommand, netsvc.StatusRefused))
+		return sess.err
+	}
 	known := false
 	for _, k := range s.Commands() {
 		known = known || k == cmd
 	}
 	if !known {
 		_, done := c.Request(ctx, "INVALID")
-		sess.log.Info("invalid command", "command", cmd)
-		sess.reply(StatusInvalidCommand)
-		done("400")
-		return nil
+		sess.log.Info("invalid command", "command", cmd, "code", 400)
+		done(sess.answer(StatusInvalidCommand, netsvc.StatusClientError))
+		return sess.err
 	}
 	// ctx is cancelled as soon as shutdown begins, but a started request
 	// must finish: a network store (S3) would otherwise cut a GET's body
 	// mid-stream after its 200 line went out. Request's context is
 	// detached from that cancellation.
 	rctx, done := c.Request(ctx, cmd)
-	status := sess.dispatch(rctx, req)
-	done(status)
+	done(sess.dispatch(rctx, req))
 	return sess.err
 }
 
@@ -287,61 +323,63 @@ func newEphemeral(r io.Reader) (*ecdh.PrivateKey, error) {
 // reply writes one status line; a failed write only ends the connection.
 // A status line is never under a body's rate rule: the time the server
 // took to store a body must not count against the client.
-func (ss *session) reply(line string) bool {
+func (ss *session) reply(line string) error {
 	ss.c.EndTransfer()
 	if _, err := io.WriteString(ss.c, line); err != nil {
 		ss.log.Debug("writing reply", "err", err)
-		ss.fail("e2eeftp: writing reply", err)
-		return false
+		ss.setErr("e2eeftp: writing reply", err)
+		return err
 	}
-	return true
+	return nil
+}
+
+// answer writes one status line and returns st, or the peer's status
+// (timeout, closed) when the line could not be written.
+func (ss *session) answer(line string, st status) status {
+	if err := ss.reply(line); err != nil {
+		return peerStatus(err)
+	}
+	return st
 }
 
 // dispatch runs one known command and returns its metrics status.
-func (ss *session) dispatch(ctx context.Context, req Request) string {
+func (ss *session) dispatch(ctx context.Context, req Request) status {
 	f := req.Fields
 	switch req.Command {
 	case "SEND":
 		if len(f) < 2 {
-			ss.reply(StatusMalformed)
-			return "400"
+			return ss.answer(StatusMalformed, netsvc.StatusClientError)
 		}
 		size, err := ParseSize(f[1])
 		if err != nil {
-			ss.reply(StatusMalformed)
-			return "400"
+			return ss.answer(StatusMalformed, netsvc.StatusClientError)
 		}
 		return ss.send(ctx, f[0], size)
 	case "GET":
 		if len(f) < 1 {
-			ss.reply(StatusMalformed)
-			return "400"
+			return ss.answer(StatusMalformed, netsvc.StatusClientError)
 		}
 		return ss.get(ctx, f[0])
 	case "DELETE":
 		if len(f) < 1 {
-			ss.reply(StatusMalformed)
-			return "400"
+			return ss.answer(StatusMalformed, netsvc.StatusClientError)
 		}
 		return ss.delete(ctx, f[0])
 	case "LIST":
 		return ss.list(ctx)
 	case "HLIST":
 		body := strings.Join(ss.s.Commands(), "\n")
-		ss.reply(StatusOK(int64(len(body))) + body)
-		return "ok"
+		return ss.answer(StatusOK(int64(len(body)))+body, netsvc.StatusOK)
 	}
-	ss.reply(StatusInvalidCommand)
-	return "400"
+	return ss.answer(StatusInvalidCommand, netsvc.StatusClientError)
 }
 
-func (ss *session) send(ctx context.Context, raw string, size int64) string {
+func (ss *session) send(ctx context.Context, raw string, size int64) status {
 	name := raw
 	if size > BlobLen(ss.s.cfg.MaxFileSize) {
 		// Too big to drain: answer and close; the client may see a reset.
-		ss.log.Info("SEND refused: too large", "name", name, "size", size)
-		ss.reply(StatusMalformed)
-		return "400"
+		ss.log.Info("SEND refused: too large", "name", name, "size", size, "code", 400)
+		return ss.answer(StatusMalformed, netsvc.StatusRefused)
 	}
 	// The body, drained or stored, moves under the progressive minimum
 	// rate (min_rate after rate_grace), so a trickling SEND loses its slot.
@@ -351,12 +389,11 @@ func (ss *session) send(ctx context.Context, raw string, size int64) string {
 	if nerr != nil {
 		// Drain the body first so the stock client, which writes it all
 		// before reading, gets the answer instead of a reset.
-		ss.log.Warn("SEND refused: bad file name", "name", raw, "reason", nerr)
+		ss.log.Warn("SEND refused: bad file name", "name", raw, "reason", nerr, "code", 400)
 		if _, err := io.CopyN(io.Discard, ss.r, size); err != nil {
-			return ss.fail("e2eeftp: SEND: draining a refused body", err)
+			return ss.peerFailed("e2eeftp: SEND: draining a refused body", err)
 		}
-		ss.reply(StatusMalformed)
-		return "400"
+		return ss.answer(StatusMalformed, netsvc.StatusClientError)
 	}
 	w, err := ss.s.store.Create(ctx, ss.s.folder(ss.client)+name)
 	if err != nil {
@@ -368,103 +405,111 @@ func (ss *session) send(ctx context.Context, raw string, size int64) string {
 	var werr *WriteError
 	switch {
 	case errors.Is(err, ErrDecrypt):
-		ss.log.Warn("SEND: body failed verification; nothing stored", "name", name, "size", size)
-		ss.reply(StatusDecryptionFailed)
-		return "500"
+		// The client's fault (or an attacker's), not the server's: a
+		// client error, whatever the original's code says.
+		ss.log.Warn("SEND: body failed verification; nothing stored", "name", name, "size", size, "code", 500)
+		return ss.answer(StatusDecryptionFailed, netsvc.StatusClientError)
 	case errors.As(err, &werr):
 		return ss.writeFailed("write", name, werr.Err, size-body.n)
 	case err != nil:
 		// Short body: the original closed without a reply too.
 		ss.log.Info("SEND: body cut short", "name", name, "err", err)
-		return ss.fail("e2eeftp: SEND: reading body", err)
+		return ss.peerFailed("e2eeftp: SEND: reading body", err)
 	}
 	if err := w.Commit(); err != nil {
 		return ss.writeFailed("commit", name, err, 0)
 	}
 	ss.log.Info("transfer complete", "name", name, "bytes", n)
-	ss.reply(StatusTransferComplete)
-	return "ok"
+	return ss.answer(StatusTransferComplete, netsvc.StatusOK)
 }
 
-func (ss *session) get(ctx context.Context, name string) string {
+// storeReader remembers the error of the blob being sent, to tell a
+// storage failure from the client's connection failing.
+type storeReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *storeReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+func (ss *session) get(ctx context.Context, name string) status {
 	if name == "" {
 		// The original opened its folder itself and failed reading it.
-		ss.reply(StatusServerReadError)
-		return "500"
+		return ss.answer(StatusServerReadError, netsvc.StatusClientError)
 	}
 	raw := name
 	name, err := CleanName(raw)
 	if err != nil {
-		ss.log.Warn("GET refused: bad file name", "name", raw, "reason", err)
-		ss.reply(StatusNotFoundName(raw))
-		return "404"
+		ss.log.Warn("GET refused: bad file name", "name", raw, "reason", err, "code", 404)
+		return ss.answer(StatusNotFoundName(raw), netsvc.StatusClientError)
 	}
 	rc, info, err := ss.s.store.Open(ctx, ss.s.folder(ss.client)+name)
 	if errors.Is(err, blob.ErrNotExist) {
-		ss.reply(StatusNotFoundName(raw))
-		return "404"
+		return ss.answer(StatusNotFoundName(raw), netsvc.StatusClientError)
 	}
 	if err != nil {
-		ss.log.Error("GET: open failed", "name", name, "err", err)
-		ss.reply(StatusServerReadError)
-		return "500"
+		ss.log.Error("GET: open failed", "name", name, "err", err, "code", 500)
+		return ss.answer(StatusServerReadError, netsvc.StatusServerError)
 	}
 	defer rc.Close()
 	iv := make([]byte, 16)
 	if _, err := io.ReadFull(ss.s.rand, iv); err != nil {
-		ss.reply(StatusServerReadError)
-		return "500"
+		ss.log.Error("GET: random source failed", "err", err, "code", 500)
+		return ss.answer(StatusServerReadError, netsvc.StatusServerError)
 	}
 	// A reader that does not keep up min_rate loses its slot (the body
 	// goes out under the progressive minimum rate, as SEND's comes in).
+	src := &storeReader{r: rc}
 	ss.c.StartTransfer()
-	err = ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), rc, info.Size, iv)
+	err = ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), src, info.Size, iv)
 	ss.c.EndTransfer()
 	if err != nil {
 		// The header may be out already; all we can do is close.
 		ss.log.Error("GET: sending failed", "name", name, "err", err)
-		return ss.fail("e2eeftp: GET: sending body", err)
+		if src.err != nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			return ss.storeFailed("e2eeftp: GET: reading the file", err)
+		}
+		return ss.peerFailed("e2eeftp: GET: sending body", err)
 	}
 	ss.log.Info("file sent", "name", name, "bytes", info.Size)
-	return "ok"
+	return netsvc.StatusOK
 }
 
-func (ss *session) delete(ctx context.Context, name string) string {
-	if !ss.s.cfg.AllowDelete {
-		ss.reply(StatusInvalidCommand)
-		return "400"
-	}
+func (ss *session) delete(ctx context.Context, name string) status {
 	raw := name
 	name, nerr := CleanName(raw)
 	if nerr != nil {
-		ss.log.Warn("DELETE refused: bad file name", "name", raw, "reason", nerr)
-		ss.reply(StatusNotFound)
-		return "404"
+		ss.log.Warn("DELETE refused: bad file name", "name", raw, "reason", nerr, "code", 404)
+		return ss.answer(StatusNotFound, netsvc.StatusClientError)
 	}
 	err := ss.s.store.Remove(ctx, ss.s.folder(ss.client)+name)
 	if errors.Is(err, blob.ErrNotExist) {
-		ss.reply(StatusNotFound)
-		return "404"
+		return ss.answer(StatusNotFound, netsvc.StatusClientError)
 	}
 	if err != nil {
 		// As in the original, a filesystem error ends the connection unanswered.
 		ss.log.Error("DELETE failed", "name", name, "err", err)
-		return ss.fail("e2eeftp: DELETE", err)
+		return ss.storeFailed("e2eeftp: DELETE", err)
 	}
 	ss.log.Info("file deleted", "name", name)
-	ss.reply(StatusFileDeleted)
-	return "ok"
+	return ss.answer(StatusFileDeleted, netsvc.StatusOK)
 }
 
 // list sends the folder's names. The header carries the body's length in
 // BYTES; the original counted characters, which desynchronised its own
 // client on non-ASCII names (identical for ASCII).
-func (ss *session) list(ctx context.Context) string {
+func (ss *session) list(ctx context.Context) status {
 	folder := ss.s.folder(ss.client)
 	infos, err := ss.s.store.List(ctx, folder)
 	if err != nil {
 		ss.log.Error("LIST failed", "err", err)
-		return ss.fail("e2eeftp: LIST", err)
+		return ss.storeFailed("e2eeftp: LIST", err)
 	}
 	names := make([]string, 0, len(infos))
 	for _, in := range infos {
@@ -475,6 +520,5 @@ func (ss *session) list(ctx context.Context) string {
 		names = append(names, n)
 	}
 	body := strings.Join(names, "\n")
-	ss.reply(StatusOK(int64(len(body))) + body)
-	return "ok"
+	return ss.answer(StatusOK(int64(len(body)))+body, netsvc.StatusOK)
 }
