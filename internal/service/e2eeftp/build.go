@@ -69,7 +69,7 @@ func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	if cfg.ReplayCacheSize <= 0 {
 		d.Log.Warn("replay_cache_size is 0: recorded client hellos can be replayed")
 	}
-	srv, err := New(cfg, Env{Identity: id, Keys: auth, Blob: d.Blob, Replay: st, Log: d.Log})
+	srv, err := New(cfg, Env{Identity: id, Keys: auth, Blob: d.Blob, BlobShared: d.BlobShared, Replay: st, Log: d.Log})
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/netsvc"
@@ -32,6 +31,9 @@ type Env struct {
 	Keys KeySet
 	// Blob holds the files, already scoped to the service ("e2eeftp/").
 	Blob blob.Store
+	// BlobShared says that other daemons write to Blob too (blob.url is
+	// set): the LIST cache then keeps a folder for SharedListTTL only.
+	BlobShared bool
 	// Replay, when set, records every accepted client ephemeral key so that
 	// all daemons sharing it refuse a replayed hello, across crashes (nil:
 	// the in-memory front only).
@@ -53,6 +55,7 @@ type Server struct {
 	auth   KeySet
 	store  blob.Store
 	replay *replayGuard
+	lists  *listCache
 	log    *slog.Logger
 	// rand feeds the ephemeral keys and IVs (cfg.Rand or crypto/rand);
 	// now is cfg.Now or time.Now.
@@ -91,7 +94,8 @@ func New(cfg Config, env Env) (*Server, error) {
 			window: cfg.ReplayWindow, now: now, log: log}
 	}
 	return &Server{cfg: cfg, id: env.Identity, auth: env.Keys, store: env.Blob,
-		replay: replay, log: log, rand: rnd, now: now}, nil
+		replay: replay, lists: newListCache(env.Blob, env.BlobShared, now),
+		log: log, rand: rnd, now: now}, nil
 }
 
 // PruneReplay deletes the stored client ephemeral keys older than the
@@ -163,10 +167,13 @@ type status = string
 
 // session is one authenticated connection.
 type session struct {
-	s      *Server
-	c      *netsvc.Conn
-	r      *bufio.Reader
-	keys   Keys
+	s *Server
+	c *netsvc.Conn
+	r *bufio.Reader
+	// secret is the X25519 secret; keys are derived from it only when a
+	// command carries a body (SEND, GET), not for LIST, DELETE or HLIST.
+	secret []byte
+	keys   *Keys
 	client [32]byte
 	log    *slog.Logger
 	// err is the first error that ended the command early (a deadline, a
@@ -207,7 +214,12 @@ func peerStatus(err error) status {
 func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	// The handshake deadline covers the two hellos only.
 	c.StartHandshake()
-	r := bufio.NewReaderSize(c, readerSize)
+	r := readerPool.Get().(*bufio.Reader)
+	r.Reset(c)
+	defer func() {
+		r.Reset(nil)
+		readerPool.Put(r)
+	}()
 	sess, err := s.handshake(ctx, c, r)
 	if err != nil {
 		c.HandshakeFailed(err.Error())
@@ -293,7 +305,7 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 	}
 	// Unlike the original, the peer key is checked before our hello goes
 	// out, so a failing handshake never sees a byte from us.
-	keys, err := SessionKeys(eph, h.Ephemeral)
+	secret, err := sharedSecret(eph, h.Ephemeral)
 	if err != nil {
 		return nil, err
 	}
@@ -308,8 +320,20 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 		return nil, fmt.Errorf("writing server hello: %w", err)
 	}
 	c.SetIdentity("ed25519:" + hex.EncodeToString(h.Identity[:8]))
-	return &session{s: s, c: c, r: r, keys: keys, client: h.Identity,
+	return &session{s: s, c: c, r: r, secret: secret, client: h.Identity,
 		log: c.Log().With("client", hex.EncodeToString(h.Identity[:8]))}, nil
+}
+
+// sessionKeys derives the session's keys on first use.
+func (ss *session) sessionKeys() (*Keys, error) {
+	if ss.keys == nil {
+		k, err := DeriveKeys(ss.secret)
+		if err != nil {
+			return nil, err
+		}
+		ss.keys = &k
+	}
+	return ss.keys, nil
 }
 
 func newEphemeral(r io.Reader) (*ecdh.PrivateKey, error) {
@@ -400,8 +424,12 @@ func (ss *session) send(ctx context.Context, raw string, size int64) status {
 		return ss.writeFailed("create", name, err, size)
 	}
 	defer w.Abort()
+	keys, err := ss.sessionKeys()
+	if err != nil {
+		return ss.storeFailed("e2eeftp: SEND", err)
+	}
 	body := &countingReader{r: ss.r}
-	n, err := ss.keys.Open(w, body, size)
+	n, err := keys.Open(w, body, size)
 	var werr *WriteError
 	switch {
 	case errors.Is(err, ErrDecrypt):
@@ -416,7 +444,9 @@ func (ss *session) send(ctx context.Context, raw string, size int64) status {
 		ss.log.Info("SEND: body cut short", "name", name, "err", err)
 		return ss.peerFailed("e2eeftp: SEND: reading body", err)
 	}
-	if err := w.Commit(); err != nil {
+	err = w.Commit()
+	ss.s.lists.note(ctx, ss.s.folder(ss.client), name)
+	if err != nil {
 		return ss.writeFailed("commit", name, err, 0)
 	}
 	ss.log.Info("transfer complete", "name", name, "bytes", n)
@@ -465,9 +495,13 @@ func (ss *session) get(ctx context.Context, name string) status {
 	}
 	// A reader that does not keep up min_rate loses its slot (the body
 	// goes out under the progressive minimum rate, as SEND's comes in).
+	keys, err := ss.sessionKeys()
+	if err != nil {
+		return ss.storeFailed("e2eeftp: GET", err)
+	}
 	src := &storeReader{r: rc}
 	ss.c.StartTransfer()
-	err = ss.keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), src, info.Size, iv)
+	err = keys.seal(ss.c, []byte(StatusOK(BlobLen(info.Size))), src, info.Size, iv)
 	ss.c.EndTransfer()
 	if err != nil {
 		// The header may be out already; all we can do is close.
@@ -488,7 +522,11 @@ func (ss *session) delete(ctx context.Context, name string) status {
 		ss.log.Warn("DELETE refused: bad file name", "name", raw, "reason", nerr, "code", 404)
 		return ss.answer(StatusNotFound, netsvc.StatusClientError)
 	}
-	err := ss.s.store.Remove(ctx, ss.s.folder(ss.client)+name)
+	folder := ss.s.folder(ss.client)
+	err := ss.s.store.Remove(ctx, folder+name)
+	if err == nil || !errors.Is(err, blob.ErrNotExist) {
+		ss.s.lists.note(ctx, folder, name)
+	}
 	if errors.Is(err, blob.ErrNotExist) {
 		return ss.answer(StatusNotFound, netsvc.StatusClientError)
 	}
@@ -501,24 +539,19 @@ func (ss *session) delete(ctx context.Context, name string) status {
 	return ss.answer(StatusFileDeleted, netsvc.StatusOK)
 }
 
-// list sends the folder's names. The header carries the body's length in
-// BYTES; the original counted characters, which desynchronised its own
-// client on non-ASCII names (identical for ASCII).
+// list sends the folder's names (listing: from the LIST cache, or the
+// blob store). The header carries the body's length in BYTES; the original
+// counted characters, which desynchronised its own client on non-ASCII
+// names (identical for ASCII).
 func (ss *session) list(ctx context.Context) status {
-	folder := ss.s.folder(ss.client)
-	infos, err := ss.s.store.List(ctx, folder)
+	reply, err := ss.s.listing(ctx, ss.s.folder(ss.client))
 	if err != nil {
 		ss.log.Error("LIST failed", "err", err)
 		return ss.storeFailed("e2eeftp: LIST", err)
 	}
-	names := make([]string, 0, len(infos))
-	for _, in := range infos {
-		n := strings.TrimPrefix(in.Name, folder)
-		if n == in.Name || !ValidName(n) || !utf8.ValidString(n) {
-			continue
-		}
-		names = append(names, n)
+	if _, err := ss.c.Write(reply); err != nil {
+		ss.log.Debug("writing reply", "err", err)
+		return ss.peerFailed("e2eeftp: writing reply", err)
 	}
-	body := strings.Join(names, "\n")
-	return ss.answer(StatusOK(int64(len(body)))+body, netsvc.StatusOK)
+	return netsvc.StatusOK
 }
