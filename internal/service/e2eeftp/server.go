@@ -294,10 +294,10 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 		return nil, err
 	}
 	if !s.auth.Contains(h.Identity) {
-		return nil, errors.New("unauthorised client identity " + hex.EncodeToString(h.Identity[:8]))
+		return nil, errors.New("unauthorised client identity " + Fingerprint(h.Identity[:]))
 	}
 	if !h.Verify() {
-		return nil, ErrBadSignature
+		return nil, fmt.Errorf("%w (client %s)", ErrBadSignature, Fingerprint(h.Identity[:]))
 	}
 	eph, err := newEphemeral(s.rand)
 	if err != nil {
@@ -311,17 +311,24 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 	}
 	if err := s.replay.check(ctx, h.Ephemeral); err != nil {
 		if !errors.Is(err, errReplay) {
-			c.Log().Error("refusing the hello: replay log unavailable", "err", err)
+			c.Log().Error("refusing the hello: replay log unavailable", "client", Fingerprint(h.Identity[:]), "err", err)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%w (client %s)", err, Fingerprint(h.Identity[:]))
 	}
 	out := NewHello(s.id, eph.PublicKey())
 	if _, err := c.Write(out.Marshal()); err != nil {
 		return nil, fmt.Errorf("writing server hello: %w", err)
 	}
-	c.SetIdentity("ed25519:" + hex.EncodeToString(h.Identity[:8]))
-	return &session{s: s, c: c, r: r, secret: secret, client: h.Identity,
-		log: c.Log().With("client", hex.EncodeToString(h.Identity[:8]))}, nil
+	fp, comment := Fingerprint(h.Identity[:]), ""
+	if kc, ok := s.auth.(keyComments); ok {
+		comment = kc.Comment(h.Identity)
+	}
+	c.SetIdentity(clientName(fp, comment))
+	log := c.Log().With("client", fp)
+	if comment != "" {
+		log = log.With("client_comment", comment)
+	}
+	return &session{s: s, c: c, r: r, secret: secret, client: h.Identity, log: log}, nil
 }
 
 // sessionKeys derives the session's keys on first use.
