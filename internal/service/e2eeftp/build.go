@@ -77,7 +77,7 @@ func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	if err := os.Remove(filepath.Join(dir, "replay.cache")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		d.Log.Warn("removing the obsolete replay.cache failed", "err", err)
 	}
-	d.Commands = requestNames
+	d.Commands = append([]string(nil), requestNames...)
 	d.Log.Info("e2eeftp service ready", "keys", dir, "authorized_clients", auth.Len(),
 		"per_client_folders", cfg.PerClientFolders, "max_file_size", cfg.MaxFileSize)
 	return srv, nil
