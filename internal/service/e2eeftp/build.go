@@ -32,7 +32,7 @@ type ReplayLog interface {
 func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	var st Store = d.Store
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, err // before any key file is written
 	}
 	dir, err := d.Dir()
 	if err != nil {
@@ -66,28 +66,18 @@ func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 		d.Log.Warn("no authorized e2eeftp clients: no client can connect; run 'gatehouse keys e2eeftp add-client'",
 			"path", kd.Authorized())
 	}
-	replay := cfg.ReplayCacheSize
-	if replay <= 0 {
-		replay = -1
+	if cfg.ReplayCacheSize <= 0 {
 		d.Log.Warn("replay_cache_size is 0: recorded client hellos can be replayed")
 	}
-	srv := NewServer(id, auth, d.Blob, Options{
-		MaxFileSize:         cfg.MaxFileSize,
-		PerClientFolders:    cfg.PerClientFolders,
-		DisableDelete:       !cfg.AllowDelete,
-		ReplayCacheSize:     replay,
-		ReplayStore:         st,
-		ReplayWindow:        cfg.ReplayWindow,
-		Rand:                cfg.Rand,
-		Now:                 cfg.Now,
-		ReplayPruneInterval: cfg.ReplayPruneInterval,
-		Log:                 d.Log,
-	})
+	srv, err := New(cfg, Env{Identity: id, Keys: auth, Blob: d.Blob, BlobShared: d.BlobShared, Replay: st, Log: d.Log})
+	if err != nil {
+		return nil, err
+	}
 	// Left by an older version; the store's log replaces it.
 	if err := os.Remove(filepath.Join(dir, "replay.cache")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		d.Log.Warn("removing the obsolete replay.cache failed", "err", err)
 	}
-	d.Commands = append(srv.Commands(), "INVALID")
+	d.Commands = append([]string(nil), requestNames...)
 	d.Log.Info("e2eeftp service ready", "keys", dir, "authorized_clients", auth.Len(),
 		"per_client_folders", cfg.PerClientFolders, "max_file_size", cfg.MaxFileSize)
 	return srv, nil

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"gatehouse/internal/tlsutil"
@@ -65,8 +66,43 @@ func (e *StatusError) Error() string {
 }
 
 // ErrServerIdentity: the server's hello does not carry known_server.pub or
-// its signature does not verify.
+// its signature does not verify. A key that is not the pinned one is a
+// *ServerKeyMismatchError, which matches it with errors.Is.
 var ErrServerIdentity = errors.New("e2eeftp: server identity verification failed")
+
+// ServerKeyMismatchError: the server's identity is not the pinned key
+// (known_server.pub). Both are named by Fingerprint.
+type ServerKeyMismatchError struct {
+	Expected, Got string
+}
+
+func (e *ServerKeyMismatchError) Error() string {
+	return "e2eeftp: server key mismatch: expected " + e.Expected + " got " + e.Got +
+		" (known_server.pub is not this server's key)"
+}
+
+func (e *ServerKeyMismatchError) Unwrap() error { return ErrServerIdentity }
+
+// ErrClientRefused: the server closed the connection right after our hello
+// without answering. A stock server (and Gatehouse) does that, sending
+// nothing, when it does not know the client's key, and also for a bad
+// signature, a replayed hello or a server-side failure, which a correct
+// client does not cause; the wire does not say which. The error is a
+// *ClientRefusedError, which matches it with errors.Is.
+var ErrClientRefused = errors.New("e2eeftp: the server closed the connection after our hello")
+
+// ClientRefusedError is ErrClientRefused with this client's key.
+type ClientRefusedError struct {
+	Fingerprint string // Fingerprint of the client's identity key
+	Err         error  // what the read of the server's hello got (EOF, a reset)
+}
+
+func (e *ClientRefusedError) Error() string {
+	return "e2eeftp: the server closed the connection after our hello: it probably does not know this client key (" +
+		e.Fingerprint + "; add it with `gatehouse keys e2eeftp add-client`)"
+}
+
+func (e *ClientRefusedError) Unwrap() []error { return []error{ErrClientRefused, e.Err} }
 
 // Session is one handshaken connection, for callers that want the raw
 // protocol (tests, harnesses). Close it when done.
@@ -127,11 +163,15 @@ func (c *Client) handshake(s *Session) error {
 	}
 	sh, err := ReadHello(s.R)
 	if err != nil {
-		// A refused client sees the connection close with zero bytes.
-		return fmt.Errorf("e2eeftp: handshake refused or broken: %w", err)
+		// A refused client sees the connection close with zero bytes
+		// (a reset when the close raced with our write).
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return &ClientRefusedError{Fingerprint: Fingerprint(c.Identity.Public().(ed25519.PublicKey)), Err: err}
+		}
+		return fmt.Errorf("e2eeftp: handshake broken: %w", err)
 	}
 	if !bytes.Equal(sh.Identity[:], c.ServerKey) {
-		return fmt.Errorf("%w: mismatched public key", ErrServerIdentity)
+		return &ServerKeyMismatchError{Expected: Fingerprint(c.ServerKey), Got: Fingerprint(sh.Identity[:])}
 	}
 	if !sh.Verify() {
 		return fmt.Errorf("%w: invalid signature", ErrServerIdentity)

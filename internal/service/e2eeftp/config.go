@@ -14,12 +14,14 @@ import (
 // files live in the blob store under e2eeftp/.
 type Config struct {
 	svckit.Common
-	// MaxFileSize bounds one SEND's plaintext, in bytes.
+	// MaxFileSize bounds one SEND's plaintext, in bytes (0: the default,
+	// 4 GiB). A SEND whose declared body is larger is refused unread.
 	MaxFileSize int64 `toml:"max_file_size"`
 	// PerClientFolders gives every client identity its own folder; false is
 	// the original's single shared folder.
 	PerClientFolders bool `toml:"per_client_folders"`
-	// AllowDelete keeps the DELETE command (false: refused as unknown).
+	// AllowDelete keeps the DELETE command (false: answered "400|Invalid
+	// Command" and left out of HLIST).
 	AllowDelete bool `toml:"allow_delete"`
 	// ReplayCacheSize is how many client hellos the in-memory front of the
 	// replay defence remembers (0 turns the whole defence off).
@@ -27,11 +29,12 @@ type Config struct {
 	// ReplayWindow is how long accepted client ephemeral keys stay in the
 	// shared store's replay log (at least 1h).
 	ReplayWindow time.Duration `toml:"replay_window"`
-	// ReplayPruneInterval is how often expired keys are deleted.
+	// ReplayPruneInterval is how often expired keys are deleted (0: never).
 	ReplayPruneInterval time.Duration `toml:"replay_prune_interval"`
 
 	// Rand feeds the ephemeral keys and IVs (nil: crypto/rand); Now is the
-	// replay log's clock (nil: time.Now). Not in TOML.
+	// server's clock: the replay log's times and the LIST cache's expiry
+	// (nil: time.Now). Not in TOML.
 	Rand io.Reader        `toml:"-"`
 	Now  func() time.Time `toml:"-"`
 }
@@ -50,10 +53,10 @@ const DefaultIdleTimeout = 30 * time.Minute
 func DefaultConfig() Config {
 	c := Config{
 		Common:              svckit.DefaultCommon(),
-		MaxFileSize:         4 << 30,
+		MaxFileSize:         DefaultMaxFileSize,
 		AllowDelete:         true,
-		ReplayCacheSize:     1 << 18,
-		ReplayWindow:        30 * 24 * time.Hour,
+		ReplayCacheSize:     DefaultReplayCacheSize,
+		ReplayWindow:        DefaultReplayWindow,
 		ReplayPruneInterval: 10 * time.Minute,
 	}
 	c.IdleTimeout = DefaultIdleTimeout

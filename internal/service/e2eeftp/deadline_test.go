@@ -26,7 +26,7 @@ func TestPauseBetweenHelloAndSendServed(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 200 * time.Millisecond
 	l.IdleTimeout = 10 * time.Second
-	f := newFixtureLimits(t, Options{}, l)
+	f := newFixtureLimits(t, l)
 	for _, pause := range []time.Duration{0, 700 * time.Millisecond} {
 		hello, eph := freshHello(t, f.cliID)
 		c, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
@@ -83,7 +83,7 @@ func TestDeadlineErrorsReturned(t *testing.T) {
 	l.HandshakeTimeout = 200 * time.Millisecond
 	l.IdleTimeout = 400 * time.Millisecond
 	l.MessageTimeout = 200 * time.Millisecond
-	f := newFixtureLimits(t, Options{}, l)
+	f := newFixtureLimits(t, l)
 	errc := make(chan error, 1)
 	h := netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {
 		err := f.srv.ServeConn(ctx, c)

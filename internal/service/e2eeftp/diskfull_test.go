@@ -26,7 +26,7 @@ func TestDiskFullKeepsReadsWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	m := newMeteredOn(t, filepath.Join(mnt, "blobs"), Options{ReplayStore: db}, netsvctest.DefaultLimits)
+	m := newMeteredOn(t, filepath.Join(mnt, "blobs"), netsvctest.DefaultLimits, withReplay(db))
 	m.put("before.txt", "kept across the full disk")
 	tmpfstest.Fill(t, mnt)
 

@@ -29,7 +29,7 @@ func TestInteropCPythonSendAfterPause(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
 	l.IdleTimeout = 10 * time.Second
-	f := newFixtureLimits(t, Options{}, l)
+	f := newFixtureLimits(t, l)
 	_, port, _ := strings.Cut(f.addr, ":")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

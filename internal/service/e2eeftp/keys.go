@@ -163,6 +163,13 @@ type KeySet interface {
 	Contains(id [32]byte) bool
 }
 
+// keyComments is implemented by the key sets that keep the comment
+// recorded with each key (SharedKeys, AuthorizedKeys): the server names a
+// client by its fingerprint and that comment.
+type keyComments interface {
+	Comment(id [32]byte) string
+}
+
 // StaticKeys is a fixed KeySet (tests, embedding).
 type StaticKeys map[[32]byte]bool
 
@@ -200,6 +207,14 @@ func NewAuthorizedKeys(path string, warn func(msg string, args ...any)) *Authori
 func (a *AuthorizedKeys) Contains(id [32]byte) bool {
 	set := a.w.Get()
 	return set != nil && set.keys[id]
+}
+
+// Comment is the comment above an authorised key in the file ("" if none).
+func (a *AuthorizedKeys) Comment(id [32]byte) string {
+	if set := a.w.Get(); set != nil {
+		return set.comments[id]
+	}
+	return ""
 }
 
 // Len is the number of keys currently authorised.

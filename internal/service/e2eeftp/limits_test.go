@@ -44,12 +44,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newMetered(t *testing.T, opt Options, l netsvc.Limits) *metered {
+func newMetered(t *testing.T, l netsvc.Limits, setups ...setup) *metered {
 	t.Helper()
-	return newMeteredOn(t, t.TempDir(), opt, l)
+	return newMeteredOn(t, t.TempDir(), l, setups...)
 }
 
-func newMeteredOn(t *testing.T, dir string, opt Options, l netsvc.Limits) *metered {
+func newMeteredOn(t *testing.T, dir string, l netsvc.Limits, setups ...setup) *metered {
 	t.Helper()
 	f := &fixture{t: t, dir: dir}
 	var err error
@@ -63,8 +63,8 @@ func newMeteredOn(t *testing.T, dir string, opt Options, l netsvc.Limits) *meter
 	f.auth = StaticKeys{pubArray(f.cliID): true}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opt.Log = log
-	f.srv = NewServer(f.srvID, f.auth, f.store, opt)
+	setups = append(setups, func(_ *Config, e *Env) { e.Log = log })
+	f.srv = newTestServer(t, f.srvID, f.auth, f.store, setups...)
 	m := &metered{fixture: f, reg: prometheus.NewRegistry(), logs: logs}
 	m.ns = netsvc.New(log, netsvc.NewMetrics(m.reg))
 	if err := m.ns.Listen(netsvc.Service{Name: "e2eeftp", Addr: "127.0.0.1:0", Handler: f.srv, Limits: l}); err != nil {
@@ -158,7 +158,7 @@ func TestTricklingSendsLoseTheirSlots(t *testing.T) {
 	const grace = 300 * time.Millisecond
 	l := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		HandshakeTimeout: 5 * time.Second, MinRate: 10_000, RateGrace: grace}
-	m := newMetered(t, Options{}, l)
+	m := newMetered(t, l)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	defer func() { close(stop); wg.Wait() }()
@@ -195,7 +195,7 @@ func TestTricklingSendsLoseTheirSlots(t *testing.T) {
 func TestNonReadingGetIsCut(t *testing.T) {
 	l := netsvc.Limits{MaxConns: 4, IdleTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 		HandshakeTimeout: 5 * time.Second, MinRate: 20 << 20, RateGrace: 300 * time.Millisecond}
-	m := newMetered(t, Options{}, l)
+	m := newMetered(t, l)
 	w, err := m.store.Create(context.Background(), sharedFolder+"big.bin")
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 // space is now removed on every command; names of only white space and
 // bidi controls are refused; names real clients use are unchanged.
 func TestNamePolicy(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	send := func(name string) string { return f.roundTrip("SEND|"+name+"|64\n", sealed("hello", false)) }
 
 	if got := send("t.txt "); got != StatusTransferComplete {

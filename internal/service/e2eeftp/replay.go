@@ -32,7 +32,7 @@ import (
 // long (default 30 days) and why clock skew between daemons, which only
 // moves the prune cutoff by the skew, is irrelevant at that scale.
 
-// DefaultReplayWindow is Options.ReplayWindow's default.
+// DefaultReplayWindow is replay_window's default (DefaultConfig).
 const DefaultReplayWindow = 30 * 24 * time.Hour
 
 // replayGuard is the store-backed log with a small in-memory front cache.

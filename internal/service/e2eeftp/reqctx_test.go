@@ -49,11 +49,11 @@ func (w *heldWriter) Commit() error {
 // blob is committed under the request's context, which shutdown does not
 // cancel, and the client gets its success answer.
 func TestShutdownLetsSendCommit(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	hs := &commitHold{Store: f.store, committing: make(chan struct{}, 1), release: make(chan struct{})}
 	srv := netsvc.New(nil, nil)
 	if err := srv.Listen(netsvc.Service{Name: "e2eeftp", Addr: "127.0.0.1:0",
-		Handler: NewServer(f.srvID, f.auth, hs, Options{}), Limits: netsvctest.DefaultLimits}); err != nil {
+		Handler: newTestServer(t, f.srvID, f.auth, hs), Limits: netsvctest.DefaultLimits}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()

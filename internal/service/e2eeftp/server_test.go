@@ -53,11 +53,36 @@ type fixture struct {
 	client *Client
 }
 
-func newFixture(t *testing.T, opt Options) *fixture {
-	return newFixtureLimits(t, opt, netsvctest.DefaultLimits)
+// setup changes a test server's configuration or environment.
+type setup func(*Config, *Env)
+
+func withReplay(db ReplayLog) setup { return func(_ *Config, e *Env) { e.Replay = db } }
+
+func withReplayWindow(d time.Duration) setup {
+	return func(c *Config, _ *Env) { c.ReplayWindow = d }
 }
 
-func newFixtureLimits(t testing.TB, opt Options, l netsvc.Limits) *fixture {
+// newTestServer is New with DefaultConfig and the given identity, keys
+// and blob store, changed by setups.
+func newTestServer(t testing.TB, id ed25519.PrivateKey, keys KeySet, store blob.Store, setups ...setup) *Server {
+	t.Helper()
+	cfg := DefaultConfig()
+	env := Env{Identity: id, Keys: keys, Blob: store}
+	for _, s := range setups {
+		s(&cfg, &env)
+	}
+	srv, err := New(cfg, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func newFixture(t *testing.T, setups ...setup) *fixture {
+	return newFixtureLimits(t, netsvctest.DefaultLimits, setups...)
+}
+
+func newFixtureLimits(t testing.TB, l netsvc.Limits, setups ...setup) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	var err error
@@ -70,7 +95,7 @@ func newFixtureLimits(t testing.TB, opt Options, l netsvc.Limits) *fixture {
 	f.cliID = ed25519.NewKeyFromSeed(clientSeed)
 	f.auth = StaticKeys{}
 	f.auth[pubArray(f.cliID)] = true
-	f.srv = NewServer(f.srvID, f.auth, f.store, opt)
+	f.srv = newTestServer(t, f.srvID, f.auth, f.store, setups...)
 	_, f.addr = netsvctest.Start(t, "e2eeftp", f.srv, l)
 	f.client = &Client{Addr: f.addr, Identity: f.cliID, ServerKey: f.srvID.Public().(ed25519.PublicKey), Timeout: 20 * time.Second}
 	return f
@@ -78,7 +103,7 @@ func newFixtureLimits(t testing.TB, opt Options, l netsvc.Limits) *fixture {
 
 // newFixtureB serves benchmarks: no practical size limit.
 func newFixtureB(b *testing.B) *fixture {
-	return newFixtureLimits(b, Options{MaxFileSize: 1 << 40}, netsvctest.DefaultLimits)
+	return newFixtureLimits(b, netsvctest.DefaultLimits, func(c *Config, _ *Env) { c.MaxFileSize = 1 << 40 })
 }
 
 func pubArray(k ed25519.PrivateKey) (a [32]byte) {
@@ -190,15 +215,17 @@ func sealed(pt string, tamper bool) func(Keys) []byte {
 // TestGoldenTranscript reproduces the worked example (docs/e2eeftp.md,
 // "Worked example") byte for byte with the test-vector keys and IVs: SEND, then LIST, then GET, each on its own connection.
 func TestGoldenTranscript(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	f.put("b.bin", "\x00\x01")
 	_, _, _, cliEph := vectorKeys(t)
 	clientHello := unhex(t, vClientHello)
 	// A fresh server per connection: the original's recorded run reused one client
 	// hello three times, which the replay cache would (rightly) refuse.
 	fixed := func() string {
-		s := NewServer(f.srvID, f.auth, f.store, Options{})
-		s.randEph, s.randIV = repeatReader(0x33), repeatReader(0x66)
+		s := newTestServer(t, f.srvID, f.auth, f.store, func(c *Config, _ *Env) {
+			// The ephemeral key (32 bytes) is drawn first, then GET's IV.
+			c.Rand = io.MultiReader(io.LimitReader(repeatReader(0x33), 32), repeatReader(0x66))
+		})
 		_, addr := netsvctest.Start(t, "e2eeftp", s, netsvctest.DefaultLimits)
 		return addr
 	}
@@ -229,7 +256,7 @@ func TestGoldenTranscript(t *testing.T) {
 // (docs/e2eeftp.md, "Test vectors"). Lines marked
 // "deviation" differ on purpose (docs/e2eeftp.md says why).
 func TestGoldenResponses(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	hlist := "200|26\nSEND\nGET\nLIST\nDELETE\nHLIST"
 	steps := []struct {
 		name string
@@ -294,7 +321,7 @@ func assertNoTempFiles(t *testing.T, dir string) {
 }
 
 func TestGetDecryptsToOriginal(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	f.put("hello.txt", "hello world\n")
 	hello, eph := freshHello(t, f.cliID)
 	var keys Keys
@@ -309,7 +336,7 @@ func TestGetDecryptsToOriginal(t *testing.T) {
 }
 
 func TestListByteLengthAndHalfClose(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	for _, n := range []string{"café.txt", "u.txt", "b.bin"} {
 		f.put(n, "x")
 	}
@@ -333,7 +360,7 @@ func TestListByteLengthAndHalfClose(t *testing.T) {
 }
 
 func TestEmptyHeaderClosesSilently(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	hello, eph := freshHello(t, f.cliID)
 	sh, resp := exchange(t, f.addr, hello, eph, nil, true)
 	if len(sh) != HelloLen || len(resp) != 0 {
@@ -343,7 +370,7 @@ func TestEmptyHeaderClosesSilently(t *testing.T) {
 
 // TestTraversalRefused: the original served GET|../server_id.key.
 func TestTraversalRefused(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	// A private key one level above the folder, in blob store and on disk.
 	w, _ := f.store.Create(context.Background(), "server_id.key")
 	io.WriteString(w, "SECRET")
@@ -385,7 +412,7 @@ func nothingSent(t *testing.T, what string, sh, resp []byte) {
 }
 
 func TestHandshakeFailuresSendNothing(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	list := func(Keys) []byte { return []byte("LIST\n") }
 
 	stranger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x77}, 32))
@@ -423,7 +450,7 @@ func TestHandshakeFailuresSendNothing(t *testing.T) {
 }
 
 func TestReplayedHelloRefused(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	f.put("victim.txt", "v")
 	hello, eph := freshHello(t, f.cliID)
 	sh, resp := exchange(t, f.addr, hello, eph, func(Keys) []byte { return []byte("LIST\n") }, false)
@@ -443,7 +470,7 @@ func TestReplayedHelloRefused(t *testing.T) {
 // store, committed before the first server hello went out.
 func TestReplayRefusedAcrossServersSharingStore(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, Options{ReplayStore: db})
+		f := newFixture(t, withReplay(db))
 		f.put("victim.txt", "v")
 		hello, eph := freshHello(t, f.cliID)
 		del := func(Keys) []byte { return []byte("DELETE|victim.txt\n") }
@@ -451,7 +478,7 @@ func TestReplayRefusedAcrossServersSharingStore(t *testing.T) {
 		if len(sh) != HelloLen || string(resp) != "200|10\nvictim.txt" {
 			t.Fatalf("first use on A: %d %q", len(sh), resp)
 		}
-		b := NewServer(f.srvID, f.auth, f.store, Options{ReplayStore: db})
+		b := newTestServer(t, f.srvID, f.auth, f.store, withReplay(db))
 		_, addrB := netsvctest.Start(t, "e2eeftp", b, netsvctest.DefaultLimits)
 		sh, resp = exchange(t, addrB, hello, eph, del, false)
 		nothingSent(t, "replay on B", sh, resp)
@@ -476,7 +503,7 @@ func TestReplayRefusedAcrossServersSharingStore(t *testing.T) {
 // The prune forgets keys older than the window only.
 func TestReplayPrune(t *testing.T) {
 	db := storetest.SQLite(t)
-	f := newFixture(t, Options{ReplayStore: db, ReplayWindow: time.Hour})
+	f := newFixture(t, withReplay(db), withReplayWindow(time.Hour))
 	var clock atomic.Int64 // read by the handlers' goroutines
 	clock.Store(time.Date(2026, 4, 12, 10, 0, 0, 0, time.UTC).UnixNano())
 	f.srv.replay.now = func() time.Time { return time.Unix(0, clock.Load()) }
@@ -495,7 +522,7 @@ func TestReplayPrune(t *testing.T) {
 		t.Fatalf("pruned %d %v, want 1", n, err)
 	}
 	// A fresh server (no front cache) now accepts the expired key only.
-	s2 := NewServer(f.srvID, f.auth, f.store, Options{ReplayStore: db, ReplayWindow: time.Hour})
+	s2 := newTestServer(t, f.srvID, f.auth, f.store, withReplay(db), withReplayWindow(time.Hour))
 	_, addr2 := netsvctest.Start(t, "e2eeftp", s2, netsvctest.DefaultLimits)
 	sh, resp := exchange(t, addr2, recent, nil, nil, false)
 	nothingSent(t, "recent key after prune", sh, resp)
@@ -508,7 +535,7 @@ func TestReplayPrune(t *testing.T) {
 // let an outage reopen the replay hole.
 func TestReplayStoreDownRefuses(t *testing.T) {
 	db := storetest.SQLite(t)
-	f := newFixture(t, Options{ReplayStore: db})
+	f := newFixture(t, withReplay(db))
 	db.Close()
 	h, eph := freshHello(t, f.cliID)
 	sh, resp := exchange(t, f.addr, h, eph, func(Keys) []byte { return []byte("LIST\n") }, false)
@@ -543,7 +570,7 @@ func TestHandshakeDeadline(t *testing.T) {
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
 	l.MessageTimeout = 300 * time.Millisecond
-	f := newFixtureLimits(t, Options{}, l)
+	f := newFixtureLimits(t, l)
 	for _, tc := range []struct {
 		name string
 		send func(net.Conn)
@@ -589,7 +616,7 @@ func TestAuthorizedFileReloadsWithoutRestart(t *testing.T) {
 	defer local.Close()
 	srvID := ed25519.NewKeyFromSeed(serverSeed)
 	cliID := ed25519.NewKeyFromSeed(clientSeed)
-	s := NewServer(srvID, ak, local, Options{})
+	s := newTestServer(t, srvID, ak, local)
 	_, addr := netsvctest.Start(t, "e2eeftp", s, netsvctest.DefaultLimits)
 	c := &Client{Addr: addr, Identity: cliID, ServerKey: srvID.Public().(ed25519.PublicKey), Timeout: 20 * time.Second}
 	ctx := context.Background()
@@ -621,7 +648,7 @@ func TestAuthorizedFileReloadsWithoutRestart(t *testing.T) {
 }
 
 func TestPerClientFolders(t *testing.T) {
-	f := newFixture(t, Options{PerClientFolders: true})
+	f := newFixture(t, func(c *Config, _ *Env) { c.PerClientFolders = true })
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x99}, 32))
 	f.auth[pubArray(other)] = true
 	c2 := *f.client
@@ -649,7 +676,7 @@ func TestPerClientFolders(t *testing.T) {
 }
 
 func TestDisableDelete(t *testing.T) {
-	f := newFixture(t, Options{DisableDelete: true})
+	f := newFixture(t, func(c *Config, _ *Env) { c.AllowDelete = false })
 	f.put("keep.txt", "k")
 	if got := f.roundTrip("DELETE|keep.txt\n", nil); got != "400|Invalid Command\n" {
 		t.Fatalf("%q", got)
@@ -663,7 +690,7 @@ func TestDisableDelete(t *testing.T) {
 }
 
 func TestMaxFileSize(t *testing.T) {
-	f := newFixture(t, Options{MaxFileSize: 100})
+	f := newFixture(t, func(c *Config, _ *Env) { c.MaxFileSize = 100 })
 	if got := f.roundTrip(fmt.Sprintf("SEND|big|%d\n", BlobLen(200)), nil); got != "400|Malformed request\n" {
 		t.Fatalf("%q", got)
 	}
@@ -685,7 +712,7 @@ func TestMaxFileSize(t *testing.T) {
 }
 
 func TestShortBodyClosesWithoutStoring(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	hello, eph := freshHello(t, f.cliID)
 	_, resp := exchange(t, f.addr, hello, eph, func(k Keys) []byte {
 		return append([]byte("SEND|short.txt|128\n"), make([]byte, 40)...)
@@ -697,7 +724,7 @@ func TestShortBodyClosesWithoutStoring(t *testing.T) {
 }
 
 func TestClientRoundTrip(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	ctx := context.Background()
 	data := make([]byte, 3<<20+5)
 	rand.Read(data)
@@ -735,7 +762,7 @@ func TestClientRoundTrip(t *testing.T) {
 }
 
 func TestClientRefusesWrongServer(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	c := *f.client
 	c.ServerKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32)).Public().(ed25519.PublicKey)
 	if _, err := c.List(context.Background()); !errors.Is(err, ErrServerIdentity) {
@@ -775,7 +802,7 @@ func TestClientContextCancel(t *testing.T) {
 // TestConcurrentSendGet: readers see a whole old or whole new file, never
 // a mix; writers of the same name do not corrupt each other.
 func TestConcurrentSendGet(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	ctx := context.Background()
 	const size = 64<<10 + 3
 	content := func(b byte) []byte { return bytes.Repeat([]byte{b}, size) }
@@ -849,13 +876,13 @@ func (s *ctxStore) Open(ctx context.Context, name string) (io.ReadCloser, blob.I
 // TestShutdownLetsGetFinish: shutdown cancels the handlers' context, but a
 // GET whose 200 line is out must still deliver its whole body.
 func TestShutdownLetsGetFinish(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 20000)
 	f.put("big.bin", string(data))
 	cs := &ctxStore{Store: f.store, opened: make(chan struct{}), release: make(chan struct{})}
 	srv := netsvc.New(nil, nil)
 	if err := srv.Listen(netsvc.Service{Name: "e2eeftp", Addr: "127.0.0.1:0",
-		Handler: NewServer(f.srvID, f.auth, cs, Options{}), Limits: netsvctest.DefaultLimits}); err != nil {
+		Handler: newTestServer(t, f.srvID, f.auth, cs), Limits: netsvctest.DefaultLimits}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()

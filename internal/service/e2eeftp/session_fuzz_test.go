@@ -30,7 +30,7 @@ func FuzzSession(f *testing.F) {
 	}
 	f.Cleanup(func() { local.Close() })
 	cli := ed25519.NewKeyFromSeed(clientSeed)
-	srv := NewServer(ed25519.NewKeyFromSeed(serverSeed), StaticKeys{pubArray(cli): true}, blob.Prefixed(local, "e2eeftp"), Options{})
+	srv := newTestServer(f, ed25519.NewKeyFromSeed(serverSeed), StaticKeys{pubArray(cli): true}, blob.Prefixed(local, "e2eeftp"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		netsvctest.Feed(t, srv, netsvctest.PipeLimits, in, 10*time.Second)
 	})

@@ -5,13 +5,15 @@ import (
 	"encoding/base64"
 	"sync"
 	"time"
+
+	"gatehouse/internal/store"
 )
 
-// ClientRegistry is what SharedKeys needs of the store: the authorized
-// client keys every daemon sharing it serves (keys as standard base64 of
-// the raw 32 bytes, as in authorized_clients.pub).
+// ClientRegistry is what SharedKeys needs of the store: the client keys
+// every daemon sharing it serves, with their comments and revocations (keys
+// as standard base64 of the raw 32 bytes, as in authorized_clients.pub).
 type ClientRegistry interface {
-	E2EEFTPAuthorizedKeys(ctx context.Context) ([]string, error)
+	E2EEFTPClients(ctx context.Context) ([]store.E2EEFTPClient, error)
 	E2EEFTPAuthorizeClient(ctx context.Context, key, comment string, now time.Time) (bool, error)
 	E2EEFTPImportClient(ctx context.Context, key, comment string, now time.Time) (bool, error)
 	E2EEFTPRevokeClient(ctx context.Context, key string, now time.Time) (bool, error)
@@ -44,6 +46,7 @@ type SharedKeys struct {
 
 	mu       sync.RWMutex
 	keys     map[[32]byte]bool
+	comments map[[32]byte]string // of the authorized keys that have one
 	loadedAt time.Time           // when the refresh that loaded keys began
 	fileSeen map[[32]byte]string // the file's keys at the last import, with comments
 	fileOK   bool
@@ -104,6 +107,13 @@ func (s *SharedKeys) lookup(id [32]byte) (bool, time.Time) {
 	return s.keys[id], s.loadedAt
 }
 
+// Comment is the comment recorded with an authorized key ("" if none).
+func (s *SharedKeys) Comment(id [32]byte) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.comments[id]
+}
+
 // Len is the number of keys authorized as of the last refresh.
 func (s *SharedKeys) Len() int {
 	s.mu.RLock()
@@ -137,21 +147,28 @@ func (s *SharedKeys) Refresh(ctx context.Context) error {
 	if err := s.syncFile(ctx); err != nil {
 		return err
 	}
-	list, err := s.reg.E2EEFTPAuthorizedKeys(ctx)
+	list, err := s.reg.E2EEFTPClients(ctx)
 	if err != nil {
 		return err
 	}
 	keys := make(map[[32]byte]bool, len(list))
-	for _, k := range list {
-		raw, err := base64.StdEncoding.Strict().DecodeString(k)
+	comments := make(map[[32]byte]string)
+	for _, c := range list {
+		if !c.Revoked.IsZero() {
+			continue
+		}
+		raw, err := base64.StdEncoding.Strict().DecodeString(c.PublicKey)
 		if err != nil || len(raw) != 32 {
 			continue // written by hand into the table; never authorizes anything
 		}
 		keys[[32]byte(raw)] = true
+		if c.Comment != "" {
+			comments[[32]byte(raw)] = c.Comment
+		}
 	}
 	s.mu.Lock()
 	if began.After(s.loadedAt) {
-		s.keys, s.loadedAt = keys, began
+		s.keys, s.comments, s.loadedAt = keys, comments, began
 	}
 	s.mu.Unlock()
 	return nil

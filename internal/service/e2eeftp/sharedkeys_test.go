@@ -161,7 +161,7 @@ type countingRegistry struct {
 	reads int
 }
 
-func (c *countingRegistry) E2EEFTPAuthorizedKeys(ctx context.Context) ([]string, error) {
+func (c *countingRegistry) E2EEFTPClients(ctx context.Context) ([]store.E2EEFTPClient, error) {
 	c.reads++
-	return c.ClientRegistry.E2EEFTPAuthorizedKeys(ctx)
+	return c.ClientRegistry.E2EEFTPClients(ctx)
 }

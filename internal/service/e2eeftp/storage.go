@@ -3,6 +3,7 @@ package e2eeftp
 import (
 	"io"
 
+	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
 )
 
@@ -24,7 +25,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // "500|Server Write Error". A full disk is logged as such, so an operator
 // sees "no space left" rather than a decryption problem. Nothing is
 // stored: the temporary blob is aborted by the caller.
-func (ss *session) writeFailed(step, name string, err error, left int64) string {
+func (ss *session) writeFailed(step, name string, err error, left int64) status {
 	if store.IsNoSpace(err) {
 		ss.log.Error("SEND refused: no space left on the blob store", "step", step, "name", name, "err", err)
 	} else {
@@ -32,9 +33,8 @@ func (ss *session) writeFailed(step, name string, err error, left int64) string 
 	}
 	if left > 0 {
 		if _, err := io.CopyN(io.Discard, ss.r, left); err != nil {
-			return ss.fail("e2eeftp: SEND: draining a body that cannot be stored", err)
+			return ss.peerFailed("e2eeftp: SEND: draining a body that cannot be stored", err)
 		}
 	}
-	ss.reply(StatusServerWriteError)
-	return "500"
+	return ss.answer(StatusServerWriteError, netsvc.StatusServerError)
 }

@@ -159,16 +159,26 @@ func DeriveKeys(shared []byte) (Keys, error) {
 // SessionKeys does X25519 with the peer's ephemeral key and derives the
 // keys. A low-order peer key (all-zero secret) is ErrLowOrder.
 func SessionKeys(priv *ecdh.PrivateKey, peer [32]byte) (Keys, error) {
+	shared, err := sharedSecret(priv, peer)
+	if err != nil {
+		return Keys{}, err
+	}
+	return DeriveKeys(shared)
+}
+
+// sharedSecret is the X25519 secret with the peer's ephemeral key; a
+// low-order peer key (all-zero secret) is ErrLowOrder.
+func sharedSecret(priv *ecdh.PrivateKey, peer [32]byte) ([]byte, error) {
 	pub, err := ecdh.X25519().NewPublicKey(peer[:])
 	if err != nil {
-		return Keys{}, ErrLowOrder
+		return nil, ErrLowOrder
 	}
 	shared, err := priv.ECDH(pub)
 	if err != nil {
 		// crypto/ecdh refuses exactly the all-zero output of low-order points.
-		return Keys{}, ErrLowOrder
+		return nil, ErrLowOrder
 	}
-	return DeriveKeys(shared)
+	return shared, nil
 }
 
 // BlobLen is the encrypted body's size for n plaintext bytes:
@@ -201,6 +211,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, chunk+sealHeadroom);
 // readerSize is the buffered reader in front of a connection: enough for
 // the hello and a header line; body reads larger than it bypass it.
 const readerSize = 4096
+
+// readerPool recycles the server's per-connection readers (one connection
+// per request makes a fresh 4 KiB buffer per request otherwise).
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
 
 // Seal writes the body for the next n bytes of r to w: IV, CBC ciphertext,
 // HMAC-SHA256(IV‖ciphertext). Memory use is constant. Exactly BlobLen(n)
