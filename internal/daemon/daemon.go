@@ -44,6 +44,12 @@ type Daemon struct {
 	adminLn  net.Listener
 	cleanups []func()
 	tlsCerts map[string]*tlsutil.Cert // by cert + key file, reloaded by Reload
+	reload   []namedReloader          // handlers with a Reload, called by Reload
+}
+
+type namedReloader struct {
+	name string
+	r    svckit.Reloader
 }
 
 // OpenStore opens the metadata store the config names (used by admin
@@ -174,8 +180,12 @@ func startList(ctx context.Context, cfg *config.Config, log *slog.Logger, list [
 
 // adopt runs what a service's handler offers beyond ServeConn: its
 // background work (svckit.Runner) from now until the resources are
-// released, then its release (io.Closer). Both happen after the drain.
+// released, then its release (io.Closer), both after the drain; and its
+// svckit.Reloader on every Reload.
 func (d *Daemon) adopt(name string, h netsvc.Handler) {
+	if r, ok := h.(svckit.Reloader); ok {
+		d.reload = append(d.reload, namedReloader{name, r})
+	}
 	// cleanups run last first: the Runner stops, then the Closer closes.
 	if c, ok := h.(io.Closer); ok {
 		d.cleanups = append(d.cleanups, func() {

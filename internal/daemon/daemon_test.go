@@ -35,8 +35,9 @@ var testBuilds = map[string]func(d *svckit.Deps) (netsvc.Handler, error){
 			return err
 		}), nil
 	},
-	testCmdSvc:  testCmdBuild,
-	testHoldSvc: holdBuild,
+	testCmdSvc:    testCmdBuild,
+	testHoldSvc:   holdBuild,
+	testReloadSvc: reloadBuild,
 }
 
 // svcSpec is a stand-in service to start: its name, address and limits.

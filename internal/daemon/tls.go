@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/services"
@@ -76,8 +78,18 @@ func (d *Daemon) serviceTLS(name string, sc config.Common) (*tls.Config, error) 
 
 // Reload re-reads what the running daemon can change without a restart:
 // the TLS certificates and keys (a certificate that no longer loads keeps
-// the one in use and is logged). SIGHUP calls it.
+// the one in use and is logged) and each service's own state
+// (svckit.Reloader: cloudreport's registry cache). SIGHUP calls it.
 func (d *Daemon) Reload() {
+	for _, r := range d.reload {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := r.r.Reload(ctx); err != nil {
+			d.Log.Error("service reload failed; it keeps what it had", "service", r.name, "err", err)
+		} else {
+			d.Log.Info("service reloaded", "service", r.name)
+		}
+		cancel()
+	}
 	for _, c := range d.tlsCerts {
 		fp, err := c.Reload()
 		if err != nil {

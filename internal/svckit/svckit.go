@@ -30,6 +30,14 @@ type Runner interface {
 	Run(ctx context.Context) error
 }
 
+// Reloader is a handler that re-reads or drops runtime state on the
+// daemon's reload (SIGHUP): cloudreport drops its registry cache. Reload
+// must not disturb a request in flight; an error is logged and the service
+// keeps serving with what it had.
+type Reloader interface {
+	Reload(ctx context.Context) error
+}
+
 // Deps is what a service gets from the daemon. A service uses only the
 // shared parts named here, never another service.
 type Deps struct {

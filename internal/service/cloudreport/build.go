@@ -79,3 +79,6 @@ func UpdateStore(mode, dataDir string, blobShared bool, svcBlob blob.Store) (blo
 	}
 	return nil, "", fmt.Errorf("cloudreport: updates = %q: want auto, folder or blob", mode)
 }
+
+// The daemon's SIGHUP drops the registry cache through Reload.
+var _ svckit.Reloader = withFolder{}
