@@ -182,9 +182,10 @@ func TestBackupClientErrors(t *testing.T) {
 		t.Error("unknown listing accepted")
 	}
 	errb.Reset()
+	out.Reset()
 	err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"-h"})
-	if err == nil || !strings.Contains(errb.String(), "examples:") {
-		t.Errorf("-h: %v %q", err, errb.String())
+	if err == nil || !strings.Contains(out.String(), "examples:") {
+		t.Errorf("-h: %v %q", err, out.String())
 	}
 }
 

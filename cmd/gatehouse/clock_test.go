@@ -150,7 +150,7 @@ func TestClockClientErrors(t *testing.T) {
 	if _, _, err := runClock(t, context.Background(), nil, "--host", "127.0.0.1", "--port", closedPort, "time"); err == nil {
 		t.Fatal("no error with nothing listening")
 	}
-	_, usage, err := runClock(t, context.Background(), nil, "-h")
+	usage, _, err := runClock(t, context.Background(), nil, "-h")
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage, "examples:") || !strings.Contains(usage, "gatehouse client clock time") {
 		t.Fatalf("-h: %v\n%s", err, usage)
 	}

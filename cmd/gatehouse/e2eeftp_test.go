@@ -172,9 +172,9 @@ func TestE2EEFTPHelpHasExamples(t *testing.T) {
 		{"client", "e2eeftp", "send", "-h"}, {"client", "e2eeftp", "get", "-h"}, {"client", "e2eeftp", "list", "-h"},
 		{"client", "e2eeftp", "delete", "-h"}, {"client", "e2eeftp", "help", "-h"},
 	} {
-		_, errs, ok := e2eRun(t, t.TempDir(), args...)
-		if !ok || !strings.Contains(errs, "examples:") || !strings.Contains(errs, "usage: gatehouse") {
-			t.Errorf("%v: ok=%v\n%s", args, ok, errs)
+		help, _, ok := e2eRun(t, t.TempDir(), args...)
+		if !ok || !strings.Contains(help, "examples:") || !strings.Contains(help, "usage: gatehouse") {
+			t.Errorf("%v: ok=%v\n%s", args, ok, help)
 		}
 	}
 	if _, errs, ok := e2eRun(t, t.TempDir(), "client", "e2eeftp", "bogus"); ok || !strings.Contains(errs, "unknown command") {

@@ -130,8 +130,11 @@ func execute(ctx context.Context, e *env, args []string) error {
 	root := newRoot(e)
 	helped := new(atomic.Bool)
 	root.SetHelpFunc(func(c *cobra.Command, _ []string) {
+		// Asked-for help (-h, --help, help CMD) goes to stdout, so
+		// 'gatehouse help serve | less' works; usage after a mistake goes
+		// to stderr (writeHelp's other callers).
 		helped.Store(true)
-		writeHelp(c.ErrOrStderr(), c)
+		writeHelp(c.OutOrStdout(), c)
 	})
 	root.SetArgs(canonicalArgs(root, args))
 	if err := root.ExecuteContext(ctx); err != nil {

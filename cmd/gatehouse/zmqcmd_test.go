@@ -53,8 +53,8 @@ func TestZMQCmdClientCLI(t *testing.T) {
 func TestZMQCmdClientHelp(t *testing.T) {
 	var out, errb bytes.Buffer
 	err := runZMQCmdClient(context.Background(), bufEnv(&out, &errb), []string{"-h"})
-	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errb.String(), "examples:") || !strings.Contains(errb.String(), "compute '(6 + 4) * 8'") {
-		t.Fatalf("help: %v\n%s", err, errb.String())
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "examples:") || !strings.Contains(out.String(), "compute '(6 + 4) * 8'") {
+		t.Fatalf("help: %v\n%s", err, out.String())
 	}
 }
 

@@ -221,6 +221,9 @@ func (d *Daemon) adminMux() *http.ServeMux {
 	mux.HandleFunc("/readyz", d.readyz)
 	mux.HandleFunc("/connz", func(w http.ResponseWriter, r *http.Request) {
 		conns := d.Server.Conns()
+		if conns == nil {
+			conns = []netsvc.ConnInfo{} // "connections": [], not null
+		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
