@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -49,6 +50,9 @@ func clientClockCmd(e *env) *cobra.Command {
 		"keep a session whose Caesar shift is 0 or 1 (plaintext); by default the client reconnects")
 	tlsConfig := tlsClientFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if fs.Changed("addr") && (fs.Changed("host") || fs.Changed("port")) {
+			return errors.New("--addr and the older --host/--port both given: use --addr host:port alone")
+		}
 		h, p, err := net.SplitHostPort(*addr)
 		if err != nil {
 			return fmt.Errorf("--addr %q: want host:port", *addr)

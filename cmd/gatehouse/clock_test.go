@@ -150,6 +150,10 @@ func TestClockClientErrors(t *testing.T) {
 	if _, _, err := runClock(t, context.Background(), nil, "--host", "127.0.0.1", "--port", closedPort, "time"); err == nil {
 		t.Fatal("no error with nothing listening")
 	}
+	if _, _, err := runClock(t, context.Background(), nil, "--port", "1", "--addr", "127.0.0.1:2", "time"); err == nil ||
+		!strings.Contains(err.Error(), "--addr and the older --host/--port") {
+		t.Fatalf("--port with --addr: %v, want a conflict error", err)
+	}
 	usage, _, err := runClock(t, context.Background(), nil, "-h")
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage, "examples:") || !strings.Contains(usage, "gatehouse client clock time") {
 		t.Fatalf("-h: %v\n%s", err, usage)
