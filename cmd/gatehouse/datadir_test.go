@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/service/e2eeftp"
 )
 
 // admin and keys never create a data directory, a store or a server
@@ -98,5 +101,14 @@ func TestAdminAndKeysInit(t *testing.T) {
 	code, out, errs = runCode(t, "keys", "e2eeftp", "list", "--data", fresh)
 	if code != 0 || strings.Count(out, "SHA256:") != 2 || !strings.Contains(out, "# alice") {
 		t.Fatalf("list: exit %d\n%s%s", code, out, errs)
+	}
+	// The fingerprint is the one the server logs and the client's errors
+	// name (e2eeftp.Fingerprint), not another hash of the same key.
+	k, _, err := e2eeftp.LoadPrivateKey(filepath.Join(alice, e2eeftp.ClientKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp := e2eeftp.Fingerprint(k.Public().(ed25519.PublicKey)); !strings.Contains(out, fp+"  ") {
+		t.Fatalf("list does not show alice's fingerprint %s:\n%s", fp, out)
 	}
 }

@@ -49,8 +49,18 @@ func e2eKeyDir(cfg *config.Config) e2eeftp.KeyDir {
 }
 
 // keyFingerprint is the "SHA256:…" fingerprint of a raw public key
-// (unpadded base64 of its SHA-256, the form tlsutil gives certificates).
+// (unpadded base64 of its SHA-256, the form tlsutil gives certificates):
+// zmqcmd's CURVE keys.
 func keyFingerprint(raw []byte) string { return tlsutil.Fingerprint(raw) }
+
+// e2eFingerprint is an e2eeftp identity's fingerprint as the server logs
+// it and the client's errors name it (OpenSSH's, e2eeftp.Fingerprint).
+func e2eFingerprint(raw []byte) string {
+	if len(raw) != ed25519.PublicKeySize {
+		return "(not a key)"
+	}
+	return e2eeftp.Fingerprint(ed25519.PublicKey(raw))
+}
 
 func e2eKeysInit(e *env) *cobra.Command {
 	cmd := newCmd("init", "", "gatehouse keys e2eeftp init [--force] [--data DIR] [--config FILE]",
@@ -212,7 +222,7 @@ func e2eKeysList(e *env) *cobra.Command {
 			return fmt.Errorf("no server identity (run 'gatehouse keys e2eeftp init'): %w", err)
 		}
 		spub := priv.Public().(ed25519.PublicKey)
-		fmt.Fprintf(e.stdout, "server %s  %s  (%s)\n", keyFingerprint(spub), e2eeftp.AuthorizedLine(spub), kd.ServerKey())
+		fmt.Fprintf(e.stdout, "server %s  %s  (%s)\n", e2eFingerprint(spub), e2eeftp.AuthorizedLine(spub), kd.ServerKey())
 		if insecure {
 			fmt.Fprintf(e.stdout, "warning: %s is readable by group or others; chmod 600 it\n", kd.ServerKey())
 		}
@@ -238,7 +248,7 @@ func e2eKeysList(e *env) *cobra.Command {
 			}
 			fp := "(not a key)"
 			if raw, err := base64.StdEncoding.DecodeString(c.PublicKey); err == nil {
-				fp = keyFingerprint(raw)
+				fp = e2eFingerprint(raw)
 			}
 			fmt.Fprintf(e.stdout, "  %s  %s%s%s\n", fp, c.PublicKey, state, note)
 		}
