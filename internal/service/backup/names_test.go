@@ -13,7 +13,7 @@ import (
 // "invoiceexe.pdf".
 func TestNamePolicy(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("Michael Jackson") // a real client's name, space inside
 	data := []byte("some data")
 

@@ -22,41 +22,18 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Options are the server's knobs; zero values get the defaults below.
-type Options struct {
-	// MaxFileSize bounds the bytes after the 1028 file header (default 2 GiB).
-	MaxFileSize int64
-	// MinUploadRate is the slowest an upload body may arrive, in bytes/s
-	// (default 4 KiB/s), checked progressively after the service's
-	// rate_grace (see uploadBody).
-	MinUploadRate int64
-	// EncryptAtRest stores ciphertext instead of plaintext.
-	EncryptAtRest bool
-	// AllowKeyReplace lets a 1026 install a different public key.
-	AllowKeyReplace bool
-	// PaddingFailureLimit is the bad-padding uploads a client may send per
-	// hour (default 5; negative means no limit).
-	PaddingFailureLimit int
-	// CRCOffByOne is the original's --debug fault injection (CRC+1).
-	CRCOffByOne bool
-	// RegisterRate and RegisterBurst limit 1025 registrations per client
-	// address (see registerLimiter; defaults 10/s and 1000, negative rate:
-	// no limit).
-	RegisterRate  float64
-	RegisterBurst int
-	// KeepVersions is how many versions of each file the retention sweep
-	// keeps at least (default 10; negative: no count limit).
-	KeepVersions int
-	// KeepDays keeps every version verified less than this many days ago,
-	// whatever KeepVersions says (0: no age rule).
-	KeepDays int
-	// Now is the clock (tests); time.Now by default.
-	Now func() time.Time
+// Env is what a Server needs besides its configuration: the runtime
+// dependencies Build fills from the daemon (svckit.Deps) and the master key
+// it loads.
+type Env struct {
+	// Store keeps clients, files and versions (*store.DB).
+	Store Store
+	// Blobs keeps file contents, already scoped to the service.
+	Blobs blob.Store
+	// MasterKey (32 bytes) seals the clients' AES keys in the store.
+	MasterKey []byte
 	// Log receives the background sweep's messages (nil: discarded).
 	Log *slog.Logger
-	// Rand feeds client ids, AES keys and their RSA wrapping (nil:
-	// crypto/rand).
-	Rand io.Reader
 }
 
 const (
@@ -72,10 +49,11 @@ const (
 // Server serves the backup protocol. It is safe for concurrent use: each
 // connection is one request, and all shared state lives in the store.
 type Server struct {
+	cfg   Config
 	db    Store
 	blobs blob.Store
 	seal  *sealer
-	opt   Options
+	log   *slog.Logger
 
 	regLimit *netsvc.AddrLimiter
 
@@ -84,42 +62,50 @@ type Server struct {
 	afterCommit func()
 }
 
-// New returns a Server that keeps metadata in db and files in blobs (a store
-// already scoped to the service). masterKey (32 bytes) seals the clients'
-// AES keys in the store.
-func New(db Store, blobs blob.Store, masterKey []byte, opt Options) (*Server, error) {
-	if db == nil || blobs == nil {
+// New returns a Server for cfg (validated; kept as the server's
+// configuration) that keeps metadata in env.Store and files in env.Blobs.
+// Every random byte it draws (client ids, AES keys, the sealer's nonces,
+// OAEP padding, blob names) comes from cfg.Rand and every time it reads from
+// cfg.Now (nil: crypto/rand, time.Now). Keys whose zero value the TOML
+// documents as "the default" get it here (docs/backup.md).
+func New(cfg Config, env Env) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if env.Store == nil || env.Blobs == nil {
 		return nil, errors.New("backup: store and blob store are required")
 	}
-	sl, err := newSealer(masterKey)
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	sl, err := newSealer(env.MasterKey, cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
-	if opt.MaxFileSize <= 0 {
-		opt.MaxFileSize = 2 << 30
+	def := DefaultConfig()
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = def.MaxFileSize
 	}
-	if opt.MaxFileSize > 1<<32-1-FileHeaderSize {
-		opt.MaxFileSize = 1<<32 - 1 - FileHeaderSize
+	if cfg.MaxFileSize > 1<<32-1-FileHeaderSize {
+		cfg.MaxFileSize = 1<<32 - 1 - FileHeaderSize
 	}
-	if opt.MinUploadRate <= 0 {
-		opt.MinUploadRate = 4 << 10
+	if cfg.MinUploadRate <= 0 {
+		cfg.MinUploadRate = def.MinUploadRate
 	}
-	if opt.PaddingFailureLimit == 0 {
-		opt.PaddingFailureLimit = 5
+	if cfg.PaddingFailureLimit == 0 {
+		cfg.PaddingFailureLimit = def.PaddingFailureLimit
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
+	if cfg.KeepVersions == 0 {
+		cfg.KeepVersions = def.KeepVersions
 	}
-	if opt.KeepVersions == 0 {
-		opt.KeepVersions = 10
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
-	if opt.Rand == nil {
-		opt.Rand = rand.Reader
-	}
-	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
+	return &Server{cfg: cfg, db: env.Store, blobs: env.Blobs, seal: sl, log: log, regLimit: registerLimiter(cfg)}, nil
 }
 
 // errNoReply ends a connection without a response, as the original did for
@@ -241,12 +227,12 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 	}
 	for range 3 {
 		var id ClientID
-		if _, err := io.ReadFull(s.opt.Rand, id[:]); err != nil {
+		if _, err := io.ReadFull(s.cfg.Rand, id[:]); err != nil {
 			return RespError, nil, err
 		}
 		id[6] = id[6]&0x0f | 0x40 // UUID version 4
 		id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
-		err = s.db.BackupRegister(ctx, id.String(), name, s.opt.Now())
+		err = s.db.BackupRegister(ctx, id.String(), name, s.cfg.Now())
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
@@ -303,21 +289,21 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			c.Log().Error("public key: stored AES key unusable", "client", cl.ID, "err", err)
 			return RespError, nil, nil
 		}
-		_ = s.db.BackupTouch(ctx, cl.ID, s.opt.Now())
+		_ = s.db.BackupTouch(ctx, cl.ID, s.cfg.Now())
 	} else {
-		if cl.PublicKey != nil && !s.opt.AllowKeyReplace {
+		if cl.PublicKey != nil && !s.cfg.AllowKeyReplace {
 			c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
 			return RespError, nil, nil
 		}
 		aesKey = make([]byte, AESKeySize)
-		if _, err := io.ReadFull(s.opt.Rand, aesKey); err != nil {
+		if _, err := io.ReadFull(s.cfg.Rand, aesKey); err != nil {
 			return RespError, nil, err
 		}
 		sealed, err := s.seal.seal(aesKey, cl.ID)
 		if err != nil {
 			return RespError, nil, err
 		}
-		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.opt.Now()); err != nil {
+		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.cfg.Now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 				logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
 				return 0, nil, err
@@ -329,7 +315,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
 		}
 	}
-	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
+	wrapped, err := WrapKey(s.cfg.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}
@@ -369,11 +355,11 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 		c.Log().Error("reconnect: stored AES key unusable", "client", cl.ID, "err", err)
 		return RespError, nil, nil
 	}
-	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
+	wrapped, err := WrapKey(s.cfg.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}
-	_ = s.db.BackupTouch(ctx, cl.ID, s.opt.Now())
+	_ = s.db.BackupTouch(ctx, cl.ID, s.cfg.Now())
 	c.Log().Info("client reconnected", "client", cl.ID)
 	return RespReconnected, append(id[:], wrapped...), nil
 }
@@ -392,7 +378,7 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 		return RespAck, nil, nil
 	}
 	id := h.ClientID.String()
-	now := s.opt.Now()
+	now := s.cfg.Now()
 	switch h.Code {
 	case CodeCRCOK:
 		// The upload becomes a new version; earlier ones stay (a 1029
@@ -423,10 +409,12 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 // base name a client sends (".tmp-x" included) makes a valid blob name. The
 // "files/" folder keeps these apart from the "<client>/<file>" blobs of
 // rows written before.
-func uploadBlobName(clientID string, now time.Time) string {
+func uploadBlobName(rnd io.Reader, clientID string, now time.Time) (string, error) {
 	var r [6]byte
-	rand.Read(r[:])
-	return fmt.Sprintf("files/%s/%s-%x", clientID, now.UTC().Format("20060102T150405.000000000Z"), r)
+	if _, err := io.ReadFull(rnd, r[:]); err != nil {
+		return "", fmt.Errorf("backup: blob name: %w", err)
+	}
+	return fmt.Sprintf("files/%s/%s-%x", clientID, now.UTC().Format("20060102T150405.000000000Z"), r), nil
 }
 
 func addBlob(list *[]string, name string) {
@@ -467,8 +455,8 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	fh, _ := ParseFileHeader(fhb[:])
 	avail := total - FileHeaderSize
-	if avail > s.opt.MaxFileSize {
-		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.opt.MaxFileSize)
+	if avail > s.cfg.MaxFileSize {
+		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.cfg.MaxFileSize)
 		return RespError, nil, fmt.Errorf("backup: %d-byte upload over the limit", avail)
 	}
 	c.EndHandshake()
@@ -524,7 +512,11 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	if err != nil {
 		return refuse("AES key", "err", err)
 	}
-	path := uploadBlobName(id, s.opt.Now())
+	path, err := uploadBlobName(s.cfg.Rand, id, s.cfg.Now())
+	if err != nil {
+		log.Error("file: random source", "err", err)
+		return refuse("no blob name", "client", id)
+	}
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
 		logStoreFailure(log, "file: blob create", err)
@@ -560,8 +552,8 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		s.afterCommit()
 	}
 	rec := store.BackupFile{ClientID: id, FileName: stored, Path: path, Size: n, PlainSize: plain, CRC: crc,
-		UploadKey: cl.AESKey, UploadedAt: s.opt.Now()}
-	if s.opt.EncryptAtRest {
+		UploadKey: cl.AESKey, UploadedAt: s.cfg.Now()}
+	if s.cfg.EncryptAtRest {
 		rec.AtRestKey = cl.AESKey
 	}
 	displaced, err := s.db.BackupPutFile(ctx, rec)
@@ -572,10 +564,10 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	addBlob(superseded, displaced)
 	reported := crc
-	if s.opt.CRCOffByOne {
-		reported++ // fault injection, see Options
+	if s.cfg.TestCRCOffByOne {
+		reported++ // fault injection, see Config.TestCRCOffByOne
 	}
-	log.Info("file stored", "client", id, "file", stored, "ciphertext", size, "stored_bytes", n, "at_rest", s.opt.EncryptAtRest)
+	log.Info("file stored", "client", id, "file", stored, "ciphertext", size, "stored_bytes", n, "at_rest", s.cfg.EncryptAtRest)
 	return RespFileCRC, FileResponse{ClientID: h.ClientID, Size: uint32(size), Name: fh.Name, CRC: reported}.Marshal(), nil
 }
 
@@ -601,7 +593,7 @@ func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size i
 	defer bufPool.Put(bp)
 	ct, pt := bp.ct[:], bp.pt[:]
 	var dec cipher.BlockMode
-	if !s.opt.EncryptAtRest {
+	if !s.cfg.EncryptAtRest {
 		dec = legacycrypto.NewCBCDecrypterZeroIV(block)
 	}
 	// last: the held-back plaintext block; before: the ciphertext block
@@ -623,7 +615,7 @@ func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size i
 		}
 		left -= int64(n)
 		crc = crc32.Update(crc, crc32.IEEETable, ct[:n])
-		if s.opt.EncryptAtRest {
+		if s.cfg.EncryptAtRest {
 			// Only the last block's padding needs checking, and in CBC
 			// that block decrypts on its own (D(C_last) xor C_before):
 			// decrypting the rest would be thrown away.
@@ -658,7 +650,7 @@ func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size i
 	if err != nil {
 		return 0, 0, 0, errBadPadding
 	}
-	if !s.opt.EncryptAtRest && keep > 0 {
+	if !s.cfg.EncryptAtRest && keep > 0 {
 		if err := write(last[:keep]); err != nil {
 			return 0, 0, 0, err
 		}
@@ -679,17 +671,17 @@ var bufPool = sync.Pool{New: func() any { return new(streamBufs) }}
 // in the current window. The count lives in the store, so a client cannot
 // escape it by spreading its attempts over the daemons that share it.
 func (s *Server) lockedOut(ctx context.Context, id string) (bool, error) {
-	if s.opt.PaddingFailureLimit < 0 {
+	if s.cfg.PaddingFailureLimit < 0 {
 		return false, nil
 	}
-	n, err := s.db.BackupPaddingFailures(ctx, id, s.opt.Now(), failWindow)
-	return n >= s.opt.PaddingFailureLimit, err
+	n, err := s.db.BackupPaddingFailures(ctx, id, s.cfg.Now(), failWindow)
+	return n >= s.cfg.PaddingFailureLimit, err
 }
 
 func (s *Server) recordPaddingFailure(ctx context.Context, id string) error {
-	if s.opt.PaddingFailureLimit < 0 {
+	if s.cfg.PaddingFailureLimit < 0 {
 		return nil
 	}
-	_, err := s.db.BackupPaddingFailure(ctx, id, s.opt.Now(), failWindow)
+	_, err := s.db.BackupPaddingFailure(ctx, id, s.cfg.Now(), failWindow)
 	return err
 }
