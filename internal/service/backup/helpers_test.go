@@ -35,6 +35,7 @@ type env struct {
 	db     *store.DB
 	blobs  blob.Store
 	master []byte
+	store  Store // what the server uses instead of db when set
 	reg    *prometheus.Registry
 	ns     *netsvc.Server
 	logMu  sync.Mutex
@@ -69,15 +70,21 @@ func newEnv(t testing.TB, mods ...func(*Config)) *env {
 func newEnvLimits(t testing.TB, lim netsvc.Limits, mods ...func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, db: storetest.SQLite(t), reg: prometheus.NewRegistry()}
+	e.blobs = newLocalBlobs(t)
+	e.master = make([]byte, 32)
+	rand.Read(e.master)
+	return e.serve(testConfig(mods...), lim)
+}
+
+// newLocalBlobs is the service's part of a fresh local blob store.
+func newLocalBlobs(t testing.TB) blob.Store {
+	t.Helper()
 	local, err := blob.OpenLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { local.Close() })
-	e.blobs = blob.Prefixed(local, "backup")
-	e.master = make([]byte, 32)
-	rand.Read(e.master)
-	return e.serve(testConfig(mods...), lim)
+	return blob.Prefixed(local, "backup")
 }
 
 // newEnvOn is a server on the given store and blobs (PostgreSQL, S3).
@@ -97,7 +104,13 @@ func (e *env) sibling(mods ...func(*Config)) *env {
 }
 
 // envOf is the Env of e's server.
-func (e *env) envOf() Env { return Env{Store: e.db, Blobs: e.blobs, MasterKey: e.master} }
+func (e *env) envOf() Env {
+	env := Env{Store: e.db, Blobs: e.blobs, MasterKey: e.master}
+	if e.store != nil {
+		env.Store = e.store
+	}
+	return env
+}
 
 func (e *env) serve(cfg Config, lim netsvc.Limits) *env {
 	t := e.t

@@ -76,7 +76,7 @@ func (s *Server) allowRegister(c *netsvc.Conn) bool {
 // (CodeName of every code, and "unknown").
 func MetricCommands() []string {
 	var out []string
-	for _, code := range []uint16{CodeRegister, CodePublicKey, CodeReconnect, CodeFile, CodeCRCOK, CodeCRCRetry, CodeCRCFail, 0} {
+	for _, code := range []uint16{CodeRegister, CodePublicKey, CodeReconnect, CodeFile, CodeCRCOK, CodeCRCRetry, CodeCRCFail, CodeList, CodeRestore, 0} {
 		out = append(out, CodeName(code))
 	}
 	return out

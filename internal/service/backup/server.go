@@ -12,7 +12,6 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -131,17 +130,17 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	// and blob calls run under hctx, which Request detaches from that
 	// cancellation. The connection's deadlines still bound it.
 	hctx, done := c.Request(ctx, CodeName(h.Code))
-	var superseded []string
+	var rq reqState
 	// Blobs the request made obsolete are deleted after the answer: the
 	// client need not wait for the unlink of a large file.
 	defer func() {
-		for _, name := range superseded {
+		for _, name := range rq.superseded {
 			s.removeBlob(hctx, c, name)
 		}
 	}()
-	code, payload, err := s.handle(hctx, c, h, &superseded)
+	code, payload, err := s.handle(hctx, c, h, &rq)
 	if code == 0 {
-		done("closed")
+		done(rq.statusOf(code, err))
 		if err == nil {
 			err = errNoReply
 		}
@@ -149,31 +148,28 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	}
 	if code == respStreamed {
 		// restore wrote its answer itself, as it went.
-		status := strconv.Itoa(int(RespRestore))
-		if err != nil {
-			status = "error"
-		}
-		done(status)
+		done(rq.statusOf(code, err))
 		return err
 	}
 	if _, werr := c.Write(Response(code, payload)); werr != nil {
-		done("error")
+		done(ioStatus(werr))
 		return fmt.Errorf("backup: write response: %w", werr)
 	}
-	done(strconv.Itoa(int(code)))
+	done(rq.statusOf(code, err))
 	return err
 }
 
-func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, superseded *[]string) (uint16, []byte, error) {
+func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, rq *reqState) (uint16, []byte, error) {
 	if h.Code == CodeFile {
 		if certMismatch(c, h) {
 			// Answered at once, the body unread, like an oversized file.
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusRefused, RespError)
 		}
-		return s.handleFile(ctx, c, h, superseded)
+		return s.handleFile(ctx, c, h, rq)
 	}
 	if h.PayloadSize > smallLimit {
 		c.Log().Info("request refused: payload too large", "code", h.Code, "size", h.PayloadSize)
+		rq.status = netsvc.StatusRefused
 		return 0, nil, fmt.Errorf("backup: %d-byte payload for code %d", h.PayloadSize, h.Code)
 	}
 	p := make([]byte, h.PayloadSize)
@@ -185,7 +181,7 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 		if h.Code == CodeReconnect {
 			return RespReconnectDenied, nil, nil
 		}
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusRefused, RespError)
 	}
 	if len(p) == 0 {
 		// The original dropped these silently; an explicit error is what
@@ -197,24 +193,25 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 	}
 	switch h.Code {
 	case CodeRegister:
-		return s.register(ctx, c, p)
+		return s.register(ctx, c, rq, p)
 	case CodePublicKey:
-		return s.publicKey(ctx, c, h.ClientID, p)
+		return s.publicKey(ctx, c, rq, h.ClientID, p)
 	case CodeReconnect:
-		return s.reconnect(ctx, c, h.ClientID, p)
+		return s.reconnect(ctx, c, rq, h.ClientID, p)
 	case CodeCRCOK, CodeCRCRetry, CodeCRCFail:
-		return s.crcStatus(ctx, c, h, p, superseded)
+		return s.crcStatus(ctx, c, rq, h, p)
 	case CodeList:
-		return s.list(ctx, c, h.ClientID, p)
+		return s.list(ctx, c, rq, h.ClientID, p)
 	case CodeRestore:
-		return s.restore(ctx, c, h.ClientID, p)
+		return s.restore(ctx, c, rq, h.ClientID, p)
 	}
 	c.Log().Info("unknown request code", "code", h.Code)
 	return RespError, nil, nil
 }
 
-func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16, []byte, error) {
+func (s *Server) register(ctx context.Context, c *netsvc.Conn, rq *reqState, p []byte) (uint16, []byte, error) {
 	if !s.allowRegister(c) {
+		rq.status = netsvc.StatusRefused
 		return 0, nil, errRegisterLimited
 	}
 	name, err := ParseName(p)
@@ -241,7 +238,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 			// where a 2107 would crash it (docs/backup.md, "Client quirks the server
 			// tolerates").
 			logStoreFailure(c.Log(), "register failed", err)
-			return 0, nil, err
+			return rq.fail(err)
 		}
 		c.Log().Info("client registered", "client", id.String(), "name", name)
 		return RespRegistered, id[:], nil
@@ -249,7 +246,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 	return RespError, nil, errors.New("backup: could not draw a free client id")
 }
 
-func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, p []byte) (uint16, []byte, error) {
 	if len(p) <= NameSize {
 		c.Log().Info("public key refused: no key in payload", "client", id.String())
 		return RespError, nil, nil
@@ -271,29 +268,29 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			// A failure of ours is not a refusal: no answer, the client
 			// retries the request.
 			c.Log().Error("public key: store", "err", err)
-			return 0, nil, err
+			return rq.fail(err)
 		}
 		c.Log().Info("public key refused: unknown client", "client", id.String())
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusRefused, RespError)
 	}
 	if name != cl.Name {
 		// The original accepted any name for a known id, so anyone who saw
 		// an id could take the account over.
 		c.Log().Warn("public key refused: name does not match the registered one", "client", id.String())
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusRefused, RespError)
 	}
 	var aesKey []byte
 	if cl.PublicKey != nil && bytes.Equal(cl.PublicKey, der) {
 		// A retry of an exchange whose answer was lost: same key, same AES key.
 		if aesKey, err = s.seal.open(cl.AESKey, cl.ID); err != nil {
 			c.Log().Error("public key: stored AES key unusable", "client", cl.ID, "err", err)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusServerError, RespError)
 		}
 		_ = s.db.BackupTouch(ctx, cl.ID, s.cfg.Now())
 	} else {
 		if cl.PublicKey != nil && !s.cfg.AllowKeyReplace {
 			c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusRefused, RespError)
 		}
 		aesKey = make([]byte, AESKeySize)
 		if _, err := io.ReadFull(s.cfg.Rand, aesKey); err != nil {
@@ -306,10 +303,10 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.cfg.Now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 				logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
-				return 0, nil, err
+				return rq.fail(err)
 			}
 			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusRefused, RespError)
 		}
 		if cl.PublicKey != nil {
 			c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
@@ -323,7 +320,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 	return RespAESKey, append(id[:], wrapped...), nil
 }
 
-func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, p []byte) (uint16, []byte, error) {
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	if err != nil {
 		c.Log().Info("reconnect denied", "client", id.String(), "err", err)
@@ -336,7 +333,7 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 			// 2106 or 2107 here; a failure of ours must not make them do
 			// that, so no answer (they retry, then give up keeping it).
 			c.Log().Error("reconnect: store", "err", err)
-			return 0, nil, err
+			return rq.fail(err)
 		}
 		c.Log().Info("reconnect denied: unknown client", "client", id.String())
 		return RespReconnectDenied, nil, nil
@@ -348,12 +345,12 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 	pub, err := ParsePublicKey(cl.PublicKey)
 	if err != nil {
 		c.Log().Error("reconnect: stored public key unusable", "client", cl.ID, "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	aesKey, err := s.seal.open(cl.AESKey, cl.ID)
 	if err != nil {
 		c.Log().Error("reconnect: stored AES key unusable", "client", cl.ID, "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	wrapped, err := WrapKey(s.cfg.Rand, pub, aesKey)
 	if err != nil {
@@ -367,7 +364,7 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 // crcStatus records the client's verdict. The answer is always 2104, as
 // the original's, whether or not anything matched: the client does
 // nothing with it.
-func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader, p []byte, superseded *[]string) (uint16, []byte, error) {
+func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, rq *reqState, h RequestHeader, p []byte) (uint16, []byte, error) {
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	var stored string
 	if err == nil {
@@ -375,7 +372,7 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 	}
 	if err != nil {
 		c.Log().Info("crc status ignored: bad file name", "code", h.Code, "err", err)
-		return RespAck, nil, nil
+		return rq.answer(netsvc.StatusClientError, RespAck)
 	}
 	id := h.ClientID.String()
 	now := s.cfg.Now()
@@ -386,6 +383,7 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 		version, err := s.db.BackupConfirmFile(ctx, id, stored, now)
 		if err != nil {
 			c.Log().Error("crc ok: store", "err", err)
+			rq.status = netsvc.StatusServerError
 		}
 		c.Log().Info("file verified by client", "client", id, "file", stored, "version", version)
 	case CodeCRCRetry:
@@ -394,8 +392,9 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 		ok, displaced, err := s.db.BackupFailFile(ctx, id, stored, now)
 		if err != nil {
 			c.Log().Error("crc fail: store", "err", err)
+			rq.status = netsvc.StatusServerError
 		}
-		addBlob(superseded, displaced)
+		rq.addBlob(displaced)
 		c.Log().Warn("client gave up on upload", "client", id, "file", stored, "discarded", ok)
 	}
 	return RespAck, nil, nil
@@ -417,9 +416,10 @@ func uploadBlobName(rnd io.Reader, clientID string, now time.Time) (string, erro
 	return fmt.Sprintf("files/%s/%s-%x", clientID, now.UTC().Format("20060102T150405.000000000Z"), r), nil
 }
 
-func addBlob(list *[]string, name string) {
+// addBlob notes a blob the request made obsolete, removed after the answer.
+func (r *reqState) addBlob(name string) {
 	if name != "" {
-		*list = append(*list, name)
+		r.superseded = append(r.superseded, name)
 	}
 }
 
@@ -439,7 +439,7 @@ func (s *Server) removeBlob(ctx context.Context, c *netsvc.Conn, name string) {
 // correctly. 2103 is sent only for a stored file; anything else gets 2107
 // after the rest of the payload was read, so the client sees the answer
 // instead of a reset.
-func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader, superseded *[]string) (uint16, []byte, error) {
+func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader, rq *reqState) (uint16, []byte, error) {
 	log := c.Log()
 	total := int64(h.PayloadSize)
 	if total < FileHeaderSize {
@@ -457,24 +457,27 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	avail := total - FileHeaderSize
 	if avail > s.cfg.MaxFileSize {
 		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.cfg.MaxFileSize)
+		rq.status = netsvc.StatusRefused
 		return RespError, nil, fmt.Errorf("backup: %d-byte upload over the limit", avail)
 	}
 	c.EndHandshake()
 	body := s.uploadBody(c)
 	defer c.EndTransfer()
-	refuse := func(why string, args ...any) (uint16, []byte, error) {
+	// refuse drains the body and answers 2107 with status (the metrics'
+	// view of why).
+	refuse := func(status, why string, args ...any) (uint16, []byte, error) {
 		if _, err := io.CopyN(io.Discard, body, avail); err != nil {
 			return 0, nil, err
 		}
 		log.Info("file refused: "+why, args...)
-		return RespError, nil, nil
+		return rq.answer(status, RespError)
 	}
 	size := int64(fh.ContentSize)
 	if size > avail {
-		return refuse("content_size larger than the payload", "content_size", size, "payload", avail)
+		return refuse(netsvc.StatusClientError, "content_size larger than the payload", "content_size", size, "payload", avail)
 	}
 	if size == 0 || size%aes.BlockSize != 0 {
-		return refuse("ciphertext is not whole AES blocks", "size", size)
+		return refuse(netsvc.StatusClientError, "ciphertext is not whole AES blocks", "size", size)
 	}
 	name, err := ParseName(fh.Name[:])
 	var stored string
@@ -482,45 +485,46 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		stored, err = storedName(name)
 	}
 	if err != nil {
-		return refuse("bad file name", "err", err)
+		return refuse(netsvc.StatusClientError, "bad file name", "err", err)
 	}
 	id := h.ClientID.String()
 	cl, err := s.db.BackupClient(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			log.Error("file: store", "err", err)
+			return refuse(netsvc.StatusServerError, "client unavailable", "client", id)
 		}
-		return refuse("unknown client", "client", id)
+		return refuse(netsvc.StatusRefused, "unknown client", "client", id)
 	}
 	if !cl.HasKeys() {
-		return refuse("client has no key yet", "client", id)
+		return refuse(netsvc.StatusRefused, "client has no key yet", "client", id)
 	}
 	if locked, err := s.lockedOut(ctx, id); locked || err != nil {
 		if err != nil {
 			// Unsure whether the client is locked out: refuse rather than
 			// hand a possible attacker one more padding answer.
 			log.Error("file: store", "err", err)
-			return refuse("lockout state unavailable", "client", id)
+			return refuse(netsvc.StatusServerError, "lockout state unavailable", "client", id)
 		}
-		return refuse("client locked out after repeated bad padding", "client", id)
+		return refuse(netsvc.StatusRefused, "client locked out after repeated bad padding", "client", id)
 	}
 	aesKey, err := s.seal.open(cl.AESKey, cl.ID)
 	if err != nil {
-		return refuse("stored AES key unusable", "client", id, "err", err)
+		return refuse(netsvc.StatusServerError, "stored AES key unusable", "client", id, "err", err)
 	}
 	block, err := aes.NewCipher(aesKey)
 	if err != nil {
-		return refuse("AES key", "err", err)
+		return refuse(netsvc.StatusServerError, "AES key", "err", err)
 	}
 	path, err := uploadBlobName(s.cfg.Rand, id, s.cfg.Now())
 	if err != nil {
 		log.Error("file: random source", "err", err)
-		return refuse("no blob name", "client", id)
+		return refuse(netsvc.StatusServerError, "no blob name", "client", id)
 	}
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
 		logStoreFailure(log, "file: blob create", err)
-		return refuse("blob store", "client", id)
+		return refuse(netsvc.StatusServerError, "blob store", "client", id)
 	}
 	defer w.Abort()
 
@@ -534,9 +538,10 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 				log.Error("file: store", "err", err)
 			}
 			log.Warn("file refused: bad padding (wrong key or tampered data)", "client", id, "file", stored)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusRefused, RespError)
 		}
 		if errors.Is(err, errBlobWrite) {
+			rq.status = netsvc.StatusServerError
 			return s.blobWriteFailed(log, body, avail, err)
 		}
 		return 0, nil, err
@@ -546,7 +551,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	if err := w.Commit(); err != nil {
 		logStoreFailure(log, "file: blob commit", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	if s.afterCommit != nil {
 		s.afterCommit()
@@ -560,9 +565,9 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	if err != nil {
 		logStoreFailure(log, "file: store", err)
 		_ = s.blobs.Remove(ctx, path)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
-	addBlob(superseded, displaced)
+	rq.addBlob(displaced)
 	reported := crc
 	if s.cfg.TestCRCOffByOne {
 		reported++ // fault injection, see Config.TestCRCOffByOne
