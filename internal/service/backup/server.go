@@ -262,44 +262,46 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 		c.Log().Info("public key refused", "client", id.String(), "err", err)
 		return RespError, nil, nil
 	}
-	cl, err := s.db.BackupClient(ctx, id.String())
+	// One statement decides (docs/backup.md, "Store round trips"): the AES
+	// key is drawn and sealed first, and installed only if the client,
+	// registered under this name, has no key yet.
+	aesKey := make([]byte, AESKeySize)
+	if _, err := io.ReadFull(s.cfg.Rand, aesKey); err != nil {
+		return RespError, nil, err
+	}
+	sealed, err := s.seal.seal(aesKey, id.String())
+	if err != nil {
+		return RespError, nil, err
+	}
+	cl, installed, err := s.db.BackupOfferKey(ctx, id.String(), name, bytes.Clone(der), sealed, s.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The write failed (a full disk): a retry with the key already
+		// stored needs none, so a plain read serves it.
+		logStoreFailure(c.Log().With("client", id.String()), "public key: store", err)
+		if got, rerr := s.db.BackupClient(ctx, id.String()); rerr == nil && got.Name == name && got.PublicKey != nil && bytes.Equal(got.PublicKey, der) {
+			cl, err = got, nil
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			// A failure of ours is not a refusal: no answer, the client
 			// retries the request.
-			c.Log().Error("public key: store", "err", err)
 			return rq.fail(err)
 		}
-		c.Log().Info("public key refused: unknown client", "client", id.String())
-		return rq.answer(netsvc.StatusRefused, RespError)
+		return s.keyRefused(ctx, c, rq, id)
 	}
-	if name != cl.Name {
-		// The original accepted any name for a known id, so anyone who saw
-		// an id could take the account over.
-		c.Log().Warn("public key refused: name does not match the registered one", "client", id.String())
-		return rq.answer(netsvc.StatusRefused, RespError)
-	}
-	var aesKey []byte
-	if cl.PublicKey != nil && bytes.Equal(cl.PublicKey, der) {
+	switch {
+	case installed:
+	case bytes.Equal(cl.PublicKey, der):
 		// A retry of an exchange whose answer was lost: same key, same AES key.
 		if aesKey, err = s.seal.open(cl.AESKey, cl.ID); err != nil {
 			c.Log().Error("public key: stored AES key unusable", "client", cl.ID, "err", err)
 			return rq.answer(netsvc.StatusServerError, RespError)
 		}
-		_ = s.db.BackupTouch(ctx, cl.ID, s.cfg.Now())
-	} else {
-		if cl.PublicKey != nil && !s.cfg.AllowKeyReplace {
-			c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
-			return rq.answer(netsvc.StatusRefused, RespError)
-		}
-		aesKey = make([]byte, AESKeySize)
-		if _, err := io.ReadFull(s.cfg.Rand, aesKey); err != nil {
-			return RespError, nil, err
-		}
-		sealed, err := s.seal.seal(aesKey, cl.ID)
-		if err != nil {
-			return RespError, nil, err
-		}
+	case !s.cfg.AllowKeyReplace:
+		c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
+		return rq.answer(netsvc.StatusRefused, RespError)
+	default:
 		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.cfg.Now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 				logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
@@ -308,9 +310,7 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
 			return rq.answer(netsvc.StatusRefused, RespError)
 		}
-		if cl.PublicKey != nil {
-			c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
-		}
+		c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
 	}
 	wrapped, err := WrapKey(s.cfg.Rand, pub, aesKey)
 	if err != nil {
@@ -320,13 +320,36 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 	return RespAESKey, append(id[:], wrapped...), nil
 }
 
+// keyRefused answers a 1026 for an id that is not registered under the
+// name it gave; a second look at the store only tells the log which.
+func (s *Server) keyRefused(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID) (uint16, []byte, error) {
+	if _, err := s.db.BackupClient(ctx, id.String()); err == nil {
+		// The original accepted any name for a known id, so anyone who saw
+		// an id could take the account over.
+		c.Log().Warn("public key refused: name does not match the registered one", "client", id.String())
+	} else {
+		c.Log().Info("public key refused: unknown client", "client", id.String())
+	}
+	return rq.answer(netsvc.StatusRefused, RespError)
+}
+
 func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, p []byte) (uint16, []byte, error) {
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	if err != nil {
 		c.Log().Info("reconnect denied", "client", id.String(), "err", err)
 		return RespReconnectDenied, nil, nil
 	}
-	cl, err := s.db.BackupClient(ctx, id.String())
+	// One statement: the client's keys, if this id is registered under
+	// this name and has them, and its last_seen set.
+	cl, err := s.db.BackupReconnect(ctx, id.String(), name, s.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The write failed (a full disk): reads still work, and a
+		// client must be able to log in, so a plain read serves it.
+		logStoreFailure(c.Log().With("client", id.String()), "reconnect: last_seen", err)
+		if cl, err = s.db.BackupClient(ctx, id.String()); err == nil && (!cl.HasKeys() || cl.Name != name) {
+			err = store.ErrNotFound
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			// Both the C++ client and Login forget their identity on a
@@ -335,11 +358,12 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 			c.Log().Error("reconnect: store", "err", err)
 			return rq.fail(err)
 		}
-		c.Log().Info("reconnect denied: unknown client", "client", id.String())
-		return RespReconnectDenied, nil, nil
-	}
-	if !cl.HasKeys() || cl.Name != name {
-		c.Log().Info("reconnect denied", "client", cl.ID, "has_keys", cl.HasKeys(), "name_matches", cl.Name == name)
+		// A second look at the store only tells the log why.
+		if cl, err := s.db.BackupClient(ctx, id.String()); err == nil {
+			c.Log().Info("reconnect denied", "client", cl.ID, "has_keys", cl.HasKeys(), "name_matches", cl.Name == name)
+		} else {
+			c.Log().Info("reconnect denied: unknown client", "client", id.String())
+		}
 		return RespReconnectDenied, nil, nil
 	}
 	pub, err := ParsePublicKey(cl.PublicKey)
@@ -356,7 +380,6 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 	if err != nil {
 		return RespError, nil, err
 	}
-	_ = s.db.BackupTouch(ctx, cl.ID, s.cfg.Now())
 	c.Log().Info("client reconnected", "client", cl.ID)
 	return RespReconnected, append(id[:], wrapped...), nil
 }
