@@ -162,6 +162,7 @@ func BenchmarkServerUpload(b *testing.B) {
 			msg := fileRequest(c.ID, nameField(b, "big.bin"), ct)
 			want := CRC(ct)
 			b.SetBytes(int64(len(ct)))
+			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {

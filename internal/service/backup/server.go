@@ -607,28 +607,39 @@ var (
 // stream copies size ciphertext bytes from r, returning the bytes written
 // to w and the CRC of the ciphertext. The last plaintext block is held
 // back until the end, where its padding decides how much of it is data.
-// Each chunk leaves in one write, held-back block included. (Writing from
-// a second goroutine, to overlap the blob's write calls with the next
-// read, was measured: it cost more CPU per MiB than it saved.)
+// (Writing from a second goroutine, to overlap the blob's write calls with
+// the next read, was measured: it cost more CPU per MiB than it saved.)
 func (s *Server) stream(r io.Reader, w io.Writer, block cipher.Block, size int64) (int64, uint32, error) {
 	n, _, crc, err := s.streamFile(r, w, block, size)
 	return n, crc, err
 }
 
-// streamFile is stream that also returns the file's plaintext size.
+// streamFile is stream that also returns the file's plaintext size. It
+// works in one chunk-sized buffer per upload, in one pass: each read's
+// bytes get their CRC and, in whole blocks, their decryption (one
+// CryptBlocks in place per read) while they are still in the cache, and
+// the buffer goes to w in one write when it is full; the last one carries
+// the held-back block's data too. At rest, only the last block is
+// decrypted, for its padding.
 func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size int64) (written, plain int64, crc uint32, err error) {
-	bp := bufPool.Get().(*streamBufs)
-	defer bufPool.Put(bp)
-	ct, pt := bp.ct[:], bp.pt[:]
+	bp := uploadPool.Get().(*uploadBuf)
+	defer uploadPool.Put(bp)
+	// buf[:16] takes the plaintext block held back from the previous
+	// chunk; ciphertext is read to buf[16:] and decrypted in place.
+	buf := bp[:]
+	atRest := s.cfg.EncryptAtRest
 	var dec cipher.BlockMode
-	if !s.cfg.EncryptAtRest {
+	if !atRest {
 		dec = legacycrypto.NewCBCDecrypterZeroIV(block)
 	}
-	// last: the held-back plaintext block; before: the ciphertext block
-	// preceding the current chunk (the zero IV at first).
-	var last, before [aes.BlockSize]byte
+	// before: at rest, the ciphertext block preceding the buffer's (the
+	// zero IV at first).
+	var before [aes.BlockSize]byte
 	haveLast := false
 	write := func(p []byte) error {
+		if len(p) == 0 {
+			return nil
+		}
 		n, err := w.Write(p)
 		written += int64(n)
 		if err != nil {
@@ -636,58 +647,96 @@ func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size i
 		}
 		return nil
 	}
-	for left := size; left > 0; {
-		n := int(min(int64(chunkSize), left))
-		if _, err := io.ReadFull(r, ct[:n]); err != nil {
-			return 0, 0, 0, fmt.Errorf("backup: file body: %w", err)
-		}
-		left -= int64(n)
-		crc = crc32.Update(crc, crc32.IEEETable, ct[:n])
-		if s.cfg.EncryptAtRest {
-			// Only the last block's padding needs checking, and in CBC
-			// that block decrypts on its own (D(C_last) xor C_before):
-			// decrypting the rest would be thrown away.
-			if left == 0 {
-				if n > aes.BlockSize {
-					copy(before[:], ct[n-2*aes.BlockSize:n-aes.BlockSize])
+	const start = aes.BlockSize
+	fill, done := start, start // bytes in buf; of them, decrypted (or, at rest, whole blocks)
+	for left := size; ; {
+		if left > 0 {
+			n, err := r.Read(buf[fill : fill+int(min(int64(len(buf)-fill), left))])
+			if n > 0 {
+				crc = crc32.Update(crc, crc32.IEEETable, buf[fill:fill+n])
+				fill += n
+				left -= int64(n)
+				if whole := done + (fill-done)/aes.BlockSize*aes.BlockSize; whole > done {
+					if !atRest {
+						dec.CryptBlocks(buf[done:whole], buf[done:whole])
+					}
+					done = whole
 				}
-				block.Decrypt(last[:], ct[n-aes.BlockSize:n])
-				subtle.XORBytes(last[:], last[:], before[:])
+			}
+			if err != nil && left > 0 {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return 0, 0, 0, fmt.Errorf("backup: file body: %w", err)
+			}
+			if fill < len(buf) && left > 0 {
+				continue
+			}
+		}
+		if left > 0 {
+			// The buffer is full: all but its last block go out (after
+			// the held-back one), the last is held back.
+			if atRest {
+				copy(before[:], buf[fill-aes.BlockSize:fill])
+				if err := write(buf[start:fill]); err != nil {
+					return 0, 0, 0, err
+				}
 			} else {
-				copy(before[:], ct[n-aes.BlockSize:n])
+				from := start
+				if haveLast {
+					from = 0
+				}
+				if err := write(buf[from : fill-aes.BlockSize]); err != nil {
+					return 0, 0, 0, err
+				}
+				copy(buf[:start], buf[fill-aes.BlockSize:fill])
+				haveLast = true
 			}
-			if err := write(ct[:n]); err != nil {
-				return 0, 0, 0, err
-			}
+			fill, done = start, start
 			continue
 		}
-		// pt[0:16] takes the block held back from the previous chunk.
-		dec.CryptBlocks(pt[aes.BlockSize:aes.BlockSize+n], ct[:n])
-		out := pt[aes.BlockSize:n]
-		if haveLast {
-			copy(pt[:aes.BlockSize], last[:])
-			out = pt[:n]
+		// The end: the last block's padding decides.
+		if fill == start {
+			return 0, 0, 0, errBadPadding // no ciphertext at all
 		}
-		copy(last[:], pt[n:n+aes.BlockSize])
-		haveLast = true
-		if err := write(out); err != nil {
+		var last [aes.BlockSize]byte
+		if atRest {
+			if fill-start >= 2*aes.BlockSize {
+				copy(before[:], buf[fill-2*aes.BlockSize:fill-aes.BlockSize])
+			}
+			block.Decrypt(last[:], buf[fill-aes.BlockSize:fill])
+			subtle.XORBytes(last[:], last[:], before[:])
+		} else {
+			copy(last[:], buf[fill-aes.BlockSize:fill])
+		}
+		keep, err := PKCS7Unpad(last[:])
+		if err != nil {
+			return 0, 0, 0, errBadPadding
+		}
+		if atRest {
+			err = write(buf[start:fill])
+		} else {
+			from := start
+			if haveLast {
+				from = 0
+			}
+			err = write(buf[from : fill-aes.BlockSize+keep])
+		}
+		if err != nil {
 			return 0, 0, 0, err
 		}
+		return written, size - aes.BlockSize + int64(keep), crc, nil
 	}
-	keep, err := PKCS7Unpad(last[:])
-	if err != nil {
-		return 0, 0, 0, errBadPadding
-	}
-	if !s.cfg.EncryptAtRest && keep > 0 {
-		if err := write(last[:keep]); err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	return written, size - aes.BlockSize + int64(keep), crc, nil
 }
 
-// streamBufs are one upload's buffers: a ciphertext chunk and a plaintext
-// chunk with room for the held-back block in front.
+// uploadBuf is one upload's buffer: a chunk of ciphertext, decrypted in
+// place, behind the held-back plaintext block.
+type uploadBuf [aes.BlockSize + chunkSize]byte
+
+var uploadPool = sync.Pool{New: func() any { return new(uploadBuf) }}
+
+// streamBufs are one restore's buffers: a ciphertext chunk and a plaintext
+// chunk with room for a block of padding.
 type streamBufs struct {
 	ct [chunkSize]byte
 	pt [chunkSize + aes.BlockSize]byte
