@@ -62,7 +62,8 @@ func TestClientFiles(t *testing.T) {
 }
 
 // Login: first run registers and writes the identity, second reconnects,
-// and a server that forgot the client makes it start over.
+// and a server that forgot the client makes it start over when ReRegister
+// is set (TestLoginNotRegistered: when it is not).
 func TestLogin(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
@@ -77,7 +78,7 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("second login: %v %v", reg, err)
 	}
 	other := newEnv(t)
-	lost := &Client{Addr: other.addr, RetryDelay: time.Millisecond}
+	lost := &Client{Addr: other.addr, RetryDelay: time.Millisecond, ReRegister: true}
 	reg, err = lost.Login(ctx, dir)
 	if err != nil || !reg || lost.ID == c.ID {
 		t.Fatalf("login after 2106: %v %v", reg, err)
