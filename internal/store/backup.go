@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -138,6 +139,46 @@ func (db *DB) BackupSetKeys(ctx context.Context, id string, pub, aesSealed, expe
 		return err
 	}
 	return fmt.Errorf("backup client %s: key changed meanwhile: %w", id, ErrConflict)
+}
+
+// BackupOfferKey is a 1026 in one statement: for the client id registered
+// under name, it installs pub and the sealed AES key when the client has
+// no public key yet, sets last_seen when it has none or already has pub (a
+// retry whose answer was lost: its AES key stays), and leaves a client
+// with another key untouched. It returns the client as it is afterwards;
+// installed reports whether pub and aesSealed were written. No client id
+// with that name is ErrNotFound.
+func (db *DB) BackupOfferKey(ctx context.Context, id, name string, pub, aesSealed []byte, now time.Time) (c BackupClient, installed bool, err error) {
+	c, err = scanBackupClient(db.QueryRowContext(ctx, `UPDATE backup_clients SET
+			aes_key = CASE WHEN public_key IS NULL THEN $4 ELSE aes_key END,
+			last_seen = CASE WHEN public_key IS NULL OR public_key = $3 THEN $5 ELSE last_seen END,
+			public_key = CASE WHEN public_key IS NULL THEN $3 ELSE public_key END
+		WHERE id = $1 AND name = $2
+		RETURNING `+backupClientCols, id, name, pub, aesSealed, TimeText(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, fmt.Errorf("backup client %s named %q: %w", id, name, ErrNotFound)
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("store: backup offer key: %w", err)
+	}
+	return c, bytes.Equal(c.PublicKey, pub) && bytes.Equal(c.AESKey, aesSealed), nil
+}
+
+// BackupReconnect is a 1027 in one statement: it sets last_seen of the
+// client id registered under name that has done its key exchange and
+// returns it. Anything else (no such id, another name, no keys) is
+// ErrNotFound.
+func (db *DB) BackupReconnect(ctx context.Context, id, name string, now time.Time) (BackupClient, error) {
+	c, err := scanBackupClient(db.QueryRowContext(ctx, `UPDATE backup_clients SET last_seen = $3
+		WHERE id = $1 AND name = $2 AND public_key IS NOT NULL AND aes_key IS NOT NULL
+		RETURNING `+backupClientCols, id, name, TimeText(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("backup client %s named %q with keys: %w", id, name, ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("store: backup reconnect: %w", err)
+	}
+	return c, nil
 }
 
 // BackupTouch sets a client's last_seen.

@@ -73,7 +73,7 @@ func BenchmarkUpload(b *testing.B) {
 			name = fmt.Sprintf("%dGiB", size>>30)
 		}
 		b.Run(name, func(b *testing.B) {
-			e := newEnv(b, Options{MaxFileSize: 2 << 30})
+			e := newEnv(b, func(c *Config) { c.MaxFileSize = 2 << 30 })
 			c := e.newClient("bench")
 			runtime.GC()
 			base := rssKiB()
@@ -114,7 +114,7 @@ func BenchmarkUpload(b *testing.B) {
 // BenchmarkRegisterKeyExchange is the original's "pairs/s" baseline (92.7/s for
 // the original): one 1025 and one 1026, each on its own connection.
 func BenchmarkRegisterKeyExchange(b *testing.B) {
-	e := newEnv(b, Options{})
+	e := newEnv(b)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -151,7 +151,7 @@ func BenchmarkServerUpload(b *testing.B) {
 			name = "at-rest"
 		}
 		b.Run(name, func(b *testing.B) {
-			e := newEnv(b, Options{MaxFileSize: 2 << 30, EncryptAtRest: atRest})
+			e := newEnv(b, func(c *Config) { c.MaxFileSize = 2 << 30; c.EncryptAtRest = atRest })
 			c := e.newClient("bench")
 			plain := make([]byte, size)
 			(&patternReader{left: size}).Read(plain)
@@ -162,6 +162,7 @@ func BenchmarkServerUpload(b *testing.B) {
 			msg := fileRequest(c.ID, nameField(b, "big.bin"), ct)
 			want := CRC(ct)
 			b.SetBytes(int64(len(ct)))
+			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
@@ -221,7 +222,7 @@ func BenchmarkRestore(b *testing.B) {
 				name = fmt.Sprintf("at_rest=%v/%dGiB", atRest, size>>30)
 			}
 			b.Run(name, func(b *testing.B) {
-				e := newEnv(b, Options{MaxFileSize: 2 << 30, EncryptAtRest: atRest})
+				e := newEnv(b, func(c *Config) { c.MaxFileSize = 2 << 30; c.EncryptAtRest = atRest })
 				c := e.newClient("bench")
 				if res, err := c.Upload(context.Background(), "big.bin", &patternReader{left: size}, size); err != nil || !res.Verified {
 					b.Fatal(res, err)
@@ -280,7 +281,7 @@ func BenchmarkRestorePostgresS3(b *testing.B) {
 	}
 	for _, size := range []int64{1 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
-			e := newEnvOn(b, db, blob.Prefixed(s3, "backup"), Options{MaxFileSize: 2 << 30})
+			e := newEnvOn(b, db, blob.Prefixed(s3, "backup"), func(c *Config) { c.MaxFileSize = 2 << 30 })
 			c := e.newClient("bench")
 			if res, err := c.Upload(context.Background(), "big.bin", &patternReader{left: size}, size); err != nil || !res.Verified {
 				b.Fatal(res, err)

@@ -39,21 +39,7 @@ func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	if cfg.AllowKeyReplace {
 		d.Log.Warn("allow_key_replace is on: anyone who knows a client id can replace its key")
 	}
-	srv, err := New(d.Store, d.Blob, key, Options{
-		MaxFileSize:         cfg.MaxFileSize,
-		MinUploadRate:       cfg.MinUploadRate,
-		EncryptAtRest:       cfg.EncryptAtRest,
-		AllowKeyReplace:     cfg.AllowKeyReplace,
-		PaddingFailureLimit: cfg.PaddingFailureLimit,
-		CRCOffByOne:         cfg.TestCRCOffByOne,
-		RegisterRate:        registerRate(cfg.RegisterRate),
-		RegisterBurst:       cfg.RegisterBurst,
-		KeepVersions:        cfg.KeepVersions,
-		KeepDays:            cfg.KeepDays,
-		Log:                 d.Log,
-		Rand:                cfg.Rand,
-		Now:                 cfg.Now,
-	})
+	srv, err := New(cfg, Env{Store: d.Store, Blobs: d.Blob, MasterKey: key, Log: d.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +66,6 @@ func Build(cfg Config, d *svckit.Deps) (netsvc.Handler, error) {
 	return srv, nil
 }
 
-// registerRate maps the config's 0 (no limit) to the Options' negative.
-func registerRate(r float64) float64 {
-	if r == 0 {
-		return -1
-	}
-	return r
-}
-
 // usageCacheTTL bounds how often a scrape queries the store for the usage
 // gauges.
 const usageCacheTTL = time.Minute
@@ -103,7 +81,7 @@ func registerUsageMetrics(d *svckit.Deps, srv *Server) error {
 	refresh := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if time.Since(at) < usageCacheTTL {
+		if age := srv.cfg.Now().Sub(at); !at.IsZero() && age >= 0 && age < usageCacheTTL {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -113,7 +91,7 @@ func registerUsageMetrics(d *svckit.Deps, srv *Server) error {
 			d.Log.Warn("backup usage metrics", "err", err)
 			return
 		}
-		versions, bytes, at = v, b, time.Now()
+		versions, bytes, at = v, b, srv.cfg.Now()
 	}
 	for _, g := range []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_backup_stored_bytes",

@@ -34,6 +34,12 @@ func (e *ResponseError) Error() string {
 // its key); the original client then forgets its identity and registers.
 var ErrReconnectDenied = errors.New("backup: reconnect denied (2106)")
 
+// ErrNotRegistered is Login's answer when the server denies the reconnect
+// of the identity kept in the folder (it does not know the id, or no longer
+// has its key): me.info and priv.key are kept, and nothing is registered
+// unless Client.ReRegister is set. The error names the id.
+var ErrNotRegistered = errors.New("backup: the server does not know this client id")
+
 // ErrNoResponse is a connection closed before a full response arrived.
 var ErrNoResponse = errors.New("backup: connection closed without a response")
 
@@ -75,6 +81,37 @@ type Client struct {
 	// TLS, when set, runs each request's connection inside TLS (a
 	// Gatehouse tls_listen port); the wire inside is unchanged.
 	TLS *tls.Config
+	// ReRegister makes Login, when the server denies the reconnect of the
+	// identity kept in the folder, remove me.info and priv.key and register
+	// anew, as the original client does on its next run. Off: Login returns
+	// ErrNotRegistered and keeps both files.
+	ReRegister bool
+
+	// serverChecksNames (tests) skips CheckFileName in Upload and
+	// UploadOnce, so the server's own refusal can be tested.
+	serverChecksNames bool
+}
+
+func (c *Client) checkName(name string) error {
+	if c.serverChecksNames {
+		return nil
+	}
+	return CheckFileName(name)
+}
+
+// CheckFileName reports why the server would refuse to store a file under
+// name, with the server's own rule (the base name, then the shared name
+// policy: no control or bidirectional formatting characters, valid UTF-8,
+// at most 254 bytes); nil when it would store it. Upload checks it before
+// sending anything.
+func CheckFileName(name string) error {
+	if _, err := NameField(name); err != nil {
+		return fmt.Errorf("backup: file name %q: %w", name, err)
+	}
+	if _, err := storedName(name); err != nil {
+		return fmt.Errorf("backup: file name %q cannot be stored: %w", name, err)
+	}
+	return nil
 }
 
 // DefaultResponseRate is Client.ResponseRate's default.
@@ -322,6 +359,9 @@ type UploadResult struct {
 func (c *Client) Upload(ctx context.Context, name string, r io.Reader, size int64) (UploadResult, error) {
 	start := time.Now()
 	res := UploadResult{Ciphertext: CiphertextSize(size)}
+	if err := c.checkName(name); err != nil {
+		return res, err
+	}
 	seeker, canRewind := r.(io.Seeker)
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
@@ -380,6 +420,9 @@ func (c *Client) UploadOnce(ctx context.Context, name string, r io.Reader, size 
 	ctSize := CiphertextSize(size)
 	if ctSize > 1<<32-1-FileHeaderSize {
 		return 0, 0, fmt.Errorf("backup: %d bytes is too large for the protocol", size)
+	}
+	if err := c.checkName(name); err != nil {
+		return 0, 0, err
 	}
 	nf, err := NameField(name)
 	if err != nil {
@@ -462,8 +505,12 @@ const (
 // original client: with me.info and priv.key it reconnects (1027) under the
 // stored id and name; otherwise it registers (1025), writes me.info and
 // priv.key, and exchanges keys (1026). When the server denies the
-// reconnect, both files are removed as the original does, and (unlike the
-// original, which exits there) a fresh registration follows at once.
+// reconnect (2106, or 2107: it does not know the id or cannot use its key),
+// Login returns ErrNotRegistered and keeps both files, so a typo in the
+// server address or a restored server cannot silently turn the client into
+// a new one whose backups are elsewhere. With c.ReRegister both files are
+// removed, as the original does, and (unlike the original, which exits
+// there) a fresh registration follows at once.
 func (c *Client) Login(ctx context.Context, dir string) (registered bool, err error) {
 	mePath, keyPath := filepath.Join(dir, MeInfoFile), filepath.Join(dir, PrivKeyFile)
 	me, err := ReadMeInfo(mePath)
@@ -481,6 +528,9 @@ func (c *Client) Login(ctx context.Context, dir string) (registered bool, err er
 		var re *ResponseError
 		if !errors.Is(err, ErrReconnectDenied) && !(errors.As(err, &re) && re.Response == RespError) {
 			return false, err
+		}
+		if !c.ReRegister {
+			return false, fmt.Errorf("%w %s; re-register with --register", ErrNotRegistered, me.ID)
 		}
 		os.Remove(mePath)
 		os.Remove(keyPath)

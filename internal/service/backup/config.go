@@ -56,9 +56,10 @@ type Config struct {
 	// rules let it go; a file's newest version always stays.
 	KeepDays int `toml:"keep_days"`
 
-	// Rand feeds client ids, AES keys and their wrapping (nil:
-	// crypto/rand); Now is the clock of versions and retention (nil:
-	// time.Now). Not in TOML.
+	// Rand feeds every random byte the server draws: client ids, AES keys,
+	// the nonces sealing them, their RSA wrapping and blob names (nil:
+	// crypto/rand); Now is every time it reads: versions, retention,
+	// lockouts, last-seen (nil: time.Now). Not in TOML.
 	Rand io.Reader        `toml:"-"`
 	Now  func() time.Time `toml:"-"`
 }
@@ -71,8 +72,8 @@ func DefaultConfig() Config {
 		MinUploadRate:       4 << 10,
 		PortInfo:            true,
 		PaddingFailureLimit: 5,
-		RegisterRate:        10,
-		RegisterBurst:       1000,
+		RegisterRate:        DefaultRegisterRate,
+		RegisterBurst:       DefaultRegisterBurst,
 		KeepVersions:        10,
 		KeepDays:            30,
 	}

@@ -148,9 +148,13 @@ func CiphertextSize(n int64) int64 { return (n/16 + 1) * 16 }
 // sealer protects AES keys at rest with the service's master key
 // (AES-256-GCM, the client id as associated data so a sealed key cannot be
 // moved to another client's row).
-type sealer struct{ aead cipher.AEAD }
+// Its nonces come from rnd.
+type sealer struct {
+	aead cipher.AEAD
+	rnd  io.Reader
+}
 
-func newSealer(master []byte) (*sealer, error) {
+func newSealer(master []byte, rnd io.Reader) (*sealer, error) {
 	if len(master) != 32 {
 		return nil, fmt.Errorf("backup: master key is %d bytes, want 32", len(master))
 	}
@@ -162,12 +166,12 @@ func newSealer(master []byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: g}, nil
+	return &sealer{aead: g, rnd: rnd}, nil
 }
 
 func (s *sealer) seal(key []byte, clientID string) ([]byte, error) {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(key)+s.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
+	if _, err := io.ReadFull(s.rnd, nonce); err != nil {
 		return nil, err
 	}
 	return s.aead.Seal(nonce, nonce, key, []byte(clientID)), nil

@@ -36,7 +36,7 @@ func TestDiskFullUploadGets2107(t *testing.T) {
 	t.Cleanup(func() { local.Close() })
 	e := &env{t: t, db: db, blobs: blob.Prefixed(local, "backup"), reg: prometheus.NewRegistry(), master: make([]byte, 32)}
 	rand.Read(e.master)
-	e.serve(Options{}, netsvctest.DefaultLimits)
+	e.serve(testConfig(), netsvctest.DefaultLimits)
 	c := e.newClient("alice")
 	tmpfstest.Fill(t, mnt)
 

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"crypto/aes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -23,7 +24,7 @@ var ErrExportCRC = errors.New("backup: stored version does not match its upload'
 // too (verified reports whether it was); a mismatch is ErrExportCRC after
 // everything was written, so the caller should discard what it wrote.
 func Export(ctx context.Context, blobs blob.Store, masterKey []byte, v store.BackupVersion, w io.Writer) (verified bool, err error) {
-	sl, err := newSealer(masterKey)
+	sl, err := newSealer(masterKey, rand.Reader)
 	if err != nil {
 		return false, err
 	}

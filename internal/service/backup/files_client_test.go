@@ -62,9 +62,10 @@ func TestClientFiles(t *testing.T) {
 }
 
 // Login: first run registers and writes the identity, second reconnects,
-// and a server that forgot the client makes it start over.
+// and a server that forgot the client makes it start over when ReRegister
+// is set (TestLoginNotRegistered: when it is not).
 func TestLogin(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	dir := t.TempDir()
 	c := &Client{Addr: e.addr, Name: "kim", Key: sharedKey(t), RetryDelay: time.Millisecond}
 	reg, err := c.Login(ctx, dir)
@@ -76,8 +77,8 @@ func TestLogin(t *testing.T) {
 	if err != nil || reg || again.ID != c.ID || !bytes.Equal(again.AESKey, c.AESKey) || again.Name != "kim" {
 		t.Fatalf("second login: %v %v", reg, err)
 	}
-	other := newEnv(t, Options{})
-	lost := &Client{Addr: other.addr, RetryDelay: time.Millisecond}
+	other := newEnv(t)
+	lost := &Client{Addr: other.addr, RetryDelay: time.Millisecond, ReRegister: true}
 	reg, err = lost.Login(ctx, dir)
 	if err != nil || !reg || lost.ID == c.ID {
 		t.Fatalf("login after 2106: %v %v", reg, err)
@@ -93,7 +94,7 @@ func TestLogin(t *testing.T) {
 // 2106 or 2107 to 1027, which would orphan the client's backups. The server
 // closes without an answer instead, and the client keeps its identity.
 func TestLoginKeepsIdentityOnServerFailure(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	dir := t.TempDir()
 	c := &Client{Addr: e.addr, Name: "lena", Key: sharedKey(t), RetryDelay: time.Millisecond}
 	if _, err := c.Login(ctx, dir); err != nil {

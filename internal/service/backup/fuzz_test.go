@@ -83,8 +83,8 @@ func FuzzFilePayload(f *testing.F) {
 	f.Add(make([]byte, FileHeaderSize+16))
 	key := unhexT(f, "6642814857a998085a3c35ae871bd38b")
 	block, _ := aes.NewCipher(key)
-	s := &Server{opt: Options{}}
-	atRest := &Server{opt: Options{EncryptAtRest: true}}
+	s := &Server{cfg: DefaultConfig()}
+	atRest := &Server{cfg: testConfig(func(c *Config) { c.EncryptAtRest = true })}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		if len(p) < FileHeaderSize {
 			return
@@ -131,7 +131,7 @@ func FuzzServer(f *testing.F) {
 	}
 	f.Add(make([]byte, 10))
 	f.Add(append(AppendRequestHeader(nil, RequestHeader{Code: CodePublicKey, PayloadSize: 300}), make([]byte, 300)...))
-	e := newEnv(f, Options{MaxFileSize: 1 << 16})
+	e := newEnv(f, func(c *Config) { c.MaxFileSize = 1 << 16 })
 	// The restore extension's frames, for a client with a stored file.
 	c := e.newClient("fuzz")
 	upload(f, c, "hello.txt", []byte("Hello, backup server!\n"))
@@ -162,7 +162,7 @@ func FuzzServer(f *testing.F) {
 // seeds: bounded, never panicking, and what they accept re-encodes to the
 // same bytes.
 func FuzzRestoreWire(f *testing.F) {
-	e := newEnv(f, Options{})
+	e := newEnv(f)
 	c := e.newClient("fuzzwire")
 	upload(f, c, "a.txt", []byte("version one"))
 	upload(f, c, "a.txt", []byte("version two, longer than a block"))

@@ -35,6 +35,7 @@ type env struct {
 	db     *store.DB
 	blobs  blob.Store
 	master []byte
+	store  Store // what the server uses instead of db when set
 	reg    *prometheus.Registry
 	ns     *netsvc.Server
 	logMu  sync.Mutex
@@ -53,45 +54,69 @@ func (e *env) logText() string {
 	return e.logs.String()
 }
 
-func newEnv(t testing.TB, opt Options) *env {
-	return newEnvLimits(t, opt, netsvctest.DefaultLimits)
+// testConfig is DefaultConfig with mods applied, in order.
+func testConfig(mods ...func(*Config)) Config {
+	cfg := DefaultConfig()
+	for _, m := range mods {
+		m(&cfg)
+	}
+	return cfg
 }
 
-func newEnvLimits(t testing.TB, opt Options, lim netsvc.Limits) *env {
+func newEnv(t testing.TB, mods ...func(*Config)) *env {
+	return newEnvLimits(t, netsvctest.DefaultLimits, mods...)
+}
+
+func newEnvLimits(t testing.TB, lim netsvc.Limits, mods ...func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, db: storetest.SQLite(t), reg: prometheus.NewRegistry()}
+	e.blobs = newLocalBlobs(t)
+	e.master = make([]byte, 32)
+	rand.Read(e.master)
+	return e.serve(testConfig(mods...), lim)
+}
+
+// newLocalBlobs is the service's part of a fresh local blob store.
+func newLocalBlobs(t testing.TB) blob.Store {
+	t.Helper()
 	local, err := blob.OpenLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { local.Close() })
-	e.blobs = blob.Prefixed(local, "backup")
-	e.master = make([]byte, 32)
-	rand.Read(e.master)
-	return e.serve(opt, lim)
+	return blob.Prefixed(local, "backup")
 }
 
 // newEnvOn is a server on the given store and blobs (PostgreSQL, S3).
-func newEnvOn(t testing.TB, db *store.DB, blobs blob.Store, opt Options) *env {
+func newEnvOn(t testing.TB, db *store.DB, blobs blob.Store, mods ...func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, db: db, blobs: blobs, reg: prometheus.NewRegistry(), master: make([]byte, 32)}
 	rand.Read(e.master)
-	return e.serve(opt, netsvctest.DefaultLimits)
+	return e.serve(testConfig(mods...), netsvctest.DefaultLimits)
 }
 
 // sibling is a second server (another daemon, in effect) on its own port,
 // sharing e's store, blobs and master key.
-func (e *env) sibling(opt Options) *env {
+func (e *env) sibling(mods ...func(*Config)) *env {
 	e.t.Helper()
 	s := &env{t: e.t, db: e.db, blobs: e.blobs, master: e.master, reg: prometheus.NewRegistry()}
-	return s.serve(opt, netsvctest.DefaultLimits)
+	return s.serve(testConfig(mods...), netsvctest.DefaultLimits)
 }
 
-func (e *env) serve(opt Options, lim netsvc.Limits) *env {
+// envOf is the Env of e's server.
+func (e *env) envOf() Env {
+	env := Env{Store: e.db, Blobs: e.blobs, MasterKey: e.master}
+	if e.store != nil {
+		env.Store = e.store
+	}
+	return env
+}
+
+func (e *env) serve(cfg Config, lim netsvc.Limits) *env {
 	t := e.t
 	t.Helper()
 	var err error
-	if e.srv, err = New(e.db, e.blobs, e.master, opt); err != nil {
+	if e.srv, err = New(cfg, e.envOf()); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))

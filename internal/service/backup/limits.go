@@ -16,7 +16,7 @@ import (
 // deadline computed from the size it declared. The caller ends the rule
 // with c.EndTransfer before the answer goes out.
 func (s *Server) uploadBody(c *netsvc.Conn) *countingReader {
-	c.StartTransferRate(s.opt.MinUploadRate)
+	c.StartTransferRate(s.cfg.MinUploadRate)
 	return &countingReader{r: c}
 }
 
@@ -45,19 +45,13 @@ const (
 // service counts.
 var RateLimitedWhat = []string{"register"}
 
-// registerLimiter fills in the defaults and builds the per-address bucket
-// table for 1025 (nil: no limit).
-func registerLimiter(opt *Options) *netsvc.AddrLimiter {
-	if opt.RegisterRate < 0 {
+// registerLimiter builds the per-address bucket table for 1025 from
+// register_rate and register_burst (nil: register_rate = 0, no limit).
+func registerLimiter(cfg Config) *netsvc.AddrLimiter {
+	if cfg.RegisterRate <= 0 {
 		return nil
 	}
-	if opt.RegisterRate == 0 {
-		opt.RegisterRate = DefaultRegisterRate
-	}
-	if opt.RegisterBurst <= 0 {
-		opt.RegisterBurst = DefaultRegisterBurst
-	}
-	return netsvc.NewAddrLimiter(opt.RegisterRate, opt.RegisterBurst)
+	return netsvc.NewAddrLimiter(cfg.RegisterRate, max(cfg.RegisterBurst, 1))
 }
 
 // errRegisterLimited ends a refused registration without an answer.
@@ -82,7 +76,7 @@ func (s *Server) allowRegister(c *netsvc.Conn) bool {
 // (CodeName of every code, and "unknown").
 func MetricCommands() []string {
 	var out []string
-	for _, code := range []uint16{CodeRegister, CodePublicKey, CodeReconnect, CodeFile, CodeCRCOK, CodeCRCRetry, CodeCRCFail, 0} {
+	for _, code := range []uint16{CodeRegister, CodePublicKey, CodeReconnect, CodeFile, CodeCRCOK, CodeCRCRetry, CodeCRCFail, CodeList, CodeRestore, 0} {
 		out = append(out, CodeName(code))
 	}
 	return out

@@ -91,7 +91,7 @@ func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
 	const grace = 300 * time.Millisecond
 	lim := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		HandshakeTimeout: 5 * time.Second, RateGrace: grace}
-	e := newEnvLimits(t, Options{MinUploadRate: 10_000}, lim)
+	e := newEnvLimits(t, lim, func(c *Config) { c.MinUploadRate = 10_000 })
 	attacker := e.newClient("attacker") // registration is open: anyone is a client
 
 	stop := make(chan struct{})
@@ -138,7 +138,7 @@ func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
 func TestUploadAtMinRateIsServed(t *testing.T) {
 	lim := netsvc.Limits{MaxConns: 4, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		HandshakeTimeout: 5 * time.Second, RateGrace: 500 * time.Millisecond}
-	e := newEnvLimits(t, Options{MinUploadRate: 100_000}, lim)
+	e := newEnvLimits(t, lim, func(c *Config) { c.MinUploadRate = 100_000 })
 	c := e.newClient("steady")
 	// 1.5 MiB at ~1.3 MB/s (the client sends 512 KiB chunks; it reads 128
 	// KiB every 100 ms): about 1.1 s, past the grace.
@@ -196,7 +196,7 @@ func registerFrom(t *testing.T, local, addr, name string) bool {
 // refill rate); refusals are closed unanswered and counted; another
 // address keeps its own bucket.
 func TestRegistrationFloodIsLimitedPerAddress(t *testing.T) {
-	e := newEnv(t, Options{RegisterRate: 0.001, RegisterBurst: 20})
+	e := newEnv(t, func(c *Config) { c.RegisterRate = 0.001; c.RegisterBurst = 20 })
 	if got := e.labelled("gatehouse_rate_limited_total", map[string]string{"what": "register"}); got > 0 {
 		t.Fatalf("rate_limited before any refusal: %v", got)
 	}
@@ -220,7 +220,7 @@ func TestRegistrationFloodIsLimitedPerAddress(t *testing.T) {
 		t.Fatal("another address refused")
 	}
 	// The defaults let a fleet of a thousand register from one NAT.
-	if d := (Options{}); registerLimiter(&d) == nil || d.RegisterBurst != 1000 || d.RegisterRate != 10 {
+	if d := DefaultConfig(); registerLimiter(d) == nil || d.RegisterBurst != 1000 || d.RegisterRate != 10 {
 		t.Fatalf("defaults %+v", d)
 	}
 }

@@ -13,8 +13,9 @@ import (
 // "invoiceexe.pdf".
 func TestNamePolicy(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("Michael Jackson") // a real client's name, space inside
+	c.serverChecksNames = true          // the server's policy is under test, not the client's check
 	data := []byte("some data")
 
 	for _, bad := range []string{"invoice\u202Efdp.exe", "dir/a\u2066b", "a\u0085b", " "} {

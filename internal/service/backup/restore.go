@@ -17,11 +17,12 @@ import (
 
 // restoreClient finds the client of a 1032/1033 and opens its AES key. ok
 // is false when the answer is already decided (code).
-func (s *Server) restoreClient(ctx context.Context, c *netsvc.Conn, id ClientID) (cl store.BackupClient, key []byte, code uint16, err error) {
+func (s *Server) restoreClient(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID) (cl store.BackupClient, key []byte, code uint16, err error) {
 	cl, err = s.db.BackupClient(ctx, id.String())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			c.Log().Error("restore: store", "err", err)
+			rq.status = netsvc.StatusServerError
 			return cl, nil, RespError, nil
 		}
 		return cl, nil, RespReconnectDenied, nil
@@ -32,6 +33,7 @@ func (s *Server) restoreClient(ctx context.Context, c *netsvc.Conn, id ClientID)
 	key, err = s.seal.open(cl.AESKey, cl.ID)
 	if err != nil {
 		c.Log().Error("restore: stored AES key unusable", "client", cl.ID, "err", err)
+		rq.status = netsvc.StatusServerError
 		return cl, nil, RespError, nil
 	}
 	return cl, key, 0, nil
@@ -56,13 +58,13 @@ func plainSizeOf(v store.BackupVersion) uint64 {
 // list answers a 1032: every version of every file of the client, encrypted
 // with its AES key (names are nobody else's business). The payload is the
 // registered name, checked like a 1027's.
-func (s *Server) list(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+func (s *Server) list(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, p []byte) (uint16, []byte, error) {
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	if err != nil {
 		c.Log().Info("list refused", "client", id.String(), "err", err)
 		return RespError, nil, nil
 	}
-	cl, key, code, _ := s.restoreClient(ctx, c, id)
+	cl, key, code, _ := s.restoreClient(ctx, c, rq, id)
 	if code != 0 {
 		return code, nil, nil
 	}
@@ -73,7 +75,7 @@ func (s *Server) list(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte
 	vs, err := s.db.BackupVersions(ctx, cl.ID, "")
 	if err != nil {
 		c.Log().Error("list: store", "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	var l Listing
 	for _, v := range vs {
@@ -96,7 +98,7 @@ func (s *Server) list(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte
 // then the file encrypted with the client's current AES key exactly as an
 // upload is (AES-128-CBC, zero IV, PKCS#7), from the requested offset. It
 // is streamed chunk by chunk, so memory stays flat whatever the size.
-func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+func (s *Server) restore(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, p []byte) (uint16, []byte, error) {
 	log := c.Log()
 	req, err := ParseRestoreRequest(p)
 	if err != nil {
@@ -112,14 +114,14 @@ func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []b
 		log.Info("restore refused: bad file name", "client", id.String(), "err", err)
 		return RespNotFound, []byte{NotFoundFile}, nil
 	}
-	cl, key, code, _ := s.restoreClient(ctx, c, id)
+	cl, key, code, _ := s.restoreClient(ctx, c, rq, id)
 	if code != 0 {
 		return code, nil, nil
 	}
 	vs, err := s.db.BackupVersions(ctx, cl.ID, stored)
 	if err != nil {
 		log.Error("restore: store", "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	if len(vs) == 0 {
 		log.Info("restore: no such file", "client", cl.ID, "file", stored)
@@ -147,12 +149,12 @@ func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []b
 	// failures can only cut the stream short.
 	if _, err := s.blobs.Stat(ctx, v.Path); err != nil {
 		log.Error("restore: stored file unreadable", "client", cl.ID, "file", stored, "version", v.Version, "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	src, err := s.versionSource(v, key)
 	if err != nil {
 		log.Error("restore: stored key unusable", "client", cl.ID, "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	crc := v.CRC
 	if !src.sameKey {
@@ -161,7 +163,7 @@ func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []b
 		// ciphertext. One pass without sending finds the right one.
 		if crc, err = s.encryptVersion(ctx, src, io.Discard, ctSize); err != nil {
 			log.Error("restore: reading the stored file", "client", cl.ID, "file", stored, "err", err)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusServerError, RespError)
 		}
 	}
 	hdr := RestoreHeader{Version: uint32(v.Version), Size: plainSizeOf(v), CipherSize: uint64(ctSize),
@@ -181,6 +183,9 @@ func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []b
 	if err != nil {
 		// The client sees a short answer and keeps what it has.
 		log.Error("restore: stream", "client", cl.ID, "file", stored, "version", v.Version, "err", err)
+		if !out.failed {
+			rq.status = netsvc.StatusServerError // the blob, not the client
+		}
 		return respStreamed, nil, err
 	}
 	if got != crc {
@@ -192,9 +197,11 @@ func (s *Server) restore(ctx context.Context, c *netsvc.Conn, id ClientID, p []b
 }
 
 // skipWriter drops the first skip bytes written to it.
+// failed records that a write failed (the client, not the blob).
 type skipWriter struct {
-	w    io.Writer
-	skip int64
+	w      io.Writer
+	skip   int64
+	failed bool
 }
 
 func (s *skipWriter) Write(p []byte) (int, error) {
@@ -206,6 +213,7 @@ func (s *skipWriter) Write(p []byte) (int, error) {
 	}
 	if len(p) > 0 {
 		if _, err := s.w.Write(p); err != nil {
+			s.failed = true
 			return 0, err
 		}
 	}

@@ -72,7 +72,7 @@ func roundTrip(t *testing.T, e *env) {
 func TestRestoreRoundTripSQLiteLocal(t *testing.T) {
 	for _, atRest := range []bool{false, true} {
 		t.Run(fmt.Sprintf("at_rest=%v", atRest), func(t *testing.T) {
-			roundTrip(t, newEnv(t, Options{EncryptAtRest: atRest}))
+			roundTrip(t, newEnv(t, func(c *Config) { c.EncryptAtRest = atRest }))
 		})
 	}
 }
@@ -84,7 +84,7 @@ func TestRestoreRoundTripPostgresS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, newEnvOn(t, db, blob.Prefixed(s3, "backup"), Options{EncryptAtRest: true}))
+	roundTrip(t, newEnvOn(t, db, blob.Prefixed(s3, "backup"), func(c *Config) { c.EncryptAtRest = true }))
 }
 
 // The splice attack of the issue: the client id and every 1028 travel in
@@ -95,7 +95,7 @@ func TestRestoreRoundTripPostgresS3(t *testing.T) {
 // restores byte for byte. A replayed older 1028 likewise only adds a
 // version (with old content); nothing rolls back.
 func TestSpliceAndReplayKeepEveryVerifiedVersion(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	victim := e.newClient("victim")
 	v1, v2 := randBytes(5000), randBytes(7000)
 	upload(t, victim, "diary.txt", v1)
@@ -152,7 +152,7 @@ func TestSpliceAndReplayKeepEveryVerifiedVersion(t *testing.T) {
 // Retention is the operator's, applied by the sweep: the newest
 // KeepVersions stay, older ones and their blobs go, the newest always stays.
 func TestRetentionSweep(t *testing.T) {
-	e := newEnv(t, Options{KeepVersions: 2})
+	e := newEnv(t, func(c *Config) { c.KeepVersions, c.KeepDays = 2, 0 })
 	c := e.newClient("keeper")
 	var data [][]byte
 	for i := range 4 {
@@ -186,7 +186,7 @@ func TestRetentionSweep(t *testing.T) {
 // Clear errors for a name or version the server does not have, a bad
 // offset, and a client the server does not know.
 func TestRestoreErrors(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("errs")
 	upload(t, c, "a.txt", []byte("hello"))
 	if _, _, err := restoreAll(t, c, "b.txt", 0); !errors.Is(err, ErrUnknownFile) {
@@ -237,7 +237,7 @@ func TestRestoreErrors(t *testing.T) {
 // has for the chain and the CRC, the server sends only the rest.
 func TestRestoreResume(t *testing.T) {
 	for _, atRest := range []bool{false, true} {
-		e := newEnv(t, Options{EncryptAtRest: atRest})
+		e := newEnv(t, func(c *Config) { c.EncryptAtRest = atRest })
 		c := e.newClient("resumer")
 		data := randBytes(3*chunkSize + 1000)
 		upload(t, c, "big", data)
@@ -261,7 +261,7 @@ func TestRestoreResume(t *testing.T) {
 // for the client's new key, plain and at rest, and verify.
 func TestRestoreAfterKeyReplacement(t *testing.T) {
 	for _, atRest := range []bool{false, true} {
-		e := newEnv(t, Options{EncryptAtRest: atRest, AllowKeyReplace: true})
+		e := newEnv(t, func(c *Config) { c.EncryptAtRest = atRest; c.AllowKeyReplace = true })
 		c := e.newClient("rotator")
 		data := randBytes(chunkSize + 33)
 		upload(t, c, "f", data)
@@ -285,7 +285,7 @@ func TestRestoreAfterKeyReplacement(t *testing.T) {
 // Original clients never send 1032/1033, and codes past them are still
 // unknown: 2107 as before.
 func TestUnknownCodesAfterExtension(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	for _, code := range []uint16{1034, 2000, 0} {
 		if h, _, ok := raw(t, e.addr, request(ClientID{}, code, []byte{1})); !ok || h.Code != RespError {
 			t.Fatalf("code %d: %+v", code, h)
@@ -299,7 +299,7 @@ func TestUnknownCodesAfterExtension(t *testing.T) {
 func TestRestoreSlowReaderCut(t *testing.T) {
 	lim := netsvctest.DefaultLimits
 	lim.MinRate, lim.RateGrace = 1<<20, 50*time.Millisecond
-	e := newEnvLimits(t, Options{}, lim)
+	e := newEnvLimits(t, lim)
 	c := e.newClient("sloth")
 	data := randBytes(24 << 20)
 	upload(t, c, "big", data)
@@ -327,7 +327,7 @@ func TestRestoreSlowReaderCut(t *testing.T) {
 // A version whose blob is gone is answered 2107 before any of the stream,
 // and the other versions still restore.
 func TestRestoreMissingBlob(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("lost")
 	upload(t, c, "f", []byte("one"))
 	upload(t, c, "f", []byte("two"))
@@ -348,7 +348,7 @@ func TestRestoreMissingBlob(t *testing.T) {
 // versions, checks the upload's CRC, and reports a damaged blob.
 func TestExport(t *testing.T) {
 	for _, atRest := range []bool{false, true} {
-		e := newEnv(t, Options{EncryptAtRest: atRest})
+		e := newEnv(t, func(c *Config) { c.EncryptAtRest = atRest })
 		c := e.newClient("exporter")
 		data := randBytes(chunkSize + 77)
 		upload(t, c, "f", data)

@@ -13,8 +13,8 @@ import (
 // the --debug fault on a second daemon sharing the store) leaves the
 // verified copy, its row and its blob, exactly as they were.
 func TestFailedReuploadKeepsVerifiedCopy(t *testing.T) {
-	e := newEnv(t, Options{})
-	bad := e.sibling(Options{CRCOffByOne: true})
+	e := newEnv(t)
+	bad := e.sibling(func(c *Config) { c.TestCRCOffByOne = true })
 	c := e.newClient("keeper")
 	v1 := bytes.Repeat([]byte("version one "), 1000)
 	if res, err := c.Upload(ctx, "doc.txt", bytes.NewReader(v1), int64(len(v1))); err != nil || !res.Verified {
@@ -47,7 +47,7 @@ func TestFailedReuploadKeepsVerifiedCopy(t *testing.T) {
 // serves; the 1029 swaps the new copy in as version 2 and keeps the old one
 // as version 1.
 func TestConfirmedReuploadReplacesCopy(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("swapper")
 	v1, v2 := []byte("first copy"), bytes.Repeat([]byte("second copy "), 3000)
 	if res, err := c.Upload(ctx, "f.bin", bytes.NewReader(v1), int64(len(v1))); err != nil || !res.Verified {
@@ -96,7 +96,7 @@ func TestConfirmedReuploadReplacesCopy(t *testing.T) {
 // one blob left, describe the same upload (before, both shared one blob
 // name, so the row could carry one upload's CRC over the other's bytes).
 func TestConcurrentUploadsOfOneName(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("twice")
 	a, b := bytes.Repeat([]byte("A"), 70_000), bytes.Repeat([]byte("B"), 50_000)
 	var first atomic.Bool

@@ -12,7 +12,6 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,41 +21,18 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Options are the server's knobs; zero values get the defaults below.
-type Options struct {
-	// MaxFileSize bounds the bytes after the 1028 file header (default 2 GiB).
-	MaxFileSize int64
-	// MinUploadRate is the slowest an upload body may arrive, in bytes/s
-	// (default 4 KiB/s), checked progressively after the service's
-	// rate_grace (see uploadBody).
-	MinUploadRate int64
-	// EncryptAtRest stores ciphertext instead of plaintext.
-	EncryptAtRest bool
-	// AllowKeyReplace lets a 1026 install a different public key.
-	AllowKeyReplace bool
-	// PaddingFailureLimit is the bad-padding uploads a client may send per
-	// hour (default 5; negative means no limit).
-	PaddingFailureLimit int
-	// CRCOffByOne is the original's --debug fault injection (CRC+1).
-	CRCOffByOne bool
-	// RegisterRate and RegisterBurst limit 1025 registrations per client
-	// address (see registerLimiter; defaults 10/s and 1000, negative rate:
-	// no limit).
-	RegisterRate  float64
-	RegisterBurst int
-	// KeepVersions is how many versions of each file the retention sweep
-	// keeps at least (default 10; negative: no count limit).
-	KeepVersions int
-	// KeepDays keeps every version verified less than this many days ago,
-	// whatever KeepVersions says (0: no age rule).
-	KeepDays int
-	// Now is the clock (tests); time.Now by default.
-	Now func() time.Time
+// Env is what a Server needs besides its configuration: the runtime
+// dependencies Build fills from the daemon (svckit.Deps) and the master key
+// it loads.
+type Env struct {
+	// Store keeps clients, files and versions (*store.DB).
+	Store Store
+	// Blobs keeps file contents, already scoped to the service.
+	Blobs blob.Store
+	// MasterKey (32 bytes) seals the clients' AES keys in the store.
+	MasterKey []byte
 	// Log receives the background sweep's messages (nil: discarded).
 	Log *slog.Logger
-	// Rand feeds client ids, AES keys and their RSA wrapping (nil:
-	// crypto/rand).
-	Rand io.Reader
 }
 
 const (
@@ -72,10 +48,11 @@ const (
 // Server serves the backup protocol. It is safe for concurrent use: each
 // connection is one request, and all shared state lives in the store.
 type Server struct {
+	cfg   Config
 	db    Store
 	blobs blob.Store
 	seal  *sealer
-	opt   Options
+	log   *slog.Logger
 
 	regLimit *netsvc.AddrLimiter
 
@@ -84,42 +61,50 @@ type Server struct {
 	afterCommit func()
 }
 
-// New returns a Server that keeps metadata in db and files in blobs (a store
-// already scoped to the service). masterKey (32 bytes) seals the clients'
-// AES keys in the store.
-func New(db Store, blobs blob.Store, masterKey []byte, opt Options) (*Server, error) {
-	if db == nil || blobs == nil {
+// New returns a Server for cfg (validated; kept as the server's
+// configuration) that keeps metadata in env.Store and files in env.Blobs.
+// Every random byte it draws (client ids, AES keys, the sealer's nonces,
+// OAEP padding, blob names) comes from cfg.Rand and every time it reads from
+// cfg.Now (nil: crypto/rand, time.Now). Keys whose zero value the TOML
+// documents as "the default" get it here (docs/backup.md).
+func New(cfg Config, env Env) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if env.Store == nil || env.Blobs == nil {
 		return nil, errors.New("backup: store and blob store are required")
 	}
-	sl, err := newSealer(masterKey)
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	sl, err := newSealer(env.MasterKey, cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
-	if opt.MaxFileSize <= 0 {
-		opt.MaxFileSize = 2 << 30
+	def := DefaultConfig()
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = def.MaxFileSize
 	}
-	if opt.MaxFileSize > 1<<32-1-FileHeaderSize {
-		opt.MaxFileSize = 1<<32 - 1 - FileHeaderSize
+	if cfg.MaxFileSize > 1<<32-1-FileHeaderSize {
+		cfg.MaxFileSize = 1<<32 - 1 - FileHeaderSize
 	}
-	if opt.MinUploadRate <= 0 {
-		opt.MinUploadRate = 4 << 10
+	if cfg.MinUploadRate <= 0 {
+		cfg.MinUploadRate = def.MinUploadRate
 	}
-	if opt.PaddingFailureLimit == 0 {
-		opt.PaddingFailureLimit = 5
+	if cfg.PaddingFailureLimit == 0 {
+		cfg.PaddingFailureLimit = def.PaddingFailureLimit
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
+	if cfg.KeepVersions == 0 {
+		cfg.KeepVersions = def.KeepVersions
 	}
-	if opt.KeepVersions == 0 {
-		opt.KeepVersions = 10
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
-	if opt.Rand == nil {
-		opt.Rand = rand.Reader
-	}
-	return &Server{db: db, blobs: blobs, seal: sl, opt: opt, regLimit: registerLimiter(&opt)}, nil
+	return &Server{cfg: cfg, db: env.Store, blobs: env.Blobs, seal: sl, log: log, regLimit: registerLimiter(cfg)}, nil
 }
 
 // errNoReply ends a connection without a response, as the original did for
@@ -145,17 +130,17 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	// and blob calls run under hctx, which Request detaches from that
 	// cancellation. The connection's deadlines still bound it.
 	hctx, done := c.Request(ctx, CodeName(h.Code))
-	var superseded []string
+	var rq reqState
 	// Blobs the request made obsolete are deleted after the answer: the
 	// client need not wait for the unlink of a large file.
 	defer func() {
-		for _, name := range superseded {
+		for _, name := range rq.superseded {
 			s.removeBlob(hctx, c, name)
 		}
 	}()
-	code, payload, err := s.handle(hctx, c, h, &superseded)
+	code, payload, err := s.handle(hctx, c, h, &rq)
 	if code == 0 {
-		done("closed")
+		done(rq.statusOf(code, err))
 		if err == nil {
 			err = errNoReply
 		}
@@ -163,31 +148,28 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	}
 	if code == respStreamed {
 		// restore wrote its answer itself, as it went.
-		status := strconv.Itoa(int(RespRestore))
-		if err != nil {
-			status = "error"
-		}
-		done(status)
+		done(rq.statusOf(code, err))
 		return err
 	}
 	if _, werr := c.Write(Response(code, payload)); werr != nil {
-		done("error")
+		done(ioStatus(werr))
 		return fmt.Errorf("backup: write response: %w", werr)
 	}
-	done(strconv.Itoa(int(code)))
+	done(rq.statusOf(code, err))
 	return err
 }
 
-func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, superseded *[]string) (uint16, []byte, error) {
+func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, rq *reqState) (uint16, []byte, error) {
 	if h.Code == CodeFile {
 		if certMismatch(c, h) {
 			// Answered at once, the body unread, like an oversized file.
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusRefused, RespError)
 		}
-		return s.handleFile(ctx, c, h, superseded)
+		return s.handleFile(ctx, c, h, rq)
 	}
 	if h.PayloadSize > smallLimit {
 		c.Log().Info("request refused: payload too large", "code", h.Code, "size", h.PayloadSize)
+		rq.status = netsvc.StatusRefused
 		return 0, nil, fmt.Errorf("backup: %d-byte payload for code %d", h.PayloadSize, h.Code)
 	}
 	p := make([]byte, h.PayloadSize)
@@ -199,7 +181,7 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 		if h.Code == CodeReconnect {
 			return RespReconnectDenied, nil, nil
 		}
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusRefused, RespError)
 	}
 	if len(p) == 0 {
 		// The original dropped these silently; an explicit error is what
@@ -211,24 +193,25 @@ func (s *Server) handle(ctx context.Context, c *netsvc.Conn, h RequestHeader, su
 	}
 	switch h.Code {
 	case CodeRegister:
-		return s.register(ctx, c, p)
+		return s.register(ctx, c, rq, p)
 	case CodePublicKey:
-		return s.publicKey(ctx, c, h.ClientID, p)
+		return s.publicKey(ctx, c, rq, h.ClientID, p)
 	case CodeReconnect:
-		return s.reconnect(ctx, c, h.ClientID, p)
+		return s.reconnect(ctx, c, rq, h.ClientID, p)
 	case CodeCRCOK, CodeCRCRetry, CodeCRCFail:
-		return s.crcStatus(ctx, c, h, p, superseded)
+		return s.crcStatus(ctx, c, rq, h, p)
 	case CodeList:
-		return s.list(ctx, c, h.ClientID, p)
+		return s.list(ctx, c, rq, h.ClientID, p)
 	case CodeRestore:
-		return s.restore(ctx, c, h.ClientID, p)
+		return s.restore(ctx, c, rq, h.ClientID, p)
 	}
 	c.Log().Info("unknown request code", "code", h.Code)
 	return RespError, nil, nil
 }
 
-func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16, []byte, error) {
+func (s *Server) register(ctx context.Context, c *netsvc.Conn, rq *reqState, p []byte) (uint16, []byte, error) {
 	if !s.allowRegister(c) {
+		rq.status = netsvc.StatusRefused
 		return 0, nil, errRegisterLimited
 	}
 	name, err := ParseName(p)
@@ -241,12 +224,12 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 	}
 	for range 3 {
 		var id ClientID
-		if _, err := io.ReadFull(s.opt.Rand, id[:]); err != nil {
+		if _, err := io.ReadFull(s.cfg.Rand, id[:]); err != nil {
 			return RespError, nil, err
 		}
 		id[6] = id[6]&0x0f | 0x40 // UUID version 4
 		id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
-		err = s.db.BackupRegister(ctx, id.String(), name, s.opt.Now())
+		err = s.db.BackupRegister(ctx, id.String(), name, s.cfg.Now())
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
@@ -255,7 +238,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 			// where a 2107 would crash it (docs/backup.md, "Client quirks the server
 			// tolerates").
 			logStoreFailure(c.Log(), "register failed", err)
-			return 0, nil, err
+			return rq.fail(err)
 		}
 		c.Log().Info("client registered", "client", id.String(), "name", name)
 		return RespRegistered, id[:], nil
@@ -263,7 +246,7 @@ func (s *Server) register(ctx context.Context, c *netsvc.Conn, p []byte) (uint16
 	return RespError, nil, errors.New("backup: could not draw a free client id")
 }
 
-func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, p []byte) (uint16, []byte, error) {
 	if len(p) <= NameSize {
 		c.Log().Info("public key refused: no key in payload", "client", id.String())
 		return RespError, nil, nil
@@ -279,57 +262,57 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 		c.Log().Info("public key refused", "client", id.String(), "err", err)
 		return RespError, nil, nil
 	}
-	cl, err := s.db.BackupClient(ctx, id.String())
+	// One statement decides (docs/backup.md, "Store round trips"): the AES
+	// key is drawn and sealed first, and installed only if the client,
+	// registered under this name, has no key yet.
+	aesKey := make([]byte, AESKeySize)
+	if _, err := io.ReadFull(s.cfg.Rand, aesKey); err != nil {
+		return RespError, nil, err
+	}
+	sealed, err := s.seal.seal(aesKey, id.String())
+	if err != nil {
+		return RespError, nil, err
+	}
+	cl, installed, err := s.db.BackupOfferKey(ctx, id.String(), name, bytes.Clone(der), sealed, s.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The write failed (a full disk): a retry with the key already
+		// stored needs none, so a plain read serves it.
+		logStoreFailure(c.Log().With("client", id.String()), "public key: store", err)
+		if got, rerr := s.db.BackupClient(ctx, id.String()); rerr == nil && got.Name == name && got.PublicKey != nil && bytes.Equal(got.PublicKey, der) {
+			cl, err = got, nil
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			// A failure of ours is not a refusal: no answer, the client
 			// retries the request.
-			c.Log().Error("public key: store", "err", err)
-			return 0, nil, err
+			return rq.fail(err)
 		}
-		c.Log().Info("public key refused: unknown client", "client", id.String())
-		return RespError, nil, nil
+		return s.keyRefused(ctx, c, rq, id)
 	}
-	if name != cl.Name {
-		// The original accepted any name for a known id, so anyone who saw
-		// an id could take the account over.
-		c.Log().Warn("public key refused: name does not match the registered one", "client", id.String())
-		return RespError, nil, nil
-	}
-	var aesKey []byte
-	if cl.PublicKey != nil && bytes.Equal(cl.PublicKey, der) {
+	switch {
+	case installed:
+	case bytes.Equal(cl.PublicKey, der):
 		// A retry of an exchange whose answer was lost: same key, same AES key.
 		if aesKey, err = s.seal.open(cl.AESKey, cl.ID); err != nil {
 			c.Log().Error("public key: stored AES key unusable", "client", cl.ID, "err", err)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusServerError, RespError)
 		}
-		_ = s.db.BackupTouch(ctx, cl.ID, s.opt.Now())
-	} else {
-		if cl.PublicKey != nil && !s.opt.AllowKeyReplace {
-			c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
-			return RespError, nil, nil
-		}
-		aesKey = make([]byte, AESKeySize)
-		if _, err := io.ReadFull(s.opt.Rand, aesKey); err != nil {
-			return RespError, nil, err
-		}
-		sealed, err := s.seal.seal(aesKey, cl.ID)
-		if err != nil {
-			return RespError, nil, err
-		}
-		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.opt.Now()); err != nil {
+	case !s.cfg.AllowKeyReplace:
+		c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
+		return rq.answer(netsvc.StatusRefused, RespError)
+	default:
+		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.cfg.Now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 				logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
-				return 0, nil, err
+				return rq.fail(err)
 			}
 			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusRefused, RespError)
 		}
-		if cl.PublicKey != nil {
-			c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
-		}
+		c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
 	}
-	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
+	wrapped, err := WrapKey(s.cfg.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}
@@ -337,43 +320,66 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 	return RespAESKey, append(id[:], wrapped...), nil
 }
 
-func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p []byte) (uint16, []byte, error) {
+// keyRefused answers a 1026 for an id that is not registered under the
+// name it gave; a second look at the store only tells the log which.
+func (s *Server) keyRefused(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID) (uint16, []byte, error) {
+	if _, err := s.db.BackupClient(ctx, id.String()); err == nil {
+		// The original accepted any name for a known id, so anyone who saw
+		// an id could take the account over.
+		c.Log().Warn("public key refused: name does not match the registered one", "client", id.String())
+	} else {
+		c.Log().Info("public key refused: unknown client", "client", id.String())
+	}
+	return rq.answer(netsvc.StatusRefused, RespError)
+}
+
+func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, p []byte) (uint16, []byte, error) {
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	if err != nil {
 		c.Log().Info("reconnect denied", "client", id.String(), "err", err)
 		return RespReconnectDenied, nil, nil
 	}
-	cl, err := s.db.BackupClient(ctx, id.String())
+	// One statement: the client's keys, if this id is registered under
+	// this name and has them, and its last_seen set.
+	cl, err := s.db.BackupReconnect(ctx, id.String(), name, s.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The write failed (a full disk): reads still work, and a
+		// client must be able to log in, so a plain read serves it.
+		logStoreFailure(c.Log().With("client", id.String()), "reconnect: last_seen", err)
+		if cl, err = s.db.BackupClient(ctx, id.String()); err == nil && (!cl.HasKeys() || cl.Name != name) {
+			err = store.ErrNotFound
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			// Both the C++ client and Login forget their identity on a
 			// 2106 or 2107 here; a failure of ours must not make them do
 			// that, so no answer (they retry, then give up keeping it).
 			c.Log().Error("reconnect: store", "err", err)
-			return 0, nil, err
+			return rq.fail(err)
 		}
-		c.Log().Info("reconnect denied: unknown client", "client", id.String())
-		return RespReconnectDenied, nil, nil
-	}
-	if !cl.HasKeys() || cl.Name != name {
-		c.Log().Info("reconnect denied", "client", cl.ID, "has_keys", cl.HasKeys(), "name_matches", cl.Name == name)
+		// A second look at the store only tells the log why.
+		if cl, err := s.db.BackupClient(ctx, id.String()); err == nil {
+			c.Log().Info("reconnect denied", "client", cl.ID, "has_keys", cl.HasKeys(), "name_matches", cl.Name == name)
+		} else {
+			c.Log().Info("reconnect denied: unknown client", "client", id.String())
+		}
 		return RespReconnectDenied, nil, nil
 	}
 	pub, err := ParsePublicKey(cl.PublicKey)
 	if err != nil {
 		c.Log().Error("reconnect: stored public key unusable", "client", cl.ID, "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	aesKey, err := s.seal.open(cl.AESKey, cl.ID)
 	if err != nil {
 		c.Log().Error("reconnect: stored AES key unusable", "client", cl.ID, "err", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
-	wrapped, err := WrapKey(s.opt.Rand, pub, aesKey)
+	wrapped, err := WrapKey(s.cfg.Rand, pub, aesKey)
 	if err != nil {
 		return RespError, nil, err
 	}
-	_ = s.db.BackupTouch(ctx, cl.ID, s.opt.Now())
 	c.Log().Info("client reconnected", "client", cl.ID)
 	return RespReconnected, append(id[:], wrapped...), nil
 }
@@ -381,7 +387,7 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, id ClientID, p [
 // crcStatus records the client's verdict. The answer is always 2104, as
 // the original's, whether or not anything matched: the client does
 // nothing with it.
-func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader, p []byte, superseded *[]string) (uint16, []byte, error) {
+func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, rq *reqState, h RequestHeader, p []byte) (uint16, []byte, error) {
 	name, err := ParseName(p[:min(len(p), NameSize)])
 	var stored string
 	if err == nil {
@@ -389,10 +395,10 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 	}
 	if err != nil {
 		c.Log().Info("crc status ignored: bad file name", "code", h.Code, "err", err)
-		return RespAck, nil, nil
+		return rq.answer(netsvc.StatusClientError, RespAck)
 	}
 	id := h.ClientID.String()
-	now := s.opt.Now()
+	now := s.cfg.Now()
 	switch h.Code {
 	case CodeCRCOK:
 		// The upload becomes a new version; earlier ones stay (a 1029
@@ -400,6 +406,7 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 		version, err := s.db.BackupConfirmFile(ctx, id, stored, now)
 		if err != nil {
 			c.Log().Error("crc ok: store", "err", err)
+			rq.status = netsvc.StatusServerError
 		}
 		c.Log().Info("file verified by client", "client", id, "file", stored, "version", version)
 	case CodeCRCRetry:
@@ -408,8 +415,9 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 		ok, displaced, err := s.db.BackupFailFile(ctx, id, stored, now)
 		if err != nil {
 			c.Log().Error("crc fail: store", "err", err)
+			rq.status = netsvc.StatusServerError
 		}
-		addBlob(superseded, displaced)
+		rq.addBlob(displaced)
 		c.Log().Warn("client gave up on upload", "client", id, "file", stored, "discarded", ok)
 	}
 	return RespAck, nil, nil
@@ -423,15 +431,18 @@ func (s *Server) crcStatus(ctx context.Context, c *netsvc.Conn, h RequestHeader,
 // base name a client sends (".tmp-x" included) makes a valid blob name. The
 // "files/" folder keeps these apart from the "<client>/<file>" blobs of
 // rows written before.
-func uploadBlobName(clientID string, now time.Time) string {
+func uploadBlobName(rnd io.Reader, clientID string, now time.Time) (string, error) {
 	var r [6]byte
-	rand.Read(r[:])
-	return fmt.Sprintf("files/%s/%s-%x", clientID, now.UTC().Format("20060102T150405.000000000Z"), r)
+	if _, err := io.ReadFull(rnd, r[:]); err != nil {
+		return "", fmt.Errorf("backup: blob name: %w", err)
+	}
+	return fmt.Sprintf("files/%s/%s-%x", clientID, now.UTC().Format("20060102T150405.000000000Z"), r), nil
 }
 
-func addBlob(list *[]string, name string) {
+// addBlob notes a blob the request made obsolete, removed after the answer.
+func (r *reqState) addBlob(name string) {
 	if name != "" {
-		*list = append(*list, name)
+		r.superseded = append(r.superseded, name)
 	}
 }
 
@@ -451,7 +462,7 @@ func (s *Server) removeBlob(ctx context.Context, c *netsvc.Conn, name string) {
 // correctly. 2103 is sent only for a stored file; anything else gets 2107
 // after the rest of the payload was read, so the client sees the answer
 // instead of a reset.
-func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader, superseded *[]string) (uint16, []byte, error) {
+func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader, rq *reqState) (uint16, []byte, error) {
 	log := c.Log()
 	total := int64(h.PayloadSize)
 	if total < FileHeaderSize {
@@ -467,26 +478,29 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	fh, _ := ParseFileHeader(fhb[:])
 	avail := total - FileHeaderSize
-	if avail > s.opt.MaxFileSize {
-		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.opt.MaxFileSize)
+	if avail > s.cfg.MaxFileSize {
+		log.Warn("file refused: larger than max_file_size", "size", avail, "max", s.cfg.MaxFileSize)
+		rq.status = netsvc.StatusRefused
 		return RespError, nil, fmt.Errorf("backup: %d-byte upload over the limit", avail)
 	}
 	c.EndHandshake()
 	body := s.uploadBody(c)
 	defer c.EndTransfer()
-	refuse := func(why string, args ...any) (uint16, []byte, error) {
+	// refuse drains the body and answers 2107 with status (the metrics'
+	// view of why).
+	refuse := func(status, why string, args ...any) (uint16, []byte, error) {
 		if _, err := io.CopyN(io.Discard, body, avail); err != nil {
 			return 0, nil, err
 		}
 		log.Info("file refused: "+why, args...)
-		return RespError, nil, nil
+		return rq.answer(status, RespError)
 	}
 	size := int64(fh.ContentSize)
 	if size > avail {
-		return refuse("content_size larger than the payload", "content_size", size, "payload", avail)
+		return refuse(netsvc.StatusClientError, "content_size larger than the payload", "content_size", size, "payload", avail)
 	}
 	if size == 0 || size%aes.BlockSize != 0 {
-		return refuse("ciphertext is not whole AES blocks", "size", size)
+		return refuse(netsvc.StatusClientError, "ciphertext is not whole AES blocks", "size", size)
 	}
 	name, err := ParseName(fh.Name[:])
 	var stored string
@@ -494,41 +508,46 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 		stored, err = storedName(name)
 	}
 	if err != nil {
-		return refuse("bad file name", "err", err)
+		return refuse(netsvc.StatusClientError, "bad file name", "err", err)
 	}
 	id := h.ClientID.String()
 	cl, err := s.db.BackupClient(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			log.Error("file: store", "err", err)
+			return refuse(netsvc.StatusServerError, "client unavailable", "client", id)
 		}
-		return refuse("unknown client", "client", id)
+		return refuse(netsvc.StatusRefused, "unknown client", "client", id)
 	}
 	if !cl.HasKeys() {
-		return refuse("client has no key yet", "client", id)
+		return refuse(netsvc.StatusRefused, "client has no key yet", "client", id)
 	}
 	if locked, err := s.lockedOut(ctx, id); locked || err != nil {
 		if err != nil {
 			// Unsure whether the client is locked out: refuse rather than
 			// hand a possible attacker one more padding answer.
 			log.Error("file: store", "err", err)
-			return refuse("lockout state unavailable", "client", id)
+			return refuse(netsvc.StatusServerError, "lockout state unavailable", "client", id)
 		}
-		return refuse("client locked out after repeated bad padding", "client", id)
+		return refuse(netsvc.StatusRefused, "client locked out after repeated bad padding", "client", id)
 	}
 	aesKey, err := s.seal.open(cl.AESKey, cl.ID)
 	if err != nil {
-		return refuse("stored AES key unusable", "client", id, "err", err)
+		return refuse(netsvc.StatusServerError, "stored AES key unusable", "client", id, "err", err)
 	}
 	block, err := aes.NewCipher(aesKey)
 	if err != nil {
-		return refuse("AES key", "err", err)
+		return refuse(netsvc.StatusServerError, "AES key", "err", err)
 	}
-	path := uploadBlobName(id, s.opt.Now())
+	path, err := uploadBlobName(s.cfg.Rand, id, s.cfg.Now())
+	if err != nil {
+		log.Error("file: random source", "err", err)
+		return refuse(netsvc.StatusServerError, "no blob name", "client", id)
+	}
 	w, err := s.blobs.Create(ctx, path)
 	if err != nil {
 		logStoreFailure(log, "file: blob create", err)
-		return refuse("blob store", "client", id)
+		return refuse(netsvc.StatusServerError, "blob store", "client", id)
 	}
 	defer w.Abort()
 
@@ -542,9 +561,10 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 				log.Error("file: store", "err", err)
 			}
 			log.Warn("file refused: bad padding (wrong key or tampered data)", "client", id, "file", stored)
-			return RespError, nil, nil
+			return rq.answer(netsvc.StatusRefused, RespError)
 		}
 		if errors.Is(err, errBlobWrite) {
+			rq.status = netsvc.StatusServerError
 			return s.blobWriteFailed(log, body, avail, err)
 		}
 		return 0, nil, err
@@ -554,28 +574,28 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	}
 	if err := w.Commit(); err != nil {
 		logStoreFailure(log, "file: blob commit", err)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
 	if s.afterCommit != nil {
 		s.afterCommit()
 	}
 	rec := store.BackupFile{ClientID: id, FileName: stored, Path: path, Size: n, PlainSize: plain, CRC: crc,
-		UploadKey: cl.AESKey, UploadedAt: s.opt.Now()}
-	if s.opt.EncryptAtRest {
+		UploadKey: cl.AESKey, UploadedAt: s.cfg.Now()}
+	if s.cfg.EncryptAtRest {
 		rec.AtRestKey = cl.AESKey
 	}
 	displaced, err := s.db.BackupPutFile(ctx, rec)
 	if err != nil {
 		logStoreFailure(log, "file: store", err)
 		_ = s.blobs.Remove(ctx, path)
-		return RespError, nil, nil
+		return rq.answer(netsvc.StatusServerError, RespError)
 	}
-	addBlob(superseded, displaced)
+	rq.addBlob(displaced)
 	reported := crc
-	if s.opt.CRCOffByOne {
-		reported++ // fault injection, see Options
+	if s.cfg.TestCRCOffByOne {
+		reported++ // fault injection, see Config.TestCRCOffByOne
 	}
-	log.Info("file stored", "client", id, "file", stored, "ciphertext", size, "stored_bytes", n, "at_rest", s.opt.EncryptAtRest)
+	log.Info("file stored", "client", id, "file", stored, "ciphertext", size, "stored_bytes", n, "at_rest", s.cfg.EncryptAtRest)
 	return RespFileCRC, FileResponse{ClientID: h.ClientID, Size: uint32(size), Name: fh.Name, CRC: reported}.Marshal(), nil
 }
 
@@ -587,28 +607,39 @@ var (
 // stream copies size ciphertext bytes from r, returning the bytes written
 // to w and the CRC of the ciphertext. The last plaintext block is held
 // back until the end, where its padding decides how much of it is data.
-// Each chunk leaves in one write, held-back block included. (Writing from
-// a second goroutine, to overlap the blob's write calls with the next
-// read, was measured: it cost more CPU per MiB than it saved.)
+// (Writing from a second goroutine, to overlap the blob's write calls with
+// the next read, was measured: it cost more CPU per MiB than it saved.)
 func (s *Server) stream(r io.Reader, w io.Writer, block cipher.Block, size int64) (int64, uint32, error) {
 	n, _, crc, err := s.streamFile(r, w, block, size)
 	return n, crc, err
 }
 
-// streamFile is stream that also returns the file's plaintext size.
+// streamFile is stream that also returns the file's plaintext size. It
+// works in one chunk-sized buffer per upload, in one pass: each read's
+// bytes get their CRC and, in whole blocks, their decryption (one
+// CryptBlocks in place per read) while they are still in the cache, and
+// the buffer goes to w in one write when it is full; the last one carries
+// the held-back block's data too. At rest, only the last block is
+// decrypted, for its padding.
 func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size int64) (written, plain int64, crc uint32, err error) {
-	bp := bufPool.Get().(*streamBufs)
-	defer bufPool.Put(bp)
-	ct, pt := bp.ct[:], bp.pt[:]
+	bp := uploadPool.Get().(*uploadBuf)
+	defer uploadPool.Put(bp)
+	// buf[:16] takes the plaintext block held back from the previous
+	// chunk; ciphertext is read to buf[16:] and decrypted in place.
+	buf := bp[:]
+	atRest := s.cfg.EncryptAtRest
 	var dec cipher.BlockMode
-	if !s.opt.EncryptAtRest {
+	if !atRest {
 		dec = legacycrypto.NewCBCDecrypterZeroIV(block)
 	}
-	// last: the held-back plaintext block; before: the ciphertext block
-	// preceding the current chunk (the zero IV at first).
-	var last, before [aes.BlockSize]byte
+	// before: at rest, the ciphertext block preceding the buffer's (the
+	// zero IV at first).
+	var before [aes.BlockSize]byte
 	haveLast := false
 	write := func(p []byte) error {
+		if len(p) == 0 {
+			return nil
+		}
 		n, err := w.Write(p)
 		written += int64(n)
 		if err != nil {
@@ -616,58 +647,96 @@ func (s *Server) streamFile(r io.Reader, w io.Writer, block cipher.Block, size i
 		}
 		return nil
 	}
-	for left := size; left > 0; {
-		n := int(min(int64(chunkSize), left))
-		if _, err := io.ReadFull(r, ct[:n]); err != nil {
-			return 0, 0, 0, fmt.Errorf("backup: file body: %w", err)
-		}
-		left -= int64(n)
-		crc = crc32.Update(crc, crc32.IEEETable, ct[:n])
-		if s.opt.EncryptAtRest {
-			// Only the last block's padding needs checking, and in CBC
-			// that block decrypts on its own (D(C_last) xor C_before):
-			// decrypting the rest would be thrown away.
-			if left == 0 {
-				if n > aes.BlockSize {
-					copy(before[:], ct[n-2*aes.BlockSize:n-aes.BlockSize])
+	const start = aes.BlockSize
+	fill, done := start, start // bytes in buf; of them, decrypted (or, at rest, whole blocks)
+	for left := size; ; {
+		if left > 0 {
+			n, err := r.Read(buf[fill : fill+int(min(int64(len(buf)-fill), left))])
+			if n > 0 {
+				crc = crc32.Update(crc, crc32.IEEETable, buf[fill:fill+n])
+				fill += n
+				left -= int64(n)
+				if whole := done + (fill-done)/aes.BlockSize*aes.BlockSize; whole > done {
+					if !atRest {
+						dec.CryptBlocks(buf[done:whole], buf[done:whole])
+					}
+					done = whole
 				}
-				block.Decrypt(last[:], ct[n-aes.BlockSize:n])
-				subtle.XORBytes(last[:], last[:], before[:])
+			}
+			if err != nil && left > 0 {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return 0, 0, 0, fmt.Errorf("backup: file body: %w", err)
+			}
+			if fill < len(buf) && left > 0 {
+				continue
+			}
+		}
+		if left > 0 {
+			// The buffer is full: all but its last block go out (after
+			// the held-back one), the last is held back.
+			if atRest {
+				copy(before[:], buf[fill-aes.BlockSize:fill])
+				if err := write(buf[start:fill]); err != nil {
+					return 0, 0, 0, err
+				}
 			} else {
-				copy(before[:], ct[n-aes.BlockSize:n])
+				from := start
+				if haveLast {
+					from = 0
+				}
+				if err := write(buf[from : fill-aes.BlockSize]); err != nil {
+					return 0, 0, 0, err
+				}
+				copy(buf[:start], buf[fill-aes.BlockSize:fill])
+				haveLast = true
 			}
-			if err := write(ct[:n]); err != nil {
-				return 0, 0, 0, err
-			}
+			fill, done = start, start
 			continue
 		}
-		// pt[0:16] takes the block held back from the previous chunk.
-		dec.CryptBlocks(pt[aes.BlockSize:aes.BlockSize+n], ct[:n])
-		out := pt[aes.BlockSize:n]
-		if haveLast {
-			copy(pt[:aes.BlockSize], last[:])
-			out = pt[:n]
+		// The end: the last block's padding decides.
+		if fill == start {
+			return 0, 0, 0, errBadPadding // no ciphertext at all
 		}
-		copy(last[:], pt[n:n+aes.BlockSize])
-		haveLast = true
-		if err := write(out); err != nil {
+		var last [aes.BlockSize]byte
+		if atRest {
+			if fill-start >= 2*aes.BlockSize {
+				copy(before[:], buf[fill-2*aes.BlockSize:fill-aes.BlockSize])
+			}
+			block.Decrypt(last[:], buf[fill-aes.BlockSize:fill])
+			subtle.XORBytes(last[:], last[:], before[:])
+		} else {
+			copy(last[:], buf[fill-aes.BlockSize:fill])
+		}
+		keep, err := PKCS7Unpad(last[:])
+		if err != nil {
+			return 0, 0, 0, errBadPadding
+		}
+		if atRest {
+			err = write(buf[start:fill])
+		} else {
+			from := start
+			if haveLast {
+				from = 0
+			}
+			err = write(buf[from : fill-aes.BlockSize+keep])
+		}
+		if err != nil {
 			return 0, 0, 0, err
 		}
+		return written, size - aes.BlockSize + int64(keep), crc, nil
 	}
-	keep, err := PKCS7Unpad(last[:])
-	if err != nil {
-		return 0, 0, 0, errBadPadding
-	}
-	if !s.opt.EncryptAtRest && keep > 0 {
-		if err := write(last[:keep]); err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	return written, size - aes.BlockSize + int64(keep), crc, nil
 }
 
-// streamBufs are one upload's buffers: a ciphertext chunk and a plaintext
-// chunk with room for the held-back block in front.
+// uploadBuf is one upload's buffer: a chunk of ciphertext, decrypted in
+// place, behind the held-back plaintext block.
+type uploadBuf [aes.BlockSize + chunkSize]byte
+
+var uploadPool = sync.Pool{New: func() any { return new(uploadBuf) }}
+
+// streamBufs are one restore's buffers: a ciphertext chunk and a plaintext
+// chunk with room for a block of padding.
 type streamBufs struct {
 	ct [chunkSize]byte
 	pt [chunkSize + aes.BlockSize]byte
@@ -679,17 +748,17 @@ var bufPool = sync.Pool{New: func() any { return new(streamBufs) }}
 // in the current window. The count lives in the store, so a client cannot
 // escape it by spreading its attempts over the daemons that share it.
 func (s *Server) lockedOut(ctx context.Context, id string) (bool, error) {
-	if s.opt.PaddingFailureLimit < 0 {
+	if s.cfg.PaddingFailureLimit < 0 {
 		return false, nil
 	}
-	n, err := s.db.BackupPaddingFailures(ctx, id, s.opt.Now(), failWindow)
-	return n >= s.opt.PaddingFailureLimit, err
+	n, err := s.db.BackupPaddingFailures(ctx, id, s.cfg.Now(), failWindow)
+	return n >= s.cfg.PaddingFailureLimit, err
 }
 
 func (s *Server) recordPaddingFailure(ctx context.Context, id string) error {
-	if s.opt.PaddingFailureLimit < 0 {
+	if s.cfg.PaddingFailureLimit < 0 {
 		return nil
 	}
-	_, err := s.db.BackupPaddingFailure(ctx, id, s.opt.Now(), failWindow)
+	_, err := s.db.BackupPaddingFailure(ctx, id, s.cfg.Now(), failWindow)
 	return err
 }

@@ -24,7 +24,7 @@ var ctx = context.Background()
 // docs/backup.md, "Test vectors": the FileDecryptHandler vector replayed byte for byte over a socket,
 // with the client's AES key installed as if it had done its key exchange.
 func TestGoldenFileResponse(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	id := ClientID(unhexT(t, "0123456789abcdef0123456789abcdef"))
 	e.putClient(id, "vector", unhexT(t, "00112233445566778899aabbccddeeff"))
 	req := unhexT(t, "0123456789abcdef0123456789abcdef"+"01"+"0404"+"23010000"+"20000000"+
@@ -54,7 +54,7 @@ func TestGoldenFileResponse(t *testing.T) {
 // installed; every frame the server sends is compared where it is
 // deterministic, and by layout where it is random (OAEP).
 func TestGoldenWorkedSession(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	name := "4d69636861656c204a61636b736f6e" + strings.Repeat("00", 240)
 	// #0 register: a 2100 with a fresh id.
 	h, p, ok := raw(t, e.addr, unhexT(t, strings.Repeat("00", 16)+"01"+"0104"+"ff000000"+name))
@@ -117,7 +117,7 @@ func TestGoldenWorkedSession(t *testing.T) {
 }
 
 func TestRegisterKeyUploadVerify(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("alice")
 	data := bytes.Repeat([]byte("backup me "), 30000) // several chunks
 	res, err := c.Upload(ctx, "notes/a.txt", bytes.NewReader(data), int64(len(data)))
@@ -147,7 +147,7 @@ func TestRegisterKeyUploadVerify(t *testing.T) {
 }
 
 func TestEmptyFileAndExactBlocks(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("edge")
 	for name, data := range map[string][]byte{"empty": nil, "block": bytes.Repeat([]byte{1}, 16), "chunk": bytes.Repeat([]byte{2}, chunkSize)} {
 		res, err := c.Upload(ctx, name, bytes.NewReader(data), int64(len(data)))
@@ -217,7 +217,7 @@ func corruptingProxy(t *testing.T, addr string) string {
 // reports that CRC, the client sees the mismatch, sends 1030, re-sends,
 // and the second copy verifies.
 func TestCRCRetryThenOK(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("bob")
 	c.Addr = corruptingProxy(t, e.addr)
 	data := bytes.Repeat([]byte("0123456789"), 100) // 1000 bytes: padding block untouched
@@ -238,7 +238,7 @@ func TestCRCRetryThenOK(t *testing.T) {
 // The original's --debug fault: three mismatches, then 1031, which
 // discards the upload.
 func TestThreeFailuresThenDiscard(t *testing.T) {
-	e := newEnv(t, Options{CRCOffByOne: true})
+	e := newEnv(t, func(c *Config) { c.TestCRCOffByOne = true })
 	c := e.newClient("carol")
 	data := []byte("never verified")
 	res, err := c.Upload(ctx, "x.txt", bytes.NewReader(data), int64(len(data)))
@@ -260,7 +260,7 @@ func TestThreeFailuresThenDiscard(t *testing.T) {
 }
 
 func TestReconnect(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("dave")
 	back := &Client{Addr: e.addr, Name: "dave", ID: c.ID, Key: c.Key}
 	if err := back.Reconnect(ctx); err != nil || !bytes.Equal(back.AESKey, c.AESKey) {
@@ -298,7 +298,7 @@ func TestReconnect(t *testing.T) {
 // the client depends on"; flaw 10 in "Original flaws"): the C++ client
 // crashes on anything but 2100.
 func TestRegisterTakenName(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	a, b := e.newClient("same"), e.newClient("same")
 	if a.ID == b.ID {
 		t.Fatal("same id twice")
@@ -316,7 +316,7 @@ func TestRegisterTakenName(t *testing.T) {
 }
 
 func TestKeyExchangeRules(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("frank")
 	first := c.AESKey
 	// A retry with the same key gets the same AES key back.
@@ -354,7 +354,7 @@ func TestKeyExchangeRules(t *testing.T) {
 	}
 
 	// With allow_key_replace the original's rotation is back.
-	e2 := newEnv(t, Options{AllowKeyReplace: true})
+	e2 := newEnv(t, func(c *Config) { c.AllowKeyReplace = true })
 	d := e2.newClient("gina")
 	d2 := &Client{Addr: e2.addr, Name: "gina", ID: d.ID, Key: other}
 	if err := d2.ExchangeKeys(ctx); err != nil || bytes.Equal(d2.AESKey, d.AESKey) {
@@ -364,7 +364,7 @@ func TestKeyExchangeRules(t *testing.T) {
 
 // The original answered 2103 with a matching CRC whatever happened (#4).
 func TestCRCOnlyForStoredData(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("henry")
 	ct, _ := EncryptFile(c.AESKey, []byte("some data"))
 	var unknown ClientID
@@ -425,7 +425,7 @@ func TestCRCOnlyForStoredData(t *testing.T) {
 }
 
 func TestClientsAreIsolated(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	a, b := e.newClient("a"), e.newClient("b")
 	for _, c := range []*Client{a, b} {
 		data := []byte("owned by " + c.Name)
@@ -467,7 +467,7 @@ func TestClientsAreIsolated(t *testing.T) {
 // Distinguishable padding errors are a decryption oracle; a client that
 // keeps producing them is refused for an hour.
 func TestPaddingFailureLockout(t *testing.T) {
-	e := newEnv(t, Options{PaddingFailureLimit: 3})
+	e := newEnv(t, func(c *Config) { c.PaddingFailureLimit = 3 })
 	c := e.newClient("oracle")
 	bad := make([]byte, 32)
 	for i := 0; i < 3; {
@@ -493,7 +493,7 @@ func TestPaddingFailureLockout(t *testing.T) {
 }
 
 func TestEncryptAtRest(t *testing.T) {
-	e := newEnv(t, Options{EncryptAtRest: true})
+	e := newEnv(t, func(c *Config) { c.EncryptAtRest = true })
 	c := e.newClient("ivy")
 	data := bytes.Repeat([]byte("secret "), 50000)
 	if res, err := c.Upload(ctx, "s", bytes.NewReader(data), int64(len(data))); err != nil || !res.Verified {
@@ -512,7 +512,7 @@ func TestEncryptAtRest(t *testing.T) {
 }
 
 func TestFramingErrors(t *testing.T) {
-	e := newEnv(t, Options{MaxFileSize: 1 << 20})
+	e := newEnv(t, func(c *Config) { c.MaxFileSize = 1 << 20 })
 	c := e.newClient("jack")
 	// Zero payloads and unknown codes: the original went silent; 2107 here.
 	for what, msg := range map[string][]byte{
@@ -574,7 +574,7 @@ func TestFramingErrors(t *testing.T) {
 
 func TestDeadlines(t *testing.T) {
 	lim := netsvc.Limits{MaxConns: 16, IdleTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, HandshakeTimeout: 300 * time.Millisecond, RateGrace: 300 * time.Millisecond}
-	e := newEnvLimits(t, Options{MinUploadRate: 1000}, lim)
+	e := newEnvLimits(t, lim, func(c *Config) { c.MinUploadRate = 1000 })
 	c := e.newClient("slow")
 	closedWithin := func(what string, msg []byte, trickle bool, max time.Duration) {
 		conn, err := net.Dial("tcp", e.addr)
@@ -618,7 +618,7 @@ func TestDeadlines(t *testing.T) {
 }
 
 func TestConcurrentUploads(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -672,7 +672,7 @@ func TestConcurrentUploads(t *testing.T) {
 // is still arriving when the drain begins is stored and answered 2103, not
 // failed because the handler's context was cancelled.
 func TestShutdownFinishesUpload(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	c := e.newClient("drain")
 	data := bytes.Repeat([]byte("drain me "), 1000)
 	ct, _ := EncryptFile(c.AESKey, data)
@@ -728,8 +728,8 @@ func TestPaddingLockoutSharedAcrossDaemons(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnv(t, Options{PaddingFailureLimit: 2, Now: clock})
-	other := e.sibling(Options{PaddingFailureLimit: 2, Now: clock})
+	e := newEnv(t, func(c *Config) { c.PaddingFailureLimit = 2; c.Now = clock })
+	other := e.sibling(func(c *Config) { c.PaddingFailureLimit = 2; c.Now = clock })
 	c := e.newClient("spread")
 	bad := make([]byte, 32)
 	for i, addr := range []string{e.addr, other.addr} {

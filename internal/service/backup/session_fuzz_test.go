@@ -16,7 +16,7 @@ func FuzzSession(f *testing.F) {
 	for _, fr := range seedFrames(f) {
 		f.Add(fr)
 	}
-	e := newEnv(f, Options{MaxFileSize: 1 << 16})
+	e := newEnv(f, func(c *Config) { c.MaxFileSize = 1 << 16 })
 	c := e.newClient("fuzz")
 	upload(f, c, "hello.txt", []byte("Hello, backup server!\n"))
 	f.Add(request(c.ID, CodeList, nameField(f, "fuzz")))

@@ -16,7 +16,7 @@ func TestStreamChunkBoundaries(t *testing.T) {
 	rand.Read(key)
 	block, _ := aes.NewCipher(key)
 	for _, atRest := range []bool{false, true} {
-		s := &Server{opt: Options{EncryptAtRest: atRest}}
+		s := &Server{cfg: testConfig(func(c *Config) { c.EncryptAtRest = atRest })}
 		for _, n := range []int{0, 1, 15, 16, 17, chunkSize - 17, chunkSize - 16, chunkSize, chunkSize + 1,
 			2*chunkSize - 16, 2 * chunkSize, 3*chunkSize + 5} {
 			plain := make([]byte, n)
@@ -63,7 +63,7 @@ func TestStreamWriteError(t *testing.T) {
 	block, _ := aes.NewCipher(key)
 	ct, _ := EncryptFile(key, make([]byte, 5*chunkSize))
 	for _, atRest := range []bool{false, true} {
-		s := &Server{opt: Options{EncryptAtRest: atRest}}
+		s := &Server{cfg: testConfig(func(c *Config) { c.EncryptAtRest = atRest })}
 		for after := range 6 {
 			_, _, err := s.stream(bytes.NewReader(ct), &failWriter{after: after}, block, int64(len(ct)))
 			if !errors.Is(err, errBlobWrite) {

@@ -32,7 +32,7 @@ func (s *Server) SweepOrphans(ctx context.Context, minAge time.Duration) (int, e
 	if err != nil {
 		return 0, fmt.Errorf("backup: sweep: %w", err)
 	}
-	cutoff := s.opt.Now().Add(-minAge)
+	cutoff := s.cfg.Now().Add(-minAge)
 	removed := 0
 	var errs []error
 	for _, in := range infos {
@@ -48,12 +48,12 @@ func (s *Server) SweepOrphans(ctx context.Context, minAge time.Duration) (int, e
 	return removed, errors.Join(errs...)
 }
 
-// Retention is the version policy the sweep applies (Options.KeepVersions,
-// Options.KeepDays).
+// Retention is the version policy the sweep applies (Config.KeepVersions,
+// Config.KeepDays).
 func (s *Server) Retention() store.BackupRetention {
-	pol := store.BackupRetention{Keep: max(s.opt.KeepVersions, 0)}
-	if s.opt.KeepDays > 0 {
-		pol.MaxAge = time.Duration(s.opt.KeepDays) * 24 * time.Hour
+	pol := store.BackupRetention{Keep: max(s.cfg.KeepVersions, 0)}
+	if s.cfg.KeepDays > 0 {
+		pol.MaxAge = time.Duration(s.cfg.KeepDays) * 24 * time.Hour
 	}
 	return pol
 }
@@ -64,7 +64,7 @@ func (s *Server) Retention() store.BackupRetention {
 // returns how many versions it removed. A blob whose removal fails is left
 // to SweepOrphans.
 func (s *Server) ApplyRetention(ctx context.Context) (int, error) {
-	gone, err := s.db.BackupPruneVersions(ctx, s.Retention(), s.opt.Now())
+	gone, err := s.db.BackupPruneVersions(ctx, s.Retention(), s.cfg.Now())
 	if err != nil || len(gone) == 0 {
 		return 0, err
 	}
@@ -104,7 +104,7 @@ const sweepEvery = time.Hour
 // at once and then every hour, until ctx ends (the daemon runs it as the
 // service's background work).
 func (s *Server) Run(ctx context.Context) error {
-	log := s.opt.Log
+	log := s.log
 	for {
 		if n, err := s.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("applying version retention", "err", err)

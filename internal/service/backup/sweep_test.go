@@ -10,7 +10,7 @@ import (
 )
 
 func TestSweepOrphansRemovesOnlyOldUnreferencedUploads(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t)
 	ctx := context.Background()
 	c := e.newClient("sweeper")
 	data := bytes.Repeat([]byte("kept "), 1000)
@@ -31,7 +31,7 @@ func TestSweepOrphansRemovesOnlyOldUnreferencedUploads(t *testing.T) {
 		t.Fatalf("young orphan swept: %d %v", n, err)
 	}
 	// Two hours on, it goes; the referenced copy and legacy blobs stay.
-	later, err := New(e.db, e.blobs, e.master, Options{Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+	later, err := New(testConfig(func(c *Config) { c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } }), e.envOf())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,144 @@
+package backup
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+)
+
+// The control path (1025 register, 1026 key exchange, 1027 reconnect)
+// against a real SQLite store, one loopback connection per request as the
+// original client makes them, the client's side reduced to raw bytes (no
+// RSA decrypt), so the figure is the server's request plus the connection.
+// Each reports x-oaep: its time per request over one RSA-1024 (e = 17)
+// OAEP encryption of an AES key measured in the same run, the public-key
+// work the 1026/1027 answer needs (BenchmarkRSAOAEPEncrypt is the same
+// work as a benchmark of its own). docs/performance.md, "backup control
+// path":
+//
+//	go test -run X -bench 'Control|RSAOAEP' -count 3 ./internal/service/backup
+
+// oaepNs is the time of one WrapKey with the test key, measured now.
+func oaepNs(b *testing.B) float64 {
+	pub := &sharedKey(b).PublicKey
+	key := make([]byte, AESKeySize)
+	const n = 2000
+	start := time.Now()
+	for range n {
+		if _, err := WrapKey(nil, pub, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(time.Since(start).Nanoseconds()) / n
+}
+
+// exchange sends msg on a new connection and returns the answer's code.
+func exchange(b *testing.B, addr string, msg []byte) uint16 {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(msg); err != nil {
+		b.Fatal(err)
+	}
+	h, _, err := readResponse(conn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h.Code
+}
+
+func reportOAEP(b *testing.B, oaep float64) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/oaep, "x-oaep")
+}
+
+func BenchmarkControlRegister(b *testing.B) {
+	e := newEnv(b, func(c *Config) { c.RegisterRate = 0 })
+	msg := request(ClientID{}, CodeRegister, nameField(b, "bench"))
+	oaep := oaepNs(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if code := exchange(b, e.addr, msg); code != RespRegistered {
+			b.Fatal(code)
+		}
+	}
+	b.StopTimer()
+	reportOAEP(b, oaep)
+}
+
+func BenchmarkControlKeyExchange(b *testing.B) {
+	der, _ := (&Client{Key: sharedKey(b)}).PublicKeyDER()
+	payload := append(nameField(b, "bench"), der...)
+	// first: each request installs a new client's key (the path every
+	// client takes once); retry: the same key again (a lost answer).
+	b.Run("first", func(b *testing.B) {
+		e := newEnv(b)
+		msgs := make([][]byte, b.N)
+		for i := range msgs {
+			var id ClientID
+			id[0], id[1], id[2], id[3] = byte(i), byte(i>>8), byte(i>>16), byte(i>>24)
+			if err := e.db.BackupRegister(context.Background(), id.String(), "bench", time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			msgs[i] = request(id, CodePublicKey, payload)
+		}
+		oaep := oaepNs(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if code := exchange(b, e.addr, msgs[i]); code != RespAESKey {
+				b.Fatal(code)
+			}
+		}
+		b.StopTimer()
+		reportOAEP(b, oaep)
+	})
+	b.Run("retry", func(b *testing.B) {
+		e := newEnv(b)
+		c := e.newClient("bench")
+		msg := request(c.ID, CodePublicKey, payload)
+		oaep := oaepNs(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if code := exchange(b, e.addr, msg); code != RespAESKey {
+				b.Fatal(code)
+			}
+		}
+		b.StopTimer()
+		reportOAEP(b, oaep)
+	})
+}
+
+func BenchmarkControlReconnect(b *testing.B) {
+	e := newEnv(b)
+	c := e.newClient("bench")
+	msg := request(c.ID, CodeReconnect, nameField(b, "bench"))
+	oaep := oaepNs(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if code := exchange(b, e.addr, msg); code != RespReconnected {
+			b.Fatal(code)
+		}
+	}
+	b.StopTimer()
+	reportOAEP(b, oaep)
+}
+
+// BenchmarkRSAOAEPEncrypt is the public-key work of one 1026/1027 answer:
+// RSA-1024 (e = 17) OAEP-SHA1 of a 16-byte AES key.
+func BenchmarkRSAOAEPEncrypt(b *testing.B) {
+	pub := &sharedKey(b).PublicKey
+	key := make([]byte, AESKeySize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := WrapKey(nil, pub, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
