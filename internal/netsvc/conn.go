@@ -238,13 +238,13 @@ func (c *Conn) HandshakeFailed(reason string) {
 // tells shutdown that the connection is busy: a connection that is between
 // requests when the daemon drains is closed at once, a busy one is let
 // finish.
-func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(status string)) {
+func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(status Status)) {
 	start := time.Now()
 	c.mu.Lock()
 	c.busy, c.command = true, cmd
 	c.mu.Unlock()
 	var once sync.Once
-	return context.WithoutCancel(ctx), func(status string) {
+	return context.WithoutCancel(ctx), func(status Status) {
 		once.Do(func() {
 			took := time.Since(start)
 			c.svc.requestDone(cmd, status, took)

@@ -111,7 +111,7 @@ func newSvcState(sv Service, ln net.Listener, m *Metrics) *svcState {
 	m.precreate(sv.Name)
 	for _, cmd := range sv.Commands {
 		for _, st := range Statuses {
-			m.requests.WithLabelValues(sv.Name, cmd, st)
+			m.requests.WithLabelValues(sv.Name, cmd, string(st))
 		}
 		m.latency.WithLabelValues(sv.Name, cmd)
 	}
@@ -122,11 +122,11 @@ func newSvcState(sv Service, ln net.Listener, m *Metrics) *svcState {
 		bytesIn: m.bytesIn.WithLabelValues(sv.Name), bytesOut: m.bytesOut.WithLabelValues(sv.Name)}
 }
 
-func (sv *svcState) requestDone(cmd, status string, took time.Duration) {
-	key := cmd + "\x00" + status
+func (sv *svcState) requestDone(cmd string, status Status, took time.Duration) {
+	key := cmd + "\x00" + string(status)
 	c, ok := sv.reqSeries.Load(key)
 	if !ok {
-		c, _ = sv.reqSeries.LoadOrStore(key, sv.m.requests.WithLabelValues(sv.name, cmd, status))
+		c, _ = sv.reqSeries.LoadOrStore(key, sv.m.requests.WithLabelValues(sv.name, cmd, string(status)))
 	}
 	c.(prometheus.Counter).Inc()
 	o, ok := sv.reqSeries.Load("\x00" + cmd)

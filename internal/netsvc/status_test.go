@@ -106,7 +106,7 @@ func TestClientAbortIsInfo(t *testing.T) {
 }
 
 // requestCount reads gatehouse_requests_total{command, status} from reg.
-func requestCount(t *testing.T, reg *prometheus.Registry, cmd, status string) float64 {
+func requestCount(t *testing.T, reg *prometheus.Registry, cmd string, status Status) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -121,7 +121,7 @@ func requestCount(t *testing.T, reg *prometheus.Registry, cmd, status string) fl
 			for _, p := range m.GetLabel() {
 				l[p.GetName()] = p.GetValue()
 			}
-			if l["command"] == cmd && l["status"] == status {
+			if l["command"] == cmd && l["status"] == string(status) {
 				return m.GetCounter().GetValue()
 			}
 		}

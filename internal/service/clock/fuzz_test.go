@@ -1,6 +1,8 @@
 package clock
 
 import (
+	"gatehouse/internal/netsvc"
+
 	"bytes"
 	"context"
 	"errors"
@@ -38,8 +40,8 @@ func (m *memConn) Write(p []byte) (int, error) {
 func (m *memConn) StartHandshake()        {}
 func (m *memConn) EndHandshake()          {}
 func (m *memConn) HandshakeFailed(string) {}
-func (m *memConn) Request(ctx context.Context, _ string) (context.Context, func(string)) {
-	return ctx, func(string) {}
+func (m *memConn) Request(ctx context.Context, _ string) (context.Context, func(netsvc.Status)) {
+	return ctx, func(netsvc.Status) {}
 }
 func (m *memConn) Log() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

@@ -90,11 +90,11 @@ func TestMetrics(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{map[string]string{"command": "KEY", "status": netsvc.StatusOK}, 1},
-		{map[string]string{"command": "KEY", "status": netsvc.StatusClientError}, 1},
-		{map[string]string{"command": "TIME", "status": netsvc.StatusOK}, 1},
-		{map[string]string{"command": "DATE", "status": netsvc.StatusOK}, 1},
-		{map[string]string{"command": "UNKNOWN", "status": netsvc.StatusClientError}, 1},
+		{map[string]string{"command": "KEY", "status": string(netsvc.StatusOK)}, 1},
+		{map[string]string{"command": "KEY", "status": string(netsvc.StatusClientError)}, 1},
+		{map[string]string{"command": "TIME", "status": string(netsvc.StatusOK)}, 1},
+		{map[string]string{"command": "DATE", "status": string(netsvc.StatusOK)}, 1},
+		{map[string]string{"command": "UNKNOWN", "status": string(netsvc.StatusClientError)}, 1},
 	} {
 		if got := counter(t, reg, "gatehouse_requests_total", v.labels); got != v.want {
 			t.Errorf("requests %v = %v, want %v", v.labels, got, v.want)
@@ -151,9 +151,9 @@ func TestMetricsStatuses(t *testing.T) {
 		reg    *prometheus.Registry
 		labels map[string]string
 	}{
-		{reg, map[string]string{"command": "INVALID", "status": netsvc.StatusClientError}},
-		{reg, map[string]string{"command": "TEMP", "status": netsvc.StatusServerError}},
-		{reg2, map[string]string{"command": "KEY", "status": netsvc.StatusRefused}},
+		{reg, map[string]string{"command": "INVALID", "status": string(netsvc.StatusClientError)}},
+		{reg, map[string]string{"command": "TEMP", "status": string(netsvc.StatusServerError)}},
+		{reg2, map[string]string{"command": "KEY", "status": string(netsvc.StatusRefused)}},
 	} {
 		if got := counter(t, v.reg, "gatehouse_requests_total", v.labels); got != 1 {
 			t.Errorf("requests %v = %v, want 1", v.labels, got)

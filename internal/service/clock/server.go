@@ -111,7 +111,7 @@ type conn interface {
 	StartHandshake()
 	EndHandshake()
 	HandshakeFailed(reason string)
-	Request(ctx context.Context, cmd string) (context.Context, func(status string))
+	Request(ctx context.Context, cmd string) (context.Context, func(status netsvc.Status))
 	Log() *slog.Logger
 }
 
@@ -177,7 +177,7 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 // keyExchange parses the client key, picks our exponent and sends our
 // public key in one Write. It returns the shared key and the KEY request's
 // status (docs/clock.md, "Metrics").
-func (s *Server) keyExchange(c conn, msg []byte) (int, string, error) {
+func (s *Server) keyExchange(c conn, msg []byte) (int, netsvc.Status, error) {
 	a, err := ParseKey(msg)
 	if err != nil {
 		c.HandshakeFailed("malformed client key")
@@ -285,7 +285,7 @@ func (s *Server) request(ctx context.Context, c conn, msg []byte, k int, plain, 
 // writeStatus is the status of a request whose answer could not be
 // written: write_timeout passed (the peer stopped reading) or the peer
 // went away.
-func writeStatus(err error) string {
+func writeStatus(err error) netsvc.Status {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return netsvc.StatusTimeout
 	}

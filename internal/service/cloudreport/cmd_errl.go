@@ -19,7 +19,7 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
-func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, string, bool) {
+func (ss *session) handleErrl(ctx context.Context, r Request) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	var plain []byte
 	if data, ok := r.Param("DATA"); ok {

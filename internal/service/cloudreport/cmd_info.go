@@ -8,7 +8,7 @@ import (
 	"gatehouse/internal/store"
 )
 
-func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, bool) {
+func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	open := s.registration == Open
 	certID, mtls := netsvc.PeerIdentity(ss.c)
@@ -70,7 +70,7 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, string, b
 // certRefused answers an INFO on a mutual-TLS connection that does not
 // name the client of the verified certificate (its common name is the
 // client id) the way an unknown client is answered.
-func (ss *session) certRefused(wireID string) ([]byte, string, bool) {
+func (ss *session) certRefused(wireID string) ([]byte, netsvc.Status, bool) {
 	cn, _ := netsvc.PeerIdentity(ss.c)
 	ss.c.Log().Info("INFO refused: client id is not the one of the TLS client certificate", "client", wireID, "certificate_cn", cn)
 	return errorReply(ss.s.dialect, failNotFound, ""), netsvc.StatusRefused, ss.authFailed("client id differs from the TLS client certificate")
@@ -79,7 +79,7 @@ func (ss *session) certRefused(wireID string) ([]byte, string, bool) {
 // grant answers INFO for client cl. The reply's ID is the id as the
 // client spelled it; EN is 0 for a disabled client (open registration) and
 // EX its real expiry, expired or not: the client decides.
-func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded bool) ([]byte, string, bool) {
+func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded bool) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	en := "1"
 	if !cl.Enabled {
@@ -108,7 +108,7 @@ func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded b
 // anonymousGrant is the seed's INFO answer for a client that names no
 // usable id (open registration only): the INIT number as ID, enabled, one
 // year from today. Nothing is recorded.
-func (ss *session) anonymousGrant(reason string) ([]byte, string, bool) {
+func (ss *session) anonymousGrant(reason string) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	now := s.cfg.Now().In(s.loc)
 	payload := Fields{

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-func (ss *session) handleInit(r Request) ([]byte, string, bool) {
+func (ss *session) handleInit(r Request) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	a, err := ParseInit(r)
 	switch {

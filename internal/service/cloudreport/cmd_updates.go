@@ -39,7 +39,7 @@ func (s *Server) listUpdates(ctx context.Context) ([]updateFile, error) {
 
 // encryptReply answers f, counted as status; an encryption failure is the
 // fail reply, a server_error.
-func (ss *session) encryptReply(f Fields, fail failure, status string) ([]byte, string, bool) {
+func (ss *session) encryptReply(f Fields, fail failure, status netsvc.Status) ([]byte, netsvc.Status, bool) {
 	out, err := ss.codec.Encrypt(f.Format())
 	if err != nil {
 		return errorReply(ss.s.dialect, fail, ""), netsvc.StatusServerError, false
@@ -47,7 +47,7 @@ func (ss *session) encryptReply(f Fields, fail failure, status string) ([]byte, 
 	return dataReply(ss.s.dialect, out), status, false
 }
 
-func (ss *session) handleVers(ctx context.Context) ([]byte, string, bool) {
+func (ss *session) handleVers(ctx context.Context) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	if ss.clientID == "" && s.registration == Known {
 		return errorReply(s.dialect, failNotAuth, ""), netsvc.StatusRefused, false
@@ -77,7 +77,7 @@ func (ss *session) handleVers(ctx context.Context) ([]byte, string, bool) {
 
 var noFiles = Fields{{"TT", "Test"}, {"STATUS", "NOFILES"}, {"MESSAGE", "No files available for download"}}
 
-func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, string, bool) {
+func (ss *session) handleDwnl(ctx context.Context, r Request) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	if ss.clientID == "" && s.registration == Known {
 		return errorReply(s.dialect, failNotAuth, ""), netsvc.StatusRefused, false

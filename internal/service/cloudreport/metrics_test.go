@@ -19,7 +19,7 @@ import (
 )
 
 // requests is gatehouse_requests_total{service="cloudreport",command,status}.
-func requests(t *testing.T, reg *prometheus.Registry, cmd, status string) float64 {
+func requests(t *testing.T, reg *prometheus.Registry, cmd string, status netsvc.Status) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -31,7 +31,7 @@ func requests(t *testing.T, reg *prometheus.Registry, cmd, status string) float6
 		}
 	metrics:
 		for _, m := range mf.GetMetric() {
-			want := map[string]string{"service": "cloudreport", "command": cmd, "status": status}
+			want := map[string]string{"service": "cloudreport", "command": cmd, "status": string(status)}
 			for _, lp := range m.GetLabel() {
 				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
 					continue metrics
@@ -45,7 +45,7 @@ func requests(t *testing.T, reg *prometheus.Registry, cmd, status string) float6
 
 // wantRequests checks the counts of the status vocabulary
 // (docs/cloudreport.md, "Metrics"); statuses not named must be zero.
-func wantRequests(t *testing.T, reg *prometheus.Registry, cmd string, want map[string]float64) {
+func wantRequests(t *testing.T, reg *prometheus.Registry, cmd string, want map[netsvc.Status]float64) {
 	t.Helper()
 	for _, st := range netsvc.Statuses {
 		if got := requests(t, reg, cmd, st); got != want[st] {
@@ -55,9 +55,9 @@ func wantRequests(t *testing.T, reg *prometheus.Registry, cmd string, want map[s
 }
 
 // settled waits until the last request of a session is counted.
-func settled(t *testing.T, reg *prometheus.Registry, cmd, status string, n float64) {
+func settled(t *testing.T, reg *prometheus.Registry, cmd string, status netsvc.Status, n float64) {
 	t.Helper()
-	netsvctest.Eventually(t, cmd+" "+status+" counted", 5*time.Second, func() bool {
+	netsvctest.Eventually(t, cmd+" "+string(status)+" counted", 5*time.Second, func() bool {
 		return requests(t, reg, cmd, status) == n
 	})
 }
@@ -106,13 +106,13 @@ func TestRequestStatuses(t *testing.T) {
 
 	// A request is counted just after its reply is written.
 	settled(t, e.prom, "PING", netsvc.StatusOK, 1)
-	wantRequests(t, e.prom, "PING", map[string]float64{netsvc.StatusClientError: 1, netsvc.StatusOK: 1})
-	wantRequests(t, e.prom, "INIT", map[string]float64{netsvc.StatusClientError: 1, netsvc.StatusOK: 1})
-	wantRequests(t, e.prom, "UNKNOWN", map[string]float64{netsvc.StatusClientError: 1})
-	wantRequests(t, e.prom, "VERS", map[string]float64{netsvc.StatusRefused: 1})
-	wantRequests(t, e.prom, "INFO", map[string]float64{netsvc.StatusRefused: 2, netsvc.StatusOK: 1})
-	wantRequests(t, e.prom, "DWNL", map[string]float64{netsvc.StatusClientError: 2})
-	wantRequests(t, e.prom, "ERRL", map[string]float64{netsvc.StatusOK: 1, netsvc.StatusRefused: 1})
+	wantRequests(t, e.prom, "PING", map[netsvc.Status]float64{netsvc.StatusClientError: 1, netsvc.StatusOK: 1})
+	wantRequests(t, e.prom, "INIT", map[netsvc.Status]float64{netsvc.StatusClientError: 1, netsvc.StatusOK: 1})
+	wantRequests(t, e.prom, "UNKNOWN", map[netsvc.Status]float64{netsvc.StatusClientError: 1})
+	wantRequests(t, e.prom, "VERS", map[netsvc.Status]float64{netsvc.StatusRefused: 1})
+	wantRequests(t, e.prom, "INFO", map[netsvc.Status]float64{netsvc.StatusRefused: 2, netsvc.StatusOK: 1})
+	wantRequests(t, e.prom, "DWNL", map[netsvc.Status]float64{netsvc.StatusClientError: 2})
+	wantRequests(t, e.prom, "ERRL", map[netsvc.Status]float64{netsvc.StatusOK: 1, netsvc.StatusRefused: 1})
 
 	// Store failures: a report not stored, a registry that cannot be read.
 	db := storetest.SQLite(t)
@@ -123,8 +123,8 @@ func TestRequestStatuses(t *testing.T) {
 	r.send("INFO DATA=" + encFor(2, "TT=Test\r\nID=0000new1") + "\r\n") // answered, not recorded
 	r.data()
 	settled(t, f.prom, "INFO", netsvc.StatusServerError, 1)
-	wantRequests(t, f.prom, "ERRL", map[string]float64{netsvc.StatusServerError: 1})
-	wantRequests(t, f.prom, "INFO", map[string]float64{netsvc.StatusServerError: 1})
+	wantRequests(t, f.prom, "ERRL", map[netsvc.Status]float64{netsvc.StatusServerError: 1})
+	wantRequests(t, f.prom, "INFO", map[netsvc.Status]float64{netsvc.StatusServerError: 1})
 
 	g := startReg(t, db, lookupFailing{db}, DefaultConfig(), netsvctest.DefaultLimits)
 	r = dialRaw(t, g.addr)
@@ -133,7 +133,7 @@ func TestRequestStatuses(t *testing.T) {
 	r.send(workedInfo)
 	r.line()
 	settled(t, g.prom, "INFO", netsvc.StatusServerError, 1)
-	wantRequests(t, g.prom, "INFO", map[string]float64{netsvc.StatusServerError: 1})
+	wantRequests(t, g.prom, "INFO", map[netsvc.Status]float64{netsvc.StatusServerError: 1})
 }
 
 // A reply that cannot be written whole: the update source's fault is the
@@ -141,7 +141,7 @@ func TestRequestStatuses(t *testing.T) {
 func TestWriteStatus(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
-		want string
+		want netsvc.Status
 	}{
 		{errUpdateChanged, netsvc.StatusServerError},
 		{&updateReadError{errDiskFull}, netsvc.StatusServerError},

@@ -142,7 +142,7 @@ func metricName(cmd string) string {
 	return "UNKNOWN"
 }
 
-func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status string, closeAfter bool) {
+func (ss *session) handle(ctx context.Context, r Request) (reply []byte, status netsvc.Status, closeAfter bool) {
 	d := ss.s.dialect
 	if r.Cmd == "INIT" {
 		return ss.handleInit(r)
@@ -299,7 +299,7 @@ func (s *Server) LiveClients() []string {
 // whole: the update source failing (or changing) under a streamed DWNL is
 // the server's fault, a write deadline (write_timeout, download_min_rate)
 // a timeout, anything else the peer going away.
-func writeStatus(err error) string {
+func writeStatus(err error) netsvc.Status {
 	var re *updateReadError
 	var ne net.Error
 	switch {

@@ -30,7 +30,7 @@ func TestRequestStatuses(t *testing.T) {
 		body    func(Keys) []byte
 		want    string // the reply's prefix
 		command string
-		status  string
+		status  netsvc.Status
 	}{
 		{"LIST\n", nil, "200|8\n", "LIST", netsvc.StatusOK},
 		{"HLIST\n", nil, "200|26\n", "HLIST", netsvc.StatusOK},
@@ -49,13 +49,13 @@ func TestRequestStatuses(t *testing.T) {
 		{"\xff\n", nil, "400|Malformed", "INVALID", netsvc.StatusClientError},
 	}
 	for _, s := range steps {
-		before := m.series("gatehouse_requests_total", map[string]string{"command": s.command, "status": s.status})
+		before := m.series("gatehouse_requests_total", map[string]string{"command": s.command, "status": string(s.status)})
 		got := m.roundTrip(s.line, s.body)
 		if len(got) < len(s.want) || got[:len(s.want)] != s.want {
 			t.Errorf("%q: reply %q, want %q…", s.line, got, s.want)
 		}
 		waitFor(t, 5*time.Second, s.line+" counted", func() bool {
-			return m.series("gatehouse_requests_total", map[string]string{"command": s.command, "status": s.status}) == max(before, 0)+1
+			return m.series("gatehouse_requests_total", map[string]string{"command": s.command, "status": string(s.status)}) == max(before, 0)+1
 		})
 	}
 
@@ -65,7 +65,7 @@ func TestRequestStatuses(t *testing.T) {
 		t.Fatalf("DELETE with allow_delete off: %q", got)
 	}
 	waitFor(t, 5*time.Second, "refused DELETE counted", func() bool {
-		return off.series("gatehouse_requests_total", map[string]string{"command": "DELETE", "status": netsvc.StatusRefused}) == 1
+		return off.series("gatehouse_requests_total", map[string]string{"command": "DELETE", "status": string(netsvc.StatusRefused)}) == 1
 	})
 
 	// A store that cannot open a file: 500|Server Read Error, server_error.
@@ -74,13 +74,13 @@ func TestRequestStatuses(t *testing.T) {
 		t.Fatalf("GET on a broken store: %q", got)
 	}
 	waitFor(t, 5*time.Second, "server error counted", func() bool {
-		return bad.series("gatehouse_requests_total", map[string]string{"command": "GET", "status": netsvc.StatusServerError}) == 1
+		return bad.series("gatehouse_requests_total", map[string]string{"command": "GET", "status": string(netsvc.StatusServerError)}) == 1
 	})
 
 	// A SEND whose body never comes: the client went away.
 	hello, eph := freshHello(t, m.cliID)
 	exchange(t, m.addr, hello, eph, func(Keys) []byte { return []byte("SEND|c.txt|64\nshort") }, true)
 	waitFor(t, 5*time.Second, "closed counted", func() bool {
-		return m.series("gatehouse_requests_total", map[string]string{"command": "SEND", "status": netsvc.StatusClosed}) == 1
+		return m.series("gatehouse_requests_total", map[string]string{"command": "SEND", "status": string(netsvc.StatusClosed)}) == 1
 	})
 }

@@ -163,7 +163,7 @@ var requestNames = []string{"SEND", "GET", "LIST", "DELETE", "HLIST", "INVALID"}
 
 // status is a request's status for gatehouse_requests_total: only the
 // netsvc.Status* constants (docs/e2eeftp.md, "Metrics").
-type status = string
+type status = netsvc.Status
 
 // session is one authenticated connection.
 type session struct {

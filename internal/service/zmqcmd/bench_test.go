@@ -96,7 +96,9 @@ func BenchmarkServerSide(b *testing.B) {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	begin := func(ctx context.Context, _ string) (context.Context, func(string)) { return ctx, func(string) {} }
+	begin := func(ctx context.Context, _ string) (context.Context, func(netsvc.Status)) {
+		return ctx, func(netsvc.Status) {}
+	}
 	body := [][]byte{ComputeRequest("(6 + 4) * 8")}
 	var buf []byte
 	b.ReportAllocs()

@@ -1,6 +1,8 @@
 package zmqcmd
 
 import (
+	"gatehouse/internal/netsvc"
+
 	"context"
 	"log/slog"
 	"testing"
@@ -20,7 +22,9 @@ func FuzzRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	begin := func(ctx context.Context, _ string) (context.Context, func(string)) { return ctx, func(string) {} }
+	begin := func(ctx context.Context, _ string) (context.Context, func(netsvc.Status)) {
+		return ctx, func(netsvc.Status) {}
+	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		reply := s.handle(context.Background(), begin, log, nil, [][]byte{frame})
 		r, err := ParseReply(reply)

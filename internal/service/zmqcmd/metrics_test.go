@@ -34,7 +34,7 @@ func startWithMetrics(t *testing.T, cfg Config) (addr string, reg *prometheus.Re
 }
 
 // requests is gatehouse_requests_total{command, status}.
-func requests(t *testing.T, reg *prometheus.Registry, command, status string) float64 {
+func requests(t *testing.T, reg *prometheus.Registry, command string, status netsvc.Status) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -46,7 +46,7 @@ func requests(t *testing.T, reg *prometheus.Registry, command, status string) fl
 		}
 	metrics:
 		for _, m := range mf.GetMetric() {
-			want := map[string]string{"command": command, "status": status}
+			want := map[string]string{"command": command, "status": string(status)}
 			for _, lp := range m.GetLabel() {
 				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
 					continue metrics
@@ -93,8 +93,9 @@ func TestRequestStatuses(t *testing.T) {
 		}
 	}
 	for _, v := range []struct {
-		command, status string
-		want            float64
+		command string
+		status  netsvc.Status
+		want    float64
 	}{
 		{"compute", netsvc.StatusOK, 1},
 		{"compute", netsvc.StatusClientError, 3},

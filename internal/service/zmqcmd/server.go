@@ -199,13 +199,13 @@ func splitEnvelope(msg [][]byte) (env, body [][]byte) {
 
 // handle answers one request body, appending the reply to buf. Every
 // request is wrapped in c.Request so metrics and graceful shutdown see it.
-func (s *Server) handle(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(string)), log *slog.Logger, buf []byte, body [][]byte) []byte {
+func (s *Server) handle(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(netsvc.Status)), log *slog.Logger, buf []byte, body [][]byte) []byte {
 	return s.handleOn(ctx, begin, log, buf, body, false)
 }
 
 // handleOn is handle for a connection that did (authenticated, the CURVE
 // port) or did not authenticate its client.
-func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(string)), log *slog.Logger, buf []byte, body [][]byte, authenticated bool) []byte {
+func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, cmd string) (context.Context, func(netsvc.Status)), log *slog.Logger, buf []byte, body [][]byte, authenticated bool) []byte {
 	if len(body) != 1 {
 		_, done := begin(ctx, "invalid")
 		defer done(netsvc.StatusClientError)
@@ -300,7 +300,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 // bounds (CPU budget, its estimate, size limits, no free slot) refused it,
 // compute_timeout ended it, or the expression itself failed as it would in
 // Python (syntax, names, runtime errors: the client's).
-func computeStatus(err error) string {
+func computeStatus(err error) netsvc.Status {
 	switch pyexpr.Kind(err) {
 	case "budget", "estimate", "limit", "busy":
 		return netsvc.StatusRefused
@@ -379,7 +379,7 @@ func jsonPyType(raw json.RawMessage) string {
 	return "int"
 }
 
-func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, req *Request) ([]byte, string) {
+func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, req *Request) ([]byte, netsvc.Status) {
 	if req.CommandName == nil {
 		log.Info("os refused", "reason", "missing command_name")
 		return AppendError(buf, msgMissingPrefix+"command_name"), netsvc.StatusClientError
