@@ -15,7 +15,7 @@ import (
 )
 
 // requests is gatehouse_requests_total for one command and status.
-func (e *env) requests(command, status string) float64 {
+func (e *env) requests(command string, status netsvc.Status) float64 {
 	e.t.Helper()
 	mfs, err := e.reg.Gather()
 	if err != nil {
@@ -28,7 +28,7 @@ func (e *env) requests(command, status string) float64 {
 	metrics:
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if (l.GetName() == "command" && l.GetValue() != command) || (l.GetName() == "status" && l.GetValue() != status) {
+				if (l.GetName() == "command" && l.GetValue() != command) || (l.GetName() == "status" && l.GetValue() != string(status)) {
 					continue metrics
 				}
 			}
@@ -41,7 +41,7 @@ func (e *env) requests(command, status string) float64 {
 // waitRequests waits (boundedly) until command has want requests of
 // status: a request is counted just after its answer went out, so a client
 // that got the answer may look before.
-func (e *env) waitRequests(command, status string, want float64) {
+func (e *env) waitRequests(command string, status netsvc.Status, want float64) {
 	e.t.Helper()
 	var got float64
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -111,7 +111,7 @@ func TestRequestStatuses(t *testing.T) {
 	}
 	conn.Close()
 	e.waitRequests("reconnect", netsvc.StatusClosed, 1)
-	for _, st := range []string{netsvc.StatusServerError, netsvc.StatusTimeout} {
+	for _, st := range []netsvc.Status{netsvc.StatusServerError, netsvc.StatusTimeout} {
 		for _, cmd := range MetricCommands() {
 			if n := e.requests(cmd, st); n != 0 {
 				t.Errorf("%s %s: %v", cmd, st, n)

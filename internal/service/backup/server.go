@@ -488,7 +488,7 @@ func (s *Server) handleFile(ctx context.Context, c *netsvc.Conn, h RequestHeader
 	defer c.EndTransfer()
 	// refuse drains the body and answers 2107 with status (the metrics'
 	// view of why).
-	refuse := func(status, why string, args ...any) (uint16, []byte, error) {
+	refuse := func(status netsvc.Status, why string, args ...any) (uint16, []byte, error) {
 		if _, err := io.CopyN(io.Discard, body, avail); err != nil {
 			return 0, nil, err
 		}

@@ -12,11 +12,11 @@ import (
 // gatehouse_requests_total (docs/backup.md, "Metrics").
 type reqState struct {
 	superseded []string
-	status     string
+	status     netsvc.Status
 }
 
 // answer ends a request with code and no payload, counted as status.
-func (r *reqState) answer(status string, code uint16) (uint16, []byte, error) {
+func (r *reqState) answer(status netsvc.Status, code uint16) (uint16, []byte, error) {
 	r.status = status
 	return code, nil, nil
 }
@@ -31,7 +31,7 @@ func (r *reqState) fail(err error) (uint16, []byte, error) {
 // statusOf is the request's status: the one a handler set, else what its
 // answer code says. code 0 is a request closed without an answer: an I/O
 // error ended it (timeout when a deadline did, else closed).
-func (r *reqState) statusOf(code uint16, err error) string {
+func (r *reqState) statusOf(code uint16, err error) netsvc.Status {
 	if r.status != "" {
 		return r.status
 	}
@@ -64,7 +64,7 @@ func (r *reqState) statusOf(code uint16, err error) string {
 // ioStatus is the status of a request an I/O error ended: a deadline
 // (idle, handshake, write, or the minimum rate) is a timeout, anything else
 // the peer going away.
-func ioStatus(err error) string {
+func ioStatus(err error) netsvc.Status {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return netsvc.StatusTimeout
 	}
