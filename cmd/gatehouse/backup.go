@@ -49,10 +49,11 @@ func clientBackupCmd(e *env) *cobra.Command {
 	dir := fs.String("dir", ".", "folder holding transfer.info, me.info and priv.key")
 	timeout := fs.Duration("timeout", 30*time.Second, "limit for each read or write")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar")
+	register := fs.Bool("register", false, "when the server no longer knows this client's id (me.info), register anew (a new id and key)")
 	tlsConfig := tlsClientFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return interruptible(e, cmd.Context(), func(ctx context.Context) error {
-			return runBackupUpload(ctx, e, fs, *server, *name, files, *dir, *timeout, *quiet, tlsConfig)
+			return runBackupUpload(ctx, e, fs, *server, *name, files, *dir, *timeout, *quiet, *register, tlsConfig)
 		})
 	}
 	cmd.AddCommand(short(backupListCmd(e), "list the versions the server keeps of this client's files"),
@@ -61,7 +62,7 @@ func clientBackupCmd(e *env) *cobra.Command {
 }
 
 func runBackupUpload(ctx context.Context, e *env, flags *pflag.FlagSet, server, name string, files backupList, dir string,
-	timeout time.Duration, quiet bool, tlsConfig func() (*tls.Config, error)) error {
+	timeout time.Duration, quiet, register bool, tlsConfig func() (*tls.Config, error)) error {
 	stdout, stderr := e.stdout, e.stderr
 	tlsCfg, err := tlsConfig()
 	if err != nil {
@@ -101,18 +102,26 @@ func runBackupUpload(ctx context.Context, e *env, flags *pflag.FlagSet, server, 
 	}
 	// Checked before logging in: a mistyped path must not leave a new
 	// identity behind (me.info, priv.key and a client on the server).
-	usable := 0
+	var sendable, failed []string
 	for _, f := range files {
 		if err := backupCheckFile(firstNonEmpty(open[f], f)); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", f, err)
+			failed = append(failed, f)
 			continue
 		}
-		usable++
+		// The server's own name rule, before any byte is sent: a name it
+		// would refuse is not uploaded three times to learn that.
+		if err := backup.CheckFileName(f); err != nil {
+			fmt.Fprintf(stderr, "%s: not sent: %v\n", f, err)
+			failed = append(failed, f)
+			continue
+		}
+		sendable = append(sendable, f)
 	}
-	if usable == 0 {
-		return fmt.Errorf("nothing to back up: none of the %d file(s) is a readable regular file", len(files))
+	if len(sendable) == 0 {
+		return fmt.Errorf("nothing to back up: none of the %d file(s) is a readable regular file with a name the server accepts", len(files))
 	}
-	c := &backup.Client{Addr: addr, Name: cname, Timeout: timeout, TLS: tlsCfg}
+	c := &backup.Client{Addr: addr, Name: cname, Timeout: timeout, TLS: tlsCfg, ReRegister: register}
 	var bars []*progress.Bar
 	if !quiet {
 		c.Progress = func(label string, total int64) io.Writer {
@@ -125,6 +134,10 @@ func runBackupUpload(ctx context.Context, e *env, flags *pflag.FlagSet, server, 
 		}
 	}
 	registered, err := c.Login(ctx, dir)
+	if errors.Is(err, backup.ErrNotRegistered) {
+		return fmt.Errorf("login to %s: %w (the identity in %s is kept; --register makes a new id and key, and the versions kept under the old id stay with it)",
+			addr, err, filepath.Join(dir, backup.MeInfoFile))
+	}
 	if err != nil {
 		return fmt.Errorf("login to %s: %w", addr, err)
 	}
@@ -133,8 +146,7 @@ func runBackupUpload(ctx context.Context, e *env, flags *pflag.FlagSet, server, 
 	} else {
 		fmt.Fprintf(stdout, "reconnected as %q, id %s\n", c.Name, c.ID)
 	}
-	var failed []string
-	for _, path := range files {
+	for _, path := range sendable {
 		err := backupOne(ctx, c, path, firstNonEmpty(open[path], path), stdout)
 		for _, b := range bars {
 			b.Done()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"gatehouse/internal/services"
 	"io"
@@ -246,5 +247,52 @@ func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "typo") {
 		t.Errorf("client registered:\n%s", out.String())
+	}
+}
+
+// A server that no longer knows the client's id (a new server, a lost
+// database) gets no silent re-registration: the command fails naming
+// --register and keeps the identity; with --register it registers anew.
+// A file whose name the server would refuse is not sent at all.
+func TestBackupClientForgottenIDAndBadNames(t *testing.T) {
+	first, _ := startBackupDaemon(t)
+	second, _ := startBackupDaemon(t)
+	ctx := context.Background()
+	work := t.TempDir()
+	good := filepath.Join(work, "good.txt")
+	os.WriteFile(good, []byte("kept\n"), 0o644)
+	var out, errb bytes.Buffer
+	if err := runBackupClient(ctx, bufEnv(&out, &errb), []string{"--addr", first, "--name", "alice", "--dir", work, "--file", good}); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	me, err := backup.ReadMeInfo(filepath.Join(work, backup.MeInfoFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out.Reset()
+	errb.Reset()
+	err = runBackupClient(ctx, bufEnv(&out, &errb), []string{"--dir", work, "--file", good, "--addr", second})
+	if !errors.Is(err, backup.ErrNotRegistered) || !strings.Contains(err.Error(), "--register") || !strings.Contains(err.Error(), me.ID.String()) {
+		t.Fatalf("forgotten id: %v\n%s%s", err, out.String(), errb.String())
+	}
+	if again, err := backup.ReadMeInfo(filepath.Join(work, backup.MeInfoFile)); err != nil || again.ID != me.ID {
+		t.Fatalf("identity not kept: %+v %v", again, err)
+	}
+
+	bad := filepath.Join(work, "bad\x01name.txt")
+	os.WriteFile(bad, []byte("x"), 0o644)
+	out.Reset()
+	errb.Reset()
+	err = runBackupClient(ctx, bufEnv(&out, &errb), []string{"--dir", work, "--file", good, "--file", bad, "--addr", second, "--register"})
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 file(s) not backed up") {
+		t.Fatalf("--register with one refused name: %v\n%s%s", err, out.String(), errb.String())
+	}
+	now, err := backup.ReadMeInfo(filepath.Join(work, backup.MeInfoFile))
+	if err != nil || now.ID == me.ID || !strings.Contains(out.String(), "registered as") || strings.Count(out.String(), "backed up") != 1 {
+		t.Fatalf("--register: me.info %+v %v\n%s", now, err, out.String())
+	}
+	if strings.Count(errb.String(), "not sent") != 1 || strings.Contains(out.String(), "bad") {
+		t.Fatalf("the refused name was sent or not reported:\nstdout %s\nstderr %s", out.String(), errb.String())
 	}
 }
