@@ -321,16 +321,3 @@ func OSRequest(name string, params []string) []byte {
 
 // appendJSONString appends s as json.dumps encodes a string.
 func appendJSONString(dst []byte, s string) []byte { return pyexpr.AppendJSONString(dst, s) }
-
-// shortForLog bounds peer-controlled text before it reaches a log line
-// (slog quotes it, so control characters cannot forge lines).
-func shortForLog(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…(" + fmt.Sprint(len(s)) + " bytes)"
-}
