@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"gatehouse/internal/logging"
+	"gatehouse/internal/logtext"
 	"net"
 	"os"
 	"os/exec"
@@ -72,7 +72,7 @@ func flagsOnly(allowed ...string) func(*Server, []string) ([]string, error) {
 	return func(_ *Server, args []string) ([]string, error) {
 		for _, a := range args {
 			if !slices.Contains(allowed, a) {
-				return nil, refuse("Parameter not allowed: %s", logging.PeerText(a, 64))
+				return nil, refuse("Parameter not allowed: %s", logtext.Peer(a, 64))
 			}
 		}
 		return args, nil
@@ -85,7 +85,7 @@ func unameArgs(_ *Server, args []string) ([]string, error) {
 		ok = ok || slices.Contains([]string{"--all", "--kernel-name", "--nodename", "--kernel-release",
 			"--kernel-version", "--machine", "--processor", "--hardware-platform", "--operating-system"}, a)
 		if !ok {
-			return nil, refuse("Parameter not allowed: %s", logging.PeerText(a, 64))
+			return nil, refuse("Parameter not allowed: %s", logtext.Peer(a, 64))
 		}
 	}
 	return args, nil
@@ -106,7 +106,7 @@ func dateArgs(_ *Server, args []string) ([]string, error) {
 			}
 		default:
 			// -s/--set would change the clock, -f/-r read files.
-			return nil, refuse("Parameter not allowed: %s", logging.PeerText(a, 64))
+			return nil, refuse("Parameter not allowed: %s", logtext.Peer(a, 64))
 		}
 	}
 	return args, nil
@@ -176,13 +176,13 @@ func pingArgs(s *Server, args []string) ([]string, error) {
 				}
 			}
 		case strings.HasPrefix(a, "-"):
-			err = refuse("Parameter not allowed: %s", logging.PeerText(a, 64))
+			err = refuse("Parameter not allowed: %s", logtext.Peer(a, 64))
 		default:
 			if host != "" {
 				return nil, refuse("Exactly one host is allowed")
 			}
 			if net.ParseIP(a) == nil && !hostRe.MatchString(a) {
-				return nil, refuse("Invalid host: %s", logging.PeerText(a, 64))
+				return nil, refuse("Invalid host: %s", logtext.Peer(a, 64))
 			}
 			host = a
 		}

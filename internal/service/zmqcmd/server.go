@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"gatehouse/internal/logging"
+	"gatehouse/internal/logtext"
 	"io"
 	"log/slog"
 	"net"
@@ -264,16 +264,16 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 			s.countRefusal(err)
 			done(computeStatus(err))
 			if logOn {
-				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", logging.PeerText(expr, 200)),
+				log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", logtext.Peer(expr, 200)),
 					slog.String("status", "error"), slog.String("error_kind", pyexpr.Kind(err)),
-					slog.String("message", logging.PeerText(pyexpr.Message(err), 200)), slog.Duration("duration", s.cfg.Now().Sub(start)))
+					slog.String("message", logtext.Peer(pyexpr.Message(err), 200)), slog.Duration("duration", s.cfg.Now().Sub(start)))
 			}
 			return r
 		}
 		done(netsvc.StatusOK)
 		if logOn {
-			log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", logging.PeerText(expr, 200)),
-				slog.String("status", "success"), slog.String("result", logging.PeerText(string(result), 200)),
+			log.LogAttrs(ctx, slog.LevelInfo, "compute", slog.String("expression", logtext.Peer(expr, 200)),
+				slog.String("status", "success"), slog.String("result", logtext.Peer(string(result), 200)),
 				slog.Duration("duration", s.cfg.Now().Sub(start)))
 		}
 		return r
@@ -292,7 +292,7 @@ func (s *Server) handleOn(ctx context.Context, begin func(ctx context.Context, c
 	}
 	_, done := begin(ctx, "invalid")
 	defer done(netsvc.StatusClientError)
-	log.Info("request refused", "reason", "invalid command type", "command_type", logging.PeerText(string(req.CommandType), 64))
+	log.Info("request refused", "reason", "invalid command type", "command_type", logtext.Peer(string(req.CommandType), 64))
 	r := AppendError(buf, msgInvalidType)
 	return r
 }
@@ -392,15 +392,15 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 	}
 	params, err := parameters(req.Parameters)
 	if err != nil {
-		log.Info("os refused", "command", logging.PeerText(name, 64), "reason", err.Error())
+		log.Info("os refused", "command", logtext.Peer(name, 64), "reason", err.Error())
 		return AppendError(buf, err.Error()), netsvc.StatusClientError
 	}
 	spec, known := commandSpecs[name]
 	if !known || !slices.Contains(s.cfg.Allow, name) {
-		log.Info("os refused", "command", logging.PeerText(name, 64), "reason", "not allowed")
-		return AppendError(buf, "Command not allowed: "+logging.PeerText(name, 64)), netsvc.StatusRefused
+		log.Info("os refused", "command", logtext.Peer(name, 64), "reason", "not allowed")
+		return AppendError(buf, "Command not allowed: "+logtext.Peer(name, 64)), netsvc.StatusRefused
 	}
-	logArgs := logging.PeerText(strings.Join(params, " "), 200)
+	logArgs := logtext.Peer(strings.Join(params, " "), 200)
 	if spec.builtin != nil {
 		out := spec.builtin(params)
 		if len(out) > s.cfg.MaxOutput {
@@ -447,8 +447,8 @@ func (s *Server) osCommand(ctx context.Context, log *slog.Logger, buf []byte, re
 		out += truncMarker
 	}
 	log.Info("os command", "command", name, "args", logArgs, "exit_code", res.exitCode,
-		"stdout_bytes", len(res.stdout)+int(res.dropped), "stdout", logging.PeerText(out, 200),
-		"stderr", logging.PeerText(res.stderr, 200), "duration", dur)
+		"stdout_bytes", len(res.stdout)+int(res.dropped), "stdout", logtext.Peer(out, 200),
+		"stderr", logtext.Peer(res.stderr, 200), "duration", dur)
 	// A non-zero exit is the command's result, not a failure of the
 	// service: the request was served (ok), whether the reply says success
 	// (the original) or, with fail_on_exit_code, an error.

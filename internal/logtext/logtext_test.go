@@ -1,4 +1,4 @@
-package logging
+package logtext
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestPeerText(t *testing.T) {
+func TestPeer(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		n    int
@@ -19,15 +19,15 @@ func TestPeerText(t *testing.T) {
 		{"abc", 0, "…(3 bytes)"},
 		{"abc", -1, "…(3 bytes)"},
 	} {
-		got := PeerText(tc.in, tc.n)
+		got := Peer(tc.in, tc.n)
 		if got != tc.want {
-			t.Errorf("PeerText(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+			t.Errorf("Peer(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 		}
 		if !utf8.ValidString(got) {
-			t.Errorf("PeerText(%q, %d) = %q is not valid UTF-8", tc.in, tc.n, got)
+			t.Errorf("Peer(%q, %d) = %q is not valid UTF-8", tc.in, tc.n, got)
 		}
 	}
-	if got := PeerText(strings.Repeat("x", 1<<20), 200); len(got) > 200+len("…(1048576 bytes)") {
+	if got := Peer(strings.Repeat("x", 1<<20), 200); len(got) > 200+len("…(1048576 bytes)") {
 		t.Errorf("a megabyte came out as %d bytes", len(got))
 	}
 }
