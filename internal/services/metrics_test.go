@@ -2,7 +2,6 @@ package services_test
 
 import (
 	"context"
-	"gatehouse/internal/services"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,11 +11,13 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/daemon"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/services"
 )
 
 // With every real service enabled, /metrics right after start-up already
 // holds, at zero, each service's fixed series, the request series of every
-// command it counts and its rate-limited actions.
+// command it counts under every status of the common vocabulary, and its
+// rate-limited actions; no other status value appears.
 func TestEveryServiceSeriesAtZeroFromStart(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -41,7 +42,7 @@ func TestEveryServiceSeriesAtZeroFromStart(t *testing.T) {
 	has := func(series string) bool { return strings.Contains(body, "\n"+series+" 0\n") }
 
 	commands := map[string][]string{
-		"backup":      {"register", "public_key", "reconnect", "file", "crc_ok", "crc_retry", "crc_fail", "unknown"},
+		"backup":      {"register", "public_key", "reconnect", "file", "crc_ok", "crc_retry", "crc_fail", "list", "restore", "unknown"},
 		"e2eeftp":     {"SEND", "GET", "LIST", "DELETE", "HLIST", "INVALID"},
 		"clock":       {"KEY", "TIME", "DATE", "TEMP", "UNKNOWN", "INVALID"},
 		"cloudreport": {"INIT", "INFO", "PING", "VERS", "DWNL", "ERRL", "GREQ", "SRSP", "UNKNOWN"},
@@ -60,13 +61,27 @@ func TestEveryServiceSeriesAtZeroFromStart(t *testing.T) {
 			t.Errorf("no command list for service %s in this test", svc)
 		}
 		for _, c := range commands[svc] {
-			want = append(want, `gatehouse_requests_total{command="`+c+`",`+s+`,status="ok"}`,
-				`gatehouse_request_duration_seconds_count{command="`+c+`",`+s+`}`)
+			want = append(want, `gatehouse_request_duration_seconds_count{command="`+c+`",`+s+`}`)
+			for _, st := range netsvc.Statuses {
+				want = append(want, `gatehouse_requests_total{command="`+c+`",`+s+`,status="`+string(st)+`"}`)
+			}
 		}
 		for _, w := range want {
 			if !has(w) {
 				t.Errorf("%s not at zero at start-up", w)
 			}
+		}
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "gatehouse_requests_total{") {
+			continue
+		}
+		ok := false
+		for _, st := range netsvc.Statuses {
+			ok = ok || strings.Contains(line, `status="`+string(st)+`"`)
+		}
+		if !ok {
+			t.Errorf("a status outside the vocabulary: %s", line)
 		}
 	}
 	if !has(`gatehouse_rate_limited_total{service="backup",what="register"}`) {
