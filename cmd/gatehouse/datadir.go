@@ -56,16 +56,17 @@ func (d *dataFlags) configMay(create bool) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One spelling of the directory in everything the command prints (the
+	// line below, the refusals, the paths of what it creates).
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
 	if !*d.quiet {
 		from := "no config file"
 		if p := config.FindEnv(d.fs.Lookup("config").Value.String(), d.e.getenv); p != "" {
 			from = "config " + p
 		}
-		dir := cfg.DataDir
-		if abs, err := filepath.Abs(dir); err == nil {
-			dir = abs
-		}
-		fmt.Fprintf(d.e.stderr, "gatehouse: data directory %s (%s)\n", dir, from)
+		fmt.Fprintf(d.e.stderr, "gatehouse: data directory %s (%s)\n", cfg.DataDir, from)
 	}
 	if create {
 		return cfg, nil

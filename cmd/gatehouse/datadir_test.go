@@ -155,3 +155,28 @@ func TestAdminAndKeysDoNotListHost(t *testing.T) {
 		t.Fatalf("serve -h lacks --host:\n%s", out)
 	}
 }
+
+// A relative data directory (the default ./gatehouse-data) is spelled the
+// same, absolute, in the line naming it and in the refusal of the same run.
+func TestDataDirectorySpelledAlike(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	abs := filepath.Join(dir, "gatehouse-data")
+	for _, args := range [][]string{
+		{"keys", "e2eeftp", "list"},
+		{"admin", "backup", "clients", "--data", "./gatehouse-data"},
+	} {
+		code, _, errs := runCode(t, args...)
+		if code == 0 || !strings.HasPrefix(errs, "gatehouse: data directory "+abs+" (no config file)\n") ||
+			!strings.Contains(errs, "data directory "+abs+" does not exist") || strings.Contains(errs, "./gatehouse-data") {
+			t.Errorf("%q: exit %d\n%s", args, code, errs)
+		}
+	}
+	if err := os.Mkdir(abs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCode(t, "admin", "backup", "clients")
+	if code == 0 || !strings.Contains(errs, "no store at "+filepath.Join(abs, "gatehouse.db")+" ") {
+		t.Errorf("no store: exit %d\n%s", code, errs)
+	}
+}
