@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +27,12 @@ import (
 )
 
 // backupIdentityFlags are the flags list and restore share: where the
-// identity is, and which server.
+// identity is, which server, and how to reach it (the TLS flags of the
+// upload command, for a tls_listen port).
 type backupIdentityFlags struct {
 	dir, server *string
 	timeout     *time.Duration
+	tls         func() (*tls.Config, error)
 }
 
 func addBackupIdentityFlags(flags *pflag.FlagSet) backupIdentityFlags {
@@ -39,6 +42,7 @@ func addBackupIdentityFlags(flags *pflag.FlagSet) backupIdentityFlags {
 		timeout: flags.Duration("timeout", 30*time.Second, "limit for each read or write"),
 	}
 	aliasFlag(flags, "server", "addr")
+	f.tls = tlsClientFlags(flags)
 	return f
 }
 
@@ -46,6 +50,10 @@ func addBackupIdentityFlags(flags *pflag.FlagSet) backupIdentityFlags {
 // and restore never register, and never forget the identity on a refusal
 // (a backup client's priv.key is what its restores depend on).
 func backupReconnect(ctx context.Context, f backupIdentityFlags) (*backup.Client, error) {
+	tlsCfg, err := f.tls()
+	if err != nil {
+		return nil, err
+	}
 	ti, err := backup.ReadTransferInfo(filepath.Join(*f.dir, backup.TransferInfoFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -59,7 +67,7 @@ func backupReconnect(ctx context.Context, f backupIdentityFlags) (*backup.Client
 		return nil, fmt.Errorf("no usable private key in %s: %w", *f.dir, err)
 	}
 	addr := firstNonEmpty(*f.server, ti.Addr, "127.0.0.1:1357")
-	c := &backup.Client{Addr: addr, Name: me.Name, ID: me.ID, Key: key, Timeout: *f.timeout}
+	c := &backup.Client{Addr: addr, Name: me.Name, ID: me.ID, Key: key, Timeout: *f.timeout, TLS: tlsCfg}
 	if err := c.Reconnect(ctx); err != nil {
 		if errors.Is(err, backup.ErrReconnectDenied) {
 			return nil, fmt.Errorf("%s does not know client %s (%q): %w", addr, me.ID, me.Name, err)
@@ -70,8 +78,9 @@ func backupReconnect(ctx context.Context, f backupIdentityFlags) (*backup.Client
 }
 
 func backupListCmd(e *env) *cobra.Command {
-	cmd := newCmd("list", "", "gatehouse client backup list [--dir DIR] [--addr HOST:PORT]",
+	cmd := newCmd("list", "", "gatehouse client backup list [--dir DIR] [--addr HOST:PORT] [--tls [--tls-ca FILE|--tls-pin SHA256:…]]",
 		"gatehouse client backup list --dir ~/backup-client",
+		"gatehouse client backup list --addr 127.0.0.1:1358 --tls --tls-pin SHA256:…   # the tls_listen port",
 		"",
 		"Lists every version the server keeps of this client's files (a Gatehouse extension; the",
 		"original server cannot answer it). The identity comes from me.info and priv.key in --dir.")
@@ -110,9 +119,10 @@ func runBackupList(ctx context.Context, e *env, id backupIdentityFlags) error {
 }
 
 func backupRestoreCmd(e *env) *cobra.Command {
-	cmd := newCmd("restore NAME", "", "gatehouse client backup restore NAME [--version V] [-o PATH] [--dir DIR] [--addr HOST:PORT]",
+	cmd := newCmd("restore NAME", "", "gatehouse client backup restore NAME [--version V] [-o PATH] [--dir DIR] [--addr HOST:PORT] [--tls …]",
 		"gatehouse client backup restore notes.txt                     # latest version, to ./notes.txt",
 		"gatehouse client backup restore notes.txt --version 2 -o /tmp/notes-v2.txt",
+		"gatehouse client backup restore notes.txt --addr 127.0.0.1:1358 --tls --tls-ca cert.pem   # the tls_listen port",
 		"",
 		"The file is written to a hidden .NAME.vV.gatehouse-restore file beside PATH and renamed",
 		"onto PATH only once its CRC checked out; an interrupted restore resumes from that file.")

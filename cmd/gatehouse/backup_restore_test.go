@@ -12,6 +12,8 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/service/backup"
+	"gatehouse/internal/tlsutil"
+	"gatehouse/internal/tlsutil/tlstest"
 )
 
 // Two versions uploaded with the client command come back with `client
@@ -111,5 +113,63 @@ func TestBackupRestoreCommands(t *testing.T) {
 	if err := runBackupAdmin(ctx, bufEnv(&aout, io.Discard), []string{"export", "-data", data, "--client", me.ID.String(), "--file", "doc.bin", "--version", "3", "-o", exp}); err == nil ||
 		!strings.Contains(err.Error(), "no version 3") {
 		t.Fatalf("export of a missing version: %v", err)
+	}
+}
+
+// Upload, list and restore all work over the daemon's backup tls_listen
+// port, with its self-signed certificate trusted by file (--tls-ca) or by
+// pin; a pin of another certificate is refused by list and restore too.
+func TestBackupListRestoreOverTLS(t *testing.T) {
+	d, data := startBackupDaemonD(t, func(c *config.Config) { c.Services.Backup.TLSListen = "127.0.0.1:0" })
+	addr := d.Server.TLSAddr("backup").String()
+	certFile, _ := tlsutil.SelfSignedPaths(data)
+	fp, err := tlsutil.CertFileFingerprint(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	work := t.TempDir()
+	doc := filepath.Join(work, "doc.txt")
+	want := []byte("over TLS\n")
+	os.WriteFile(doc, want, 0o644)
+	var out, errb bytes.Buffer
+	run := func(args ...string) error {
+		out.Reset()
+		errb.Reset()
+		return runBackupClient(ctx, bufEnv(&out, &errb), args)
+	}
+	trust := []string{"--addr", addr, "--tls", "--tls-ca", certFile}
+	if err := run(append([]string{"--name", "dora", "--dir", work, "--file", doc}, trust...)...); err != nil {
+		t.Fatalf("upload: %v\n%s", err, errb.String())
+	}
+	if err := run(append([]string{"list", "--dir", work}, trust...)...); err != nil {
+		t.Fatalf("list: %v\n%s", err, errb.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "doc.txt") {
+		t.Fatalf("list output:\n%s", out.String())
+	}
+	dest := filepath.Join(t.TempDir(), "back.txt")
+	if err := run(append([]string{"restore", "doc.txt", "--dir", work, "-o", dest}, trust...)...); err != nil {
+		t.Fatalf("restore: %v\n%s", err, errb.String())
+	}
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, want) {
+		t.Fatalf("restored %q", got)
+	}
+	os.Remove(dest)
+	if err := run("restore", "doc.txt", "--dir", work, "-o", dest, "--addr", addr, "--tls", "--tls-pin", fp); err != nil {
+		t.Fatalf("restore with --tls-pin: %v\n%s", err, errb.String())
+	}
+	other := tlstest.New(t)
+	for _, sub := range []string{"list", "restore"} {
+		args := []string{sub, "--dir", work, "--addr", addr}
+		if sub == "restore" {
+			args = append(args, "doc.txt", "-o", filepath.Join(t.TempDir(), "x"))
+		}
+		if err := run(append(args, "--tls", "--tls-pin", other.ServerFingerprint)...); err == nil || !strings.Contains(err.Error(), "pinned fingerprint") {
+			t.Fatalf("%s with a wrong pin: %v", sub, err)
+		}
+		if err := run(append(args, "--tls-ca", certFile)...); err == nil || !strings.Contains(err.Error(), "need -tls") {
+			t.Fatalf("%s --tls-ca without --tls: %v", sub, err)
+		}
 	}
 }

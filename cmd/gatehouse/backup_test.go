@@ -28,6 +28,14 @@ func startBackupDaemon(t *testing.T) (addr, dataDir string) {
 
 func startBackupDaemonWith(t *testing.T, edit func(*config.Config)) (addr, dataDir string) {
 	t.Helper()
+	d, dataDir := startBackupDaemonD(t, edit)
+	return d.Server.Addr("backup").String(), dataDir
+}
+
+// startBackupDaemonD is startBackupDaemonWith returning the daemon (for
+// its TLS address).
+func startBackupDaemonD(t *testing.T, edit func(*config.Config)) (d *daemon.Daemon, dataDir string) {
+	t.Helper()
 	dataDir = t.TempDir()
 	cfg := config.Default()
 	if edit != nil {
@@ -45,7 +53,7 @@ func startBackupDaemonWith(t *testing.T, edit func(*config.Config)) (addr, dataD
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Shutdown() })
-	return d.Server.Addr("backup").String(), dataDir
+	return d, dataDir
 }
 
 func TestBackupClientAndAdmin(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
@@ -62,4 +63,32 @@ func TestCanonicalArgs(t *testing.T) {
 
 func runTLSKeys(e *env, args []string) error {
 	return execute(context.Background(), e, append([]string{"keys", "tls"}, args...))
+}
+
+// A flag and its hidden older spelling both given is an error (as clock's
+// --addr with --host/--port), not the last one silently winning; nothing
+// is written to --dir.
+func TestAliasAndFlagBothGiven(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"client", "backup", "--server", "127.0.0.1:1", "--addr", "127.0.0.1:2", "--name", "x", "--file", "f", "--dir", dir},
+		{"client", "backup", "--addr=127.0.0.1:2", "-server", "127.0.0.1:1", "--name", "x", "--file", "f", "--dir", dir},
+		{"client", "backup", "list", "--server", "127.0.0.1:1", "--addr", "127.0.0.1:2", "--dir", dir},
+		{"client", "backup", "restore", "x", "-addr", "127.0.0.1:2", "-server", "127.0.0.1:1", "--dir", dir},
+	} {
+		code, _, errs := runCode(t, args...)
+		if code != 1 || !strings.Contains(errs, "--addr and its older spelling --server both given") {
+			t.Errorf("%q: exit %d\n%s", args, code, errs)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("wrote %v", ents)
+	}
+	// Either spelling alone is fine (here: no identity to reconnect with).
+	for _, flag := range []string{"--server", "--addr"} {
+		code, _, errs := runCode(t, "client", "backup", "list", flag, "127.0.0.1:1", "--dir", dir)
+		if code != 1 || !strings.Contains(errs, "no backup identity") {
+			t.Errorf("list %s: exit %d\n%s", flag, code, errs)
+		}
+	}
 }

@@ -151,7 +151,7 @@ func adminCloudreportCmd(e *env) *cobra.Command {
 		short(crUpdates(e, "publish"), "serve a file to VERS/DWNL on every daemon: publish FILE [--name NAME]"),
 		short(crUpdates(e, "unpublish"), "stop serving an update file: unpublish NAME"),
 		short(crUpdates(e, "updates"), "list the update files VERS announces"))
-	g.Long = "Every command takes --config/--data/--host/--set to find the daemon's store."
+	g.Long = "Every command takes --config/--data/--set to find the daemon's store."
 	return g
 }
 

@@ -18,7 +18,8 @@ import (
 
 // dataFlags are the flags of every admin and keys command: the config
 // flags serve has (found the same way: --config, $GATEHOUSE_CONFIG,
-// ./gatehouse.toml, /etc/gatehouse/gatehouse.toml), --init and --quiet.
+// ./gatehouse.toml, /etc/gatehouse/gatehouse.toml; --host hidden), --init
+// and --quiet.
 // These commands work on the daemon's data directory and store: they say
 // which one they use, and never create an empty one unless --init asks
 // for it (a mistyped path would otherwise leave a store the daemon never
@@ -33,6 +34,10 @@ type dataFlags struct {
 
 func newDataFlags(e *env, fs *pflag.FlagSet) *dataFlags {
 	d := &dataFlags{e: e, fs: fs, load: configFlags(e, fs)}
+	// --host is where the daemon's listeners bind: it means nothing to a
+	// command that reads the data directory (still accepted, for scripts
+	// that pass serve's flags along, but not listed).
+	fs.MarkHidden("host")
 	d.init = fs.Bool("init", false, "create the data directory and the store if they do not exist yet")
 	d.quiet = fs.BoolP("quiet", "q", false, "do not print which data directory is used")
 	return d
@@ -51,16 +56,17 @@ func (d *dataFlags) configMay(create bool) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One spelling of the directory in everything the command prints (the
+	// line below, the refusals, the paths of what it creates).
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
 	if !*d.quiet {
 		from := "no config file"
 		if p := config.FindEnv(d.fs.Lookup("config").Value.String(), d.e.getenv); p != "" {
 			from = "config " + p
 		}
-		dir := cfg.DataDir
-		if abs, err := filepath.Abs(dir); err == nil {
-			dir = abs
-		}
-		fmt.Fprintf(d.e.stderr, "gatehouse: data directory %s (%s)\n", dir, from)
+		fmt.Fprintf(d.e.stderr, "gatehouse: data directory %s (%s)\n", cfg.DataDir, from)
 	}
 	if create {
 		return cfg, nil

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gatehouse/internal/service/e2eeftp"
+
+	"github.com/spf13/cobra"
 )
 
 // admin and keys never create a data directory, a store or a server
@@ -110,5 +112,71 @@ func TestAdminAndKeysInit(t *testing.T) {
 	}
 	if fp := e2eeftp.Fingerprint(k.Public().(ed25519.PublicKey)); !strings.Contains(out, fp+"  ") {
 		t.Fatalf("list does not show alice's fingerprint %s:\n%s", fp, out)
+	}
+}
+
+// --host (where serve's listeners bind) is not listed by the admin and
+// keys commands, which only read the data directory; 'keys tls init'
+// lists it (the self-signed certificate names that host), serve too.
+func TestAdminAndKeysDoNotListHost(t *testing.T) {
+	code, out, _ := runCode(t, "keys", "e2eeftp", "list", "-h")
+	if code != 0 || !strings.Contains(out, "--data") || strings.Contains(out, "--host") {
+		t.Fatalf("keys e2eeftp list -h: exit %d\n%s", code, out)
+	}
+	var walk func(c *cobra.Command)
+	leaves := 0
+	walk = func(c *cobra.Command) {
+		if c.Annotations["group"] != "" {
+			for _, s := range c.Commands() {
+				walk(s)
+			}
+			return
+		}
+		leaves++
+		args := append(strings.Fields(c.CommandPath())[1:], "-h")
+		code, out, _ := runCode(t, args...)
+		want := c.CommandPath() == "gatehouse keys tls init"
+		if code != 0 || strings.Contains(out, "--host") != want {
+			t.Errorf("%s: exit %d, lists --host: %v, want %v\n%s", strings.Join(args, " "), code, !want, want, out)
+		}
+	}
+	root := newRoot(bufEnv(nil, nil))
+	for _, g := range []string{"keys", "admin"} {
+		c, _, err := root.Find([]string{g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		walk(c)
+	}
+	if leaves < 10 {
+		t.Fatalf("only %d keys/admin commands found", leaves)
+	}
+	if _, out, _ := runCode(t, "serve", "-h"); !strings.Contains(out, "--host") {
+		t.Fatalf("serve -h lacks --host:\n%s", out)
+	}
+}
+
+// A relative data directory (the default ./gatehouse-data) is spelled the
+// same, absolute, in the line naming it and in the refusal of the same run.
+func TestDataDirectorySpelledAlike(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	abs := filepath.Join(dir, "gatehouse-data")
+	for _, args := range [][]string{
+		{"keys", "e2eeftp", "list"},
+		{"admin", "backup", "clients", "--data", "./gatehouse-data"},
+	} {
+		code, _, errs := runCode(t, args...)
+		if code == 0 || !strings.HasPrefix(errs, "gatehouse: data directory "+abs+" (no config file)\n") ||
+			!strings.Contains(errs, "data directory "+abs+" does not exist") || strings.Contains(errs, "./gatehouse-data") {
+			t.Errorf("%q: exit %d\n%s", args, code, errs)
+		}
+	}
+	if err := os.Mkdir(abs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCode(t, "admin", "backup", "clients")
+	if code == 0 || !strings.Contains(errs, "no store at "+filepath.Join(abs, "gatehouse.db")+" ") {
+		t.Errorf("no store: exit %d\n%s", code, errs)
 	}
 }

@@ -156,6 +156,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetErr(e.stderr)
 	root.SilenceErrors = true
 	root.SilenceUsage = true
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return checkAliases(c.Flags()) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		writeHelp(c.ErrOrStderr(), c)
 		return err
@@ -357,12 +358,28 @@ func short(c *cobra.Command, s string) *cobra.Command {
 }
 
 // aliasFlag makes --old a hidden second name of the flag --name (an
-// earlier spelling that scripts may use).
+// earlier spelling that scripts may use). Giving both is an error
+// (checkAliases), not the last one silently winning.
 func aliasFlag(fs *pflag.FlagSet, old, name string) {
 	f := fs.Lookup(name)
 	fs.Var(f.Value, old, "alias of --"+name)
 	fs.Lookup(old).NoOptDefVal = f.NoOptDefVal
 	fs.MarkHidden(old)
+	fs.SetAnnotation(old, aliasOf, []string{name})
+}
+
+// aliasOf is the annotation aliasFlag puts on the old name.
+const aliasOf = "gatehouse-alias-of"
+
+// checkAliases fails when a flag and its alias were both given.
+func checkAliases(fs *pflag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if to := f.Annotations[aliasOf]; err == nil && len(to) == 1 && fs.Changed(to[0]) {
+			err = fmt.Errorf("--%s and its older spelling --%s both given: use --%s alone", to[0], f.Name, to[0])
+		}
+	})
+	return err
 }
 
 func versionCmd(e *env) *cobra.Command {

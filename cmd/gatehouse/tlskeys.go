@@ -30,11 +30,21 @@ the daemon runs as, e.g. to hand out the pin before starting it.`
 
 func tlsKeysCmd(e *env, sub string) *cobra.Command {
 	out := e.stdout
-	cmd := newCmd(sub, "", "gatehouse keys tls "+sub+" [--config FILE] [--data DIR] [--set key=value …]",
+	synopsis := "gatehouse keys tls " + sub + " [--config FILE] [--data DIR] [--set key=value …]"
+	if sub == "init" {
+		synopsis += " [--host ADDR]"
+	}
+	cmd := newCmd(sub, "", synopsis,
 		"gatehouse keys tls show --config /etc/gatehouse/gatehouse.toml",
 		"gatehouse keys tls init --data /var/lib/gatehouse")
 	cmd.Args = cobra.NoArgs
 	d := newDataFlags(e, cmd.Flags())
+	if sub == "init" {
+		// The self-signed certificate names the host the daemon binds.
+		h := cmd.Flags().Lookup("host")
+		h.Hidden = false
+		h.Usage = "the address the daemon binds (serve --host), named in the certificate (default 127.0.0.1)"
+	}
 	cmd.RunE = func(*cobra.Command, []string) error {
 		// init creates what it is asked to, the data directory included.
 		cfg, err := d.configMay(sub == "init" || *d.init)
