@@ -168,7 +168,7 @@ func TestBackupListRestoreOverTLS(t *testing.T) {
 		if err := run(append(args, "--tls", "--tls-pin", other.ServerFingerprint)...); err == nil || !strings.Contains(err.Error(), "pinned fingerprint") {
 			t.Fatalf("%s with a wrong pin: %v", sub, err)
 		}
-		if err := run(append(args, "--tls-ca", certFile)...); err == nil || !strings.Contains(err.Error(), "need -tls") {
+		if err := run(append(args, "--tls-ca", certFile)...); err == nil || !strings.Contains(err.Error(), "need --tls") {
 			t.Fatalf("%s --tls-ca without --tls: %v", sub, err)
 		}
 	}

@@ -127,7 +127,7 @@ func tlsClientFlags(fs *pflag.FlagSet) func() (*tls.Config, error) {
 	return func() (*tls.Config, error) {
 		if !*on {
 			if *ca != "" || *pin != "" || *cert != "" || *key != "" || *name != "" {
-				return nil, errors.New("--tls-ca, -tls-pin, -tls-cert, -tls-key and -tls-server-name need -tls")
+				return nil, errors.New("--tls-ca, --tls-pin, --tls-cert, --tls-key and --tls-server-name need --tls")
 			}
 			return nil, nil
 		}

@@ -88,7 +88,7 @@ func TestClockClientTLSFlags(t *testing.T) {
 		t.Fatalf("wrong pin: %v", err)
 	}
 	if _, _, err := runClock(t, ctx, strings.NewReader(""), "--host", host, "--port", port, "-tls-pin", p.ServerFingerprint, "date"); err == nil ||
-		!strings.Contains(err.Error(), "need -tls") {
+		!strings.Contains(err.Error(), "need --tls") {
 		t.Fatalf("-tls-pin without -tls: %v", err)
 	}
 }
