@@ -22,8 +22,11 @@ func AddYears(t time.Time, n int) time.Time {
 
 // ValidClientID reports whether id may be a registry id: 1..64 characters
 // of [A-Za-z0-9._-].
-func ValidClientID(id string) bool {
-	if id == "" || len(id) > maxClientID {
+func ValidClientID(id string) bool { return validClientID(id) }
+
+// validClientID is ValidClientID for wire bytes too.
+func validClientID[T string | []byte](id T) bool {
+	if len(id) == 0 || len(id) > maxClientID {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
