@@ -137,13 +137,13 @@ func (ss *session) infoReply(id []byte, expires time.Time, en byte, created time
 	p := append(b.out[:0], "TT=Test\r\nID="...)
 	p = append(p, id...)
 	p = append(p, "\r\nEX="...)
-	p = expires.AppendFormat(p, "2006-01-02")
+	p = appendDate(p, expires)
 	p = append(p, "\r\nEN="...)
 	p = append(p, en)
 	p = append(p, "\r\nCD="...)
-	p = created.AppendFormat(p, "2006-01-02")
+	p = appendDate(p, created)
 	p = append(p, "\r\nCT="...)
-	p = created.AppendFormat(p, "15:04:05")
+	p = appendClock(p, created)
 	b.out = p
 	return ss.dataReply(p)
 }

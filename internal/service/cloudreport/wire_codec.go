@@ -200,6 +200,18 @@ func (b *codecBuf) inflate(z []byte, limit int) ([]byte, error) {
 // lenientBase64 is legacycrypto.LenientBase64 into b.ct: characters
 // outside the alphabet are skipped, '=' ends the data.
 func (b *codecBuf) lenientBase64(s string) ([]byte, bool) {
+	// Fast path, the usual case: text of the alphabet only (CR and LF,
+	// which the decoder skips as the filter below does) decodes as is,
+	// to the same bytes the filtered text gives.
+	n := base64.RawStdEncoding.DecodedLen(len(s))
+	if cap(b.ct) < n {
+		b.ct = make([]byte, n)
+	}
+	b.text = append(b.text[:0], s...)
+	if n, err := base64.RawStdEncoding.Decode(b.ct[:n], b.text); err == nil {
+		b.ct = b.ct[:n]
+		return b.ct, true
+	}
 	clean := b.text[:0]
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
@@ -214,10 +226,7 @@ func (b *codecBuf) lenientBase64(s string) ([]byte, bool) {
 	if len(clean)%4 == 1 {
 		return nil, false
 	}
-	n := base64.RawStdEncoding.DecodedLen(len(clean))
-	if cap(b.ct) < n {
-		b.ct = make([]byte, n)
-	}
+	n = base64.RawStdEncoding.DecodedLen(len(clean))
 	n, err := base64.RawStdEncoding.Decode(b.ct[:n], clean)
 	if err != nil {
 		return nil, false
