@@ -66,11 +66,13 @@ func benchInfoPipe(b *testing.B, db *store.DB, cached bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuClock()
 	for b.Loop() {
 		if _, err := c.Info(req); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // echoHandler answers every line with itself, as a request of netsvc.
@@ -102,6 +104,8 @@ func benchEchoPipe(b *testing.B) {
 	br := bufio.NewReader(conn)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuClock()
+	defer reportCPU(b, cpu)
 	for b.Loop() {
 		if _, err := conn.Write(line); err != nil {
 			b.Fatal(err)

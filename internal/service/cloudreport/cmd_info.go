@@ -3,6 +3,8 @@ package cloudreport
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"time"
 
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/store"
@@ -24,26 +26,33 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, netsvc.St
 		}
 		return errorReply(s.dialect, failMissingData, ""), netsvc.StatusRefused, ss.authFailed("info without data")
 	}
-	plain, err := ss.codec.Decrypt(data)
+	plain, err := ss.decrypt(data)
 	if err != nil {
 		return errorReply(s.dialect, failDecrypt, ""), netsvc.StatusRefused, ss.authFailed("decrypt failed")
 	}
-	fields := ParseFields(plain)
-	wireID, _ := fields.Get("ID")
-	if mtls && (!ValidClientID(wireID) || store.NormalizeCloudreportID(wireID) != store.NormalizeCloudreportID(certID)) {
-		return ss.certRefused(wireID)
+	// The fields stay offsets into plain (the request's codecBuf): only
+	// what is kept becomes a string.
+	b := ss.scratch()
+	b.fields = parseFieldRefs(plain, b.fields[:0])
+	wireID, _ := getField(plain, b.fields, "ID")
+	if mtls && (!validClientID(wireID) || store.NormalizeCloudreportID(string(wireID)) != store.NormalizeCloudreportID(certID)) {
+		return ss.certRefused(string(wireID))
 	}
-	if !ValidClientID(wireID) {
+	if !validClientID(wireID) {
 		if open {
 			return ss.anonymousGrant("no valid client id")
 		}
 		return errorReply(s.dialect, failNotFound, ""), netsvc.StatusRefused, ss.authFailed("no valid client id")
 	}
-	id := store.NormalizeCloudreportID(wireID)
+	id := ss.normalizedID(wireID)
 	cl, err := ss.s.lookup(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && open:
-		cl, err = ss.s.registerSeen(ctx, ss, id, fields)
+		name, ok := getField(plain, b.fields, "ON")
+		if !ok || len(name) == 0 {
+			name, _ = getField(plain, b.fields, "FN")
+		}
+		cl, err = ss.s.registerSeen(ctx, ss, id, name)
 		if err != nil {
 			// Not recorded now (rate limit, store failure): answered as
 			// the seed would and recorded on a later INFO. A store failure
@@ -67,6 +76,26 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, netsvc.St
 	return ss.grant(wireID, cl, false)
 }
 
+// normalizedID is store.NormalizeCloudreportID(wireID), the session's
+// registry id itself when it is that id (a client's repeated INFO
+// allocates no new string).
+func (ss *session) normalizedID(wireID []byte) string {
+	if id := ss.clientID; len(id) == len(wireID) {
+		same := true
+		for i := 0; i < len(id) && same; i++ {
+			c := wireID[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			same = c == id[i]
+		}
+		if same {
+			return id
+		}
+	}
+	return store.NormalizeCloudreportID(string(wireID))
+}
+
 // certRefused answers an INFO on a mutual-TLS connection that does not
 // name the client of the verified certificate (its common name is the
 // client id) the way an unknown client is answered.
@@ -79,30 +108,44 @@ func (ss *session) certRefused(wireID string) ([]byte, netsvc.Status, bool) {
 // grant answers INFO for client cl. The reply's ID is the id as the
 // client spelled it; EN is 0 for a disabled client (open registration) and
 // EX its real expiry, expired or not: the client decides.
-func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded bool) ([]byte, netsvc.Status, bool) {
+func (ss *session) grant(wireID []byte, cl store.CloudreportClient, unrecorded bool) ([]byte, netsvc.Status, bool) {
 	s := ss.s
-	en := "1"
+	en := byte('1')
 	if !cl.Enabled {
-		en = "0"
+		en = '0'
 	}
-	created := cl.Created.In(s.loc)
-	payload := Fields{
-		{"TT", "Test"},
-		{"ID", wireID},
-		{"EX", cl.Expires.Format("2006-01-02")},
-		{"EN", en},
-		{"CD", created.Format("2006-01-02")},
-		{"CT", created.Format("15:04:05")},
-	}
-	out, err := ss.codec.Encrypt(payload.Format())
+	reply, err := ss.infoReply(wireID, cl.Expires, en, cl.Created.In(s.loc))
 	if err != nil {
 		return errorReply(s.dialect, failInternal, ""), netsvc.StatusServerError, false
 	}
-	ss.s.claimClient(ss, cl.ID)
-	ss.clientID = cl.ID
-	ss.c.SetIdentity(cl.ID)
-	ss.c.Log().Debug("INFO", "client", cl.ID, "enabled", cl.Enabled, "unrecorded", unrecorded)
-	return dataReply(s.dialect, out), netsvc.StatusOK, false
+	if ss.clientID != cl.ID {
+		ss.s.claimClient(ss, cl.ID)
+		ss.clientID = cl.ID
+		ss.c.SetIdentity(cl.ID)
+	}
+	if l := ss.c.Log(); l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("INFO", "client", cl.ID, "enabled", cl.Enabled, "unrecorded", unrecorded)
+	}
+	return reply, netsvc.StatusOK, false
+}
+
+// infoReply is the data reply of an INFO grant: the payload
+// TT=Test, ID, EX, EN, CD, CT (Fields.Format's layout) built in the
+// request's codecBuf without intermediate strings.
+func (ss *session) infoReply(id []byte, expires time.Time, en byte, created time.Time) ([]byte, error) {
+	b := ss.scratch()
+	p := append(b.out[:0], "TT=Test\r\nID="...)
+	p = append(p, id...)
+	p = append(p, "\r\nEX="...)
+	p = appendDate(p, expires)
+	p = append(p, "\r\nEN="...)
+	p = append(p, en)
+	p = append(p, "\r\nCD="...)
+	p = appendDate(p, created)
+	p = append(p, "\r\nCT="...)
+	p = appendClock(p, created)
+	b.out = p
+	return ss.dataReply(p)
 }
 
 // anonymousGrant is the seed's INFO answer for a client that names no
@@ -111,20 +154,12 @@ func (ss *session) grant(wireID string, cl store.CloudreportClient, unrecorded b
 func (ss *session) anonymousGrant(reason string) ([]byte, netsvc.Status, bool) {
 	s := ss.s
 	now := s.cfg.Now().In(s.loc)
-	payload := Fields{
-		{"TT", "Test"},
-		{"ID", ss.init.Text},
-		{"EX", AddYears(now, 1).Format("2006-01-02")},
-		{"EN", "1"},
-		{"CD", now.Format("2006-01-02")},
-		{"CT", now.Format("15:04:05")},
-	}
-	out, err := ss.codec.Encrypt(payload.Format())
+	reply, err := ss.infoReply([]byte(ss.init.Text), AddYears(now, 1), '1', now)
 	if err != nil {
 		return errorReply(s.dialect, failInternal, ""), netsvc.StatusServerError, false
 	}
 	ss.c.Log().Info("INFO answered without a client id", "reason", reason, "init", ss.init.Text)
-	return dataReply(s.dialect, out), netsvc.StatusOK, false
+	return reply, netsvc.StatusOK, false
 }
 
 var errRateLimited = errors.New("cloudreport: first-seen client rate limited")
@@ -134,16 +169,12 @@ const maxSeenName = 128
 
 // registerSeen records a client id seen for the first time (open
 // registration): enabled, expiring one year from today (the seed's grant),
-// named after the payload's ON or FN field. It returns the registered row;
+// named name (the payload's ON field, or FN). It returns the registered row;
 // on errRateLimited or a store failure it returns the row it would have
 // recorded, for the reply.
-func (s *Server) registerSeen(ctx context.Context, ss *session, id string, f Fields) (store.CloudreportClient, error) {
+func (s *Server) registerSeen(ctx context.Context, ss *session, id string, name []byte) (store.CloudreportClient, error) {
 	now := s.cfg.Now()
-	name, ok := f.Get("ON")
-	if !ok || name == "" {
-		name, _ = f.Get("FN")
-	}
-	c := store.CloudreportClient{ID: id, Name: Latin1ToUTF8(truncate([]byte(name), maxSeenName)),
+	c := store.CloudreportClient{ID: id, Name: Latin1ToUTF8(truncate(name, maxSeenName)),
 		Expires: AddYears(now.In(s.loc), 1), Enabled: true, Created: now,
 		FirstSeen: now, LastSeen: now, LastAddr: ss.peer}
 	if !s.limiter.Allow(ss.peer) {

@@ -47,6 +47,8 @@ func (ss *session) handleInit(r Request) ([]byte, netsvc.Status, bool) {
 	// A re-INIT re-keys the connection and drops what INFO established.
 	ss.s.dropClient(ss)
 	ss.clientID = ""
+	// HST is a substring of the whole request line: keep only its bytes.
+	a.HST = strings.Clone(a.HST)
 	ss.init, ss.codec, ss.initialized = a, codec, true
 	ss.c.EndHandshake()
 	// The key itself is never logged (the seed logged it at INFO level).

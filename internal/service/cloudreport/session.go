@@ -36,6 +36,56 @@ type session struct {
 	// send, when set, writes the current reply itself (a streamed DWNL)
 	// instead of returning its bytes.
 	send func() error
+
+	// buf is the current request's codec memory (nil between requests:
+	// an idle session holds none); toks is reused for every request's
+	// tokens.
+	buf  *codecBuf
+	toks []string
+}
+
+// maxKeptTokens bounds the token slice a session keeps between requests.
+const maxKeptTokens = 64
+
+// scratch is the current request's codecBuf, taken from the pool on first
+// use and put back once the reply is written.
+func (ss *session) scratch() *codecBuf {
+	if ss.buf == nil {
+		ss.buf = getCodecBuf()
+	}
+	return ss.buf
+}
+
+// decrypt is ss.codec.Decrypt, into the request's codecBuf when the codec
+// can (the result is then valid until the reply is written).
+func (ss *session) decrypt(data string) ([]byte, error) {
+	if bc, ok := ss.codec.(bufCodec); ok {
+		return bc.decryptBuf(ss.scratch(), data)
+	}
+	return ss.codec.Decrypt(data)
+}
+
+// dataReply is dataReply(dialect, ss.codec.Encrypt(plain)), built in the
+// request's codecBuf when the codec can.
+func (ss *session) dataReply(plain []byte) ([]byte, error) {
+	d := ss.s.dialect
+	bc, ok := ss.codec.(bufCodec)
+	if !ok {
+		out, err := ss.codec.Encrypt(plain)
+		if err != nil {
+			return nil, err
+		}
+		return dataReply(d, out), nil
+	}
+	b := ss.scratch()
+	r := append(b.reply[:0], dataReplyPrefix(d)...)
+	r, err := bc.appendEncrypt(r, b, plain)
+	if err != nil {
+		return nil, err
+	}
+	r = append(r, "\r\n"...)
+	b.reply = r
+	return r, nil
 }
 
 var errLineTooLong = errors.New("cloudreport: request line too long")
@@ -99,9 +149,12 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 			}
 			return err
 		}
-		req, ok := ParseLine(line)
+		req, ok := parseLine(line, ss.toks)
 		if !ok {
 			return nil
+		}
+		if cap(req.Tokens) <= maxKeptTokens {
+			ss.toks = req.Tokens[:0]
 		}
 		// The request runs under the context Request returns: the
 		// registry lookup, the report insert and an update's stream finish
@@ -121,6 +174,10 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		if ss.afterWrite != nil {
 			ss.afterWrite()
 			ss.afterWrite = nil
+		}
+		if ss.buf != nil {
+			putCodecBuf(ss.buf)
+			ss.buf = nil
 		}
 		done(status)
 		if werr != nil {

@@ -6,10 +6,10 @@ package cloudreport
 import (
 	"bytes"
 	"compress/flate"
-	"compress/zlib"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/md5"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -33,30 +33,85 @@ type Codec interface {
 	EncryptWriter(w io.Writer) io.WriteCloser
 }
 
-var (
-	zwPool = sync.Pool{New: func() any { w, _ := flate.NewWriter(io.Discard, flate.BestSpeed); return w }}
-	zrPool sync.Pool // io.ReadCloser implementing zlib.Resetter
-)
+var zwPool = sync.Pool{New: func() any { w, _ := flate.NewWriter(io.Discard, flate.BestSpeed); return w }}
+
+// codecBuf is the memory of one request's payload work (the DATA text it
+// decodes, the ciphertext it decrypts in place, the inflated payload and
+// its fields, the reply's payload, zlib stream and reply line), reused
+// through codecBufs so a warm INFO allocates none of it
+// (docs/performance.md, "cloudreport INFO"). What its methods return
+// points into it and is valid until it is put back.
+type codecBuf struct {
+	text   []byte // DATA text, alphabet characters only
+	ct     []byte // ciphertext, then its plaintext (decrypted in place)
+	plain  []byte // the inflated payload
+	fields []fieldRef
+	out    []byte // a reply's payload
+	z      []byte // its zlib stream, padded and encrypted in place
+	reply  []byte // the reply line(s)
+	src    bytes.Reader
+	fr     io.ReadCloser // a flate reader (flate.Resetter), nil until needed
+	aw     appendWriter
+}
+
+var codecBufs = sync.Pool{New: func() any { return new(codecBuf) }}
+
+// maxKeptBuf bounds each slice a pooled codecBuf keeps: a request with a
+// larger payload (up to MaxInflate) allocates its own and does not pin it.
+const maxKeptBuf = 16 << 10
+
+func getCodecBuf() *codecBuf { return codecBufs.Get().(*codecBuf) }
+
+func putCodecBuf(b *codecBuf) {
+	trim := func(s []byte) []byte {
+		if cap(s) > maxKeptBuf {
+			return nil
+		}
+		return s[:0]
+	}
+	b.text, b.ct, b.plain, b.out, b.z, b.reply = trim(b.text), trim(b.ct), trim(b.plain), trim(b.out), trim(b.z), trim(b.reply)
+	if cap(b.fields) > 256 {
+		b.fields = nil
+	}
+	b.fields = b.fields[:0]
+	b.src.Reset(nil)
+	b.aw.b = nil
+	codecBufs.Put(b)
+}
+
+// appendWriter appends what is written to b.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
 
 // deflate writes an RFC 1950 stream. The header is the seed's 78 DA, but the
 // body is deflate at speed level: the header's level bits are informational
 // only, every zlib decoder accepts the stream, and level 9 cost a 640 KB
 // table reset per message, most of an INFO round trip.
 func deflate(plain []byte) []byte {
+	var w appendWriter
+	return appendDeflate(nil, plain, &w)
+}
+
+// appendDeflate appends deflate(plain) to dst; aw is scratch for the
+// compressor's output.
+func appendDeflate(dst, plain []byte, aw *appendWriter) []byte {
 	if len(plain) <= storedMax {
-		return deflateStored(plain)
+		return appendDeflateStored(dst, plain)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, len(plain)/2+32))
-	buf.Write([]byte{0x78, 0xda})
+	aw.b = append(dst, 0x78, 0xda)
 	w := zwPool.Get().(*flate.Writer)
-	w.Reset(buf)
+	w.Reset(aw)
 	w.Write(plain)
 	w.Close()
+	w.Reset(io.Discard) // the pool must not keep aw (and its buffer) alive
 	zwPool.Put(w)
-	var sum [4]byte
-	binary.BigEndian.PutUint32(sum[:], adler32.Checksum(plain))
-	buf.Write(sum[:])
-	return buf.Bytes()
+	out := binary.BigEndian.AppendUint32(aw.b, adler32.Checksum(plain))
+	aw.b = nil
+	return out
 }
 
 // storedMax is the largest payload sent as one stored (uncompressed) deflate
@@ -65,10 +120,9 @@ func deflate(plain []byte) []byte {
 // and saved a handful of bytes. Every inflater reads stored blocks.
 const storedMax = 1024
 
-// deflateStored is a zlib stream (with the seed's 78 DA header) holding
-// plain in one final stored block; len(plain) must be at most 65535.
-func deflateStored(plain []byte) []byte {
-	out := make([]byte, 0, 2+5+len(plain)+4)
+// appendDeflateStored appends a zlib stream (with the seed's 78 DA header)
+// holding plain in one final stored block; len(plain) must be at most 65535.
+func appendDeflateStored(out, plain []byte) []byte {
 	n := uint16(len(plain))
 	out = append(out, 0x78, 0xda, 0x01, byte(n), byte(n>>8), byte(^n), byte(^n>>8))
 	out = append(out, plain...)
@@ -78,24 +132,133 @@ func deflateStored(plain []byte) []byte {
 // inflate decompresses a zlib stream, checking its Adler-32, and fails when
 // the output would exceed limit.
 func inflate(z []byte, limit int) ([]byte, error) {
-	var r io.ReadCloser
-	if v := zrPool.Get(); v != nil {
-		r = v.(io.ReadCloser)
-		if err := r.(zlib.Resetter).Reset(bytes.NewReader(z), nil); err != nil {
+	b := getCodecBuf()
+	defer putCodecBuf(b)
+	out, err := b.inflate(z, limit)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(out), nil
+}
+
+// inflate decompresses the zlib stream z into b.plain, failing when the
+// output would exceed limit. It accepts exactly what compress/zlib's reader
+// (with no dictionary) read to EOF accepts: the header checks (a preset
+// dictionary only with the checksum of none), the deflate data, and the
+// Adler-32 of the output in the four bytes after it; bytes after those are
+// ignored. Its own framing spares the zlib reader's per-stream allocation.
+func (b *codecBuf) inflate(z []byte, limit int) ([]byte, error) {
+	if len(z) < 2 {
+		return nil, ErrDecrypt
+	}
+	if h := binary.BigEndian.Uint16(z); z[0]&0x0f != 8 || z[0]>>4 > 7 || h%31 != 0 {
+		return nil, ErrDecrypt
+	}
+	body := z[2:]
+	if z[1]&0x20 != 0 { // FDICT: zlib compares it with the (empty) dictionary's
+		if len(body) < 4 || binary.BigEndian.Uint32(body) != adler32.Checksum(nil) {
 			return nil, ErrDecrypt
 		}
-	} else {
-		var err error
-		if r, err = zlib.NewReader(bytes.NewReader(z)); err != nil {
+		body = body[4:]
+	}
+	b.src.Reset(body)
+	if b.fr == nil {
+		b.fr = flate.NewReader(&b.src)
+	} else if err := b.fr.(flate.Resetter).Reset(&b.src, nil); err != nil {
+		return nil, ErrDecrypt
+	}
+	out := b.plain[:0]
+	if cap(out) == 0 {
+		out = make([]byte, 0, 512)
+	}
+	for {
+		if len(out) == cap(out) {
+			out = append(out, 0)[:len(out)]
+		}
+		// Never read past limit+1 bytes: one more than allowed fails.
+		room := min(cap(out), limit+1)
+		n, err := b.fr.Read(out[len(out):room])
+		out = out[:len(out)+n]
+		b.plain = out
+		if len(out) > limit {
+			return nil, ErrDecrypt
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
 			return nil, ErrDecrypt
 		}
 	}
-	defer zrPool.Put(r)
-	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil || len(out) > limit {
+	var sum [4]byte
+	if _, err := io.ReadFull(&b.src, sum[:]); err != nil || binary.BigEndian.Uint32(sum[:]) != adler32.Checksum(out) {
 		return nil, ErrDecrypt
 	}
 	return out, nil
+}
+
+// lenientBase64 is legacycrypto.LenientBase64 into b.ct: characters
+// outside the alphabet are skipped, '=' ends the data.
+func (b *codecBuf) lenientBase64(s string) ([]byte, bool) {
+	// Fast path, the usual case: text of the alphabet only (CR and LF,
+	// which the decoder skips as the filter below does) decodes as is,
+	// to the same bytes the filtered text gives.
+	n := base64.RawStdEncoding.DecodedLen(len(s))
+	if cap(b.ct) < n {
+		b.ct = make([]byte, n)
+	}
+	b.text = append(b.text[:0], s...)
+	if n, err := base64.RawStdEncoding.Decode(b.ct[:n], b.text); err == nil {
+		b.ct = b.ct[:n]
+		return b.ct, true
+	}
+	clean := b.text[:0]
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'A' && ch <= 'Z', ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '+', ch == '/':
+			clean = append(clean, ch)
+		case ch == '=':
+			i = len(s)
+		}
+	}
+	b.text = clean
+	if len(clean)%4 == 1 {
+		return nil, false
+	}
+	n = base64.RawStdEncoding.DecodedLen(len(clean))
+	n, err := base64.RawStdEncoding.Decode(b.ct[:n], clean)
+	if err != nil {
+		return nil, false
+	}
+	b.ct = b.ct[:n]
+	return b.ct, true
+}
+
+// cbcEncrypt encrypts b in place with AES-CBC and a zero IV; len(b) is a
+// multiple of the block size. (cipher.NewCBCEncrypter would allocate a
+// mode per message for the same bytes.)
+func cbcEncrypt(blk cipher.Block, b []byte) {
+	var prev [aes.BlockSize]byte // the zero IV
+	for i := 0; i < len(b); i += aes.BlockSize {
+		x := b[i : i+aes.BlockSize]
+		subtle.XORBytes(x, x, prev[:])
+		blk.Encrypt(x, x)
+		copy(prev[:], x)
+	}
+}
+
+// cbcDecrypt decrypts b in place with AES-CBC and a zero IV; len(b) is a
+// multiple of the block size.
+func cbcDecrypt(blk cipher.Block, b []byte) {
+	var prev, cur [aes.BlockSize]byte // prev starts as the zero IV
+	for i := 0; i < len(b); i += aes.BlockSize {
+		x := b[i : i+aes.BlockSize]
+		copy(cur[:], x)
+		blk.Decrypt(x, x)
+		subtle.XORBytes(x, x, prev[:])
+		prev = cur
+	}
 }
 
 // SeedCodec is the seed's DataCompressor: zlib level 9, PKCS#7, AES-128-CBC
@@ -116,10 +279,21 @@ func NewSeedCodec(cryptoKey string, maxInflate int) *SeedCodec {
 }
 
 func (c *SeedCodec) Encrypt(plain []byte) (string, error) {
-	z := deflate(plain)
+	b := getCodecBuf()
+	defer putCodecBuf(b)
+	out, err := c.appendEncrypt(b.reply[:0], b, plain)
+	b.reply = out
+	return string(out), err
+}
+
+// appendEncrypt appends Encrypt(plain)'s text to dst, with b.z as scratch
+// (plain must not be in b.z).
+func (c *SeedCodec) appendEncrypt(dst []byte, b *codecBuf, plain []byte) ([]byte, error) {
+	z := appendDeflate(b.z[:0], plain, &b.aw)
 	z = legacycrypto.PKCS7Pad(z)
-	legacycrypto.NewCBCEncrypterZeroIV(c.block).CryptBlocks(z, z)
-	return base64.RawStdEncoding.EncodeToString(z), nil
+	cbcEncrypt(c.block, z)
+	b.z = z
+	return base64.RawStdEncoding.AppendEncode(dst, z), nil
 }
 
 // Decrypt reverses Encrypt. Missing '=' is accepted and characters outside
@@ -127,16 +301,34 @@ func (c *SeedCodec) Encrypt(plain []byte) (string, error) {
 // constant time and every failure is the same ErrDecrypt. An empty
 // plaintext is returned as such (the seed called it a failure).
 func (c *SeedCodec) Decrypt(data string) ([]byte, error) {
-	ct, err := legacycrypto.LenientBase64(data)
-	if err != nil || len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
+	b := getCodecBuf()
+	defer putCodecBuf(b)
+	p, err := c.decryptBuf(b, data)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(p), nil
+}
+
+// decryptBuf is Decrypt into b's memory.
+func (c *SeedCodec) decryptBuf(b *codecBuf, data string) ([]byte, error) {
+	ct, ok := b.lenientBase64(data)
+	if !ok || len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
 		return nil, ErrDecrypt
 	}
-	legacycrypto.NewCBCDecrypterZeroIV(c.block).CryptBlocks(ct, ct)
+	cbcDecrypt(c.block, ct)
 	n, ok := legacycrypto.PKCS7PadLen(ct)
 	if !ok {
 		return nil, ErrDecrypt
 	}
-	return inflate(ct[:len(ct)-n], c.maxInflate)
+	return b.inflate(ct[:len(ct)-n], c.maxInflate)
+}
+
+// bufCodec is a Codec that can work in a codecBuf (the session's INFO
+// path); others go through Codec's allocating methods.
+type bufCodec interface {
+	decryptBuf(b *codecBuf, data string) ([]byte, error)
+	appendEncrypt(dst []byte, b *codecBuf, plain []byte) ([]byte, error)
 }
 
 // DelphiCodec is the experimental DCPcrypt profile: zlib, then Rijndael keyed

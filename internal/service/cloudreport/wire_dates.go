@@ -22,8 +22,11 @@ func AddYears(t time.Time, n int) time.Time {
 
 // ValidClientID reports whether id may be a registry id: 1..64 characters
 // of [A-Za-z0-9._-].
-func ValidClientID(id string) bool {
-	if id == "" || len(id) > maxClientID {
+func ValidClientID(id string) bool { return validClientID(id) }
+
+// validClientID is ValidClientID for wire bytes too.
+func validClientID[T string | []byte](id T) bool {
+	if len(id) == 0 || len(id) > maxClientID {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -49,4 +52,20 @@ func ValidUpdateName(name string) bool {
 		}
 	}
 	return true
+}
+
+// appendDate is t.AppendFormat(b, "2006-01-02") without parsing the layout.
+func appendDate(b []byte, t time.Time) []byte {
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02")
+	}
+	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10),
+		'-', byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+}
+
+// appendClock is t.AppendFormat(b, "15:04:05") without parsing the layout.
+func appendClock(b []byte, t time.Time) []byte {
+	h, m, s := t.Clock()
+	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
 }

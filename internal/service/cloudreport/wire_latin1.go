@@ -26,23 +26,15 @@ func strip(b []byte) []byte {
 	return b
 }
 
-// fields is Python's str.split() with no argument.
-func fields(b []byte) [][]byte {
-	var out [][]byte
-	for i := 0; i < len(b); {
-		for i < len(b) && isSpace(b[i]) {
-			i++
-		}
-		j := i
-		for j < len(b) && !isSpace(b[j]) {
-			j++
-		}
-		if j > i {
-			out = append(out, b[i:j])
-		}
-		i = j
+// stripString is strip on a string: a substring, no copy.
+func stripString(s string) string {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
 	}
-	return out
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // upper is Python's str.upper on Latin-1 text, re-encoded as Latin-1. Three

@@ -41,24 +41,66 @@ func (f Fields) Format() []byte {
 // first separator present among CRLF, LF and ';'; an item without '=' is
 // skipped; key and value are stripped.
 func ParseFields(b []byte) Fields {
-	var sep []byte
-	for _, s := range [][]byte{[]byte("\r\n"), []byte("\n"), []byte(";")} {
-		if bytes.Contains(b, s) {
+	var out Fields
+	for _, r := range parseFieldRefs(b, nil) {
+		out = append(out, Field{string(r.key(b)), string(r.value(b))})
+	}
+	return out
+}
+
+// fieldRef is one field of a payload as offsets into it: ParseFields
+// without copying.
+type fieldRef struct{ k0, k1, v0, v1 int }
+
+func (r fieldRef) key(b []byte) []byte   { return b[r.k0:r.k1] }
+func (r fieldRef) value(b []byte) []byte { return b[r.v0:r.v1] }
+
+// parseFieldRefs appends the fields of b, as ParseFields splits them, to dst.
+func parseFieldRefs(b []byte, dst []fieldRef) []fieldRef {
+	var sep string
+	for _, s := range [...]string{"\r\n", "\n", ";"} {
+		if bytes.Contains(b, []byte(s)) {
 			sep = s
 			break
 		}
 	}
-	items := [][]byte{b}
-	if sep != nil {
-		items = bytes.Split(b, sep)
-	}
-	var out Fields
-	for _, it := range items {
-		k, v, ok := bytes.Cut(it, []byte("="))
-		if !ok {
-			continue
+	for start := 0; ; {
+		end := len(b)
+		if sep != "" {
+			if i := bytes.Index(b[start:], []byte(sep)); i >= 0 {
+				end = start + i
+			}
 		}
-		out = append(out, Field{string(strip(k)), string(strip(v))})
+		if eq := bytes.IndexByte(b[start:end], '='); eq >= 0 {
+			k0, k1 := stripRange(b, start, start+eq)
+			v0, v1 := stripRange(b, start+eq+1, end)
+			dst = append(dst, fieldRef{k0, k1, v0, v1})
+		}
+		if end == len(b) {
+			return dst
+		}
+		start = end + len(sep)
 	}
-	return out
+}
+
+// stripRange is strip(b[i:j]) as offsets.
+func stripRange(b []byte, i, j int) (int, int) {
+	for i < j && isSpace(b[i]) {
+		i++
+	}
+	for j > i && isSpace(b[j-1]) {
+		j--
+	}
+	return i, j
+}
+
+// getField is Fields.Get over parseFieldRefs' result: the value of the
+// last field named key (case-insensitive as strings.EqualFold).
+func getField(b []byte, refs []fieldRef, key string) ([]byte, bool) {
+	for i := len(refs) - 1; i >= 0; i-- {
+		if bytes.EqualFold(refs[i].key(b), []byte(key)) {
+			return refs[i].value(b), true
+		}
+	}
+	return nil, false
 }
