@@ -190,6 +190,7 @@ func runCurvePeer(t *testing.T, stdin string, args ...string) []string {
 // the CURVE port exactly the replies the NULL port gives; an unauthorized
 // key and a wrong server key get nothing, and the refusal is counted.
 func TestCurvePyZMQClient(t *testing.T) {
+	t.Parallel()
 	needPyZMQ(t)
 	cs := newCurveSetup(t)
 	nullAddr, curveAddr, reg := startBoth(t, DefaultConfig(), cs)
@@ -263,6 +264,7 @@ func TestCurvePyZMQClient(t *testing.T) {
 // effect on the next connection, and a NULL client refused by the CURVE
 // port.
 func TestCurveGoClient(t *testing.T) {
+	t.Parallel()
 	cs := newCurveSetup(t)
 	nullAddr, curveAddr, reg := startBoth(t, DefaultConfig(), cs)
 	ctx := context.Background()
@@ -307,6 +309,7 @@ func TestCurveGoClient(t *testing.T) {
 // error on the NULL port and run on the CURVE port; compute is open on
 // both.
 func TestCurveOSRequiresCurve(t *testing.T) {
+	t.Parallel()
 	cs := newCurveSetup(t)
 	cfg := DefaultConfig()
 	cfg.OSRequiresCurve = true
@@ -334,6 +337,7 @@ func TestCurveOSRequiresCurve(t *testing.T) {
 // TestCurvePyZMQServer: our client against a real libzmq CURVE REP
 // server, which checks our HELLO, vouch and boxes.
 func TestCurvePyZMQServer(t *testing.T) {
+	t.Parallel()
 	needPyZMQ(t)
 	cs := newCurveSetup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -372,6 +376,7 @@ func TestCurvePyZMQServer(t *testing.T) {
 }
 
 func TestCertFiles(t *testing.T) {
+	t.Parallel()
 	c := newCert(t)
 	got, err := ParseCert(MarshalCert(c, true, "alice"))
 	if err != nil || got != c {
