@@ -49,6 +49,7 @@ func startBackupDaemonWith(t *testing.T, edit func(*config.Config)) (addr, dataD
 }
 
 func TestBackupClientAndAdmin(t *testing.T) {
+	t.Parallel()
 	addr, data := startBackupDaemon(t)
 	ctx := context.Background()
 	work := t.TempDir()
@@ -161,6 +162,7 @@ func TestBackupClientAndAdmin(t *testing.T) {
 }
 
 func TestBackupClientErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var out, errb bytes.Buffer
 	work := t.TempDir()
@@ -193,6 +195,7 @@ func TestBackupClientErrors(t *testing.T) {
 // The C++ client runs in the folder of its transfer.info, so relative paths
 // listed there are relative to --dir, not to the caller's working folder.
 func TestBackupClientTransferInfoRelativeToDir(t *testing.T) {
+	t.Parallel()
 	addr, data := startBackupDaemon(t)
 	ctx := context.Background()
 	work := t.TempDir()
@@ -227,6 +230,7 @@ func TestBackupClientTransferInfoRelativeToDir(t *testing.T) {
 // Nothing readable to back up: fail before registering, so a typo does not
 // leave a new identity (me.info, priv.key, a server-side client) behind.
 func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
+	t.Parallel()
 	addr, data := startBackupDaemon(t)
 	ctx := context.Background()
 	work := t.TempDir()
@@ -255,6 +259,7 @@ func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
 // --register and keeps the identity; with --register it registers anew.
 // A file whose name the server would refuse is not sent at all.
 func TestBackupClientForgottenIDAndBadNames(t *testing.T) {
+	t.Parallel()
 	first, _ := startBackupDaemon(t)
 	second, _ := startBackupDaemon(t)
 	ctx := context.Background()

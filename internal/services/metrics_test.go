@@ -18,6 +18,7 @@ import (
 // holds, at zero, each service's fixed series, the request series of every
 // command it counts and its rate-limited actions.
 func TestEveryServiceSeriesAtZeroFromStart(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
