@@ -21,6 +21,7 @@ import (
 // too, and with `admin backup export` as plaintext although the daemon
 // stores ciphertext at rest; the errors name what is unknown.
 func TestBackupRestoreCommands(t *testing.T) {
+	t.Parallel()
 	addr, data := startBackupDaemonWith(t, func(c *config.Config) { c.Services.Backup.EncryptAtRest = true })
 	ctx := context.Background()
 	work := t.TempDir()

@@ -57,6 +57,7 @@ func startBackupDaemonD(t *testing.T, edit func(*config.Config)) (d *daemon.Daem
 }
 
 func TestBackupClientAndAdmin(t *testing.T) {
+	t.Parallel()
 	addr, data := startBackupDaemon(t)
 	ctx := context.Background()
 	work := t.TempDir()
@@ -169,6 +170,7 @@ func TestBackupClientAndAdmin(t *testing.T) {
 }
 
 func TestBackupClientErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var out, errb bytes.Buffer
 	work := t.TempDir()
@@ -201,6 +203,7 @@ func TestBackupClientErrors(t *testing.T) {
 // The C++ client runs in the folder of its transfer.info, so relative paths
 // listed there are relative to --dir, not to the caller's working folder.
 func TestBackupClientTransferInfoRelativeToDir(t *testing.T) {
+	t.Parallel()
 	addr, data := startBackupDaemon(t)
 	ctx := context.Background()
 	work := t.TempDir()
@@ -235,6 +238,7 @@ func TestBackupClientTransferInfoRelativeToDir(t *testing.T) {
 // Nothing readable to back up: fail before registering, so a typo does not
 // leave a new identity (me.info, priv.key, a server-side client) behind.
 func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
+	t.Parallel()
 	addr, data := startBackupDaemon(t)
 	ctx := context.Background()
 	work := t.TempDir()
@@ -263,6 +267,7 @@ func TestBackupClientMissingFilesBeforeLogin(t *testing.T) {
 // --register and keeps the identity; with --register it registers anew.
 // A file whose name the server would refuse is not sent at all.
 func TestBackupClientForgottenIDAndBadNames(t *testing.T) {
+	t.Parallel()
 	first, _ := startBackupDaemon(t)
 	second, _ := startBackupDaemon(t)
 	ctx := context.Background()

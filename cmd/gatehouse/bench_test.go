@@ -13,6 +13,7 @@ import (
 )
 
 func TestBenchParseSize(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]int64{"1GiB": 1 << 30, "64MiB": 64 << 20, "512 KiB": 512 << 10,
 		"10MB": 10e6, "1000": 1000, "7B": 7} {
 		got, err := parseSize(in)
@@ -28,6 +29,7 @@ func TestBenchParseSize(t *testing.T) {
 }
 
 func TestBenchUsageAndBadArgs(t *testing.T) {
+	t.Parallel()
 	code, stdout, stderr := runCode(t, "bench", "-h")
 	if out := stdout + stderr; code != 0 || !strings.Contains(out, "examples:") || !strings.Contains(out, "-quick") {
 		t.Fatalf("bench -h: exit %d\n%s", code, out)
@@ -48,6 +50,7 @@ func TestBenchUsageAndBadArgs(t *testing.T) {
 // the gatehouse binary (without -race: it is the measured server, not the
 // code under test) and hands it over with -exe.
 func TestBenchQuickClockRun(t *testing.T) {
+	t.Parallel()
 	exe := filepath.Join(t.TempDir(), "gatehouse")
 	if b, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
 		t.Fatalf("building gatehouse: %v\n%s", err, b)

@@ -34,6 +34,7 @@ func runCloudreportAdmin(e *env, args []string) error {
 }
 
 func TestCanonicalArgs(t *testing.T) {
+	t.Parallel()
 	root := newRoot(bufEnv(nil, nil))
 	for _, tc := range []struct{ in, want string }{
 		// Flags after arguments, single-dash long flags, shorthands.

@@ -58,6 +58,7 @@ var (
 )
 
 func TestClockClientNonInteractive(t *testing.T) {
+	t.Parallel()
 	host, port := startClock(t)
 	out, _, err := runClock(t, context.Background(), strings.NewReader(""), "--host", host, "--port", port, "time", "DATE", "temp")
 	if err != nil {
@@ -74,6 +75,7 @@ func TestClockClientNonInteractive(t *testing.T) {
 }
 
 func TestClockClientMenu(t *testing.T) {
+	t.Parallel()
 	host, port := startClock(t)
 	out, _, err := runClock(t, context.Background(), strings.NewReader("1\n 2 \n3\n9\nabc\n4\n1\n"), "--host", host, "--port", port)
 	if err != nil {
@@ -98,6 +100,7 @@ func TestClockClientMenu(t *testing.T) {
 
 // End of input without "4" ends the client (the original spun forever).
 func TestClockClientEOF(t *testing.T) {
+	t.Parallel()
 	host, port := startClock(t)
 	out, _, err := runClock(t, context.Background(), strings.NewReader("2\n"), "--host", host, "--port", port)
 	if err != nil || strings.Count(out, "Response: ") != 1 || !strings.HasSuffix(out, "Connection closed\n") {
@@ -107,6 +110,7 @@ func TestClockClientEOF(t *testing.T) {
 
 // Ctrl+C at the menu ends the client cleanly (the original swallowed it).
 func TestClockClientInterrupt(t *testing.T) {
+	t.Parallel()
 	host, port := startClock(t)
 	pr, pw := io.Pipe()
 	defer pw.Close()
@@ -137,6 +141,7 @@ func (f *firstRead) Read(p []byte) (int, error) {
 }
 
 func TestClockClientErrors(t *testing.T) {
+	t.Parallel()
 	host, port := startClock(t)
 	if _, _, err := runClock(t, context.Background(), nil, "--host", host, "--port", port, "weather"); err == nil {
 		t.Fatal("unknown request accepted")

@@ -31,6 +31,7 @@ func crClient(args []string, out *bytes.Buffer) error {
 }
 
 func TestCloudreportAdmin(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	out, err := crRun(t, crAdmin, "add", "-init", "-data", data, "-id", "00003e3b", "-name", "Firm Ltd", "-expires", "2027-11-22")
 	if err != nil || !strings.Contains(out, "added client 00003e3b (Firm Ltd), expires 2027-11-22, enabled") {
@@ -84,6 +85,7 @@ func TestCloudreportAdmin(t *testing.T) {
 // The client command against a served registry, then the admin view of
 // the report it left.
 func TestCloudreportClientCommand(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	if _, err := crRun(t, crAdmin, "add", "-init", "-data", data, "-id", "00003e3b", "-name", "Firm"); err != nil {
 		t.Fatal(err)
@@ -148,6 +150,7 @@ func TestCloudreportClientCommand(t *testing.T) {
 // The seed closed INIT'd connections only after 300 s without a request
 // (docs/cloudreport.md, "Session state"); a shorter default would drop clients that ping less often.
 func TestCloudreportIdleDefaultMatchesSeed(t *testing.T) {
+	t.Parallel()
 	if d := config.Default().Services.Cloudreport.IdleTimeout; d < 300*time.Second {
 		t.Fatalf("default idle_timeout %s is below the seed's 300 s", d)
 	}
@@ -156,6 +159,7 @@ func TestCloudreportIdleDefaultMatchesSeed(t *testing.T) {
 // Argument errors are reported before the store is opened, so a typo does
 // not leave a fresh data directory behind.
 func TestCloudreportAdminBadArgsCreateNothing(t *testing.T) {
+	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
 	for _, args := range [][]string{
 		{"add", "-data", data, "-id", "bad id", "-name", "x"},
@@ -179,6 +183,7 @@ func TestCloudreportAdminBadArgsCreateNothing(t *testing.T) {
 // publish, updates and unpublish write where the daemon reads: with the
 // default (folder) source, <data>/cloudreport/updates, served by VERS/DWNL.
 func TestCloudreportAdminPublish(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	src := filepath.Join(t.TempDir(), "app-1.2.zip")
 	os.WriteFile(src, []byte("release 1.2"), 0o600)

@@ -17,6 +17,7 @@ import (
 // identity unless --init asks: a missing one is an error naming the path
 // and the ways out, and nothing is left behind.
 func TestAdminAndKeysRefuseAMissingStore(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	missing := filepath.Join(root, "nowhere")
 	empty := filepath.Join(root, "empty") // exists, holds no store
@@ -62,6 +63,7 @@ func TestAdminAndKeysRefuseAMissingStore(t *testing.T) {
 // --init creates what is missing; every command says on stderr which data
 // directory it used and which config file named it, unless --quiet.
 func TestAdminAndKeysInit(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	data := filepath.Join(root, "data")
 	code, out, errs := runCode(t, "admin", "cloudreport", "add", "--id", "00003e3b", "--name", "Firm", "--data", data, "--init")

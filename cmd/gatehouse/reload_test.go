@@ -116,6 +116,7 @@ func TestServeReloadsOnSIGHUPAndNotifiesSystemd(t *testing.T) {
 // SIGHUP re-reads the TLS certificate files: after the self-signed pair
 // is replaced, the daemon logs and serves the new certificate.
 func TestServeReloadsTLSCertificateOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	srv, _, _, logs := startServe(t, "-data", data, "-set", "services.clock.tls_listen=127.0.0.1:0")
 	m := regexp.MustCompile(`msg="service listening \(TLS\)" service=clock addr=(\S+)`).FindStringSubmatch(logs.String())

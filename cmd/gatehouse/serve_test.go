@@ -120,6 +120,7 @@ func serviceFlags() []string {
 }
 
 func TestServeStartsEveryServiceAndExitsCleanlyOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	srv, addrs, admin, logs := startServe(t)
 	for name, addr := range addrs {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
@@ -154,6 +155,7 @@ func TestServeStartsEveryServiceAndExitsCleanlyOnSIGTERM(t *testing.T) {
 }
 
 func TestServeBusyPortFailsNamingServiceAndPort(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +172,7 @@ func TestServeBusyPortFailsNamingServiceAndPort(t *testing.T) {
 }
 
 func TestUsageAndUnknownConfigKey(t *testing.T) {
+	t.Parallel()
 	code, stdout, stderr := runCode(t)
 	out := stdout + stderr
 	if code != 2 || !strings.Contains(string(out), "serve") {

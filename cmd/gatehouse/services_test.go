@@ -11,6 +11,7 @@ import (
 // the daemon-wide "tls", admin the daemon-wide "keys"). A service needs
 // no CLI entry to be served.
 func TestCommandsNameServicesOfTheList(t *testing.T) {
+	t.Parallel()
 	names := services.Names()
 	root := newRoot(bufEnv(nil, nil))
 	for _, kind := range []string{"keys", "client", "admin"} {

@@ -19,6 +19,7 @@ import (
 // 'keys tls show' prints its fingerprint for every service whose
 // tls_listen is set, "off" for the others, and never lists zmqcmd.
 func TestKeysTLSInitAndShow(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var out bytes.Buffer
 	if err := runTLSKeys(bufEnv(&out, io.Discard), []string{"show", "-data", dir}); err != nil {
@@ -70,6 +71,7 @@ func TestKeysTLSInitAndShow(t *testing.T) {
 // The client flags: -tls with -tls-pin or -tls-ca reaches the TLS port;
 // a wrong pin is refused; TLS flags without -tls are an error.
 func TestClockClientTLSFlags(t *testing.T) {
+	t.Parallel()
 	p := tlstest.New(t)
 	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", clockServer(t),
 		netsvctest.DefaultLimits, p.ServerConfig(t, false))

@@ -8,6 +8,7 @@ import (
 )
 
 func TestVersionLine(t *testing.T) {
+	t.Parallel()
 	got := versionLine(buildinfo.Info{Version: "v1.2.0", Revision: "8c7fd24", Time: "2026-12-04T20:14:41Z",
 		Modified: true, GoVersion: "go1.26.8", Platform: "linux/amd64"})
 	want := "gatehouse v1.2.0 (rev 8c7fd24, 2026-12-04T20:14:41Z, modified) go1.26.8 linux/amd64"

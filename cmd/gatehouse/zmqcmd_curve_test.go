@@ -50,6 +50,7 @@ func curveDaemon(t *testing.T, data string, set map[string]string) *daemon.Daemo
 // init and add-client, the daemon with curve_listen and os_requires_curve,
 // the CLI client on both ports, list, revoke.
 func TestZMQCmdCurveKeysAndDaemon(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	out, ok := zmqKeys(t, "init", "-data", data)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -145,6 +146,7 @@ func between(s, a, b string) string {
 // TestZMQCmdCurveOnly: null_enabled=false leaves only the CURVE port; a
 // CURVE port without a server key, or no port at all, fails at start.
 func TestZMQCmdCurveOnly(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	if out, ok := zmqKeys(t, "init", "-data", data); !ok {
 		t.Fatal(out)

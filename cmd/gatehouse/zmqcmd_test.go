@@ -17,6 +17,7 @@ import (
 )
 
 func TestZMQCmdClientCLI(t *testing.T) {
+	t.Parallel()
 	s, err := zmqcmd.New(zmqcmd.DefaultConfig(), zmqcmd.Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +52,7 @@ func TestZMQCmdClientCLI(t *testing.T) {
 }
 
 func TestZMQCmdClientHelp(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	err := runZMQCmdClient(context.Background(), bufEnv(&out, &errb), []string{"-h"})
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "examples:") || !strings.Contains(out.String(), "compute '(6 + 4) * 8'") {
@@ -59,6 +61,7 @@ func TestZMQCmdClientHelp(t *testing.T) {
 }
 
 func TestZMQCmdClientNoServer(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	err := runZMQCmdClient(context.Background(), bufEnv(&out, &errb), []string{"-addr", "127.0.0.1:1", "-timeout", "2s", "compute", "1"})
 	if err == nil || !strings.Contains(err.Error(), "dial") {
@@ -69,6 +72,7 @@ func TestZMQCmdClientNoServer(t *testing.T) {
 // TestZMQCmdThroughDaemon starts the real daemon with only zmqcmd enabled
 // and config keys set as an operator would, then uses the CLI against it.
 func TestZMQCmdThroughDaemon(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false

@@ -17,6 +17,7 @@ import (
 // header names the store (password left out), the backup figures were
 // measured, and the clients they registered are rows in that database.
 func TestRunOnPostgreSQL(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.PGDSN(t)
 	r, err := Run(context.Background(), Options{
 		Targets: []string{"backup"}, Scratch: t.TempDir(), Duration: 100 * time.Millisecond,
@@ -67,6 +68,7 @@ func TestRunOnPostgreSQL(t *testing.T) {
 }
 
 func TestBackendsDescribe(t *testing.T) {
+	t.Parallel()
 	s, b := Backends{}.Describe()
 	if !strings.HasPrefix(s, "sqlite") || !strings.HasPrefix(b, "local files") {
 		t.Fatalf("defaults described as %q, %q", s, b)

@@ -41,6 +41,7 @@ func TestEchoBaselineAndClosedLoop(t *testing.T) {
 // A client whose requests fail is counted, reopened once, then stopped; the
 // loop still ends on time.
 func TestClosedLoopCountsErrorsAndReopens(t *testing.T) {
+	t.Parallel()
 	var opens atomic.Int32
 	boom := errors.New("boom")
 	open := func(ctx context.Context, i int) (Op, func(), error) {
@@ -58,6 +59,7 @@ func TestClosedLoopCountsErrorsAndReopens(t *testing.T) {
 
 // A request stuck past the duration is unblocked by closing its client.
 func TestClosedLoopClosesStuckClients(t *testing.T) {
+	t.Parallel()
 	open := func(ctx context.Context, i int) (Op, func(), error) {
 		stuck := make(chan struct{})
 		var closed atomic.Bool
@@ -81,6 +83,7 @@ func TestClosedLoopClosesStuckClients(t *testing.T) {
 }
 
 func TestClosedLoopOpenError(t *testing.T) {
+	t.Parallel()
 	open := func(ctx context.Context, i int) (Op, func(), error) {
 		if i == 1 {
 			return nil, nil, errors.New("refused")
@@ -93,6 +96,7 @@ func TestClosedLoopOpenError(t *testing.T) {
 }
 
 func TestStreamAndCipherBaselines(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := TCPStreamBaseline(ctx, 150*time.Millisecond)
 	if err != nil {
@@ -117,6 +121,7 @@ func TestStreamAndCipherBaselines(t *testing.T) {
 }
 
 func TestPercentiles(t *testing.T) {
+	t.Parallel()
 	var d []time.Duration
 	for i := 100; i >= 1; i-- {
 		d = append(d, time.Duration(i)*time.Millisecond)
@@ -161,6 +166,7 @@ func TestReadProcSelf(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
+	t.Parallel()
 	got, err := Resolve([]string{"clock"})
 	if err != nil || !slices.Equal(got, []string{"clock", TargetIdle}) {
 		t.Fatalf("clock → %v %v", got, err)
@@ -332,6 +338,7 @@ func TestRunAndWriters(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
+	t.Parallel()
 	r := &Report{Figures: []Figure{
 		{Section: SectionPeer, Name: "sftp put", Kind: "upload", Bytes: 1, MBps: 100},
 		{Section: SectionService, Name: "fast", Kind: "upload", Bytes: 1, MBps: 200, Ratio: 0.9, PeakRSSMiB: 20},
@@ -411,6 +418,7 @@ func TestFindSSHDSaysWhatToInstall(t *testing.T) {
 }
 
 func TestStartDaemonErrors(t *testing.T) {
+	t.Parallel()
 	if _, err := StartDaemon(context.Background(), "", "clock", t.TempDir()); err == nil {
 		t.Fatal("no binary accepted")
 	}
@@ -422,6 +430,7 @@ func TestStartDaemonErrors(t *testing.T) {
 // Every driver is for a service of the list or one of the extra targets
 // (a service needs no driver to be served).
 func TestDriversMatchServicesList(t *testing.T) {
+	t.Parallel()
 	names := services.Names()
 	for n := range drivers {
 		if !slices.Contains(names, n) && n != TargetSFTP && n != TargetIdle {

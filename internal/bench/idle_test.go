@@ -34,6 +34,7 @@ func (f *fakeRlimit) set(_ int, rl *syscall.Rlimit) error {
 }
 
 func TestRaiseNoFile(t *testing.T) {
+	t.Parallel()
 	// Hard limit high enough: soft goes up to the hard limit, not just to
 	// what is wanted.
 	f := &fakeRlimit{rl: syscall.Rlimit{Cur: 1024, Max: 1 << 20}}
@@ -80,6 +81,7 @@ func TestRaiseNoFile(t *testing.T) {
 }
 
 func TestSourceAddrsAndCount(t *testing.T) {
+	t.Parallel()
 	a, err := SourceAddrs(3)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +117,7 @@ func TestSourceAddrsAndCount(t *testing.T) {
 // Connections through a SpreadDialer arrive from its source addresses in
 // turn, as the server sees them.
 func TestSpreadDialer(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +155,7 @@ func TestSpreadDialer(t *testing.T) {
 // The daemon settings of the idle test lift clock's max_conns (default
 // 16384) above the sessions and probes, and are valid keys.
 func TestIdleDaemonSets(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{10, 100000} {
 		cfg := config.Default()
 		for _, kv := range idleDaemonSets(n, 100) {
@@ -173,6 +177,7 @@ func TestIdleDaemonSets(t *testing.T) {
 // the asked source addresses, the new-client row has its percentiles and
 // target, and both show in the table and the JSON.
 func TestIdleRun(t *testing.T) {
+	t.Parallel()
 	r, err := Run(context.Background(), Options{
 		Targets: []string{TargetIdle}, Scratch: t.TempDir(), Duration: 50 * time.Millisecond,
 		Clients: []int{1}, Size: 1 << 20, IdleConns: 60, IdleSources: 3, IdleProbes: 7, InProcess: true,

@@ -13,6 +13,7 @@ import (
 // Secure rows get their ratios to the plain row of the same client count,
 // move right after their plain figure, and carry no target of their own.
 func TestSecureRowsCompareAndPlace(t *testing.T) {
+	t.Parallel()
 	r := &Report{Figures: []Figure{
 		{Section: SectionService, Name: "svc A", Kind: "rr", Clients: 1, Ops: 1, ReqPerSec: 100, CPUPerReqUs: 10},
 		{Section: SectionService, Name: "svc A", Kind: "rr", Clients: 8, Ops: 1, ReqPerSec: 400, CPUPerReqUs: 5, Ratio: 0.9},
@@ -67,6 +68,7 @@ func TestSecureRowsCompareAndPlace(t *testing.T) {
 // A real run of clock and zmqcmd (daemon in this process) measures the
 // TLS and CURVE rows next to the plain ones; SkipSecure leaves them out.
 func TestSecureRowsRun(t *testing.T) {
+	t.Parallel()
 	run := func(skip bool) *Report {
 		r, err := Run(context.Background(), Options{
 			Targets: []string{"clock", "zmqcmd"}, Scratch: t.TempDir(), Duration: 100 * time.Millisecond,

@@ -22,11 +22,13 @@ func openLocal(t *testing.T) *blob.Local {
 }
 
 func TestLocalConformance(t *testing.T) {
+	t.Parallel()
 	blobtest.Run(t, func(t *testing.T) blob.Store { return openLocal(t) })
 }
 
 // The services only ever see a Prefixed view; it must keep the contract too.
 func TestPrefixedLocalConformance(t *testing.T) {
+	t.Parallel()
 	blobtest.Run(t, func(t *testing.T) blob.Store { return blob.Prefixed(openLocal(t), "svc") })
 }
 
@@ -52,6 +54,7 @@ func tempFiles(t *testing.T, dir string) []string {
 // A process that dies between Write and Commit leaves a temp file; the next
 // OpenLocal must neither show it nor keep it.
 func TestLocalCrashBeforeRenameLeavesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l, err := blob.OpenLocal(dir)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 // A Writer must never hold more than one part in memory, whatever the
 // sizes of the Writes it gets.
 func TestS3WriterMemoryIsBoundedByPartSize(t *testing.T) {
+	t.Parallel()
 	be := s3mem.New()
 	srv := httptest.NewServer(gofakes3.New(be).Server())
 	defer srv.Close()

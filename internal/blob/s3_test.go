@@ -231,6 +231,7 @@ func bothServers(t *testing.T, body func(t *testing.T, f *s3Server)) {
 }
 
 func TestS3Conformance(t *testing.T) {
+	t.Parallel()
 	f := newFakeS3(t)
 	t.Run("with-prefix", func(t *testing.T) {
 		blobtest.Run(t, func(t *testing.T) blob.Store { return f.open(t, "s3://"+f.newBucket()+"/gh/blobs") })
@@ -255,6 +256,7 @@ func TestS3Conformance(t *testing.T) {
 // The same suite against a real S3 server with SigV4 checks and real
 // multipart semantics (several parts, abort, overwrite, list, not-found).
 func TestS3ConformanceRealServer(t *testing.T) {
+	t.Parallel()
 	f := newRealS3(t)
 	t.Run("with-prefix", func(t *testing.T) {
 		blobtest.Run(t, func(t *testing.T) blob.Store { return f.open(t, "s3://"+f.newBucket()+"/gh/blobs") })
@@ -265,6 +267,7 @@ func TestS3ConformanceRealServer(t *testing.T) {
 }
 
 func TestS3MultipartVisibleOnlyAfterCommit(t *testing.T) {
+	t.Parallel()
 	bothServers(t, testS3MultipartVisibleOnlyAfterCommit)
 }
 
@@ -308,6 +311,7 @@ func testS3MultipartVisibleOnlyAfterCommit(t *testing.T, f *s3Server) {
 // A daemon that dies mid-upload leaves only an invisible multipart upload,
 // which SweepUploads (run by OpenS3) aborts.
 func TestS3CrashedUploadIsInvisibleAndSwept(t *testing.T) {
+	t.Parallel()
 	bothServers(t, testS3CrashedUploadIsInvisibleAndSwept)
 }
 
@@ -363,6 +367,7 @@ func testS3CrashedUploadIsInvisibleAndSwept(t *testing.T, f *s3Server) {
 }
 
 func TestS3FailedPartAbortsUpload(t *testing.T) {
+	t.Parallel()
 	f := newFakeS3(t)
 	bucket := f.newBucket()
 	s := f.open(t, "s3://"+bucket)
@@ -392,6 +397,7 @@ func TestS3FailedPartAbortsUpload(t *testing.T) {
 }
 
 func TestS3FailedCompleteLeavesNothing(t *testing.T) {
+	t.Parallel()
 	f := newFakeS3(t)
 	bucket := f.newBucket()
 	s := f.open(t, "s3://"+bucket)
@@ -416,6 +422,7 @@ func TestS3FailedCompleteLeavesNothing(t *testing.T) {
 }
 
 func TestS3FailedSmallPutLeavesNothing(t *testing.T) {
+	t.Parallel()
 	f := newFakeS3(t)
 	s := f.open(t, "s3://"+f.newBucket())
 	f.setFail(func(r *http.Request) bool { return r.Method == http.MethodPut })
@@ -492,6 +499,7 @@ func testS3ListSkipsForeignKeys(t *testing.T, f *s3Server) {
 // flight (a daemon that begins shutting down lets requests finish, and
 // Local ignores ctx too); reads and lists do honour their context.
 func TestS3WriterOutlivesCreateContext(t *testing.T) {
+	t.Parallel()
 	bothServers(t, testS3WriterOutlivesCreateContext)
 }
 
@@ -528,6 +536,7 @@ func testS3WriterOutlivesCreateContext(t *testing.T, f *s3Server) {
 // A part the server never answers fails within RequestTimeout, and the
 // upload is aborted rather than left behind.
 func TestS3StuckPartTimesOut(t *testing.T) {
+	t.Parallel()
 	f := newFakeS3(t)
 	bucket := f.newBucket()
 	opts := f.opts()
@@ -571,6 +580,7 @@ func TestS3StuckPartTimesOut(t *testing.T) {
 }
 
 func TestParseS3URL(t *testing.T) {
+	t.Parallel()
 	good := []struct{ in, bucket, prefix string }{
 		{"s3://bkt", "bkt", ""},
 		{"s3://bkt/", "bkt", ""},
@@ -595,6 +605,7 @@ func TestParseS3URL(t *testing.T) {
 }
 
 func TestOpenS3Refuses(t *testing.T) {
+	t.Parallel()
 	f := newFakeS3(t)
 	if _, err := blob.OpenS3(t.Context(), "s3://no-such-bucket/x", f.opts()); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("missing bucket: %v", err)
@@ -618,6 +629,7 @@ func TestOpenS3Refuses(t *testing.T) {
 // A real server checks SigV4 signatures: a wrong secret is refused at open,
 // and so is a wrong access key.
 func TestS3WrongCredentialsRefusedRealServer(t *testing.T) {
+	t.Parallel()
 	f := newRealS3(t)
 	bucket := f.newBucket()
 	for _, mod := range []func(*blob.S3Options){

@@ -15,6 +15,7 @@ import (
 // values, so a vanished peer is reaped even under an hours-long idle
 // timeout (the clock service's menu sessions).
 func TestAcceptedConnsHaveKeepAlive(t *testing.T) {
+	t.Parallel()
 	got := make(chan netsvctest.KeepAlive, 1)
 	errc := make(chan error, 1)
 	h := netsvc.HandlerFunc(func(ctx context.Context, c *netsvc.Conn) error {

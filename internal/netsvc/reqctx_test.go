@@ -15,6 +15,7 @@ type reqKey struct{}
 // not cancelled when shutdown cancels the handler's, keeps its values, and
 // the request it serves finishes with its answer.
 func TestRequestContextOutlivesShutdown(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{})
 	h := HandlerFunc(func(ctx context.Context, c *Conn) error {
 		ctx = context.WithValue(ctx, reqKey{}, "v")

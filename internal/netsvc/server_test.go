@@ -132,6 +132,7 @@ func expectClosed(t *testing.T, c *client, limit time.Duration) time.Duration {
 }
 
 func TestConnectionLimitRejectsExcessAtOnce(t *testing.T) {
+	t.Parallel()
 	s, _, addr := start(t, Limits{MaxConns: 2, IdleTimeout: 5 * time.Second})
 	a, b := dial(t, addr), dial(t, addr)
 	mustEcho(t, a, "a")
@@ -162,6 +163,7 @@ func TestConnectionLimitRejectsExcessAtOnce(t *testing.T) {
 }
 
 func TestPerAddressLimitLeavesOtherAddressesServed(t *testing.T) {
+	t.Parallel()
 	s, _, addr := start(t, Limits{MaxConns: 10, MaxConnsPerIP: 2, IdleTimeout: 5 * time.Second})
 	a, b := dial(t, addr), dial(t, addr)
 	mustEcho(t, a, "a")
@@ -194,6 +196,7 @@ func TestPerAddressLimitLeavesOtherAddressesServed(t *testing.T) {
 }
 
 func TestIdleConnectionClosedAtDeadline(t *testing.T) {
+	t.Parallel()
 	_, _, addr := start(t, Limits{IdleTimeout: 150 * time.Millisecond})
 	c := dial(t, addr)
 	mustEcho(t, c, "hi")
@@ -207,6 +210,7 @@ func TestIdleConnectionClosedAtDeadline(t *testing.T) {
 // timeout, is still cut off by the absolute bound a handler sets: the
 // handshake bound, or the message bound once a request's first byte came.
 func TestAbsoluteBoundsCutTricklingPeer(t *testing.T) {
+	t.Parallel()
 	bounds := map[string]func(c *Conn, buf []byte) error{
 		"handshake": func(c *Conn, _ []byte) error { c.StartHandshake(); return nil },
 		"message": func(c *Conn, buf []byte) error {
@@ -254,6 +258,7 @@ func TestAbsoluteBoundsCutTricklingPeer(t *testing.T) {
 }
 
 func TestPanicEndsOnlyThatConnection(t *testing.T) {
+	t.Parallel()
 	s, _, addr := start(t, Limits{IdleTimeout: 5 * time.Second})
 	other := dial(t, addr)
 	mustEcho(t, other, "before")
@@ -269,6 +274,7 @@ func TestPanicEndsOnlyThatConnection(t *testing.T) {
 }
 
 func TestShutdownDrainsInFlightThenRefuses(t *testing.T) {
+	t.Parallel()
 	s, h, addr := start(t, Limits{IdleTimeout: 30 * time.Second})
 	busy, idle := dial(t, addr), dial(t, addr)
 	mustEcho(t, idle, "x")
@@ -316,6 +322,7 @@ func TestShutdownDrainsInFlightThenRefuses(t *testing.T) {
 }
 
 func TestShutdownCutsSessionsAfterDrainTimeout(t *testing.T) {
+	t.Parallel()
 	s, h, addr := start(t, Limits{IdleTimeout: 30 * time.Second})
 	c := dial(t, addr)
 	io.WriteString(c, "slow\n")
@@ -335,6 +342,7 @@ func TestShutdownCutsSessionsAfterDrainTimeout(t *testing.T) {
 }
 
 func TestBusyPortFailsCleanlyNamingServiceAndPort(t *testing.T) {
+	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -357,6 +365,7 @@ func TestBusyPortFailsCleanlyNamingServiceAndPort(t *testing.T) {
 }
 
 func TestMetricsCountRequestsAndBytes(t *testing.T) {
+	t.Parallel()
 	s, _, addr := start(t, Limits{IdleTimeout: 5 * time.Second})
 	c := dial(t, addr)
 	mustEcho(t, c, "one")

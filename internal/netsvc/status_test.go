@@ -21,6 +21,7 @@ import (
 )
 
 func TestPeerGone(t *testing.T) {
+	t.Parallel()
 	for _, err := range []error{io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
 		fmt.Errorf("reading body: %w", syscall.ECONNRESET),
 		&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}} {
@@ -57,6 +58,7 @@ func (s *syncBuf) String() string {
 // that status and logged once at info, never as an error; every command of
 // the service has all statuses at zero from start-up.
 func TestClientAbortIsInfo(t *testing.T) {
+	t.Parallel()
 	var logs syncBuf
 	reg := prometheus.NewRegistry()
 	ended := make(chan struct{})

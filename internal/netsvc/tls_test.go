@@ -65,6 +65,7 @@ var tlsLimits = Limits{IdleTimeout: 5 * time.Second, HandshakeTimeout: 5 * time.
 // The TLS listener serves the same handler; only TLSState tells it apart,
 // and the metrics carry the one service label for both.
 func TestTLSListenerServesSameHandler(t *testing.T) {
+	t.Parallel()
 	p := tlstest.New(t)
 	s, plain, tlsAddr := startTLS(t, whoAmI, tlsLimits, p.ServerConfig(t, false))
 	if got, err := dial(t, plain).roundTrip("x"); err != nil || got != "plain" {
@@ -88,6 +89,7 @@ func TestTLSListenerServesSameHandler(t *testing.T) {
 // handshake timeout, counted, and holds up nobody: another client is
 // served meanwhile (the handshake runs in the connection's goroutine).
 func TestTLSHandshakeTimeoutCountedAndNotBlockingAccept(t *testing.T) {
+	t.Parallel()
 	p := tlstest.New(t)
 	l := Limits{IdleTimeout: 5 * time.Second, HandshakeTimeout: 300 * time.Millisecond}
 	s, _, tlsAddr := startTLS(t, whoAmI, l, p.ServerConfig(t, false))
@@ -105,6 +107,7 @@ func TestTLSHandshakeTimeoutCountedAndNotBlockingAccept(t *testing.T) {
 
 // Shared limits: max_conns counts both listeners together.
 func TestTLSListenerSharesConnectionLimit(t *testing.T) {
+	t.Parallel()
 	p := tlstest.New(t)
 	hold := make(chan struct{})
 	h := HandlerFunc(func(ctx context.Context, c *Conn) error {
@@ -135,6 +138,7 @@ func TestTLSListenerSharesConnectionLimit(t *testing.T) {
 // identity; no certificate or one of another CA ends the connection
 // before the handler runs.
 func TestTLSClientCertificates(t *testing.T) {
+	t.Parallel()
 	p, other := tlstest.New(t), tlstest.New(t)
 	s, _, tlsAddr := startTLS(t, whoAmI, tlsLimits, p.ServerConfig(t, true))
 	if got, err := dialTLS(t, tlsAddr, p.ClientConfig(t, "client-7")).roundTrip("x"); err != nil || got != `tls "client-7" true` {

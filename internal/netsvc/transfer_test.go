@@ -90,6 +90,7 @@ func waitEnded(t *testing.T, h *bodyHandler) string {
 // it falls behind min_rate after the grace period, long before the idle
 // timeout or any deadline derived from the declared size.
 func TestTricklingUploadIsCutProgressively(t *testing.T) {
+	t.Parallel()
 	s, h, addr := startBody(t, Limits{IdleTimeout: 10 * time.Second, MinRate: 10_000, RateGrace: 200 * time.Millisecond})
 	c := dial(t, addr)
 	c.Write(header("up", 1<<30))
@@ -122,6 +123,7 @@ func TestTricklingUploadIsCutProgressively(t *testing.T) {
 // The same limits let a client that keeps up finish, even one that takes
 // longer than the grace period.
 func TestUploadAtRateIsServed(t *testing.T) {
+	t.Parallel()
 	_, h, addr := startBody(t, Limits{IdleTimeout: 10 * time.Second, MinRate: 10_000, RateGrace: 100 * time.Millisecond})
 	c := dial(t, addr)
 	const total = 60_000
@@ -147,6 +149,7 @@ func TestUploadAtRateIsServed(t *testing.T) {
 // A client that asks for a download and never reads is cut once the socket
 // buffers are full and it falls behind, not held until write_timeout.
 func TestNonReadingDownloaderIsCut(t *testing.T) {
+	t.Parallel()
 	s, h, addr := startBody(t, Limits{IdleTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 		MinRate: 50 << 20, RateGrace: 100 * time.Millisecond})
 	c := dial(t, addr)
@@ -164,6 +167,7 @@ func TestNonReadingDownloaderIsCut(t *testing.T) {
 // a session idle between requests is bounded by the idle timeout only, and
 // that cut is named too.
 func TestIdleCutIsNamedAndCounted(t *testing.T) {
+	t.Parallel()
 	s, _, addr := start(t, Limits{IdleTimeout: 100 * time.Millisecond, MinRate: 1 << 30, RateGrace: 0})
 	c := dial(t, addr)
 	mustEcho(t, c, "hi")
@@ -183,6 +187,7 @@ func TestIdleCutIsNamedAndCounted(t *testing.T) {
 // Every fixed series exists at zero as soon as a service listens, so an
 // alert on the first panic or rejection has a value to compare with.
 func TestSeriesExistAtStart(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	s := New(nil, NewMetrics(reg))
 	if err := s.Listen(Service{Name: "pre", Addr: "127.0.0.1:0", Handler: HandlerFunc(func(context.Context, *Conn) error { return nil }),
@@ -227,6 +232,7 @@ func TestSeriesExistAtStart(t *testing.T) {
 }
 
 func TestAddrLimiterBurstThenRefill(t *testing.T) {
+	t.Parallel()
 	l := NewAddrLimiter(10, 3)
 	now := time.Unix(1000, 0)
 	l.now = func() time.Time { return now }
@@ -256,6 +262,7 @@ func TestAddrLimiterBurstThenRefill(t *testing.T) {
 }
 
 func TestAddrLimiterTableIsBounded(t *testing.T) {
+	t.Parallel()
 	l := NewAddrLimiter(1, 5)
 	l.max = 100
 	now := time.Unix(1000, 0)
@@ -283,6 +290,7 @@ func TestAddrLimiterTableIsBounded(t *testing.T) {
 // Keys: an IPv4 address, also 4-in-6, is one bucket; a whole IPv6 /64 is
 // one bucket, another /64 its own.
 func TestAddrLimiterKeys(t *testing.T) {
+	t.Parallel()
 	l := NewAddrLimiterSize(10, 3, 4)
 	now := time.Unix(1e9, 0)
 	l.SetNow(func() time.Time { return now })

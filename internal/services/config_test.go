@@ -9,6 +9,7 @@ import (
 )
 
 func TestDefaultsListenOnHistoricalPorts(t *testing.T) {
+	t.Parallel()
 	c := config.Default()
 	if err := services.Validate(c); err != nil {
 		t.Fatal(err)
@@ -34,6 +35,7 @@ func TestDefaultsListenOnHistoricalPorts(t *testing.T) {
 // Every TCP service has the TLS keys; zmqcmd refuses them (it uses CURVE);
 // a certificate without its key is an error.
 func TestTLSKeysValidated(t *testing.T) {
+	t.Parallel()
 	c := config.Default()
 	for _, n := range []string{"cloudreport", "backup", "clock", "e2eeftp"} {
 		if err := c.Set("services."+n+".tls_listen", "127.0.0.1:0"); err != nil {

@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envChildDaemon); path != "" {
 		os.Exit(runChildDaemon(path))
 	}
+	widenParallel(4)
 	os.Exit(m.Run())
 }
 

@@ -35,6 +35,7 @@ func pinConfig(t *testing.T, dsn string) *config.Config {
 // the shared store has seen refuses to start, naming the key; after
 // 'admin keys unpin' it starts and records its own.
 func TestMismatchedSharedKeyRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	engines := map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "shared.db") },
 		"postgres": func(t *testing.T) string { return storetest.PGDSN(t) },

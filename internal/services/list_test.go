@@ -14,6 +14,7 @@ import (
 // services in the same order, and each entry's Common is its own
 // section's.
 func TestListMatchesConfigSections(t *testing.T) {
+	t.Parallel()
 	typ := reflect.TypeOf(config.Services{})
 	var sections []string
 	for i := range typ.NumField() {

@@ -19,6 +19,7 @@ import (
 // command it counts under every status of the common vocabulary, and its
 // rate-limited actions; no other status value appears.
 func TestEveryServiceSeriesAtZeroFromStart(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"

@@ -120,6 +120,7 @@ func echoEntry(ec *echoDaemonConfig, built **echoServer) services.Service {
 // ----------------------------------------------------------------------------
 
 func TestSixthServiceServedFromTheList(t *testing.T) {
+	t.Parallel()
 	var ec echoDaemonConfig
 	ec.Services.Echo = echoDefaultConfig()
 	if _, err := toml.Decode("[services.echo]\nlisten = \"127.0.0.1:0\"\nprefix = \"sixth: \"\nidle_timeout = \"2m\"\n", &ec); err != nil {

@@ -42,6 +42,7 @@ func onlyBackup(t *testing.T) *config.Config {
 // address the daemon binds that port instead of 1357, and an explicit
 // address wins over the file.
 func TestBackupPortInfoChoosesTheListenPort(t *testing.T) {
+	t.Parallel()
 	cfg := onlyBackup(t)
 	port := freePort(t)
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, "port.info"), []byte(strconv.Itoa(port)+"\n"), 0o600); err != nil {
@@ -72,6 +73,7 @@ func TestBackupPortInfoChoosesTheListenPort(t *testing.T) {
 // past it (never the newest); the usage gauges report the store's totals.
 // The default configuration also backs "../notes.txt" up as notes.txt.
 func TestBackupRetentionAndUsageMetrics(t *testing.T) {
+	t.Parallel()
 	cfg := onlyBackup(t)
 	cfg.Services.Backup.Listen = "127.0.0.1:0"
 	ctx := context.Background()

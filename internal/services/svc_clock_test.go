@@ -53,6 +53,7 @@ func weakKeys(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // at zero from start-up, and a client key of 0 (shift 0) gets plaintext
 // TIME, as from the original server, and is counted.
 func TestClockDaemonServesWeakKeyAndCountsIt(t *testing.T) {
+	t.Parallel()
 	d, err := daemon.Start(context.Background(), onlyClock(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +87,7 @@ func TestClockDaemonServesWeakKeyAndCountsIt(t *testing.T) {
 // default behaviour now); combined with refuse_weak_client_keys it is an
 // error that names both keys.
 func TestClockDeprecatedAllowWeakKey(t *testing.T) {
+	t.Parallel()
 	cfg := onlyClock(t)
 	cfg.Services.Clock.AllowWeakClientKeys = true
 	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))

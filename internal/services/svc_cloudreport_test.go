@@ -16,6 +16,7 @@ import (
 // registered (open registration) and records it; the service's series
 // exist from start-up.
 func TestCloudreportDefaultConfigServesUnknownID(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Enabled = false

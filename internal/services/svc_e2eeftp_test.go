@@ -27,6 +27,7 @@ func onlyE2EEFTP(t *testing.T) *config.Config {
 // A replay window shorter than an hour would let clock skew between
 // daemons matter; the daemon refuses to start with one.
 func TestE2EEFTPReplayWindowMinimum(t *testing.T) {
+	t.Parallel()
 	cfg := onlyE2EEFTP(t)
 	cfg.Services.E2EEFTP.ReplayWindow = time.Minute
 	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
@@ -42,6 +43,7 @@ func TestE2EEFTPReplayWindowMinimum(t *testing.T) {
 // The pruner runs at start-up against the daemon's store: a key recorded
 // long before the window is gone once the service is up.
 func TestE2EEFTPReplayPrunedAtStart(t *testing.T) {
+	t.Parallel()
 	cfg := onlyE2EEFTP(t)
 	ctx := context.Background()
 	db, err := daemon.OpenStore(ctx, cfg)

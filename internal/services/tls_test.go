@@ -140,6 +140,7 @@ func oneRequestEach(t *testing.T, addr func(string) string, tlsCfg *tls.Config, 
 // port; a client that trusts another CA, or pins another certificate,
 // refuses the server.
 func TestTLSListenersServeEveryTCPService(t *testing.T) {
+	t.Parallel()
 	p := tlstest.New(t)
 	cfg := tlsDaemonConfig(t)
 	for _, n := range tlsServices {
@@ -193,6 +194,7 @@ func TestTLSListenersServeEveryTCPService(t *testing.T) {
 // (key 0600) on first start and reuses it afterwards; clients pin its
 // fingerprint or trust the certificate file itself.
 func TestTLSSelfSignedCertificate(t *testing.T) {
+	t.Parallel()
 	cfg := onlyClock(t)
 	cfg.Services.Clock.TLSListen = "127.0.0.1:0"
 	d := startDaemon(t, cfg)
@@ -243,6 +245,7 @@ func TestTLSSelfSignedCertificate(t *testing.T) {
 // Reload (SIGHUP) re-reads the certificate files: new connections get the
 // new certificate; a pair that does not load keeps the old one.
 func TestTLSReloadReadsNewCertificate(t *testing.T) {
+	t.Parallel()
 	p, next := tlstest.New(t), tlstest.New(t)
 	cfg := onlyClock(t)
 	dir := t.TempDir()
@@ -283,6 +286,7 @@ func TestTLSReloadReadsNewCertificate(t *testing.T) {
 
 // zmqcmd has no TLS listener: the daemon refuses tls_listen there.
 func TestTLSListenRefusedForZMQCmd(t *testing.T) {
+	t.Parallel()
 	cfg := onlyClock(t)
 	cfg.Services.ZMQCmd.TLSListen = "127.0.0.1:0"
 	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
@@ -311,6 +315,7 @@ func copyFile(t *testing.T, from, to string) {
 // name is the only backup client id and cloudreport id its connection may
 // act as, and another id gets the protocol's own refusal.
 func TestTLSClientCertificatesMapToIdentity(t *testing.T) {
+	t.Parallel()
 	p, other := tlstest.New(t), tlstest.New(t)
 	cfg := tlsDaemonConfig(t)
 	for _, n := range tlsServices {

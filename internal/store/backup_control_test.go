@@ -16,6 +16,7 @@ import (
 // nothing, a wrong name or id is ErrNotFound; a reconnect needs id, name
 // and keys.
 func TestBackupOfferKeyAndReconnect(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestBackupStore(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -173,6 +174,7 @@ func TestBackupStore(t *testing.T) {
 // PostgreSQL): every blob but the one the row names is handed back exactly
 // once, so the row and the blobs kept always describe the same upload.
 func TestBackupPutFileRace(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -258,6 +260,7 @@ func btoi(b bool) int {
 // The bad-padding count is kept in the store, so daemons sharing it agree;
 // it restarts after the window.
 func TestBackupPaddingFailures(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -313,6 +316,7 @@ func TestBackupPaddingFailures(t *testing.T) {
 // Versions: numbered per file, kept by every upload and status request,
 // removed only by the retention policy (never the newest), usage summed.
 func TestBackupVersionsAndRetention(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

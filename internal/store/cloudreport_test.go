@@ -13,6 +13,7 @@ import (
 )
 
 func TestCloudreportRegistry(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		created := time.Date(2026, 2, 28, 23, 30, 5, 0, time.UTC)
@@ -65,6 +66,7 @@ func TestCloudreportRegistry(t *testing.T) {
 }
 
 func TestCloudreportErrors(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		for i, cid := range []string{"a", "b", "a"} {
@@ -93,6 +95,7 @@ func TestCloudreportErrors(t *testing.T) {
 // ERRL text comes off the wire: a NUL byte (which PostgreSQL refuses in
 // TEXT) or invalid UTF-8 must not lose the report on either engine.
 func TestCloudreportErrorsHostileText(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		e := store.CloudreportError{ClientID: "init:1", Peer: "127.0.0.1", Text: "bad\x00nul \xff end", Data: "A=\x00"}
@@ -110,6 +113,7 @@ func TestCloudreportErrorsHostileText(t *testing.T) {
 }
 
 func TestCloudreportPruneErrors(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if n, err := db.CloudreportPruneErrors(ctx, 3); err != nil || n != 0 {
@@ -136,6 +140,7 @@ func TestCloudreportPruneErrors(t *testing.T) {
 // Client ids match case-insensitively: they are stored in lower case and
 // every lookup and update takes any case.
 func TestCloudreportIDsCaseInsensitive(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -176,6 +181,7 @@ func TestCloudreportIDsCaseInsensitive(t *testing.T) {
 // Open registration: a first-seen id is added once (concurrent first INFOs
 // of one client race harmlessly), and seen times only move forward.
 func TestCloudreportRegisterSeenAndTouch(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -222,6 +228,7 @@ func TestCloudreportRegisterSeenAndTouch(t *testing.T) {
 // oldest registration (then the smallest id) keeps the lower-case id, the
 // others move to cloudreport_client_case_conflicts; report ids are lowered.
 func TestCloudreportMigrationCaseCollisions(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		// Back to the schema before 0006, then re-apply it over old rows.
@@ -295,6 +302,7 @@ func TestCloudreportMigrationCaseCollisions(t *testing.T) {
 // Every administrative change of the registry bumps its generation, in
 // the change's transaction; failed changes and open registration do not.
 func TestCloudreportRegistryGeneration(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		want := func(n int64) {

@@ -18,6 +18,7 @@ func e2eeftpKey(i byte) []byte {
 }
 
 func TestE2EEFTPReplayRecord(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 4, 12, 10, 0, 0, 0, time.UTC)
@@ -43,6 +44,7 @@ func TestE2EEFTPReplayRecord(t *testing.T) {
 }
 
 func TestE2EEFTPReplayPrune(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		base := time.Date(2026, 4, 12, 10, 0, 0, 0, time.UTC)
@@ -76,6 +78,7 @@ func TestE2EEFTPReplayPrune(t *testing.T) {
 
 // Two daemons racing on the same key: exactly one wins.
 func TestE2EEFTPReplayRace(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		var wins atomic.Int32
@@ -103,6 +106,7 @@ func TestE2EEFTPReplayRace(t *testing.T) {
 // Group commit keeps every caller's answer exact: of many concurrent
 // records of one key exactly one is fresh, and distinct keys are all fresh.
 func TestE2EEFTPReplayRecordConcurrent(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		var fresh atomic.Int32

@@ -12,6 +12,7 @@ import (
 // version 2 on its 1029), and records plain sizes where the blob holds
 // plaintext.
 func TestMigration0007BackupVersions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
 	sdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_txlock=immediate")

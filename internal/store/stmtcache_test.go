@@ -11,6 +11,7 @@ import (
 // Each fixed text is prepared once and reused; the cache stops at
 // maxCachedStmts, and texts beyond it still run (unprepared).
 func TestStatementCacheBounded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -43,6 +44,7 @@ func TestStatementCacheBounded(t *testing.T) {
 }
 
 func TestUnsupportedStoreNamed(t *testing.T) {
+	t.Parallel()
 	for _, dsn := range []string{"mysql://root@127.0.0.1/test", "redis://127.0.0.1"} {
 		_, err := Open(context.Background(), dsn)
 		if err == nil || !strings.Contains(err.Error(), "unsupported store") {

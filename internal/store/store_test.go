@@ -9,6 +9,7 @@ import (
 )
 
 func TestMigrateTwiceChangesNothing(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		count := func() (n int) {
@@ -31,6 +32,7 @@ func TestMigrateTwiceChangesNothing(t *testing.T) {
 }
 
 func TestUniqueViolationDetected(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.ExecContext(ctx, "INSERT INTO settings (key, value) VALUES ($1, $2)", "k", "v"); err != nil {
@@ -44,6 +46,7 @@ func TestUniqueViolationDetected(t *testing.T) {
 }
 
 func TestConcurrentOpenOfNewSQLiteFileMigratesOnce(t *testing.T) {
+	t.Parallel()
 	for round := 0; round < 10; round++ {
 		path := t.TempDir() + "/meta.db"
 		errs := make(chan error, 4)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestTimeTextSortsLikeTime(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	// With trailing zeros dropped, "…00Z" sorts after "…00.09Z" and ".1Z"
 	// after ".10000001Z": each neighbouring pair here would break.

@@ -14,6 +14,7 @@ import (
 // under the base name with the default configuration, and every answer is
 // the original's byte for byte (the 2103 echoes the name field as sent).
 func TestOriginalClientDotDotPathBacksUpBaseName(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const idHex = "0123456789abcdef0123456789abcdef"
 	id := ClientID(unhexT(t, idHex))

@@ -14,6 +14,7 @@ import (
 // a name the server would refuse is an error that says why, and nothing is
 // sent; a name the server stores (a path: its base name) goes through.
 func TestUploadChecksNameFirst(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("names")
 	for _, tc := range []struct{ name, why string }{
@@ -51,6 +52,7 @@ func TestUploadChecksNameFirst(t *testing.T) {
 // A server that does not know the folder's identity is ErrNotRegistered,
 // naming the id; me.info and priv.key stay and nothing is registered.
 func TestLoginNotRegistered(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dir := t.TempDir()
 	c := &Client{Addr: e.addr, Name: "nora", Key: sharedKey(t), RetryDelay: time.Millisecond}

@@ -86,6 +86,7 @@ func (s *slowServer) received() []uint16 {
 // the Timeout, the same server gets no second 1028 and no status request:
 // the client does not re-send a file the server may still be checking.
 func TestUploadWaitsForSlowOriginalServer(t *testing.T) {
+	t.Parallel()
 	data := bytes.Repeat([]byte("slow server "), 64<<10/12)
 	key := bytes.Repeat([]byte{7}, AESKeySize)
 
@@ -111,6 +112,7 @@ func TestUploadWaitsForSlowOriginalServer(t *testing.T) {
 }
 
 func TestAnswerWaitDefaults(t *testing.T) {
+	t.Parallel()
 	c := &Client{}
 	// 20 MiB of ciphertext: 30 s + 320 s at 64 KiB/s, well over the 65 s
 	// the original needs.

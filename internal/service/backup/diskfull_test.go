@@ -22,6 +22,7 @@ import (
 // "no space left"; a reconnect (a read) still works. Before, the server
 // closed without an answer.
 func TestDiskFullUploadGets2107(t *testing.T) {
+	t.Parallel()
 	mnt := tmpfstest.Mount(t, 2048)
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(mnt, "gatehouse.db"))

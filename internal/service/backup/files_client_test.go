@@ -10,6 +10,7 @@ import (
 )
 
 func TestClientFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ti := TransferInfo{Addr: "127.0.0.1:1234", Name: "Michael Jackson", Files: []string{"makefile", "client.cpp"}}
 	p := filepath.Join(dir, TransferInfoFile)
@@ -65,6 +66,7 @@ func TestClientFiles(t *testing.T) {
 // and a server that forgot the client makes it start over when ReRegister
 // is set (TestLoginNotRegistered: when it is not).
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dir := t.TempDir()
 	c := &Client{Addr: e.addr, Name: "kim", Key: sharedKey(t), RetryDelay: time.Millisecond}
@@ -94,6 +96,7 @@ func TestLogin(t *testing.T) {
 // 2106 or 2107 to 1027, which would orphan the client's backups. The server
 // closes without an answer instead, and the client keeps its identity.
 func TestLoginKeepsIdentityOnServerFailure(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dir := t.TempDir()
 	c := &Client{Addr: e.addr, Name: "lena", Key: sharedKey(t), RetryDelay: time.Millisecond}

@@ -9,6 +9,7 @@ import (
 )
 
 func TestPortInfo(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -40,6 +41,7 @@ func TestPortInfo(t *testing.T) {
 }
 
 func TestMasterKey(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "master.key")
 	k1, err := LoadOrCreateMasterKey(p)
 	if err != nil || len(k1) != 32 {

@@ -87,6 +87,7 @@ func trickle(t *testing.T, addr string, id ClientID, declared uint32, stop <-cha
 // derived from the declared size would have held them for hours), and a
 // real client then registers and uploads.
 func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	const grace = 300 * time.Millisecond
 	lim := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
@@ -136,6 +137,7 @@ func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
 // An upload that keeps up min_upload_rate is served even when it takes
 // longer than rate_grace.
 func TestUploadAtMinRateIsServed(t *testing.T) {
+	t.Parallel()
 	lim := netsvc.Limits{MaxConns: 4, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		HandshakeTimeout: 5 * time.Second, RateGrace: 500 * time.Millisecond}
 	e := newEnvLimits(t, lim, func(c *Config) { c.MinUploadRate = 100_000 })
@@ -196,6 +198,7 @@ func registerFrom(t *testing.T, local, addr, name string) bool {
 // refill rate); refusals are closed unanswered and counted; another
 // address keeps its own bucket.
 func TestRegistrationFloodIsLimitedPerAddress(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.RegisterRate = 0.001; c.RegisterBurst = 20 })
 	if got := e.labelled("gatehouse_rate_limited_total", map[string]string{"what": "register"}); got > 0 {
 		t.Fatalf("rate_limited before any refusal: %v", got)

@@ -56,6 +56,7 @@ func (e *env) waitRequests(command string, status netsvc.Status, want float64) {
 // "Metrics"): a served request is ok, a malformed one client_error, a
 // policy's no refused, a connection that went away closed.
 func TestRequestStatuses(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("counted")
 	e.waitRequests("register", netsvc.StatusOK, 1)
@@ -131,6 +132,7 @@ func (failingStore) BackupRegister(context.Context, string, string, time.Time) e
 
 // A failure of ours is a server_error, whether it is answered or not.
 func TestRequestStatusServerError(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	e := &env{t: t, db: db, store: failingStore{db}, reg: prometheus.NewRegistry(), master: make([]byte, 32)}
 	e.blobs = newLocalBlobs(t)

@@ -12,6 +12,7 @@ import (
 // bidi overrides, which make a listing show "invoice\u202Efdp.exe" as
 // "invoiceexe.pdf".
 func TestNamePolicy(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
 	c := e.newClient("Michael Jackson") // a real client's name, space inside

@@ -15,6 +15,7 @@ import (
 // A hidden crypto/rand read (id, AES key, GCM nonce, OAEP seed, blob name)
 // or time.Now would make them differ.
 func TestRandAndNowFromConfig(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	run := func() (frames [][]byte, nonce []byte, path string) {
 		e := newEnv(t, func(c *Config) {

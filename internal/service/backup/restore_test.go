@@ -70,6 +70,7 @@ func roundTrip(t *testing.T, e *env) {
 }
 
 func TestRestoreRoundTripSQLiteLocal(t *testing.T) {
+	t.Parallel()
 	for _, atRest := range []bool{false, true} {
 		t.Run(fmt.Sprintf("at_rest=%v", atRest), func(t *testing.T) {
 			roundTrip(t, newEnv(t, func(c *Config) { c.EncryptAtRest = atRest }))
@@ -95,6 +96,7 @@ func TestRestoreRoundTripPostgresS3(t *testing.T) {
 // restores byte for byte. A replayed older 1028 likewise only adds a
 // version (with old content); nothing rolls back.
 func TestSpliceAndReplayKeepEveryVerifiedVersion(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	victim := e.newClient("victim")
 	v1, v2 := randBytes(5000), randBytes(7000)
@@ -152,6 +154,7 @@ func TestSpliceAndReplayKeepEveryVerifiedVersion(t *testing.T) {
 // Retention is the operator's, applied by the sweep: the newest
 // KeepVersions stay, older ones and their blobs go, the newest always stays.
 func TestRetentionSweep(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.KeepVersions, c.KeepDays = 2, 0 })
 	c := e.newClient("keeper")
 	var data [][]byte
@@ -186,6 +189,7 @@ func TestRetentionSweep(t *testing.T) {
 // Clear errors for a name or version the server does not have, a bad
 // offset, and a client the server does not know.
 func TestRestoreErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("errs")
 	upload(t, c, "a.txt", []byte("hello"))
@@ -236,6 +240,7 @@ func TestRestoreErrors(t *testing.T) {
 // A restore resumes from a block offset: the client re-encrypts what it
 // has for the chain and the CRC, the server sends only the rest.
 func TestRestoreResume(t *testing.T) {
+	t.Parallel()
 	for _, atRest := range []bool{false, true} {
 		e := newEnv(t, func(c *Config) { c.EncryptAtRest = atRest })
 		c := e.newClient("resumer")
@@ -260,6 +265,7 @@ func TestRestoreResume(t *testing.T) {
 // After a key replacement (allow_key_replace) old versions are encrypted
 // for the client's new key, plain and at rest, and verify.
 func TestRestoreAfterKeyReplacement(t *testing.T) {
+	t.Parallel()
 	for _, atRest := range []bool{false, true} {
 		e := newEnv(t, func(c *Config) { c.EncryptAtRest = atRest; c.AllowKeyReplace = true })
 		c := e.newClient("rotator")
@@ -285,6 +291,7 @@ func TestRestoreAfterKeyReplacement(t *testing.T) {
 // Original clients never send 1032/1033, and codes past them are still
 // unknown: 2107 as before.
 func TestUnknownCodesAfterExtension(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, code := range []uint16{1034, 2000, 0} {
 		if h, _, ok := raw(t, e.addr, request(ClientID{}, code, []byte{1})); !ok || h.Code != RespError {
@@ -297,6 +304,7 @@ func TestUnknownCodesAfterExtension(t *testing.T) {
 // rate (netsvc StartTransfer) once the socket buffers are full, rather
 // than holding the stream open: counted as too_slow.
 func TestRestoreSlowReaderCut(t *testing.T) {
+	t.Parallel()
 	lim := netsvctest.DefaultLimits
 	lim.MinRate, lim.RateGrace = 1<<20, 50*time.Millisecond
 	e := newEnvLimits(t, lim)
@@ -327,6 +335,7 @@ func TestRestoreSlowReaderCut(t *testing.T) {
 // A version whose blob is gone is answered 2107 before any of the stream,
 // and the other versions still restore.
 func TestRestoreMissingBlob(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("lost")
 	upload(t, c, "f", []byte("one"))
@@ -347,6 +356,7 @@ func TestRestoreMissingBlob(t *testing.T) {
 // Export (admin backup export) gives the plaintext of plain and at-rest
 // versions, checks the upload's CRC, and reports a damaged blob.
 func TestExport(t *testing.T) {
+	t.Parallel()
 	for _, atRest := range []bool{false, true} {
 		e := newEnv(t, func(c *Config) { c.EncryptAtRest = atRest })
 		c := e.newClient("exporter")

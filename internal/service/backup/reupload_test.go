@@ -13,6 +13,7 @@ import (
 // the --debug fault on a second daemon sharing the store) leaves the
 // verified copy, its row and its blob, exactly as they were.
 func TestFailedReuploadKeepsVerifiedCopy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bad := e.sibling(func(c *Config) { c.TestCRCOffByOne = true })
 	c := e.newClient("keeper")
@@ -47,6 +48,7 @@ func TestFailedReuploadKeepsVerifiedCopy(t *testing.T) {
 // serves; the 1029 swaps the new copy in as version 2 and keeps the old one
 // as version 1.
 func TestConfirmedReuploadReplacesCopy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("swapper")
 	v1, v2 := []byte("first copy"), bytes.Repeat([]byte("second copy "), 3000)
@@ -96,6 +98,7 @@ func TestConfirmedReuploadReplacesCopy(t *testing.T) {
 // one blob left, describe the same upload (before, both shared one blob
 // name, so the row could carry one upload's CRC over the other's bytes).
 func TestConcurrentUploadsOfOneName(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("twice")
 	a, b := bytes.Repeat([]byte("A"), 70_000), bytes.Repeat([]byte("B"), 50_000)

@@ -24,6 +24,7 @@ var ctx = context.Background()
 // docs/backup.md, "Test vectors": the FileDecryptHandler vector replayed byte for byte over a socket,
 // with the client's AES key installed as if it had done its key exchange.
 func TestGoldenFileResponse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := ClientID(unhexT(t, "0123456789abcdef0123456789abcdef"))
 	e.putClient(id, "vector", unhexT(t, "00112233445566778899aabbccddeeff"))
@@ -54,6 +55,7 @@ func TestGoldenFileResponse(t *testing.T) {
 // installed; every frame the server sends is compared where it is
 // deterministic, and by layout where it is random (OAEP).
 func TestGoldenWorkedSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	name := "4d69636861656c204a61636b736f6e" + strings.Repeat("00", 240)
 	// #0 register: a 2100 with a fresh id.
@@ -117,6 +119,7 @@ func TestGoldenWorkedSession(t *testing.T) {
 }
 
 func TestRegisterKeyUploadVerify(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("alice")
 	data := bytes.Repeat([]byte("backup me "), 30000) // several chunks
@@ -147,6 +150,7 @@ func TestRegisterKeyUploadVerify(t *testing.T) {
 }
 
 func TestEmptyFileAndExactBlocks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("edge")
 	for name, data := range map[string][]byte{"empty": nil, "block": bytes.Repeat([]byte{1}, 16), "chunk": bytes.Repeat([]byte{2}, chunkSize)} {
@@ -217,6 +221,7 @@ func corruptingProxy(t *testing.T, addr string) string {
 // reports that CRC, the client sees the mismatch, sends 1030, re-sends,
 // and the second copy verifies.
 func TestCRCRetryThenOK(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("bob")
 	c.Addr = corruptingProxy(t, e.addr)
@@ -238,6 +243,7 @@ func TestCRCRetryThenOK(t *testing.T) {
 // The original's --debug fault: three mismatches, then 1031, which
 // discards the upload.
 func TestThreeFailuresThenDiscard(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.TestCRCOffByOne = true })
 	c := e.newClient("carol")
 	data := []byte("never verified")
@@ -260,6 +266,7 @@ func TestThreeFailuresThenDiscard(t *testing.T) {
 }
 
 func TestReconnect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("dave")
 	back := &Client{Addr: e.addr, Name: "dave", ID: c.ID, Key: c.Key}
@@ -298,6 +305,7 @@ func TestReconnect(t *testing.T) {
 // the client depends on"; flaw 10 in "Original flaws"): the C++ client
 // crashes on anything but 2100.
 func TestRegisterTakenName(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a, b := e.newClient("same"), e.newClient("same")
 	if a.ID == b.ID {
@@ -316,6 +324,7 @@ func TestRegisterTakenName(t *testing.T) {
 }
 
 func TestKeyExchangeRules(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("frank")
 	first := c.AESKey
@@ -364,6 +373,7 @@ func TestKeyExchangeRules(t *testing.T) {
 
 // The original answered 2103 with a matching CRC whatever happened (#4).
 func TestCRCOnlyForStoredData(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("henry")
 	ct, _ := EncryptFile(c.AESKey, []byte("some data"))
@@ -425,6 +435,7 @@ func TestCRCOnlyForStoredData(t *testing.T) {
 }
 
 func TestClientsAreIsolated(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a, b := e.newClient("a"), e.newClient("b")
 	for _, c := range []*Client{a, b} {
@@ -467,6 +478,7 @@ func TestClientsAreIsolated(t *testing.T) {
 // Distinguishable padding errors are a decryption oracle; a client that
 // keeps producing them is refused for an hour.
 func TestPaddingFailureLockout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.PaddingFailureLimit = 3 })
 	c := e.newClient("oracle")
 	bad := make([]byte, 32)
@@ -493,6 +505,7 @@ func TestPaddingFailureLockout(t *testing.T) {
 }
 
 func TestEncryptAtRest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.EncryptAtRest = true })
 	c := e.newClient("ivy")
 	data := bytes.Repeat([]byte("secret "), 50000)
@@ -512,6 +525,7 @@ func TestEncryptAtRest(t *testing.T) {
 }
 
 func TestFramingErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.MaxFileSize = 1 << 20 })
 	c := e.newClient("jack")
 	// Zero payloads and unknown codes: the original went silent; 2107 here.
@@ -573,6 +587,7 @@ func TestFramingErrors(t *testing.T) {
 }
 
 func TestDeadlines(t *testing.T) {
+	t.Parallel()
 	lim := netsvc.Limits{MaxConns: 16, IdleTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, HandshakeTimeout: 300 * time.Millisecond, RateGrace: 300 * time.Millisecond}
 	e := newEnvLimits(t, lim, func(c *Config) { c.MinUploadRate = 1000 })
 	c := e.newClient("slow")
@@ -618,6 +633,7 @@ func TestDeadlines(t *testing.T) {
 }
 
 func TestConcurrentUploads(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const n = 20
 	var wg sync.WaitGroup
@@ -672,6 +688,7 @@ func TestConcurrentUploads(t *testing.T) {
 // is still arriving when the drain begins is stored and answered 2103, not
 // failed because the handler's context was cancelled.
 func TestShutdownFinishesUpload(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.newClient("drain")
 	data := bytes.Repeat([]byte("drain me "), 1000)
@@ -725,6 +742,7 @@ func TestShutdownFinishesUpload(t *testing.T) {
 // one daemon is locked out by every daemon on the same store, until the
 // window passes.
 func TestPaddingLockoutSharedAcrossDaemons(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }

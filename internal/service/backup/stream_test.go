@@ -12,6 +12,7 @@ import (
 // stream over sizes around the chunk and pipeline boundaries, in both
 // storage modes, against the one-shot decryption.
 func TestStreamChunkBoundaries(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, 16)
 	rand.Read(key)
 	block, _ := aes.NewCipher(key)
@@ -59,6 +60,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 // A failing blob write ends the stream with errBlobWrite, whatever chunk it
 // hits, without leaving the writer goroutine blocked.
 func TestStreamWriteError(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, 16)
 	block, _ := aes.NewCipher(key)
 	ct, _ := EncryptFile(key, make([]byte, 5*chunkSize))

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSweepOrphansRemovesOnlyOldUnreferencedUploads(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	c := e.newClient("sweeper")

@@ -13,6 +13,7 @@ import (
 
 // docs/backup.md, "Test vectors": pack_response_header of the original, version 3.
 func TestGoldenResponseHeaders(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		code uint16
 		size uint32
@@ -35,6 +36,7 @@ func TestGoldenResponseHeaders(t *testing.T) {
 
 // docs/backup.md, "Test vectors": ParseRequestManager on the "Michael Jackson" register request.
 func TestGoldenRequestHeader(t *testing.T) {
+	t.Parallel()
 	b := unhexT(t, "00000000000000000000000000000000"+"01"+"0104"+"ff000000")
 	h, err := ParseRequestHeader(b)
 	if err != nil {
@@ -58,6 +60,7 @@ func TestGoldenRequestHeader(t *testing.T) {
 
 // The name validator vectors (docs/backup.md, "Test vectors"), plus the stricter rules.
 func TestParseName(t *testing.T) {
+	t.Parallel()
 	pad := func(s string, n int) []byte { return append([]byte(s), make([]byte, n-len(s))...) }
 	ok := map[string][]byte{
 		"bob":             pad("bob", 255),
@@ -97,6 +100,7 @@ func TestParseName(t *testing.T) {
 }
 
 func TestStoredFileName(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"hello.txt": "hello.txt", "src/client.cpp": "client.cpp", "/etc/passwd": "passwd",
 		`C:\Users\me\a.txt`: "a.txt", "a..b": "a..b", ".hidden": ".hidden",
@@ -115,6 +119,7 @@ func TestStoredFileName(t *testing.T) {
 }
 
 func TestClientIDText(t *testing.T) {
+	t.Parallel()
 	id := ClientID(unhexT(t, "1f93925f86d8432aad42d24db9eb1a27"))
 	if s := id.String(); s != "1f93925f-86d8-432a-ad42-d24db9eb1a27" {
 		t.Fatal(s)
@@ -134,6 +139,7 @@ func TestClientIDText(t *testing.T) {
 
 // CRC-32/IEEE vectors (docs/backup.md, "Test vectors"); POSIX cksum would give 930766865 for 123456789.
 func TestCRCVectors(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]uint32{
 		"": 0, "a": 0xe8b7be43, "123456789": 0xcbf43926,
 		"The quick brown fox jumps over the lazy dog": 0x414fa339,
@@ -150,6 +156,7 @@ func TestCRCVectors(t *testing.T) {
 // docs/backup.md, "Test vectors" and "Worked example": the AES-CBC zero-IV vectors, and the CRC over the
 // ciphertext (not the plaintext).
 func TestGoldenFileCrypto(t *testing.T) {
+	t.Parallel()
 	plain := []byte("Hello, backup server!\n")
 	for _, tc := range []struct {
 		key, ct string
@@ -177,6 +184,7 @@ func TestGoldenFileCrypto(t *testing.T) {
 }
 
 func TestPKCS7(t *testing.T) {
+	t.Parallel()
 	blk := func(data string, pad byte, n int) []byte {
 		b := []byte(data)
 		for range n {
@@ -216,6 +224,7 @@ func TestPKCS7(t *testing.T) {
 // docs/backup.md, "Keys and encryption": the worked example's public key is the 160-byte SPKI of an
 // RSA-1024 e=17 key, and our generated keys encode the same way.
 func TestGoldenPublicKey(t *testing.T) {
+	t.Parallel()
 	const spki = "30819d300d06092a864886f70d010101050003818b0030818702818100" +
 		"ae797f963b519d5782bade8b6245dd18dfc68d757df7833253b5c22fbe8f9fa9" +
 		"8aa07e3a9b74669b0962fc8b31595207053e2a196fb8f96a6f8076e3010e8653" +

@@ -60,6 +60,7 @@ func pipeServer(t *testing.T, handle func(c net.Conn)) net.Conn {
 // The Go client speaks the original's bytes (worked example B, a=5) and
 // reassembles responses that the network split, even inside "°".
 func TestClientWorkedExampleBWithSplitResponses(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 8)
 	conn := pipeServer(t, func(c net.Conn) {
 		buf := make([]byte, MaxMessage)
@@ -113,6 +114,7 @@ func TestClientWorkedExampleBWithSplitResponses(t *testing.T) {
 // A server key of 1 (or 256) would force shift 1 (or 0): the original
 // client accepted it from any fake server; ours gives up after Attempts.
 func TestClientRefusesWeakServerKey(t *testing.T) {
+	t.Parallel()
 	for _, key := range []string{"1", "256", "0"} {
 		addr, conns := fakeServer(t, func(c net.Conn) {
 			buf := make([]byte, MaxMessage)
@@ -142,6 +144,7 @@ func TestClientRefusesWeakServerKey(t *testing.T) {
 // With an original-style server that picks exponents blindly, a weak key is
 // retried on a new connection and the session that results is strong.
 func TestClientRetriesUntilStrong(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	exps := []int{0, 32, 7} // with a=5: K = 1, 256, 211
 	addr, conns := fakeServer(t, func(c net.Conn) {
@@ -176,6 +179,7 @@ func TestClientRetriesUntilStrong(t *testing.T) {
 }
 
 func TestClientRejectsBadResponses(t *testing.T) {
+	t.Parallel()
 	for name, resp := range map[string]string{
 		"overlong date": "2026-11-22-and-more",
 		"bad time":      "11:51:06:090880",
@@ -219,6 +223,7 @@ func TestClientRejectsBadResponses(t *testing.T) {
 
 // The original client waited forever on a stalled server; ours gives up.
 func TestClientTimeouts(t *testing.T) {
+	t.Parallel()
 	keyRead := make(chan struct{}, 2)
 	addr, _ := fakeServer(t, func(c net.Conn) {
 		buf := make([]byte, MaxMessage)
@@ -250,6 +255,7 @@ func TestClientTimeouts(t *testing.T) {
 }
 
 func TestClientExponentNeverWeak(t *testing.T) {
+	t.Parallel()
 	e, err := clientExponent(newExponents(0, 32, 64, 96, 5))
 	if err != nil || e != 5 {
 		t.Fatalf("exponent %d, %v", e, err)

@@ -25,6 +25,7 @@ func needPython(t *testing.T) {
 // and the weak ones (0, 32, 64, 96 and 992: 0 or 32 mod 64) that give
 // shift 0 or 1 and were refused before.
 func TestInteropCPythonOriginalClientSteps(t *testing.T) {
+	t.Parallel()
 	needPython(t)
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
 	o := withFixedTemp(defaultConfig(t, nil, now), 6)

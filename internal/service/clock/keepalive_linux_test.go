@@ -13,6 +13,7 @@ import (
 // for over an hour and still get its next answer; dead peers are left to
 // TCP keepalive, which every accepted connection has.
 func TestDefaultIdleAllowsAnHourAndKeepAliveIsOn(t *testing.T) {
+	t.Parallel()
 	l := defaultLimits()
 	if l.IdleTimeout < time.Hour+10*time.Minute {
 		t.Fatalf("default clock idle_timeout %v: an original menu client idle for an hour would be cut", l.IdleTimeout)

@@ -26,6 +26,7 @@ func defaultLimits() netsvc.Limits {
 // the hours-long idle timeout) must not lock out the next client: the issue
 // asks that thousands of idle connections not stop service for others.
 func TestDefaultLimitsSurviveManyIdle(t *testing.T) {
+	t.Parallel()
 	const idle = 1100
 	l := defaultLimits()
 	if l.IdleTimeout < time.Hour || l.HandshakeTimeout < 5*time.Second || l.HandshakeTimeout > 10*time.Second {

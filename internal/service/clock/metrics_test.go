@@ -61,6 +61,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, want map[strin
 // Each request feeds the per-command counters; bad keys count as failed
 // handshakes, but a silent client cut off by shutdown does not.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	srv, addr, reg := startWithMetrics(t, testConfig(newExponents(7), time.Time{}), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	if got := exchange(t, c, []byte("169")); string(got) != "146" {
@@ -114,6 +115,7 @@ func (failingTemp) Celsius() (int, error) { return 0, errors.New("sensor gone") 
 // client's error, a TEMP source that fails is the server's, and a weak
 // client key refused by the opt-in is a refusal.
 func TestMetricsStatuses(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	srv := netsvc.New(nil, netsvc.NewMetrics(reg))
 	h := newServer(t, testConfig(newExponents(7), time.Time{}), Env{Temp: failingTemp{}, Metrics: reg})

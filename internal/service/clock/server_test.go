@@ -102,6 +102,7 @@ func waitActive(t *testing.T, srv *netsvc.Server, want int64) {
 // Worked example A (docs/clock.md, "Worked examples"), replayed byte for byte: client key 137,
 // server exponent 19 (key 35), K=189.
 func TestWorkedExampleA(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
 	_, addr := start(t, withFixedTemp(testConfig(newExponents(19), now), -44),
 		netsvctest.DefaultLimits)
@@ -123,6 +124,7 @@ func TestWorkedExampleA(t *testing.T) {
 // offers 0 and 32, which give shift 1 and 0 for key 169 and must be
 // re-drawn without the client noticing.
 func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
 	_, addr := start(t, withFixedTemp(testConfig(newExponents(0, 32, 7), now), 6),
 		netsvctest.DefaultLimits)
@@ -141,6 +143,7 @@ func TestWorkedExampleBWithWeakExponentsRedrawn(t *testing.T) {
 }
 
 func TestMicrosecondZeroTimeIs8Bytes(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2024, 10, 23, 0, 2, 19, 0, time.Local)
 	_, addr := start(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
@@ -156,6 +159,7 @@ var timeRE = regexp.MustCompile(`^\d\d:\d\d:\d\d(\.\d{6})?$`)
 
 // A full session per command with the Go client and the real clock.
 func TestFullSessionEachCommand(t *testing.T) {
+	t.Parallel()
 	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	ctx := context.Background()
 	for _, cmd := range []Command{CmdTime, CmdDate, CmdTemp} {
@@ -203,6 +207,7 @@ func TestFullSessionEachCommand(t *testing.T) {
 
 // Many requests on one session; random TEMP covers the range ends.
 func TestManyRequestsOneSession(t *testing.T) {
+	t.Parallel()
 	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
@@ -226,6 +231,7 @@ func TestManyRequestsOneSession(t *testing.T) {
 
 // The original accepts case and whitespace variants (strip + upper).
 func TestLenientCommands(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
 	_, addr := start(t, withFixedTemp(testConfig(newExponents(7), now), 6),
 		netsvctest.DefaultLimits)
@@ -245,6 +251,7 @@ func TestLenientCommands(t *testing.T) {
 // Unknown, split and merged requests get no reply and leave the session
 // usable, exactly as the original (docs/clock.md, "Compatibility rules").
 func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
 	_, addr, reg := startWithMetrics(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
@@ -271,6 +278,7 @@ func TestSilenceOnUnknownSplitAndMerged(t *testing.T) {
 // exponent 7), and the stray "9" is an unknown request; "1" then "69" uses
 // key 1, which is weak: served by default, closed with the opt-in.
 func TestSplitClientKey(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
 	_, addr, reg := startWithMetrics(t, testConfig(newExponents(7), now), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
@@ -312,6 +320,7 @@ func TestSplitClientKey(t *testing.T) {
 // shift 0 or 1, get the connection closed before any reply; any other key
 // never gets a weak shift (in either mode, the exponent is re-drawn).
 func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
+	t.Parallel()
 	srv, addr := start(t, refusing(DefaultConfig()), netsvctest.DefaultLimits)
 	for _, key := range []string{"0", "1", "256", "257", "-1", "513", "0000", "-256"} {
 		c := dialRaw(t, addr)
@@ -363,6 +372,7 @@ func TestWeakClientKeysRefusedOnOptIn(t *testing.T) {
 
 // Garbage keys and invalid UTF-8 close that connection only.
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
 	srv, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	ctx := context.Background()
 	good, err := Dial(ctx, addr)
@@ -409,6 +419,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 // limit in force is the core's MaxConns; the 42nd connection is over it and
 // is closed at once, and closing an idle one makes room again.
 func TestFortyIdleThenFortyFirst(t *testing.T) {
+	t.Parallel()
 	l := netsvctest.DefaultLimits
 	l.MaxConns = 41
 	l.HandshakeTimeout = 20 * time.Second
@@ -467,6 +478,7 @@ func TestFortyIdleThenFortyFirst(t *testing.T) {
 // 100 bare connect-and-close probes (32 killed the original for good) leave
 // no trace: every slot is freed and the next client is served.
 func TestHundredProbesThenClient(t *testing.T) {
+	t.Parallel()
 	l := netsvctest.DefaultLimits
 	l.MaxConns = 32
 	srv, addr := start(t, DefaultConfig(), l)
@@ -493,6 +505,7 @@ func TestHundredProbesThenClient(t *testing.T) {
 
 // Concurrent sessions share nothing; run under -race.
 func TestConcurrentSessions(t *testing.T) {
+	t.Parallel()
 	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -522,6 +535,7 @@ func TestConcurrentSessions(t *testing.T) {
 // A silent connection is dropped at the handshake deadline, an idle session
 // at the idle deadline: neither holds a slot forever.
 func TestDeadlines(t *testing.T) {
+	t.Parallel()
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
 	l.IdleTimeout = 1500 * time.Millisecond
@@ -551,6 +565,7 @@ func TestDeadlines(t *testing.T) {
 // Shutdown closes an idle session at once instead of hanging the way the
 // original did with a client connected.
 func TestShutdownWithIdleSession(t *testing.T) {
+	t.Parallel()
 	srv, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	s, err := Dial(context.Background(), addr)
 	if err != nil {
@@ -575,6 +590,7 @@ func TestShutdownWithIdleSession(t *testing.T) {
 }
 
 func TestTempSources(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	zone := filepath.Join(dir, "temp")
 	if err := os.WriteFile(zone, []byte("45678\n"), 0o600); err != nil {
@@ -663,6 +679,7 @@ func TestTempSources(t *testing.T) {
 // The server never writes more than it was asked for: a client that sends
 // a key and then reads must see exactly one key and nothing else.
 func TestNothingBeforeKey(t *testing.T) {
+	t.Parallel()
 	_, addr := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	c := dialRaw(t, addr)
 	expectSilence(t, c, 200*time.Millisecond)

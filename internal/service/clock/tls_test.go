@@ -76,6 +76,7 @@ func socatWrapper(t *testing.T, socat, tlsAddr, caFile string) string {
 // gets the same answers as on the plain port: CPython running the original
 // client's wire steps, and the Go client without any TLS option.
 func TestTLSThroughSocatForUnchangedClients(t *testing.T) {
+	t.Parallel()
 	socat := needSocat(t)
 	needPython(t)
 	p := tlstest.New(t)
@@ -126,6 +127,7 @@ func TestTLSThroughSocatForUnchangedClients(t *testing.T) {
 // The Go client over TLS: served with the right CA, refused with another,
 // and a plain client on the TLS port gets no clock answer.
 func TestTLSClockClient(t *testing.T) {
+	t.Parallel()
 	p, other := tlstest.New(t), tlstest.New(t)
 	_, _, tlsAddr := netsvctest.StartTLS(t, "clock", newServer(t, withFixedTemp(DefaultConfig(), 6), Env{}), defaultLimits(), p.ServerConfig(t, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -40,6 +40,7 @@ func defaultConfig(t *testing.T, rnd *exponents, now time.Time) Config {
 // a=0 (A=1) with b=500 (B=129) gives K=1, and E_1("DATE") is answered
 // "3137.22.33"; a=32 (A=256) with b=1 (B=11) gives K=256, plaintext.
 func TestWeakClientKeysServedByDefault(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 22, 11, 51, 6, 90880_000, time.Local)
 	for _, tc := range []struct {
 		name  string
@@ -80,6 +81,7 @@ func TestWeakClientKeysServedByDefault(t *testing.T) {
 // byte-shifted TIME/DATE; for every a the original can draw that gives a
 // weak public key, the default configuration answers.
 func TestOriginalClientWeakPrivateKeysServed(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2024, 10, 23, 0, 2, 19, 198109_000, time.Local)
 	_, addr := start(t, defaultConfig(t, nil, now), defaultLimits())
 	n := 0
@@ -114,6 +116,7 @@ func TestOriginalClientWeakPrivateKeysServed(t *testing.T) {
 // every weak-key session that is served, and with the opt-in counts the
 // refused ones instead (which are also failed handshakes, as before).
 func TestWeakKeysMetric(t *testing.T) {
+	t.Parallel()
 	for _, refuse := range []bool{false, true} {
 		o := defaultConfig(t, nil, time.Time{})
 		o.RefuseWeakClientKeys = refuse
@@ -178,6 +181,7 @@ func hasSeries(t *testing.T, reg *prometheus.Registry, name string, labels map[s
 // The deprecated allow_weak_client_keys is accepted (it is what the default
 // does now) but cannot be combined with the opt-in that contradicts it.
 func TestNewWeakKeySwitches(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		allow, refuse bool
 		wantRefuse    bool
@@ -222,6 +226,7 @@ func (l *lockedBuffer) String() string {
 // A served weak key is logged at debug, on the connection's logger, and
 // the line carries neither the key nor the shift.
 func TestWeakKeyLoggedAtDebug(t *testing.T) {
+	t.Parallel()
 	var buf lockedBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := netsvc.New(log, nil)

@@ -29,6 +29,7 @@ const exponentTable = `0:1 1:11 2:121 3:46 4:249 5:169 6:60 7:146 8:64 9:190 10:
 58:30 59:73 60:32 61:95 62:17 63:187`
 
 func TestGoldenPublicKeys(t *testing.T) {
+	t.Parallel()
 	for _, f := range strings.Fields(exponentTable) {
 		var e, pub int
 		if _, err := fmtSscanf(f, &e, &pub); err != nil {
@@ -47,6 +48,7 @@ func TestGoldenPublicKeys(t *testing.T) {
 }
 
 func TestSubgroupHas64Elements(t *testing.T) {
+	t.Parallel()
 	want := []int{1, 2, 4, 8, 11, 15, 16, 17, 22, 23, 30, 32, 34, 35, 44, 46, 60, 64, 67, 68, 70, 73, 81, 88, 92, 95, 111,
 		117, 120, 121, 123, 128, 129, 134, 136, 137, 140, 146, 162, 165, 169, 176, 184, 187, 189, 190, 193, 197, 211,
 		213, 222, 223, 225, 227, 234, 235, 240, 241, 242, 246, 249, 253, 255, 256}
@@ -65,6 +67,7 @@ func TestSubgroupHas64Elements(t *testing.T) {
 }
 
 func TestGoldenSharedKeys(t *testing.T) {
+	t.Parallel()
 	for _, v := range []struct{ a, A, b, B, K int }{
 		{5, 169, 7, 146, 211}, {17, 81, 100, 8, 8}, {123, 73, 456, 64, 4}, {1000, 193, 999, 111, 4},
 		{0, 1, 500, 129, 1}, {16, 241, 2, 121, 256}, {32, 256, 1, 11, 256},
@@ -89,6 +92,7 @@ func TestGoldenSharedKeys(t *testing.T) {
 // exchange and cipher") over all 1001x1001 private
 // key pairs of the original: shift 0 in 4.72 %, shift 1 in 6.35 %.
 func TestDegenerateSessionRates(t *testing.T) {
+	t.Parallel()
 	var zero, one int
 	for a := range 1001 {
 		A := PublicKey(a)
@@ -111,6 +115,7 @@ func TestDegenerateSessionRates(t *testing.T) {
 }
 
 func TestGoldenCaesarTIME(t *testing.T) {
+	t.Parallel()
 	for k, want := range map[int]string{
 		0: "54 49 4d 45", 1: "55 4a 4e 46", 3: "57 4c 50 48", 17: "65 5a 5e 56", 35: "77 6c 70 68",
 		120: "cc c1 c5 bd", 189: "11 06 0a 02", 200: "1c 11 15 0d", 211: "27 1c 20 18", 255: "53 48 4c 44",
@@ -127,6 +132,7 @@ func TestGoldenCaesarTIME(t *testing.T) {
 }
 
 func TestGoldenCaesarVectors(t *testing.T) {
+	t.Parallel()
 	for _, v := range []struct {
 		k           int
 		plain, wire string
@@ -158,6 +164,7 @@ func TestGoldenCaesarVectors(t *testing.T) {
 }
 
 func TestParseKeyLikePythonInt(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]int{
 		"169": 169, " 169\n": 169, "+169": 169, "1_6_9": 169, "0169": 169, "١٦٩": 169, "-88": 169,
 		"0": 0, "257": 0, "256": 256, "-1": 256, "514": 0, "\x1c35\x1f": 35, "\u3000137\u00a0": 137,
@@ -184,6 +191,7 @@ func TestParseKeyLikePythonInt(t *testing.T) {
 }
 
 func TestParseCommand(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]Command{
 		"TIME": CmdTime, "DATE": CmdDate, "TEMP": CmdTemp, "time": CmdTime, "Date": CmdDate,
 		" date\n": CmdDate, "Temp\r\n": CmdTemp, "tıme": CmdTime, "\x1ctime\x1f": CmdTime,
@@ -204,6 +212,7 @@ func TestParseCommand(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
+	t.Parallel()
 	ts := time.Date(2024, 10, 23, 0, 2, 19, 198109999, time.Local)
 	if got := FormatTime(ts); got != "00:02:19.198109" {
 		t.Errorf("FormatTime = %q", got)
@@ -229,6 +238,7 @@ func TestFormats(t *testing.T) {
 }
 
 func TestWeakPeerKeys(t *testing.T) {
+	t.Parallel()
 	for pub := -600; pub < 600; pub++ {
 		forced := true
 		for b := range 64 {

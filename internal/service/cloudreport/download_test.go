@@ -20,6 +20,7 @@ import (
 // The streamed encryption gives payloads the ordinary Decrypt reads, for
 // both dialects, whatever the write sizes.
 func TestEncryptWriterRoundTrip(t *testing.T) {
+	t.Parallel()
 	dc, err := NewDelphiCodec("D5F2FDLV", legacycrypto.SHA1, true, 1<<22)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,7 @@ func heapInuse() uint64 {
 // in use after GC), the code that built the reply whole pinned +188 MiB;
 // streamed it is about +5 MiB; the bound is 16 MiB for all four.
 func TestDownloadMemoryBoundedForNonReaders(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.MaxConcurrentDownloads = 5 }), netsvctest.DefaultLimits)
 	const size = 12 << 20
 	writeRandomFile(t, filepath.Join(e.dir, "updates", "big.bin"), size)
@@ -127,6 +129,7 @@ func TestDownloadMemoryBoundedForNonReaders(t *testing.T) {
 // minimum rate after rate_grace, so it cannot hold a download slot for
 // hours. The minimum here is absurdly high to make the cut certain.
 func TestSlowDownloadReaderCut(t *testing.T) {
+	t.Parallel()
 	lim := netsvctest.DefaultLimits
 	lim.WriteTimeout = 5 * time.Second
 	lim.RateGrace = time.Second
@@ -172,6 +175,7 @@ func TestSlowDownloadReaderCut(t *testing.T) {
 // The streamed DWNL reply in the delphi dialect, end to end with the Go
 // client (zlib on and off).
 func TestDelphiStreamedDownload(t *testing.T) {
+	t.Parallel()
 	for _, z := range []bool{true, false} {
 		e := start(t, conf(func(c *Config) { c.Dialect = "delphi"; c.DelphiZlib = z }), netsvctest.DefaultLimits)
 		want := writeRandomFile(t, filepath.Join(e.dir, "updates", "app.zip"), 100_003)

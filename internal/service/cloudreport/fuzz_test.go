@@ -131,6 +131,7 @@ func FuzzDataDecoder(f *testing.F) {
 }
 
 func TestDelphiWrongKeyFails(t *testing.T) {
+	t.Parallel()
 	a, _ := NewDelphiCodec("D5F2FDLV", legacycrypto.SHA1, true, 0)
 	b, _ := NewDelphiCodec("D5F2FDLX", legacycrypto.SHA1, true, 0)
 	enc, _ := a.Encrypt([]byte("TT=Test\r\nID=00003e3b\r\nFN=Firm\r\nHS=DLUKAREV"))
@@ -143,6 +144,7 @@ func TestDelphiWrongKeyFails(t *testing.T) {
 }
 
 func TestZlibBombBounded(t *testing.T) {
+	t.Parallel()
 	c := NewSeedCodec("D5F21121", 0)
 	bomb, _ := c.Encrypt(make([]byte, 4<<20))
 	if len(bomb) > 16<<10 {

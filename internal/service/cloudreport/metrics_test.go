@@ -74,6 +74,7 @@ func (lookupFailing) CloudreportClient(context.Context, string) (store.Cloudrepo
 // ids, failed decrypts, missing authentication and limits are refused;
 // store failures server_error.
 func TestRequestStatuses(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.Registration = "known"; c.MaxErrorReports = 1; c.MaxAuthFailures = 10 }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
@@ -139,6 +140,7 @@ func TestRequestStatuses(t *testing.T) {
 // A reply that cannot be written whole: the update source's fault is the
 // server's, a write deadline a timeout, a broken connection closed.
 func TestWriteStatus(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		want netsvc.Status

@@ -51,6 +51,7 @@ func encFor(index int, plain string) string {
 // answered (the seed's payload, with the client's own id as ID) and
 // recorded, and the admin list shows it.
 func TestOpenUnknownClientWorkedExample(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		r := dialRaw(t, e.addr)
@@ -107,6 +108,7 @@ func TestOpenUnknownClientWorkedExample(t *testing.T) {
 
 // VERS and DWNL right after INIT are answered as the seed answers them.
 func TestOpenVersDwnlRightAfterInit(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=1\r\nVERS\r\nDWNL F=x\r\nDWNL\r\n")
@@ -126,6 +128,7 @@ func TestOpenVersDwnlRightAfterInit(t *testing.T) {
 // answer: the INIT number as ID, enabled, one year; nothing is
 // recorded.
 func TestOpenInfoWithoutID(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=2\r\nINFO\r\n")
@@ -146,6 +149,7 @@ func TestOpenInfoWithoutID(t *testing.T) {
 // 00003E3B is 00003e3b: the registered row answers, nothing new is
 // recorded, and the reply's ID is spelled as the client spelled it.
 func TestOpenMixedCaseID(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		e.register(t, "00003E3B", true) // the store keeps it lower case
@@ -170,6 +174,7 @@ func TestOpenMixedCaseID(t *testing.T) {
 
 // A second connection of one id does not close the first; it is counted.
 func TestOpenSecondConnectionKeepsFirst(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		first := dialRaw(t, e.addr)
@@ -200,6 +205,7 @@ func TestOpenSecondConnectionKeepsFirst(t *testing.T) {
 
 // A disabled client gets EN=0, an expired one its real EX, not an error.
 func TestOpenDisabledAndExpired(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		e := startReg(t, db, nil, DefaultConfig(), netsvctest.DefaultLimits)
 		e.register(t, "0000dead", false)
@@ -243,6 +249,7 @@ func (c *countingRegistry) CloudreportTouchClients(ctx context.Context, seen []s
 // INFOs only note the last-seen time; it is written once per interval
 // for every client seen in it, and at Close.
 func TestLastSeenCoalesced(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	reg := &countingRegistry{DB: db}
 	var mu sync.Mutex
@@ -294,6 +301,7 @@ func TestLastSeenCoalesced(t *testing.T) {
 
 // The pending map is bounded: past MaxSeenPending new clients wait.
 func TestSeenTrackerBounded(t *testing.T) {
+	t.Parallel()
 	tr := seenTracker{max: 2}
 	for i := range 5 {
 		tr.note(fmt.Sprint("id", i), testNow, "a")
@@ -312,6 +320,7 @@ func TestSeenTrackerBounded(t *testing.T) {
 // usual (a legitimate client cannot tell), but not recorded until a later
 // INFO finds budget again; the limit is counted.
 func TestFirstSeenRateLimited(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.FirstSeenRate = 1; c.FirstSeenBurst = 2 }), netsvctest.DefaultLimits)
 	var mu sync.Mutex
 	lnow := time.Now()
@@ -367,6 +376,7 @@ func (failingRegistry) CloudreportTouchClients(context.Context, []store.Cloudrep
 // seed's ERRL failure reply, 520 in the delphi dialect) and the log says
 // why; reads keep working: a new client is answered, just not recorded.
 func TestWriteFailuresAreReported(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	e := startReg(t, db, failingRegistry{db}, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
@@ -403,6 +413,7 @@ func TestWriteFailuresAreReported(t *testing.T) {
 }
 
 func TestParseRegistration(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]Registration{"": Open, "open": Open, "known": Known} {
 		if got, err := ParseRegistration(in); err != nil || got != want {
 			t.Errorf("%q: %v %v", in, got, err)

@@ -88,6 +88,7 @@ func mustLookup(t *testing.T, s *Server, id string) store.CloudreportClient {
 // registry generation changes; the generation is read at most once per
 // registryCheckInterval of cfg.Now.
 func TestRegistryCacheServesFromMemory(t *testing.T) {
+	t.Parallel()
 	f := &fakeRegistry{clients: map[string]store.CloudreportClient{"aaaa0001": {ID: "aaaa0001", Enabled: true}}}
 	s, advance := newCacheServer(t, f)
 	for range 100 {
@@ -124,6 +125,7 @@ func TestRegistryCacheServesFromMemory(t *testing.T) {
 
 // Reload (the daemon's SIGHUP) drops the cache at once.
 func TestRegistryCacheReload(t *testing.T) {
+	t.Parallel()
 	f := &fakeRegistry{clients: map[string]store.CloudreportClient{"aaaa0001": {ID: "aaaa0001", Enabled: true}}}
 	s, _ := newCacheServer(t, f)
 	mustLookup(t, s, "aaaa0001")
@@ -144,6 +146,7 @@ func TestRegistryCacheReload(t *testing.T) {
 // A store read that began before a drop is not kept: it may predate the
 // change that caused the drop.
 func TestRegistryCacheDropsReadsInFlight(t *testing.T) {
+	t.Parallel()
 	f := &fakeRegistry{clients: map[string]store.CloudreportClient{"aaaa0001": {ID: "aaaa0001", Enabled: true}}}
 	s, _ := newCacheServer(t, f)
 	s.lookup(context.Background(), "warm0000") // the first generation check
@@ -167,6 +170,7 @@ func TestRegistryCacheDropsReadsInFlight(t *testing.T) {
 // Unknown ids, which any client may send in any number, are held up to
 // maxAbsentIDs; registered ones up to maxCachedClients.
 func TestRegistryCacheBounded(t *testing.T) {
+	t.Parallel()
 	f := &fakeRegistry{clients: map[string]store.CloudreportClient{}}
 	s, _ := newCacheServer(t, f)
 	for i := range maxAbsentIDs + 500 {
@@ -189,6 +193,7 @@ func TestRegistryCacheBounded(t *testing.T) {
 // When the generation cannot be read the cache is dropped and lookups go
 // to the store (they may still work).
 func TestRegistryCacheGenerationUnreadable(t *testing.T) {
+	t.Parallel()
 	f := &fakeRegistry{clients: map[string]store.CloudreportClient{"aaaa0001": {ID: "aaaa0001", Enabled: true}}}
 	s, advance := newCacheServer(t, f)
 	mustLookup(t, s, "aaaa0001")
@@ -207,6 +212,7 @@ func TestRegistryCacheGenerationUnreadable(t *testing.T) {
 // same database, as `gatehouse admin cloudreport disable` is) reaches a
 // running server after registryCheckInterval, on both engines.
 func TestRegistryCacheSeesOtherProcess(t *testing.T) {
+	t.Parallel()
 	for _, eng := range []struct {
 		name string
 		dsn  func(t *testing.T) string

@@ -38,6 +38,7 @@ func (h *holdingRegistry) CloudreportAddError(ctx context.Context, e store.Cloud
 // INFO lookup and the ERRL insert run under the request's context, not
 // the one shutdown cancels.
 func TestRequestInFlightAtShutdownCompletes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, send, want string
 	}{

@@ -222,6 +222,7 @@ func formatted(f Fields) string { return string(f.Format()) }
 // dialect, the default)"), byte for byte apart from the encrypted
 // payloads, which are checked after decryption.
 func TestWorkedExampleSession(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	cl := e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
@@ -265,6 +266,7 @@ func TestWorkedExampleSession(t *testing.T) {
 // Request → reply rows (docs/cloudreport.md, "Reference vectors") that do not need a registered
 // client, plus framing rules (docs/cloudreport.md, "Framing"): bare LF, case-insensitive commands, pipelining.
 func TestRequestReplyTable(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	// The seed checks initialization before the command name
@@ -307,6 +309,7 @@ func TestRequestReplyTable(t *testing.T) {
 // docs/cloudreport.md, "Framing": 60 012-byte lines are processed, 70 012-byte ones close the
 // connection silently.
 func TestLineLimit(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	r := dialRaw(t, e.addr)
 	r.send("INIT ID=1\r\n")
@@ -324,6 +327,7 @@ func TestLineLimit(t *testing.T) {
 // Registration = known: INFO without DATA, undecryptable DATA,
 // unknown and disabled clients get no grant.
 func TestInfoNeedsRegisteredClient(t *testing.T) {
+	t.Parallel()
 	clock, advance := movingClock()
 	e := start(t, conf(func(c *Config) { c.Registration = "known"; c.Now = clock }), netsvctest.DefaultLimits)
 	e.register(t, "0000dead", false)
@@ -369,6 +373,7 @@ func TestInfoNeedsRegisteredClient(t *testing.T) {
 // The cache runs on cfg.Now, so the test moves the clock instead of
 // waiting.
 func TestDisableTakesEffect(t *testing.T) {
+	t.Parallel()
 	clock, advance := movingClock()
 	e := start(t, conf(func(c *Config) { c.Registration = "known"; c.Now = clock }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
@@ -388,6 +393,7 @@ func TestDisableTakesEffect(t *testing.T) {
 // Flaw 1 (docs/cloudreport.md, "Seed flaws the service fixes"): every decrypt failure gives the same bytes (no padding oracle
 // in the replies), and a connection gets MaxAuthFailures tries.
 func TestDecryptFailuresAreUniformAndLimited(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.MaxAuthFailures = 4 }), netsvctest.DefaultLimits)
 	key := SeedKey("D5F2", 1, "127.0.0.1")
 	good, _ := NewSeedCodec(key, 0).Encrypt([]byte("TT=Test\r\nID=x"))
@@ -408,6 +414,7 @@ func TestDecryptFailuresAreUniformAndLimited(t *testing.T) {
 // Flaw 3 (docs/cloudreport.md, "Seed flaws the service fixes"): keys, their hashes and plaintexts never reach the log, even at
 // debug level.
 func TestSecretsNotLogged(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	r := dialRaw(t, e.addr)
@@ -451,6 +458,7 @@ func infoOK(t *testing.T, r *raw, index int, id string) {
 // of one client does not close the first (the seed kept both; closing it
 // would let anyone who knows an id kick that client offline).
 func TestSessionsKeyedByIdentity(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "aaaa0001", true)
 	e.register(t, "aaaa0002", true)
@@ -503,6 +511,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // entry, so a third connection is rejected too (flaw 6 in docs/cloudreport.md, "Seed flaws the service fixes"), and a re-INIT
 // leaves no stale entry behind (flaw 7).
 func TestCompatInitDuplicate(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.CompatInitDuplicate = true }), netsvctest.DefaultLimits)
 	first := dialRaw(t, e.addr)
 	first.send("INIT ID=4\r\n")
@@ -529,6 +538,7 @@ func TestCompatInitDuplicate(t *testing.T) {
 
 // Flaw 8 (docs/cloudreport.md, "Seed flaws the service fixes"): the seed's INFO raised on 29 February.
 func TestLeapDay(t *testing.T) {
+	t.Parallel()
 	leap := time.Date(2028, 2, 29, 23, 59, 0, 0, time.UTC)
 	e := start(t, conf(func(c *Config) { c.Now = func() time.Time { return leap } }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
@@ -545,6 +555,7 @@ func TestLeapDay(t *testing.T) {
 // VERS lists and DWNL serves the updates folder; names from the wire never
 // leave it (flaw 13 in docs/cloudreport.md, "Seed flaws the service fixes", the historical path traversal).
 func TestUpdatesFolder(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.MaxDownload = 1 << 10; c.MaxAuthFailures = 100 }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	upd := filepath.Join(e.dir, "updates")
@@ -605,6 +616,7 @@ func TestUpdatesFolder(t *testing.T) {
 // ERRL reports are stored with the client they came from; before INFO the
 // INIT ID stands in; the per-connection cap holds.
 func TestErrorReports(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.MaxErrorReports = 2 }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	c, err := Dial(context.Background(), e.addr, ClientOptions{})
@@ -638,6 +650,7 @@ func TestErrorReports(t *testing.T) {
 // A connection that never completes INIT is bounded by the handshake
 // timeout (the seed kept half lines open forever).
 func TestHandshakeTimeout(t *testing.T) {
+	t.Parallel()
 	lim := netsvctest.DefaultLimits
 	lim.HandshakeTimeout = 300 * time.Millisecond
 	e := start(t, DefaultConfig(), lim)
@@ -660,6 +673,7 @@ func TestHandshakeTimeout(t *testing.T) {
 // After INIT, a line that trickles in one byte at a time, each inside the
 // idle timeout, is cut at the message timeout.
 func TestTricklingLineCutAtMessageTimeout(t *testing.T) {
+	t.Parallel()
 	lim := netsvctest.DefaultLimits
 	lim.IdleTimeout = time.Second
 	lim.MessageTimeout = 300 * time.Millisecond
@@ -683,6 +697,7 @@ func TestTricklingLineCutAtMessageTimeout(t *testing.T) {
 
 // The Go client against the server, seed dialect, every command.
 func TestClientSeed(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	for _, id := range []int{1, 5, 9, 10, 11} {
@@ -711,6 +726,7 @@ func TestClientSeed(t *testing.T) {
 // The experimental delphi dialect: HST gives the host part, DCPcrypt
 // SHA-1/CFB-8 the cipher, and every reply is a single Indy reply.
 func TestDelphiDialect(t *testing.T) {
+	t.Parallel()
 	for _, h := range []legacycrypto.Hash{legacycrypto.SHA1, legacycrypto.MD5} {
 		e := start(t, conf(func(c *Config) { c.Dialect = "delphi"; c.DelphiHash = string(h); c.DelphiZlib = true }), netsvctest.DefaultLimits)
 		e.register(t, "00003e3b", true)
@@ -761,6 +777,7 @@ func TestDelphiDialect(t *testing.T) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	srv, err := New(DefaultConfig(), Env{Registry: db})
 	if err != nil {
@@ -787,6 +804,7 @@ func TestGracefulShutdown(t *testing.T) {
 // reply as an error at once, not a read timeout (the line is no Indy end
 // marker).
 func TestDelphiClientSeesSeedError(t *testing.T) {
+	t.Parallel()
 	e := start(t, DefaultConfig(), netsvctest.DefaultLimits)
 	c, err := Dial(context.Background(), e.addr, ClientOptions{Dialect: Delphi, HST: "WS-17", Timeout: 3 * time.Second})
 	if err != nil {
@@ -810,6 +828,7 @@ func TestDelphiClientSeesSeedError(t *testing.T) {
 // Anyone may INIT and report, so the stored reports have a ceiling; the
 // newest are kept.
 func TestStoredReportsBounded(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.MaxStoredReports = 4 }), netsvctest.DefaultLimits)
 	for c := range 3 {
 		r := dialRaw(t, e.addr)
@@ -833,6 +852,7 @@ func TestStoredReportsBounded(t *testing.T) {
 // MaxConcurrentDownloads are built at once; a slot is freed after the
 // reply is written.
 func TestDownloadsBounded(t *testing.T) {
+	t.Parallel()
 	e := start(t, conf(func(c *Config) { c.MaxConcurrentDownloads = 1 }), netsvctest.DefaultLimits)
 	e.register(t, "00003e3b", true)
 	os.WriteFile(filepath.Join(e.dir, "updates", "app.zip"), []byte("new version"), 0o600)

@@ -21,6 +21,7 @@ import (
 
 // docs/cloudreport.md, "Reference vectors", key derivation: every dictionary entry, IDs 5 and 9 included, for each host.
 func TestSeedKeyTable(t *testing.T) {
+	t.Parallel()
 	ids := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0}
 	table := map[string][]string{
 		"127.0.0.1": {"D5F21121", "D5F2F121", "D5F2a121", "D5F2q121", "D5F2cNE-", "D5F2b121", "D5F2Y121", "D5F2M121", "D5F22NE-", "D5F29121", "D5F21121", "D5F21121"},
@@ -57,6 +58,7 @@ func TestSeedKeyTable(t *testing.T) {
 
 // docs/cloudreport.md, "Reference vectors", AES keys.
 func TestMD5Keys(t *testing.T) {
+	t.Parallel()
 	for key, want := range map[string]string{
 		"D5F21121": "6110fd96844f01f4ad9865f5de88d513",
 		"D5F2F121": "3d93541df1aeda86b1cb1eff0cdee238",
@@ -75,6 +77,7 @@ func TestMD5Keys(t *testing.T) {
 // docs/cloudreport.md, "Reference vectors" (payload codec, request → reply) and the worked
 // example: the seed's ciphertexts decrypt to its plaintexts.
 func TestSeedDecryptVectors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ key, wire, plain string }{
 		{"D5F21121", "dqbxW8Rq+Wy7OPRJpcuQtA", "TT=Test"},
 		{"D5F2cNE-", "Zqzx2690KknekRodlWO/5w", "TT=Test"},
@@ -118,6 +121,7 @@ func TestSeedDecryptVectors(t *testing.T) {
 // docs/cloudreport.md, "Reference vectors", payload codec intermediates: Python's zlib bytes, padded, encrypt to the
 // seed's ciphertext under MD5(key) and a zero IV.
 func TestSeedCipherIntermediates(t *testing.T) {
+	t.Parallel()
 	padded, _ := hex.DecodeString("78da0b09b10d492d2e01000955028601")
 	k := md5.Sum([]byte("D5F21121"))
 	b, _ := aes.NewCipher(k[:])
@@ -129,6 +133,7 @@ func TestSeedCipherIntermediates(t *testing.T) {
 }
 
 func TestSeedDecryptFailures(t *testing.T) {
+	t.Parallel()
 	c := NewSeedCodec("D5F21121", 1000)
 	good, _ := c.Encrypt([]byte("TT=Test"))
 	other, _ := NewSeedCodec("D5F2F121", 0).Encrypt([]byte("TT=Test"))
@@ -155,6 +160,7 @@ func flipLast(s string) string {
 }
 
 func TestDelphiCodec(t *testing.T) {
+	t.Parallel()
 	for _, z := range []bool{true, false} {
 		for _, h := range []legacycrypto.Hash{legacycrypto.SHA1, legacycrypto.MD5} {
 			c, err := NewDelphiCodec("D5F2FDLV", h, z, 0)
@@ -180,6 +186,7 @@ func TestDelphiCodec(t *testing.T) {
 }
 
 func TestParseLine(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		cmd  string
@@ -213,6 +220,7 @@ func TestParseLine(t *testing.T) {
 
 // docs/cloudreport.md, "Session state": INIT ID parsing follows Python's int().
 func TestParseInit(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		line string
 		text string
@@ -255,6 +263,7 @@ func TestParseInit(t *testing.T) {
 
 // docs/cloudreport.md, "Reference vectors", reply helpers.
 func TestFieldsFormatAndParse(t *testing.T) {
+	t.Parallel()
 	f := Fields{{"TT", "Test"}, {"ID", "2"}, {"EN", "1"}}
 	if got := string(f.Format()); got != "TT=Test\r\nID=2\r\nEN=1" {
 		t.Fatalf("format %q", got)
@@ -281,6 +290,7 @@ func TestFieldsFormatAndParse(t *testing.T) {
 
 // docs/cloudreport.md, "Reference vectors": request → reply and reply helpers.
 func TestReplyBytes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ got, want string }{
 		{string(initReply("D5F2", 1)), "200-KEY=D5F2\r\n200 LEN=1\r\n"},
 		{string(initReply("D5F2", 2)), "200-KEY=D5F2\r\n200 LEN=2\r\n"},
@@ -331,6 +341,7 @@ func indyParse(b []byte) (code string, text []string, rest []byte, ok bool) {
 // Every delphi reply is exactly one well-formed Indy reply with a numeric
 // code, nothing left over (the seed's PONG / "200 OK"+"DATA=" are not).
 func TestDelphiRepliesAreIndy(t *testing.T) {
+	t.Parallel()
 	replies := [][]byte{initReply("D5F2", 1), dataReply(Delphi, "abc"), pongReply(Delphi), okReply(Delphi), []byte("200 CMD=0 DATA=\r\n")}
 	for f := failNotInit; f <= failInternal; f++ {
 		replies = append(replies, errorReply(Delphi, f, "X"))
@@ -350,6 +361,7 @@ func TestDelphiRepliesAreIndy(t *testing.T) {
 }
 
 func TestAddYears(t *testing.T) {
+	t.Parallel()
 	leap := time.Date(2028, 2, 29, 10, 0, 0, 0, time.UTC)
 	if got := AddYears(leap, 1); got.Format("2006-01-02") != "2029-02-28" {
 		t.Fatalf("Feb 29 + 1y = %s", got)
@@ -363,6 +375,7 @@ func TestAddYears(t *testing.T) {
 }
 
 func TestValidNames(t *testing.T) {
+	t.Parallel()
 	for _, n := range []string{"app.exe", "EBOCloudReportApp-6.0.0.1.zip", "a_b"} {
 		if !ValidUpdateName(n) {
 			t.Errorf("%q rejected", n)
@@ -379,6 +392,7 @@ func TestValidNames(t *testing.T) {
 }
 
 func TestReadLine(t *testing.T) {
+	t.Parallel()
 	in := "PING\r\nVERS\n" + strings.Repeat("x", 100) + "\nlast"
 	br := bufio.NewReaderSize(strings.NewReader(in), 16)
 	var got []string
@@ -405,6 +419,7 @@ func TestReadLine(t *testing.T) {
 // Our zlib stream keeps the seed's 78 DA header and is a valid RFC 1950
 // stream for the standard decoder, compressed or not.
 func TestDeflateStream(t *testing.T) {
+	t.Parallel()
 	for _, p := range [][]byte{nil, []byte("TT=Test"), bytes.Repeat([]byte("TT=Test\r\n"), 5000)} {
 		z := deflate(p)
 		if z[0] != 0x78 || z[1] != 0xda {
@@ -427,6 +442,7 @@ func TestDeflateStream(t *testing.T) {
 // Small payloads go out as one stored block, larger ones compressed; both
 // must be standard zlib streams with the seed's 78 DA header.
 func TestDeflateStoredAndCompressedAreZlib(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 1, 100, storedMax - 1, storedMax, storedMax + 1, 70000} {
 		plain := bytes.Repeat([]byte("TT=Test;ID=00003e3b;"), n/20+1)[:n]
 		z := deflate(plain)

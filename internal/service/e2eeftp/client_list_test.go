@@ -61,6 +61,7 @@ func fakeOriginal(t *testing.T, srvID ed25519.PrivateKey, wantLine string, reply
 // responses in docs/e2eeftp.md's deviation 6), plus longer multi-byte
 // names where a character count would cut a UTF-8 sequence.
 func TestClientListAgainstOriginalServer(t *testing.T) {
+	t.Parallel()
 	srvID := ed25519.NewKeyFromSeed(serverSeed)
 	cliID := ed25519.NewKeyFromSeed(clientSeed)
 	for _, tc := range []struct {

@@ -23,6 +23,7 @@ import (
 // the hellos are the worked example's SEND (docs/e2eeftp.md, "Worked
 // example": hello.txt, IV 55…).
 func TestPauseBetweenHelloAndSendServed(t *testing.T) {
+	t.Parallel()
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 200 * time.Millisecond
 	l.IdleTimeout = 10 * time.Second
@@ -65,6 +66,7 @@ func TestPauseBetweenHelloAndSendServed(t *testing.T) {
 // and a 60 s (and more) pause before the command line is inside the idle
 // deadline, while a command line, once begun, must still end in time.
 func TestDefaultDeadlinesAllowSlowClientEncryption(t *testing.T) {
+	t.Parallel()
 	c := DefaultConfig()
 	if c.IdleTimeout < 5*time.Minute {
 		t.Fatalf("e2eeftp idle_timeout %v: the original client's encryption before SEND would be cut", c.IdleTimeout)
@@ -79,6 +81,7 @@ func TestDefaultDeadlinesAllowSlowClientEncryption(t *testing.T) {
 // returns the timeout error itself (wrapped), for the hellos, the wait for
 // the command line, the line and a SEND body.
 func TestDeadlineErrorsReturned(t *testing.T) {
+	t.Parallel()
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 200 * time.Millisecond
 	l.IdleTimeout = 400 * time.Millisecond

@@ -19,6 +19,7 @@ import (
 // replay log could not record it) and a failed write said "500|Decryption
 // Failed".
 func TestDiskFullKeepsReadsWorking(t *testing.T) {
+	t.Parallel()
 	mnt := tmpfstest.Mount(t, 2048)
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(mnt, "gatehouse.db"))

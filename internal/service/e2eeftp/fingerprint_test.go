@@ -20,6 +20,7 @@ import (
 // The fingerprint is OpenSSH's: `ssh-keygen -lf` of "ssh-ed25519 <wire
 // encoding>" for the test-vector client key prints this.
 func TestFingerprintIsOpenSSHs(t *testing.T) {
+	t.Parallel()
 	pub := ed25519.NewKeyFromSeed(clientSeed).Public().(ed25519.PublicKey)
 	const want = "SHA256:sijgBpZVy7erVIEPkg1iFzd6kBJm7+kWQS9wf+ge734"
 	if got := Fingerprint(pub); got != want {
@@ -40,6 +41,7 @@ func TestFingerprintIsOpenSSHs(t *testing.T) {
 // fingerprint and the command that adds it, instead of "reading hello
 // length: EOF".
 func TestClientUnknownKeyMessage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := *f.client
 	c.Identity = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, 32))
@@ -57,6 +59,7 @@ func TestClientUnknownKeyMessage(t *testing.T) {
 // A server that answers with another identity than the pinned one: both
 // fingerprints are named.
 func TestClientServerKeyMismatchMessage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := *f.client
 	pinned := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32)).Public().(ed25519.PublicKey)
@@ -78,6 +81,7 @@ func TestClientServerKeyMismatchMessage(t *testing.T) {
 // A server that closes half-way through its hello is not reported as a
 // refusal of our key.
 func TestClientBrokenHandshakeIsNotRefusal(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +109,7 @@ func TestClientBrokenHandshakeIsNotRefusal(t *testing.T) {
 // comment, in its log lines and in the connection's identity (/connz); an
 // unknown key's refusal is logged with its fingerprint too.
 func TestServerNamesClientsByFingerprint(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, AuthorizedFile)
 	cli := ed25519.NewKeyFromSeed(clientSeed)
@@ -164,6 +169,7 @@ func TestServerNamesClientsByFingerprint(t *testing.T) {
 // Clients lists what `gatehouse keys e2eeftp list` shows: every key the
 // store knows with its fingerprint and comment.
 func TestClientsForKeysList(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	ctx := context.Background()
 	p1 := ed25519.NewKeyFromSeed(clientSeed).Public().(ed25519.PublicKey)

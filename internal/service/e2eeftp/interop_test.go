@@ -25,6 +25,7 @@ func needPyCryptography(t *testing.T) {
 // hellos and the SEND line for longer than handshake_timeout (as the stock
 // client does while it reads and encrypts the file), and is served.
 func TestInteropCPythonSendAfterPause(t *testing.T) {
+	t.Parallel()
 	needPyCryptography(t)
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond

@@ -10,6 +10,7 @@ import (
 )
 
 func TestKeyDirInitAndLoad(t *testing.T) {
+	t.Parallel()
 	kd := KeyDir(filepath.Join(t.TempDir(), "e2eeftp"))
 	// First start: the daemon creates the identity, as the original's run() did.
 	priv, created, insecure, err := kd.LoadOrInit()
@@ -56,6 +57,7 @@ func TestKeyDirInitAndLoad(t *testing.T) {
 }
 
 func TestKeyDirAuthorizeAndClientFiles(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	kd := KeyDir(filepath.Join(root, "srv"))
 	srv, err := kd.Init(false)

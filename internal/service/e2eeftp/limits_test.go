@@ -154,6 +154,7 @@ func (m *metered) trickleSend(stop <-chan struct{}, wg *sync.WaitGroup) {
 // rate_grace (SEND bodies had no overall deadline at all), and a real
 // client then gets in.
 func TestTricklingSendsLoseTheirSlots(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	const grace = 300 * time.Millisecond
 	l := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
@@ -193,6 +194,7 @@ func TestTricklingSendsLoseTheirSlots(t *testing.T) {
 // A GET whose client never reads is cut by the same rule once the socket
 // buffers are full, not held until write_timeout.
 func TestNonReadingGetIsCut(t *testing.T) {
+	t.Parallel()
 	l := netsvc.Limits{MaxConns: 4, IdleTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 		HandshakeTimeout: 5 * time.Second, MinRate: 20 << 20, RateGrace: 300 * time.Millisecond}
 	m := newMetered(t, l)

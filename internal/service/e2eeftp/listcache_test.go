@@ -57,6 +57,7 @@ func (f *fixture) listing(folder string) string {
 // The cached reply is byte for byte the walked one, odd names included,
 // and follows this daemon's SENDs, overwrites and DELETEs at once.
 func TestListCacheFollowsOwnWrites(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock() // never advances: nothing expires
 	f := newFixture(t, clock.setup)
 	for _, n := range []string{"b.txt", "café.txt", "日本語.txt", " lead", "Z", "a"} {
@@ -110,6 +111,7 @@ func TestListCacheFollowsOwnWrites(t *testing.T) {
 // once the entry expires: SharedListTTL on a shared store, LocalListTTL on
 // this daemon's own.
 func TestListCacheExpiry(t *testing.T) {
+	t.Parallel()
 	for _, shared := range []bool{true, false} {
 		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
 			clock := newFakeClock()
@@ -141,6 +143,7 @@ func TestListCacheExpiry(t *testing.T) {
 // Concurrent SENDs, DELETEs and LISTs of the same few names: once they
 // are done, the cache says what the store holds.
 func TestListCacheConcurrentUpdates(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	f := newFixture(t, clock.setup)
 	c := f.srv.lists
@@ -192,6 +195,7 @@ func TestListCacheConcurrentUpdates(t *testing.T) {
 // The cache holds at most maxFolders folders and maxBytes; a folder too
 // big for a quarter of the budget is not cached but still listed.
 func TestListCacheBounded(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	f := newFixture(t, clock.setup)
 	c := f.srv.lists
@@ -262,6 +266,7 @@ func (s *slowList) List(ctx context.Context, prefix string) ([]blob.Info, error)
 // A SEND and a DELETE that finish while the folder is being read are
 // applied on top of the (older) read.
 func TestListCacheUpdatesDuringRead(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	f := newFixture(t, clock.setup)
 	f.put("old", "x")

@@ -23,6 +23,7 @@ func (failingOpen) Open(context.Context, string) (io.ReadCloser, blob.Info, erro
 // Every protocol answer lands on netsvc's status vocabulary
 // (docs/e2eeftp.md, "Metrics").
 func TestRequestStatuses(t *testing.T) {
+	t.Parallel()
 	m := newMetered(t, netsvctest.DefaultLimits, func(c *Config, _ *Env) { c.MaxFileSize = 100 })
 	m.put("here.txt", "x")
 	steps := []struct {

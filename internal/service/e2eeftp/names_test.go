@@ -10,6 +10,7 @@ import (
 // space is now removed on every command; names of only white space and
 // bidi controls are refused; names real clients use are unchanged.
 func TestNamePolicy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	send := func(name string) string { return f.roundTrip("SEND|"+name+"|64\n", sealed("hello", false)) }
 

@@ -23,6 +23,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 // one per chunk (it used to be IV, chunks and tag apart, through a bufio
 // copy).
 func TestSealOneWritePerChunk(t *testing.T) {
+	t.Parallel()
 	k := vectorSessionKeys(t)
 	var w countWriter
 	header := []byte(StatusOK(64))

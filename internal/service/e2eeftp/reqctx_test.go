@@ -49,6 +49,7 @@ func (w *heldWriter) Commit() error {
 // blob is committed under the request's context, which shutdown does not
 // cancel, and the client gets its success answer.
 func TestShutdownLetsSendCommit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	hs := &commitHold{Store: f.store, committing: make(chan struct{}, 1), release: make(chan struct{})}
 	srv := netsvc.New(nil, nil)

@@ -215,6 +215,7 @@ func sealed(pt string, tamper bool) func(Keys) []byte {
 // TestGoldenTranscript reproduces the worked example (docs/e2eeftp.md,
 // "Worked example") byte for byte with the test-vector keys and IVs: SEND, then LIST, then GET, each on its own connection.
 func TestGoldenTranscript(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.put("b.bin", "\x00\x01")
 	_, _, _, cliEph := vectorKeys(t)
@@ -256,6 +257,7 @@ func TestGoldenTranscript(t *testing.T) {
 // (docs/e2eeftp.md, "Test vectors"). Lines marked
 // "deviation" differ on purpose (docs/e2eeftp.md says why).
 func TestGoldenResponses(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	hlist := "200|26\nSEND\nGET\nLIST\nDELETE\nHLIST"
 	steps := []struct {
@@ -321,6 +323,7 @@ func assertNoTempFiles(t *testing.T, dir string) {
 }
 
 func TestGetDecryptsToOriginal(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.put("hello.txt", "hello world\n")
 	hello, eph := freshHello(t, f.cliID)
@@ -336,6 +339,7 @@ func TestGetDecryptsToOriginal(t *testing.T) {
 }
 
 func TestListByteLengthAndHalfClose(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, n := range []string{"café.txt", "u.txt", "b.bin"} {
 		f.put(n, "x")
@@ -360,6 +364,7 @@ func TestListByteLengthAndHalfClose(t *testing.T) {
 }
 
 func TestEmptyHeaderClosesSilently(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	hello, eph := freshHello(t, f.cliID)
 	sh, resp := exchange(t, f.addr, hello, eph, nil, true)
@@ -370,6 +375,7 @@ func TestEmptyHeaderClosesSilently(t *testing.T) {
 
 // TestTraversalRefused: the original served GET|../server_id.key.
 func TestTraversalRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	// A private key one level above the folder, in blob store and on disk.
 	w, _ := f.store.Create(context.Background(), "server_id.key")
@@ -412,6 +418,7 @@ func nothingSent(t *testing.T, what string, sh, resp []byte) {
 }
 
 func TestHandshakeFailuresSendNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	list := func(Keys) []byte { return []byte("LIST\n") }
 
@@ -450,6 +457,7 @@ func TestHandshakeFailuresSendNothing(t *testing.T) {
 }
 
 func TestReplayedHelloRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.put("victim.txt", "v")
 	hello, eph := freshHello(t, f.cliID)
@@ -469,6 +477,7 @@ func TestReplayedHelloRefused(t *testing.T) {
 // by a restarted one (fresh memory, as after a crash): the log is the
 // store, committed before the first server hello went out.
 func TestReplayRefusedAcrossServersSharingStore(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, withReplay(db))
 		f.put("victim.txt", "v")
@@ -502,6 +511,7 @@ func TestReplayRefusedAcrossServersSharingStore(t *testing.T) {
 
 // The prune forgets keys older than the window only.
 func TestReplayPrune(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	f := newFixture(t, withReplay(db), withReplayWindow(time.Hour))
 	var clock atomic.Int64 // read by the handlers' goroutines
@@ -534,6 +544,7 @@ func TestReplayPrune(t *testing.T) {
 // A store that cannot record the hello refuses it: failing open would
 // let an outage reopen the replay hole.
 func TestReplayStoreDownRefuses(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	f := newFixture(t, withReplay(db))
 	db.Close()
@@ -543,6 +554,7 @@ func TestReplayStoreDownRefuses(t *testing.T) {
 }
 
 func TestReplayCacheBounded(t *testing.T) {
+	t.Parallel()
 	c := newReplayCache(3)
 	k := func(i byte) (a [32]byte) { a[0] = i; return }
 	for i := byte(0); i < 3; i++ {
@@ -567,6 +579,7 @@ func TestReplayCacheBounded(t *testing.T) {
 // A silent or trickling peer is cut by the handshake deadline, and a
 // command line that has begun but does not end by the message deadline.
 func TestHandshakeDeadline(t *testing.T) {
+	t.Parallel()
 	l := netsvctest.DefaultLimits
 	l.HandshakeTimeout = 300 * time.Millisecond
 	l.MessageTimeout = 300 * time.Millisecond
@@ -603,6 +616,7 @@ func TestHandshakeDeadline(t *testing.T) {
 }
 
 func TestAuthorizedFileReloadsWithoutRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, AuthorizedFile)
 	var warned []string
@@ -648,6 +662,7 @@ func TestAuthorizedFileReloadsWithoutRestart(t *testing.T) {
 }
 
 func TestPerClientFolders(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(c *Config, _ *Env) { c.PerClientFolders = true })
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x99}, 32))
 	f.auth[pubArray(other)] = true
@@ -676,6 +691,7 @@ func TestPerClientFolders(t *testing.T) {
 }
 
 func TestDisableDelete(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(c *Config, _ *Env) { c.AllowDelete = false })
 	f.put("keep.txt", "k")
 	if got := f.roundTrip("DELETE|keep.txt\n", nil); got != "400|Invalid Command\n" {
@@ -690,6 +706,7 @@ func TestDisableDelete(t *testing.T) {
 }
 
 func TestMaxFileSize(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(c *Config, _ *Env) { c.MaxFileSize = 100 })
 	if got := f.roundTrip(fmt.Sprintf("SEND|big|%d\n", BlobLen(200)), nil); got != "400|Malformed request\n" {
 		t.Fatalf("%q", got)
@@ -712,6 +729,7 @@ func TestMaxFileSize(t *testing.T) {
 }
 
 func TestShortBodyClosesWithoutStoring(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	hello, eph := freshHello(t, f.cliID)
 	_, resp := exchange(t, f.addr, hello, eph, func(k Keys) []byte {
@@ -724,6 +742,7 @@ func TestShortBodyClosesWithoutStoring(t *testing.T) {
 }
 
 func TestClientRoundTrip(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	data := make([]byte, 3<<20+5)
@@ -762,6 +781,7 @@ func TestClientRoundTrip(t *testing.T) {
 }
 
 func TestClientRefusesWrongServer(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := *f.client
 	c.ServerKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32)).Public().(ed25519.PublicKey)
@@ -777,6 +797,7 @@ func TestClientRefusesWrongServer(t *testing.T) {
 }
 
 func TestClientContextCancel(t *testing.T) {
+	t.Parallel()
 	// A server that accepts and never answers.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -802,6 +823,7 @@ func TestClientContextCancel(t *testing.T) {
 // TestConcurrentSendGet: readers see a whole old or whole new file, never
 // a mix; writers of the same name do not corrupt each other.
 func TestConcurrentSendGet(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	const size = 64<<10 + 3
@@ -876,6 +898,7 @@ func (s *ctxStore) Open(ctx context.Context, name string) (io.ReadCloser, blob.I
 // TestShutdownLetsGetFinish: shutdown cancels the handlers' context, but a
 // GET whose 200 line is out must still deliver its whole body.
 func TestShutdownLetsGetFinish(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 20000)
 	f.put("big.bin", string(data))
@@ -927,6 +950,7 @@ func TestShutdownLetsGetFinish(t *testing.T) {
 // split or cut by the server into another request; the client refuses it
 // without connecting.
 func TestClientRefusesUnsendableNames(t *testing.T) {
+	t.Parallel()
 	c := &Client{Addr: "127.0.0.1:1", Identity: ed25519.NewKeyFromSeed(clientSeed), Timeout: time.Second}
 	ctx := context.Background()
 	for _, name := range []string{"x|y", "a\nDELETE|b", "", "../k"} {

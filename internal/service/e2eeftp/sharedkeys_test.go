@@ -36,6 +36,7 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 // Two daemons (two SharedKeys) on one store, each with its own
 // authorized_clients.pub, agree on the authorized clients.
 func TestSharedKeysAcrossDaemons(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -134,6 +135,7 @@ func bumpMtime(t *testing.T, path string) {
 // An unknown key costs at most one store read per missRefreshGap, however
 // many connections present unknown keys.
 func TestSharedKeysMissesAreCoalesced(t *testing.T) {
+	t.Parallel()
 	db := storetest.SQLite(t)
 	counting := &countingRegistry{ClientRegistry: db}
 	ctx := context.Background()

@@ -89,6 +89,7 @@ func vectorSessionKeys(t testing.TB) Keys {
 }
 
 func TestVectorHellos(t *testing.T) {
+	t.Parallel()
 	srvID, cliID, srvEph, cliEph := vectorKeys(t)
 	if got := hex.EncodeToString(srvID.Public().(ed25519.PublicKey)); got != vServerPub {
 		t.Fatalf("server pub %s", got)
@@ -113,6 +114,7 @@ func TestVectorHellos(t *testing.T) {
 }
 
 func TestVectorKeySchedule(t *testing.T) {
+	t.Parallel()
 	_, _, srvEph, cliEph := vectorKeys(t)
 	shared, err := cliEph.ECDH(srvEph.PublicKey())
 	if err != nil {
@@ -135,6 +137,7 @@ func TestVectorKeySchedule(t *testing.T) {
 }
 
 func TestVectorBlobs(t *testing.T) {
+	t.Parallel()
 	k := vectorSessionKeys(t)
 	cases := []struct {
 		pt   string
@@ -170,6 +173,7 @@ func TestVectorBlobs(t *testing.T) {
 }
 
 func TestOpenRejectsTampering(t *testing.T) {
+	t.Parallel()
 	k := vectorSessionKeys(t)
 	good := unhex(t, vBlob16)
 	for i := range good {
@@ -223,6 +227,7 @@ func TestOpenRejectsTampering(t *testing.T) {
 }
 
 func TestSealOpenStreamsLargeBodies(t *testing.T) {
+	t.Parallel()
 	k := vectorSessionKeys(t)
 	for _, n := range []int{chunk - 1, chunk, chunk + 1, 3*chunk + 17} {
 		pt := make([]byte, n)
@@ -274,6 +279,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestOpenWriteErrorKeepsStreamInStep(t *testing.T) {
+	t.Parallel()
 	k := vectorSessionKeys(t)
 	pt := make([]byte, 3*chunk)
 	b, _ := k.SealBytes(pt, make([]byte, 16))
@@ -290,6 +296,7 @@ func TestOpenWriteErrorKeepsStreamInStep(t *testing.T) {
 }
 
 func TestLowOrderPointsRefused(t *testing.T) {
+	t.Parallel()
 	_, _, srvEph, _ := vectorKeys(t)
 	lowOrder := []string{
 		"0000000000000000000000000000000000000000000000000000000000000000",
@@ -308,6 +315,7 @@ func TestLowOrderPointsRefused(t *testing.T) {
 }
 
 func TestReadHelloBounds(t *testing.T) {
+	t.Parallel()
 	good := unhex(t, vClientHello)
 	// Any length but 128 is refused without reading further.
 	for _, l := range []string{"00000000", "0000007f", "00000081", "ffffffff", "4c495354"} {
@@ -331,6 +339,7 @@ func TestReadHelloBounds(t *testing.T) {
 }
 
 func TestReadLine(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in   string
 		want string
@@ -360,6 +369,7 @@ func TestReadLine(t *testing.T) {
 }
 
 func TestParseRequest(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in     string
 		cmd    string
@@ -393,6 +403,7 @@ func TestParseRequest(t *testing.T) {
 }
 
 func TestParseSizeStrict(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]int64{"0": 0, "64": 64, "0064": 64, "9223372036854775807": 1<<63 - 1} {
 		if got, err := ParseSize(s); err != nil || got != want {
 			t.Errorf("%q: %d %v", s, got, err)
@@ -406,6 +417,7 @@ func TestParseSizeStrict(t *testing.T) {
 }
 
 func TestValidName(t *testing.T) {
+	t.Parallel()
 	for _, n := range []string{"hello.txt", "café.txt", "b.bin", ".hidden", "a b", "x..y", strings.Repeat("a", MaxNameLen)} {
 		if !ValidName(n) {
 			t.Errorf("%q refused", n)
@@ -420,6 +432,7 @@ func TestValidName(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
+	t.Parallel()
 	code, text, err := ParseStatus([]byte("404|File not found: a|b "))
 	if err != nil || code != 404 || text != "File not found: a|b" {
 		t.Fatalf("%d %q %v", code, text, err)
@@ -432,6 +445,7 @@ func TestParseStatus(t *testing.T) {
 }
 
 func TestKeyFilesMatchOriginalFormats(t *testing.T) {
+	t.Parallel()
 	srvID, cliID, _, _ := vectorKeys(t)
 	pemPriv, err := MarshalPrivateKey(srvID)
 	if err != nil || string(pemPriv) != vServerIDKey {
@@ -458,6 +472,7 @@ func TestKeyFilesMatchOriginalFormats(t *testing.T) {
 }
 
 func TestParseAuthorized(t *testing.T) {
+	t.Parallel()
 	in := "# alice\n" + vAuthorizedLine + "\n\n  \n#bob\n" +
 		"oJql9Hpn WYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA=\n" + // mangled: the original accepted it
 		"oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpA==\n" + // 31 bytes

@@ -24,6 +24,7 @@ const replyBudget = `{"status": "error", "message": "Computation exceeds the ser
 // TestBudgetRefusalOverWire: the refusal is the original's error shape,
 // and it is counted.
 func TestBudgetRefusalOverWire(t *testing.T) {
+	t.Parallel()
 	s, err := New(DefaultConfig(), Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +59,7 @@ func TestBudgetRefusalOverWire(t *testing.T) {
 // answered while every slot is taken. Events come from the gate's hooks,
 // not from sleeps.
 func TestComputeConcurrencyBound(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.MaxComputations = 2
 	s, err := New(cfg, Env{})
@@ -136,6 +138,7 @@ func TestComputeConcurrencyBound(t *testing.T) {
 // TestComputeBusyAfterWait: a request that finds no slot within
 // compute_wait gets the busy reply and is counted.
 func TestComputeBusyAfterWait(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.MaxComputations = 1
 	cfg.ComputeWait = 20e6 // 20 ms
@@ -172,6 +175,7 @@ func TestComputeBusyAfterWait(t *testing.T) {
 }
 
 func TestConfigRefusesUnboundedBudget(t *testing.T) {
+	t.Parallel()
 	for name, mod := range map[string]func(*Config){
 		"budget 0":         func(c *Config) { c.ComputeBudget = 0 },
 		"computations < 0": func(c *Config) { c.MaxComputations = -1 },

@@ -8,6 +8,7 @@ import (
 // An allowlisted command whose program is not in command_path is named at
 // start; a builtin (echo) never is.
 func TestMissingPrograms(t *testing.T) {
+	t.Parallel()
 	opts := DefaultConfig()
 	opts.Allow = []string{"echo", "ping", "date"}
 	opts.CommandPath = []string{t.TempDir()} // holds no programs

@@ -50,6 +50,7 @@ var compatRows = []struct{ name, req, reply string }{
 
 // TestCompatVectorsOverWire replays compatRows against DefaultConfig.
 func TestCompatVectorsOverWire(t *testing.T) {
+	t.Parallel()
 	addr := startServer(t, DefaultConfig())
 	c := dial(t, addr)
 	for _, row := range compatRows {
@@ -66,6 +67,7 @@ func TestCompatVectorsOverWire(t *testing.T) {
 // TestCompatVectorsThroughLibzmq sends compatRows from a real libzmq REQ
 // socket (pyzmq), the original client's transport.
 func TestCompatVectorsThroughLibzmq(t *testing.T) {
+	t.Parallel()
 	needPyZMQ(t)
 	addr := startServer(t, DefaultConfig())
 	var reqs [][]byte

@@ -25,6 +25,7 @@ func fullPathReply(src string, lim Limits) []byte {
 // are the same whether the small-integer fast path or the interpreter
 // answers; the interpreter's own tests (internal/pyexpr) check the values.
 func TestComputeFastPathSameReply(t *testing.T) {
+	t.Parallel()
 	tight := Limits{MaxExpression: 24, MaxNodes: 5, MaxDepth: 2, MaxBits: 14400, MaxItems: 10, Timeout: DefaultLimits.Timeout}
 	fast := 0
 	for _, src := range []string{"(6 + 4) * 8", "1+1", "-7 // 2", "7 % -3", "~5", "5--3", "+5", "0",
@@ -51,6 +52,7 @@ func TestComputeFastPathSameReply(t *testing.T) {
 // TestComputeNonStringExpression: an expression that is not a JSON string
 // gets the TypeError CPython's eval() raised for it.
 func TestComputeNonStringExpression(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{`5`, `null`, `["1+1"]`, `{"a": "b"}`} {
 		got, _, err := computeReply(nil, json.RawMessage(raw), DefaultLimits)
 		if want := AppendError(nil, msgEvalArg); !bytes.Equal(got, want) || err == nil {

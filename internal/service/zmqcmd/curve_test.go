@@ -173,9 +173,18 @@ func nullReplies(t *testing.T, addr string) []string {
 
 func runCurvePeer(t *testing.T, stdin string, args ...string) []string {
 	t.Helper()
+	return runCurvePeerWait(t, 3*time.Second, stdin, args...)
+}
+
+// runCurvePeerWait is runCurvePeer with the client's wait for a reply set
+// to wait: a refused handshake is reported by libzmq's monitor at once, so
+// the refusal cases need not wait the full 3 s for a reply that never comes.
+func runCurvePeerWait(t *testing.T, wait time.Duration, stdin string, args ...string) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, debianPython, append([]string{"testdata/pyzmq_curve.py"}, args...)...)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PYZMQ_RCVTIMEO_MS=%d", wait.Milliseconds()))
 	cmd.Stdin = strings.NewReader(stdin)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -190,6 +199,7 @@ func runCurvePeer(t *testing.T, stdin string, args ...string) []string {
 // the CURVE port exactly the replies the NULL port gives; an unauthorized
 // key and a wrong server key get nothing, and the refusal is counted.
 func TestCurvePyZMQClient(t *testing.T) {
+	t.Parallel()
 	needPyZMQ(t)
 	cs := newCurveSetup(t)
 	nullAddr, curveAddr, reg := startBoth(t, DefaultConfig(), cs)
@@ -218,7 +228,7 @@ func TestCurvePyZMQClient(t *testing.T) {
 	}
 
 	one := hex.EncodeToString([]byte(curveRequests[0])) + "\n"
-	got = runCurvePeer(t, one, "client", "tcp://"+curveAddr, serverPub, cs.mallory)
+	got = runCurvePeerWait(t, time.Second, one, "client", "tcp://"+curveAddr, serverPub, cs.mallory)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "TIMEOUT") || !strings.Contains(got[0], "auth-failed-400") {
 		t.Fatalf("unauthorized key: %q", got)
 	}
@@ -253,7 +263,7 @@ func TestCurvePyZMQClient(t *testing.T) {
 	}
 
 	wrong := newCert(t)
-	got = runCurvePeer(t, one, "client", "tcp://"+curveAddr, zmtp.KeyText(wrong.Public), cs.alice)
+	got = runCurvePeerWait(t, time.Second, one, "client", "tcp://"+curveAddr, zmtp.KeyText(wrong.Public), cs.alice)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "TIMEOUT") || strings.Contains(got[0], "handshake-ok") {
 		t.Fatalf("wrong server key: %q", got)
 	}
@@ -263,6 +273,7 @@ func TestCurvePyZMQClient(t *testing.T) {
 // effect on the next connection, and a NULL client refused by the CURVE
 // port.
 func TestCurveGoClient(t *testing.T) {
+	t.Parallel()
 	cs := newCurveSetup(t)
 	nullAddr, curveAddr, reg := startBoth(t, DefaultConfig(), cs)
 	ctx := context.Background()
@@ -307,6 +318,7 @@ func TestCurveGoClient(t *testing.T) {
 // error on the NULL port and run on the CURVE port; compute is open on
 // both.
 func TestCurveOSRequiresCurve(t *testing.T) {
+	t.Parallel()
 	cs := newCurveSetup(t)
 	cfg := DefaultConfig()
 	cfg.OSRequiresCurve = true
@@ -334,6 +346,7 @@ func TestCurveOSRequiresCurve(t *testing.T) {
 // TestCurvePyZMQServer: our client against a real libzmq CURVE REP
 // server, which checks our HELLO, vouch and boxes.
 func TestCurvePyZMQServer(t *testing.T) {
+	t.Parallel()
 	needPyZMQ(t)
 	cs := newCurveSetup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -372,6 +385,7 @@ func TestCurvePyZMQServer(t *testing.T) {
 }
 
 func TestCertFiles(t *testing.T) {
+	t.Parallel()
 	c := newCert(t)
 	got, err := ParseCert(MarshalCert(c, true, "alice"))
 	if err != nil || got != c {

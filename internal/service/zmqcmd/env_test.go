@@ -26,6 +26,7 @@ func (c *steppingClock) Now() time.Time {
 // a clock that jumps an hour per reading, a full evaluation times out at
 // its first check, and the timeout is counted.
 func TestComputeTimeoutReadsConfigNow(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	clk := &steppingClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	cfg.Now = clk.Now
@@ -66,6 +67,7 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("no entropy") 
 // from cfg.Rand: a source that fails makes the CURVE port refuse every
 // handshake, while the NULL port, which draws nothing, keeps serving.
 func TestCurveHandshakeReadsConfigRand(t *testing.T) {
+	t.Parallel()
 	cs := newCurveSetup(t)
 	cfg := DefaultConfig()
 	cfg.Rand = errReader{}
@@ -83,6 +85,7 @@ func TestCurveHandshakeReadsConfigRand(t *testing.T) {
 // curve_listen without a key in Env is refused by New (Build always
 // loads one).
 func TestNewCurveListenNeedsKey(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.CurveListen = "127.0.0.1:0"
 	if _, err := New(cfg, Env{}); err == nil {

@@ -84,6 +84,7 @@ func checkDecodeSame(t *testing.T, frame []byte) (fast bool) {
 // TestDecodeRequestFastPath: the hand-written decoder gives encoding/json's
 // result on every frame, and does take the common shapes itself.
 func TestDecodeRequestFastPath(t *testing.T) {
+	t.Parallel()
 	fast := 0
 	for _, f := range requestFrames {
 		if checkDecodeSame(t, []byte(f)) {

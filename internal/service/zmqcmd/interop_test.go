@@ -45,6 +45,7 @@ func runPeer(t *testing.T, addr, mode string, reqs [][]byte) []string {
 // TestInteropPyZMQ runs the reference vectors (docs/zmqcmd.md) through libzmq REQ and DEALER
 // sockets and compares the reply bytes.
 func TestInteropPyZMQ(t *testing.T) {
+	t.Parallel()
 	needPyZMQ(t)
 	addr := startServer(t, DefaultConfig())
 	var reqs [][]byte
@@ -86,6 +87,7 @@ func TestInteropPyZMQ(t *testing.T) {
 // "Reference vectors") with
 // its client style: a new libzmq context and REQ socket per command.
 func TestInteropOriginalSuite(t *testing.T) {
+	t.Parallel()
 	needPyZMQ(t)
 	addr := startServer(t, DefaultConfig())
 	lines := runPeer(t, addr, "suite", nil)

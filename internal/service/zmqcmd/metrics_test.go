@@ -63,6 +63,7 @@ func requests(t *testing.T, reg *prometheus.Registry, command string, status net
 // bounds refuse, a missing program is the server's, a non-zero exit is a
 // served request.
 func TestRequestStatuses(t *testing.T) {
+	t.Parallel()
 	cfg, dir := osConfig(t)
 	cfg.CommandPath = []string{dir} // no ping here
 	cfg.CommandTimeout = 300 * time.Millisecond

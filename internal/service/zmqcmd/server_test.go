@@ -137,6 +137,7 @@ var specRows = []struct {
 // (the original's destructive rows cannot hurt us: one connection serves
 // them all in a row) and compares reply bytes.
 func TestSpecVectorsOverWire(t *testing.T) {
+	t.Parallel()
 	addr := startServer(t, DefaultConfig())
 	c := dial(t, addr)
 	for _, row := range specRows {
@@ -165,6 +166,7 @@ func TestSpecVectorsOverWire(t *testing.T) {
 // greeting and READY must be the original's bytes (docs/zmqcmd.md,
 // "Transport and envelopes").
 func TestGreetingBytesOnWire(t *testing.T) {
+	t.Parallel()
 	addr := startServer(t, DefaultConfig())
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -210,6 +212,7 @@ func rawPeer(t *testing.T, addr, socketType string) *zmtp.Conn {
 }
 
 func TestEnvelopes(t *testing.T) {
+	t.Parallel()
 	addr := startServer(t, DefaultConfig())
 	req := []byte(`{"command_type": "compute", "expression": "1+1"}`)
 	ok := `{"status": "success", "result": 2}`
@@ -266,6 +269,7 @@ func TestEnvelopes(t *testing.T) {
 // TestMalformedNeverKills sends more malformed requests than the original
 // had workers (5) and checks the server still answers.
 func TestMalformedNeverKills(t *testing.T) {
+	t.Parallel()
 	addr := startServer(t, DefaultConfig())
 	c := dial(t, addr)
 	for i := 0; i < 12; i++ {
@@ -283,6 +287,7 @@ func TestMalformedNeverKills(t *testing.T) {
 // TestOversizedFrameClosesOnlyThatConnection: a header claiming 2^40 bytes
 // closes that connection without allocating; others are served.
 func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
 	addr := startServer(t, DefaultConfig())
 	good := dial(t, addr)
 	zc := rawPeer(t, addr, "REQ")
@@ -311,6 +316,7 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 // stop new clients (go-zeromq #131), and is dropped at the handshake
 // deadline.
 func TestSilentPeerDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
 	s, _ := New(DefaultConfig(), Env{})
 	lim := netsvctest.DefaultLimits
 	lim.HandshakeTimeout = 300 * time.Millisecond
@@ -342,6 +348,7 @@ func osConfig(t *testing.T) (Config, string) {
 // TestOSPing drives the ping validator against a stand-in binary that
 // prints its argv (no real ping here, and none needed to test the argv).
 func TestOSPing(t *testing.T) {
+	t.Parallel()
 	cfg, dir := osConfig(t)
 	fakeBin(t, dir, "ping", `echo "ping $*"; echo "to stderr" >&2; exit 1`)
 	c := dial(t, startServer(t, cfg))
@@ -379,6 +386,7 @@ func TestOSPing(t *testing.T) {
 }
 
 func TestOSNotInstalledAndExitCode(t *testing.T) {
+	t.Parallel()
 	cfg, dir := osConfig(t)
 	cfg.CommandPath = []string{dir}
 	c := dial(t, startServer(t, cfg))
@@ -400,6 +408,7 @@ func TestOSNotInstalledAndExitCode(t *testing.T) {
 }
 
 func TestOSTimeoutAndOutputCap(t *testing.T) {
+	t.Parallel()
 	cfg, dir := osConfig(t)
 	cfg.CommandTimeout = 300 * time.Millisecond
 	cfg.MaxOutput = 1000
@@ -426,12 +435,14 @@ func TestOSTimeoutAndOutputCap(t *testing.T) {
 }
 
 func TestOutputNormalized(t *testing.T) {
+	t.Parallel()
 	if got := normalizeOutput("a\r\nb\rc\xffd"); got != "a\nb\nc\uFFFDd" {
 		t.Fatalf("%q", got)
 	}
 }
 
 func TestOSOptionalCommands(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.Allow = append(cfg.Allow, "uname", "hostname")
 	c := dial(t, startServer(t, cfg))
@@ -468,6 +479,7 @@ func TestOSOptionalCommands(t *testing.T) {
 // TestConfigRefusesUnboundedCompute: compute_timeout = 0 would silently
 // turn the evaluation deadline off.
 func TestConfigRefusesUnboundedCompute(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.ComputeTimeout = 0
 	if _, err := New(cfg, Env{}); err == nil || !strings.Contains(err.Error(), "compute_timeout") {
@@ -484,6 +496,7 @@ func TestConfigRefusesUnboundedCompute(t *testing.T) {
 // round-robin made every fifth request wait; docs/zmqcmd.md, "The
 // original's concurrency").
 func TestSlowOSDoesNotDelayCompute(t *testing.T) {
+	t.Parallel()
 	cfg, dir := osConfig(t)
 	started := filepath.Join(t.TempDir(), "started")
 	fakeBin(t, dir, "ping", `: >'`+started+`'; sleep 2; echo done`)
@@ -520,6 +533,7 @@ func TestSlowOSDoesNotDelayCompute(t *testing.T) {
 // TestLogsCommands checks that every command and its result reach the
 // service log, with peer text quoted (no forged lines).
 func TestLogsCommands(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var buf bytes.Buffer
 	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
@@ -556,6 +570,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // TestClientCancel: a cancelled context ends a round trip promptly and
 // leaves the client unusable, as a REQ socket would be.
 func TestClientCancel(t *testing.T) {
+	t.Parallel()
 	cfg, dir := osConfig(t)
 	fakeBin(t, dir, "ping", `sleep 3`)
 	c := dial(t, startServer(t, cfg))
@@ -574,6 +589,7 @@ func TestClientCancel(t *testing.T) {
 // command already running still gets its reply, an idle connection is
 // closed at once, and Shutdown returns within the drain time.
 func TestShutdownFinishesInFlightRequest(t *testing.T) {
+	t.Parallel()
 	cfg, dir := osConfig(t)
 	started := filepath.Join(t.TempDir(), "started")
 	fakeBin(t, dir, "ping", `: >'`+started+`'; sleep 1; echo finished`)
@@ -619,6 +635,7 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 // one byte at a time, each just inside the idle timeout, is closed once the
 // request has taken longer than the message timeout.
 func TestTricklingRequestIsCutAtMessageTimeout(t *testing.T) {
+	t.Parallel()
 	s, _ := New(DefaultConfig(), Env{})
 	lim := netsvctest.DefaultLimits
 	lim.IdleTimeout = time.Second

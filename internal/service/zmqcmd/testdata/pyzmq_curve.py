@@ -4,8 +4,9 @@
 #     zmq.auth.load_certificate, so the files 'gatehouse keys zmqcmd' writes
 #     are proven readable by pyzmq). Reads hex request frames from stdin,
 #     one per line; prints the hex of each reply, or "TIMEOUT" plus the
-#     handshake failures libzmq's monitor reported if none came in 3 s
-#     (libzmq retries a refused handshake for ever: the wait is the bound).
+#     handshake failures libzmq's monitor reported if none came in 3 s, or
+#     in $PYZMQ_RCVTIMEO_MS (libzmq retries a refused handshake for ever:
+#     the wait is the bound).
 #     With "heartbeat", libzmq sends a PING every 20 ms (encrypted, inside
 #     MESSAGE) and the client waits 300 ms before each request, so the
 #     server's encrypted PONGs interleave with its replies; a last line
@@ -14,7 +15,7 @@
 #   /usr/bin/python3 pyzmq_curve.py server ENDPOINT SERVER_CERT N
 #     REP CURVE server; prints "ready" once bound, answers N requests with
 #     {"status": "success", "result": "pyzmq"} and exits.
-import binascii, sys
+import binascii, os, sys
 import zmq
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
@@ -45,7 +46,7 @@ s.setsockopt(zmq.LINGER, 0)
 if heartbeat:
     s.setsockopt(zmq.HEARTBEAT_IVL, 20)
     s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 1000)
-s.setsockopt(zmq.RCVTIMEO, 3000)
+s.setsockopt(zmq.RCVTIMEO, int(os.environ.get("PYZMQ_RCVTIMEO_MS", "3000")))
 s.curve_publickey, s.curve_secretkey = pub, sec
 s.curve_serverkey = server_pub.encode()
 mon = s.get_monitor_socket()
