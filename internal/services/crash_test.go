@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"gatehouse/internal/services"
+	"gatehouse/internal/testmain"
 	"io"
 	"log/slog"
 	"os"
@@ -36,8 +37,7 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envChildDaemon); path != "" {
 		os.Exit(runChildDaemon(path))
 	}
-	widenParallel(4)
-	os.Exit(m.Run())
+	testmain.Run(m, 4, false)
 }
 
 func runChildDaemon(path string) int {

@@ -1,12 +1,11 @@
 package netsvctest
 
 import (
+	"gatehouse/internal/testmain"
 	"testing"
-
-	"go.uber.org/goleak"
 )
 
 // TestMain fails the package's tests when a goroutine outlives them.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testmain.Run(m, 0, true)
 }

@@ -1,13 +1,11 @@
 package cloudreport
 
 import (
+	"gatehouse/internal/testmain"
 	"testing"
-
-	"go.uber.org/goleak"
 )
 
 // TestMain fails the package's tests when a goroutine outlives them.
 func TestMain(m *testing.M) {
-	widenParallel(8)
-	goleak.VerifyTestMain(m)
+	testmain.Run(m, 8, true)
 }

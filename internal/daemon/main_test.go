@@ -1,0 +1,9 @@
+package daemon
+
+import (
+	"testing"
+
+	"gatehouse/internal/testmain"
+)
+
+func TestMain(m *testing.M) { testmain.Run(m, 0, false) }

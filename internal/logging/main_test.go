@@ -1,0 +1,9 @@
+package logging
+
+import (
+	"testing"
+
+	"gatehouse/internal/testmain"
+)
+
+func TestMain(m *testing.M) { testmain.Run(m, 0, false) }
