@@ -2,6 +2,7 @@ package services_test
 
 import (
 	"context"
+	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/services"
 	"log/slog"
 	"net"
@@ -125,15 +126,5 @@ func TestBackupRetentionAndUsageMetrics(t *testing.T) {
 
 func gauge(t *testing.T, d *daemon.Daemon, name string) float64 {
 	t.Helper()
-	mfs, err := d.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return netsvctest.Value(t, d.Registry, name, nil)
 }

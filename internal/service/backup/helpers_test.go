@@ -138,43 +138,16 @@ func (e *env) serve(cfg Config, lim netsvc.Limits) *env {
 	return e
 }
 
-// counter sums a counter family from the registry.
+// counter reads a family of the backup service's series (0 when absent).
 func (e *env) counter(name string) float64 {
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
+	e.t.Helper()
+	return netsvctest.Value(e.t, e.reg, name, map[string]string{"service": "backup"})
 }
 
 // closedTooSlow counts sessions cut by the minimum transfer rate.
 func (e *env) closedTooSlow() float64 {
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "gatehouse_connections_closed_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == "too_slow" {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	e.t.Helper()
+	return netsvctest.Value(e.t, e.reg, "gatehouse_connections_closed_total", map[string]string{"reason": "too_slow"})
 }
 
 var (

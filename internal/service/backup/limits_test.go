@@ -11,31 +11,14 @@ import (
 	"time"
 
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/netsvc/netsvctest"
 )
 
-// labelled reads one series of a counter family (label values in order of
-// the family's labels other than service), or -1 when it does not exist.
+// labelled reads the series of a family whose labels include want (0 when
+// there is none: every family read here is pre-created at zero).
 func (e *env) labelled(name string, want map[string]string) float64 {
 	e.t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return -1
+	return netsvctest.Value(e.t, e.reg, name, want)
 }
 
 // waitFor polls cond every 5 ms for at most max.

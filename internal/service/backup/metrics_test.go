@@ -17,25 +17,7 @@ import (
 // requests is gatehouse_requests_total for one command and status.
 func (e *env) requests(command string, status netsvc.Status) float64 {
 	e.t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "gatehouse_requests_total" {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if (l.GetName() == "command" && l.GetValue() != command) || (l.GetName() == "status" && l.GetValue() != string(status)) {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return netsvctest.Value(e.t, e.reg, "gatehouse_requests_total", map[string]string{"command": command, "status": string(status)})
 }
 
 // waitRequests waits (boundedly) until command has want requests of

@@ -29,33 +29,11 @@ func startWithMetrics(t *testing.T, o Config, l netsvc.Limits) (*netsvc.Server, 
 	return srv, srv.Addr("clock").String(), reg
 }
 
-// counter sums the samples of the named metric whose labels include want.
+// counter reads the series of the named metric whose labels include want
+// (0 when there is none).
 func counter(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range want {
-				if have[k] != v {
-					continue metrics
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
+	return netsvctest.Value(t, reg, name, want)
 }
 
 // Each request feeds the per-command counters; bad keys count as failed

@@ -21,26 +21,7 @@ import (
 // requests is gatehouse_requests_total{service="cloudreport",command,status}.
 func requests(t *testing.T, reg *prometheus.Registry, cmd string, status netsvc.Status) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "gatehouse_requests_total" {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			want := map[string]string{"service": "cloudreport", "command": cmd, "status": string(status)}
-			for _, lp := range m.GetLabel() {
-				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return netsvctest.Value(t, reg, "gatehouse_requests_total", map[string]string{"service": "cloudreport", "command": cmd, "status": string(status)})
 }
 
 // wantRequests checks the counts of the status vocabulary

@@ -16,6 +16,7 @@ import (
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/netsvc/netsvctest"
 )
 
 // metered is a fixture whose netsvc server feeds a registry the test reads.
@@ -81,29 +82,11 @@ func newMeteredOn(t *testing.T, dir string, l netsvc.Limits, setups ...setup) *m
 	return m
 }
 
-// series reads the counter of family name whose labels include want, or
-// -1 when there is none.
+// series reads the counter of family name whose labels include want, or 0
+// when there is none.
 func (m *metered) series(name string, want map[string]string) float64 {
 	m.t.Helper()
-	mfs, err := m.reg.Gather()
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range mf.GetMetric() {
-			for _, lp := range s.GetLabel() {
-				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			return s.GetCounter().GetValue()
-		}
-	}
-	return -1
+	return netsvctest.Value(m.t, m.reg, name, want)
 }
 
 func waitFor(t *testing.T, max time.Duration, what string, cond func() bool) {

@@ -117,25 +117,10 @@ func startBothTB(t testing.TB, cfg Config, cs *curveSetup) (nullAddr, curveAddr 
 	return srv.Addr("zmqcmd").String(), srv.Addr("zmqcmd-curve").String(), reg
 }
 
+// handshakeFailures is gatehouse_handshake_failures_total{service=svc}.
 func handshakeFailures(t *testing.T, reg *prometheus.Registry, svc string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "gatehouse_handshake_failures_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "service" && lp.GetValue() == svc {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return netsvctest.Value(t, reg, "gatehouse_handshake_failures_total", map[string]string{"service": svc})
 }
 
 // waitHandshakeFailures waits (at most 5 s) until the counter reaches want:

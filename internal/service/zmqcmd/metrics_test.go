@@ -36,26 +36,7 @@ func startWithMetrics(t *testing.T, cfg Config) (addr string, reg *prometheus.Re
 // requests is gatehouse_requests_total{command, status}.
 func requests(t *testing.T, reg *prometheus.Registry, command string, status netsvc.Status) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "gatehouse_requests_total" {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			want := map[string]string{"command": command, "status": string(status)}
-			for _, lp := range m.GetLabel() {
-				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return netsvctest.Value(t, reg, "gatehouse_requests_total", map[string]string{"command": command, "status": string(status)})
 }
 
 // Each reply is counted under the status vocabulary (docs/zmqcmd.md,
