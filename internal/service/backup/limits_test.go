@@ -69,8 +69,9 @@ func trickle(t *testing.T, addr string, id ClientID, declared uint32, stop <-cha
 // cut once they fall behind min_upload_rate after rate_grace (a deadline
 // derived from the declared size would have held them for hours), and a
 // real client then registers and uploads.
+// Sequential: it times a deadline or a rate, which parallel tests load
+// on a two-core machine would move.
 func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
-	t.Parallel()
 	const n = 4
 	const grace = 300 * time.Millisecond
 	lim := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
@@ -119,8 +120,9 @@ func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
 
 // An upload that keeps up min_upload_rate is served even when it takes
 // longer than rate_grace.
+// Sequential: it times a deadline or a rate, which parallel tests load
+// on a two-core machine would move.
 func TestUploadAtMinRateIsServed(t *testing.T) {
-	t.Parallel()
 	lim := netsvc.Limits{MaxConns: 4, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		HandshakeTimeout: 5 * time.Second, RateGrace: 500 * time.Millisecond}
 	// The rate is far below the client's pace (~80×) so that a race-built
