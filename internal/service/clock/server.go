@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,6 +123,11 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	return s.serve(ctx, c)
 }
 
+// reqBufs are one request's plaintext and reply buffers.
+type reqBufs struct{ plain, out [MaxMessage]byte }
+
+var reqPool = sync.Pool{New: func() any { return new(reqBufs) }}
+
 // maxExponentDraws bounds the re-draws that avoid a weak shift. For any
 // client key that is not weak, at most half of all exponents are bad, so 64
 // failures in a row happen with probability below 2^-64.
@@ -156,11 +162,16 @@ func (s *Server) serve(ctx context.Context, c conn) error {
 	}
 	c.EndHandshake()
 
-	var plain, out [MaxMessage]byte
 	for ctx.Err() == nil {
 		n, err := c.Read(in[:])
 		if n > 0 {
-			if herr := s.request(ctx, c, in[:n], k, plain[:0], out[:0]); herr != nil {
+			// The plaintext and reply buffers are the request's, pooled: an
+			// idle session (most of them, for hours) holds only its read
+			// buffer (docs/performance.md, idle sessions).
+			b := reqPool.Get().(*reqBufs)
+			herr := s.request(ctx, c, in[:n], k, b.plain[:0], b.out[:0])
+			reqPool.Put(b)
+			if herr != nil {
 				return herr
 			}
 		}
