@@ -307,7 +307,9 @@ func TestUnknownCodesAfterExtension(t *testing.T) {
 // on a two-core machine would move.
 func TestRestoreSlowReaderCut(t *testing.T) {
 	lim := netsvctest.DefaultLimits
-	lim.MinRate, lim.RateGrace = 1<<20, 50*time.Millisecond
+	// 8 MiB/s: the cut comes once the socket buffers (a few MiB) are full and
+	// the time they bought at that rate has passed, well under a second.
+	lim.MinRate, lim.RateGrace = 8<<20, 50*time.Millisecond
 	e := newEnvLimits(t, lim)
 	c := e.newClient("sloth")
 	data := randBytes(24 << 20)
