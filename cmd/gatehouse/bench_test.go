@@ -50,10 +50,19 @@ func TestBenchUsageAndBadArgs(t *testing.T) {
 // the gatehouse binary (without -race: it is the measured server, not the
 // code under test) and hands it over with -exe.
 func TestBenchQuickClockRun(t *testing.T) {
-	t.Parallel()
+	// The build starts before t.Parallel pauses this test, so it runs
+	// while the package's sequential tests do, not after them.
 	exe := filepath.Join(t.TempDir(), "gatehouse")
-	if b, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building gatehouse: %v\n%s", err, b)
+	var buildOut bytes.Buffer
+	build := exec.Command("go", "build", "-o", exe, ".")
+	build.Stdout, build.Stderr = &buildOut, &buildOut
+	if err := build.Start(); err != nil {
+		t.Fatalf("building gatehouse: %v", err)
+	}
+	t.Cleanup(func() { build.Wait() }) // on an early failure too: the temp dir must outlive it
+	t.Parallel()
+	if err := build.Wait(); err != nil {
+		t.Fatalf("building gatehouse: %v\n%s", err, buildOut.String())
 	}
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
