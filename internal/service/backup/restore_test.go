@@ -73,6 +73,7 @@ func TestRestoreRoundTripSQLiteLocal(t *testing.T) {
 	t.Parallel()
 	for _, atRest := range []bool{false, true} {
 		t.Run(fmt.Sprintf("at_rest=%v", atRest), func(t *testing.T) {
+			t.Parallel()
 			roundTrip(t, newEnv(t, func(c *Config) { c.EncryptAtRest = atRest }))
 		})
 	}
