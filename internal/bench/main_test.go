@@ -6,5 +6,5 @@ import (
 	"gatehouse/internal/testmain"
 )
 
-// Most of these tests wait rather than compute: four at once.
-func TestMain(m *testing.M) { testmain.Run(m, 4, false) }
+// Most of these tests wait rather than compute: eight at once.
+func TestMain(m *testing.M) { testmain.Run(m, 8, false) }

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envChildDaemon); path != "" {
 		os.Exit(runChildDaemon(path))
 	}
-	testmain.Run(m, 4, false)
+	testmain.Run(m, 8, false)
 }
 
 func runChildDaemon(path string) int {

@@ -73,7 +73,9 @@ func trickle(t *testing.T, addr string, id ClientID, declared uint32, stop <-cha
 // on a two-core machine would move.
 func TestTricklingUploadsLoseTheirSlots(t *testing.T) {
 	const n = 4
-	const grace = 300 * time.Millisecond
+	// The grace is the window in which every slot is held and the probe
+	// below must be refused: long enough for a loaded machine to dial.
+	const grace = time.Second
 	lim := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		HandshakeTimeout: 5 * time.Second, RateGrace: grace}
 	e := newEnvLimits(t, lim, func(c *Config) { c.MinUploadRate = 10_000 })

@@ -7,5 +7,5 @@ import (
 
 // TestMain fails the package's tests when a goroutine outlives them.
 func TestMain(m *testing.M) {
-	testmain.Run(m, 4, true)
+	testmain.Run(m, 8, true)
 }
