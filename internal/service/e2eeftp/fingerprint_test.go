@@ -131,9 +131,15 @@ func TestServerNamesClientsByFingerprint(t *testing.T) {
 		t.Fatal(err)
 	}
 	fp := Fingerprint(pub)
-	logs := m.logs.String()
-	if !strings.Contains(logs, "client="+fp) || !strings.Contains(logs, `client_comment="alice laptop"`) {
-		t.Fatalf("no fingerprint and comment in the log:\n%s", logs)
+	// The server logs the request after its reply went out: wait for it.
+	named := func() bool {
+		logs := m.logs.String()
+		return strings.Contains(logs, "client="+fp) && strings.Contains(logs, `client_comment="alice laptop"`)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !named(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no fingerprint and comment in the log:\n%s", m.logs.String())
+		}
 	}
 	stranger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 	c := *m.client
