@@ -345,6 +345,12 @@ func TestTargets(t *testing.T) {
 		{Section: SectionService, Name: "fat", Kind: "upload", Bytes: 1, MBps: 200, Ratio: 0.9, PeakRSSMiB: 100},
 		{Section: SectionService, Name: "slow", Kind: "upload", Bytes: 1, MBps: 90, Ratio: 0.9, PeakRSSMiB: 20},
 		{Section: SectionService, Name: "nopeer", Kind: "download", Bytes: 1, MBps: 900, Ratio: 0.9, PeakRSSMiB: 20},
+		{Section: SectionService, Name: "1.4x sftp", Kind: "upload", Bytes: 1, MBps: 140, Ratio: 0.9, PeakRSSMiB: 20},
+		{Section: SectionService, Name: "clock TIME", Kind: "rr", Ops: 1, Clients: 8, Ratio: 0.75},
+		{Section: SectionService, Name: "cloudreport INFO", Kind: "rr", Ops: 1, Clients: 8, Ratio: 0.75},
+		{Section: SectionService, Name: "e2eeftp LIST", Kind: "rr", Ops: 1, Clients: 8, Ratio: 0.02, CPUxPrimitives: 2.1},
+		{Section: SectionService, Name: "backup key (1026)", Kind: "rr", Ops: 1, Clients: 8, Ratio: 0.02, CPUxPrimitives: 1.9},
+		{Section: SectionService, Name: "one client", Kind: "rr", Ops: 1, Clients: 1, Ratio: 0.1},
 		{Section: SectionScale, Name: "idle ok", Kind: "idle", Ops: 100, RSSPerConnKiB: 7.9},
 		{Section: SectionScale, Name: "idle short", Kind: "idle", Ops: 50, RSSPerConnKiB: 7},
 		{Section: SectionScale, Name: "idle fat", Kind: "idle", Ops: 100, RSSPerConnKiB: 8.1},
@@ -353,7 +359,8 @@ func TestTargets(t *testing.T) {
 		{Section: SectionScale, Name: "new refused", Kind: "newclient", Ops: 99, Errors: 1, P99ms: 1},
 	}}
 	applyTargets(r, Options{Clients: []int{1, 8}, IdleConns: 100})
-	want := map[string]bool{"fast": true, "fat": false, "slow": false, "nopeer": false,
+	want := map[string]bool{"fast": true, "fat": false, "slow": false, "nopeer": false, "1.4x sftp": false,
+		"clock TIME": true, "cloudreport INFO": false, "e2eeftp LIST": false, "backup key (1026)": true,
 		"idle ok": true, "idle short": false, "idle fat": false,
 		"new fast": true, "new slow": false, "new refused": false}
 	for _, f := range r.Figures {
@@ -363,6 +370,11 @@ func TestTargets(t *testing.T) {
 		}
 		if f.Met == nil || *f.Met != w {
 			t.Errorf("%s: met %v, want %v", f.Name, f.Met, w)
+		}
+	}
+	for _, f := range r.Figures {
+		if f.Name == "one client" && f.Met != nil {
+			t.Errorf("a figure below the largest client count got a target: %s", f.Target)
 		}
 	}
 	if targetPercent("≥ 70% of echo") != 70 || targetPercent("none") != 0 {
