@@ -75,25 +75,7 @@ func BenchmarkUpload(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			e := newEnv(b, func(c *Config) { c.MaxFileSize = 2 << 30 })
 			c := e.newClient("bench")
-			runtime.GC()
-			base := rssKiB()
-			var peak atomic.Int64
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					if r := rssKiB(); r > peak.Load() {
-						peak.Store(r)
-					}
-					select {
-					case <-stop:
-						return
-					case <-time.After(20 * time.Millisecond):
-					}
-				}
-			}()
+			rss := sampleRSS()
 			b.SetBytes(size)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -103,10 +85,7 @@ func BenchmarkUpload(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			close(stop)
-			wg.Wait()
-			b.ReportMetric(float64(peak.Load())/1024, "peak-rss-MiB")
-			b.ReportMetric(float64(peak.Load()-base)/1024, "rss-growth-MiB")
+			rss.report(b)
 		})
 	}
 }
@@ -227,25 +206,7 @@ func BenchmarkRestore(b *testing.B) {
 				if res, err := c.Upload(context.Background(), "big.bin", &patternReader{left: size}, size); err != nil || !res.Verified {
 					b.Fatal(res, err)
 				}
-				runtime.GC()
-				base := rssKiB()
-				var peak atomic.Int64
-				stop := make(chan struct{})
-				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						if r := rssKiB(); r > peak.Load() {
-							peak.Store(r)
-						}
-						select {
-						case <-stop:
-							return
-						case <-time.After(20 * time.Millisecond):
-						}
-					}
-				}()
+				rss := sampleRSS()
 				b.SetBytes(size)
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -257,10 +218,7 @@ func BenchmarkRestore(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				close(stop)
-				wg.Wait()
-				b.ReportMetric(float64(peak.Load())/1024, "peak-rss-MiB")
-				b.ReportMetric(float64(peak.Load()-base)/1024, "rss-growth-MiB")
+				rss.report(b)
 			})
 		}
 	}
@@ -297,4 +255,42 @@ func BenchmarkRestorePostgresS3(b *testing.B) {
 			}
 		})
 	}
+}
+
+// rssSampler records this process's peak RSS every 20 ms from its start
+// (after a GC) until report.
+type rssSampler struct {
+	base int64
+	peak atomic.Int64
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func sampleRSS() *rssSampler {
+	runtime.GC()
+	s := &rssSampler{base: rssKiB(), stop: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			if r := rssKiB(); r > s.peak.Load() {
+				s.peak.Store(r)
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return s
+}
+
+// report stops the sampler and reports the peak and the growth over the
+// start.
+func (s *rssSampler) report(b *testing.B) {
+	close(s.stop)
+	s.wg.Wait()
+	b.ReportMetric(float64(s.peak.Load())/1024, "peak-rss-MiB")
+	b.ReportMetric(float64(s.peak.Load()-s.base)/1024, "rss-growth-MiB")
 }

@@ -57,16 +57,7 @@ func reportOAEP(b *testing.B, oaep float64) {
 func BenchmarkControlRegister(b *testing.B) {
 	e := newEnv(b, func(c *Config) { c.RegisterRate = 0 })
 	msg := request(ClientID{}, CodeRegister, nameField(b, "bench"))
-	oaep := oaepNs(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if code := exchange(b, e.addr, msg); code != RespRegistered {
-			b.Fatal(code)
-		}
-	}
-	b.StopTimer()
-	reportOAEP(b, oaep)
+	benchExchanges(b, e.addr, func(int) []byte { return msg }, RespRegistered)
 }
 
 func BenchmarkControlKeyExchange(b *testing.B) {
@@ -85,31 +76,13 @@ func BenchmarkControlKeyExchange(b *testing.B) {
 			}
 			msgs[i] = request(id, CodePublicKey, payload)
 		}
-		oaep := oaepNs(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			if code := exchange(b, e.addr, msgs[i]); code != RespAESKey {
-				b.Fatal(code)
-			}
-		}
-		b.StopTimer()
-		reportOAEP(b, oaep)
+		benchExchanges(b, e.addr, func(i int) []byte { return msgs[i] }, RespAESKey)
 	})
 	b.Run("retry", func(b *testing.B) {
 		e := newEnv(b)
 		c := e.newClient("bench")
 		msg := request(c.ID, CodePublicKey, payload)
-		oaep := oaepNs(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			if code := exchange(b, e.addr, msg); code != RespAESKey {
-				b.Fatal(code)
-			}
-		}
-		b.StopTimer()
-		reportOAEP(b, oaep)
+		benchExchanges(b, e.addr, func(int) []byte { return msg }, RespAESKey)
 	})
 }
 
@@ -117,16 +90,7 @@ func BenchmarkControlReconnect(b *testing.B) {
 	e := newEnv(b)
 	c := e.newClient("bench")
 	msg := request(c.ID, CodeReconnect, nameField(b, "bench"))
-	oaep := oaepNs(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if code := exchange(b, e.addr, msg); code != RespReconnected {
-			b.Fatal(code)
-		}
-	}
-	b.StopTimer()
-	reportOAEP(b, oaep)
+	benchExchanges(b, e.addr, func(int) []byte { return msg }, RespReconnected)
 }
 
 // BenchmarkRSAOAEPEncrypt is the public-key work of one 1026/1027 answer:
@@ -141,4 +105,19 @@ func BenchmarkRSAOAEPEncrypt(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchExchanges times b.N requests msg(i), each on its own connection and
+// answered want, and reports the ratio to the OAEP work measured first.
+func benchExchanges(b *testing.B, addr string, msg func(i int) []byte, want uint16) {
+	oaep := oaepNs(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if code := exchange(b, addr, msg(i)); code != want {
+			b.Fatal(code)
+		}
+	}
+	b.StopTimer()
+	reportOAEP(b, oaep)
 }
