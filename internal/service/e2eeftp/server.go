@@ -161,10 +161,6 @@ func (s *Server) Commands() []string {
 // counted under it), and INVALID for lines that name no command.
 var requestNames = []string{"SEND", "GET", "LIST", "DELETE", "HLIST", "INVALID"}
 
-// status is a request's status for gatehouse_requests_total: only the
-// netsvc.Status* constants (docs/e2eeftp.md, "Metrics").
-type status = netsvc.Status
-
 // session is one authenticated connection.
 type session struct {
 	s *Server
@@ -189,18 +185,18 @@ func (ss *session) setErr(format string, err error) {
 
 // peerFailed records an I/O error with the client that ends the session
 // early: a deadline (timeout) or a connection that broke or ended (closed).
-func (ss *session) peerFailed(format string, err error) status {
+func (ss *session) peerFailed(format string, err error) netsvc.Status {
 	ss.setErr(format, err)
 	return peerStatus(err)
 }
 
 // storeFailed records a storage error that ends the session unanswered.
-func (ss *session) storeFailed(format string, err error) status {
+func (ss *session) storeFailed(format string, err error) netsvc.Status {
 	ss.setErr(format, err)
 	return netsvc.StatusServerError
 }
 
-func peerStatus(err error) status {
+func peerStatus(err error) netsvc.Status {
 	var ne net.Error
 	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return netsvc.StatusTimeout
@@ -366,7 +362,7 @@ func (ss *session) reply(line string) error {
 
 // answer writes one status line and returns st, or the peer's status
 // (timeout, closed) when the line could not be written.
-func (ss *session) answer(line string, st status) status {
+func (ss *session) answer(line string, st netsvc.Status) netsvc.Status {
 	if err := ss.reply(line); err != nil {
 		return peerStatus(err)
 	}
@@ -374,7 +370,7 @@ func (ss *session) answer(line string, st status) status {
 }
 
 // dispatch runs one known command and returns its metrics status.
-func (ss *session) dispatch(ctx context.Context, req Request) status {
+func (ss *session) dispatch(ctx context.Context, req Request) netsvc.Status {
 	f := req.Fields
 	switch req.Command {
 	case "SEND":
@@ -405,7 +401,7 @@ func (ss *session) dispatch(ctx context.Context, req Request) status {
 	return ss.answer(StatusInvalidCommand, netsvc.StatusClientError)
 }
 
-func (ss *session) send(ctx context.Context, raw string, size int64) status {
+func (ss *session) send(ctx context.Context, raw string, size int64) netsvc.Status {
 	name := raw
 	if size > BlobLen(ss.s.cfg.MaxFileSize) {
 		// Too big to drain: answer and close; the client may see a reset.
@@ -475,7 +471,7 @@ func (s *storeReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (ss *session) get(ctx context.Context, name string) status {
+func (ss *session) get(ctx context.Context, name string) netsvc.Status {
 	if name == "" {
 		// The original opened its folder itself and failed reading it.
 		return ss.answer(StatusServerReadError, netsvc.StatusClientError)
@@ -522,7 +518,7 @@ func (ss *session) get(ctx context.Context, name string) status {
 	return netsvc.StatusOK
 }
 
-func (ss *session) delete(ctx context.Context, name string) status {
+func (ss *session) delete(ctx context.Context, name string) netsvc.Status {
 	raw := name
 	name, nerr := CleanName(raw)
 	if nerr != nil {
@@ -550,7 +546,7 @@ func (ss *session) delete(ctx context.Context, name string) status {
 // blob store). The header carries the body's length in BYTES; the original
 // counted characters, which desynchronised its own client on non-ASCII
 // names (identical for ASCII).
-func (ss *session) list(ctx context.Context) status {
+func (ss *session) list(ctx context.Context) netsvc.Status {
 	reply, err := ss.s.listing(ctx, ss.s.folder(ss.client))
 	if err != nil {
 		ss.log.Error("LIST failed", "err", err)

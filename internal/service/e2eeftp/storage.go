@@ -25,7 +25,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // "500|Server Write Error". A full disk is logged as such, so an operator
 // sees "no space left" rather than a decryption problem. Nothing is
 // stored: the temporary blob is aborted by the caller.
-func (ss *session) writeFailed(step, name string, err error, left int64) status {
+func (ss *session) writeFailed(step, name string, err error, left int64) netsvc.Status {
 	if store.IsNoSpace(err) {
 		ss.log.Error("SEND refused: no space left on the blob store", "step", step, "name", name, "err", err)
 	} else {
