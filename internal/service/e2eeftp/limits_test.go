@@ -136,8 +136,9 @@ func (m *metered) trickleSend(stop <-chan struct{}, wg *sync.WaitGroup) {
 // and trickle fill every slot, are cut once they fall behind min_rate after
 // rate_grace (SEND bodies had no overall deadline at all), and a real
 // client then gets in.
+// Sequential: it times a deadline or a rate, which parallel tests load
+// on a two-core machine would move.
 func TestTricklingSendsLoseTheirSlots(t *testing.T) {
-	t.Parallel()
 	const n = 4
 	const grace = 300 * time.Millisecond
 	l := netsvc.Limits{MaxConns: n + 1, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
