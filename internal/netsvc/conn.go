@@ -16,7 +16,9 @@ import (
 // Conn is the connection a Handler serves. It is a net.Conn whose Read and
 // Write carry the service's deadlines: every Read waits at most IdleTimeout
 // (or until the handshake deadline while a handshake runs), every Write at
-// most WriteTimeout. It also carries the connection's id, logger and metrics.
+// most WriteTimeout, each plus at most one grain, min(timeout/16, 1 s)
+// (see armRead: the socket's deadline is re-armed about once per grain, not
+// on every call). It also carries the connection's id, logger and metrics.
 type Conn struct {
 	net.Conn
 	id       uint64

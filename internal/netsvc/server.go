@@ -39,8 +39,8 @@ func (f HandlerFunc) ServeConn(ctx context.Context, c *Conn) error { return f(ct
 type Limits struct {
 	MaxConns         int           // connections served at once; the excess is closed at once
 	MaxConnsPerIP    int           // connections served at once from one client address
-	IdleTimeout      time.Duration // longest wait in one Read
-	WriteTimeout     time.Duration // longest wait in one Write
+	IdleTimeout      time.Duration // longest wait in one Read (plus at most min(IdleTimeout/16, 1 s): see Conn)
+	WriteTimeout     time.Duration // longest wait in one Write (likewise)
 	HandshakeTimeout time.Duration // total time allowed between StartHandshake and EndHandshake
 	MessageTimeout   time.Duration // total time allowed between StartMessage and EndMessage
 	MinRate          int64         // bytes/s a transfer (StartTransfer) must keep up after RateGrace; 0: no rule
