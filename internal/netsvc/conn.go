@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,9 @@ import (
 // Conn is the connection a Handler serves. It is a net.Conn whose Read and
 // Write carry the service's deadlines: every Read waits at most IdleTimeout
 // (or until the handshake deadline while a handshake runs), every Write at
-// most WriteTimeout. It also carries the connection's id, logger and metrics.
+// most WriteTimeout, each plus at most one grain, min(timeout/16, 1 s)
+// (see armRead: the socket's deadline is re-armed about once per grain, not
+// on every call). It also carries the connection's id, logger and metrics.
 type Conn struct {
 	net.Conn
 	id       uint64
@@ -29,19 +32,72 @@ type Conn struct {
 	identity atomic.Pointer[string] // who the client is, as the service knows it (SetIdentity)
 
 	mu       sync.Mutex
-	readBy   time.Time // absolute bound on Reads (handshake, message); zero when none
-	readKind string    // which bound readBy is: "handshake" or "message"
-	busy     bool      // a request is being served
-	command  string    // its name, for /connz
-	draining bool      // shutdown has begun
+	readBy   mono   // absolute bound on Reads (handshake, message); 0 when none
+	readKind string // which bound readBy is: "handshake" or "message"
+	busy     bool   // a request is being served
+	command  string // its name, for /connz
+	draining bool   // shutdown has begun
+
+	// The deadlines last set on the socket, and which limit each is, so a
+	// Read or Write re-arms one only when it has to (see armRead). Their
+	// zero value, no deadline, is a fresh socket's.
+	rdSet, wrSet armed
+	// The granularity of the idle and write deadlines (coarseGrain).
+	idleGrain, writeGrain mono
 
 	// A transfer in progress (StartTransfer): from xferStart on, after the
 	// grace period, the bytes moved since xferBase must keep up with xferRate.
-	xferStart time.Time
+	xferStart mono
 	xferBase  int64
 	xferRate  int64
 
+	// The request in progress (Request): when it began, its series, the
+	// context it runs under, and the one done function of the connection.
+	reqStart    mono
+	reqSeries   *cmdSeries
+	reqCtx      context.Context // the ctx last passed to Request …
+	reqDetached context.Context // … and context.WithoutCancel of it
+	doneFn      func(Status)
+
 	cut string // the deadline that ended a Read or Write, once one did
+}
+
+// mono is a reading of the monotonic clock: nanoseconds since the process
+// began. Deadlines are kept as mono, not time.Time: one reading is one
+// clock call where time.Now is two (wall and monotonic).
+type mono int64
+
+var epoch = time.Now()
+
+func now() mono { return mono(time.Since(epoch)) }
+
+// time is the moment m as a time.Time for SetReadDeadline and the like
+// (the zero Time for 0, no deadline).
+func (m mono) time() time.Time {
+	if m == 0 {
+		return time.Time{}
+	}
+	return epoch.Add(time.Duration(m))
+}
+
+// armed is a deadline set on the socket (0: none) and which limit it is.
+type armed struct {
+	at   mono
+	kind string
+}
+
+// unknown marks a socket deadline set outside armRead/armWrite (a drain,
+// SetDeadline, a failed set): the next Read or Write sets its own.
+var unknown = armed{at: -1, kind: "?"}
+
+// coarseGrain is how far the idle or write deadline of a socket may lie
+// beyond the exact one (timeout after the Read or Write began) before a
+// Read or Write re-arms it: timeout/16, at most 1 s. Re-arming a socket
+// deadline modifies a runtime timer; with the grain, a connection that
+// makes many calls a second re-arms it about once per grain instead of on
+// every call, and the cut comes at most one grain late, never early.
+func coarseGrain(timeout time.Duration) mono {
+	return mono(min(timeout/16, time.Second))
 }
 
 // ID is the connection's number, unique within the daemon's lifetime.
@@ -112,12 +168,16 @@ func (c *Conn) StartMessage() { c.bound(c.limits.MessageTimeout, deadlineMessage
 func (c *Conn) EndMessage() { c.bound(0, "") }
 
 func (c *Conn) bound(d time.Duration, kind string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.readBy, c.readKind = time.Time{}, ""
+	by := mono(0)
 	if d > 0 {
-		c.readBy, c.readKind = time.Now().Add(d), kind
+		by = now() + mono(d)
 	}
+	c.mu.Lock()
+	c.readBy, c.readKind = by, kind
+	if by == 0 {
+		c.readKind = ""
+	}
+	c.mu.Unlock()
 }
 
 // StartTransfer begins a bulk transfer (a file body in either direction)
@@ -138,28 +198,29 @@ func (c *Conn) StartTransferRate(bytesPerSec int64) {
 	if bytesPerSec <= 0 {
 		bytesPerSec = c.limits.MinRate
 	}
+	start := now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.xferStart, c.xferBase, c.xferRate = time.Now(), c.in.Load()+c.out.Load(), bytesPerSec
+	c.xferStart, c.xferBase, c.xferRate = start, c.in.Load()+c.out.Load(), bytesPerSec
 }
 
 // EndTransfer ends the rule StartTransfer began.
 func (c *Conn) EndTransfer() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.xferStart, c.xferRate = time.Time{}, 0
+	c.xferStart, c.xferRate = 0, 0
 }
 
 // transferDeadline is the moment the transfer falls behind its minimum
-// rate if no more than extra further bytes move, or zero without a rule.
+// rate if no more than extra further bytes move, or 0 without a rule.
 // Called with c.mu held.
-func (c *Conn) transferDeadline(extra int64) time.Time {
-	if c.xferRate <= 0 || c.xferStart.IsZero() {
-		return time.Time{}
+func (c *Conn) transferDeadline(extra int64) mono {
+	if c.xferRate <= 0 || c.xferStart == 0 {
+		return 0
 	}
 	moved := c.in.Load() + c.out.Load() - c.xferBase + extra
 	ahead := time.Duration(float64(moved) / float64(c.xferRate) * float64(time.Second))
-	return c.xferStart.Add(c.limits.RateGrace + ahead)
+	return c.xferStart + mono(c.limits.RateGrace+ahead)
 }
 
 // The deadlines that can end a session, as logged and counted.
@@ -175,9 +236,9 @@ const (
 // reason label.
 var ClosedReasons = []string{deadlineIdle, deadlineHandshake, deadlineMessage, deadlineWrite, deadlineTooSlow}
 
-// earlier returns the earlier of two deadlines (zero means none) with its kind.
-func earlier(a time.Time, ak string, b time.Time, bk string) (time.Time, string) {
-	if b.IsZero() || (!a.IsZero() && !b.Before(a)) {
+// earlier returns the earlier of two deadlines (0 means none) with its kind.
+func earlier(a mono, ak string, b mono, bk string) (mono, string) {
+	if b == 0 || (a != 0 && b >= a) {
 		return a, ak
 	}
 	return b, bk
@@ -221,7 +282,7 @@ func (c *Conn) HandshakeFailed(reason string) {
 
 // Request marks the start of one request named cmd. It returns the context
 // the request must run under and the function that ends it with a status
-// ("ok", "error", or a protocol code):
+// (one of the six Status values):
 //
 //	ctx, done := c.Request(ctx, "CMD")
 //	status := handle(ctx, …) // every store and blob call takes this ctx
@@ -238,28 +299,55 @@ func (c *Conn) HandshakeFailed(reason string) {
 // tells shutdown that the connection is busy: a connection that is between
 // requests when the daemon drains is closed at once, a busy one is let
 // finish.
+//
+// A connection's requests are sequential: done ends the connection's
+// request in progress, and calling it again is a no-op until the next
+// Request. (done is one function per connection, and the detached context
+// is reused while ctx stays the same, so a request allocates nothing.)
 func (c *Conn) Request(ctx context.Context, cmd string) (context.Context, func(status Status)) {
-	start := time.Now()
+	start := now()
 	c.mu.Lock()
-	c.busy, c.command = true, cmd
+	if !sameCtx(ctx, c.reqCtx) {
+		c.reqCtx, c.reqDetached = ctx, context.WithoutCancel(ctx)
+	}
+	if c.reqSeries == nil || c.reqSeries.cmd != cmd {
+		c.reqSeries = c.svc.series(cmd)
+	}
+	if c.doneFn == nil {
+		c.doneFn = c.done
+	}
+	c.busy, c.command, c.reqStart = true, cmd, start
+	rctx, done := c.reqDetached, c.doneFn
 	c.mu.Unlock()
-	var once sync.Once
-	return context.WithoutCancel(ctx), func(status Status) {
-		once.Do(func() {
-			took := time.Since(start)
-			c.svc.requestDone(cmd, status, took)
-			if status == StatusClosed {
-				// A client that gives up (Ctrl-C, a lost link) is not a
-				// server fault: one info line, never an error.
-				c.log.Info("request ended: the client went away", "command", cmd, "duration", took)
-			}
-			c.mu.Lock()
-			c.busy, c.command = false, ""
-			if c.draining {
-				_ = c.Conn.SetReadDeadline(time.Now())
-			}
-			c.mu.Unlock()
-		})
+	return rctx, done
+}
+
+// sameCtx reports whether a and b are the same context (== would panic on
+// a context type that is not comparable).
+func sameCtx(a, b context.Context) bool {
+	return a != nil && b != nil && reflect.TypeOf(a).Comparable() && a == b
+}
+
+// done ends the request in progress (Request's done function).
+func (c *Conn) done(status Status) {
+	end := now()
+	c.mu.Lock()
+	if !c.busy {
+		c.mu.Unlock()
+		return
+	}
+	cs, took := c.reqSeries, time.Duration(end-c.reqStart)
+	c.busy, c.command = false, ""
+	if c.draining {
+		_ = c.Conn.SetReadDeadline(time.Now())
+		c.rdSet = unknown
+	}
+	c.mu.Unlock()
+	cs.done(status, took)
+	if status == StatusClosed {
+		// A client that gives up (Ctrl-C, a lost link) is not a server
+		// fault: one info line, never an error.
+		c.log.Info("request ended: the client went away", "command", cs.cmd, "duration", took)
 	}
 }
 
@@ -310,10 +398,79 @@ func (c *Conn) beginDrain() {
 	c.draining = true
 	if !c.busy {
 		_ = c.Conn.SetReadDeadline(time.Now())
+		c.rdSet = unknown
 	}
 }
 
+// armRead sets the socket's read deadline for a Read starting now, unless
+// the one already set will do, and returns which limit it is. Called with
+// c.mu held.
+//
+// The absolute bounds (handshake, message, transfer rate) are exact: the
+// socket gets exactly the earliest of them whenever it has a different
+// one. The idle deadline is coarse: while it is the earliest, a deadline
+// already set between now+IdleTimeout and idleGrain later is kept (still
+// below the absolute bounds); otherwise the socket gets the later end of
+// that window. So an idle connection is cut between IdleTimeout and
+// IdleTimeout + min(IdleTimeout/16, 1 s) after its last Read began, never
+// earlier, and a busy one re-arms the timer about once per grain.
+func (c *Conn) armRead(t mono) (string, error) {
+	want, kind := mono(0), ""
+	if c.limits.IdleTimeout > 0 {
+		want, kind = t+mono(c.limits.IdleTimeout), deadlineIdle
+	}
+	xfer := c.transferDeadline(0)
+	want, kind = earlier(want, kind, c.readBy, c.readKind)
+	want, kind = earlier(want, kind, xfer, deadlineTooSlow)
+	if kind == deadlineIdle {
+		hi := want + c.idleGrain
+		hi, _ = earlier(hi, "", c.readBy, "")
+		hi, _ = earlier(hi, "", xfer, "")
+		if c.rdSet.kind == deadlineIdle && c.rdSet.at >= want && c.rdSet.at <= hi {
+			return kind, nil
+		}
+		want = hi
+	} else if c.rdSet.at == want && c.rdSet.kind == kind {
+		return kind, nil
+	}
+	if err := c.Conn.SetReadDeadline(want.time()); err != nil {
+		c.rdSet = unknown
+		return kind, err
+	}
+	c.rdSet = armed{want, kind}
+	return kind, nil
+}
+
+// armWrite is armRead for a Write of n bytes starting at t: the write
+// deadline is coarse as the idle one (writeGrain), the transfer rate's
+// exact.
+func (c *Conn) armWrite(t mono, n int64) (string, error) {
+	want, kind := mono(0), ""
+	if c.limits.WriteTimeout > 0 {
+		want, kind = t+mono(c.limits.WriteTimeout), deadlineWrite
+	}
+	xfer := c.transferDeadline(n)
+	want, kind = earlier(want, kind, xfer, deadlineTooSlow)
+	if kind == deadlineWrite {
+		hi := want + c.writeGrain
+		hi, _ = earlier(hi, "", xfer, "")
+		if c.wrSet.kind == deadlineWrite && c.wrSet.at >= want && c.wrSet.at <= hi {
+			return kind, nil
+		}
+		want = hi
+	} else if c.wrSet.at == want && c.wrSet.kind == kind {
+		return kind, nil
+	}
+	if err := c.Conn.SetWriteDeadline(want.time()); err != nil {
+		c.wrSet = unknown
+		return kind, err
+	}
+	c.wrSet = armed{want, kind}
+	return kind, nil
+}
+
 func (c *Conn) Read(p []byte) (int, error) {
+	t := now()
 	// The deadline is set under the lock so a drain that starts now either
 	// is seen here or overrides this deadline afterwards, never before it.
 	c.mu.Lock()
@@ -321,39 +478,32 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, errDraining
 	}
-	dl, kind := time.Time{}, ""
-	if c.limits.IdleTimeout > 0 {
-		dl, kind = time.Now().Add(c.limits.IdleTimeout), deadlineIdle
-	}
-	dl, kind = earlier(dl, kind, c.readBy, c.readKind)
-	dl, kind = earlier(dl, kind, c.transferDeadline(0), deadlineTooSlow)
-	err := c.Conn.SetReadDeadline(dl)
+	kind, err := c.armRead(t)
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
 	c.in.Add(int64(n))
-	c.svc.bytesIn.Add(float64(n))
-	c.noteTimeout(err, kind)
+	if err != nil {
+		c.noteTimeout(err, kind)
+	}
 	return n, err
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
-	dl, kind := time.Time{}, ""
-	if c.limits.WriteTimeout > 0 {
-		dl, kind = time.Now().Add(c.limits.WriteTimeout), deadlineWrite
-	}
+	t := now()
 	c.mu.Lock()
-	dl, kind = earlier(dl, kind, c.transferDeadline(int64(len(p))), deadlineTooSlow)
+	kind, err := c.armWrite(t, int64(len(p)))
 	c.mu.Unlock()
-	if err := c.Conn.SetWriteDeadline(dl); err != nil {
+	if err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Write(p)
 	c.out.Add(int64(n))
-	c.svc.bytesOut.Add(float64(n))
-	c.noteTimeout(err, kind)
+	if err != nil {
+		c.noteTimeout(err, kind)
+	}
 	return n, err
 }
 
@@ -361,8 +511,14 @@ func (c *Conn) Write(p []byte) (int, error) {
 // limits instead. It is kept so Conn still satisfies net.Conn, and is a no-op.
 func (c *Conn) SetReadDeadline(time.Time) error { return nil }
 
-// SetDeadline likewise only sets the write side; reads are managed.
-func (c *Conn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+// SetDeadline likewise only sets the write side (until the next Write,
+// which sets its own); reads are managed.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wrSet = unknown
+	return c.Conn.SetWriteDeadline(t)
+}
 
 type ctxKey struct{}
 

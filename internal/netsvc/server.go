@@ -39,8 +39,8 @@ func (f HandlerFunc) ServeConn(ctx context.Context, c *Conn) error { return f(ct
 type Limits struct {
 	MaxConns         int           // connections served at once; the excess is closed at once
 	MaxConnsPerIP    int           // connections served at once from one client address
-	IdleTimeout      time.Duration // longest wait in one Read
-	WriteTimeout     time.Duration // longest wait in one Write
+	IdleTimeout      time.Duration // longest wait in one Read (plus at most min(IdleTimeout/16, 1 s): see Conn)
+	WriteTimeout     time.Duration // longest wait in one Write (likewise)
 	HandshakeTimeout time.Duration // total time allowed between StartHandshake and EndHandshake
 	MessageTimeout   time.Duration // total time allowed between StartMessage and EndMessage
 	MinRate          int64         // bytes/s a transfer (StartTransfer) must keep up after RateGrace; 0: no rule
@@ -101,39 +101,120 @@ type svcState struct {
 	perIP  map[string]int // active connections per client address (with MaxConnsPerIP)
 	up     atomic.Bool
 
-	// Series resolved once, not per Read/Write or request: label lookups
-	// hash every label value.
-	bytesIn, bytesOut prometheus.Counter
-	reqSeries         sync.Map // cmd + "\x00" + status -> prometheus.Counter, "\x00" + cmd -> prometheus.Observer
+	// Bytes moved by the connections that have ended (under mu); the live
+	// ones count their own (Conn.in, Conn.out), and the byte counters sum
+	// both when scraped, so a Read or Write touches no shared counter.
+	closedIn, closedOut int64
+
+	// Request series resolved once per command, not per request: label
+	// lookups hash every label value. Copied on write (a new command is
+	// rare), so the lookup takes no lock.
+	cmdsMu sync.Mutex
+	cmds   atomic.Pointer[map[string]*cmdSeries]
+}
+
+// cmdSeries are one command's request series.
+type cmdSeries struct {
+	cmd      string
+	latency  prometheus.Observer
+	byStatus [6]atomic.Pointer[counter] // gatehouse_requests_total, per Statuses; nil until first used
+	m        *Metrics
+	svc      string
+}
+
+type counter struct{ prometheus.Counter }
+
+func (cs *cmdSeries) done(status Status, took time.Duration) {
+	cs.counter(status).Inc()
+	cs.latency.Observe(took.Seconds())
+}
+
+// counter is the command's gatehouse_requests_total series for status.
+// A command declared in Service.Commands has all six from the start; any
+// other gets each with its first use, as a label lookup would.
+func (cs *cmdSeries) counter(status Status) prometheus.Counter {
+	i := statusIndex(status)
+	if i < 0 {
+		return cs.m.requests.WithLabelValues(cs.svc, cs.cmd, string(status))
+	}
+	if c := cs.byStatus[i].Load(); c != nil {
+		return c.Counter
+	}
+	c := &counter{cs.m.requests.WithLabelValues(cs.svc, cs.cmd, string(status))}
+	cs.byStatus[i].Store(c) // a racing twin stores the same series
+	return c.Counter
+}
+
+// statusIndex is status's index in Statuses, or -1.
+func statusIndex(s Status) int {
+	switch s {
+	case StatusOK:
+		return 0
+	case StatusClientError:
+		return 1
+	case StatusServerError:
+		return 2
+	case StatusRefused:
+		return 3
+	case StatusTimeout:
+		return 4
+	case StatusClosed:
+		return 5
+	}
+	return -1
+}
+
+// series returns cmd's request series, creating them on first use.
+func (sv *svcState) series(cmd string) *cmdSeries {
+	if p := sv.cmds.Load(); p != nil {
+		if cs, ok := (*p)[cmd]; ok {
+			return cs
+		}
+	}
+	sv.cmdsMu.Lock()
+	defer sv.cmdsMu.Unlock()
+	old := map[string]*cmdSeries{}
+	if p := sv.cmds.Load(); p != nil {
+		if cs, ok := (*p)[cmd]; ok {
+			return cs
+		}
+		old = *p
+	}
+	cs := &cmdSeries{cmd: cmd, latency: sv.m.latency.WithLabelValues(sv.name, cmd), m: sv.m, svc: sv.name}
+	next := make(map[string]*cmdSeries, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[cmd] = cs
+	sv.cmds.Store(&next)
+	return cs
+}
+
+// bytes is what the service's connections read and wrote so far.
+func (sv *svcState) bytes() (in, out int64) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	in, out = sv.closedIn, sv.closedOut
+	for c := range sv.conns {
+		in += c.in.Load()
+		out += c.out.Load()
+	}
+	return in, out
 }
 
 func newSvcState(sv Service, ln net.Listener, m *Metrics) *svcState {
-	m.precreate(sv.Name)
+	st := &svcState{Service: sv, name: sv.Name, ln: ln, m: m, conns: map[*Conn]struct{}{}, perIP: map[string]int{}}
+	m.precreate(st)
 	for _, cmd := range sv.Commands {
-		for _, st := range Statuses {
-			m.requests.WithLabelValues(sv.Name, cmd, string(st))
+		cs := st.series(cmd)
+		for _, status := range Statuses {
+			cs.counter(status)
 		}
-		m.latency.WithLabelValues(sv.Name, cmd)
 	}
 	for _, w := range sv.RateLimited {
 		m.rateLimited.WithLabelValues(sv.Name, w)
 	}
-	return &svcState{Service: sv, name: sv.Name, ln: ln, m: m, conns: map[*Conn]struct{}{}, perIP: map[string]int{},
-		bytesIn: m.bytesIn.WithLabelValues(sv.Name), bytesOut: m.bytesOut.WithLabelValues(sv.Name)}
-}
-
-func (sv *svcState) requestDone(cmd string, status Status, took time.Duration) {
-	key := cmd + "\x00" + string(status)
-	c, ok := sv.reqSeries.Load(key)
-	if !ok {
-		c, _ = sv.reqSeries.LoadOrStore(key, sv.m.requests.WithLabelValues(sv.name, cmd, string(status)))
-	}
-	c.(prometheus.Counter).Inc()
-	o, ok := sv.reqSeries.Load("\x00" + cmd)
-	if !ok {
-		o, _ = sv.reqSeries.LoadOrStore("\x00"+cmd, sv.m.latency.WithLabelValues(sv.name, cmd))
-	}
-	o.(prometheus.Observer).Observe(took.Seconds())
+	return st
 }
 
 // Server runs a set of services.
@@ -363,13 +444,15 @@ func (s *Server) admit(sv *svcState, nc net.Conn, tlsCfg *tls.Config) *Conn {
 	sv.m.active.WithLabelValues(sv.name).Inc()
 	id := connSeq.Add(1)
 	c := &Conn{
-		ip:      ip,
-		Conn:    nc,
-		id:      id,
-		svc:     sv,
-		limits:  sv.Limits,
-		started: time.Now(),
-		log:     s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
+		ip:         ip,
+		Conn:       nc,
+		id:         id,
+		svc:        sv,
+		limits:     sv.Limits,
+		idleGrain:  coarseGrain(sv.Limits.IdleTimeout),
+		writeGrain: coarseGrain(sv.Limits.WriteTimeout),
+		started:    time.Now(),
+		log:        s.log.With("service", sv.name, "conn", id, "remote", nc.RemoteAddr().String()),
 	}
 	if tlsCfg != nil {
 		c.tls = tls.Server(nc, tlsCfg)
@@ -445,6 +528,8 @@ func (s *Server) serve(sv *svcState, c *Conn, ended chan<- struct{}) {
 		c.Conn.Close()
 		sv.mu.Lock()
 		delete(sv.conns, c)
+		sv.closedIn += c.in.Load()
+		sv.closedOut += c.out.Load()
 		sv.mu.Unlock()
 		sv.releaseIP(c.ip)
 		sv.active.Add(-1)
@@ -518,7 +603,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sv.mu.Unlock()
 	}
 	done := make(chan struct{})
-	go func() { s.handles.Wait(); close(done) }()
+	go func() {
+		s.handles.Wait()
+		for _, sv := range s.svcs {
+			s.m.bytesIn.retire(sv)
+			s.m.bytesOut.retire(sv)
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
