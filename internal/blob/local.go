@@ -101,6 +101,10 @@ type localWriter struct {
 	// ends (at most one at a time).
 	unsynced int64
 	syncing  chan struct{}
+	// syncErr is the first background fsync's error (set before syncing
+	// closes): Linux reports a writeback error to one fsync per open file
+	// only, so Commit must not trust its own fsync after a failed one.
+	syncErr error
 }
 
 // syncEvery is how many bytes a writer lets pile up before it fsyncs them
@@ -113,6 +117,9 @@ type localWriter struct {
 // background sync) left.
 const syncEvery = 32 << 20
 
+// syncFile is the background fsync (a test replaces it to fail).
+var syncFile = (*os.File).Sync
+
 func (w *localWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.unsynced += int64(n)
@@ -123,9 +130,8 @@ func (w *localWriter) Write(p []byte) (int, error) {
 }
 
 // syncBehind starts a background fsync of what is written so far, unless
-// one is still running (then the next Write tries again). It is only an
-// early start: durability comes from Commit's own fsync, so its error is
-// ignored (Commit's fsync reports a failing disk).
+// one is still running (then the next Write tries again). It is an early
+// start of Commit's fsync; its error is kept for Commit (syncErr).
 func (w *localWriter) syncBehind() {
 	if w.syncing != nil {
 		select {
@@ -139,7 +145,9 @@ func (w *localWriter) syncBehind() {
 	w.syncing = done
 	go func(f *os.File) {
 		defer close(done)
-		_ = f.Sync()
+		if err := syncFile(f); err != nil && w.syncErr == nil {
+			w.syncErr = err
+		}
 	}(w.f)
 }
 
@@ -157,7 +165,11 @@ func (w *localWriter) Commit() error {
 	}
 	w.done = true
 	w.waitSync()
-	if err := w.f.Sync(); err != nil {
+	err := w.syncErr
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err != nil {
 		w.f.Close()
 		w.l.root.Remove(w.tmp)
 		return fmt.Errorf("blob: %w", err)

@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,5 +73,34 @@ func TestLocalSyncBehind(t *testing.T) {
 		if err != nil || info.Size != size || !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("stored %d bytes (info %d), err %v; want the %d written", len(got), info.Size, err, size)
 		}
+	}
+}
+
+// A failed background fsync fails Commit even if Commit's own fsync
+// succeeds (Linux reports a writeback error to one fsync only), and
+// nothing is stored.
+func TestLocalSyncBehindErrorFailsCommit(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	boom := errors.New("injected writeback error")
+	syncFile = func(*os.File) error { return boom }
+	defer func() { syncFile = (*os.File).Sync }()
+	w, err := l.Create(context.Background(), "big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, syncEvery)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); !errors.Is(err, boom) {
+		t.Fatalf("Commit after a failed background sync: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		t.Errorf("left %s", e.Name())
 	}
 }
