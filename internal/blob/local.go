@@ -96,16 +96,80 @@ type localWriter struct {
 	f         *os.File
 	tmp, name string
 	done      bool
+	// unsynced counts the bytes written since the last background sync
+	// started; syncing is non-nil while one runs and is closed when it
+	// ends (at most one at a time).
+	unsynced int64
+	syncing  chan struct{}
+	// syncErr is the first background fsync's error (set before syncing
+	// closes): Linux reports a writeback error to one fsync per open file
+	// only, so Commit must not trust its own fsync after a failed one.
+	syncErr error
 }
 
-func (w *localWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+// syncEvery is how many bytes a writer lets pile up before it fsyncs them
+// in the background while the writes go on. Without it a large blob is
+// all unsynced when Commit fsyncs, and the writer (an upload's client)
+// waits for the whole flush after its last byte: ≈ 0.12 s for 256 MiB on
+// the reference VM, whose disk flushes its host-side cache on fsync
+// (sync_file_range's writeback does not reach that cache). With it,
+// Commit's fsync has at most this much (plus what arrived during the last
+// background sync) left.
+const syncEvery = 32 << 20
+
+// syncFile is the background fsync (a test replaces it to fail).
+var syncFile = (*os.File).Sync
+
+func (w *localWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.unsynced += int64(n)
+	if w.unsynced >= syncEvery && err == nil {
+		w.syncBehind()
+	}
+	return n, err
+}
+
+// syncBehind starts a background fsync of what is written so far, unless
+// one is still running (then the next Write tries again). It is an early
+// start of Commit's fsync; its error is kept for Commit (syncErr).
+func (w *localWriter) syncBehind() {
+	if w.syncing != nil {
+		select {
+		case <-w.syncing:
+		default:
+			return
+		}
+	}
+	w.unsynced = 0
+	done := make(chan struct{})
+	w.syncing = done
+	go func(f *os.File) {
+		defer close(done)
+		if err := syncFile(f); err != nil && w.syncErr == nil {
+			w.syncErr = err
+		}
+	}(w.f)
+}
+
+// waitSync waits for a background fsync to end before the file is closed.
+func (w *localWriter) waitSync() {
+	if w.syncing != nil {
+		<-w.syncing
+		w.syncing = nil
+	}
+}
 
 func (w *localWriter) Commit() error {
 	if w.done {
 		return errors.New("blob: writer already finished")
 	}
 	w.done = true
-	if err := w.f.Sync(); err != nil {
+	w.waitSync()
+	err := w.syncErr
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err != nil {
 		w.f.Close()
 		w.l.root.Remove(w.tmp)
 		return fmt.Errorf("blob: %w", err)
@@ -130,6 +194,7 @@ func (w *localWriter) Abort() error {
 		return nil
 	}
 	w.done = true
+	w.waitSync()
 	w.f.Close()
 	if err := w.l.root.Remove(w.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blob: %w", err)

@@ -139,3 +139,56 @@ func TestE2EEFTPReplayRecordConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// One group commit is one multi-row INSERT padded to a power of two with
+// the batch's last key: every size up to the bound, with keys stored
+// before and keys repeated within the batch, gives each request exactly
+// the answer one INSERT per key in order would have.
+func TestE2EEFTPReplayBatchExact(t *testing.T) {
+	t.Parallel()
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now()
+		key := func(batch, i int) []byte {
+			k := make([]byte, 32)
+			k[0], k[1], k[2], k[31] = byte(batch), byte(i), 0x5a, 0xa5
+			return k
+		}
+		stored := 0
+		for n := 1; n <= store.MaxReplayBatch; n++ {
+			// Key 0 is recorded before the batch; key 1 appears twice
+			// (second and last place, so the padding repeats it too).
+			if f, err := db.E2EEFTPReplayRecord(ctx, key(n, 0), now); err != nil || !f {
+				t.Fatalf("n=%d: seeding: fresh=%v err=%v", n, f, err)
+			}
+			stored++
+			ephs := make([][]byte, n)
+			want := make([]bool, n)
+			for i := range ephs {
+				ephs[i], want[i] = key(n, i), i != 0
+			}
+			if n >= 3 {
+				ephs[n-1], want[n-1] = key(n, 1), false
+			}
+			fresh, errs := db.WriteReplayBatch(ephs, now)
+			for i := range ephs {
+				if errs[i] != nil || fresh[i] != want[i] {
+					t.Fatalf("n=%d key %d: fresh=%v err=%v, want fresh=%v", n, i, fresh[i], errs[i], want[i])
+				}
+				if want[i] {
+					stored++
+				}
+			}
+			// The same batch again: all replays.
+			fresh, errs = db.WriteReplayBatch(ephs, now)
+			for i := range ephs {
+				if errs[i] != nil || fresh[i] {
+					t.Fatalf("n=%d again, key %d: fresh=%v err=%v", n, i, fresh[i], errs[i])
+				}
+			}
+		}
+		if c, err := db.E2EEFTPReplayCount(ctx); err != nil || c != int64(stored) {
+			t.Fatalf("stored %d keys, want %d (%v)", c, stored, err)
+		}
+	})
+}

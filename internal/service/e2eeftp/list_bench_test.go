@@ -5,9 +5,12 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -133,6 +136,65 @@ func BenchmarkListConn(b *testing.B) {
 	b.Run("tcp-sqlite", func(b *testing.B) {
 		tcp(b, newFixtureLimits(b, netsvctest.DefaultLimits, withReplay(storetest.SQLite(b))))
 	})
+	// Eight clients at once, as `gatehouse bench`'s "e2eeftp LIST ×8":
+	// the replay log's group commit batches concurrent hellos.
+	b.Run("tcp-sqlite-8clients", func(b *testing.B) {
+		f := newFixtureLimits(b, netsvctest.DefaultLimits, withReplay(storetest.SQLite(b)))
+		f.putFiles(b, 10)
+		hellos := make([][]byte, b.N)
+		for i := range hellos {
+			hellos[i], _ = freshHello(b, f.cliID)
+		}
+		var next atomic.Int64
+		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := cpuTime()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c, err := net.Dial("tcp", f.addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				err = listOnce(c, hellos[next.Add(1)-1])
+				c.Close()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		reportCPU(b, start)
+	})
+}
+
+// listOnce runs one LIST on c with a pre-made hello (the client side does
+// no crypto) and checks the reply's length.
+func listOnce(c net.Conn, hello []byte) error {
+	var sh [HelloLen]byte
+	var reply [4096]byte
+	if _, err := c.Write(hello); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(c, sh[:]); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(c, "LIST\n"); err != nil {
+		return err
+	}
+	n := 0
+	for {
+		m, err := c.Read(reply[n:])
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	if want := len("200|149\n") + 149; n != want {
+		return fmt.Errorf("LIST reply of %d bytes: %q", n, reply[:n])
+	}
+	return nil
 }
 
 func benchListConn(b *testing.B, f *fixture, dial func() (net.Conn, <-chan struct{})) {

@@ -311,8 +311,10 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 		}
 		return nil, fmt.Errorf("%w (client %s)", err, Fingerprint(h.Identity[:]))
 	}
-	out := NewHello(s.id, eph.PublicKey())
-	if _, err := c.Write(out.Marshal()); err != nil {
+	var out [HelloLen]byte
+	hello := NewHello(s.id, eph.PublicKey())
+	hello.marshalTo(&out)
+	if _, err := c.Write(out[:]); err != nil {
 		return nil, fmt.Errorf("writing server hello: %w", err)
 	}
 	fp, comment := Fingerprint(h.Identity[:]), ""

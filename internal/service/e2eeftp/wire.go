@@ -90,18 +90,24 @@ type Hello struct {
 func NewHello(id ed25519.PrivateKey, eph *ecdh.PublicKey) Hello {
 	var h Hello
 	copy(h.Ephemeral[:], eph.Bytes())
-	copy(h.Identity[:], id.Public().(ed25519.PublicKey))
+	copy(h.Identity[:], id[ed25519.SeedSize:]) // id.Public(), without its copy
 	copy(h.Signature[:], ed25519.Sign(id, h.Ephemeral[:]))
 	return h
 }
 
 // Marshal returns the 132 wire bytes.
 func (h *Hello) Marshal() []byte {
-	b := make([]byte, 0, HelloLen)
-	b = binary.BigEndian.AppendUint32(b, HelloPayloadLen)
-	b = append(b, h.Ephemeral[:]...)
-	b = append(b, h.Identity[:]...)
-	return append(b, h.Signature[:]...)
+	var b [HelloLen]byte
+	h.marshalTo(&b)
+	return b[:]
+}
+
+// marshalTo writes the 132 wire bytes into b (no allocation).
+func (h *Hello) marshalTo(b *[HelloLen]byte) {
+	binary.BigEndian.PutUint32(b[:4], HelloPayloadLen)
+	copy(b[4:36], h.Ephemeral[:])
+	copy(b[36:68], h.Identity[:])
+	copy(b[68:], h.Signature[:])
 }
 
 // Verify reports whether the signature is the identity's over the ephemeral key.
