@@ -118,8 +118,12 @@ func (c *registryCache) getLocked(id string) (store.CloudreportClient, error, bo
 
 // lookup reads a client from the registry through the cache.
 func (s *Server) lookup(ctx context.Context, id string) (store.CloudreportClient, error) {
+	return s.lookupAt(ctx, id, s.cfg.Now())
+}
+
+// lookupAt is lookup at time now (cfg.Now, read once by the caller).
+func (s *Server) lookupAt(ctx context.Context, id string, now time.Time) (store.CloudreportClient, error) {
 	c := &s.cache
-	now := s.cfg.Now()
 	c.mu.Lock()
 	if c.disabled {
 		c.mu.Unlock()
