@@ -2,7 +2,10 @@ package cloudreport
 
 import (
 	"bufio"
+	"bytes"
+	"compress/zlib"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
@@ -10,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
@@ -121,4 +125,89 @@ func benchNoCache(s *Server) {
 	s.cache.mu.Lock()
 	s.cache.disabled = true
 	s.cache.mu.Unlock()
+}
+
+// BenchmarkInfoHandle is the server's own work for one INFO, without the
+// connection: parse the request line, decrypt and inflate DATA, look the
+// client up (cache warm), note it seen, build and encrypt the reply
+// (docs/performance.md, "cloudreport INFO: the payload path"). "zlib9" is
+// DATA as the original client sends it (zlib level 9, fixed Huffman
+// codes), "stored" as this package's Client sends it (one stored block).
+func BenchmarkInfoHandle(b *testing.B) {
+	for _, kind := range []string{"zlib9", "stored"} {
+		b.Run(kind, func(b *testing.B) {
+			srv, err := New(DefaultConfig(), Env{Registry: benchStore(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { srv.Close() })
+			h := &handleBench{s: srv, b: b, kind: kind, done: make(chan struct{})}
+			conn, _ := netsvctest.Pipe(b, h, netsvctest.DefaultLimits)
+			<-h.done
+			conn.Close()
+		})
+	}
+}
+
+type handleBench struct {
+	s    *Server
+	b    *testing.B
+	kind string
+	done chan struct{}
+}
+
+func (h *handleBench) ServeConn(ctx context.Context, c *netsvc.Conn) error {
+	defer close(h.done)
+	b := h.b
+	ss := &session{s: h.s, c: c, drain: ctx.Done(), peer: "127.0.0.1"}
+	defer ss.release()
+	call := func(line string) []byte {
+		req, ok := parseLine([]byte(line), ss.toks)
+		if !ok {
+			b.Fatalf("unparsed %q", line)
+		}
+		ss.toks = req.Tokens[:0]
+		rctx, done := c.Request(ctx, metricName(req.Cmd))
+		reply, status, _ := ss.handle(rctx, req)
+		if ss.buf != nil {
+			putCodecBuf(ss.buf)
+			ss.buf = nil
+		}
+		done(status)
+		if status != netsvc.StatusOK {
+			b.Fatalf("%q: %s %q", line, status, reply)
+		}
+		return reply
+	}
+	call("INIT ID=2 DT=261205 TM=010203 HST=BENCH ATP=gatehouse AVR=1.0.0.0")
+	payload := []byte("TT=Test\r\nID=0000abcd\r\nFN=Firm\r\nHS=BENCHHOST")
+	var data string
+	if h.kind == "stored" {
+		data, _ = ss.codec.Encrypt(payload)
+	} else {
+		var zb bytes.Buffer
+		zw, _ := zlib.NewWriterLevel(&zb, zlib.BestCompression)
+		zw.Write(payload)
+		zw.Close()
+		ct := legacycrypto.PKCS7Pad(zb.Bytes())
+		cbcEncrypt(ss.codec.(*SeedCodec).block, ct)
+		data = base64.RawStdEncoding.EncodeToString(ct)
+	}
+	line := "INFO DATA=" + data
+	reply := string(call(line))
+	d, ok := strings.CutPrefix(strings.TrimSuffix(reply, "\r\n"), "200 OK\r\nDATA=")
+	if !ok {
+		b.Fatalf("reply %q", reply)
+	}
+	p, err := ss.codec.Decrypt(d)
+	if err != nil || !bytes.HasPrefix(p, []byte("TT=Test\r\nID=0000abcd\r\nEX=")) {
+		b.Fatalf("reply payload %q, %v", p, err)
+	}
+	b.ReportAllocs()
+	cpu := cpuClock()
+	for b.Loop() {
+		call(line)
+	}
+	reportCPU(b, cpu)
+	return nil
 }

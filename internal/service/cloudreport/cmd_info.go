@@ -45,7 +45,9 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, netsvc.St
 		return errorReply(s.dialect, failNotFound, ""), netsvc.StatusRefused, ss.authFailed("no valid client id")
 	}
 	id := ss.normalizedID(wireID)
-	cl, err := ss.s.lookup(ctx, id)
+	// One clock read for the cache's check and the last-seen note.
+	now := s.cfg.Now()
+	cl, err := ss.s.lookupAt(ctx, id, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && open:
 		name, ok := getField(plain, b.fields, "ON")
@@ -71,7 +73,7 @@ func (ss *session) handleInfo(ctx context.Context, r Request) ([]byte, netsvc.St
 		ss.c.Log().Error("INFO registry lookup failed", "client", id, "err", err)
 		return errorReply(s.dialect, failInternal, ""), netsvc.StatusServerError, false
 	default:
-		ss.s.noteSeen(id, s.cfg.Now(), ss.peer)
+		ss.s.noteSeen(id, now, ss.peer)
 	}
 	return ss.grant(wireID, cl, false)
 }

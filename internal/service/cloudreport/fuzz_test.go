@@ -3,8 +3,13 @@ package cloudreport
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
+	"compress/zlib"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/adler32"
+	"io"
 	"strings"
 	"testing"
 
@@ -208,4 +213,68 @@ func BenchmarkSeedCodec(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzInflate holds inflate to its promise: it accepts exactly what
+// compress/zlib's reader read to EOF accepts, with the same output, and
+// fails past the limit. The seeds cover the stored-block path (one and
+// several stored blocks, empty, truncated, a bad NLEN, past the limit)
+// and its hand-over to the flate reader (a stored block then a compressed
+// one, level 9 streams).
+func FuzzInflate(f *testing.F) {
+	z9 := func(p []byte) []byte {
+		var b bytes.Buffer
+		w, _ := zlib.NewWriterLevel(&b, zlib.BestCompression)
+		w.Write(p)
+		w.Close()
+		return b.Bytes()
+	}
+	payload := []byte("TT=Test\r\nID=00003e3b\r\nFN=Firm\r\nHS=DLUKAREV")
+	stored := deflate(payload)
+	twoBlocks := []byte{0x78, 0xda, 0x00, 3, 0, 0xfc, 0xff, 'T', 'T', '=', 0x01, 4, 0, 0xfb, 0xff, 'T', 'e', 's', 't'}
+	twoBlocks = binary.BigEndian.AppendUint32(twoBlocks, adler32.Checksum([]byte("TT=Test")))
+	// A stored block, then the rest as a final fixed-Huffman block.
+	mixed := []byte{0x78, 0xda, 0x00, 3, 0, 0xfc, 0xff, 'T', 'T', '='}
+	var fb bytes.Buffer
+	fw, _ := flate.NewWriter(&fb, flate.BestCompression)
+	fw.Write([]byte("Test"))
+	fw.Close()
+	mixed = append(mixed, fb.Bytes()...)
+	mixed = binary.BigEndian.AppendUint32(mixed, adler32.Checksum([]byte("TT=Test")))
+	badNLEN := bytes.Clone(stored)
+	badNLEN[5] ^= 1
+	for _, z := range [][]byte{stored, twoBlocks, mixed, badNLEN, stored[:len(stored)-5], stored[:7],
+		deflate(nil), z9(payload), z9(bytes.Repeat(payload, 200)), deflate(bytes.Repeat(payload, 200)), {0x78, 0xda}} {
+		f.Add(z, 4096)
+		f.Add(z, 20)
+	}
+	f.Fuzz(func(t *testing.T, z []byte, limit int) {
+		limit = 1 + abs(limit)%8192
+		var want []byte
+		var wantErr error
+		zr, err := zlib.NewReader(bytes.NewReader(z))
+		if err == nil {
+			want, err = io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+			if err == nil && len(want) > limit {
+				err = errors.New("past the limit")
+			}
+		}
+		wantErr = err
+		b := getCodecBuf()
+		defer putCodecBuf(b)
+		got, err := b.inflate(z, limit)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("inflate %x (limit %d): err %v, zlib's %v", z, limit, err, wantErr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("inflate %x: %q, zlib's %q", z, got, want)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

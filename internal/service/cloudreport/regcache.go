@@ -105,10 +105,8 @@ func evictOne[V any](m map[string]V) {
 
 func isNotFound(err error) bool { return err != nil && errors.Is(err, store.ErrNotFound) }
 
-// get is the cached answer for id, if any.
-func (c *registryCache) get(id string) (store.CloudreportClient, error, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// getLocked is the cached answer for id, if any; c.mu is held.
+func (c *registryCache) getLocked(id string) (store.CloudreportClient, error, bool) {
 	if e, ok := c.found[id]; ok {
 		return store.CloudreportClient{ID: id, Enabled: e.enabled, Expires: e.expires, Created: e.created}, nil, true
 	}
@@ -120,8 +118,12 @@ func (c *registryCache) get(id string) (store.CloudreportClient, error, bool) {
 
 // lookup reads a client from the registry through the cache.
 func (s *Server) lookup(ctx context.Context, id string) (store.CloudreportClient, error) {
+	return s.lookupAt(ctx, id, s.cfg.Now())
+}
+
+// lookupAt is lookup at time now (cfg.Now, read once by the caller).
+func (s *Server) lookupAt(ctx context.Context, id string, now time.Time) (store.CloudreportClient, error) {
 	c := &s.cache
-	now := s.cfg.Now()
 	c.mu.Lock()
 	if c.disabled {
 		c.mu.Unlock()
@@ -130,16 +132,18 @@ func (s *Server) lookup(ctx context.Context, id string) (store.CloudreportClient
 	check := !c.checking && (c.checked.IsZero() || now.Sub(c.checked) >= registryCheckInterval || now.Before(c.checked))
 	if check {
 		c.checking = true
-	}
-	c.mu.Unlock()
-	if check {
+		c.mu.Unlock()
 		s.checkGeneration(ctx, now)
+		c.mu.Lock()
 	}
-	if cl, err, ok := c.get(id); ok {
+	// The usual case, a warm entry and no check due: one lock.
+	cl, err, ok := c.getLocked(id)
+	epoch := c.epoch // for a miss: the store read starts now
+	c.mu.Unlock()
+	if ok {
 		return cl, err
 	}
-	epoch := c.begin()
-	cl, err := s.reg.CloudreportClient(ctx, id)
+	cl, err = s.reg.CloudreportClient(ctx, id)
 	c.fill(epoch, id, cl, err)
 	return cl, err
 }

@@ -2,6 +2,7 @@ package cloudreport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -119,6 +120,12 @@ func readLine(br *bufio.Reader, max int) ([]byte, error) {
 	}
 }
 
+// lineBuffered reports whether br holds a whole line (its LF) already.
+func lineBuffered(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Buffered())
+	return bytes.IndexByte(buf, '\n') >= 0
+}
+
 // ServeConn runs one connection: read a line, answer it, until an empty
 // line, EOF, an error, a closing reply or shutdown.
 func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
@@ -132,15 +139,18 @@ func (s *Server) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 	c.StartHandshake()
 	br := bufio.NewReaderSize(c, 4096)
 	for ctx.Err() == nil {
+		bounded := false
 		if ss.initialized {
 			// After INIT: once a line starts, all of it must arrive within
 			// the message timeout (before INIT the handshake bound holds).
-			if _, err := br.Peek(1); err == nil {
+			// A line already whole in the buffer needs no read, so no bound.
+			if _, err := br.Peek(1); err == nil && !lineBuffered(br) {
 				c.StartMessage()
+				bounded = true
 			}
 		}
 		line, err := readLine(br, s.cfg.MaxLine)
-		if ss.initialized {
+		if bounded {
 			c.EndMessage()
 		}
 		if err != nil {

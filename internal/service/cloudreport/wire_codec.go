@@ -161,6 +161,12 @@ func (b *codecBuf) inflate(z []byte, limit int) ([]byte, error) {
 		}
 		body = body[4:]
 	}
+	if out, rest, stored, ok := b.inflateStored(body, limit); stored {
+		if !ok || len(rest) < 4 || binary.BigEndian.Uint32(rest) != adler32.Checksum(out) {
+			return nil, ErrDecrypt
+		}
+		return out, nil
+	}
 	b.src.Reset(body)
 	if b.fr == nil {
 		b.fr = flate.NewReader(&b.src)
@@ -195,6 +201,47 @@ func (b *codecBuf) inflate(z []byte, limit int) ([]byte, error) {
 		return nil, ErrDecrypt
 	}
 	return out, nil
+}
+
+// inflateStored is inflate's path for a deflate body made of stored
+// (uncompressed) blocks only, as this package's deflate writes replies and
+// the Go client its requests: it copies the blocks into b.plain without
+// the flate reader (whose Reset alone cost more than the copy). It reports
+// stored false, having decided nothing, when a block is not stored; the
+// caller then runs the flate reader over the whole body, which decides.
+// Otherwise it decides as the flate reader would: a block is its header's
+// three bits (the other five bits of that byte are skipped), LEN and its
+// complement NLEN, LEN bytes; a truncated or inconsistent block, or more
+// than limit bytes of output, fails (ok false). After the final block it
+// returns the output and what follows the block.
+func (b *codecBuf) inflateStored(body []byte, limit int) (out, rest []byte, stored, ok bool) {
+	if len(body) == 0 || body[0]&0x06 != 0 {
+		return nil, nil, false, false
+	}
+	out = b.plain[:0]
+	for {
+		if len(body) == 0 {
+			return nil, nil, true, false // truncated: the reader's unexpected EOF
+		}
+		h := body[0]
+		if h&0x06 != 0 {
+			return nil, nil, false, false // a compressed (or invalid) block: the reader decides
+		}
+		if len(body) < 5 || binary.LittleEndian.Uint16(body[3:]) != ^binary.LittleEndian.Uint16(body[1:]) {
+			return nil, nil, true, false
+		}
+		n := int(binary.LittleEndian.Uint16(body[1:]))
+		body = body[5:]
+		if len(body) < n || len(out)+n > limit {
+			return nil, nil, true, false
+		}
+		out = append(out, body[:n]...)
+		b.plain = out
+		body = body[n:]
+		if h&1 == 1 {
+			return out, body, true, true
+		}
+	}
 }
 
 // lenientBase64 is legacycrypto.LenientBase64 into b.ct: characters
