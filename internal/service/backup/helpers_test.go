@@ -99,8 +99,14 @@ func newEnvOn(t testing.TB, db *store.DB, blobs blob.Store, mods ...func(*Config
 // sharing e's store, blobs and master key.
 func (e *env) sibling(mods ...func(*Config)) *env {
 	e.t.Helper()
+	return e.siblingLimits(netsvctest.DefaultLimits, mods...)
+}
+
+// siblingLimits is sibling with its own connection limits.
+func (e *env) siblingLimits(lim netsvc.Limits, mods ...func(*Config)) *env {
+	e.t.Helper()
 	s := &env{t: e.t, db: e.db, blobs: e.blobs, master: e.master, reg: prometheus.NewRegistry()}
-	return s.serve(testConfig(mods...), netsvctest.DefaultLimits)
+	return s.serve(testConfig(mods...), lim)
 }
 
 // envOf is the Env of e's server.

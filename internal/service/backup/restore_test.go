@@ -315,10 +315,14 @@ func TestRestoreSlowReaderCut(t *testing.T) {
 	// 8 MiB/s: the cut comes once the socket buffers (a few MiB) are full and
 	// the time they bought at that rate has passed, well under a second.
 	lim.MinRate, lim.RateGrace = 8<<20, 50*time.Millisecond
-	e := newEnvLimits(t, lim)
-	c := e.newClient("sloth")
+	// The upload goes through a daemon with the generous test limits (a
+	// race build on a loaded machine may take seconds to encrypt 24 MiB),
+	// the restore through one with the strict rate, on the same store.
+	up := newEnv(t)
+	c := up.newClient("sloth")
 	data := randBytes(24 << 20)
 	upload(t, c, "big", data)
+	e := up.siblingLimits(lim)
 	conn, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
