@@ -77,7 +77,7 @@ func TestSharedKeysAcrossDaemons(t *testing.T) {
 		if _, err := db.E2EEFTPRevokeClient(ctx, AuthorizedLine(p1), time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 10*interval, "revocation seen by A and B", func() bool { return !a.Contains(k1) && !b.Contains(k1) })
+		waitUntil(t, 40*interval, "revocation seen by A and B", func() bool { return !a.Contains(k1) && !b.Contains(k1) })
 
 		// A third daemon whose file still holds the revoked key does not
 		// bring it back.
