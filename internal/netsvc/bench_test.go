@@ -5,9 +5,10 @@ import (
 	"context"
 	"io"
 	"net"
-	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse/internal/cputime"
 )
 
 // benchLimits are a request service's usual limits: every Read and Write
@@ -34,17 +35,6 @@ func benchEcho(ctx context.Context, c *Conn) error {
 	}
 }
 
-// cpuClock reads the process's CPU time (user + system): on a shared
-// machine the wall time per op grows with other tenants' load, the CPU per
-// op much less.
-func cpuClock() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchRoundTrips runs b.N lock-step 64-byte line round trips on client.
 func benchRoundTrips(b *testing.B, client net.Conn) {
 	line := make([]byte, 64)
@@ -55,7 +45,7 @@ func benchRoundTrips(b *testing.B, client net.Conn) {
 	reply := make([]byte, len(line))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuClock()
+	cpu := cputime.Process()
 	for range b.N {
 		if _, err := client.Write(line); err != nil {
 			b.Fatal(err)
@@ -65,7 +55,7 @@ func benchRoundTrips(b *testing.B, client net.Conn) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpuClock()-cpu)/float64(b.N), "cpu-ns/op")
+	cputime.Report(b, cpu, 1, "cpu-ns/op")
 }
 
 // BenchmarkRequestRoundTrip: one client's lock-step request round trips

@@ -5,9 +5,10 @@ import (
 	"crypto/rand"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse/internal/cputime"
 )
 
 // BenchmarkReplayBatch is one group commit of the e2eeftp replay log
@@ -26,7 +27,7 @@ func BenchmarkReplayBatch(b *testing.B) {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			batch := make([]*replayReq, n)
-			start := cpuTime()
+			start := cputime.Process()
 			for b.Loop() {
 				for i := range batch {
 					eph := make([]byte, 32)
@@ -40,13 +41,7 @@ func BenchmarkReplayBatch(b *testing.B) {
 					}
 				}
 			}
-			b.ReportMetric(float64(cpuTime()-start)/float64(b.N*n), "cpu-ns/key")
+			cputime.Report(b, start, int64(n), "cpu-ns/key")
 		})
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

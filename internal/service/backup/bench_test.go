@@ -11,12 +11,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"gatehouse/internal/blob"
 	"gatehouse/internal/blob/blobtest"
+	"gatehouse/internal/cputime"
 	"gatehouse/internal/store/storetest"
 )
 
@@ -108,15 +108,6 @@ func BenchmarkRegisterKeyExchange(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
 }
 
-// cpuTime is this process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkServerUpload isolates the server's side of an upload: the
 // ciphertext is encrypted once, then sent over loopback with plain writes
 // (no client-side cipher), answered 2103, and confirmed with 1029. The
@@ -143,7 +134,7 @@ func BenchmarkServerUpload(b *testing.B) {
 			b.SetBytes(int64(len(ct)))
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for i := 0; i < b.N; i++ {
 				conn, err := net.Dial("tcp", e.addr)
 				if err != nil {
@@ -165,7 +156,7 @@ func BenchmarkServerUpload(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N)/(size>>20), "cpu-ms/MiB")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(time.Millisecond)/float64(b.N)/(size>>20), "cpu-ms/MiB")
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/cputime"
 	"gatehouse/internal/legacycrypto"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
@@ -70,13 +71,13 @@ func benchInfoPipe(b *testing.B, db *store.DB, cached bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuClock()
+	cpu := cputime.Process()
 	for b.Loop() {
 		if _, err := c.Info(req); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, cpu)
+	cputime.Report(b, cpu, 1, "cpu-ns/op")
 }
 
 // echoHandler answers every line with itself, as a request of netsvc.
@@ -108,8 +109,8 @@ func benchEchoPipe(b *testing.B) {
 	br := bufio.NewReader(conn)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuClock()
-	defer reportCPU(b, cpu)
+	cpu := cputime.Process()
+	defer cputime.Report(b, cpu, 1, "cpu-ns/op")
 	for b.Loop() {
 		if _, err := conn.Write(line); err != nil {
 			b.Fatal(err)
@@ -204,10 +205,10 @@ func (h *handleBench) ServeConn(ctx context.Context, c *netsvc.Conn) error {
 		b.Fatalf("reply payload %q, %v", p, err)
 	}
 	b.ReportAllocs()
-	cpu := cpuClock()
+	cpu := cputime.Process()
 	for b.Loop() {
 		call(line)
 	}
-	reportCPU(b, cpu)
+	cputime.Report(b, cpu, 1, "cpu-ns/op")
 	return nil
 }

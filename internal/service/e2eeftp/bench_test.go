@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/cputime"
 )
 
 // benchBytes is the transfer size: 1 GiB unless E2EEFTP_BENCH_BYTES says.
@@ -90,7 +92,7 @@ func BenchmarkSend(b *testing.B) {
 	resetPeakRSS()
 	var tail time.Duration
 	b.ResetTimer()
-	start := cpuTime()
+	start := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		src := newPattern(n)
 		if err := f.client.Send(context.Background(), "bench.bin", src, n); err != nil {
@@ -99,7 +101,7 @@ func BenchmarkSend(b *testing.B) {
 		tail += time.Since(src.drained)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-start)/float64(int64(b.N)*max(n, 1)), "cpu-ns/B")
+	cputime.Report(b, start, n, "cpu-ns/B")
 	b.ReportMetric(tail.Seconds()*1e3/float64(b.N), "tail-ms")
 	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 }

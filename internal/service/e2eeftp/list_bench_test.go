@@ -11,10 +11,10 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"gatehouse/internal/cputime"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store/storetest"
@@ -52,7 +52,7 @@ func BenchmarkHandshakePrimitives(b *testing.B) {
 	var seed [32]byte
 	rand.Read(seed[:])
 	b.ReportAllocs()
-	start := cpuTime()
+	start := cputime.Process()
 	for b.Loop() {
 		if !h.Verify() {
 			b.Fatal("verify")
@@ -67,7 +67,7 @@ func BenchmarkHandshakePrimitives(b *testing.B) {
 		}
 		ed25519.Sign(id, eph.PublicKey().Bytes())
 	}
-	reportCPU(b, start)
+	cputime.Report(b, start, 1, "cpu-ns/op")
 }
 
 // BenchmarkListServer is the server's LIST work alone (the folder's names
@@ -149,7 +149,7 @@ func BenchmarkListConn(b *testing.B) {
 		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
 		b.ReportAllocs()
 		b.ResetTimer()
-		start := cpuTime()
+		start := cputime.Process()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				c, err := net.Dial("tcp", f.addr)
@@ -165,7 +165,7 @@ func BenchmarkListConn(b *testing.B) {
 				}
 			}
 		})
-		reportCPU(b, start)
+		cputime.Report(b, start, 1, "cpu-ns/op")
 	})
 }
 
@@ -208,7 +208,7 @@ func benchListConn(b *testing.B, f *fixture, dial func() (net.Conn, <-chan struc
 	const want = len("200|149\n") + 149
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := cpuTime()
+	start := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		cli, ended := dial()
 		if _, err := cli.Write(hellos[i]); err != nil {
@@ -236,19 +236,5 @@ func benchListConn(b *testing.B, f *fixture, dial func() (net.Conn, <-chan struc
 			<-ended
 		}
 	}
-	reportCPU(b, start)
-}
-
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports the process CPU time per op since start as cpu-ns/op:
-// on a shared, loaded machine it moves far less than wall time, so ratios
-// between benchmarks of one run read better from it.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	cputime.Report(b, start, 1, "cpu-ns/op")
 }
