@@ -422,23 +422,31 @@ func (c *Conn) armRead(t mono) (string, error) {
 	xfer := c.transferDeadline(0)
 	want, kind = earlier(want, kind, c.readBy, c.readKind)
 	want, kind = earlier(want, kind, xfer, deadlineTooSlow)
-	if kind == deadlineIdle {
-		hi := want + c.idleGrain
-		hi, _ = earlier(hi, "", c.readBy, "")
-		hi, _ = earlier(hi, "", xfer, "")
-		if c.rdSet.kind == deadlineIdle && c.rdSet.at >= want && c.rdSet.at <= hi {
-			return kind, nil
-		}
-		want = hi
-	} else if c.rdSet.at == want && c.rdSet.kind == kind {
+	at, ok := pick(c.rdSet, want, kind, deadlineIdle, c.idleGrain, c.readBy, xfer)
+	if ok {
 		return kind, nil
 	}
-	if err := c.Conn.SetReadDeadline(want.time()); err != nil {
+	if err := c.Conn.SetReadDeadline(at.time()); err != nil {
 		c.rdSet = unknown
 		return kind, err
 	}
-	c.rdSet = armed{want, kind}
+	c.rdSet = armed{at, kind}
 	return kind, nil
+}
+
+// pick is the deadline to arm for want of the given kind, or ok when the
+// armed one (set) will do. The coarse kind (idle, write) keeps an armed
+// deadline of its kind anywhere in [want, want+grain], capped by the exact
+// bounds a and b (0: none), and otherwise arms the window's later end; any
+// other kind is exact.
+func pick(set armed, want mono, kind, coarse string, grain, a, b mono) (at mono, ok bool) {
+	if kind != coarse {
+		return want, set.at == want && set.kind == kind
+	}
+	hi := want + grain
+	hi, _ = earlier(hi, "", a, "")
+	hi, _ = earlier(hi, "", b, "")
+	return hi, set.kind == coarse && set.at >= want && set.at <= hi
 }
 
 // armWrite is armRead for a Write of n bytes starting at t: the write
@@ -451,21 +459,15 @@ func (c *Conn) armWrite(t mono, n int64) (string, error) {
 	}
 	xfer := c.transferDeadline(n)
 	want, kind = earlier(want, kind, xfer, deadlineTooSlow)
-	if kind == deadlineWrite {
-		hi := want + c.writeGrain
-		hi, _ = earlier(hi, "", xfer, "")
-		if c.wrSet.kind == deadlineWrite && c.wrSet.at >= want && c.wrSet.at <= hi {
-			return kind, nil
-		}
-		want = hi
-	} else if c.wrSet.at == want && c.wrSet.kind == kind {
+	at, ok := pick(c.wrSet, want, kind, deadlineWrite, c.writeGrain, xfer, 0)
+	if ok {
 		return kind, nil
 	}
-	if err := c.Conn.SetWriteDeadline(want.time()); err != nil {
+	if err := c.Conn.SetWriteDeadline(at.time()); err != nil {
 		c.wrSet = unknown
 		return kind, err
 	}
-	c.wrSet = armed{want, kind}
+	c.wrSet = armed{at, kind}
 	return kind, nil
 }
 
