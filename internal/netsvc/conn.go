@@ -522,6 +522,10 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
+// SetWriteDeadline sets the write side until the next Write, which sets
+// its own (the armed deadline is forgotten, so that Write re-arms).
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.SetDeadline(t) }
+
 type ctxKey struct{}
 
 // FromContext returns the Conn a handler's context belongs to, or nil.

@@ -250,6 +250,8 @@ func (s *Server) Listen(svcs ...Service) error {
 			if b.tlsLn != nil {
 				b.tlsLn.Close()
 			}
+			s.m.bytesIn.retire(b)
+			s.m.bytesOut.retire(b)
 		}
 		return err
 	}

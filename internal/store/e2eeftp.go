@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -152,10 +154,18 @@ func (db *DB) writeReplayBatch(batch []*replayReq) {
 	for size < len(batch) {
 		size *= 2
 	}
+	// Rows in key order: two daemons' batches on one PostgreSQL that hold
+	// the same keys then take their row locks in the same order and cannot
+	// deadlock (40P01 would refuse those handshakes). Freshness is looked
+	// up by key below, so the order costs nothing.
+	order := slices.Clone(batch)
+	slices.SortFunc(order, func(a, b *replayReq) int { return bytes.Compare(a.eph, b.eph) })
 	args := make([]any, 0, 2*size)
-	for i := 0; i < size; i++ {
-		r := batch[min(i, len(batch)-1)]
+	for _, r := range order {
 		args = append(args, r.eph, TimeText(r.now))
+	}
+	for padEph, padAt := args[len(args)-2], args[len(args)-1]; len(args) < 2*size; {
+		args = append(args, padEph, padAt)
 	}
 	rows, err := db.QueryContext(ctx, replayInserts[size], args...)
 	if err != nil {
