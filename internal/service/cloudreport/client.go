@@ -168,28 +168,39 @@ func (c *Client) roundTrip(line string, wantData bool) (data string, err error) 
 		}
 		return "", errors.New("cloudreport: reply without DATA")
 	}
-	l, err := c.readLine()
+	l, err := c.seedReply(wantData)
 	if err != nil {
 		return "", err
 	}
-	if rest, ok := strings.CutPrefix(l, "ERROR "); ok {
-		return "", &ReplyError{Code: "ERROR", Text: rest}
+	return string(l), nil
+}
+
+// seedReply reads a seed-dialect reply under the deadline the request's
+// send set: "ERROR text" is a *ReplyError; otherwise, with wantData, a
+// "200 OK" line and a "DATA=" line whose value is returned, and without,
+// the one line. The bytes are valid until the next read.
+func (c *Client) seedReply(wantData bool) ([]byte, error) {
+	l, err := c.replyLine()
+	if err != nil {
+		return nil, err
+	}
+	if rest, ok := bytes.CutPrefix(l, []byte("ERROR ")); ok {
+		return nil, &ReplyError{Code: "ERROR", Text: string(rest)}
 	}
 	if !wantData {
 		return l, nil
 	}
-	if l != "200 OK" {
-		return "", fmt.Errorf("cloudreport: unexpected reply %q", l)
+	if string(l) != "200 OK" {
+		return nil, fmt.Errorf("cloudreport: unexpected reply %q", l)
 	}
-	l, err = c.readLine()
-	if err != nil {
-		return "", err
+	if l, err = c.replyLine(); err != nil {
+		return nil, err
 	}
-	v, ok := strings.CutPrefix(l, "DATA=")
+	d, ok := bytes.CutPrefix(l, []byte("DATA="))
 	if !ok {
-		return "", fmt.Errorf("cloudreport: expected DATA line, got %q", l)
+		return nil, fmt.Errorf("cloudreport: expected DATA line, got %q", l)
 	}
-	return v, nil
+	return d, nil
 }
 
 // InitReply is the server's answer to INIT.
@@ -334,22 +345,9 @@ func (c *Client) infoSeed(bc bufCodec, f Fields, hasTT bool) (Fields, error) {
 	if _, err := c.conn.Write(line); err != nil {
 		return nil, fmt.Errorf("cloudreport: send: %w", err)
 	}
-	l, err := c.replyLine()
+	d, err := c.seedReply(true)
 	if err != nil {
 		return nil, err
-	}
-	if rest, ok := bytes.CutPrefix(l, []byte("ERROR ")); ok {
-		return nil, &ReplyError{Code: "ERROR", Text: string(rest)}
-	}
-	if string(l) != "200 OK" {
-		return nil, fmt.Errorf("cloudreport: unexpected reply %q", l)
-	}
-	if l, err = c.replyLine(); err != nil {
-		return nil, err
-	}
-	d, ok := bytes.CutPrefix(l, []byte("DATA="))
-	if !ok {
-		return nil, fmt.Errorf("cloudreport: expected DATA line, got %q", l)
 	}
 	plain, err := bc.decryptBuf(b, string(d))
 	if err != nil {
@@ -358,8 +356,8 @@ func (c *Client) infoSeed(bc bufCodec, f Fields, hasTT bool) (Fields, error) {
 	return ParseFields(plain), nil
 }
 
-// replyLine is readLine without its own deadline (infoSeed set one for
-// the round trip), as bytes valid until the next read.
+// replyLine is readLine without its own deadline (the request's send set
+// one for the round trip), as bytes valid until the next read.
 func (c *Client) replyLine() ([]byte, error) {
 	b, err := readLine(c.br, c.opt.MaxReply)
 	if err != nil {
