@@ -185,10 +185,8 @@ func TestRequestDoneOnceNoAlloc(t *testing.T) {
 			t.Errorf("requests{%s,%s} = %v, want %v (-1: no series)", w.cmd, w.status, got, w.want)
 		}
 	}
-	for i, st := range Statuses {
-		if statusIndex(st) != i {
-			t.Fatalf("statusIndex(%s) = %d, want %d", st, statusIndex(st), i)
-		}
+	if len(Statuses) != len(cmdSeries{}.byStatus) {
+		t.Fatalf("%d statuses, %d cached series per command", len(Statuses), len(cmdSeries{}.byStatus))
 	}
 	if n := testing.AllocsPerRun(100, func() {
 		_, done := c.Request(ctx, "A")

@@ -146,23 +146,7 @@ func (cs *cmdSeries) counter(status Status) prometheus.Counter {
 }
 
 // statusIndex is status's index in Statuses, or -1.
-func statusIndex(s Status) int {
-	switch s {
-	case StatusOK:
-		return 0
-	case StatusClientError:
-		return 1
-	case StatusServerError:
-		return 2
-	case StatusRefused:
-		return 3
-	case StatusTimeout:
-		return 4
-	case StatusClosed:
-		return 5
-	}
-	return -1
-}
+func statusIndex(s Status) int { return slices.Index(Statuses, s) }
 
 // series returns cmd's request series, creating them on first use.
 func (sv *svcState) series(cmd string) *cmdSeries {
