@@ -2,7 +2,6 @@ package netsvc
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +10,11 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse/internal/syncbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -36,30 +36,12 @@ func TestPeerGone(t *testing.T) {
 	}
 }
 
-// syncBuf is a log sink safe for the handler's goroutine and the test's.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A request whose client goes away ends with status closed: counted under
 // that status and logged once at info, never as an error; every command of
 // the service has all statuses at zero from start-up.
 func TestClientAbortIsInfo(t *testing.T) {
 	t.Parallel()
-	var logs syncBuf
+	var logs syncbuf.Buffer
 	reg := prometheus.NewRegistry()
 	ended := make(chan struct{})
 	h := HandlerFunc(func(ctx context.Context, c *Conn) error {

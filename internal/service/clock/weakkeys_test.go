@@ -5,13 +5,13 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/netsvc"
+	"gatehouse/internal/syncbuf"
 )
 
 // defaultConfig is the default configuration, checked to serve weak
@@ -205,29 +205,11 @@ func TestNewWeakKeySwitches(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe to read while sessions write to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A served weak key is logged at debug, on the connection's logger, and
 // the line carries neither the key nor the shift.
 func TestWeakKeyLoggedAtDebug(t *testing.T) {
 	t.Parallel()
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := netsvc.New(log, nil)
 	if err := srv.Listen(netsvc.Service{Name: "clock", Addr: "127.0.0.1:0", Handler: newServer(t, DefaultConfig(), Env{}), Limits: defaultLimits()}); err != nil {

@@ -21,33 +21,16 @@ import (
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/syncbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// syncBuf is a log sink the server's goroutines may share.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type env struct {
 	addr string
 	db   *store.DB
 	srv  *Server
-	logs *syncBuf
+	logs *syncbuf.Buffer
 	dir  string
 	prom *prometheus.Registry // the server's and netsvc's series
 }
@@ -91,7 +74,7 @@ func start(t *testing.T, cfg Config, lim netsvc.Limits) *env {
 // registry when it is not nil.
 func startReg(t *testing.T, db *store.DB, reg Registry, cfg Config, lim netsvc.Limits) *env {
 	t.Helper()
-	e := &env{db: db, logs: &syncBuf{}, dir: t.TempDir(), prom: prometheus.NewRegistry()}
+	e := &env{db: db, logs: &syncbuf.Buffer{}, dir: t.TempDir(), prom: prometheus.NewRegistry()}
 	if reg == nil {
 		reg = db
 	}

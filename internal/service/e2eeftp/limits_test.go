@@ -17,6 +17,7 @@ import (
 	"gatehouse/internal/blob"
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
+	"gatehouse/internal/syncbuf"
 )
 
 // metered is a fixture whose netsvc server feeds a registry the test reads.
@@ -24,25 +25,7 @@ type metered struct {
 	*fixture
 	ns   *netsvc.Server
 	reg  *prometheus.Registry
-	logs *syncBuffer
-}
-
-// syncBuffer is a log sink tests can read while sessions write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *syncbuf.Buffer
 }
 
 func newMetered(t *testing.T, l netsvc.Limits, setups ...setup) *metered {
@@ -62,7 +45,7 @@ func newMeteredOn(t *testing.T, dir string, l netsvc.Limits, setups ...setup) *m
 	f.srvID = ed25519.NewKeyFromSeed(serverSeed)
 	f.cliID = ed25519.NewKeyFromSeed(clientSeed)
 	f.auth = StaticKeys{pubArray(f.cliID): true}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	setups = append(setups, func(_ *Config, e *Env) { e.Log = log })
 	f.srv = newTestServer(t, f.srvID, f.auth, f.store, setups...)
