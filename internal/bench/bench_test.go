@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"gatehouse/internal/services"
 	"io"
 	"math"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gatehouse/internal/services"
 )
 
 func TestEchoBaselineAndClosedLoop(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"gatehouse/internal/services"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"gatehouse/internal/services"
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/daemon"

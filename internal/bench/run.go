@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"gatehouse/internal/services"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gatehouse/internal/services"
 )
 
 // Extra targets beside the services.

@@ -24,11 +24,17 @@ func secureSuffix(transport string) string {
 	return " (" + strings.ToUpper(transport) + ")"
 }
 
-// markSecure makes figs the secure rows of the plain figure plainName.
-func markSecure(figs []Figure, transport, plainName string) {
+// measureSecure measures the secure rows of the plain figure plainName:
+// the same requests over transport through open, each row named after
+// its plain one, with the given primitives (nil: none) and note.
+func (e *Env) measureSecure(ctx context.Context, d *Daemon, transport, plainName string, open Opener, prims []string, note string) ([]Figure, error) {
+	figs, err := e.MeasureRR(ctx, d, plainName+secureSuffix(transport), open)
 	for i := range figs {
 		figs[i].Transport, figs[i].Plain = transport, plainName
+		figs[i].Primitives = prims
+		figs[i].Note = joinNote(note, figs[i].Note)
 	}
+	return figs, err
 }
 
 // startService starts service on dir ("" for a fresh one); with tlsPort,

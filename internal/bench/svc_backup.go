@@ -88,12 +88,8 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 		return figs, err
 	}
 	if tlsCfg != nil {
-		sec, err := e.MeasureRR(ctx, d, recName+secureSuffix(TransportTLS), reconnect(d.TLSAddr, tlsCfg, "t"))
-		markSecure(sec, TransportTLS, recName)
-		for i := range sec {
-			sec[i].Primitives = PrimsBackupKey
-			sec[i].Note = joinNote("new connection and full TLS 1.3 handshake per request (no session resumption)", sec[i].Note)
-		}
+		sec, err := e.measureSecure(ctx, d, TransportTLS, recName, reconnect(d.TLSAddr, tlsCfg, "t"), PrimsBackupKey,
+			"new connection and full TLS 1.3 handshake per request (no session resumption)")
 		figs = append(figs, sec...)
 		if err != nil {
 			return figs, err

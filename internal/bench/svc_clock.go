@@ -47,10 +47,7 @@ func benchClock(ctx context.Context, e *Env) ([]Figure, error) {
 	if err != nil || tlsCfg == nil {
 		return figs, err
 	}
-	sec, err := e.MeasureRR(ctx, d, name+secureSuffix(TransportTLS), clockOpener(d.TLSAddr, tlsCfg))
-	markSecure(sec, TransportTLS, name)
-	for i := range sec {
-		sec[i].Note = joinNote("TLS 1.3 session opened before the clock starts", sec[i].Note)
-	}
+	sec, err := e.measureSecure(ctx, d, TransportTLS, name, clockOpener(d.TLSAddr, tlsCfg), nil,
+		"TLS 1.3 session opened before the clock starts")
 	return append(figs, sec...), err
 }

@@ -84,11 +84,8 @@ func benchCloudreport(ctx context.Context, e *Env) ([]Figure, error) {
 	if err != nil || tlsCfg == nil {
 		return figs, err
 	}
-	sec, err := e.MeasureRR(ctx, d, info+secureSuffix(TransportTLS), openOn(d.TLSAddr, tlsCfg, true))
-	markSecure(sec, TransportTLS, info)
-	for i := range sec {
-		sec[i].Note = joinNote("TLS 1.3 session opened before the clock starts", sec[i].Note)
-	}
+	sec, err := e.measureSecure(ctx, d, TransportTLS, info, openOn(d.TLSAddr, tlsCfg, true), nil,
+		"TLS 1.3 session opened before the clock starts")
 	return append(figs, sec...), err
 }
 

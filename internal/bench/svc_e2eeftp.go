@@ -81,12 +81,8 @@ func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
 		return figs, err
 	}
 	if tlsCfg != nil {
-		sec, err := e.MeasureRR(ctx, d, listName+secureSuffix(TransportTLS), list(d.TLSAddr, tlsCfg))
-		markSecure(sec, TransportTLS, listName)
-		for i := range sec {
-			sec[i].Primitives = PrimsE2EEFTPHandshake
-			sec[i].Note = joinNote("new connection, full TLS 1.3 handshake (no session resumption), then the protocol's handshake, per request", sec[i].Note)
-		}
+		sec, err := e.measureSecure(ctx, d, TransportTLS, listName, list(d.TLSAddr, tlsCfg), PrimsE2EEFTPHandshake,
+			"new connection, full TLS 1.3 handshake (no session resumption), then the protocol's handshake, per request")
 		figs = append(figs, sec...)
 		if err != nil {
 			return figs, err

@@ -71,12 +71,8 @@ func benchZMQCmd(ctx context.Context, e *Env) ([]Figure, error) {
 	if err != nil || curveAddr == "" {
 		return figs, err
 	}
-	sec, err := e.MeasureRR(ctx, d, name+secureSuffix(TransportCURVE), open(func(ctx context.Context) (*zmqcmd.Client, error) {
+	sec, err := e.measureSecure(ctx, d, TransportCURVE, name, open(func(ctx context.Context) (*zmqcmd.Client, error) {
 		return zmqcmd.DialCurve(ctx, curveAddr, clockTimeout, serverKey, clientKey)
-	}))
-	markSecure(sec, TransportCURVE, name)
-	for i := range sec {
-		sec[i].Note = joinNote("persistent ZMTP CURVE connection per client (handshake before the clock starts), "+zmqExpr, sec[i].Note)
-	}
+	}), nil, "persistent ZMTP CURVE connection per client (handshake before the clock starts), "+zmqExpr)
 	return append(figs, sec...), err
 }
