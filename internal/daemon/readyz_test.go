@@ -1,17 +1,16 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/fsutil/tmpfstest"
+	"gatehouse/internal/syncbuf"
 )
 
 // With the data folder (store and blobs) on a file system that fills up,
@@ -56,29 +55,12 @@ func TestReadyzReportsFullDisk(t *testing.T) {
 	}
 }
 
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Under storage.min_free_mb the daemon logs a warning (checked at start,
 // then every minute) and /readyz says why.
 func TestLowFreeSpaceWarning(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Storage.MinFreeMB = 1 << 40 // more than any disk has
-	logs := &syncLog{}
+	logs := &syncbuf.Buffer{}
 	d, err := startServices(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)),
 		[]svcSpec{{name: testSvc, addr: "127.0.0.1:0", common: config.Common{Enabled: true, MaxConns: 4, IdleTimeout: time.Second}}})
 	if err != nil {

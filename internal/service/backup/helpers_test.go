@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -24,6 +23,7 @@ import (
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/syncbuf"
 )
 
 // env is one backup server on a loopback port with its store, blobs and a
@@ -38,21 +38,12 @@ type env struct {
 	store  Store // what the server uses instead of db when set
 	reg    *prometheus.Registry
 	ns     *netsvc.Server
-	logMu  sync.Mutex
-	logs   bytes.Buffer
+	logs   syncbuf.Buffer
 }
 
-func (e *env) Write(p []byte) (int, error) {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.logs.Write(p)
-}
+func (e *env) Write(p []byte) (int, error) { return e.logs.Write(p) }
 
-func (e *env) logText() string {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.logs.String()
-}
+func (e *env) logText() string { return e.logs.String() }
 
 // testConfig is DefaultConfig with mods applied, in order.
 func testConfig(mods ...func(*Config)) Config {
