@@ -178,18 +178,7 @@ func (c *DCPCipher) DecryptString(s string) ([]byte, error) {
 // '=' padding is optional, and filler bits need not be zero. Input whose
 // length leaves a single dangling character is rejected.
 func LenientBase64(s string) ([]byte, error) {
-	clean := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch >= 'A' && ch <= 'Z', ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '+', ch == '/':
-			clean = append(clean, ch)
-		case ch == '=':
-			// Padding ends the data; anything after it is ignored, as
-			// Python does once a quantum is complete.
-			i = len(s)
-		}
-	}
+	clean := AppendBase64Chars(make([]byte, 0, len(s)), s)
 	if len(clean)%4 == 1 {
 		return nil, ErrBase64
 	}
@@ -199,4 +188,21 @@ func LenientBase64(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBase64, err)
 	}
 	return out[:n], nil
+}
+
+// AppendBase64Chars appends to dst what LenientBase64 decodes of s: the
+// characters of the standard alphabet, up to the first '=' (padding ends
+// the data; anything after it is ignored, as Python does once a quantum
+// is complete).
+func AppendBase64Chars(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'A' && ch <= 'Z', ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '+', ch == '/':
+			dst = append(dst, ch)
+		case ch == '=':
+			return dst
+		}
+	}
+	return dst
 }

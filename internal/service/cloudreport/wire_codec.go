@@ -259,16 +259,7 @@ func (b *codecBuf) lenientBase64(s string) ([]byte, bool) {
 		b.ct = b.ct[:n]
 		return b.ct, true
 	}
-	clean := b.text[:0]
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch >= 'A' && ch <= 'Z', ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '+', ch == '/':
-			clean = append(clean, ch)
-		case ch == '=':
-			i = len(s)
-		}
-	}
+	clean := legacycrypto.AppendBase64Chars(b.text[:0], s)
 	b.text = clean
 	if len(clean)%4 == 1 {
 		return nil, false
