@@ -73,11 +73,7 @@ func TestParseLineMatchesOld(t *testing.T) {
 		"ERRL [Error]Unable to check  credentials\r", "INFO\x1cDATA=x\x85", "Vers", "GREQ", "x y z"}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 5000 {
-		b := make([]byte, rng.IntN(12))
-		for i := range b {
-			const chars = " \tAbIN=\x85\xa0\xdf\r"
-			b[i] = chars[rng.IntN(len(chars))]
-		}
+		b := randFrom(rng, 12, " \tAbIN=\x85\xa0\xdf\r")
 		lines = append(lines, string(b))
 	}
 	var toks []string
@@ -121,11 +117,7 @@ func oldParseFields(b []byte) Fields {
 func TestParseFieldRefsMatchesOld(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 20000 {
-		b := make([]byte, rng.IntN(16))
-		for i := range b {
-			const chars = "AB=\r\n; \xa0iI"
-			b[i] = chars[rng.IntN(len(chars))]
-		}
+		b := randFrom(rng, 16, "AB=\r\n; \xa0iI")
 		want := oldParseFields(b)
 		got := ParseFields(b)
 		if len(got) != len(want) {
@@ -207,11 +199,7 @@ func TestLenientBase64MatchesLegacy(t *testing.T) {
 	inputs := []string{"", "AAAA", "UGaXqXH+ag", "UGaXqXH+ag==", "UGaXqXH+ag=junk", "U Ga\r\nXq*XH+ag", "A", "AB", "ABC", "AB\nC", "A\n", "AB==CD"}
 	rng := rand.New(rand.NewPCG(9, 10))
 	for range 20000 {
-		b := make([]byte, rng.IntN(14))
-		for i := range b {
-			const chars = "AZaz09+/=\r\n .-_"
-			b[i] = chars[rng.IntN(len(chars))]
-		}
+		b := randFrom(rng, 14, "AZaz09+/=\r\n .-_")
 		inputs = append(inputs, string(b))
 	}
 	var buf codecBuf
@@ -248,4 +236,13 @@ func TestCodecBufTrimmed(t *testing.T) {
 	if b.plain != nil || cap(b.out) != 100 || len(b.out) != 0 {
 		t.Fatalf("plain cap %d, out %d/%d", cap(b.plain), len(b.out), cap(b.out))
 	}
+}
+
+// randFrom is up to max-1 bytes drawn from chars.
+func randFrom(rng *rand.Rand, max int, chars string) []byte {
+	b := make([]byte, rng.IntN(max))
+	for i := range b {
+		b[i] = chars[rng.IntN(len(chars))]
+	}
+	return b
 }
