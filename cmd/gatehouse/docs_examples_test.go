@@ -161,14 +161,7 @@ func shellWords(s string) []string {
 
 // checkExample returns what is wrong with the flags of gatehouse args.
 func checkExample(root *cobra.Command, args []string) []string {
-	cur, i := root, 0
-	for i < len(args) {
-		next := subcommand(cur, args[i])
-		if next == nil {
-			break
-		}
-		cur, i = next, i+1
-	}
+	cur, i := commandOf(root, args)
 	if cur == root {
 		return []string{"no such command"}
 	}

@@ -272,6 +272,20 @@ func writeHelp(w io.Writer, c *cobra.Command) {
 	}
 }
 
+// commandOf walks args' leading subcommand names down from root: the
+// command they name and the index of the first argument after them.
+func commandOf(root *cobra.Command, args []string) (*cobra.Command, int) {
+	cur, i := root, 0
+	for i < len(args) {
+		next := subcommand(cur, args[i])
+		if next == nil {
+			break
+		}
+		cur, i = next, i+1
+	}
+	return cur, i
+}
+
 // canonicalArgs rewrites the arguments of the command args name so that
 // cobra parses them as the pre-cobra CLI did and as GNU tools do: the
 // flags of the command (in any position, also after its arguments), "--",
@@ -281,14 +295,7 @@ func writeHelp(w io.Writer, c *cobra.Command) {
 // stays an argument if the command takes such arguments (zmqcmd's os
 // parameters: rm -rf); "--" ends the flags explicitly.
 func canonicalArgs(root *cobra.Command, args []string) []string {
-	cur, i := root, 0
-	for i < len(args) {
-		next := subcommand(cur, args[i])
-		if next == nil {
-			break
-		}
-		cur, i = next, i+1
-	}
+	cur, i := commandOf(root, args)
 	if cur == root || cur.Annotations["group"] != "" {
 		return args
 	}
