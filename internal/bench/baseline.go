@@ -34,6 +34,12 @@ func EchoName(n int) string {
 	return fmt.Sprintf("tcp echo round trip ×%d", n)
 }
 
+// EchoConnName is the name of the connection-per-request echo limit at n
+// clients: connect, one 64-byte round trip, close.
+func EchoConnName(n int) string {
+	return fmt.Sprintf("tcp echo, connection per request ×%d", n)
+}
+
 // echoSize is the request and reply size of the echo baseline: small, like
 // the request/response services' messages.
 const echoSize = 64
@@ -42,18 +48,28 @@ const echoSize = 64
 // possible request/response server, so the limit for the real ones.
 type EchoServer struct {
 	ln    net.Listener
+	once  bool // close after the first reply (StartConnEcho)
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 }
 
 // StartEcho listens on 127.0.0.1:0 and echoes fixed 64-byte messages.
-func StartEcho() (*EchoServer, error) {
+func StartEcho() (*EchoServer, error) { return startEcho(false) }
+
+// StartConnEcho is StartEcho for one request per connection: it answers
+// the first 64-byte message and closes, as the daemon does after the answer
+// of a one-connection-per-request protocol, so the connection's TIME_WAIT
+// lands on the server's side as it does for the daemon's, and not on the
+// client's ephemeral ports.
+func StartConnEcho() (*EchoServer, error) { return startEcho(true) }
+
+func startEcho(once bool) (*EchoServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &EchoServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s := &EchoServer{ln: ln, once: once, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -79,7 +95,7 @@ func StartEcho() (*EchoServer, error) {
 					if _, err := io.ReadFull(c, buf[:]); err != nil {
 						return
 					}
-					if _, err := c.Write(buf[:]); err != nil {
+					if _, err := c.Write(buf[:]); err != nil || s.once {
 						return
 					}
 				}
@@ -130,17 +146,152 @@ func EchoOpener(addr string) Opener {
 	}
 }
 
+// EchoConnOpener returns clients of the echo server at addr that open a
+// connection for every request: connect, write 64 bytes, read and check the
+// 64-byte reply, close. It is the cheapest request a protocol with one
+// connection per request can make (against StartConnEcho's server, which
+// closes first, like the daemon). The closer closes the connection in
+// flight, if any, and makes later requests fail.
+func EchoConnOpener(addr string) Opener {
+	return func(ctx context.Context, i int) (Op, func(), error) {
+		req := bytes.Repeat([]byte{byte('a' + i%26)}, echoSize)
+		var resp [echoSize]byte
+		var mu sync.Mutex
+		var cur net.Conn
+		closed := false
+		var d net.Dialer
+		op := func() error {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return net.ErrClosed
+			}
+			cur = c
+			mu.Unlock()
+			defer func() {
+				mu.Lock()
+				cur = nil
+				mu.Unlock()
+				c.Close()
+			}()
+			if _, err := c.Write(req); err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(c, resp[:]); err != nil {
+				return err
+			}
+			if !bytes.Equal(resp[:], req) {
+				return errors.New("echo: reply differs from request")
+			}
+			return nil
+		}
+		closeFn := func() {
+			mu.Lock()
+			defer mu.Unlock()
+			closed = true
+			if cur != nil {
+				cur.Close()
+			}
+		}
+		return op, closeFn, nil
+	}
+}
+
 // EchoBaseline measures the echo round-trip rate at the given client count.
 func EchoBaseline(ctx context.Context, clients int, dur time.Duration) (Figure, error) {
-	s, err := StartEcho()
-	if err != nil {
-		return Figure{}, err
-	}
-	defer s.Close()
-	r, err := ClosedLoop(ctx, clients, dur, EchoOpener(s.Addr()))
-	f := loadFigure(SectionBaseline, EchoName(clients), "", r)
-	f.Note = "64 B request, 64 B reply, in-process Go server"
+	f, _, err := echoLimits(ctx, "", clients, dur, false)
 	return f, err
+}
+
+// Notes of the echo limit figures.
+const (
+	echoNoteInProc   = "64 B request, 64 B reply, in-process Go server"
+	echoNoteChild    = "64 B request, 64 B reply, Go server in a child process like the daemon"
+	echoConnNoteInPr = "connect, 64 B request, 64 B reply, close; in-process Go server, closes after the reply"
+	echoConnNote     = "connect, 64 B request, 64 B reply, close; the same Go server child as the round trip, closes after the reply"
+	// An echo child from a binary older than the connection echo (bench
+	// --exe with an old daemon) has no listener that closes after the
+	// reply: the round-trip listener serves the requests and waits for
+	// the client's close, so the client side holds the TIME_WAIT.
+	echoConnNoteOld = "connect, 64 B request, 64 B reply, close; the same Go server child as the round trip, " +
+		"on its round-trip port (the --exe binary's echo child predates the connection echo): the client closes first"
+)
+
+// measureEchoLimits is echoLimits; tests replace it to check what the
+// figures make of the rounds.
+var measureEchoLimits = echoLimits
+
+// echoLimits measures one round of the echo limits at clients clients, one
+// after the other on one echo server: the round trip on persistent
+// connections and, with perConn, a connection per request
+// (EchoConnOpener). The server is `exe bench -serve-echo` in a child
+// process, whose CPU per request each figure reports; with exe "" it runs
+// in this process and its CPU is not measured. Without perConn, conn is
+// the zero Figure.
+func echoLimits(ctx context.Context, exe string, clients int, dur time.Duration, perConn bool) (echo, conn Figure, err error) {
+	addr, connAddr, pid := "", "", 0
+	notes := [2]string{echoNoteInProc, echoConnNoteInPr}
+	if exe == "" {
+		s, err := StartEcho()
+		if err != nil {
+			return echo, conn, err
+		}
+		defer s.Close()
+		addr = s.Addr()
+		if perConn {
+			cs, err := StartConnEcho()
+			if err != nil {
+				return echo, conn, err
+			}
+			defer cs.Close()
+			connAddr = cs.Addr()
+		}
+	} else {
+		p, err := startEchoProc(ctx, exe)
+		if err != nil {
+			return echo, conn, err
+		}
+		defer p.stop()
+		addr, connAddr, pid = p.addr, p.connAddr, p.cmd.Process.Pid
+		notes = [2]string{echoNoteChild, echoConnNote}
+		if connAddr == "" {
+			connAddr, notes[1] = addr, echoConnNoteOld
+		}
+	}
+	measure := func(name, note string, open Opener) (Figure, error) {
+		var before ProcSample
+		var perr error
+		if pid > 0 {
+			before, perr = ReadProc(pid)
+		}
+		r, err := ClosedLoop(ctx, clients, dur, open)
+		f := loadFigure(SectionBaseline, name, "", r)
+		f.Note = joinNote(note, f.Note)
+		if pid > 0 {
+			if after, aerr := ReadProc(pid); perr == nil && aerr == nil {
+				cpu := after.CPU - before.CPU
+				f.ServerCPUSec = cpu.Seconds()
+				if r.Ops > 0 {
+					f.CPUPerReqUs = float64(cpu.Microseconds()) / float64(r.Ops)
+				}
+				f.PeakRSSMiB = float64(after.PeakKiB) / 1024
+			}
+		}
+		return f, err
+	}
+	if echo, err = measure(EchoName(clients), notes[0], EchoOpener(addr)); err != nil || !perConn {
+		return echo, conn, err
+	}
+	conn, err = measure(EchoConnName(clients), notes[1], EchoConnOpener(connAddr))
+	if err == nil && conn.Ops == 0 {
+		err = fmt.Errorf("%s: no request completed: %v", conn.Name, conn.Note)
+	}
+	return echo, conn, err
 }
 
 // streamChunk is the write size of the stream and cipher baselines.
@@ -305,16 +456,24 @@ func CipherBaselines(ctx context.Context, dur time.Duration) []Figure {
 	return figs
 }
 
-// ServeEcho runs the echo server for `gatehouse bench -serve-echo`: it
-// prints "ECHO <addr>" on w and serves until ctx ends or stdin (the
-// parent's pipe) closes, so it never outlives the harness.
+// ServeEcho runs the echo servers for `gatehouse bench -serve-echo`: the
+// round trip (StartEcho) and, on a second port, the one that closes after
+// its reply (StartConnEcho). It prints "ECHO <addr> <conn addr>" on w and
+// serves until ctx ends or stdin (the parent's pipe) closes, so it never
+// outlives the harness. (Binaries before the connection echo print only
+// "ECHO <addr>"; startEchoProc takes both.)
 func ServeEcho(ctx context.Context, w io.Writer, stdin io.Reader) error {
 	s, err := StartEcho()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if _, err := fmt.Fprintf(w, "ECHO %s\n", s.Addr()); err != nil {
+	cs, err := StartConnEcho()
+	if err != nil {
+		return err
+	}
+	defer cs.Close()
+	if _, err := fmt.Fprintf(w, "ECHO %s %s\n", s.Addr(), cs.Addr()); err != nil {
 		return err
 	}
 	gone := make(chan struct{})
@@ -329,9 +488,10 @@ func ServeEcho(ctx context.Context, w io.Writer, stdin io.Reader) error {
 // echoProc is the echo server in a child process, so the limit is
 // measured with the server in its own Go runtime, exactly like the daemon.
 type echoProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addr  string
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	addr     string
+	connAddr string // "" from a binary that predates StartConnEcho
 }
 
 func startEchoProc(ctx context.Context, exe string) (*echoProc, error) {
@@ -359,12 +519,16 @@ func startEchoProc(ctx context.Context, exe string) (*echoProc, error) {
 	}()
 	select {
 	case l := <-line:
-		addr, ok := strings.CutPrefix(l, "ECHO ")
-		if !ok {
+		rest, ok := strings.CutPrefix(l, "ECHO ")
+		addrs := strings.Fields(rest)
+		if !ok || len(addrs) < 1 || len(addrs) > 2 {
 			p.stop()
 			return nil, fmt.Errorf("echo server said %q", l)
 		}
-		p.addr = addr
+		p.addr = addrs[0]
+		if len(addrs) == 2 {
+			p.connAddr = addrs[1]
+		}
 		return p, nil
 	case <-time.After(10 * time.Second):
 	case <-ctx.Done():
@@ -388,26 +552,6 @@ func (p *echoProc) stop() {
 // EchoBaselineExe is EchoBaseline with the server run as `exe bench
 // -serve-echo`; with exe "" it runs in this process.
 func EchoBaselineExe(ctx context.Context, exe string, clients int, dur time.Duration) (Figure, error) {
-	if exe == "" {
-		return EchoBaseline(ctx, clients, dur)
-	}
-	p, err := startEchoProc(ctx, exe)
-	if err != nil {
-		return Figure{}, err
-	}
-	defer p.stop()
-	pid := p.cmd.Process.Pid
-	before, perr := ReadProc(pid)
-	r, err := ClosedLoop(ctx, clients, dur, EchoOpener(p.addr))
-	f := loadFigure(SectionBaseline, EchoName(clients), "", r)
-	f.Note = "64 B request, 64 B reply, Go server in a child process like the daemon"
-	if after, aerr := ReadProc(pid); perr == nil && aerr == nil {
-		cpu := after.CPU - before.CPU
-		f.ServerCPUSec = cpu.Seconds()
-		if r.Ops > 0 {
-			f.CPUPerReqUs = float64(cpu.Microseconds()) / float64(r.Ops)
-		}
-		f.PeakRSSMiB = float64(after.PeakKiB) / 1024
-	}
+	f, _, err := echoLimits(ctx, exe, clients, dur, false)
 	return f, err
 }

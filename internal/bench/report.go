@@ -71,6 +71,26 @@ type Figure struct {
 	Primitives            []string `json:"primitives,omitempty"`
 	PrimitivesCPUPerReqUs float64  `json:"primitives_cpu_us_per_req,omitempty"`
 	CPUxPrimitives        float64  `json:"cpu_x_primitives,omitempty"`
+	// ConnLimit names the connection-per-request echo limit (EchoConnName)
+	// of a figure whose protocol opens a connection per request (backup
+	// 1025/1026/1027, e2eeftp LIST, and their TLS rows). ConnLimitRate is
+	// its rate and ConnLimitCPUPerReqUs the echo server's CPU per
+	// connection-request, both over the rounds interleaved with this
+	// figure (the same echo server process as LimitRate's). ConnRatio is
+	// this figure's rate over ConnLimitRate and CPUxConnLimit its server
+	// CPU per request over ConnLimitCPUPerReqUs: what the request costs
+	// against the bare connection the protocol makes it pay.
+	// CPUxPrimitivesBeyondConn is (server CPU per request −
+	// ConnLimitCPUPerReqUs) ÷ PrimitivesCPUPerReqUs: what the service adds
+	// beyond that connection, in units of its public-key work (set only
+	// when the figure has primitives; negative if it spent less than the
+	// echo server did).
+	ConnLimit                string  `json:"conn_limit,omitempty"`
+	ConnLimitRate            float64 `json:"conn_limit_rate,omitempty"`
+	ConnLimitCPUPerReqUs     float64 `json:"conn_limit_server_cpu_us_per_req,omitempty"`
+	ConnRatio                float64 `json:"ratio_to_conn_limit,omitempty"`
+	CPUxConnLimit            float64 `json:"cpu_x_conn_limit,omitempty"`
+	CPUxPrimitivesBeyondConn float64 `json:"cpu_x_primitives_beyond_conn,omitempty"`
 	// Target is the issue's goal in words; Met says whether this run reached it
 	// (nil when there is no target or nothing was measured).
 	Target string `json:"target,omitempty"`
@@ -188,6 +208,28 @@ func (r *Report) applyRatios() {
 	}
 }
 
+// applyConnLimit fills ConnRatio, CPUxConnLimit and
+// CPUxPrimitivesBeyondConn for every figure measured next to the
+// connection-per-request echo (after applyPrimitives, whose sum it uses).
+func (r *Report) applyConnLimit() {
+	for i := range r.Figures {
+		f := &r.Figures[i]
+		if f.ConnLimit == "" || f.Skipped() {
+			continue
+		}
+		if f.ConnLimitRate > 0 && f.rate() > 0 {
+			f.ConnRatio = f.rate() / f.ConnLimitRate
+		}
+		if f.CPUPerReqUs <= 0 || f.ConnLimitCPUPerReqUs <= 0 {
+			continue
+		}
+		f.CPUxConnLimit = f.CPUPerReqUs / f.ConnLimitCPUPerReqUs
+		if f.PrimitivesCPUPerReqUs > 0 {
+			f.CPUxPrimitivesBeyondConn = (f.CPUPerReqUs - f.ConnLimitCPUPerReqUs) / f.PrimitivesCPUPerReqUs
+		}
+	}
+}
+
 // WriteJSON writes the report as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -212,10 +254,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Settings.Store != "" || r.Settings.Blob != "" {
 		fmt.Fprintf(w, "daemon store: %s, blobs: %s\n", r.Settings.Store, r.Settings.Blob)
 	}
-	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit, transfer size %s\n\n",
+	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit(s), transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU ×primitives\tCPU/MiB ms\tpeak RSS MiB\tvs limit\tvs plain\ttarget\tnote")
+	fmt.Fprintln(tw, "section\tfigure\tclients\treq/s\tp50 ms\tp99 ms\tMB/s\tsrv CPU\tCPU/req µs\tCPU ×limit\tCPU ×conn\tCPU ×primitives\t(CPU−conn) ×prim\tCPU/MiB ms\tpeak RSS MiB\tvs limit\tvs conn echo\tvs plain\ttarget\tnote")
 	for _, f := range r.Figures {
 		ratio := "-"
 		if f.Ratio > 0 {
@@ -257,11 +299,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		case f.LimitCPUPerMiBms > 0 && f.Section != SectionBaseline:
 			cpuX = f.CPUPerMiBms / f.LimitCPUPerMiBms
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			f.Section, f.Name, clients,
 			dash(f.ReqPerSec, "%.0f"), dash(f.P50ms, "%.3f"), dash(f.P99ms, "%.3f"),
 			dash(f.MBps, "%.1f"), dash(f.ServerCPUSec, "%.2fs"), dash(f.CPUPerReqUs, "%.1f"),
-			dash(cpuX, "%.1f×"), dash(f.CPUxPrimitives, "%.2f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"), ratio, plain, target, note)
+			dash(cpuX, "%.1f×"), dash(f.CPUxConnLimit, "%.2f×"), dash(f.CPUxPrimitives, "%.2f×"),
+			dash(f.CPUxPrimitivesBeyondConn, "%.2f×"), dash(f.CPUPerMiBms, "%.2f"), dash(f.PeakRSSMiB, "%.1f"),
+			ratio, dash(f.ConnRatio*100, "%.0f%%"), plain, target, note)
 	}
 	return tw.Flush()
 }
@@ -275,6 +319,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		pct          float64 // ratio * 100
 		target       float64 // percent, 0 when none
 		met          *bool
+		conn         bool // against the connection-per-request echo
 	}
 	var bars []bar
 	var base []string
@@ -287,6 +332,8 @@ func (r *Report) WriteSVG(w io.Writer) error {
 			}
 			if f.Kind == "primitive" {
 				v = fmt.Sprintf("%.1f µs CPU per operation", f.CPUPerReqUs)
+			} else if f.CPUPerReqUs > 0 {
+				v += fmt.Sprintf(", %.1f µs server CPU per request", f.CPUPerReqUs)
 			}
 			base = append(base, fmt.Sprintf("%s: %s", f.Name, v))
 		case f.Kind == "idle" && !f.Skipped():
@@ -317,6 +364,15 @@ func (r *Report) WriteSVG(w io.Writer) error {
 			}
 			bars = append(bars, bar{label: label, value: fmt.Sprintf("%s = %.0f%% of %s", v, f.Ratio*100, f.Limit),
 				pct: f.Ratio * 100, target: targetPercent(f.Target), met: f.Met})
+			if f.ConnRatio > 0 {
+				// A second bar against the limit of its own kind: a
+				// connection per request, like the protocol's.
+				cv := fmt.Sprintf("%.0f%% of %s", f.ConnRatio*100, f.ConnLimit)
+				if f.CPUxConnLimit > 0 {
+					cv += fmt.Sprintf(", CPU %.2f×", f.CPUxConnLimit)
+				}
+				bars = append(bars, bar{label: label + " vs conn echo", value: cv, pct: f.ConnRatio * 100, conn: true})
+			}
 		}
 	}
 	const (
@@ -344,7 +400,9 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	for i, b := range bars {
 		y := top + i*rowH
 		color := "#4a7bd0"
-		if b.met != nil && !*b.met {
+		if b.conn {
+			color = "#9db4de"
+		} else if b.met != nil && !*b.met {
 			color = "#d0664a"
 		} else if b.met != nil {
 			color = "#3f9a5a"
@@ -358,7 +416,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		fmt.Fprintf(w, `<text x="%d" y="%d" fill="#333">%s</text>`+"\n", left+barW+8, y+15, html.EscapeString(b.value))
 	}
 	y := top + len(bars)*rowH + 30
-	fmt.Fprintf(w, `<text x="10" y="%d" font-weight="bold">Limits measured in this run (each ratio uses the limit run paired with it; dashed line: target; green met, red missed)</text>`+"\n", y)
+	fmt.Fprintf(w, `<text x="10" y="%d" font-weight="bold">Limits measured in this run (each ratio uses the limit run paired with it; light bars: against the connection-per-request echo; dashed line: target; green met, red missed)</text>`+"\n", y)
 	for i, s := range base {
 		fmt.Fprintf(w, `<text x="20" y="%d">%s</text>`+"\n", y+18*(i+1), html.EscapeString(s))
 	}

@@ -266,14 +266,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r.Settings.Store, r.Settings.Blob = o.Backends.Describe()
 	env := &Env{Opts: o, Scratch: o.Scratch, sh: &shared{}}
 
-	env.Logf("baselines: echo round trip, tcp stream, ciphers (%s each), public-key primitives", o.Duration)
+	env.Logf("baselines: echo round trip, echo with a connection per request, tcp stream, ciphers (%s each), public-key primitives", o.Duration)
+	var conns []Figure
 	for _, n := range o.Clients {
-		f, err := EchoBaselineExe(ctx, o.EchoExe, n, o.Duration)
+		f, c, err := measureEchoLimits(ctx, o.EchoExe, n, o.Duration, true)
 		if err != nil {
 			return nil, fmt.Errorf("echo baseline: %w", err)
 		}
 		r.Figures = append(r.Figures, f)
+		conns = append(conns, c)
 	}
+	r.Figures = append(r.Figures, conns...)
 	f, err := TCPStreamBaseline(ctx, o.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("tcp stream baseline: %w", err)
@@ -315,6 +318,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.applyRatios()
 	r.applyPrimitives()
+	r.applyConnLimit()
 	r.applyPlain()
 	r.placeSecure()
 	applyTargets(r, o)
@@ -447,12 +451,28 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 // count and duration, Opts.Rounds times interleaved, so a busy neighbour
 // slows both alike; the echo totals become the figure's limit.
 func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener) ([]Figure, error) {
+	return e.measureRR(ctx, d, name, open, false)
+}
+
+// MeasureRRPerConn is MeasureRR for a protocol that opens a connection
+// per request (open's requests connect, ask and close): each round runs
+// the echo round trip, then the echo with a connection per request on the
+// same echo server, then the service, and the figure gets both limits.
+func (e *Env) MeasureRRPerConn(ctx context.Context, d *Daemon, name string, open Opener) ([]Figure, error) {
+	return e.measureRR(ctx, d, name, open, true)
+}
+
+func (e *Env) measureRR(ctx context.Context, d *Daemon, name string, open Opener, perConn bool) ([]Figure, error) {
 	rounds := max(e.Opts.Rounds, 1)
+	limits := "echo"
+	if perConn {
+		limits = "echo, echo with a connection per request"
+	}
 	var figs []Figure
 	for _, n := range e.Opts.Clients {
-		e.Logf("%s ×%d: %d round(s) of echo then service, %s each", name, n, rounds, e.Opts.Duration)
-		// The daemon is idle while the in-process echo runs, so its CPU
-		// over all rounds belongs to the service's requests. A nil d (tests)
+		e.Logf("%s ×%d: %d round(s) of %s, then service, %s each", name, n, rounds, limits, e.Opts.Duration)
+		// The daemon is idle while the echo runs, so its CPU over all
+		// rounds belongs to the service's requests. A nil d (tests)
 		// measures the client side only.
 		var m *Meter
 		svc := ""
@@ -463,19 +483,22 @@ func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener
 			}
 			svc = d.Service
 		}
-		var echoOps, ops, errs int64
-		var echoEl, el time.Duration
-		var echoCPU float64
+		var echoOps, connOps, ops, errs int64
+		var echoEl, connEl, el time.Duration
+		var echoCPU, connCPU float64
 		var p50s, p99s []time.Duration
 		var firstErr error
 		for range rounds {
-			echo, err := EchoBaselineExe(ctx, e.Opts.EchoExe, n, e.Opts.Duration)
+			echo, conn, err := measureEchoLimits(ctx, e.Opts.EchoExe, n, e.Opts.Duration, perConn)
 			if err != nil {
 				return figs, err
 			}
 			echoOps += echo.Ops
 			echoCPU += echo.ServerCPUSec
 			echoEl += time.Duration(echo.Seconds * float64(time.Second))
+			connOps += conn.Ops
+			connCPU += conn.ServerCPUSec
+			connEl += time.Duration(conn.Seconds * float64(time.Second))
 			r, err := ClosedLoop(ctx, n, e.Opts.Duration, open)
 			if r.Ops == 0 {
 				if err == nil {
@@ -500,6 +523,15 @@ func (e *Env) MeasureRR(ctx context.Context, d *Daemon, name string, open Opener
 		f.LimitRate = float64(echoOps) / echoEl.Seconds()
 		if echoCPU > 0 && echoOps > 0 {
 			f.LimitCPUPerReqUs = echoCPU * 1e6 / float64(echoOps)
+		}
+		if perConn {
+			f.ConnLimit = EchoConnName(n)
+			if connEl > 0 {
+				f.ConnLimitRate = float64(connOps) / connEl.Seconds()
+			}
+			if connCPU > 0 && connOps > 0 {
+				f.ConnLimitCPUPerReqUs = connCPU * 1e6 / float64(connOps)
+			}
 		}
 		if m != nil {
 			if err := m.Done(&f); err != nil {

@@ -26,9 +26,11 @@ func secureSuffix(transport string) string {
 
 // measureSecure measures the secure rows of the plain figure plainName:
 // the same requests over transport through open, each row named after
-// its plain one, with the given primitives (nil: none) and note.
-func (e *Env) measureSecure(ctx context.Context, d *Daemon, transport, plainName string, open Opener, prims []string, note string) ([]Figure, error) {
-	figs, err := e.MeasureRR(ctx, d, plainName+secureSuffix(transport), open)
+// its plain one, with the given primitives (nil: none) and note. With
+// perConn the protocol opens a connection per request, and the rows get
+// the connection-per-request echo limit too (MeasureRRPerConn).
+func (e *Env) measureSecure(ctx context.Context, d *Daemon, transport, plainName string, open Opener, perConn bool, prims []string, note string) ([]Figure, error) {
+	figs, err := e.measureRR(ctx, d, plainName+secureSuffix(transport), open, perConn)
 	for i := range figs {
 		figs[i].Transport, figs[i].Plain = transport, plainName
 		figs[i].Primitives = prims

@@ -39,7 +39,7 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 	}
 	run := unique()
 	var figs []Figure
-	reg, err := e.MeasureRR(ctx, d, "backup register (1025)", func(ctx context.Context, i int) (Op, func(), error) {
+	reg, err := e.MeasureRRPerConn(ctx, d, "backup register (1025)", func(ctx context.Context, i int) (Op, func(), error) {
 		c := &backup.Client{Addr: d.Addr, Name: fmt.Sprintf("bench-r%d-%s", i, run), Timeout: clockTimeout, Attempts: 1}
 		return func() error { return c.Register(ctx) }, func() {}, nil
 	})
@@ -51,7 +51,7 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 		return figs, err
 	}
 	// Registration and the RSA key generation happen before the clock runs.
-	key, err := e.MeasureRR(ctx, d, "backup key (1026)", func(ctx context.Context, i int) (Op, func(), error) {
+	key, err := e.MeasureRRPerConn(ctx, d, "backup key (1026)", func(ctx context.Context, i int) (Op, func(), error) {
 		c, err := login(ctx, fmt.Sprintf("bench-k%d-%s", i, run))
 		if err != nil {
 			return nil, nil, err
@@ -78,7 +78,7 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 		}
 	}
 	const recName = "backup reconnect (1027)"
-	rec, err := e.MeasureRR(ctx, d, recName, reconnect(d.Addr, nil, ""))
+	rec, err := e.MeasureRRPerConn(ctx, d, recName, reconnect(d.Addr, nil, ""))
 	for i := range rec {
 		rec[i].Primitives = PrimsBackupKey
 		rec[i].Note = joinNote("new connection per request; the client's RSA-1024 unwrap is part of each request", rec[i].Note)
@@ -88,7 +88,7 @@ func benchBackup(ctx context.Context, e *Env) ([]Figure, error) {
 		return figs, err
 	}
 	if tlsCfg != nil {
-		sec, err := e.measureSecure(ctx, d, TransportTLS, recName, reconnect(d.TLSAddr, tlsCfg, "t"), PrimsBackupKey,
+		sec, err := e.measureSecure(ctx, d, TransportTLS, recName, reconnect(d.TLSAddr, tlsCfg, "t"), true, PrimsBackupKey,
 			"new connection and full TLS 1.3 handshake per request (no session resumption)")
 		figs = append(figs, sec...)
 		if err != nil {

@@ -47,7 +47,7 @@ func benchClock(ctx context.Context, e *Env) ([]Figure, error) {
 	if err != nil || tlsCfg == nil {
 		return figs, err
 	}
-	sec, err := e.measureSecure(ctx, d, TransportTLS, name, clockOpener(d.TLSAddr, tlsCfg), nil,
+	sec, err := e.measureSecure(ctx, d, TransportTLS, name, clockOpener(d.TLSAddr, tlsCfg), false, nil,
 		"TLS 1.3 session opened before the clock starts")
 	return append(figs, sec...), err
 }

@@ -84,7 +84,7 @@ func benchCloudreport(ctx context.Context, e *Env) ([]Figure, error) {
 	if err != nil || tlsCfg == nil {
 		return figs, err
 	}
-	sec, err := e.measureSecure(ctx, d, TransportTLS, info, openOn(d.TLSAddr, tlsCfg, true), nil,
+	sec, err := e.measureSecure(ctx, d, TransportTLS, info, openOn(d.TLSAddr, tlsCfg, true), false, nil,
 		"TLS 1.3 session opened before the clock starts")
 	return append(figs, sec...), err
 }

@@ -72,7 +72,7 @@ func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
 		}
 	}
 	const listName = "e2eeftp LIST"
-	figs, err := e.MeasureRR(ctx, d, listName, list(d.Addr, nil))
+	figs, err := e.MeasureRRPerConn(ctx, d, listName, list(d.Addr, nil))
 	for i := range figs {
 		figs[i].Primitives = PrimsE2EEFTPHandshake
 		figs[i].Note = joinNote("new connection + X25519/Ed25519 handshake per request (the protocol's rule)", figs[i].Note)
@@ -81,7 +81,7 @@ func benchE2EEFTP(ctx context.Context, e *Env) ([]Figure, error) {
 		return figs, err
 	}
 	if tlsCfg != nil {
-		sec, err := e.measureSecure(ctx, d, TransportTLS, listName, list(d.TLSAddr, tlsCfg), PrimsE2EEFTPHandshake,
+		sec, err := e.measureSecure(ctx, d, TransportTLS, listName, list(d.TLSAddr, tlsCfg), true, PrimsE2EEFTPHandshake,
 			"new connection, full TLS 1.3 handshake (no session resumption), then the protocol's handshake, per request")
 		figs = append(figs, sec...)
 		if err != nil {

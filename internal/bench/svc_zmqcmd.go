@@ -73,6 +73,6 @@ func benchZMQCmd(ctx context.Context, e *Env) ([]Figure, error) {
 	}
 	sec, err := e.measureSecure(ctx, d, TransportCURVE, name, open(func(ctx context.Context) (*zmqcmd.Client, error) {
 		return zmqcmd.DialCurve(ctx, curveAddr, clockTimeout, serverKey, clientKey)
-	}), nil, "persistent ZMTP CURVE connection per client (handshake before the clock starts), "+zmqExpr)
+	}), false, nil, "persistent ZMTP CURVE connection per client (handshake before the clock starts), "+zmqExpr)
 	return append(figs, sec...), err
 }
