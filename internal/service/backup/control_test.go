@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gatehouse/internal/netsvc"
 	"gatehouse/internal/netsvc/netsvctest"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/storetest"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A 1027 and a 1026 retry are a read: they write last_seen only once it is
