@@ -141,7 +141,8 @@ func (db *DB) BackupSetKeys(ctx context.Context, id string, pub, aesSealed, expe
 	return fmt.Errorf("backup client %s: key changed meanwhile: %w", id, ErrConflict)
 }
 
-// BackupOfferKey is a 1026 in one statement: for the client id registered
+// BackupOfferKey is a first 1026 in one statement (the service calls it
+// after reading the client without a key): for the client id registered
 // under name, it installs pub and the sealed AES key when the client has
 // no public key yet, sets last_seen when it has none or already has pub (a
 // retry whose answer was lost: its AES key stays), and leaves a client
@@ -164,21 +165,24 @@ func (db *DB) BackupOfferKey(ctx context.Context, id, name string, pub, aesSeale
 	return c, bytes.Equal(c.PublicKey, pub) && bytes.Equal(c.AESKey, aesSealed), nil
 }
 
-// BackupReconnect is a 1027 in one statement: it sets last_seen of the
-// client id registered under name that has done its key exchange and
-// returns it. Anything else (no such id, another name, no keys) is
-// ErrNotFound.
-func (db *DB) BackupReconnect(ctx context.Context, id, name string, now time.Time) (BackupClient, error) {
-	c, err := scanBackupClient(db.QueryRowContext(ctx, `UPDATE backup_clients SET last_seen = $3
-		WHERE id = $1 AND name = $2 AND public_key IS NOT NULL AND aes_key IS NOT NULL
-		RETURNING `+backupClientCols, id, name, TimeText(now)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("backup client %s named %q with keys: %w", id, name, ErrNotFound)
-	}
+// BackupSeen moves the last_seen of client id to now if it is staleBefore
+// or older, and reports whether it did. The 1026 and 1027 paths read the
+// client and call this only when the time they read is older than the
+// service's grain (docs/backup.md, "Store round trips"), so a client that
+// reconnects often costs a write once per grain, not once per request.
+// The condition also keeps two daemons sharing the store from moving it
+// back or writing it twice; a client that does not exist is no error.
+func (db *DB) BackupSeen(ctx context.Context, id string, now, staleBefore time.Time) (bool, error) {
+	res, err := db.ExecContext(ctx, `UPDATE backup_clients SET last_seen = $2 WHERE id = $1 AND last_seen <= $3`,
+		id, TimeText(now), TimeText(staleBefore))
 	if err != nil {
-		return c, fmt.Errorf("store: backup reconnect: %w", err)
+		return false, fmt.Errorf("store: backup seen: %w", err)
 	}
-	return c, nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: backup seen: %w", err)
+	}
+	return n == 1, nil
 }
 
 // BackupTouch sets a client's last_seen.

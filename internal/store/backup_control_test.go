@@ -11,11 +11,12 @@ import (
 	"gatehouse/internal/store/storetest"
 )
 
-// The one-statement 1026 and 1027: a first key is installed, the same key
+// The 1026 install statement: a first key is installed, the same key
 // again keeps the AES key and touches last_seen, another key changes
-// nothing, a wrong name or id is ErrNotFound; a reconnect needs id, name
-// and keys.
-func TestBackupOfferKeyAndReconnect(t *testing.T) {
+// nothing, a wrong name or id is ErrNotFound. BackupSeen, the stale
+// last_seen write of a 1026 retry and a 1027, moves last_seen forward
+// only past its staleBefore, and a missing client is no error.
+func TestBackupOfferKeyAndSeen(t *testing.T) {
 	t.Parallel()
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -23,9 +24,6 @@ func TestBackupOfferKeyAndReconnect(t *testing.T) {
 		const a = "1f93925f-86d8-432a-ad42-d24db9eb1a27"
 		if err := db.BackupRegister(ctx, a, "alice", t0); err != nil {
 			t.Fatal(err)
-		}
-		if _, err := db.BackupReconnect(ctx, a, "alice", t0); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("reconnect before keys: %v", err)
 		}
 		pub, sealed := []byte{1, 2, 3}, []byte("sealed-1")
 		if _, _, err := db.BackupOfferKey(ctx, a, "mallory", pub, sealed, t0); !errors.Is(err, store.ErrNotFound) {
@@ -50,15 +48,26 @@ func TestBackupOfferKeyAndReconnect(t *testing.T) {
 			!c.LastSeen.Equal(t0.Add(2*time.Minute)) {
 			t.Fatalf("other key: %+v %v %v", c, installed, err)
 		}
-		if _, err := db.BackupReconnect(ctx, a, "bob", t0); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("reconnect, wrong name: %v", err)
+		t2 := t0.Add(2 * time.Minute)
+		seen := func(now, staleBefore time.Time, want bool, wantSeen time.Time) {
+			t.Helper()
+			wrote, err := db.BackupSeen(ctx, a, now, staleBefore)
+			if err != nil || wrote != want {
+				t.Fatalf("seen(%v, %v) = %v %v, want %v", now, staleBefore, wrote, err, want)
+			}
+			if got, _ := db.BackupClient(ctx, a); !got.LastSeen.Equal(wantSeen) || !bytes.Equal(got.PublicKey, pub) || string(got.AESKey) != "sealed-1" {
+				t.Fatalf("after seen(%v, %v): %+v, want last_seen %v", now, staleBefore, got, wantSeen)
+			}
 		}
-		c, err = db.BackupReconnect(ctx, a, "alice", t0.Add(4*time.Minute))
-		if err != nil || !bytes.Equal(c.PublicKey, pub) || string(c.AESKey) != "sealed-1" || !c.LastSeen.Equal(t0.Add(4*time.Minute)) {
-			t.Fatalf("reconnect: %+v %v", c, err)
-		}
-		if got, _ := db.BackupClient(ctx, a); !got.LastSeen.Equal(t0.Add(4 * time.Minute)) {
-			t.Fatalf("last_seen %v", got.LastSeen)
+		// Not stale (stored after staleBefore): nothing written.
+		seen(t2.Add(30*time.Second), t2.Add(-time.Nanosecond), false, t2)
+		// Stored exactly at staleBefore, then before it: written.
+		seen(t2.Add(60*time.Second), t2, true, t2.Add(60*time.Second))
+		seen(t2.Add(150*time.Second), t2.Add(90*time.Second), true, t2.Add(150*time.Second))
+		// Another daemon with an older clock: not moved back.
+		seen(t2.Add(120*time.Second), t2.Add(60*time.Second), false, t2.Add(150*time.Second))
+		if wrote, err := db.BackupSeen(ctx, "nope", t2, t2); wrote || err != nil {
+			t.Fatalf("seen of an unknown client: %v %v", wrote, err)
 		}
 	})
 }

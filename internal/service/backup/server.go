@@ -262,55 +262,37 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 		c.Log().Info("public key refused", "client", id.String(), "err", err)
 		return RespError, nil, nil
 	}
-	// One statement decides (docs/backup.md, "Store round trips"): the AES
-	// key is drawn and sealed first, and installed only if the client,
-	// registered under this name, has no key yet.
-	aesKey := make([]byte, AESKeySize)
-	if _, err := io.ReadFull(s.cfg.Rand, aesKey); err != nil {
-		return RespError, nil, err
-	}
-	sealed, err := s.seal.seal(aesKey, id.String())
-	if err != nil {
-		return RespError, nil, err
-	}
-	cl, installed, err := s.db.BackupOfferKey(ctx, id.String(), name, bytes.Clone(der), sealed, s.cfg.Now())
+	// One read decides (docs/backup.md, "Store round trips"): a retry
+	// with the stored key (a lost answer) writes nothing but a stale
+	// last_seen; only a client without a key takes the install statement.
+	cl, err := s.db.BackupClient(ctx, id.String())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		// The write failed (a full disk): a retry with the key already
-		// stored needs none, so a plain read serves it.
+		// A failure of ours is not a refusal: no answer, the client
+		// retries the request.
 		logStoreFailure(c.Log().With("client", id.String()), "public key: store", err)
-		if got, rerr := s.db.BackupClient(ctx, id.String()); rerr == nil && got.Name == name && got.PublicKey != nil && bytes.Equal(got.PublicKey, der) {
-			cl, err = got, nil
-		}
+		return rq.fail(err)
 	}
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			// A failure of ours is not a refusal: no answer, the client
-			// retries the request.
-			return rq.fail(err)
-		}
-		return s.keyRefused(ctx, c, rq, id)
+	if err != nil || cl.Name != name {
+		return s.keyRefused(c, rq, id, err == nil)
 	}
+	var aesKey []byte
 	switch {
-	case installed:
-	case bytes.Equal(cl.PublicKey, der):
+	case cl.PublicKey != nil && bytes.Equal(cl.PublicKey, der):
 		// A retry of an exchange whose answer was lost: same key, same AES key.
+		s.seen(ctx, c, cl, "public key: last_seen")
 		if aesKey, err = s.seal.open(cl.AESKey, cl.ID); err != nil {
 			c.Log().Error("public key: stored AES key unusable", "client", cl.ID, "err", err)
 			return rq.answer(netsvc.StatusServerError, RespError)
 		}
-	case !s.cfg.AllowKeyReplace:
+	case cl.PublicKey != nil && !s.cfg.AllowKeyReplace:
 		c.Log().Warn("public key refused: client already has a different key", "client", cl.ID)
 		return rq.answer(netsvc.StatusRefused, RespError)
 	default:
-		if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.cfg.Now()); err != nil {
-			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-				logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
-				return rq.fail(err)
-			}
-			c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
-			return rq.answer(netsvc.StatusRefused, RespError)
+		var code uint16
+		var payload []byte
+		if aesKey, code, payload, err = s.installKey(ctx, c, rq, id, name, der, cl); aesKey == nil {
+			return code, payload, err
 		}
-		c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
 	}
 	wrapped, err := WrapKey(s.cfg.Rand, pub, aesKey)
 	if err != nil {
@@ -320,10 +302,87 @@ func (s *Server) publicKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 	return RespAESKey, append(id[:], wrapped...), nil
 }
 
+// installKey draws and seals a new AES key and stores it with der for
+// the client cl read without a key (or, with allow_key_replace, with
+// another one). It returns the AES key to send, or nil and the answer.
+// The statements compare and swap: a concurrent 1026 with the same key
+// that won gets its AES key, one with another key loses.
+func (s *Server) installKey(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID, name string, der []byte, cl store.BackupClient) ([]byte, uint16, []byte, error) {
+	aesKey := make([]byte, AESKeySize)
+	if _, err := io.ReadFull(s.cfg.Rand, aesKey); err != nil {
+		return nil, RespError, nil, err
+	}
+	sealed, err := s.seal.seal(aesKey, id.String())
+	if err != nil {
+		return nil, RespError, nil, err
+	}
+	if cl.PublicKey == nil {
+		got, installed, err := s.db.BackupOfferKey(ctx, id.String(), name, bytes.Clone(der), sealed, s.cfg.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			// Removed or renamed since the read: a second look tells the log.
+			_, gerr := s.db.BackupClient(ctx, id.String())
+			code, payload, err := s.keyRefused(c, rq, id, gerr == nil)
+			return nil, code, payload, err
+		}
+		if err != nil {
+			logStoreFailure(c.Log().With("client", id.String()), "public key: store", err)
+			code, payload, err := rq.fail(err)
+			return nil, code, payload, err
+		}
+		switch {
+		case installed:
+			return aesKey, 0, nil, nil
+		case bytes.Equal(got.PublicKey, der):
+			// A concurrent exchange with the same key installed it first.
+			if aesKey, err = s.seal.open(got.AESKey, got.ID); err != nil {
+				c.Log().Error("public key: stored AES key unusable", "client", got.ID, "err", err)
+				code, payload, err := rq.answer(netsvc.StatusServerError, RespError)
+				return nil, code, payload, err
+			}
+			return aesKey, 0, nil, nil
+		case !s.cfg.AllowKeyReplace:
+			c.Log().Warn("public key refused: client already has a different key", "client", got.ID)
+			code, payload, err := rq.answer(netsvc.StatusRefused, RespError)
+			return nil, code, payload, err
+		}
+		cl = got
+	}
+	if err := s.db.BackupSetKeys(ctx, cl.ID, bytes.Clone(der), sealed, cl.PublicKey, s.cfg.Now()); err != nil {
+		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			logStoreFailure(c.Log().With("client", cl.ID), "public key: store", err)
+			code, payload, err := rq.fail(err)
+			return nil, code, payload, err
+		}
+		c.Log().Warn("public key not stored", "client", cl.ID, "err", err)
+		code, payload, err := rq.answer(netsvc.StatusRefused, RespError)
+		return nil, code, payload, err
+	}
+	c.Log().Warn("client public key replaced; AES key rotated", "client", cl.ID)
+	return aesKey, 0, nil, nil
+}
+
+// lastSeenGrain is how stale a client's last_seen may get before a 1026
+// retry or a 1027 writes it (docs/backup.md, "Store round trips"): below
+// it those requests are a read only.
+const lastSeenGrain = time.Minute
+
+// seen writes cl's last_seen when the value read is lastSeenGrain old or
+// older. A failed write (a full disk) is logged, not fatal: a client must
+// still be able to log in.
+func (s *Server) seen(ctx context.Context, c *netsvc.Conn, cl store.BackupClient, what string) {
+	now := s.cfg.Now()
+	if now.Sub(cl.LastSeen) < lastSeenGrain {
+		return
+	}
+	if _, err := s.db.BackupSeen(ctx, cl.ID, now, now.Add(-lastSeenGrain)); err != nil {
+		logStoreFailure(c.Log().With("client", cl.ID), what, err)
+	}
+}
+
 // keyRefused answers a 1026 for an id that is not registered under the
-// name it gave; a second look at the store only tells the log which.
-func (s *Server) keyRefused(ctx context.Context, c *netsvc.Conn, rq *reqState, id ClientID) (uint16, []byte, error) {
-	if _, err := s.db.BackupClient(ctx, id.String()); err == nil {
+// name it gave; known tells the log which.
+func (s *Server) keyRefused(c *netsvc.Conn, rq *reqState, id ClientID, known bool) (uint16, []byte, error) {
+	if known {
 		// The original accepted any name for a known id, so anyone who saw
 		// an id could take the account over.
 		c.Log().Warn("public key refused: name does not match the registered one", "client", id.String())
@@ -339,33 +398,25 @@ func (s *Server) reconnect(ctx context.Context, c *netsvc.Conn, rq *reqState, id
 		c.Log().Info("reconnect denied", "client", id.String(), "err", err)
 		return RespReconnectDenied, nil, nil
 	}
-	// One statement: the client's keys, if this id is registered under
-	// this name and has them, and its last_seen set.
-	cl, err := s.db.BackupReconnect(ctx, id.String(), name, s.cfg.Now())
+	// One read: the client's keys, if this id is registered under this
+	// name and has them; last_seen is written only when stale.
+	cl, err := s.db.BackupClient(ctx, id.String())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		// The write failed (a full disk): reads still work, and a
-		// client must be able to log in, so a plain read serves it.
-		logStoreFailure(c.Log().With("client", id.String()), "reconnect: last_seen", err)
-		if cl, err = s.db.BackupClient(ctx, id.String()); err == nil && (!cl.HasKeys() || cl.Name != name) {
-			err = store.ErrNotFound
-		}
+		// Both the C++ client and Login forget their identity on a
+		// 2106 or 2107 here; a failure of ours must not make them do
+		// that, so no answer (they retry, then give up keeping it).
+		c.Log().Error("reconnect: store", "err", err)
+		return rq.fail(err)
 	}
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			// Both the C++ client and Login forget their identity on a
-			// 2106 or 2107 here; a failure of ours must not make them do
-			// that, so no answer (they retry, then give up keeping it).
-			c.Log().Error("reconnect: store", "err", err)
-			return rq.fail(err)
-		}
-		// A second look at the store only tells the log why.
-		if cl, err := s.db.BackupClient(ctx, id.String()); err == nil {
-			c.Log().Info("reconnect denied", "client", cl.ID, "has_keys", cl.HasKeys(), "name_matches", cl.Name == name)
-		} else {
-			c.Log().Info("reconnect denied: unknown client", "client", id.String())
-		}
+		c.Log().Info("reconnect denied: unknown client", "client", id.String())
 		return RespReconnectDenied, nil, nil
 	}
+	if !cl.HasKeys() || cl.Name != name {
+		c.Log().Info("reconnect denied", "client", cl.ID, "has_keys", cl.HasKeys(), "name_matches", cl.Name == name)
+		return RespReconnectDenied, nil, nil
+	}
+	s.seen(ctx, c, cl, "reconnect: last_seen")
 	pub, err := ParsePublicKey(cl.PublicKey)
 	if err != nil {
 		c.Log().Error("reconnect: stored public key unusable", "client", cl.ID, "err", err)

@@ -15,7 +15,7 @@ type Store interface {
 	BackupClient(ctx context.Context, id string) (store.BackupClient, error)
 	BackupSetKeys(ctx context.Context, id string, pub, aesSealed, expectPub []byte, now time.Time) error
 	BackupOfferKey(ctx context.Context, id, name string, pub, aesSealed []byte, now time.Time) (c store.BackupClient, installed bool, err error)
-	BackupReconnect(ctx context.Context, id, name string, now time.Time) (store.BackupClient, error)
+	BackupSeen(ctx context.Context, id string, now, staleBefore time.Time) (bool, error)
 	BackupPutFile(ctx context.Context, f store.BackupFile) (displaced string, err error)
 	BackupConfirmFile(ctx context.Context, clientID, fileName string, now time.Time) (version int64, err error)
 	BackupFailFile(ctx context.Context, clientID, fileName string, now time.Time) (changed bool, displaced string, err error)
