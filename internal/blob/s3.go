@@ -1,12 +1,12 @@
 package blob
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -346,20 +347,49 @@ func (s *S3) SweepUploads(ctx context.Context, cutoff time.Time) (int, error) {
 
 var errWriterDone = errors.New("blob: writer already finished")
 
+const (
+	// s3ChunkSize is the unit a Writer's part buffer grows by once a blob
+	// outgrows s3FirstChunk: pooled, never copied, never regrown.
+	s3ChunkSize = 1 << 20
+	// s3FirstChunk is what a Writer allocates for its first bytes, so a
+	// small blob costs what it did before the buffer was chunked.
+	s3FirstChunk = 64 << 10
+)
+
+// s3ChunkPool holds part-buffer chunks between Writers, so consecutive
+// uploads reuse the same memory instead of leaving a part's worth of
+// garbage each.
+var s3ChunkPool = sync.Pool{New: func() any { return new([s3ChunkSize]byte) }}
+
 // s3Writer buffers up to one part. The first full part starts a multipart
 // upload; Commit sends the rest and completes it, Abort aborts it. Nothing
 // is visible under the key before CompleteMultipartUpload (or the single
 // PutObject) succeeds.
+//
+// The part lives in chunks (one small one first, then s3ChunkSize ones
+// from s3ChunkPool) rather than one slice grown by doubling: growing a
+// 16 MiB slice copies it four times over and leaves as much garbage as the
+// part itself, which (with the GC's headroom over the live part) was most
+// of what an S3 upload cost the daemon over a local-file one. The SHA-256
+// the request signs is summed as the bytes arrive, while they are still in
+// the cache, instead of in a second pass over the part.
 type s3Writer struct {
 	s         *S3
 	ctx       context.Context
 	key, name string
-	buf       []byte
+	chunks    [][]byte // the part so far: every chunk but the last is full
+	spare     [][]byte // pooled chunks of earlier parts, empty, for the next
+	buffered  int64    // bytes in chunks
+	sum       hash.Hash
 	uploadID  string
 	parts     []minio.CompletePart
 	size      int64
 	err       error // sticky: after a failed part the upload is gone
 	done      bool
+	// tainted: a request that carried the chunks failed, so net/http may
+	// still be reading them in its write loop; they must not go back to
+	// the pool for another Writer to overwrite.
+	tainted bool
 }
 
 func (w *s3Writer) Write(p []byte) (int, error) {
@@ -371,14 +401,15 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 	}
 	written := 0
 	for len(p) > 0 {
-		room := int(w.s.partSize) - len(w.buf)
-		chunk := p[:min(room, len(p))]
-		w.grow(len(chunk))
-		w.buf = append(w.buf, chunk...)
-		p = p[len(chunk):]
-		written += len(chunk)
-		w.size += int64(len(chunk))
-		if int64(len(w.buf)) == w.s.partSize {
+		n := copy(w.room(), p)
+		k := len(w.chunks) - 1
+		w.chunks[k] = w.chunks[k][:len(w.chunks[k])+n]
+		w.sum.Write(p[:n])
+		p = p[n:]
+		written += n
+		w.size += int64(n)
+		w.buffered += int64(n)
+		if w.buffered == w.s.partSize {
 			if err := w.flushPart(); err != nil {
 				w.fail(err)
 				return written, w.err
@@ -388,18 +419,89 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// grow makes room for n more bytes without ever letting the buffer's
-// capacity exceed one part (append's doubling could overshoot it).
-func (w *s3Writer) grow(n int) {
-	need := len(w.buf) + n
-	if need <= cap(w.buf) {
-		return
+// room returns the free space of the last chunk, adding a chunk if that
+// is full, never letting the chunks hold more than one part.
+func (w *s3Writer) room() []byte {
+	if w.sum == nil {
+		w.sum = sha256.New()
 	}
-	c := max(need, 2*cap(w.buf), 64<<10)
-	c = min(c, int(w.s.partSize))
-	nb := make([]byte, len(w.buf), c)
-	copy(nb, w.buf)
-	w.buf = nb
+	left := w.s.partSize - w.buffered
+	if k := len(w.chunks); k > 0 {
+		c := w.chunks[k-1]
+		if free := cap(c) - len(c); free > 0 {
+			return c[len(c) : len(c)+int(min(int64(free), left))]
+		}
+	}
+	var c []byte
+	switch {
+	case len(w.spare) > 0:
+		c, w.spare = w.spare[len(w.spare)-1], w.spare[:len(w.spare)-1]
+	case len(w.chunks) == 0 && w.uploadID == "":
+		c = make([]byte, 0, s3FirstChunk)
+	default:
+		c = s3ChunkPool.Get().(*[s3ChunkSize]byte)[:0]
+	}
+	w.chunks = append(w.chunks, c)
+	return c[:int(min(int64(cap(c)), left))]
+}
+
+// body is a seekable reader over the buffered part, for one request.
+func (w *s3Writer) body() *chunkReader {
+	return &chunkReader{chunks: w.chunks, size: w.buffered}
+}
+
+// sent records how a request that carried body ended: after a failure, or
+// a success only at a retry (minio-go seeks to the start before every
+// attempt), an earlier attempt's write loop may still be reading the
+// chunks.
+func (w *s3Writer) sent(body *chunkReader, err error) {
+	if err != nil || body.seeks > 1 {
+		w.tainted = true
+	}
+}
+
+// payloadHash is the hex SHA-256 of the buffered part, the payload hash the
+// request signs. Sending it instead of minio's default aws-chunked
+// streaming signature keeps the request a plain body of known length that
+// every S3-compatible server decodes the same way (gofakes3 stores
+// aws-chunked part bodies verbatim), while the server still verifies the
+// content against the signed hash.
+func (w *s3Writer) payloadHash() string {
+	if w.sum == nil {
+		w.sum = sha256.New()
+	}
+	var h [sha256.Size]byte
+	return hex.EncodeToString(w.sum.Sum(h[:0]))
+}
+
+// reset empties the part buffer for the next part, keeping the pooled
+// chunks as spares (the small first one is dropped: the blob is large).
+func (w *s3Writer) reset() {
+	for _, c := range w.chunks {
+		if cap(c) == s3ChunkSize {
+			w.spare = append(w.spare, c[:0])
+		}
+	}
+	clear(w.chunks)
+	w.chunks = w.chunks[:0]
+	w.buffered = 0
+	w.sum.Reset()
+}
+
+// release gives the chunks back to the pool, unless a failed request may
+// still be reading them, and drops the buffer.
+func (w *s3Writer) release() {
+	if !w.tainted {
+		for _, cs := range [][][]byte{w.chunks, w.spare} {
+			for _, c := range cs {
+				if cap(c) == s3ChunkSize {
+					s3ChunkPool.Put((*[s3ChunkSize]byte)(c[:s3ChunkSize]))
+				}
+			}
+		}
+	}
+	w.chunks, w.spare = nil, nil
+	w.buffered = 0
 }
 
 func (w *s3Writer) flushPart() error {
@@ -418,9 +520,11 @@ func (w *s3Writer) flushPart() error {
 	num := len(w.parts) + 1
 	ctx, cancel := w.reqCtx()
 	defer cancel()
+	body := w.body()
 	op, err := w.s.core.PutObjectPart(ctx, w.s.bucket, w.key, w.uploadID, num,
-		bytes.NewReader(w.buf), int64(len(w.buf)),
-		minio.PutObjectPartOptions{Sha256Hex: sha256Hex(w.buf), DisableContentSha256: true})
+		body, w.buffered,
+		minio.PutObjectPartOptions{Sha256Hex: w.payloadHash(), DisableContentSha256: true})
+	w.sent(body, err)
 	if err != nil {
 		return fmt.Errorf("blob: s3 part %d of %s: %w", num, w.name, err)
 	}
@@ -430,7 +534,7 @@ func (w *s3Writer) flushPart() error {
 		ChecksumSHA1: op.ChecksumSHA1, ChecksumSHA256: op.ChecksumSHA256,
 		ChecksumCRC64NVME: op.ChecksumCRC64NVME,
 	})
-	w.buf = w.buf[:0]
+	w.reset()
 	return nil
 }
 
@@ -438,21 +542,11 @@ func (w *s3Writer) reqCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(w.ctx, w.s.reqTimeout)
 }
 
-// sha256Hex is the signed payload hash of a buffered part. Sending it
-// instead of minio's default aws-chunked streaming signature keeps the
-// request a plain body of known length that every S3-compatible server
-// decodes the same way (gofakes3 stores aws-chunked part bodies verbatim),
-// while the server still verifies the content against the signed hash.
-func sha256Hex(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
 // fail records err and drops the upload so no parts linger.
 func (w *s3Writer) fail(err error) {
 	w.err = err
 	w.abortUpload()
-	w.buf = nil
+	w.release()
 }
 
 func (w *s3Writer) abortUpload() {
@@ -475,19 +569,21 @@ func (w *s3Writer) Commit() error {
 	if w.err != nil {
 		return w.err
 	}
-	defer func() { w.buf = nil }()
+	defer w.release()
 	if w.uploadID == "" {
 		// Smaller than one part: one PUT carrying the real size.
 		ctx, cancel := w.reqCtx()
 		defer cancel()
-		_, err := w.s.core.PutObject(ctx, w.s.bucket, w.key, bytes.NewReader(w.buf), int64(len(w.buf)),
-			"", sha256Hex(w.buf), minio.PutObjectOptions{DisableContentSha256: true})
+		body := w.body()
+		_, err := w.s.core.PutObject(ctx, w.s.bucket, w.key, body, w.buffered,
+			"", w.payloadHash(), minio.PutObjectOptions{DisableContentSha256: true})
+		w.sent(body, err)
 		if err != nil {
 			return fmt.Errorf("blob: s3 put %s: %w", w.name, err)
 		}
 		return nil
 	}
-	if len(w.buf) > 0 {
+	if w.buffered > 0 {
 		if err := w.flushPart(); err != nil {
 			w.fail(err)
 			return err
@@ -510,6 +606,69 @@ func (w *s3Writer) Abort() error {
 	}
 	w.done = true
 	w.abortUpload()
-	w.buf = nil
+	w.release()
 	return nil
+}
+
+// chunkReader reads a part held in chunks (every chunk but the last full)
+// as one body. It seeks, so minio-go can retry a request, and writes
+// itself out chunk by chunk without an intermediate copy.
+type chunkReader struct {
+	chunks [][]byte
+	size   int64
+	pos    int64
+	seeks  int
+}
+
+// at returns the chunk holding offset pos and pos's offset in it.
+func (r *chunkReader) at(pos int64) ([]byte, int) {
+	for _, c := range r.chunks {
+		if pos < int64(len(c)) {
+			return c, int(pos)
+		}
+		pos -= int64(len(c))
+	}
+	return nil, 0
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	c, off := r.at(r.pos)
+	n := copy(p, c[off:])
+	r.pos += int64(n)
+	return n, nil
+}
+
+func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for r.pos < r.size {
+		c, off := r.at(r.pos)
+		n, err := w.Write(c[off:])
+		r.pos += int64(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return 0, errors.New("blob: chunkReader.Seek: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("blob: chunkReader.Seek: negative position")
+	}
+	r.seeks++
+	r.pos = offset
+	return offset, nil
 }

@@ -1,9 +1,15 @@
 package blob
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -11,9 +17,19 @@ import (
 )
 
 // A Writer must never hold more than one part in memory, whatever the
-// sizes of the Writes it gets.
+// sizes of the Writes it gets, and must store every byte in order, also
+// with a part size that is not a whole number of chunks.
 func TestS3WriterMemoryIsBoundedByPartSize(t *testing.T) {
 	t.Parallel()
+	for _, part := range []int64{S3MinPartSize, S3MinPartSize + 12345} {
+		t.Run(strconv.FormatInt(part, 10), func(t *testing.T) {
+			t.Parallel()
+			testS3WriterMemoryIsBounded(t, part)
+		})
+	}
+}
+
+func testS3WriterMemoryIsBounded(t *testing.T, part int64) {
 	be := s3mem.New()
 	srv := httptest.NewServer(gofakes3.New(be).Server())
 	defer srv.Close()
@@ -22,7 +38,7 @@ func TestS3WriterMemoryIsBoundedByPartSize(t *testing.T) {
 	}
 	s, err := OpenS3(t.Context(), "s3://mem/x", S3Options{
 		Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
-		Region: "us-east-1", PartSize: S3MinPartSize, SweepAge: -1, MaxRetries: 1,
+		Region: "us-east-1", PartSize: part, SweepAge: -1, MaxRetries: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -34,33 +50,171 @@ func TestS3WriterMemoryIsBoundedByPartSize(t *testing.T) {
 	defer wr.Abort()
 	w := wr.(*s3Writer)
 	var total int64
-	for _, n := range []int{1, 100_000, 3*S3MinPartSize + 17, 70_000, S3MinPartSize - 1} {
+	var all bytes.Buffer
+	for i, n := range []int{1, 100_000, 3*S3MinPartSize + 17, 70_000, S3MinPartSize - 1} {
 		p := make([]byte, n)
-		for i := range p {
-			p[i] = byte(i)
+		for j := range p {
+			p[j] = byte(j*31 + i)
 		}
+		all.Write(p)
 		got, err := w.Write(p)
 		if err != nil || got != n {
 			t.Fatalf("write %d: %d %v", n, got, err)
 		}
 		total += int64(n)
-		if c := cap(w.buf); c > S3MinPartSize {
-			t.Fatalf("after writing %d bytes the buffer holds %d, more than a part", total, c)
+		if c := w.held(); c > part+s3ChunkSize {
+			t.Fatalf("after writing %d bytes the buffer holds %d, more than a part and a chunk", total, c)
 		}
-		if want := total % S3MinPartSize; int64(len(w.buf)) != want {
-			t.Fatalf("buffered %d, want %d", len(w.buf), want)
+		if want := total % part; w.buffered != want || w.inChunks() != want {
+			t.Fatalf("buffered %d (%d in chunks), want %d", w.buffered, w.inChunks(), want)
 		}
 	}
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.Stat(t.Context(), "big")
+	rc, st, err := s.Open(t.Context(), "big")
 	if err != nil || st.Size != total {
-		t.Fatalf("stat %+v %v, want size %d", st, err, total)
+		t.Fatalf("open %+v %v, want size %d", st, err, total)
 	}
-	if w.buf != nil {
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, all.Bytes()) {
+		t.Fatalf("read back %d bytes (%v), not the %d written", len(got), err, all.Len())
+	}
+	if w.chunks != nil || w.spare != nil {
 		t.Fatal("committed writer still pins its buffer")
 	}
+	if w.tainted {
+		t.Fatal("writer whose requests all succeeded at once is tainted")
+	}
+}
+
+// chunkReader reads, seeks and writes out a part held in uneven chunks as
+// the one byte sequence it is.
+func TestChunkReader(t *testing.T) {
+	var chunks [][]byte
+	var want []byte
+	for _, n := range []int{3, 1, 7, 64, 5} {
+		c := make([]byte, n, n+2) // spare capacity must never be read
+		for j := range c {
+			c[j] = byte(len(want) + j)
+		}
+		chunks = append(chunks, c)
+		want = append(want, c...)
+	}
+	r := &chunkReader{chunks: chunks, size: int64(len(want))}
+	readAll := func(step int) []byte {
+		var out []byte
+		buf := make([]byte, step)
+		for {
+			n, err := r.Read(buf)
+			out = append(out, buf[:n]...)
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, step := range []int{1, 2, 6, 100} {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(step); !bytes.Equal(got, want) {
+			t.Fatalf("step %d: read %v, want %v", step, got, want)
+		}
+	}
+	for off := int64(0); off <= int64(len(want)); off++ {
+		for _, whence := range []int{io.SeekStart, io.SeekCurrent, io.SeekEnd} {
+			r.Seek(7, io.SeekStart)
+			arg := map[int]int64{io.SeekStart: off, io.SeekCurrent: off - 7, io.SeekEnd: off - int64(len(want))}[whence]
+			if pos, err := r.Seek(arg, whence); err != nil || pos != off {
+				t.Fatalf("seek %d,%d: %d %v", arg, whence, pos, err)
+			}
+			var out bytes.Buffer
+			if n, err := r.WriteTo(&out); err != nil || n != int64(len(want))-off || !bytes.Equal(out.Bytes(), want[off:]) {
+				t.Fatalf("WriteTo from %d: %d %v %v", off, n, err, out.Bytes())
+			}
+		}
+	}
+	if _, err := r.Seek(-1, io.SeekStart); err == nil {
+		t.Fatal("negative seek accepted")
+	}
+	if _, err := r.Seek(0, 7); err == nil {
+		t.Fatal("bad whence accepted")
+	}
+	r.Seek(int64(len(want))+5, io.SeekStart)
+	if n, err := r.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+		t.Fatalf("read past the end: %d %v", n, err)
+	}
+}
+
+// A part minio-go retries goes out whole again, and the Writer then keeps
+// its chunks out of the pool: the failed attempt's write loop may still
+// be reading them.
+func TestS3WriterRetriedPartIsWholeAndNotPooled(t *testing.T) {
+	t.Parallel()
+	d := &discardS3{}
+	var failed atomic.Bool
+	d.fail = func(r *http.Request) bool {
+		return r.URL.Query().Get("partNumber") == "2" && !failed.Swap(true)
+	}
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+	s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
+		Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
+		Region: "us-east-1", PartSize: S3MinPartSize, SweepAge: -1, MaxRetries: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr, err := s.Create(t.Context(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := wr.(*s3Writer)
+	p := make([]byte, 3*S3MinPartSize+5)
+	for i := range p {
+		p[i] = byte(i * 13)
+	}
+	if _, err := w.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.bad) > 0 || !failed.Load() {
+		t.Fatalf("bodies %v, failure injected: %v", d.bad, failed.Load())
+	}
+	if want := []int64{S3MinPartSize, S3MinPartSize, S3MinPartSize, S3MinPartSize, 5}; !slices.Equal(d.parts, want) {
+		t.Fatalf("part bodies %v, want %v (part 2 twice)", d.parts, want)
+	}
+	if !w.tainted {
+		t.Fatal("writer with a retried part would give its chunks back to the pool")
+	}
+}
+
+// held is the memory the Writer's part buffer pins.
+func (w *s3Writer) held() int64 {
+	var n int64
+	for _, cs := range [][][]byte{w.chunks, w.spare} {
+		for _, c := range cs {
+			n += int64(cap(c))
+		}
+	}
+	return n
+}
+
+// inChunks is the bytes the chunks hold.
+func (w *s3Writer) inChunks() int64 {
+	var n int64
+	for _, c := range w.chunks {
+		n += int64(len(c))
+	}
+	return n
 }
 
 // FuzzParseS3URL: no input panics, and an accepted URL always yields a

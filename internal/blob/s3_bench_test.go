@@ -1,0 +1,153 @@
+package blob
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// discardS3 is the least an S3 server must answer for a Writer: it checks
+// each body against its signed length and SHA-256 and keeps nothing, so a
+// benchmark measures the Writer (and minio-go), not a store.
+type discardS3 struct {
+	mu    sync.Mutex
+	parts []int64 // body sizes of the part PUTs, in order
+	bad   []string
+	fail  func(r *http.Request) bool // answer this PUT 500 after reading it
+}
+
+func (d *discardS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch {
+	case r.Method == http.MethodHead:
+		return // bucket exists
+	case r.Method == http.MethodPost && q.Has("uploads"):
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>up1</UploadId></InitiateMultipartUploadResult>`)
+	case r.Method == http.MethodPost && q.Has("uploadId"):
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"e"</ETag></CompleteMultipartUploadResult>`)
+	case r.Method == http.MethodPut:
+		h := discardHashPool.Get().(hash.Hash)
+		defer discardHashPool.Put(h)
+		h.Reset()
+		n, err := io.Copy(h, r.Body)
+		sum := hex.EncodeToString(h.Sum(nil))
+		d.mu.Lock()
+		if err != nil || n != r.ContentLength || sum != r.Header.Get("X-Amz-Content-Sha256") {
+			d.bad = append(d.bad, fmt.Sprintf("%s: %d bytes of %d, %v", r.URL, n, r.ContentLength, err))
+		}
+		if q.Has("partNumber") {
+			d.parts = append(d.parts, n)
+		}
+		fail := d.fail != nil && d.fail(r)
+		d.mu.Unlock()
+		if fail {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`)
+			return
+		}
+		w.Header().Set("ETag", `"e"`)
+	case r.Method == http.MethodDelete:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "unexpected", http.StatusBadRequest)
+	}
+}
+
+var discardHashPool = sync.Pool{New: func() any { return sha256.New() }}
+
+func newDiscardS3(tb testing.TB, partSize int64) (*S3, *discardS3) {
+	tb.Helper()
+	d := &discardS3{}
+	srv := httptest.NewServer(d)
+	tb.Cleanup(srv.Close)
+	s, err := OpenS3(tb.Context(), "s3://bkt/x", S3Options{
+		Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
+		Region: "us-east-1", PartSize: partSize, SweepAge: -1, MaxRetries: 1,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, d
+}
+
+// peakRSSKiB reads VmHWM, the process's peak resident size since start or
+// the last resetPeakRSS.
+func peakRSSKiB() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS sets VmHWM to the current RSS (Linux: "5" to clear_refs).
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// BenchmarkS3Writer streams one blob per iteration, in the 512 KiB writes
+// the backup upload makes, through a Writer to an in-process server that
+// verifies and discards it. B/op is everything the upload allocates
+// (Writer, minio-go, net/http, the server's small reads); peak-rss-MiB
+// is the process's VmHWM over the run, reset after a GC at the start
+// (Linux), so it includes the test binary's own footprint.
+func BenchmarkS3Writer(b *testing.B) {
+	for _, size := range []int64{4 << 20, 256 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			s, d := newDiscardS3(b, 0)
+			src := make([]byte, 512<<10)
+			for i := range src {
+				src[i] = byte(i * 7)
+			}
+			b.SetBytes(size)
+			runtime.GC()
+			runtime.GC()
+			resetPeakRSS()
+			var ms runtime.MemStats
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				w, err := s.Create(b.Context(), "f")
+				if err != nil {
+					b.Fatal(err)
+				}
+				for left := size; left > 0; {
+					n := min(left, int64(len(src)))
+					if _, err := w.Write(src[:n]); err != nil {
+						b.Fatal(err)
+					}
+					left -= n
+				}
+				if err := w.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&ms)
+			if len(d.bad) > 0 {
+				b.Fatal(d.bad)
+			}
+			b.ReportMetric(float64(peakRSSKiB())/1024, "peak-rss-MiB")
+			b.ReportMetric(float64(ms.NumGC), "GCs")
+		})
+	}
+}
