@@ -617,36 +617,34 @@ type chunkReader struct {
 	chunks [][]byte
 	size   int64
 	pos    int64
+	ci, co int // chunk and offset in it of pos, when pos < size
 	seeks  int
 }
 
-// at returns the chunk holding offset pos and pos's offset in it.
-func (r *chunkReader) at(pos int64) ([]byte, int) {
-	for _, c := range r.chunks {
-		if pos < int64(len(c)) {
-			return c, int(pos)
-		}
-		pos -= int64(len(c))
+// next returns up to max unread bytes of the chunk at pos (pos < size)
+// and moves past them.
+func (r *chunkReader) next(max int) []byte {
+	for r.co >= len(r.chunks[r.ci]) {
+		r.ci, r.co = r.ci+1, 0
 	}
-	return nil, 0
+	c := r.chunks[r.ci][r.co:]
+	c = c[:min(len(c), max)]
+	r.co += len(c)
+	r.pos += int64(len(c))
+	return c
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}
-	c, off := r.at(r.pos)
-	n := copy(p, c[off:])
-	r.pos += int64(n)
-	return n, nil
+	return copy(p, r.next(len(p))), nil
 }
 
 func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for r.pos < r.size {
-		c, off := r.at(r.pos)
-		n, err := w.Write(c[off:])
-		r.pos += int64(n)
+		n, err := w.Write(r.next(s3ChunkSize))
 		total += int64(n)
 		if err != nil {
 			return total, err
@@ -669,6 +667,12 @@ func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
 		return 0, errors.New("blob: chunkReader.Seek: negative position")
 	}
 	r.seeks++
-	r.pos = offset
+	r.pos, r.ci = offset, 0
+	left := min(offset, r.size)
+	for r.ci < len(r.chunks)-1 && left >= int64(len(r.chunks[r.ci])) {
+		left -= int64(len(r.chunks[r.ci]))
+		r.ci++
+	}
+	r.co = int(left)
 	return offset, nil
 }

@@ -136,6 +136,10 @@ func TestChunkReader(t *testing.T) {
 			if n, err := r.WriteTo(&out); err != nil || n != int64(len(want))-off || !bytes.Equal(out.Bytes(), want[off:]) {
 				t.Fatalf("WriteTo from %d: %d %v %v", off, n, err, out.Bytes())
 			}
+			r.Seek(off, io.SeekStart)
+			if got := readAll(3); !bytes.Equal(got, want[off:]) {
+				t.Fatalf("Read from %d: %v", off, got)
+			}
 		}
 	}
 	if _, err := r.Seek(-1, io.SeekStart); err == nil {
@@ -147,6 +151,16 @@ func TestChunkReader(t *testing.T) {
 	r.Seek(int64(len(want))+5, io.SeekStart)
 	if n, err := r.Read(make([]byte, 4)); n != 0 || err != io.EOF {
 		t.Fatalf("read past the end: %d %v", n, err)
+	}
+	empty := &chunkReader{}
+	if n, err := empty.WriteTo(io.Discard); n != 0 || err != nil {
+		t.Fatalf("empty WriteTo: %d %v", n, err)
+	}
+	if pos, err := empty.Seek(0, io.SeekStart); pos != 0 || err != nil {
+		t.Fatalf("empty seek: %d %v", pos, err)
+	}
+	if n, err := empty.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+		t.Fatalf("empty read: %d %v", n, err)
 	}
 }
 
