@@ -2,6 +2,7 @@ package blob
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +16,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // discardS3 is the least an S3 server must answer for a Writer: it checks
@@ -114,40 +119,74 @@ func BenchmarkS3Writer(b *testing.B) {
 	for _, size := range []int64{4 << 20, 256 << 20} {
 		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
 			s, d := newDiscardS3(b, 0)
-			src := make([]byte, 512<<10)
-			for i := range src {
-				src[i] = byte(i * 7)
-			}
-			b.SetBytes(size)
-			runtime.GC()
-			runtime.GC()
-			resetPeakRSS()
-			var ms runtime.MemStats
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				w, err := s.Create(b.Context(), "f")
-				if err != nil {
-					b.Fatal(err)
-				}
-				for left := size; left > 0; {
-					n := min(left, int64(len(src)))
-					if _, err := w.Write(src[:n]); err != nil {
-						b.Fatal(err)
-					}
-					left -= n
-				}
-				if err := w.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			runtime.ReadMemStats(&ms)
+			benchWriter(b, s, size)
+			d.mu.Lock()
+			defer d.mu.Unlock()
 			if len(d.bad) > 0 {
 				b.Fatal(d.bad)
 			}
-			b.ReportMetric(float64(peakRSSKiB())/1024, "peak-rss-MiB")
-			b.ReportMetric(float64(ms.NumGC), "GCs")
 		})
 	}
+}
+
+// BenchmarkS3WriterRealServer is BenchmarkS3Writer's 256 MiB case against
+// the real S3 server of the test run (GATEHOUSE_TEST_S3_*, .ci/s3 start),
+// in a fresh bucket: the rate a daemon's upload gets from SeaweedFS.
+func BenchmarkS3WriterRealServer(b *testing.B) {
+	endpoint := os.Getenv("GATEHOUSE_TEST_S3_ENDPOINT")
+	if endpoint == "" {
+		b.Skip("no real S3 server (GATEHOUSE_TEST_S3_ENDPOINT unset; .ci/s3 start)")
+	}
+	opts := S3Options{Endpoint: "http://" + endpoint, AccessKey: os.Getenv("GATEHOUSE_TEST_S3_ACCESS_KEY"),
+		SecretKey: os.Getenv("GATEHOUSE_TEST_S3_SECRET_KEY"), Region: "us-east-1", SweepAge: -1}
+	raw, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, ""), Region: "us-east-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bucket := fmt.Sprintf("ghb-%d", time.Now().UnixNano())
+	if err := raw.MakeBucket(b.Context(), bucket, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		raw.RemoveObject(ctx, bucket, "f", minio.RemoveObjectOptions{})
+		raw.RemoveBucket(ctx, bucket)
+	})
+	s, err := OpenS3(b.Context(), "s3://"+bucket, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchWriter(b, s, 256<<20)
+}
+
+func benchWriter(b *testing.B, s *S3, size int64) {
+	src := make([]byte, 512<<10)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	b.SetBytes(size)
+	runtime.GC()
+	runtime.GC()
+	resetPeakRSS()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w, err := s.Create(b.Context(), "f")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for left := size; left > 0; {
+			n := min(left, int64(len(src)))
+			if _, err := w.Write(src[:n]); err != nil {
+				b.Fatal(err)
+			}
+			left -= n
+		}
+		if err := w.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(peakRSSKiB())/1024, "peak-rss-MiB")
 }
