@@ -84,8 +84,11 @@ const (
 	KeepAliveCount    = 9
 )
 
-var listenConfig = net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
-	Enable: true, Idle: KeepAliveIdle, Interval: KeepAliveInterval, Count: KeepAliveCount}}
+// keepAliveConfig is what every accepted connection gets: set on each
+// one by Go's accept path, or inherited from the listening socket where
+// the kernel copies it (listenConfig, keepalive_linux.go).
+var keepAliveConfig = net.KeepAliveConfig{
+	Enable: true, Idle: KeepAliveIdle, Interval: KeepAliveInterval, Count: KeepAliveCount}
 
 var connSeq atomic.Uint64
 
@@ -210,6 +213,7 @@ type Server struct {
 	svcs    []*svcState
 	loops   sync.WaitGroup
 	handles sync.WaitGroup
+	workers workers
 }
 
 // New returns a Server that logs to log and feeds m (NewMetrics(nil) when nil).
@@ -221,7 +225,7 @@ func New(log *slog.Logger, m *Metrics) *Server {
 		m = NewMetrics(nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{log: log, m: m, ctx: ctx, cancel: cancel}
+	return &Server{log: log, m: m, ctx: ctx, cancel: cancel, workers: workers{jobs: make(chan workerJob)}}
 }
 
 // Listen binds every service's address, or none: if one bind fails the ones
@@ -406,7 +410,7 @@ func (s *Server) acceptLoop(sv *svcState, ln net.Listener, tlsCfg *tls.Config) {
 		}
 		backoff = 0
 		if c := s.admit(sv, nc, tlsCfg); c != nil {
-			go s.serve(sv, c, nil)
+			s.serveOnWorker(sv, c)
 		}
 	}
 }
