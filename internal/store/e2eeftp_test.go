@@ -140,6 +140,69 @@ func TestE2EEFTPReplayRecordConcurrent(t *testing.T) {
 	})
 }
 
+// An announced key (E2EEFTPReplayAhead) holds the batch open: two
+// handshakes announced together share one commit even when the second
+// key comes well after the first; a withdrawal without a key releases the
+// batch; and the linger bounds the wait for a key that never comes.
+func TestE2EEFTPReplayAheadBatches(t *testing.T) {
+	t.Parallel()
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		res := make(chan bool, 2)
+		record := func(k byte, withdraw func()) {
+			withdraw()
+			f, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(k), time.Now())
+			if err != nil {
+				t.Error(err)
+			}
+			res <- f
+		}
+		queued := func(n int) {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); db.ReplayQueued() < n; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d records queued, want %d", db.ReplayQueued(), n)
+				}
+			}
+		}
+		db.SetReplayLinger(time.Hour)
+		b0, k0 := db.ReplayBatchStats()
+		w1, w2 := db.E2EEFTPReplayAhead(), db.E2EEFTPReplayAhead()
+		go record(101, w1)
+		queued(1)
+		select {
+		case <-res:
+			t.Fatal("the first key was committed while an announced key was still to come")
+		case <-time.After(50 * time.Millisecond):
+		}
+		go record(102, w2)
+		for i := 0; i < 2; i++ {
+			if !<-res {
+				t.Fatal("a fresh key was not fresh")
+			}
+		}
+		if b, k := db.ReplayBatchStats(); b-b0 != 1 || k-k0 != 2 {
+			t.Fatalf("%d batches of %d keys, want 1 of 2", b-b0, k-k0)
+		}
+
+		w3, w4 := db.E2EEFTPReplayAhead(), db.E2EEFTPReplayAhead()
+		go record(103, w3)
+		queued(1)
+		w4()
+		w4() // a second call changes nothing
+		if !<-res {
+			t.Fatal("key 103 not fresh")
+		}
+
+		db.SetReplayLinger(20 * time.Millisecond)
+		never := db.E2EEFTPReplayAhead()
+		defer never()
+		if f, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(104), time.Now()); err != nil || !f {
+			t.Fatalf("with an announcement outstanding: fresh=%v err=%v", f, err)
+		}
+	})
+}
+
 // One group commit is one multi-row INSERT padded to a power of two with
 // the batch's last key: every size up to the bound, with keys stored
 // before and keys repeated within the batch, gives each request exactly

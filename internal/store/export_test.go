@@ -20,3 +20,18 @@ func (db *DB) WriteReplayBatch(ephs [][]byte, now time.Time) ([]bool, []error) {
 
 // MaxReplayBatch is maxReplayBatch.
 const MaxReplayBatch = maxReplayBatch
+
+// SetReplayLinger sets how long a replay batch may wait for announced
+// keys (replayLinger unless set).
+func (db *DB) SetReplayLinger(d time.Duration) {
+	db.replay.mu.Lock()
+	db.replay.linger = d
+	db.replay.mu.Unlock()
+}
+
+// ReplayQueued returns how many replay records wait for their batch.
+func (db *DB) ReplayQueued() int {
+	db.replay.mu.Lock()
+	defer db.replay.mu.Unlock()
+	return len(db.replay.queue)
+}

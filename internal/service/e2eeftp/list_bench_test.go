@@ -139,13 +139,15 @@ func BenchmarkListConn(b *testing.B) {
 	// Eight clients at once, as `gatehouse bench`'s "e2eeftp LIST ×8":
 	// the replay log's group commit batches concurrent hellos.
 	b.Run("tcp-sqlite-8clients", func(b *testing.B) {
-		f := newFixtureLimits(b, netsvctest.DefaultLimits, withReplay(storetest.SQLite(b)))
+		db := storetest.SQLite(b)
+		f := newFixtureLimits(b, netsvctest.DefaultLimits, withReplay(db))
 		f.putFiles(b, 10)
 		hellos := make([][]byte, b.N)
 		for i := range hellos {
 			hellos[i], _ = freshHello(b, f.cliID)
 		}
 		var next atomic.Int64
+		batches0, keys0 := db.ReplayBatchStats()
 		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -166,6 +168,9 @@ func BenchmarkListConn(b *testing.B) {
 			}
 		})
 		cputime.Report(b, start, 1, "cpu-ns/op")
+		if batches, keys := db.ReplayBatchStats(); batches > batches0 {
+			b.ReportMetric(float64(keys-keys0)/float64(batches-batches0), "keys/batch")
+		}
 	})
 }
 

@@ -52,10 +52,33 @@ type replayGuard struct {
 
 var errReplay = errors.New("replayed client hello")
 
+// replayAhead is the optional side of a ReplayLog that group-commits
+// (store.DB): announcing a key before the handshake's public-key work
+// lets concurrent handshakes share one commit.
+type replayAhead interface {
+	E2EEFTPReplayAhead() (withdraw func())
+}
+
+func noWithdraw() {}
+
+// ahead announces a key that check will record once the handshake's
+// public-key work is done; call the returned func (idempotent) when
+// the handshake ends, whether or not it got to check.
+func (g *replayGuard) ahead() func() {
+	if g == nil {
+		return noWithdraw
+	}
+	if a, ok := g.db.(replayAhead); ok {
+		return a.E2EEFTPReplayAhead()
+	}
+	return noWithdraw
+}
+
 // check records eph and returns errReplay if it was seen before, or a
 // store error (the caller refuses the hello: failing open would turn a
 // database outage into a replay window).
-func (g *replayGuard) check(ctx context.Context, eph [32]byte) error {
+func (g *replayGuard) check(ctx context.Context, eph [32]byte, withdraw func()) error {
+	withdraw()
 	if g == nil {
 		return nil
 	}
