@@ -120,6 +120,21 @@ func (s *EchoServer) Close() error {
 	return err
 }
 
+// echoOnce is one echo request on c: write req, read len(req) bytes into
+// resp, check they are req.
+func echoOnce(c net.Conn, req, resp []byte) error {
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(c, resp); err != nil {
+		return err
+	}
+	if !bytes.Equal(resp, req) {
+		return errors.New("echo: reply differs from request")
+	}
+	return nil
+}
+
 // EchoOpener returns clients of the echo server at addr.
 func EchoOpener(addr string) Opener {
 	return func(ctx context.Context, i int) (Op, func(), error) {
@@ -131,16 +146,7 @@ func EchoOpener(addr string) Opener {
 		req := bytes.Repeat([]byte{byte('a' + i%26)}, echoSize)
 		var resp [echoSize]byte
 		op := func() error {
-			if _, err := c.Write(req); err != nil {
-				return err
-			}
-			if _, err := io.ReadFull(c, resp[:]); err != nil {
-				return err
-			}
-			if !bytes.Equal(resp[:], req) {
-				return errors.New("echo: reply differs from request")
-			}
-			return nil
+			return echoOnce(c, req, resp[:])
 		}
 		return op, func() { c.Close() }, nil
 	}
@@ -179,16 +185,7 @@ func EchoConnOpener(addr string) Opener {
 				mu.Unlock()
 				c.Close()
 			}()
-			if _, err := c.Write(req); err != nil {
-				return err
-			}
-			if _, err := io.ReadFull(c, resp[:]); err != nil {
-				return err
-			}
-			if !bytes.Equal(resp[:], req) {
-				return errors.New("echo: reply differs from request")
-			}
-			return nil
+			return echoOnce(c, req, resp[:])
 		}
 		closeFn := func() {
 			mu.Lock()

@@ -313,20 +313,7 @@ func TestRunAndWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := xml.NewDecoder(bytes.NewReader(sb))
-	rects := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("chart.svg is not well-formed XML: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
-			rects++
-		}
-	}
+	rects := countRects(t, sb)
 	if rects != 1+2 { // background + one bar per service figure
 		t.Fatalf("chart has %d rects, want 3", rects)
 	}
@@ -448,6 +435,26 @@ func TestDriversMatchServicesList(t *testing.T) {
 	for n := range drivers {
 		if !slices.Contains(names, n) && n != TargetSFTP && n != TargetIdle {
 			t.Errorf("driver %s is for no service of the list", n)
+		}
+	}
+}
+
+// countRects is the number of <rect> elements in a chart; it fails the test
+// if the chart is not well-formed XML.
+func countRects(t *testing.T, svg []byte) int {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	rects := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return rects
+		}
+		if err != nil {
+			t.Fatalf("chart.svg is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			rects++
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -309,20 +308,7 @@ func TestConnLimitFromSameRounds(t *testing.T) {
 	if err := r.WriteSVG(&svg); err != nil {
 		t.Fatal(err)
 	}
-	dec := xml.NewDecoder(bytes.NewReader(svg.Bytes()))
-	rects := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("chart.svg: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
-			rects++
-		}
-	}
+	rects := countRects(t, svg.Bytes())
 	// Background, the two figures' bars, the connection figure's second bar.
 	if rects != 4 || !strings.Contains(svg.String(), "test conn ×1 vs conn echo") {
 		t.Fatalf("chart has %d rects, want 4:\n%s", rects, svg.String())

@@ -1,7 +1,6 @@
 package blob
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,11 +11,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gatehouse/internal/cputime"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -88,27 +87,6 @@ func newDiscardS3(tb testing.TB, partSize int64) (*S3, *discardS3) {
 	return s, d
 }
 
-// peakRSSKiB reads VmHWM, the process's peak resident size since start or
-// the last resetPeakRSS.
-func peakRSSKiB() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS sets VmHWM to the current RSS (Linux: "5" to clear_refs).
-func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
 // BenchmarkS3Writer streams one blob per iteration, in the 512 KiB writes
 // the backup upload makes, through a Writer to an in-process server that
 // verifies and discards it. B/op is everything the upload allocates
@@ -168,7 +146,7 @@ func benchWriter(b *testing.B, s *S3, size int64) {
 	b.SetBytes(size)
 	runtime.GC()
 	runtime.GC()
-	resetPeakRSS()
+	cputime.ResetPeakRSS()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -188,5 +166,5 @@ func benchWriter(b *testing.B, s *S3, size int64) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(peakRSSKiB())/1024, "peak-rss-MiB")
+	b.ReportMetric(float64(cputime.StatusKiB("VmHWM"))/1024, "peak-rss-MiB")
 }

@@ -20,3 +20,25 @@ func TestProcessCountsWork(t *testing.T) {
 		t.Fatalf("50 ms of spinning counted as %v of CPU (x=%d)", got, x)
 	}
 }
+
+// The resident size is read, and the peak after a reset is at least what
+// was touched since.
+func TestStatusKiB(t *testing.T) {
+	if StatusKiB("VmRSS") <= 0 {
+		t.Fatal("VmRSS not read")
+	}
+	if StatusKiB("NoSuchField") != 0 {
+		t.Fatal("a missing field read as non-zero")
+	}
+	ResetPeakRSS()
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		if i%4096 == 0 {
+			buf[i] = 1
+		}
+	}
+	if got := StatusKiB("VmHWM"); got < 64<<10 {
+		t.Fatalf("VmHWM %d KiB after touching 64 MiB", got)
+	}
+	_ = buf[len(buf)-1]
+}

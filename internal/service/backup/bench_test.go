@@ -1,14 +1,10 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,23 +39,6 @@ func (r *patternReader) Read(p []byte) (int, error) {
 	}
 	r.left -= int64(n)
 	return n, nil
-}
-
-// rssKiB is this process's resident set (server and client both run here).
-func rssKiB() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // BenchmarkUpload streams one file per iteration through register-once
@@ -259,12 +238,12 @@ type rssSampler struct {
 
 func sampleRSS() *rssSampler {
 	runtime.GC()
-	s := &rssSampler{base: rssKiB(), stop: make(chan struct{})}
+	s := &rssSampler{base: cputime.StatusKiB("VmRSS"), stop: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for {
-			if r := rssKiB(); r > s.peak.Load() {
+			if r := cputime.StatusKiB("VmRSS"); r > s.peak.Load() {
 				s.peak.Store(r)
 			}
 			select {

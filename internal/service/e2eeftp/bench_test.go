@@ -1,13 +1,11 @@
 package e2eeftp
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -58,26 +56,6 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// resetPeakRSS and peakRSS use Linux's per-process high-water mark. Client
-// and server share this process, so the figure bounds the server's.
-func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-func peakRSS() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
 // BenchmarkSend uploads benchBytes over loopback through the Go client and
 // the real server (streaming decrypt, temp blob, fsync, rename). Run with
 // -benchtime=1x for one 1 GiB transfer. tail-ms is the time from the
@@ -89,7 +67,7 @@ func BenchmarkSend(b *testing.B) {
 	f := newFixtureB(b)
 	b.SetBytes(n)
 	b.ReportAllocs()
-	resetPeakRSS()
+	cputime.ResetPeakRSS()
 	var tail time.Duration
 	b.ResetTimer()
 	start := cputime.Process()
@@ -103,7 +81,7 @@ func BenchmarkSend(b *testing.B) {
 	b.StopTimer()
 	cputime.Report(b, start, n, "cpu-ns/B")
 	b.ReportMetric(tail.Seconds()*1e3/float64(b.N), "tail-ms")
-	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+	b.ReportMetric(float64(cputime.StatusKiB("VmHWM"))/1024, "peak-RSS-MiB")
 }
 
 // BenchmarkGet downloads benchBytes (streaming encrypt from disk) into
@@ -115,7 +93,7 @@ func BenchmarkGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(n)
-	resetPeakRSS()
+	cputime.ResetPeakRSS()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		got, err := f.client.Get(context.Background(), "bench.bin", io.Discard)
@@ -124,7 +102,7 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+	b.ReportMetric(float64(cputime.StatusKiB("VmHWM"))/1024, "peak-RSS-MiB")
 }
 
 // BenchmarkList is one full connection (handshake + LIST of 10 names), the
