@@ -179,6 +179,20 @@ func (b *replayBatcher) run(db *DB) {
 			linger.Stop()
 		}
 	}()
+	// sleep waits for d or a kick, whichever comes first; true if d ran out.
+	sleep := func(d time.Duration) bool {
+		if linger == nil {
+			linger = time.NewTimer(d)
+		} else {
+			linger.Reset(d)
+		}
+		select {
+		case <-b.kick:
+			return false
+		case <-linger.C:
+			return true
+		}
+	}
 	for {
 		b.mu.Lock()
 		n := min(len(b.queue), maxReplayBatch)
@@ -192,16 +206,7 @@ func (b *replayBatcher) run(db *DB) {
 			// runs SQLite grows its stack by several copies, which a
 			// new goroutine per burst paid every time.
 			b.mu.Unlock()
-			if linger == nil {
-				linger = time.NewTimer(replayIdle)
-			} else {
-				linger.Reset(replayIdle)
-			}
-			select {
-			case <-b.kick:
-			case <-linger.C:
-				idle = true
-			}
+			idle = sleep(replayIdle)
 			continue
 		}
 		idle = false
@@ -214,15 +219,7 @@ func (b *replayBatcher) run(db *DB) {
 			}
 			if wait := bound - time.Since(b.queue[0].queued); wait > 0 {
 				b.mu.Unlock()
-				if linger == nil {
-					linger = time.NewTimer(wait)
-				} else {
-					linger.Reset(wait)
-				}
-				select {
-				case <-b.kick:
-				case <-linger.C:
-				}
+				sleep(wait)
 				continue
 			}
 		}
