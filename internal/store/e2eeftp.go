@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,8 +28,16 @@ func (db *DB) E2EEFTPReplayRecord(ctx context.Context, eph []byte, now time.Time
 	if len(eph) != 32 {
 		return false, fmt.Errorf("store: e2eeftp replay: key of %d bytes, want 32", len(eph))
 	}
+	return db.replayRecord(ctx, eph, now, false)
+}
+
+// replayRecord queues eph and waits for its batch; announced says the
+// caller's announcement (E2EEFTPReplayAhead) ends with this key, under the
+// same lock that queues it, so a lingering batch never sees the
+// announcement gone before the key is there.
+func (db *DB) replayRecord(ctx context.Context, eph []byte, now time.Time, announced bool) (fresh bool, err error) {
 	req := &replayReq{eph: eph, now: now, done: make(chan struct{})}
-	db.replay.add(db, req)
+	db.replay.add(db, req, announced)
 	select {
 	case <-req.done:
 		return req.fresh, req.err
@@ -115,24 +124,44 @@ type replayBatcher struct {
 // A lone handshake announces nothing that is still to come when its own
 // key is queued, so it is written at once as before.
 //
-// The returned func withdraws the announcement; call it exactly once,
-// just before E2EEFTPReplayRecord or when the handshake ends without it.
-// Holding a batch open only delays the commit: every key is still
-// committed before its call returns.
-func (db *DB) E2EEFTPReplayAhead() (withdraw func()) {
+// The announcement ends exactly once: with its key (Record) or without
+// (Withdraw, also safe after Record and on a nil announcement). Holding a
+// batch open only delays the commit: every key is still committed before
+// its Record returns.
+func (db *DB) E2EEFTPReplayAhead() *ReplayAnnouncement {
 	b := &db.replay
 	b.mu.Lock()
 	b.coming++
 	b.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			b.mu.Lock()
-			b.coming--
-			b.wake()
-			b.mu.Unlock()
-		})
+	return &ReplayAnnouncement{db: db}
+}
+
+// ReplayAnnouncement is one key announced by E2EEFTPReplayAhead.
+type ReplayAnnouncement struct {
+	db    *DB
+	ended atomic.Bool
+}
+
+// Record is E2EEFTPReplayRecord for the announced key; the announcement
+// ends as the key is queued. After Withdraw it records without one.
+func (a *ReplayAnnouncement) Record(ctx context.Context, eph []byte, now time.Time) (fresh bool, err error) {
+	if len(eph) != 32 {
+		a.Withdraw()
+		return false, fmt.Errorf("store: e2eeftp replay: key of %d bytes, want 32", len(eph))
 	}
+	return a.db.replayRecord(ctx, eph, now, a.ended.CompareAndSwap(false, true))
+}
+
+// Withdraw ends the announcement without a key (a no-op once ended).
+func (a *ReplayAnnouncement) Withdraw() {
+	if a == nil || !a.ended.CompareAndSwap(false, true) {
+		return
+	}
+	b := &a.db.replay
+	b.mu.Lock()
+	b.coming--
+	b.wake()
+	b.mu.Unlock()
 }
 
 // wake tells a lingering batch to look again; b.mu is held.
@@ -153,9 +182,12 @@ func (db *DB) ReplayBatchStats() (batches, keys int64) {
 	return db.replay.batches, db.replay.keys
 }
 
-func (b *replayBatcher) add(db *DB, r *replayReq) {
+func (b *replayBatcher) add(db *DB, r *replayReq, announced bool) {
 	r.queued = time.Now()
 	b.mu.Lock()
+	if announced {
+		b.coming--
+	}
 	if b.kick == nil {
 		b.kick = make(chan struct{}, 1)
 	}

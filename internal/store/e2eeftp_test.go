@@ -149,9 +149,8 @@ func TestE2EEFTPReplayAheadBatches(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		res := make(chan bool, 2)
-		record := func(k byte, withdraw func()) {
-			withdraw()
-			f, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(k), time.Now())
+		record := func(k byte, a *store.ReplayAnnouncement) {
+			f, err := a.Record(ctx, e2eeftpKey(k), time.Now())
 			if err != nil {
 				t.Error(err)
 			}
@@ -188,15 +187,15 @@ func TestE2EEFTPReplayAheadBatches(t *testing.T) {
 		w3, w4 := db.E2EEFTPReplayAhead(), db.E2EEFTPReplayAhead()
 		go record(103, w3)
 		queued(1)
-		w4()
-		w4() // a second call changes nothing
+		w4.Withdraw()
+		w4.Withdraw() // a second call changes nothing
 		if !<-res {
 			t.Fatal("key 103 not fresh")
 		}
 
 		db.SetReplayLinger(20 * time.Millisecond)
 		never := db.E2EEFTPReplayAhead()
-		defer never()
+		defer never.Withdraw()
 		if f, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(104), time.Now()); err != nil || !f {
 			t.Fatalf("with an announcement outstanding: fresh=%v err=%v", f, err)
 		}

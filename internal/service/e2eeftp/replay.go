@@ -56,37 +56,46 @@ var errReplay = errors.New("replayed client hello")
 // (store.DB): announcing a key before the handshake's public-key work
 // lets concurrent handshakes share one commit.
 type replayAhead interface {
-	E2EEFTPReplayAhead() (withdraw func())
+	E2EEFTPReplayAhead() *store.ReplayAnnouncement
 }
 
-func noWithdraw() {}
-
 // ahead announces a key that check will record once the handshake's
-// public-key work is done; call the returned func (idempotent) when
-// the handshake ends, whether or not it got to check.
-func (g *replayGuard) ahead() func() {
+// public-key work is done, or nil where the log does not group-commit;
+// Withdraw it (nil-safe, idempotent) when the handshake ends, whether or
+// not it got to check.
+func (g *replayGuard) ahead() *store.ReplayAnnouncement {
 	if g == nil {
-		return noWithdraw
+		return nil
 	}
 	if a, ok := g.db.(replayAhead); ok {
 		return a.E2EEFTPReplayAhead()
 	}
-	return noWithdraw
+	return nil
 }
 
 // check records eph and returns errReplay if it was seen before, or a
 // store error (the caller refuses the hello: failing open would turn a
 // database outage into a replay window).
-func (g *replayGuard) check(ctx context.Context, eph [32]byte, withdraw func()) error {
-	withdraw()
+// The announcement ends as the key is queued (never before: a lingering
+// batch would see it gone and commit without the key) or, where nothing is
+// recorded, at once.
+func (g *replayGuard) check(ctx context.Context, eph [32]byte, ann *store.ReplayAnnouncement) error {
 	if g == nil {
+		ann.Withdraw()
 		return nil
 	}
 	if g.front.has(eph) {
+		ann.Withdraw()
 		return errReplay
 	}
 	if g.db != nil {
-		fresh, err := g.db.E2EEFTPReplayRecord(ctx, eph[:], g.now())
+		var fresh bool
+		var err error
+		if ann != nil {
+			fresh, err = ann.Record(ctx, eph[:], g.now())
+		} else {
+			fresh, err = g.db.E2EEFTPReplayRecord(ctx, eph[:], g.now())
+		}
 		if err != nil {
 			if !store.IsNoSpace(err) || g.front == nil {
 				return fmt.Errorf("replay log: %w", err)

@@ -292,16 +292,16 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 	if !s.auth.Contains(h.Identity) {
 		return nil, errors.New("unauthorised client identity " + Fingerprint(h.Identity[:]))
 	}
-	// Tell the replay log that a key will come once the public-key work
-	// below is done, so that overlapping handshakes share one commit
-	// (store.DB.E2EEFTPReplayAhead). Only a hello naming an authorised
-	// identity is announced, and one whose signature fails withdraws at
-	// once: an unauthenticated peer cannot hold batches open.
-	withdraw := s.replay.ahead()
-	defer withdraw()
 	if !h.Verify() {
 		return nil, fmt.Errorf("%w (client %s)", ErrBadSignature, Fingerprint(h.Identity[:]))
 	}
+	// Tell the replay log that a key will come once the public-key work
+	// below is done, so that overlapping handshakes share one commit
+	// (store.DB.E2EEFTPReplayAhead). Only a hello signed by an authorised
+	// identity is announced (after Verify: a forged hello naming one
+	// cannot hold batches open), and the wait is bounded anyway.
+	ann := s.replay.ahead()
+	defer ann.Withdraw()
 	eph, err := newEphemeral(s.rand)
 	if err != nil {
 		return nil, err
@@ -312,7 +312,7 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.replay.check(ctx, h.Ephemeral, withdraw); err != nil {
+	if err := s.replay.check(ctx, h.Ephemeral, ann); err != nil {
 		if !errors.Is(err, errReplay) {
 			c.Log().Error("refusing the hello: replay log unavailable", "client", Fingerprint(h.Identity[:]), "err", err)
 		}
