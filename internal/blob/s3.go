@@ -388,8 +388,9 @@ type s3Writer struct {
 	done      bool
 	// tainted: a request that carried the chunks failed, so net/http may
 	// still be reading them in its write loop; they must not go back to
-	// the pool for another Writer to overwrite.
-	tainted bool
+	// the pool for another Writer, nor be reused for this one's next part
+	// (lost: the current chunks are such, and are left to the GC).
+	tainted, lost bool
 }
 
 func (w *s3Writer) Write(p []byte) (int, error) {
@@ -456,7 +457,7 @@ func (w *s3Writer) body() *chunkReader {
 // chunks.
 func (w *s3Writer) sent(body *chunkReader, err error) {
 	if err != nil || body.seeks > 1 {
-		w.tainted = true
+		w.tainted, w.lost = true, true
 	}
 }
 
@@ -475,28 +476,32 @@ func (w *s3Writer) payloadHash() string {
 }
 
 // reset empties the part buffer for the next part, keeping the pooled
-// chunks as spares (the small first one is dropped: the blob is large).
+// chunks as spares (the small first one is dropped: the blob is large),
+// unless the request that carried them may still be reading them.
 func (w *s3Writer) reset() {
 	for _, c := range w.chunks {
-		if cap(c) == s3ChunkSize {
+		if !w.lost && cap(c) == s3ChunkSize {
 			w.spare = append(w.spare, c[:0])
 		}
 	}
+	w.lost = false
 	clear(w.chunks)
 	w.chunks = w.chunks[:0]
 	w.buffered = 0
 	w.sum.Reset()
 }
 
-// release gives the chunks back to the pool, unless a failed request may
-// still be reading them, and drops the buffer.
+// release gives the chunks back to the pool, except those a failed or
+// retried request may still be reading, and drops the buffer. Spares never
+// are: reset does not keep such chunks.
 func (w *s3Writer) release() {
-	if !w.tainted {
-		for _, cs := range [][][]byte{w.chunks, w.spare} {
-			for _, c := range cs {
-				if cap(c) == s3ChunkSize {
-					s3ChunkPool.Put((*[s3ChunkSize]byte)(c[:s3ChunkSize]))
-				}
+	for i, cs := range [][][]byte{w.spare, w.chunks} {
+		if i == 1 && w.lost {
+			break
+		}
+		for _, c := range cs {
+			if cap(c) == s3ChunkSize {
+				s3ChunkPool.Put((*[s3ChunkSize]byte)(c[:s3ChunkSize]))
 			}
 		}
 	}
@@ -623,13 +628,23 @@ type chunkReader struct {
 
 // next returns up to max unread bytes of the chunk at pos (pos < size)
 // and moves past them.
+//
+// Indexes are checked, not trusted: if a request's abandoned write loop
+// still reads while a retry seeks (net/http does not always wait for it),
+// the body comes out wrong, which the server refuses by its signed SHA-256,
+// but the reader never panics (nil: no more bytes).
 func (r *chunkReader) next(max int) []byte {
-	for r.co >= len(r.chunks[r.ci]) {
-		r.ci, r.co = r.ci+1, 0
+	ci, co := r.ci, r.co
+	for ci < len(r.chunks) && co >= len(r.chunks[ci]) {
+		ci, co = ci+1, 0
 	}
-	c := r.chunks[r.ci][r.co:]
+	if ci >= len(r.chunks) || max <= 0 {
+		r.ci, r.co = ci, co
+		return nil
+	}
+	c := r.chunks[ci][co:]
 	c = c[:min(len(c), max)]
-	r.co += len(c)
+	r.ci, r.co = ci, co+len(c)
 	r.pos += int64(len(c))
 	return c
 }
@@ -638,13 +653,21 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}
-	return copy(p, r.next(len(p))), nil
+	c := r.next(len(p))
+	if len(c) == 0 && len(p) > 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	return copy(p, c), nil
 }
 
 func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for r.pos < r.size {
-		n, err := w.Write(r.next(s3ChunkSize))
+		c := r.next(s3ChunkSize)
+		if len(c) == 0 {
+			return total, io.ErrUnexpectedEOF
+		}
+		n, err := w.Write(c)
 		total += int64(n)
 		if err != nil {
 			return total, err
