@@ -495,15 +495,16 @@ func (w *s3Writer) reset() {
 // retried request may still be reading, and drops the buffer. Spares never
 // are: reset does not keep such chunks.
 func (w *s3Writer) release() {
-	for i, cs := range [][][]byte{w.spare, w.chunks} {
-		if i == 1 && w.lost {
-			break
-		}
+	pool := func(cs [][]byte) {
 		for _, c := range cs {
 			if cap(c) == s3ChunkSize {
 				s3ChunkPool.Put((*[s3ChunkSize]byte)(c[:s3ChunkSize]))
 			}
 		}
+	}
+	pool(w.spare)
+	if !w.lost {
+		pool(w.chunks)
 	}
 	w.chunks, w.spare = nil, nil
 	w.buffered = 0
