@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatehouse/internal/bench"
+	"gatehouse/internal/logging"
 
 	"github.com/spf13/cobra"
 )
@@ -38,6 +39,7 @@ func benchCmd(e *env) *cobra.Command {
 	scratch := fs.String("scratch", "", "parent of the throw-away data directory (default the system temp dir)")
 	storeDSN := fs.String("store", "", "the daemon's store.dsn, e.g. postgres://user@127.0.0.1:5432/db (default SQLite in its data folder)")
 	blobURL := fs.String("blob", "", "the daemon's blob.url, e.g. s3://bucket/prefix (default local files); S3 credentials from GATEHOUSE_S3_*")
+	logLevel := fs.String("log-level", bench.DefaultLogLevel, "the daemon's log level (debug, info, warn, error); at info, its own default, backup handshakes, zmqcmd requests and e2eeftp transfers write a line each")
 	exe := fs.String("exe", "", "gatehouse binary to run as the daemon (default this binary)")
 	serveEcho := fs.Bool("serve-echo", false, "internal: run the echo limit server for a parent bench (stops when stdin closes)")
 	fs.MarkHidden("serve-echo")
@@ -56,8 +58,11 @@ func benchCmd(e *env) *cobra.Command {
 		if *rounds < 1 || *rounds > 20 {
 			return errors.New("--rounds: want 1 to 20")
 		}
+		if _, err := logging.ParseLevel(*logLevel); err != nil {
+			return fmt.Errorf("--log-level: want debug, info, warn or error, got %q", *logLevel)
+		}
 		o := bench.Options{Targets: targets, Quick: *quick, Rounds: *rounds, SFTPCiph: *cipher, Log: e.stderr,
-			Backends: bench.Backends{Store: *storeDSN, Blob: *blobURL},
+			Backends: bench.Backends{Store: *storeDSN, Blob: *blobURL, LogLevel: *logLevel},
 			Duration: bench.DefaultDuration, Size: bench.DefaultSize, IdleConns: bench.DefaultIdleConns}
 		if *quick {
 			o.Duration, o.Size, o.IdleConns = bench.QuickDuration, bench.QuickSize, bench.QuickIdleConns

@@ -37,7 +37,8 @@ func TestBenchUsageAndBadArgs(t *testing.T) {
 	}
 	for _, args := range [][]string{{"bench"}, {"bench", "nosuch"}, {"bench", "-clients", "0", "clock"},
 		{"bench", "-size", "huge", "clock"}, {"bench", "-rounds", "99", "clock"},
-		{"bench", "--idle-sources", "-1", "idle"}, {"bench", "--idle-probes", "-2", "idle"}} {
+		{"bench", "--idle-sources", "-1", "idle"}, {"bench", "--idle-probes", "-2", "idle"},
+		{"bench", "--log-level", "loud", "clock"}} {
 		if code, stdout, stderr := runCode(t, args...); code == 0 {
 			t.Errorf("%v succeeded:\n%s%s", args, stdout, stderr)
 		}
@@ -71,12 +72,15 @@ func TestBenchQuickRun(t *testing.T) {
 	}
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"bench", "-exe", exe, "-quick", "-d", "200ms", "-idle", "50", "-json", "-out", out, "clock", "backup"}, bufEnv(&stdout, &stderr)); code != 0 {
+	if code := run([]string{"bench", "-exe", exe, "-quick", "-d", "200ms", "-idle", "50", "-log-level", "info", "-json", "-out", out, "clock", "backup"}, bufEnv(&stdout, &stderr)); code != 0 {
 		t.Fatalf("bench: exit %d\n%s", code, stderr.String())
 	}
 	var r bench.Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	if r.Settings.LogLevel != "info" {
+		t.Errorf("report's daemon log level %q, want info (-log-level)", r.Settings.LogLevel)
 	}
 	var clock, idle, connEcho, handshake int
 	for _, f := range r.Figures {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,30 @@ func TestBackendsDescribe(t *testing.T) {
 	env := Backends{Store: "postgres://x", Blob: "s3://b/p"}.env()
 	if len(env) < 2 || env[0] != "GATEHOUSE_STORE_DSN=postgres://x" || env[1] != "GATEHOUSE_BLOB_URL=s3://b/p" {
 		t.Fatalf("child env %q", env)
+	}
+}
+
+// The daemon child runs at warn unless told otherwise: the figures leave
+// out the info lines (docs/performance.md, Method); --log-level reaches it.
+func TestDaemonArgsLogLevel(t *testing.T) {
+	t.Parallel()
+	level := func(args []string) string {
+		for i, a := range args {
+			if a == "-log-level" && i+1 < len(args) {
+				return args[i+1]
+			}
+		}
+		return ""
+	}
+	if got := level(daemonArgs("/d", Backends{}, nil)); got != "warn" {
+		t.Fatalf("default daemon log level %q, want warn", got)
+	}
+	args := daemonArgs("/d", Backends{LogLevel: "info"}, []string{"a=1", "b=2"})
+	if got := level(args); got != "info" {
+		t.Fatalf("daemon log level %q, want info (%q)", got, args)
+	}
+	if want := []string{"-set", "a=1", "-set", "b=2"}; !slices.Equal(args[len(args)-4:], want) {
+		t.Fatalf("args %q end without the sets %q", args, want)
 	}
 }
 

@@ -177,6 +177,7 @@ type Settings struct {
 	Quick     bool     `json:"quick"`
 	Store     string   `json:"store"` // the daemon's metadata store, password left out
 	Blob      string   `json:"blob"`  // the daemon's blob store
+	LogLevel  string   `json:"daemon_log_level"`
 }
 
 // Baseline returns the named baseline figure.
@@ -252,7 +253,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "cpu: %s\n", r.Host.CPUModel)
 	}
 	if r.Settings.Store != "" || r.Settings.Blob != "" {
-		fmt.Fprintf(w, "daemon store: %s, blobs: %s\n", r.Settings.Store, r.Settings.Blob)
+		fmt.Fprintf(w, "daemon store: %s, blobs: %s, log level: %s\n", r.Settings.Store, r.Settings.Blob, r.Settings.LogLevel)
 	}
 	fmt.Fprintf(w, "per figure: %s × %d round(s) interleaved with its echo limit(s), transfer size %s\n\n",
 		r.Settings.Duration, max(r.Settings.Rounds, 1), humanBytes(r.Settings.SizeBytes))

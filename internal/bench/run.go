@@ -264,6 +264,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		Services: o.Targets, Duration: o.Duration.String(), Clients: o.Clients,
 		SizeBytes: o.Size, IdleConns: o.IdleConns, Rounds: max(o.Rounds, 1), Quick: o.Quick}}
 	r.Settings.Store, r.Settings.Blob = o.Backends.Describe()
+	r.Settings.LogLevel = o.Backends.logLevel()
 	env := &Env{Opts: o, Scratch: o.Scratch, sh: &shared{}}
 
 	env.Logf("baselines: echo round trip, echo with a connection per request, tcp stream, ciphers (%s each), public-key primitives", o.Duration)
