@@ -3,14 +3,17 @@ package blob
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,6 +112,7 @@ type S3 struct {
 	prefix     string // "" or ends in "/"
 	partSize   int64
 	reqTimeout time.Duration
+	attempts   int // per request that carries a Writer's buffer (send)
 }
 
 // ParseS3URL splits "s3://bucket/prefix" into the bucket and a key prefix
@@ -177,9 +181,13 @@ func OpenS3(ctx context.Context, rawURL string, opts S3Options) (*S3, error) {
 	if !ok {
 		return nil, fmt.Errorf("blob: s3 bucket %q does not exist at %s", bucket, endpoint)
 	}
-	s := &S3{client: core.Client, core: core, bucket: bucket, prefix: prefix, partSize: part, reqTimeout: opts.RequestTimeout}
+	s := &S3{client: core.Client, core: core, bucket: bucket, prefix: prefix, partSize: part,
+		reqTimeout: opts.RequestTimeout, attempts: opts.MaxRetries}
 	if s.reqTimeout <= 0 {
 		s.reqTimeout = S3DefaultRequestTimeout
+	}
+	if s.attempts <= 0 {
+		s.attempts = minio.MaxRetry
 	}
 	if opts.SweepAge >= 0 {
 		age := opts.SweepAge
@@ -446,18 +454,92 @@ func (w *s3Writer) room() []byte {
 	return c[:int(min(int64(cap(c)), left))]
 }
 
-// body is a seekable reader over the buffered part, for one request.
-func (w *s3Writer) body() *chunkReader {
-	return &chunkReader{chunks: w.chunks, size: w.buffered}
+// send makes one request that carries the buffered part as its body
+// (do), tried up to the store's attempts by minio-go's retry rules, each
+// attempt reading the chunks through a reader of its own. minio-go would
+// retry a seekable body itself by seeking the one reader back to the start
+// while net/http may still be sending the abandoned attempt from it (a
+// server may answer before it has read the body): a data race on the
+// reader's position (TestS3WriterPartAnsweredBeforeItsBodyIsRetried). So
+// the body it gets cannot seek, minio-go tries it once, and the retries
+// are here. ctx bounds every attempt and the waits between them, as it
+// bounded minio-go's.
+//
+// After a failed attempt its write loop may still be reading the chunks,
+// so they are marked lost: not reused for the next part nor pooled.
+func (w *s3Writer) send(ctx context.Context, do func(body io.Reader) error) error {
+	for attempt := 1; ; attempt++ {
+		// The chunk list is the attempt's own copy: the next part refills
+		// w.chunks' array while a failed attempt may still walk it.
+		err := do(&partBody{r: chunkReader{chunks: slices.Clone(w.chunks), size: w.buffered}})
+		if err == nil {
+			return nil
+		}
+		w.tainted, w.lost = true, true
+		if attempt >= w.s.attempts || !s3Retryable(ctx, err) || !sleepCtx(ctx, s3RetryWait(attempt)) {
+			return err
+		}
+	}
 }
 
-// sent records how a request that carried body ended: after a failure, or
-// a success only at a retry (minio-go seeks to the start before every
-// attempt), an earlier attempt's write loop may still be reading the
-// chunks.
-func (w *s3Writer) sent(body *chunkReader, err error) {
-	if err != nil || body.seeks > 1 {
-		w.tainted, w.lost = true, true
+// partBody is one attempt's body: a chunkReader that does not seek.
+type partBody struct{ r chunkReader }
+
+func (b *partBody) Read(p []byte) (int, error)         { return b.r.Read(p) }
+func (b *partBody) WriteTo(w io.Writer) (int64, error) { return b.r.WriteTo(w) }
+
+// s3Retryable is minio-go's rule for retrying a request (retry.go and
+// executeMethod in minio-go v7): a transport error unless it is a TLS
+// trust failure or plain HTTP from an HTTPS endpoint; a timeout of the
+// request but not of ctx; an S3 error whose code or HTTP status says try
+// again; a region error that named the right region (minio-go has then
+// cached it for the next attempt).
+func s3Retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && (resp.Code != "" || resp.StatusCode != 0) {
+		switch resp.Code {
+		case "RequestError", "RequestTimeout", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+			"RequestThrottled", "InternalError", "ExpiredToken", "ExpiredTokenException", "SlowDown",
+			"SlowDownWrite", "SlowDownRead":
+			return true
+		case "AuthorizationHeaderMalformed", "InvalidRegion", "AccessDenied":
+			if resp.Region != "" {
+				return true
+			}
+		}
+		switch resp.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, 499, http.StatusInternalServerError,
+			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, 520:
+			return true
+		}
+		return false
+	}
+	var unknownCA x509.UnknownAuthorityError
+	if errors.As(err, &unknownCA) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return false
+	}
+	return true
+}
+
+// s3RetryWait is the wait before attempt+1: minio-go's backoff, a random
+// part of min(1 s, 200 ms × 2^(attempt-1)).
+func s3RetryWait(attempt int) time.Duration {
+	d := min(time.Second, minio.DefaultRetryUnit<<min(attempt-1, 8))
+	return d - time.Duration(rand.Int64N(int64(d)))
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -526,11 +608,13 @@ func (w *s3Writer) flushPart() error {
 	num := len(w.parts) + 1
 	ctx, cancel := w.reqCtx()
 	defer cancel()
-	body := w.body()
-	op, err := w.s.core.PutObjectPart(ctx, w.s.bucket, w.key, w.uploadID, num,
-		body, w.buffered,
-		minio.PutObjectPartOptions{Sha256Hex: w.payloadHash(), DisableContentSha256: true})
-	w.sent(body, err)
+	sum := w.payloadHash()
+	var op minio.ObjectPart
+	err := w.send(ctx, func(body io.Reader) (err error) {
+		op, err = w.s.core.PutObjectPart(ctx, w.s.bucket, w.key, w.uploadID, num, body, w.buffered,
+			minio.PutObjectPartOptions{Sha256Hex: sum, DisableContentSha256: true})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("blob: s3 part %d of %s: %w", num, w.name, err)
 	}
@@ -580,10 +664,12 @@ func (w *s3Writer) Commit() error {
 		// Smaller than one part: one PUT carrying the real size.
 		ctx, cancel := w.reqCtx()
 		defer cancel()
-		body := w.body()
-		_, err := w.s.core.PutObject(ctx, w.s.bucket, w.key, body, w.buffered,
-			"", w.payloadHash(), minio.PutObjectOptions{DisableContentSha256: true})
-		w.sent(body, err)
+		sum := w.payloadHash()
+		err := w.send(ctx, func(body io.Reader) error {
+			_, err := w.s.core.PutObject(ctx, w.s.bucket, w.key, body, w.buffered,
+				"", sum, minio.PutObjectOptions{DisableContentSha256: true})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("blob: s3 put %s: %w", w.name, err)
 		}
@@ -617,23 +703,20 @@ func (w *s3Writer) Abort() error {
 }
 
 // chunkReader reads a part held in chunks (every chunk but the last full)
-// as one body. It seeks, so minio-go can retry a request, and writes
-// itself out chunk by chunk without an intermediate copy.
+// as one body, from the start, and writes itself out chunk by chunk
+// without an intermediate copy. Each request attempt has its own (send).
 type chunkReader struct {
 	chunks [][]byte
 	size   int64
 	pos    int64
 	ci, co int // chunk and offset in it of pos, when pos < size
-	seeks  int
 }
 
 // next returns up to max unread bytes of the chunk at pos (pos < size)
 // and moves past them.
 //
-// Indexes are checked, not trusted: if a request's abandoned write loop
-// still reads while a retry seeks (net/http does not always wait for it),
-// the body comes out wrong, which the server refuses by its signed SHA-256,
-// but the reader never panics (nil: no more bytes).
+// Indexes are checked, not trusted: whatever the chunks hold, the reader
+// never panics (nil: no more bytes).
 func (r *chunkReader) next(max int) []byte {
 	ci, co := r.ci, r.co
 	for ci < len(r.chunks) && co >= len(r.chunks[ci]) {
@@ -675,28 +758,4 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	return total, nil
-}
-
-func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.pos
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return 0, errors.New("blob: chunkReader.Seek: bad whence")
-	}
-	if offset < 0 {
-		return 0, errors.New("blob: chunkReader.Seek: negative position")
-	}
-	r.seeks++
-	r.pos, r.ci = offset, 0
-	left := min(offset, r.size)
-	for r.ci < len(r.chunks)-1 && left >= int64(len(r.chunks[r.ci])) {
-		left -= int64(len(r.chunks[r.ci]))
-		r.ci++
-	}
-	r.co = int(left)
-	return offset, nil
 }

@@ -29,6 +29,9 @@ type discardS3 struct {
 	parts []int64 // body sizes of the part PUTs, in order
 	bad   []string
 	fail  func(r *http.Request) bool // answer this PUT 500 after reading it
+	// failEarly answers this PUT 500 after one byte of its body: the
+	// client's write loop may still be sending the rest when it retries.
+	failEarly func(r *http.Request) bool
 }
 
 func (d *discardS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -41,6 +44,12 @@ func (d *discardS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && q.Has("uploadId"):
 		io.Copy(io.Discard, r.Body)
 		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"e"</ETag></CompleteMultipartUploadResult>`)
+	case r.Method == http.MethodPut && d.failEarly != nil && d.failEarly(r):
+		io.CopyN(io.Discard, r.Body, 1)
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected early</Message></Error>`)
 	case r.Method == http.MethodPut:
 		h := discardHashPool.Get().(hash.Hash)
 		defer discardHashPool.Put(h)

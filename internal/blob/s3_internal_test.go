@@ -89,8 +89,9 @@ func testS3WriterMemoryIsBounded(t *testing.T, part int64) {
 	}
 }
 
-// chunkReader reads, seeks and writes out a part held in uneven chunks as
-// the one byte sequence it is.
+// chunkReader reads and writes out a part held in uneven chunks as the one
+// byte sequence it is, from any point a read stopped at; an attempt's body
+// cannot seek, so minio-go never retries it by seeking the shared reader.
 func TestChunkReader(t *testing.T) {
 	var chunks [][]byte
 	var want []byte
@@ -102,8 +103,8 @@ func TestChunkReader(t *testing.T) {
 		chunks = append(chunks, c)
 		want = append(want, c...)
 	}
-	r := &chunkReader{chunks: chunks, size: int64(len(want))}
-	readAll := func(step int) []byte {
+	fresh := func() *chunkReader { return &chunkReader{chunks: chunks, size: int64(len(want))} }
+	readAll := func(r io.Reader, step int) []byte {
 		var out []byte
 		buf := make([]byte, step)
 		for {
@@ -118,46 +119,33 @@ func TestChunkReader(t *testing.T) {
 		}
 	}
 	for _, step := range []int{1, 2, 6, 100} {
-		if _, err := r.Seek(0, io.SeekStart); err != nil {
-			t.Fatal(err)
-		}
-		if got := readAll(step); !bytes.Equal(got, want) {
+		if got := readAll(fresh(), step); !bytes.Equal(got, want) {
 			t.Fatalf("step %d: read %v, want %v", step, got, want)
 		}
 	}
-	for off := int64(0); off <= int64(len(want)); off++ {
-		for _, whence := range []int{io.SeekStart, io.SeekCurrent, io.SeekEnd} {
-			r.Seek(7, io.SeekStart)
-			arg := map[int]int64{io.SeekStart: off, io.SeekCurrent: off - 7, io.SeekEnd: off - int64(len(want))}[whence]
-			if pos, err := r.Seek(arg, whence); err != nil || pos != off {
-				t.Fatalf("seek %d,%d: %d %v", arg, whence, pos, err)
-			}
-			var out bytes.Buffer
-			if n, err := r.WriteTo(&out); err != nil || n != int64(len(want))-off || !bytes.Equal(out.Bytes(), want[off:]) {
-				t.Fatalf("WriteTo from %d: %d %v %v", off, n, err, out.Bytes())
-			}
-			r.Seek(off, io.SeekStart)
-			if got := readAll(3); !bytes.Equal(got, want[off:]) {
-				t.Fatalf("Read from %d: %v", off, got)
-			}
+	for off := 0; off <= len(want); off++ {
+		r := fresh()
+		if n, err := io.ReadFull(r, make([]byte, off)); n != off || err != nil {
+			t.Fatalf("reading the first %d: %d %v", off, n, err)
+		}
+		var out bytes.Buffer
+		if n, err := r.WriteTo(&out); err != nil || n != int64(len(want)-off) || !bytes.Equal(out.Bytes(), want[off:]) {
+			t.Fatalf("WriteTo from %d: %d %v %v", off, n, err, out.Bytes())
+		}
+		if n, err := r.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+			t.Fatalf("read past the end: %d %v", n, err)
 		}
 	}
-	if _, err := r.Seek(-1, io.SeekStart); err == nil {
-		t.Fatal("negative seek accepted")
+	var body io.Reader = &partBody{r: *fresh()}
+	if _, ok := body.(io.Seeker); ok {
+		t.Fatal("an attempt's body seeks: minio-go would retry it by seeking the reader a failed attempt may still read")
 	}
-	if _, err := r.Seek(0, 7); err == nil {
-		t.Fatal("bad whence accepted")
-	}
-	r.Seek(int64(len(want))+5, io.SeekStart)
-	if n, err := r.Read(make([]byte, 4)); n != 0 || err != io.EOF {
-		t.Fatalf("read past the end: %d %v", n, err)
+	if got := readAll(body, 5); !bytes.Equal(got, want) {
+		t.Fatalf("partBody read %v", got)
 	}
 	empty := &chunkReader{}
 	if n, err := empty.WriteTo(io.Discard); n != 0 || err != nil {
 		t.Fatalf("empty WriteTo: %d %v", n, err)
-	}
-	if pos, err := empty.Seek(0, io.SeekStart); pos != 0 || err != nil {
-		t.Fatalf("empty seek: %d %v", pos, err)
 	}
 	if n, err := empty.Read(make([]byte, 4)); n != 0 || err != io.EOF {
 		t.Fatalf("empty read: %d %v", n, err)
@@ -208,6 +196,81 @@ func TestS3WriterRetriedPartIsWholeAndNotPooled(t *testing.T) {
 	}
 	if !w.tainted {
 		t.Fatal("writer with a retried part would give its chunks back to the pool")
+	}
+}
+
+// A part answered 500 before the server read its body: net/http may still
+// be sending the failed attempt's body from the part's chunks while
+// minio-go retries and the Writer goes on to the next part. The upload
+// still completes with every part whole, the failed part's chunks stay
+// out of the pool, and (under -race) no chunk is written while the
+// abandoned attempt can read it.
+func TestS3WriterPartAnsweredBeforeItsBodyIsRetried(t *testing.T) {
+	t.Parallel()
+	d := &discardS3{}
+	var failed atomic.Int32
+	d.failEarly = func(r *http.Request) bool {
+		// The first two attempts of part 2: one retry races the other's
+		// abandoned write loop too.
+		return r.URL.Query().Get("partNumber") == "2" && failed.Add(1) <= 2
+	}
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+	s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
+		Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
+		Region: "us-east-1", PartSize: S3MinPartSize, SweepAge: -1, MaxRetries: 4,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		failed.Store(0)
+		wr, err := s.Create(t.Context(), "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := wr.(*s3Writer)
+		p := make([]byte, 4*S3MinPartSize+7)
+		for i := range p {
+			p[i] = byte(i*13 + round)
+		}
+		// The writes the backup upload makes, so the next part fills
+		// while the failed one's attempts are in flight.
+		for off := 0; off < len(p); off += 512 << 10 {
+			if _, err := w.Write(p[off:min(off+512<<10, len(p))]); err != nil {
+				t.Fatalf("round %d: write at %d: %v", round, off, err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatalf("round %d: commit: %v", round, err)
+		}
+		if n := failed.Load(); n < 3 {
+			t.Fatalf("round %d: part 2 tried %d times, want the two injected failures and a success", round, n)
+		}
+		if !w.tainted {
+			t.Fatalf("round %d: writer with a part answered early would give its chunks back to the pool", round)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.bad) > 0 {
+		t.Fatalf("bodies that did not match their signed length and SHA-256: %v", d.bad)
+	}
+	// Every part that was read whole arrived whole: four full parts and
+	// the 7-byte tail per round (the early-answered attempts are not read).
+	var full, tail int
+	for _, n := range d.parts {
+		switch n {
+		case S3MinPartSize:
+			full++
+		case 7:
+			tail++
+		default:
+			t.Errorf("part body of %d bytes", n)
+		}
+	}
+	if full != 3*4 || tail != 3 {
+		t.Fatalf("%d full parts and %d tails over 3 rounds, want 12 and 3 (%v)", full, tail, d.parts)
 	}
 }
 
