@@ -2,6 +2,7 @@ package blob
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -272,6 +274,94 @@ func TestS3WriterPartAnsweredBeforeItsBodyIsRetried(t *testing.T) {
 	if full != 3*4 || tail != 3 {
 		t.Fatalf("%d full parts and %d tails over 3 rounds, want 12 and 3 (%v)", full, tail, d.parts)
 	}
+}
+
+// A part is tried as often as the store allows when the server says try
+// again (500, SlowDown), once when it says no (403 AccessDenied with no
+// region), and not again once the Writer's context has ended: minio-go's
+// rules, applied by send since the body it gets cannot seek.
+func TestS3SendRetriesByMinioRules(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		status   int
+		code     string
+		attempts int32
+	}{
+		{"internal error", http.StatusInternalServerError, "InternalError", 3},
+		{"slow down", http.StatusServiceUnavailable, "SlowDown", 3},
+		{"access denied", http.StatusForbidden, "AccessDenied", 1},
+		{"bad digest", http.StatusBadRequest, "BadDigest", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var tries atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodHead {
+					return // bucket exists
+				}
+				io.Copy(io.Discard, r.Body)
+				tries.Add(1)
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(tc.status)
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected</Message></Error>`, tc.code)
+			}))
+			defer srv.Close()
+			s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
+				Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
+				Region: "us-east-1", SweepAge: -1, MaxRetries: 3,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := s.Create(t.Context(), "small")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write([]byte("one small PUT"))
+			err = w.Commit()
+			if err == nil || !strings.Contains(err.Error(), "injected") {
+				t.Fatalf("commit: %v, want the server's %s", err, tc.code)
+			}
+			if n := tries.Load(); n != tc.attempts {
+				t.Fatalf("%d attempts, want %d", n, tc.attempts)
+			}
+		})
+	}
+	t.Run("request timeout", func(t *testing.T) {
+		t.Parallel()
+		var tries atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodHead {
+				return
+			}
+			io.Copy(io.Discard, r.Body)
+			tries.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+		}))
+		defer srv.Close()
+		// Ten attempts would wait ≈ 5 s between them; the request's
+		// 300 ms bound ends the retries with the waits.
+		s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
+			Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
+			Region: "us-east-1", SweepAge: -1, MaxRetries: 10, RequestTimeout: 300 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := s.Create(t.Context(), "small")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("given up"))
+		start := time.Now()
+		if err := w.Commit(); err == nil {
+			t.Fatal("commit succeeded")
+		}
+		if n, took := tries.Load(), time.Since(start); n < 1 || n > 4 || took > 3*time.Second {
+			t.Fatalf("%d attempts in %v under a 300 ms request bound", n, took)
+		}
+	})
 }
 
 // held is the memory the Writer's part buffer pins.
