@@ -82,7 +82,8 @@ type S3Options struct {
 	// RequestTimeout bounds each request of a Writer (one part, the
 	// complete, the single PUT); 0 means S3DefaultRequestTimeout.
 	RequestTimeout time.Duration
-	// MaxRetries per request (0 means the client's default).
+	// MaxRetries is the attempts per request (0 means minio-go's
+	// default, 10). A Writer's requests apply it themselves (send).
 	MaxRetries int
 	// Transport overrides the HTTP transport (nil means the client's default).
 	Transport http.RoundTripper
