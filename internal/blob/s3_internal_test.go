@@ -164,15 +164,7 @@ func TestS3WriterRetriedPartIsWholeAndNotPooled(t *testing.T) {
 	d.fail = func(r *http.Request) bool {
 		return r.URL.Query().Get("partNumber") == "2" && !failed.Swap(true)
 	}
-	srv := httptest.NewServer(d)
-	defer srv.Close()
-	s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
-		Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
-		Region: "us-east-1", PartSize: S3MinPartSize, SweepAge: -1, MaxRetries: 3,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestS3(t, d, S3Options{PartSize: S3MinPartSize, SweepAge: -1, MaxRetries: 3})
 	wr, err := s.Create(t.Context(), "f")
 	if err != nil {
 		t.Fatal(err)
@@ -202,8 +194,8 @@ func TestS3WriterRetriedPartIsWholeAndNotPooled(t *testing.T) {
 }
 
 // A part answered 500 before the server read its body: net/http may still
-// be sending the failed attempt's body from the part's chunks while
-// minio-go retries and the Writer goes on to the next part. The upload
+// be sending the failed attempt's body from the part's chunks while the
+// Writer retries and goes on to the next part. The upload
 // still completes with every part whole, the failed part's chunks stay
 // out of the pool, and (under -race) no chunk is written while the
 // abandoned attempt can read it.
@@ -216,15 +208,7 @@ func TestS3WriterPartAnsweredBeforeItsBodyIsRetried(t *testing.T) {
 		// abandoned write loop too.
 		return r.URL.Query().Get("partNumber") == "2" && failed.Add(1) <= 2
 	}
-	srv := httptest.NewServer(d)
-	defer srv.Close()
-	s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
-		Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
-		Region: "us-east-1", PartSize: S3MinPartSize, SweepAge: -1, MaxRetries: 4,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestS3(t, d, S3Options{PartSize: S3MinPartSize, SweepAge: -1, MaxRetries: 4})
 	for round := range 3 {
 		failed.Store(0)
 		wr, err := s.Create(t.Context(), "f")
@@ -278,8 +262,8 @@ func TestS3WriterPartAnsweredBeforeItsBodyIsRetried(t *testing.T) {
 
 // A part is tried as often as the store allows when the server says try
 // again (500, SlowDown), once when it says no (403 AccessDenied with no
-// region), and not again once the Writer's context has ended: minio-go's
-// rules, applied by send since the body it gets cannot seek.
+// region), and not past the request's time bound: minio-go's rules,
+// applied by send since the body it gets cannot seek.
 func TestS3SendRetriesByMinioRules(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -296,7 +280,7 @@ func TestS3SendRetriesByMinioRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var tries atomic.Int32
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := openTestS3(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodHead {
 					return // bucket exists
 				}
@@ -305,15 +289,7 @@ func TestS3SendRetriesByMinioRules(t *testing.T) {
 				w.Header().Set("Content-Type", "application/xml")
 				w.WriteHeader(tc.status)
 				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected</Message></Error>`, tc.code)
-			}))
-			defer srv.Close()
-			s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
-				Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
-				Region: "us-east-1", SweepAge: -1, MaxRetries: 3,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			}), S3Options{SweepAge: -1, MaxRetries: 3})
 			w, err := s.Create(t.Context(), "small")
 			if err != nil {
 				t.Fatal(err)
@@ -331,24 +307,16 @@ func TestS3SendRetriesByMinioRules(t *testing.T) {
 	t.Run("request timeout", func(t *testing.T) {
 		t.Parallel()
 		var tries atomic.Int32
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Ten attempts would wait ≈ 5 s between them; the request's
+		// 300 ms bound ends the retries with the waits.
+		s := openTestS3(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodHead {
 				return
 			}
 			io.Copy(io.Discard, r.Body)
 			tries.Add(1)
 			w.WriteHeader(http.StatusInternalServerError)
-		}))
-		defer srv.Close()
-		// Ten attempts would wait ≈ 5 s between them; the request's
-		// 300 ms bound ends the retries with the waits.
-		s, err := OpenS3(t.Context(), "s3://bkt/x", S3Options{
-			Endpoint: "http://" + srv.Listener.Addr().String(), AccessKey: "a", SecretKey: "b",
-			Region: "us-east-1", SweepAge: -1, MaxRetries: 10, RequestTimeout: 300 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}), S3Options{SweepAge: -1, MaxRetries: 10, RequestTimeout: 300 * time.Millisecond})
 		w, err := s.Create(t.Context(), "small")
 		if err != nil {
 			t.Fatal(err)
@@ -362,6 +330,20 @@ func TestS3SendRetriesByMinioRules(t *testing.T) {
 			t.Fatalf("%d attempts in %v under a 300 ms request bound", n, took)
 		}
 	})
+}
+
+// openTestS3 opens the store on bucket "bkt" of an in-process server h,
+// with opts' other settings.
+func openTestS3(t *testing.T, h http.Handler, opts S3Options) *S3 {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	opts.Endpoint, opts.AccessKey, opts.SecretKey, opts.Region = "http://"+srv.Listener.Addr().String(), "a", "b", "us-east-1"
+	s, err := OpenS3(t.Context(), "s3://bkt/x", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // held is the memory the Writer's part buffer pins.
