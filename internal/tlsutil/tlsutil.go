@@ -264,10 +264,24 @@ type ClientOptions struct {
 // ErrPinMismatch: the server's certificate is not the pinned one.
 var ErrPinMismatch = errors.New("tls: server certificate does not match the pinned fingerprint")
 
+// ClientSessions is how many servers' TLS sessions a client configuration
+// keeps for resumption.
+const ClientSessions = 64
+
 // ClientConfig builds a TLS 1.3 client configuration. Without CAFile and
 // Pin the system roots verify the server.
+//
+// The configuration keeps the sessions its connections open (a cache of
+// its own, ClientSessions servers), so a client that connects again, as
+// backup and e2eeftp do for every request, resumes: the server neither
+// signs nor sends its certificate again, and the client does not verify
+// it again (docs/performance.md). A resumed session was verified, by
+// chain or pin, when it was made, and only the server holding its ticket
+// key can resume it; the cache is not shared with another configuration,
+// so a different pin or CA never resumes a session this one verified.
 func ClientConfig(o ClientOptions) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: o.ServerName}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: o.ServerName,
+		ClientSessionCache: tls.NewLRUClientSessionCache(ClientSessions)}
 	if o.CAFile != "" && o.Pin != "" {
 		return nil, errors.New("tls: give a CA file or a pin, not both")
 	}
