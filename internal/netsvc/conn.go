@@ -27,7 +27,8 @@ type Conn struct {
 	svc      *svcState
 	limits   Limits
 	in, out  atomic.Int64
-	tls      *tls.Conn // the TLS layer on a TLS listener's connection; nil on a plain one
+	tls      *tls.Conn   // the TLS layer on a TLS listener's connection; nil on a plain one
+	tlsDone  atomic.Bool // tls's handshake has succeeded (info may then ask for its state)
 	started  time.Time
 	identity atomic.Pointer[string] // who the client is, as the service knows it (SetIdentity)
 
@@ -373,8 +374,14 @@ func (c *Conn) info() ConnInfo {
 		Since: c.started, BytesIn: c.in.Load(), BytesOut: c.out.Load()}
 	if p := c.identity.Load(); p != nil {
 		in.Identity = *p
-	} else if id, ok := PeerIdentity(c); ok {
-		in.Identity = id
+	} else if c.tls != nil && c.tlsDone.Load() {
+		// Only once the handshake is over: tls.Conn's ConnectionState
+		// waits for a handshake in progress (up to handshake_timeout,
+		// at the peer's pace), and Conns calls this under the
+		// service's lock.
+		if id, ok := PeerIdentity(c); ok {
+			in.Identity = id
+		}
 	}
 	c.mu.Lock()
 	in.Command = c.command

@@ -567,6 +567,7 @@ func (s *Server) tlsHandshake(c *Conn) error {
 		c.HandshakeFailed("tls: " + err.Error())
 		return fmt.Errorf("tls handshake: %w", err)
 	}
+	c.tlsDone.Store(true)
 	return raw.SetDeadline(time.Time{})
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,4 +180,75 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition not reached in 3 s")
+}
+
+// Conns (the admin /connz view) describes a TLS connection whose
+// handshake is still under way without waiting for it, and names the
+// verified client certificate once it is done. tls.Conn's ConnectionState
+// takes the handshake's lock, which a peer that sends its hello slowly (or
+// not at all) keeps held for up to handshake_timeout, and Conns holds the
+// service's lock while it describes the connections: the accept loop
+// (admit), every ending connection and the byte counters' scrape need that
+// lock too.
+func TestConnsDoesNotWaitForATLSHandshake(t *testing.T) {
+	t.Parallel()
+	p := tlstest.New(t)
+	cfg := p.ServerConfig(t, true)
+	inHandshake, release, hold := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var entered, released sync.Once
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		// Runs inside the server's handshake, under its lock.
+		entered.Do(func() { close(inHandshake) })
+		<-release
+		return nil, nil
+	}
+	h := HandlerFunc(func(ctx context.Context, c *Conn) error {
+		if err := whoAmI(ctx, c); err != nil {
+			return err
+		}
+		select { // stay listed until the test has looked
+		case <-hold:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	s, _, tlsAddr := startTLS(t, h, Limits{IdleTimeout: 5 * time.Second, HandshakeTimeout: time.Minute}, cfg)
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free) // before startTLS's shutdown, which waits for the handshake
+
+	answer := make(chan string, 1)
+	go func() {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: p.ClientConfig(t, "client-7")}
+		nc, err := d.DialContext(context.Background(), "tcp", tlsAddr)
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		defer nc.Close()
+		got, err := (&client{nc, bufio.NewReader(nc)}).roundTrip("x")
+		answer <- fmt.Sprint(got, err)
+		<-hold
+	}()
+	defer close(hold)
+	<-inHandshake
+
+	listed := make(chan []ConnInfo, 1)
+	go func() { listed <- s.Conns() }()
+	select {
+	case conns := <-listed:
+		if len(conns) != 1 || !conns[0].TLS || conns[0].Identity != "" {
+			t.Errorf("during the handshake Conns = %+v, want the one TLS connection without an identity", conns)
+		}
+	case <-time.After(10 * time.Second):
+		free()
+		<-listed
+		t.Fatal("Conns waited for a TLS handshake in progress (the service's lock held meanwhile)")
+	}
+	free()
+	if got := <-answer; got != `tls "client-7" true<nil>` {
+		t.Fatalf("client after the handshake: %q", got)
+	}
+	if conns := s.Conns(); len(conns) != 1 || conns[0].Identity != "client-7" {
+		t.Fatalf("after the handshake Conns = %+v, want the client certificate's name", conns)
+	}
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,6 +199,79 @@ func TestE2EEFTPReplayAheadBatches(t *testing.T) {
 		defer never.Withdraw()
 		if f, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(104), time.Now()); err != nil || !f {
 			t.Fatalf("with an announcement outstanding: fresh=%v err=%v", f, err)
+		}
+	})
+}
+
+// Every announcement ends exactly once however handshakes end it, even
+// when its Record and its Withdraw race (the deferred Withdraw of a
+// handshake whose check is still queueing the key), when Record's context
+// is already cancelled, or when Record refuses the key: afterwards none is
+// outstanding (a leaked one would hold every later batch open for the
+// linger, an extra end would stop batches from waiting at all), and a lone
+// key is written at once under a 1 h linger.
+func TestE2EEFTPReplayAnnouncementsEndOnce(t *testing.T) {
+	t.Parallel()
+	storetest.ForEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		db.SetReplayLinger(20 * time.Millisecond)
+		var wg sync.WaitGroup
+		for i := 0; i < 60; i++ {
+			a := db.E2EEFTPReplayAhead()
+			key := e2eeftpKey(byte(i))
+			key[1] = 0xee
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				switch i % 5 {
+				case 0: // Record and Withdraw at once
+					withdrawn := make(chan struct{})
+					go func() { a.Withdraw(); close(withdrawn) }()
+					if _, err := a.Record(ctx, key, time.Now()); err != nil {
+						t.Error(err)
+					}
+					<-withdrawn
+				case 1: // Withdraw, then Record without the announcement
+					a.Withdraw()
+					if f, err := a.Record(ctx, key, time.Now()); err != nil || !f {
+						t.Errorf("record after withdraw: fresh=%v err=%v", f, err)
+					}
+				case 2: // Record, then the handshake's deferred Withdraw
+					if f, err := a.Record(ctx, key, time.Now()); err != nil || !f {
+						t.Errorf("record: fresh=%v err=%v", f, err)
+					}
+					a.Withdraw()
+				case 3: // the handshake gave up before its key was written
+					if _, err := a.Record(cancelled, key, time.Now()); !errors.Is(err, context.Canceled) {
+						t.Errorf("record under a cancelled context: %v", err)
+					}
+					a.Withdraw()
+				case 4: // a key Record refuses ends the announcement too
+					if _, err := a.Record(ctx, key[:31], time.Now()); err == nil {
+						t.Error("31-byte key recorded")
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if n := db.ReplayComing(); n != 0 {
+			t.Fatalf("%d announcements outstanding after every handshake ended", n)
+		}
+		db.SetReplayLinger(time.Hour)
+		got := make(chan error, 1)
+		go func() {
+			_, err := db.E2EEFTPReplayRecord(ctx, e2eeftpKey(250), time.Now())
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a lone key waited for an announcement that had ended")
 		}
 	})
 }

@@ -35,3 +35,11 @@ func (db *DB) ReplayQueued() int {
 	defer db.replay.mu.Unlock()
 	return len(db.replay.queue)
 }
+
+// ReplayComing returns how many announced replay keys (E2EEFTPReplayAhead)
+// are still to come.
+func (db *DB) ReplayComing() int {
+	db.replay.mu.Lock()
+	defer db.replay.mu.Unlock()
+	return db.replay.coming
+}

@@ -3,7 +3,10 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -160,4 +163,132 @@ func TestKeyExchangeRace(t *testing.T) {
 			t.Fatalf("client removed after the read: %v", err)
 		}
 	}
+}
+
+// Concurrent first 1026s for one client, through two daemons sharing the
+// store, with three different keys, then concurrent 1027s while the clock
+// crosses the last_seen grain, on SQLite and PostgreSQL. Without
+// allow_key_replace exactly one key is installed and every 1026 that sent
+// it gets the one AES key the 1027s return; with it, the stored key and AES
+// key stay a pair some 1026 was answered with. A read-then-write install
+// (two winners on PostgreSQL's read committed) breaks this; the
+// deterministic lost-race branches are TestKeyExchangeRace's.
+func TestKeyExchangeConcurrent(t *testing.T) {
+	t.Parallel()
+	var keys [3]*rsa.PrivateKey
+	var ders [3][]byte
+	for i := range keys {
+		k, err := GenerateLegacyKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+		if ders[i], err = (&Client{Key: k}).PublicKeyDER(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engines := map[string]func(testing.TB) *store.DB{"sqlite": storetest.SQLite, "postgres": storetest.Postgres}
+	for _, engine := range []string{"sqlite", "postgres"} {
+		for _, replace := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/allow_key_replace=%v", engine, replace), func(t *testing.T) {
+				t.Parallel()
+				db := engines[engine](t)
+				var mu sync.Mutex
+				now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+				cfg := func(c *Config) {
+					c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+					c.AllowKeyReplace = replace
+				}
+				a := newEnvOn(t, db, newLocalBlobs(t), cfg)
+				addrs := []string{a.addr, a.sibling(cfg).addr}
+				client := func(i int, id ClientID, key int) *Client {
+					return &Client{Addr: addrs[i%2], Name: "jo", ID: id, Key: keys[key], Timeout: 10 * time.Second, Attempts: 1}
+				}
+				reg := client(0, ClientID{}, 0)
+				if err := reg.Register(ctx); err != nil {
+					t.Fatal(err)
+				}
+				id := reg.ID
+
+				const exchanges = 24
+				got := make([]*Client, exchanges)
+				errs := make([]error, exchanges)
+				var wg sync.WaitGroup
+				for i := range exchanges {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						got[i] = client(i, id, i%3)
+						errs[i] = got[i].ExchangeKeys(ctx)
+					}()
+				}
+				wg.Wait()
+				answered := map[int][][]byte{} // key -> the AES keys its 1026s got
+				for i, err := range errs {
+					var re *ResponseError
+					switch {
+					case err == nil:
+						answered[i%3] = append(answered[i%3], got[i].AESKey)
+					case !errors.As(err, &re) || re.Response != RespError:
+						t.Fatalf("1026 %d: %v", i, err)
+					}
+				}
+				cl, err := db.BackupClient(ctx, id.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				final := slices.IndexFunc(ders[:], func(d []byte) bool { return bytes.Equal(d, cl.PublicKey) })
+				if final < 0 || len(answered[final]) == 0 {
+					t.Fatalf("stored key %d, answered %d of its 1026s", final, len(answered[final]))
+				}
+				if !replace {
+					if len(answered) != 1 || len(answered[final]) != exchanges/3 {
+						t.Fatalf("without allow_key_replace, 1026s answered per key: %v", counts(answered))
+					}
+				}
+
+				aes := make([][]byte, 16)
+				for i := range aes {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if i == len(aes)/2 {
+							mu.Lock()
+							now = now.Add(lastSeenGrain)
+							mu.Unlock()
+						}
+						c := client(i, id, final)
+						if err := c.Reconnect(ctx); err != nil {
+							t.Errorf("1027 %d: %v", i, err)
+						}
+						aes[i] = c.AESKey
+					}()
+				}
+				wg.Wait()
+				for i := range aes {
+					if !bytes.Equal(aes[i], aes[0]) {
+						t.Fatalf("1027 %d got another AES key than 1027 0", i)
+					}
+				}
+				if !slices.ContainsFunc(answered[final], func(k []byte) bool { return bytes.Equal(k, aes[0]) }) {
+					t.Fatal("the 1027s' AES key is none a 1026 with the stored key was answered with")
+				}
+				if !replace {
+					for _, k := range answered[final] {
+						if !bytes.Equal(k, aes[0]) {
+							t.Fatal("two 1026s with the same key got different AES keys")
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func counts(m map[int][][]byte) map[int]int {
+	out := map[int]int{}
+	for k, v := range m {
+		out[k] = len(v)
+	}
+	return out
 }
