@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,4 +192,42 @@ func TestNonReadingGetIsCut(t *testing.T) {
 	waitFor(t, 10*time.Second, "non-reading GET cut", func() bool {
 		return m.series("gatehouse_connections_closed_total", map[string]string{"reason": "too_slow"}) == 1
 	})
+}
+
+// blockingReplay is a replay log whose record waits for its context: a
+// handshake caught recording its key when the daemon shuts down.
+type blockingReplay struct{ entered chan struct{} }
+
+func (b *blockingReplay) E2EEFTPReplayRecord(ctx context.Context, _ []byte, _ time.Time) (bool, error) {
+	close(b.entered)
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+func (b *blockingReplay) E2EEFTPReplayPrune(context.Context, time.Time) (int64, error) { return 0, nil }
+
+// A hello whose key is still being recorded when the daemon shuts down is
+// not answered, and the log says why at info: the replay log did not fail,
+// so there is no "replay log unavailable" error to page anyone.
+func TestShutdownDuringReplayRecordIsNoLogOutage(t *testing.T) {
+	t.Parallel()
+	rl := &blockingReplay{entered: make(chan struct{})}
+	m := newMetered(t, netsvctest.DefaultLimits, withReplay(rl))
+	listed := make(chan error, 1)
+	go func() { _, err := m.client.List(context.Background()); listed <- err }()
+	select {
+	case <-rl.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handshake never reached the replay log")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m.ns.Shutdown(ctx)
+	if err := <-listed; err == nil {
+		t.Fatal("LIST answered though its hello was never recorded")
+	}
+	logs := m.logs.String()
+	if strings.Contains(logs, "replay log unavailable") || !strings.Contains(logs, "hello not answered: the daemon is shutting down") {
+		t.Fatalf("logs:\n%s", logs)
+	}
 }

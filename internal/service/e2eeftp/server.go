@@ -313,7 +313,13 @@ func (s *Server) handshake(ctx context.Context, c *netsvc.Conn, r *bufio.Reader)
 		return nil, err
 	}
 	if err := s.replay.check(ctx, h.Ephemeral, ann); err != nil {
-		if !errors.Is(err, errReplay) {
+		switch {
+		case errors.Is(err, errReplay):
+		case ctx.Err() != nil:
+			// Shutdown ended the handshake while its key was being
+			// recorded: not an outage of the log.
+			c.Log().Info("hello not answered: the daemon is shutting down", "client", Fingerprint(h.Identity[:]))
+		default:
 			c.Log().Error("refusing the hello: replay log unavailable", "client", Fingerprint(h.Identity[:]), "err", err)
 		}
 		return nil, fmt.Errorf("%w (client %s)", err, Fingerprint(h.Identity[:]))
