@@ -2,10 +2,16 @@ package testmain
 
 import (
 	"flag"
+	"os"
 	"testing"
 )
 
-func TestMain(m *testing.M) { Run(m, 3, true) }
+func TestMain(m *testing.M) {
+	if os.Getenv(raceAfterTestsEnv) == "1" {
+		racyExit()
+	}
+	Run(m, 3, true)
+}
 
 // Run widened -parallel (it was not given on this binary's command line).
 func TestParallelWidened(t *testing.T) {
