@@ -40,10 +40,20 @@ func (f Fields) Format() []byte {
 // ParseFields is the seed's parse_data_parameter: items are separated by the
 // first separator present among CRLF, LF and ';'; an item without '=' is
 // skipped; key and value are stripped.
+//
+// The keys and values share one copy of b (three allocations for a payload
+// of up to 16 fields, where a string per key and value made one each: the
+// Go client parses every reply).
 func ParseFields(b []byte) Fields {
-	var out Fields
-	for _, r := range parseFieldRefs(b, nil) {
-		out = append(out, Field{string(r.key(b)), string(r.value(b))})
+	var buf [16]fieldRef
+	refs := parseFieldRefs(b, buf[:0])
+	if len(refs) == 0 {
+		return nil
+	}
+	s := string(b)
+	out := make(Fields, len(refs))
+	for i, r := range refs {
+		out[i] = Field{s[r.k0:r.k1], s[r.v0:r.v1]}
 	}
 	return out
 }
