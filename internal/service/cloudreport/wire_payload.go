@@ -41,9 +41,9 @@ func (f Fields) Format() []byte {
 // first separator present among CRLF, LF and ';'; an item without '=' is
 // skipped; key and value are stripped.
 //
-// The keys and values share one copy of b (three allocations for a payload
-// of up to 16 fields, where a string per key and value made one each: the
-// Go client parses every reply).
+// The keys and values share one copy of b: two allocations (the copy and
+// the slice) for a payload of up to 16 fields, where a string per key and
+// value made one each. The Go client parses every reply.
 func ParseFields(b []byte) Fields {
 	var buf [16]fieldRef
 	refs := parseFieldRefs(b, buf[:0])
