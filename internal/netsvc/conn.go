@@ -374,7 +374,7 @@ func (c *Conn) info() ConnInfo {
 		Since: c.started, BytesIn: c.in.Load(), BytesOut: c.out.Load()}
 	if p := c.identity.Load(); p != nil {
 		in.Identity = *p
-	} else if c.tls != nil && c.tlsDone.Load() {
+	} else if c.tlsDone.Load() {
 		// Only once the handshake is over: tls.Conn's ConnectionState
 		// waits for a handshake in progress (up to handshake_timeout,
 		// at the peer's pace), and Conns calls this under the
